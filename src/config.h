@@ -1,0 +1,126 @@
+/*
+ * config.h: .berth.ini, parsed with inih through one static option table
+ * (section, key, type, range, default, offset) that also validates values,
+ * prints defaults and backs `berth config show`.
+ */
+#ifndef BERTH_CONFIG_H
+#define BERTH_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/strbuf.h"
+#include "util/strvec.h"
+
+#define CONFIG_FILE ".berth.ini"
+
+enum config_mode { MODE_HOST, MODE_HYBRID, MODE_CONTAINER };
+enum config_runner { RUNNER_PROCESS, RUNNER_TMUX };
+enum service_run { RUN_NATIVE, RUN_DOCKER };
+enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+enum inherit_mode { INHERIT_SYMLINK, INHERIT_COPY };
+
+/* An extra port of a service: `extra_ports = hmr:24678` gives name "hmr", base 24678. */
+struct extra_port {
+	char *name;      /* lowercase [a-z0-9_-]+ */
+	uint16_t base;   /* port of slot 0 */
+	struct strvec env; /* optional extra env names (`hmr:24678:VITE_HMR_PORT`) */
+};
+
+struct service_config {
+	char *name;      /* [a-z0-9][a-z0-9_-]*, unique */
+	unsigned line;   /* line of the [service "x"] header, for messages */
+	enum service_run run;
+	char *command;   /* NULL: port allocation only; kept byte-exact (';', '#', quotes) */
+	char *cwd;       /* relative to the worktree; NULL = worktree root */
+	uint16_t base_port; /* 0 = no port */
+	uint16_t host_port; /* 0 = unset (use base_port) */
+	struct strvec port_env;    /* extra env names exported with this service's port */
+	struct extra_port *extra;
+	size_t n_extra;
+	struct strvec env;         /* "KEY=VALUE" */
+	char *ready;               /* port | http:<path> | exec:<cmd> | log:<regex> | none */
+	uint64_t ready_timeout_ms;
+	struct strvec depends_on;
+	enum restart_policy restart;
+	int stop_signal;           /* signal number */
+	bool oneshot;
+};
+
+struct hooks_config {
+	char *pre_up, *pre_spawn, *post_up, *pre_down, *post_down; /* NULL = none */
+	uint64_t timeout_ms;
+};
+
+struct config {
+	char *path;       /* absolute path of the file read; NULL for defaults */
+	char *root;       /* main worktree root the file belongs to */
+	enum config_mode mode;
+	enum config_runner runner;
+	unsigned max_slots;
+	unsigned slot_stride;
+	unsigned port_search_range;
+	bool strict_port;
+	char *worktree_dir;   /* relative to root, or absolute */
+	char *prefix;         /* set from the root when the file leaves it out */
+	char *compose_file;
+	struct strvec inherit_env;
+	enum inherit_mode inherit_env_mode;
+	uint64_t stop_grace_ms;
+	uint64_t startup_window_ms;
+	struct service_config *services; /* in file order */
+	size_t n_services;
+	struct hooks_config hooks;
+};
+
+/* Fill c with every default (no services). root may be NULL. */
+void config_init(struct config *c, const char *root);
+/* Free everything c owns; c is zeroed. Safe on a zeroed struct. */
+void config_finish(struct config *c);
+/* Parse the file at path into c (which config_load initialises). On error
+ * returns -EINVAL (or -errno for I/O) and sets *cause to "path:line: what is wrong"
+ * (the caller frees); c is then finished. */
+int config_load(struct config *c, const char *root, const char *path, char **cause);
+/* Same from a string; name is used in messages. */
+int config_load_string(struct config *c, const char *root, const char *text, const char *name,
+		       char **cause);
+
+/* A finding of config_validate. */
+struct config_issue {
+	bool error; /* false: a warning */
+	char *msg;  /* "service 'web': ..." */
+};
+struct config_issues {
+	struct config_issue *v;
+	size_t n, alloc;
+};
+/* Check everything that needs no running service (SPEC §2): types and ranges
+ * already hold after load; this checks uniqueness, the port gap across slots and
+ * bump bands, depends_on targets and cycles, docker services in host mode,
+ * compose file existence and services, privileged ports. Returns the number of
+ * errors. */
+int config_validate(const struct config *c, struct config_issues *ret);
+void config_issues_finish(struct config_issues *is);
+
+/* The effective config with defaults, as INI text. */
+void config_show(const struct config *c, struct strbuf *out);
+
+/* Look up a service by name; NULL if none. */
+const struct service_config *config_service(const struct config *c, const char *name);
+/* Host port of service s in slot (host_port or base_port) + slot * stride; 0 if none
+ * or out of range. */
+unsigned config_port(const struct config *c, uint16_t base, unsigned slot);
+/* Env name of a service's port: "web" -> "BERTH_WEB_PORT"; extra "hmr" ->
+ * "BERTH_WEB_HMR_PORT". The caller frees. */
+char *config_port_env_name(const char *service, const char *extra);
+/* Mode/runner names. */
+const char *config_mode_name(enum config_mode m);
+const char *config_runner_name(enum config_runner r);
+/* Parse "host"|"hybrid"|"container"; -EINVAL otherwise. */
+int config_mode_parse(const char *s, enum config_mode *ret);
+int config_runner_parse(const char *s, enum config_runner *ret);
+/* Services in dependency order (dependencies first); -ELOOP on a cycle. ret
+ * holds indexes into c->services; the caller frees. */
+int config_service_order(const struct config *c, size_t **ret);
+
+#endif

@@ -1,0 +1,5 @@
+#include "util/common.h"
+int main(void)
+{
+	return 0;
+}

@@ -1,0 +1,47 @@
+/*
+ * probe.h: "who holds this port?" for one command. Dumps the listeners once,
+ * and sweeps /proc for owners at most once, lazily, only when a port's owner
+ * is asked for and not already known.
+ */
+#ifndef BERTH_PROBE_PROBE_H
+#define BERTH_PROBE_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "probe/listeners.h"
+
+enum port_holder_kind {
+	HOLDER_FREE,    /* nothing listens */
+	HOLDER_PROCESS, /* a visible process listens: pid, comm, uid known */
+	HOLDER_HIDDEN,  /* something listens, its owner is not visible to us */
+};
+
+struct port_holder {
+	enum port_holder_kind kind;
+	uint64_t inode;
+	uid_t uid;            /* socket owner uid */
+	pid_t pid;            /* HOLDER_PROCESS */
+	uint64_t start_time;  /* HOLDER_PROCESS */
+	char comm[64];        /* HOLDER_PROCESS */
+	char *cmdline;        /* HOLDER_PROCESS, may be NULL; owned, see port_holder_finish */
+};
+
+struct probe {
+	struct listener_set listeners;
+	struct owner_map *owners; /* built on first need */
+	const char *proc_root;    /* "/proc" */
+};
+
+/* Dump the listeners. */
+int probe_init(struct probe *p);
+void probe_finish(struct probe *p);
+/* True when something listens on port. */
+bool probe_listening(const struct probe *p, uint16_t port);
+/* Who holds port. hint_pids (may be NULL) are checked first, before any sweep. */
+int probe_port(struct probe *p, uint16_t port, const pid_t *hint_pids, size_t n_hints,
+	       struct port_holder *ret);
+void port_holder_finish(struct port_holder *h);
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * banned.h: functions the project does not use. Included last by every .c file
+ * through common.h, so a stray call fails to compile.
+ */
+#ifndef BERTH_BANNED_H
+#define BERTH_BANNED_H
+
+#define BANNED(func) sorry_##func##_is_a_banned_function
+
+#undef strcpy
+#define strcpy(x, y) BANNED(strcpy)
+#undef strcat
+#define strcat(x, y) BANNED(strcat)
+#undef strtok
+#define strtok(x, y) BANNED(strtok)
+#undef atoi
+#define atoi(x) BANNED(atoi)
+#undef atol
+#define atol(x) BANNED(atol)
+#undef sprintf
+#define sprintf(...) BANNED(sprintf)
+#undef vsprintf
+#define vsprintf(...) BANNED(vsprintf)
+#undef system
+#define system(x) BANNED(system)
+#undef popen
+#define popen(x, y) BANNED(popen)
+
+#endif

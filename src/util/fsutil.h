@@ -1,0 +1,31 @@
+/*
+ * fsutil.h: paths and whole-file helpers.
+ */
+#ifndef BERTH_FSUTIL_H
+#define BERTH_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* "a" + "b" -> "a/b" (b absolute -> b). The caller frees. */
+char *path_join(const char *a, const char *b);
+/* Create a directory and its parents with mode; existing ones are fine. */
+int mkdir_p(const char *path, mode_t mode);
+/* Read a whole file (at most max bytes, -EFBIG past that); *ret is NUL-terminated,
+ * the caller frees. */
+int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Write data to path atomically (temp file in the same directory, fsync, rename). */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* True when path exists (any type, symlinks not followed). */
+bool path_exists(const char *path);
+/* True when path is a directory. */
+bool path_is_dir(const char *path);
+/* Remove a directory tree (like rm -rf), not following symlinks. Missing is fine. */
+int rm_rf(const char *path);
+/* Absolute canonical path (realpath). The caller frees; NULL with errno set on failure. */
+char *path_canonical(const char *path);
+/* True when path equals dir or lies inside it (both canonical, no trailing '/'). */
+bool path_is_inside(const char *path, const char *dir);
+
+#endif

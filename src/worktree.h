@@ -1,0 +1,65 @@
+/*
+ * worktree.h: git worktrees and branches through libgit2 (never a `git`
+ * subprocess): find the main worktree root, create / adopt / check / remove
+ * linked worktrees, link the inherited env files.
+ */
+#ifndef BERTH_WORKTREE_H
+#define BERTH_WORKTREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/strvec.h"
+
+/* Initialise libgit2 once per process (idempotent), and shut it down. */
+void worktree_lib_init(void);
+void worktree_lib_shutdown(void);
+
+struct repo_location {
+	char *main_root;      /* canonical path of the main worktree */
+	char *current;        /* canonical top of the worktree cwd is in (may equal main_root) */
+	bool in_linked;       /* cwd is inside a linked worktree */
+	char *current_branch; /* short branch name of `current`, NULL when detached */
+};
+
+/* Resolve the repository containing dir. -ENOENT with *cause "not inside a git
+ * repository" when there is none. */
+int worktree_locate(const char *dir, struct repo_location *ret, char **cause);
+void repo_location_finish(struct repo_location *loc);
+
+/* Check a branch name before it reaches git: non-empty, at most 200 bytes, no
+ * leading '-', no "..", '~', '^', ':', '?', '*', '[', '\\', spaces, control
+ * bytes, no "@{", not ending in '/', ".lock" or '.', and a valid refname. */
+int worktree_branch_check(const char *branch, char **cause);
+
+enum worktree_origin {
+	WT_NEW_BRANCH,    /* new branch created from the main checkout's HEAD */
+	WT_LOCAL_BRANCH,  /* existing local branch checked out */
+	WT_REMOTE_BRANCH, /* local branch created tracking origin/<branch> */
+};
+
+/* Create a linked worktree at path (which must not exist) named name, on
+ * branch. *ret_origin tells which case applied. On failure nothing is left
+ * behind (no directory, no .git/worktrees entry, no new branch). */
+int worktree_create(const char *main_root, const char *path, const char *name,
+		    const char *branch, enum worktree_origin *ret_origin, char **cause);
+
+/* True when path is a linked worktree of main_root. */
+bool worktree_is_linked(const char *main_root, const char *path);
+
+/* Uncommitted or untracked changes in the worktree at path: *ret_count is
+ * the number of entries, ret_paths (may be NULL) gets up to `max` of them. */
+int worktree_changes(const char *path, size_t *ret_count, struct strvec *ret_paths, size_t max,
+		     char **cause);
+
+/* Remove the linked worktree at path: the directory (untracked files too) and
+ * its administrative entry. The branch is kept. Missing pieces are fine. */
+int worktree_remove(const char *main_root, const char *path, char **cause);
+
+/* Link (symlink, absolute) or copy each existing main_root/<file> into the
+ * worktree; a real file already in the worktree is kept; a stale symlink is
+ * replaced. Files inside a worktree that escape it (../) are refused. */
+int worktree_inherit_env(const char *main_root, const char *wt_path, const struct strvec *files,
+			 bool copy, char **cause);
+
+#endif
