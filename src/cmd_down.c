@@ -1,2 +1,237 @@
-/* stub: to be written */
+/*
+ * cmd_down.c: `berth down`: refuse before touching anything when the worktree
+ * holds uncommitted or untracked work (unless --force), take the session over,
+ * remove the worktree berth created (or keep it: a stopped session that keeps
+ * slot and ports), and free the slot. Branches are never deleted.
+ */
 #include "util/common.h"
+
+#include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "cmd_common.h"
+#include "envfile.h"
+#include "output.h"
+#include "session.h"
+#include "util/fsutil.h"
+
+#define DIRTY_LIST_MAX 1000
+#define DIRTY_SHOW 10
+
+/* Files berth itself put in the worktree do not count as the user's work:
+ * .env.berth, and inherit_env symlinks pointing into the main root. */
+static bool berth_made(struct cmd_ctx *ctx, const struct session *s, const char *rel)
+{
+	char *path, *target;
+	struct stat st;
+	bool ours = false;
+
+	if (!strcmp(rel, ENVFILE_NAME))
+		return true;
+	if (strvec_find(&ctx->config.inherit_env, rel) < 0)
+		return false;
+	path = path_join(s->worktree, rel);
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		char *src = path_join(ctx->root, rel);
+
+		target = realpath(path, NULL);
+		ours = !target || !strcmp(target, src) || path_is_inside(target, ctx->root);
+		free(target);
+		free(src);
+	} else if (ctx->config.inherit_env_mode == INHERIT_COPY) {
+		char *src = path_join(ctx->root, rel), *a = NULL, *b = NULL;
+		size_t la = 0, lb = 0;
+
+		if (read_file(path, 1 << 20, &a, &la) == 0 && read_file(src, 1 << 20, &b, &lb) == 0)
+			ours = la == lb && !memcmp(a, b, la);
+		free(a);
+		free(b);
+		free(src);
+	}
+	free(path);
+	return ours;
+}
+
+/* The user's uncommitted and untracked changes in the session's worktree.
+ * Returns the count (>= 0) or -errno (printed). */
+static long user_changes(struct cmd_ctx *ctx, const struct session *s, struct strvec *ret)
+{
+	struct strvec paths = STRVEC_INIT;
+	char *cause = NULL;
+	size_t count = 0;
+	long n = 0;
+	int r;
+
+	r = worktree_changes(s->worktree, &count, &paths, DIRTY_LIST_MAX, &cause);
+	if (r < 0) {
+		out_error("down: cannot check '%s' for uncommitted work: %s; nothing was "
+			  "changed (--force skips the check)",
+			  s->worktree, cause);
+		free(cause);
+		return r;
+	}
+	for (size_t i = 0; i < paths.n; i++) {
+		if (berth_made(ctx, s, paths.v[i]))
+			continue;
+		strvec_push(ret, paths.v[i]);
+		n++;
+	}
+	if (count > paths.n)
+		n += (long)(count - paths.n);
+	strvec_clear(&paths);
+	return n;
+}
+
+static int refuse_dirty(const struct session *s, long n, const struct strvec *paths)
+{
+	out_error("down: refused: the worktree '%s' has %ld uncommitted or untracked change%s; "
+		  "nothing was stopped or deleted:",
+		  s->worktree, n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < paths->n && i < DIRTY_SHOW; i++)
+		fprintf(stderr, "  %s\n", paths->v[i]);
+	if ((size_t)n > DIRTY_SHOW)
+		fprintf(stderr, "  ... and %ld more\n", n - DIRTY_SHOW);
+	fprintf(stderr, "commit or stash them; or `berth down %s --keep-worktree` to stop the "
+			"session and keep the worktree; or --force to delete them\n",
+		s->slug);
+	return EXIT_DIRTY;
+}
+
+static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_KEEP_WT = 256, OPT_KEEP_VOL };
+	static const struct option longopts[] = {
+		{"keep-worktree", no_argument, NULL, OPT_KEEP_WT},
+		{"keep-volumes", no_argument, NULL, OPT_KEEP_VOL},
+		{"force", no_argument, NULL, 'f'},
+		{"quiet", no_argument, NULL, 'q'},
+		{0},
+	};
+	bool keep_wt = false, force = false, was_live = false, remove_wt;
+	struct session s = {0}, cur = {0};
+	struct op_rec op = {0};
+	char *slug = NULL, *cause = NULL;
+	int c, code, r;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "+fq", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEEP_WT:
+			keep_wt = true;
+			break;
+		case OPT_KEEP_VOL:
+			break; /* compose volumes: nothing to keep until docker services run */
+		case 'f':
+			force = true;
+			break;
+		case 'q':
+			out_set_quiet(true);
+			break;
+		default:
+			return cmd_bad_option(&cmd_down_entry, argv);
+		}
+	}
+	if (argc - optind > 1)
+		return cmd_usage_error(&cmd_down_entry, "unexpected argument '%s'",
+				       argv[optind + 1]);
+	code = cmd_resolve_slug(ctx, optind < argc ? argv[optind] : NULL, &slug);
+	if (code)
+		return code;
+	code = cmd_get_session(ctx, slug, &cur);
+	if (code)
+		goto out;
+	remove_wt = !keep_wt && cur.owns_worktree && path_exists(cur.worktree);
+	if (remove_wt && !force) {
+		struct strvec paths = STRVEC_INIT;
+		long n = user_changes(ctx, &cur, &paths);
+
+		if (n != 0) {
+			code = n < 0 ? EXIT_FAIL : refuse_dirty(&cur, n, &paths);
+			strvec_clear(&paths);
+			goto out;
+		}
+		strvec_clear(&paths);
+	}
+
+	session_op_new(&op, "down");
+	r = session_take(ctx->state, slug, &op, &s, &was_live, &cause);
+	if (r < 0) {
+		out_error("down: %s", cause ? cause : state_errmsg(ctx->state));
+		free(cause);
+		code = cmd_exit_for(r);
+		goto out;
+	}
+	if (was_live)
+		out_warn("session '%s' had a running %s (pid %d); taking it over and tearing it "
+			 "down",
+			 slug, cur.op.kind, (int)cur.op.pid);
+	else if (cur.status == SESSION_PENDING)
+		out_step("recovering session '%s' left pending by a crashed %s", slug,
+			 cur.has_op ? cur.op.kind : "command");
+
+	if (remove_wt) {
+		out_step("removing the worktree %s", s.worktree);
+		r = worktree_remove(ctx->root, s.worktree, &cause);
+		if (r < 0) {
+			out_error("down: cannot remove the worktree: %s; the session is kept "
+				  "(stopped), run `berth down %s` again once it is fixed",
+				  cause, slug);
+			free(cause);
+			session_finalize(ctx->state, &s, op.id, SESSION_STOPPED);
+			code = EXIT_FAIL;
+			goto out;
+		}
+	} else if (!keep_wt && !s.owns_worktree && path_exists(s.worktree)) {
+		out_step("keeping the worktree %s: berth did not create it", s.worktree);
+	}
+
+	if (keep_wt)
+		r = session_finalize(ctx->state, &s, op.id, SESSION_STOPPED);
+	else
+		r = session_delete_owned(ctx->state, slug, op.id);
+	if (r == -ESTALE) {
+		out_warn("session '%s' was taken over by another command during teardown; leaving "
+			 "its record to it",
+			 slug);
+	} else if (r < 0) {
+		out_error("down: cannot update the state store: %s", state_errmsg(ctx->state));
+		code = EXIT_FAIL;
+		goto out;
+	}
+	session_event(ctx->state, slug, keep_wt ? "stopped" : "down", "slot %u", s.slot);
+	if (keep_wt)
+		printf("session '%s' is stopped; slot %u and its ports are kept, the worktree is "
+		       "at %s; `berth up %s` resumes it\n",
+		       slug, s.slot, s.worktree, slug);
+	else
+		printf("session '%s' is down; slot %u is free; branch '%s' is kept\n", slug,
+		       s.slot, s.branch);
+	code = EXIT_OK;
+out:
+	session_finish(&s);
+	session_finish(&cur);
+	op_rec_finish(&op);
+	free(slug);
+	return code;
+}
+
+const struct cmd_entry cmd_down_entry = {
+	.name = "down",
+	.usage = "down [<slug>] [--keep-worktree] [--force]",
+	.summary = "stop a session, remove its worktree, free its slot and ports",
+	.help = "A worktree with uncommitted or untracked changes is never deleted without "
+		"--force:\n"
+		"down refuses before it stops anything. Branches are never deleted. A worktree\n"
+		"berth did not create (adopted with `berth up` inside it) is kept.\n\n"
+		"Options:\n"
+		"  --keep-worktree   stop the session but keep worktree, slot and ports; `berth up` "
+		"resumes it\n"
+		"  -f, --force       delete the worktree even with uncommitted or untracked work\n"
+		"  --keep-volumes    keep the session's compose volumes\n"
+		"  -q, --quiet       no progress on stderr\n",
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.exec = cmd_down_exec,
+};

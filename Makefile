@@ -1,0 +1,58 @@
+# Thin wrapper around meson. `make demo` and `make test` install what is
+# missing (Debian packages, as root), build, and run.
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MESON_TEST = meson test --print-errorlogs --num-processes 2
+
+.PHONY: all deps test-deps build demo test unit asan valgrind check-format format bench clean
+
+all: build
+
+deps:
+	@sh scripts/install-deps.sh build
+
+test-deps:
+	@sh scripts/install-deps.sh test
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+demo: build
+	sh scripts/demo.sh $(BUILD)
+
+# Every suite; ends with one line "N passed, N failed, N skipped".
+test: test-deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	@$(MESON_TEST) -C $(BUILD); rc=$$?; \
+	  python3 tests/summary.py $(BUILD)/meson-logs/testlog.json; exit $$rc
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+# The whole suite under ASan+UBSan (leaks included).
+asan: test-deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(MESON_TEST) -C $(ASAN_BUILD); rc=$$?; \
+	  python3 tests/summary.py $(ASAN_BUILD)/meson-logs/testlog.json; exit $$rc
+
+# The core commands under valgrind: no leak, no error.
+valgrind: test-deps build
+	sh tests/valgrind.sh $(BUILD)
+
+check-format:
+	@bad=$$(find src tests bench -name '*.[ch]' | xargs clang-format --dry-run -Werror 2>&1 | grep -c 'error:' || true); \
+	  if [ "$$bad" != 0 ]; then echo "clang-format: $$bad places differ; run make format"; exit 1; fi
+
+format:
+	find src tests bench -name '*.[ch]' | xargs clang-format -i
+
+bench: build
+	sh bench/run-all.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

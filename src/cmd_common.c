@@ -1,0 +1,228 @@
+/*
+ * cmd_common.c: helpers shared by commands.
+ */
+#include "util/common.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "cmd_common.h"
+#include "envfile.h"
+#include "output.h"
+#include "session.h"
+#include "util/fsutil.h"
+#include "util/timeutil.h"
+
+void cmd_split_list(const char *s, struct strvec *out)
+{
+	char *copy = xstrdup(s);
+
+	for (char *p = copy; *p; p++)
+		if (*p == ',')
+			*p = ' ';
+	strvec_split_ws(out, copy);
+	free(copy);
+}
+
+int cmd_bad_option(const struct cmd_entry *e, char **argv)
+{
+	if (optopt && optopt < 256)
+		return cmd_usage_error(e, "unknown option '-%c' (or it needs a value)", optopt);
+	return cmd_usage_error(e, "unknown option '%s' (or it needs a value)", argv[optind - 1]);
+}
+
+int cmd_check_config(struct cmd_ctx *ctx, bool warnings)
+{
+	struct config_issues is = {0};
+	int errors = config_validate(&ctx->config, &is);
+
+	for (size_t i = 0; i < is.n; i++) {
+		if (is.v[i].error)
+			out_error("%s: %s", CONFIG_FILE, is.v[i].msg);
+		else if (warnings)
+			out_warn("%s: %s", CONFIG_FILE, is.v[i].msg);
+	}
+	config_issues_finish(&is);
+	if (errors) {
+		out_error("%s has %d error%s; `berth validate` checks it", CONFIG_FILE, errors,
+			  errors == 1 ? "" : "s");
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+int cmd_interrupted(void)
+{
+	sigset_t pending;
+
+	sigpending(&pending);
+	if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
+	    sigismember(&pending, SIGHUP))
+		return -EINTR;
+	return 0;
+}
+
+void cmd_test_pause(const char *point)
+{
+	const char *want = getenv("BERTH_TEST_PAUSE");
+	const char *file = getenv("BERTH_TEST_PAUSE_FILE");
+	sigset_t none;
+	int fd;
+
+	if (!want || !file || strcmp(want, point))
+		return;
+	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	sigemptyset(&none);
+	for (;;)
+		sigsuspend(&none);
+}
+
+json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s)
+{
+	json_t *doc = json_object(), *env = json_object(), *ports = json_object();
+	json_t *services = json_array();
+	struct envmap m = {0};
+	char *envfile = path_join(s->worktree, ENVFILE_NAME);
+
+	envfile_session_env(&ctx->config, s, &m);
+	for (size_t i = 0; i < m.n; i++)
+		json_object_set_new(env, m.v[i].key, json_string(m.v[i].value));
+	for (size_t i = 0; i < s->n_ports; i++)
+		json_object_set_new(ports, s->ports[i].name, json_integer(s->ports[i].port));
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *svc = &ctx->config.services[i];
+		json_t *o = json_object();
+		json_t *port = json_null();
+
+		for (size_t j = 0; j < s->n_ports; j++)
+			if (!strcmp(s->ports[j].name, svc->name))
+				port = json_integer(s->ports[j].port);
+		json_object_set_new(o, "name", json_string(svc->name));
+		json_object_set_new(o, "run", json_string(svc->run == RUN_DOCKER ? "docker"
+										   : "native"));
+		json_object_set_new(o, "port", port);
+		json_array_append_new(services, o);
+	}
+	json_object_set_new(doc, "slug", json_string(s->slug));
+	json_object_set_new(doc, "slot", json_integer(s->slot));
+	json_object_set_new(doc, "mode", json_string(s->mode));
+	json_object_set_new(doc, "branch", json_string(s->branch));
+	json_object_set_new(doc, "status", json_string(session_display_status(s)));
+	json_object_set_new(doc, "worktree_path", json_string(s->worktree));
+	json_object_set_new(doc, "env_file", json_string(envfile));
+	json_object_set_new(doc, "env", env);
+	json_object_set_new(doc, "ports", ports);
+	json_object_set_new(doc, "services", services);
+	envmap_finish(&m);
+	free(envfile);
+	return doc;
+}
+
+char *cmd_ports_text(const struct session *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < s->n_ports; i++)
+		strbuf_addf(&sb, "%s%s=%u", i ? " " : "", s->ports[i].name, s->ports[i].port);
+	if (!sb.len)
+		strbuf_adds(&sb, "-");
+	return strbuf_detach(&sb);
+}
+
+void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s)
+{
+	char *ports = cmd_ports_text(s);
+
+	printf("  worktree: %s\n", s->worktree);
+	printf("  branch:   %s\n", s->branch);
+	printf("  mode:     %s\n", s->mode);
+	printf("  ports:    %s\n", ports);
+	printf("  env file: %s/%s\n", s->worktree, ENVFILE_NAME);
+	printf("  next:     cd %s   (or: berth shell %s)\n", s->worktree, s->slug);
+	free(ports);
+	(void)ctx;
+}
+
+int cmd_get_session(struct cmd_ctx *ctx, const char *slug, struct session *ret)
+{
+	int r = state_session_get(ctx->state, slug, ret);
+
+	if (r == -ENOENT) {
+		out_error("no session '%s'; `berth ls` lists the sessions", slug);
+		return EXIT_NOTFOUND;
+	}
+	if (r < 0) {
+		out_error("cannot read session '%s': %s", slug, state_errmsg(ctx->state));
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+extern char **environ;
+
+int cmd_session_environ(struct cmd_ctx *ctx, const struct session *s, struct strvec *ret)
+{
+	struct envmap m = {0}, berth = {0};
+	int code = 0;
+
+	for (char **e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+		char *k;
+
+		if (!eq)
+			continue;
+		k = xstrndup(*e, (size_t)(eq - *e));
+		envmap_set(&m, k, eq + 1);
+		free(k);
+	}
+	for (size_t i = 0; i < ctx->config.inherit_env.n; i++) {
+		char *path = path_join(s->worktree, ctx->config.inherit_env.v[i]);
+		char *text = NULL, *cause = NULL;
+
+		if (read_file(path, 1 << 20, &text, NULL) == 0 &&
+		    envfile_parse(text, &m, &cause) < 0) {
+			out_error("cannot read '%s': %s", path, cause);
+			free(cause);
+			code = EXIT_CONFIG;
+		}
+		free(text);
+		free(path);
+		if (code)
+			goto out;
+	}
+	envfile_session_env(&ctx->config, s, &berth);
+	for (size_t i = 0; i < berth.n; i++)
+		envmap_set(&m, berth.v[i].key, berth.v[i].value);
+	for (size_t i = 0; i < m.n; i++)
+		strvec_pushf(ret, "%s=%s", m.v[i].key, m.v[i].value);
+out:
+	envmap_finish(&m);
+	envmap_finish(&berth);
+	return code;
+}
+
+int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *ret)
+{
+	char *slug = NULL;
+	int code;
+
+	code = cmd_resolve_slug(ctx, arg, &slug);
+	if (code)
+		return code;
+	code = cmd_get_session(ctx, slug, ret);
+	free(slug);
+	if (code)
+		return code;
+	if (!path_is_dir(ret->worktree)) {
+		out_error("the worktree '%s' of session '%s' is missing; `berth down %s` clears "
+			  "the session",
+			  ret->worktree, ret->slug, ret->slug);
+		session_finish(ret);
+		return EXIT_NOTFOUND;
+	}
+	return 0;
+}

@@ -1,0 +1,49 @@
+/*
+ * cmd_common.h: helpers shared by several commands: option errors, list
+ * arguments, config checks, the session's JSON shape and summary, Ctrl-C
+ * checks, and the test-only pause points.
+ */
+#ifndef BERTH_CMD_COMMON_H
+#define BERTH_CMD_COMMON_H
+
+#include <jansson.h>
+
+#include "cmd.h"
+#include "state.h"
+
+/* Split "a,b, c" into words. */
+void cmd_split_list(const char *s, struct strvec *out);
+/* Report the option getopt just rejected; returns EXIT_USAGE. */
+int cmd_bad_option(const struct cmd_entry *e, char **argv);
+/* Run config_validate; print errors (and warnings when asked). EXIT_CONFIG or 0. */
+int cmd_check_config(struct cmd_ctx *ctx, bool warnings);
+/* -EINTR when SIGINT, SIGTERM or SIGHUP is pending (they are blocked by the caller). */
+int cmd_interrupted(void);
+/* Test hook: when BERTH_TEST_PAUSE names this point, create the file
+ * BERTH_TEST_PAUSE_FILE and wait forever (the test then kills us). */
+void cmd_test_pause(const char *point);
+/* {slug, slot, mode, branch, status, worktree_path, env_file, env:{}, ports:{},
+ * services:[]}: the shape of `up --json` and `env --json` (docs/json.md). */
+json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s);
+/* The human summary lines after "session 'x' is up". */
+void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s);
+/* "web=3001 web.hmr=24679" (or "-"). The caller frees. */
+char *cmd_ports_text(const struct session *s);
+/* Fetch a session; prints "no session 'x'" and returns EXIT_NOTFOUND when absent. */
+int cmd_get_session(struct cmd_ctx *ctx, const char *slug, struct session *ret);
+
+
+
+/* The environment a command run in the session sees: ours, then the
+ * worktree's inherit_env files, then the session's variables (later wins).
+ * Prints and returns an exit code on a bad env file, else 0. */
+int cmd_session_environ(struct cmd_ctx *ctx, const struct session *s, struct strvec *ret);
+/* Resolve the slug argument and fetch a session that has a worktree on disk.
+ * Prints errors; returns an exit code or 0. */
+int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *ret);
+/* Close the state store and exec cmd in the session's worktree with its
+ * environment. Returns (an exit code: 127 not found, 126 not runnable) only
+ * on failure. */
+int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd);
+
+#endif

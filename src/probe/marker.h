@@ -1,0 +1,28 @@
+/*
+ * marker.h: the environment markers berth gives every process it starts
+ * (BERTH_ROOT_ID, BERTH_SESSION, BERTH_SERVICE), read back from
+ * /proc/<pid>/environ to tell which session a process belongs to.
+ */
+#ifndef BERTH_PROBE_MARKER_H
+#define BERTH_PROBE_MARKER_H
+
+#include <sys/types.h>
+
+#define MARKER_ROOT_ID "BERTH_ROOT_ID"
+#define MARKER_SESSION "BERTH_SESSION"
+#define MARKER_SERVICE "BERTH_SERVICE"
+
+struct marker {
+	char *root_id; /* NULL when absent */
+	char *session;
+	char *service;
+};
+
+/* Read pid's markers. -ENOENT when the process is gone, -EACCES when its
+ * environment is not readable (another user's). Absent markers stay NULL. */
+int marker_read(pid_t pid, struct marker *ret);
+/* Parse the NUL-separated text of an environ file. */
+void marker_parse(const char *env, size_t len, struct marker *ret);
+void marker_finish(struct marker *m);
+
+#endif

@@ -1,0 +1,175 @@
+# tests/lib.sh: the integration-test harness (TAP), sourced by every
+# tests/*/tNNNN-*.sh script. In the style of git's test-lib:
+#
+#   . "$BERTH_SRCDIR/tests/lib.sh"
+#   test_expect_success 'what it checks' '
+#       berth up feat-a &&
+#       test -d .berth/worktrees/feat-a
+#   '
+#   test_done
+#
+# Each script runs in its own temporary directory with HOME and the XDG dirs
+# inside it, a fresh git repository in $REPO (the current directory), and a
+# trap that kills everything it started and removes the directory. Every
+# wait is bounded (wait_for); nothing sleeps to wait for state.
+
+set -u
+
+: "${BERTH:?BERTH must point to the berth binary (meson sets it)}"
+: "${BERTH_SRCDIR:?}"
+BERTH_TEST_LISTEN=${BERTH_TEST_LISTEN:-}
+
+TEST_NAME=$(basename "$0" .sh)
+TEST_ROOT=$(mktemp -d "${TMPDIR:-/tmp}/berth-$TEST_NAME.XXXXXX")
+REPO=$TEST_ROOT/repo
+export HOME=$TEST_ROOT/home
+export XDG_CONFIG_HOME=$HOME/.config XDG_DATA_HOME=$HOME/.local/share
+export XDG_STATE_HOME=$HOME/.local/state XDG_CACHE_HOME=$HOME/.cache
+export XDG_RUNTIME_DIR=$TEST_ROOT/run
+export GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=berth-test GIT_AUTHOR_EMAIL=test@berth.invalid
+export GIT_COMMITTER_NAME=berth-test GIT_COMMITTER_EMAIL=test@berth.invalid
+export NO_COLOR=1 LC_ALL=C
+unset BERTH_TEST_PAUSE BERTH_TEST_PAUSE_FILE
+mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$REPO"
+chmod 700 "$XDG_RUNTIME_DIR"
+
+test_count=0
+test_failed=0
+test_pids=""
+
+berth() { "$BERTH" "$@"; }
+
+# Remember a pid to kill at exit.
+test_track_pid() { test_pids="$test_pids $1"; }
+
+test_cleanup() {
+  for p in $test_pids; do kill -9 "$p" 2>/dev/null; done
+  if [ -n "${BERTH_TEST_KEEP:-}" ]; then
+    echo "# kept $TEST_ROOT"
+  else
+    rm -rf "$TEST_ROOT"
+  fi
+}
+trap test_cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { echo "# $*"; }
+
+# test_expect_success 'description' 'body': the body is evaluated in this
+# shell (write it as an && chain); its output is shown only on failure.
+test_expect_success() {
+  test_count=$((test_count + 1))
+  log=$TEST_ROOT/test-$test_count.log
+  (cd "$REPO" && eval "$2") >"$log" 2>&1
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    echo "ok $test_count - $1"
+  else
+    test_failed=$((test_failed + 1))
+    echo "not ok $test_count - $1"
+    sed 's/^/#   /' "$log" | tail -n 60
+  fi
+}
+
+# test_skip 'description' 'reason'
+test_skip() {
+  test_count=$((test_count + 1))
+  echo "ok $test_count - $1 # SKIP $2"
+}
+
+test_done() {
+  echo "1..$test_count"
+  [ "$test_failed" -eq 0 ]
+  exit $?
+}
+
+# test_must_fail [code=N] cmd...: cmd fails (with exit code N when given),
+# and did not crash (no signal).
+test_must_fail() {
+  want=""
+  case "$1" in code=*) want=${1#code=}; shift ;; esac
+  "$@"
+  rc=$?
+  if [ $rc -eq 0 ]; then
+    echo "test_must_fail: '$*' succeeded" >&2
+    return 1
+  fi
+  if [ $rc -gt 128 ] && [ $rc -ne 130 ]; then
+    echo "test_must_fail: '$*' died with status $rc" >&2
+    return 1
+  fi
+  if [ -n "$want" ] && [ "$rc" -ne "$want" ]; then
+    echo "test_must_fail: '$*' exited $rc, expected $want" >&2
+    return 1
+  fi
+  return 0
+}
+
+# test_grep PATTERN FILE: like grep, but shows the file when it fails.
+test_grep() {
+  if ! grep -e "$1" "$2" >/dev/null; then
+    echo "test_grep: no '$1' in $2:" >&2
+    sed 's/^/    /' "$2" >&2
+    return 1
+  fi
+}
+
+test_grep_not() {
+  if grep -e "$1" "$2" >/dev/null; then
+    echo "test_grep_not: '$1' found in $2:" >&2
+    sed 's/^/    /' "$2" >&2
+    return 1
+  fi
+}
+
+# wait_for TIMEOUT_S 'condition' 'message': poll the condition in a bounded loop.
+wait_for() {
+  deadline=$(($(date +%s) + $1))
+  while ! eval "$2"; do
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      echo "wait_for: timed out after $1s: $3" >&2
+      return 1
+    fi
+    sleep 0.01
+  done
+}
+
+# Make $REPO a git repository with one commit, and a .berth.ini from stdin
+# (when given) committed too.
+setup_repo() {
+  git -C "$REPO" init -q -b main &&
+  echo "hello" >"$REPO/README" &&
+  printf '.berth/\n' >"$REPO/.gitignore" &&
+  if [ ! -t 0 ]; then cat >"$REPO/.berth.ini"; fi &&
+  git -C "$REPO" add -A &&
+  git -C "$REPO" commit -q -m initial
+}
+
+# A listener process on PORT... (127.0.0.1; -6 for ::1). Sets LISTEN_PID.
+start_listener() {
+  fifo=$TEST_ROOT/listen.$$.$test_count.fifo
+  rm -f "$fifo" && mkfifo "$fifo" || return 1
+  "$BERTH_TEST_LISTEN" "$@" >"$fifo" &
+  LISTEN_PID=$!
+  test_track_pid $LISTEN_PID
+  read -r word pid <"$fifo" || { echo "start_listener: no ready line" >&2; return 1; }
+  rm -f "$fifo"
+  [ "$word" = ready ] && [ "$pid" = "$LISTEN_PID" ]
+}
+
+# Is anything listening on TCP port $1 (IPv4 or IPv6)?
+port_listening() {
+  ss -Hltn "sport = :$1" | grep -q .
+}
+
+# Number of sessions in state (from `berth ls --json`).
+session_count() {
+  berth ls --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
+}
+
+# json_get FILE EXPR: evaluate a python expression on the JSON document `d`.
+json_get() {
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+cd "$REPO" || exit 1
