@@ -117,7 +117,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+fq", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fq", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_KEEP_WT:
 			keep_wt = true;

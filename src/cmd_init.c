@@ -271,7 +271,7 @@ static int cmd_init_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+m:r:y", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:r:y", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (config_mode_parse(optarg, &mode) < 0)

@@ -52,7 +52,7 @@ static int cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c != 'j')
 			return cmd_bad_option(&cmd_ls_entry, argv);
 		json = true;

@@ -83,7 +83,7 @@ static int parse_opts(int argc, char **argv, struct up_opts *o)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+qfp:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qfp:", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_BRANCH:
 			o->branch = optarg;

@@ -51,7 +51,7 @@ static int cmd_validate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c != 'p')
 			return cmd_bad_option(&cmd_validate_entry, argv);
 		ports = true;

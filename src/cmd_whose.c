@@ -180,7 +180,7 @@ static int cmd_whose_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c != 'j')
 			return cmd_bad_option(&cmd_whose_entry, argv);
 		json = true;

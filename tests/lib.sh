@@ -134,13 +134,13 @@ wait_for() {
   done
 }
 
-# Make $REPO a git repository with one commit, and a .berth.ini from stdin
-# (when given) committed too.
+# Make $REPO a git repository with one commit, and a .berth.ini read from
+# stdin committed too (`setup_repo --no-config` writes none).
 setup_repo() {
   git -C "$REPO" init -q -b main &&
   echo "hello" >"$REPO/README" &&
   printf '.berth/\n' >"$REPO/.gitignore" &&
-  if [ ! -t 0 ]; then cat >"$REPO/.berth.ini"; fi &&
+  if [ "${1:-}" != --no-config ]; then cat >"$REPO/.berth.ini"; fi &&
   git -C "$REPO" add -A &&
   git -C "$REPO" commit -q -m initial
 }

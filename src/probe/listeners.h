@@ -35,8 +35,10 @@ int listeners_dump_procnet(struct listener_set *set, const char *root_dir);
 int listeners_parse_procnet(const char *text, int family, struct listener_set *set);
 /* The first listener on port, or NULL. */
 const struct listener *listeners_find(const struct listener_set *set, uint16_t port);
-/* "127.0.0.1", "::", "[::ffff:127.0.0.1]"-style text of l's address; the caller frees. */
+/* The text of l's address: "127.0.0.1", "::", "::1", "::ffff:127.0.0.1" (no
+ * brackets, no port). The caller frees. */
 char *listener_addr_str(const struct listener *l);
+/* Free set's array; set is empty and reusable afterwards. */
 void listener_set_finish(struct listener_set *set);
 
 #endif

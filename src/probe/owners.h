@@ -12,11 +12,13 @@
 
 struct owner_map;
 
-/* Sweep /proc/*/fd once (root_dir is normally "/proc"). Processes whose fd
+/* Sweep every /proc/<pid>/fd once (root_dir is normally "/proc"). Processes whose fd
  * directory cannot be read are counted, not fatal. The caller destroys. */
 int owner_map_build(const char *root_dir, struct owner_map **ret);
+/* Free m; NULL is a no-op. */
 void owner_map_destroy(struct owner_map *m);
-/* The pid holding inode; -ENOENT when no readable process holds it. */
+/* The pid holding inode (the lowest when several share it); -ENOENT when no
+ * readable process holds it. */
 int owner_map_lookup(const struct owner_map *m, uint64_t inode, pid_t *ret);
 /* How many processes had an unreadable fd directory. */
 unsigned owner_map_hidden(const struct owner_map *m);

@@ -21,11 +21,11 @@ enum port_holder_kind {
 struct port_holder {
 	enum port_holder_kind kind;
 	uint64_t inode;
-	uid_t uid;            /* socket owner uid */
-	pid_t pid;            /* HOLDER_PROCESS */
-	uint64_t start_time;  /* HOLDER_PROCESS */
-	char comm[64];        /* HOLDER_PROCESS */
-	char *cmdline;        /* HOLDER_PROCESS, may be NULL; owned, see port_holder_finish */
+	uid_t uid;           /* socket owner uid */
+	pid_t pid;           /* HOLDER_PROCESS */
+	uint64_t start_time; /* HOLDER_PROCESS */
+	char comm[64];       /* HOLDER_PROCESS */
+	char *cmdline;       /* HOLDER_PROCESS, may be NULL; owned, see port_holder_finish */
 };
 
 struct probe {
@@ -34,14 +34,18 @@ struct probe {
 	const char *proc_root;    /* "/proc" */
 };
 
-/* Dump the listeners. */
+/* Dump the listeners. On failure p is left empty (probe_finish is safe). */
 int probe_init(struct probe *p);
+/* Free the listeners and the owner map. */
 void probe_finish(struct probe *p);
 /* True when something listens on port. */
 bool probe_listening(const struct probe *p, uint16_t port);
-/* Who holds port. hint_pids (may be NULL) are checked first, before any sweep. */
+/* Who holds port. hint_pids (may be NULL) are checked first, reading only their
+ * fds; otherwise one /proc sweep, built on first need and kept in p for later
+ * ports. Never connects. Release ret with port_holder_finish. */
 int probe_port(struct probe *p, uint16_t port, const pid_t *hint_pids, size_t n_hints,
 	       struct port_holder *ret);
+/* Free h->cmdline. */
 void port_holder_finish(struct port_holder *h);
 
 #endif
