@@ -5,6 +5,7 @@
 #include "util/common.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sqlite3.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -129,7 +130,8 @@ static char *col_text(sqlite3_stmt *stmt, int i)
 
 /*
  * Look at the file's bytes before SQLite does: an empty or missing file is a
- * new store; anything else must be an SQLite file carrying our application id.
+ * new store (returns 1); anything else must be an SQLite file carrying our
+ * application id (returns 0).
  * Reading the header ourselves means a foreign file is never written to (not
  * even by the switch to WAL).
  */
@@ -143,14 +145,14 @@ static int check_header(const char *path, char **cause)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ENOENT)
-			return 0;
+			return 1;
 		*cause = xasprintf("cannot open state store '%s': %s", path, strerror(errno));
 		return -errno;
 	}
 	n = read(fd, h, sizeof(h));
 	close(fd);
 	if (n == 0)
-		return 0;
+		return 1;
 	if (n < (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16)) {
 		*cause = xasprintf("'%s' is not a berth state store (not an SQLite database); "
 				   "it was left untouched: move it away and run the command again",
@@ -215,11 +217,6 @@ static int migrate(struct state *st, char **cause)
 		if (r < 0)
 			goto fail_rollback;
 	}
-	if (version == 0) {
-		r = exec_sql(st, "PRAGMA application_id = 1650815604"); /* 0x62657274 */
-		if (r < 0)
-			goto fail_rollback;
-	}
 	r = state_commit(st);
 	if (r < 0)
 		goto fail;
@@ -231,14 +228,48 @@ fail:
 	return r;
 }
 
+/* Creating the store, switching it to WAL and migrating it take locks that
+ * SQLite's busy handler does not wait for; concurrent first opens would fail
+ * with "database is locked". An flock on <path>.lock serializes that phase:
+ * the kernel wakes the waiter, nothing polls. */
+static int open_lock(const char *path, char **cause)
+{
+	char *lock = xasprintf("%s.lock", path);
+	int fd;
+
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fd = -errno;
+		*cause = xasprintf("cannot open '%s': %s", lock, strerror(errno));
+		free(lock);
+		return fd;
+	}
+	free(lock);
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			int r = -errno;
+
+			*cause = xasprintf("cannot lock the state store: %s", strerror(errno));
+			close(fd);
+			return r;
+		}
+	}
+	return fd;
+}
+
 int state_open(const char *path, struct state **ret, char **cause)
 {
 	struct state *st;
-	int rc, r;
+	int rc, r, lock, is_new;
 
-	r = check_header(path, cause);
-	if (r < 0)
-		return r;
+	lock = open_lock(path, cause);
+	if (lock < 0)
+		return lock;
+	is_new = check_header(path, cause);
+	if (is_new < 0) {
+		close(lock);
+		return is_new;
+	}
 	st = xcalloc(1, sizeof(*st));
 	rc = sqlite3_open_v2(path, &st->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
@@ -251,7 +282,14 @@ int state_open(const char *path, struct state **ret, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-	/* SQLite opens its files with O_CLOEXEC on Linux; nothing else to do for fds. */
+	/* The application id goes into the file header while the store is still
+	 * in rollback-journal mode: in WAL mode page 1 would sit in the WAL until
+	 * a checkpoint, and check_header reads the main file. */
+	if (is_new) {
+		r = exec_sql(st, "PRAGMA application_id = 1650815604"); /* 0x62657274 */
+		if (r < 0)
+			goto fail_msg;
+	}
 	r = exec_sql(st, "PRAGMA journal_mode = WAL");
 	if (r < 0)
 		goto fail_msg;
@@ -261,6 +299,7 @@ int state_open(const char *path, struct state **ret, char **cause)
 	r = migrate(st, cause);
 	if (r < 0)
 		goto fail;
+	close(lock);
 	*ret = st;
 	return 0;
 fail_msg:
@@ -268,6 +307,7 @@ fail_msg:
 fail:
 	sqlite3_close(st->db);
 	free(st);
+	close(lock);
 	return r;
 }
 
