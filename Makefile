@@ -42,7 +42,7 @@ asan: test-deps $(ASAN_BUILD)/build.ninja
 
 # The core commands under valgrind: no leak, no error.
 valgrind: test-deps build
-	sh tests/valgrind.sh $(BUILD)
+	meson test -C $(BUILD) --print-errorlogs t9000-valgrind
 
 check-format:
 	@bad=$$(find src tests bench -name '*.[ch]' | xargs clang-format --dry-run -Werror 2>&1 | grep -c 'error:' || true); \

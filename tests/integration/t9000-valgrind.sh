@@ -1,0 +1,51 @@
+#!/bin/sh
+# The core commands under valgrind: no leak (definite or indirect), no memory
+# error. Skips only when valgrind is not installed (make test installs it).
+. "$BERTH_SRCDIR/tests/lib.sh"
+
+if ! command -v valgrind >/dev/null 2>&1; then
+  echo "1..0 # SKIP valgrind is not installed"
+  exit 0
+fi
+
+B=21400
+setup_repo <<EOF_INI
+[berth]
+mode = host
+max_slots = 4
+
+[service "web"]
+command = echo web ; true
+base_port = $B
+extra_ports = hmr:$((B + 200))
+
+[service "api"]
+command = true
+base_port = $((B + 100))
+EOF_INI
+
+vg() {
+  valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+    --show-leak-kinds=definite,indirect --error-exitcode=99 \
+    --log-file="$TEST_ROOT/vg.%p.log" "$BERTH" "$@"
+  rc=$?
+  if [ $rc -eq 99 ]; then
+    cat "$TEST_ROOT"/vg.*.log >&2
+    return 99
+  fi
+  return $rc
+}
+
+for cmd in "validate --ports" "config show" "up feat-a" "up feat-a --json" "ls" "ls --json" \
+  "env feat-a" "env feat-a --json" "env feat-a --format sh" "whose :$((B + 1))" \
+  "down feat-a --keep-worktree" "up feat-a" "exec feat-a -- true" "down feat-a"; do
+  test_expect_success "valgrind: berth $cmd" "vg $cmd >/dev/null"
+done
+
+test_expect_success 'valgrind: error paths (unknown session, bad config) leak nothing' '
+  test_must_fail code=4 vg down nope 2>/dev/null &&
+  echo "bogus_key = 1" >>.berth.ini &&
+  test_must_fail code=3 vg up feat-b 2>/dev/null
+'
+
+test_done
