@@ -22,28 +22,28 @@ enum inherit_mode { INHERIT_SYMLINK, INHERIT_COPY };
 
 /* An extra port of a service: `extra_ports = hmr:24678` gives name "hmr", base 24678. */
 struct extra_port {
-	char *name;      /* lowercase [a-z0-9_-]+ */
-	uint16_t base;   /* port of slot 0 */
+	char *name;        /* [a-z0-9][a-z0-9_-]{0,30}, unique in the service */
+	uint16_t base;     /* port of slot 0 */
 	struct strvec env; /* optional extra env names (`hmr:24678:VITE_HMR_PORT`) */
 };
 
 struct service_config {
-	char *name;      /* [a-z0-9][a-z0-9_-]*, unique */
-	unsigned line;   /* line of the [service "x"] header, for messages */
+	char *name;    /* [a-z0-9][a-z0-9_-]*, unique */
+	unsigned line; /* line of the [service "x"] header, for messages */
 	enum service_run run;
-	char *command;   /* NULL: port allocation only; kept byte-exact (';', '#', quotes) */
-	char *cwd;       /* relative to the worktree; NULL = worktree root */
-	uint16_t base_port; /* 0 = no port */
-	uint16_t host_port; /* 0 = unset (use base_port) */
-	struct strvec port_env;    /* extra env names exported with this service's port */
+	char *command;          /* NULL: port allocation only; kept byte-exact (';', '#', quotes) */
+	char *cwd;              /* relative to the worktree; NULL = worktree root */
+	uint16_t base_port;     /* 0 = no port */
+	uint16_t host_port;     /* 0 = unset (use base_port) */
+	struct strvec port_env; /* extra env names exported with this service's port */
 	struct extra_port *extra;
 	size_t n_extra;
-	struct strvec env;         /* "KEY=VALUE" */
-	char *ready;               /* port | http:<path> | exec:<cmd> | log:<regex> | none */
+	struct strvec env; /* "KEY=VALUE" */
+	char *ready;       /* port | http:<path> | exec:<cmd> | log:<regex> | none */
 	uint64_t ready_timeout_ms;
 	struct strvec depends_on;
 	enum restart_policy restart;
-	int stop_signal;           /* signal number */
+	int stop_signal; /* signal number */
 	bool oneshot;
 };
 
@@ -53,16 +53,16 @@ struct hooks_config {
 };
 
 struct config {
-	char *path;       /* absolute path of the file read; NULL for defaults */
-	char *root;       /* main worktree root the file belongs to */
+	char *path; /* absolute path of the file read; NULL for defaults */
+	char *root; /* main worktree root the file belongs to */
 	enum config_mode mode;
 	enum config_runner runner;
 	unsigned max_slots;
 	unsigned slot_stride;
 	unsigned port_search_range;
 	bool strict_port;
-	char *worktree_dir;   /* relative to root, or absolute */
-	char *prefix;         /* set from the root when the file leaves it out */
+	char *worktree_dir; /* relative to root, or absolute */
+	char *prefix;       /* set from the root when the file leaves it out */
 	char *compose_file;
 	struct strvec inherit_env;
 	enum inherit_mode inherit_env_mode;
@@ -97,13 +97,15 @@ struct config_issues {
 /* Check everything that needs no running service (SPEC §2): types and ranges
  * already hold after load; this checks uniqueness, the port gap across slots and
  * bump bands, depends_on targets and cycles, docker services in host mode,
- * compose file existence and services, privileged ports. Returns the number of
- * errors. */
+ * compose file existence and services, privileged ports. ret is initialised
+ * here (the caller finishes it). Returns the number of errors. */
 int config_validate(const struct config *c, struct config_issues *ret);
 void config_issues_finish(struct config_issues *is);
 
-/* The effective config with defaults, as INI text. */
+/* The effective config with defaults, as INI text (config_load reads it back). */
 void config_show(const struct config *c, struct strbuf *out);
+/* Every key of every section, one per line: "section.key (type, default X): help". */
+void config_describe(struct strbuf *out);
 
 /* Look up a service by name; NULL if none. */
 const struct service_config *config_service(const struct config *c, const char *name);
@@ -119,8 +121,10 @@ const char *config_runner_name(enum config_runner r);
 /* Parse "host"|"hybrid"|"container"; -EINVAL otherwise. */
 int config_mode_parse(const char *s, enum config_mode *ret);
 int config_runner_parse(const char *s, enum config_runner *ret);
-/* Services in dependency order (dependencies first); -ELOOP on a cycle. ret
- * holds indexes into c->services; the caller frees. */
+/* Services in dependency order (dependencies first, ties in file order;
+ * unknown depends_on names are ignored: config_validate reports them). Returns
+ * the number of services, -ELOOP on a cycle. ret holds indexes into
+ * c->services (NULL when there is none); the caller frees. */
 int config_service_order(const struct config *c, size_t **ret);
 
 #endif
