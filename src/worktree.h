@@ -38,11 +38,14 @@ enum worktree_origin {
 	WT_REMOTE_BRANCH, /* local branch created tracking origin/<branch> */
 };
 
-/* Create a linked worktree at path (which must not exist) named name, on
- * branch. *ret_origin tells which case applied. On failure nothing is left
- * behind (no directory, no .git/worktrees entry, no new branch). */
-int worktree_create(const char *main_root, const char *path, const char *name,
-		    const char *branch, enum worktree_origin *ret_origin, char **cause);
+/* Create a linked worktree at path (which must not exist; its parents are
+ * created) named name ([A-Za-z0-9._-], the .git/worktrees/<name> entry), on
+ * branch. *ret_origin (may be NULL) tells which case applied. On failure
+ * nothing is left behind (no directory, no .git/worktrees entry, no new
+ * branch): -EEXIST path or name taken, -EBUSY branch checked out elsewhere,
+ * -ENOENT no commits yet, -EINVAL bad name or branch. */
+int worktree_create(const char *main_root, const char *path, const char *name, const char *branch,
+		    enum worktree_origin *ret_origin, char **cause);
 
 /* True when path is a linked worktree of main_root. */
 bool worktree_is_linked(const char *main_root, const char *path);
@@ -51,9 +54,15 @@ bool worktree_is_linked(const char *main_root, const char *path);
  * the number of entries, ret_paths (may be NULL) gets up to `max` of them. */
 int worktree_changes(const char *path, size_t *ret_count, struct strvec *ret_paths, size_t max,
 		     char **cause);
+/* Same, but an untracked file whose worktree-relative path is in ignore (may
+ * be NULL) is not counted: berth's own files (.env.berth, inherited env links). */
+int worktree_changes_except(const char *path, const struct strvec *ignore, size_t *ret_count,
+			    struct strvec *ret_paths, size_t max, char **cause);
 
 /* Remove the linked worktree at path: the directory (untracked files too) and
- * its administrative entry. The branch is kept. Missing pieces are fine. */
+ * its administrative entry. The branch is kept. Missing pieces are fine.
+ * -EINVAL (nothing touched) for the main worktree or anything that does not
+ * prove to be a linked worktree of main_root; -EBUSY when it is locked. */
 int worktree_remove(const char *main_root, const char *path, char **cause);
 
 /* Link (symlink, absolute) or copy each existing main_root/<file> into the
