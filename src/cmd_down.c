@@ -17,54 +17,49 @@
 #include "session.h"
 #include "util/fsutil.h"
 
-#define DIRTY_LIST_MAX 1000
 #define DIRTY_SHOW 10
 
-/* Files berth itself put in the worktree do not count as the user's work:
- * .env.berth, and inherit_env symlinks pointing into the main root. */
-static bool berth_made(struct cmd_ctx *ctx, const struct session *s, const char *rel)
+/* Is the worktree's inherit_env file rel berth's own: a symlink into the main
+ * root, or (copy mode) an unchanged copy? */
+static bool inherited_unchanged(struct cmd_ctx *ctx, const struct session *s, const char *rel)
 {
-	char *path, *target;
+	char *path = path_join(s->worktree, rel), *src = path_join(ctx->root, rel);
+	char *target, *a = NULL, *b = NULL;
+	size_t la = 0, lb = 0;
 	struct stat st;
 	bool ours = false;
 
-	if (!strcmp(rel, ENVFILE_NAME))
-		return true;
-	if (strvec_find(&ctx->config.inherit_env, rel) < 0)
-		return false;
-	path = path_join(s->worktree, rel);
 	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
-		char *src = path_join(ctx->root, rel);
-
 		target = realpath(path, NULL);
-		ours = !target || !strcmp(target, src) || path_is_inside(target, ctx->root);
+		ours = !target || path_is_inside(target, ctx->root);
 		free(target);
-		free(src);
-	} else if (ctx->config.inherit_env_mode == INHERIT_COPY) {
-		char *src = path_join(ctx->root, rel), *a = NULL, *b = NULL;
-		size_t la = 0, lb = 0;
-
-		if (read_file(path, 1 << 20, &a, &la) == 0 && read_file(src, 1 << 20, &b, &lb) == 0)
-			ours = la == lb && !memcmp(a, b, la);
-		free(a);
-		free(b);
-		free(src);
+	} else if (ctx->config.inherit_env_mode == INHERIT_COPY &&
+		   read_file(path, 1 << 20, &a, &la) == 0 && read_file(src, 1 << 20, &b, &lb) == 0) {
+		ours = la == lb && !memcmp(a, b, la);
 	}
+	free(a);
+	free(b);
+	free(src);
 	free(path);
 	return ours;
 }
 
-/* The user's uncommitted and untracked changes in the session's worktree.
- * Returns the count (>= 0) or -errno (printed). */
+/* The user's uncommitted and untracked changes in the session's worktree:
+ * everything but the files berth put there itself (.env.berth and unchanged
+ * inherit_env files). Returns the count (>= 0) or -errno (printed). */
 static long user_changes(struct cmd_ctx *ctx, const struct session *s, struct strvec *ret)
 {
-	struct strvec paths = STRVEC_INIT;
+	struct strvec ignore = STRVEC_INIT;
 	char *cause = NULL;
 	size_t count = 0;
-	long n = 0;
 	int r;
 
-	r = worktree_changes(s->worktree, &count, &paths, DIRTY_LIST_MAX, &cause);
+	strvec_push(&ignore, ENVFILE_NAME);
+	for (size_t i = 0; i < ctx->config.inherit_env.n; i++)
+		if (inherited_unchanged(ctx, s, ctx->config.inherit_env.v[i]))
+			strvec_push(&ignore, ctx->config.inherit_env.v[i]);
+	r = worktree_changes_except(s->worktree, &ignore, &count, ret, DIRTY_SHOW, &cause);
+	strvec_clear(&ignore);
 	if (r < 0) {
 		out_error("down: cannot check '%s' for uncommitted work: %s; nothing was "
 			  "changed (--force skips the check)",
@@ -72,16 +67,7 @@ static long user_changes(struct cmd_ctx *ctx, const struct session *s, struct st
 		free(cause);
 		return r;
 	}
-	for (size_t i = 0; i < paths.n; i++) {
-		if (berth_made(ctx, s, paths.v[i]))
-			continue;
-		strvec_push(ret, paths.v[i]);
-		n++;
-	}
-	if (count > paths.n)
-		n += (long)(count - paths.n);
-	strvec_clear(&paths);
-	return n;
+	return (long)count;
 }
 
 static int refuse_dirty(const struct session *s, long n, const struct strvec *paths)

@@ -175,6 +175,17 @@ test_expect_success 'down --force deletes the worktree with its changes' '
   git -C "$REPO" rev-parse --verify -q refs/heads/feat-a >/dev/null
 '
 
+test_expect_success 'inherit_env links are berth'"'"'s, not user work: down removes them' '
+  echo "SECRET=from-main" >"$REPO/.env" &&
+  berth up feat-e >/dev/null &&
+  test -L "$REPO/.berth/worktrees/feat-e/.env" &&
+  berth exec feat-e -- sh -c "echo \$SECRET" >out &&
+  test "$(cat out)" = from-main &&
+  berth down feat-e &&
+  test ! -e "$REPO/.berth/worktrees/feat-e" &&
+  test "$(cat "$REPO/.env")" = SECRET=from-main
+'
+
 test_expect_success 'down of the remaining sessions leaves no worktree and no row' '
   berth down feat-j && berth down feat-c &&
   test "$(session_count)" = 0 &&

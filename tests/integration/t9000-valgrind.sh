@@ -3,6 +3,10 @@
 # error. Skips only when valgrind is not installed (make test installs it).
 . "$BERTH_SRCDIR/tests/lib.sh"
 
+if [ -n "${BERTH_SANITIZED:-}" ]; then
+  echo "1..0 # SKIP this build uses sanitizers; valgrind runs on the plain build"
+  exit 0
+fi
 if ! command -v valgrind >/dev/null 2>&1; then
   echo "1..0 # SKIP valgrind is not installed"
   exit 0
