@@ -14,9 +14,8 @@
 
 /* Alphabetical. */
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_config_entry, &cmd_down_entry,  &cmd_env_entry, &cmd_exec_entry,
-	&cmd_init_entry,   &cmd_ls_entry,    &cmd_shell_entry, &cmd_up_entry,
-	&cmd_validate_entry, &cmd_whose_entry,
+	&cmd_config_entry, &cmd_down_entry,  &cmd_env_entry, &cmd_exec_entry,     &cmd_init_entry,
+	&cmd_ls_entry,     &cmd_shell_entry, &cmd_up_entry,  &cmd_validate_entry, &cmd_whose_entry,
 };
 
 static const char exit_codes_help[] =
@@ -48,8 +47,9 @@ void cmd_print_main_help(FILE *f)
 		   "Commands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(cmd_table); i++)
 		fprintf(f, "  %-10s %s\n", cmd_table[i]->name, cmd_table[i]->summary);
-	fprintf(f, "\n`berth <command> --help` describes a command. `berth --version` prints the "
-		   "version.\n\n%s",
+	fprintf(f,
+		"\n`berth <command> --help` describes a command. `berth --version` prints the "
+		"version.\n\n%s",
 		exit_codes_help);
 }
 

@@ -16,30 +16,30 @@
 /* The exit-code contract (docs/exit-codes.md, berth(1)). */
 enum exit_code {
 	EXIT_OK = 0,
-	EXIT_FAIL = 1,        /* the operation failed, or a negative answer (whose: nobody) */
-	EXIT_USAGE = 2,       /* bad command line */
-	EXIT_CONFIG = 3,      /* .berth.ini missing or invalid */
-	EXIT_NOTFOUND = 4,    /* no such session / service */
-	EXIT_BUSY = 5,        /* busy, conflict, no free slot, port held */
-	EXIT_UNHEALTHY = 6,   /* a service failed or is unhealthy */
-	EXIT_DIRTY = 7,       /* refused: uncommitted work would be lost */
+	EXIT_FAIL = 1,      /* the operation failed, or a negative answer (whose: nobody) */
+	EXIT_USAGE = 2,     /* bad command line */
+	EXIT_CONFIG = 3,    /* .berth.ini missing or invalid */
+	EXIT_NOTFOUND = 4,  /* no such session / service */
+	EXIT_BUSY = 5,      /* busy, conflict, no free slot, port held */
+	EXIT_UNHEALTHY = 6, /* a service failed or is unhealthy */
+	EXIT_DIRTY = 7,     /* refused: uncommitted work would be lost */
 	EXIT_INTERRUPTED = 130,
 };
 
 enum cmd_flags {
-	CMD_REPO = 1 << 0,   /* locate the repository and its main root */
-	CMD_CONFIG = 1 << 1, /* load .berth.ini (implies CMD_REPO) */
-	CMD_STATE = 1 << 2,  /* open .berth/state.db (implies CMD_REPO) */
+	CMD_REPO = 1 << 0,            /* locate the repository and its main root */
+	CMD_CONFIG = 1 << 1,          /* load .berth.ini (implies CMD_REPO) */
+	CMD_STATE = 1 << 2,           /* open .berth/state.db (implies CMD_REPO) */
 	CMD_CONFIG_OPTIONAL = 1 << 3, /* with CMD_CONFIG: a missing file is not an error */
 };
 
 struct cmd_ctx {
 	char *cwd;
 	struct repo_location loc;
-	const char *root;  /* loc.main_root */
-	char *berth_dir;   /* <root>/.berth */
+	const char *root; /* loc.main_root */
+	char *berth_dir;  /* <root>/.berth */
 	struct config config;
-	bool have_config;  /* the file existed and parsed */
+	bool have_config; /* the file existed and parsed */
 	struct state *state;
 };
 

@@ -5,7 +5,9 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "cmd_common.h"
@@ -68,17 +70,29 @@ void cmd_test_pause(const char *point)
 {
 	const char *want = getenv("BERTH_TEST_PAUSE");
 	const char *file = getenv("BERTH_TEST_PAUSE_FILE");
-	sigset_t none;
+	struct pollfd pfd = {.events = POLLIN};
+	sigset_t mask;
 	int fd;
 
 	if (!want || !file || strcmp(want, point))
 		return;
+	/* Wait until SIGINT, SIGTERM or SIGHUP is pending (they are blocked):
+	 * poll on a signalfd sees it without consuming it, so the next
+	 * cmd_interrupted() check rolls back as it would after a real Ctrl-C.
+	 * SIGKILL ends us here, which is what the crash tests want. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0)
 		close(fd);
-	sigemptyset(&none);
-	for (;;)
-		sigsuspend(&none);
+	if (pfd.fd < 0)
+		return;
+	while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+		;
+	close(pfd.fd);
 }
 
 json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s)
@@ -102,8 +116,8 @@ json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s)
 			if (!strcmp(s->ports[j].name, svc->name))
 				port = json_integer(s->ports[j].port);
 		json_object_set_new(o, "name", json_string(svc->name));
-		json_object_set_new(o, "run", json_string(svc->run == RUN_DOCKER ? "docker"
-										   : "native"));
+		json_object_set_new(o, "run",
+				    json_string(svc->run == RUN_DOCKER ? "docker" : "native"));
 		json_object_set_new(o, "port", port);
 		json_array_append_new(services, o);
 	}

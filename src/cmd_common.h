@@ -20,7 +20,8 @@ int cmd_check_config(struct cmd_ctx *ctx, bool warnings);
 /* -EINTR when SIGINT, SIGTERM or SIGHUP is pending (they are blocked by the caller). */
 int cmd_interrupted(void);
 /* Test hook: when BERTH_TEST_PAUSE names this point, create the file
- * BERTH_TEST_PAUSE_FILE and wait forever (the test then kills us). */
+ * BERTH_TEST_PAUSE_FILE and wait until SIGINT/SIGTERM/SIGHUP is pending (the
+ * run then rolls back) or SIGKILL ends the process. */
 void cmd_test_pause(const char *point);
 /* {slug, slot, mode, branch, status, worktree_path, env_file, env:{}, ports:{},
  * services:[]}: the shape of `up --json` and `env --json` (docs/json.md). */
@@ -31,8 +32,6 @@ void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s);
 char *cmd_ports_text(const struct session *s);
 /* Fetch a session; prints "no session 'x'" and returns EXIT_NOTFOUND when absent. */
 int cmd_get_session(struct cmd_ctx *ctx, const char *slug, struct session *ret);
-
-
 
 /* The environment a command run in the session sees: ours, then the
  * worktree's inherit_env files, then the session's variables (later wins).

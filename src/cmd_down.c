@@ -34,7 +34,8 @@ static bool inherited_unchanged(struct cmd_ctx *ctx, const struct session *s, co
 		ours = !target || path_is_inside(target, ctx->root);
 		free(target);
 	} else if (ctx->config.inherit_env_mode == INHERIT_COPY &&
-		   read_file(path, 1 << 20, &a, &la) == 0 && read_file(src, 1 << 20, &b, &lb) == 0) {
+		   read_file(path, 1 << 20, &a, &la) == 0 &&
+		   read_file(src, 1 << 20, &b, &lb) == 0) {
 		ours = la == lb && !memcmp(a, b, la);
 	}
 	free(a);
@@ -79,8 +80,9 @@ static int refuse_dirty(const struct session *s, long n, const struct strvec *pa
 		fprintf(stderr, "  %s\n", paths->v[i]);
 	if ((size_t)n > DIRTY_SHOW)
 		fprintf(stderr, "  ... and %ld more\n", n - DIRTY_SHOW);
-	fprintf(stderr, "commit or stash them; or `berth down %s --keep-worktree` to stop the "
-			"session and keep the worktree; or --force to delete them\n",
+	fprintf(stderr,
+		"commit or stash them; or `berth down %s --keep-worktree` to stop the "
+		"session and keep the worktree; or --force to delete them\n",
 		s->slug);
 	return EXIT_DIRTY;
 }
@@ -193,8 +195,8 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		       "at %s; `berth up %s` resumes it\n",
 		       slug, s.slot, s.worktree, slug);
 	else
-		printf("session '%s' is down; slot %u is free; branch '%s' is kept\n", slug,
-		       s.slot, s.branch);
+		printf("session '%s' is down; slot %u is free; branch '%s' is kept\n", slug, s.slot,
+		       s.branch);
 	code = EXIT_OK;
 out:
 	session_finish(&s);
@@ -213,7 +215,8 @@ const struct cmd_entry cmd_down_entry = {
 		"down refuses before it stops anything. Branches are never deleted. A worktree\n"
 		"berth did not create (adopted with `berth up` inside it) is kept.\n\n"
 		"Options:\n"
-		"  --keep-worktree   stop the session but keep worktree, slot and ports; `berth up` "
+		"  --keep-worktree   stop the session but keep worktree, slot and ports; `berth "
+		"up` "
 		"resumes it\n"
 		"  -f, --force       delete the worktree even with uncommitted or untracked work\n"
 		"  --keep-volumes    keep the session's compose volumes\n"

@@ -23,15 +23,15 @@ struct detected {
 };
 
 static const char *const compose_names[] = {"docker-compose.yml", "docker-compose.yaml",
-					     "compose.yml", "compose.yaml"};
+					    "compose.yml", "compose.yaml"};
 
 /* Known data-service images and their container port. */
 static const struct {
 	const char *image;
 	unsigned port;
 } data_images[] = {
-	{"postgres", 5432}, {"postgis", 5432}, {"redis", 6379},	    {"valkey", 6379},
-	{"mysql", 3306},    {"mariadb", 3306}, {"mongo", 27017},    {"memcached", 11211},
+	{"postgres", 5432}, {"postgis", 5432}, {"redis", 6379},         {"valkey", 6379},
+	{"mysql", 3306},    {"mariadb", 3306}, {"mongo", 27017},        {"memcached", 11211},
 	{"rabbitmq", 5672}, {"minio", 9000},   {"elasticsearch", 9200},
 };
 
@@ -50,8 +50,8 @@ static bool valid_name(const char *s, size_t n)
 	if (!n || n > 31 || !isalnum((unsigned char)s[0]))
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) &&
-		    s[i] != '-' && s[i] != '_')
+		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-' &&
+		    s[i] != '_')
 			return false;
 	return true;
 }
@@ -93,7 +93,8 @@ static bool detect_procfile(struct detected *d, const char *root)
 			cmd = colon + 1;
 			while (*cmd == ' ' || *cmd == '\t')
 				cmd++;
-			if (!valid_name(name, strlen(name)) || !*cmd || strvec_find(&d->names, name) >= 0)
+			if (!valid_name(name, strlen(name)) || !*cmd ||
+			    strvec_find(&d->names, name) >= 0)
 				continue;
 			if (!strcmp(name, "web")) {
 				add_service(d, name, cmd, next_port, NULL);
@@ -221,7 +222,8 @@ static int ensure_gitignore(const char *root, bool *ret_added)
 		char *eol = strchr(p, '\n');
 		size_t n = eol ? (size_t)(eol - p) : strlen(p);
 
-		if ((n == 7 && !strncmp(p, ".berth/", 7)) || (n == 8 && !strncmp(p, "/.berth/", 8)) ||
+		if ((n == 7 && !strncmp(p, ".berth/", 7)) ||
+		    (n == 8 && !strncmp(p, "/.berth/", 8)) ||
 		    (n == 6 && !strncmp(p, ".berth", 6)) || (n == 7 && !strncmp(p, "/.berth", 7)))
 			goto out;
 		p += n + (eol ? 1 : 0);

@@ -42,6 +42,7 @@ struct up_run {
 	bool reserved;
 	bool is_new;
 	bool created_worktree;
+	char *created_branch_at; /* new branch made by this run: the commit it started at */
 	bool recorded_ports;
 };
 
@@ -152,10 +153,11 @@ static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **r
 			sessions_free(v, n);
 		}
 		if (!ctx->loc.in_linked) {
-			out_error("up: no name given; run `berth up <branch>` (a new worktree is "
-				  "created under %s), or run `berth up` inside a linked worktree to "
-				  "adopt it",
-				  ctx->config.worktree_dir);
+			out_error(
+				"up: no name given; run `berth up <branch>` (a new worktree is "
+				"created under %s), or run `berth up` inside a linked worktree to "
+				"adopt it",
+				ctx->config.worktree_dir);
 			return EXIT_USAGE;
 		}
 		/* Inside a linked worktree that berth does not know: adopt it. */
@@ -261,6 +263,13 @@ static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct 
 		return r;
 	}
 	run->created_worktree = true;
+	if (origin == WT_NEW_BRANCH &&
+	    worktree_head(run->s.worktree, &run->created_branch_at, &cause) < 0) {
+		out_warn("cannot read the new branch's commit (%s); a rollback will keep the "
+			 "branch",
+			 cause);
+		free(cause);
+	}
 	cmd_test_pause("worktree");
 	switch (origin) {
 	case WT_NEW_BRANCH:
@@ -362,6 +371,12 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 		r = worktree_remove(ctx->root, run->s.worktree, &cause);
 		if (r < 0) {
 			out_warn("rollback: cannot remove the worktree '%s': %s", run->s.worktree,
+				 cause);
+			free(cause);
+		} else if (run->created_branch_at &&
+			   worktree_branch_drop(ctx->root, run->s.branch, run->created_branch_at,
+						&cause) < 0) {
+			out_warn("rollback: cannot delete the branch '%s': %s", run->s.branch,
 				 cause);
 			free(cause);
 		}
@@ -487,8 +502,7 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = cmd_exit_for(r);
 		goto out_signals;
 	}
-	session_event(ctx->state, run.s.slug, "up", "slot %u, branch %s", run.s.slot,
-		      run.s.branch);
+	session_event(ctx->state, run.s.slug, "up", "slot %u, branch %s", run.s.slot, run.s.branch);
 	print_result(ctx, &run, o.json);
 	code = EXIT_OK;
 out_signals:
@@ -496,6 +510,7 @@ out_signals:
 out:
 	session_finish(&run.s);
 	op_rec_finish(&run.op);
+	free(run.created_branch_at);
 	ports_free(o.pins, o.n_pins);
 	strvec_clear(&o.services);
 	strvec_clear(&o.skip);
@@ -515,7 +530,8 @@ const struct cmd_entry cmd_up_entry = {
 		"characters to '-'.\n\n"
 		"Options:\n"
 		"  --branch B           use branch B (default: the name given)\n"
-		"  -p, --port NAME=PORT pin a port for this run (NAME: a service, or service.extra)\n"
+		"  -p, --port NAME=PORT pin a port for this run (NAME: a service, or "
+		"service.extra)\n"
 		"  --reuse-worktree     use an existing worktree directory at the session's path\n"
 		"  --no-inherit-env     do not link the inherit_env files into the worktree\n"
 		"  --services a,b       start only these services\n"

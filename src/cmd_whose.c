@@ -163,8 +163,8 @@ static int whose_pid(struct cmd_ctx *ctx, pid_t pid, bool json)
 		json_object_set_new(o, "owned", json_false());
 		out_json(o);
 	} else {
-		printf("pid %d (%s) does not belong to any session of this repository\n",
-		       (int)pid, top.comm);
+		printf("pid %d (%s) does not belong to any session of this repository\n", (int)pid,
+		       top.comm);
 	}
 	marker_finish(&m);
 	free(root_id);

@@ -26,7 +26,8 @@ int main(int argc, char **argv)
 		cmd_print_main_help(stdout);
 		return out_finish();
 	}
-	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version") ||
+	    !strcmp(argv[1], "version")) {
 		printf("berth %s\n", PROJECT_VERSION);
 		return out_finish();
 	}

@@ -120,8 +120,8 @@ static char *port_taken(const struct port_alloc_input *in, struct probe *probe, 
 	return why;
 }
 
-int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe,
-		     struct port_rec **ret, size_t *ret_n, char **cause)
+int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe, struct port_rec **ret,
+		     size_t *ret_n, char **cause)
 {
 	const struct config *c = in->config;
 	struct port_rec *out = NULL;

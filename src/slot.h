@@ -44,8 +44,8 @@ struct port_alloc_input {
  * it is still free; else the nominal port, bumped by whole bands when taken
  * (unless strict_port). Ports recorded by other sessions are never handed out.
  * On failure *cause names the port and its holder. */
-int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe,
-		     struct port_rec **ret, size_t *ret_n, char **cause);
+int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe, struct port_rec **ret,
+		     size_t *ret_n, char **cause);
 
 /* Describe who holds port for a human: "session 'feat-b' (web)", "pid 4242
  * (node) of user alice: node server.js", "a process of uid 1001 (owner not

@@ -397,9 +397,9 @@ void sessions_free(struct session *v, size_t n)
 	free(v);
 }
 
-#define SESSION_COLS                                                                               \
-	"s.slug, s.slot, s.branch, s.worktree, s.mode, s.status, s.owns_worktree, "               \
-	"s.created_at, s.updated_at, o.op_id, o.kind, o.pid, o.start_time, o.since, "             \
+#define SESSION_COLS                                                                  \
+	"s.slug, s.slot, s.branch, s.worktree, s.mode, s.status, s.owns_worktree, "   \
+	"s.created_at, s.updated_at, o.op_id, o.kind, o.pid, o.start_time, o.since, " \
 	"o.prev_status FROM sessions s LEFT JOIN ops o ON o.slug = s.slug"
 
 static int row_to_session(sqlite3_stmt *stmt, struct session *s)
@@ -422,9 +422,8 @@ static int row_to_session(sqlite3_stmt *stmt, struct session *s)
 		s->op.pid = (pid_t)sqlite3_column_int64(stmt, 11);
 		s->op.start_time = (uint64_t)sqlite3_column_int64(stmt, 12);
 		s->op.since = sqlite3_column_int64(stmt, 13);
-		s->op.had_prev =
-			session_status_parse((const char *)sqlite3_column_text(stmt, 14),
-					     &s->op.prev) == 0;
+		s->op.had_prev = session_status_parse((const char *)sqlite3_column_text(stmt, 14),
+						      &s->op.prev) == 0;
 	}
 	if (!s->slug || !s->branch || !s->worktree || !s->mode)
 		return -EBADMSG;

@@ -40,8 +40,8 @@ struct session {
 	char *slug;
 	unsigned slot;
 	char *branch;
-	char *worktree;     /* absolute path */
-	char *mode;         /* host / hybrid / container, as when created */
+	char *worktree; /* absolute path */
+	char *mode;     /* host / hybrid / container, as when created */
 	enum session_status status;
 	bool owns_worktree; /* berth created it: `down` removes it */
 	int64_t created_at;

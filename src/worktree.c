@@ -1199,3 +1199,65 @@ out:
 	free(root);
 	return r < 0 ? r : 0;
 }
+
+int worktree_head(const char *wt_path, char **ret_oid_hex, char **cause)
+{
+	git_repository *repo = NULL;
+	git_oid oid;
+	char hex[GIT_OID_HEXSZ + 1];
+	int gr;
+
+	worktree_lib_init();
+	gr = git_repository_open_ext(&repo, wt_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (gr < 0)
+		return git_fail(cause, git_errno(gr), "cannot open the worktree '%s'", wt_path);
+	gr = git_reference_name_to_id(&oid, repo, "HEAD");
+	git_repository_free(repo);
+	if (gr < 0)
+		return git_fail(cause, git_errno(gr), "cannot read HEAD of '%s'", wt_path);
+	git_oid_tostr(hex, sizeof(hex), &oid);
+	*ret_oid_hex = xstrdup(hex);
+	return 0;
+}
+
+int worktree_branch_drop(const char *main_root, const char *branch, const char *oid_hex,
+			 char **cause)
+{
+	git_repository *repo = NULL;
+	git_reference *ref = NULL;
+	char *refname = xasprintf("refs/heads/%s", branch), *where;
+	char hex[GIT_OID_HEXSZ + 1];
+	bool stale = false;
+	int r = 0, gr;
+
+	r = open_main(main_root, &repo, cause);
+	if (r < 0)
+		goto out;
+	gr = git_reference_lookup(&ref, repo, refname);
+	if (gr == GIT_ENOTFOUND)
+		goto out;
+	if (gr < 0) {
+		r = git_fail(cause, git_errno(gr), "cannot read branch '%s'", branch);
+		goto out;
+	}
+	/* Only a branch nobody moved and nobody checked out is ours to drop. */
+	if (git_reference_type(ref) != GIT_REFERENCE_DIRECT)
+		goto out;
+	git_oid_tostr(hex, sizeof(hex), git_reference_target(ref));
+	if (strcmp(hex, oid_hex))
+		goto out;
+	where = checked_out_at(repo, refname, &stale);
+	if (where) {
+		free(where);
+		goto out;
+	}
+	gr = git_reference_delete(ref);
+	if (gr < 0)
+		r = git_fail(cause, git_errno(gr), "cannot delete branch '%s'", branch);
+	git_error_clear();
+out:
+	git_reference_free(ref);
+	git_repository_free(repo);
+	free(refname);
+	return r;
+}

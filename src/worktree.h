@@ -71,4 +71,13 @@ int worktree_remove(const char *main_root, const char *path, char **cause);
 int worktree_inherit_env(const char *main_root, const char *wt_path, const struct strvec *files,
 			 bool copy, char **cause);
 
+/* The commit HEAD of the worktree at wt_path points to, as hex. The caller frees. */
+int worktree_head(const char *wt_path, char **ret_oid_hex, char **cause);
+
+/* Delete the local branch when it still points at oid_hex and no worktree has
+ * it checked out: how a rolled-back `up` drops the branch it created without
+ * ever losing a commit. A branch that moved or is gone is left alone (0). */
+int worktree_branch_drop(const char *main_root, const char *branch, const char *oid_hex,
+			 char **cause);
+
 #endif

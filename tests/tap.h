@@ -29,7 +29,10 @@ struct tap_test {
 	void (*fn)(void);
 };
 
-#define TAP_TEST(fn) {#fn, fn}
+#define TAP_TEST(fn)    \
+	{               \
+#fn, fn \
+	}
 #define TAP_TIMEOUT_DEFAULT 30
 #define TAP_EXIT_SKIP 77
 
@@ -43,10 +46,10 @@ static inline void tap_fail(const char *file, int line, const char *msg)
 	abort();
 }
 
-#define ASSERT_TRUE(e)                                                                             \
-	do {                                                                                       \
-		if (!(e))                                                                          \
-			tap_fail(__FILE__, __LINE__, "assertion failed: " #e);                     \
+#define ASSERT_TRUE(e)                                                         \
+	do {                                                                   \
+		if (!(e))                                                      \
+			tap_fail(__FILE__, __LINE__, "assertion failed: " #e); \
 	} while (0)
 
 #define ASSERT_FALSE(e) ASSERT_TRUE(!(e))
@@ -62,39 +65,39 @@ static inline void tap_fail(const char *file, int line, const char *msg)
 		}                                                                                  \
 	} while (0)
 
-#define ASSERT_STREQ(a, b)                                                                         \
-	do {                                                                                       \
-		const char *tap_a_ = (a), *tap_b_ = (b);                                           \
-		if (!tap_a_ || !tap_b_ || strcmp(tap_a_, tap_b_)) {                                \
-			char tap_m_[4096];                                                         \
-			snprintf(tap_m_, sizeof(tap_m_), "%s == %s: \"%s\" != \"%s\"", #a, #b,     \
-				 tap_a_ ? tap_a_ : "(null)", tap_b_ ? tap_b_ : "(null)");          \
-			tap_fail(__FILE__, __LINE__, tap_m_);                                      \
-		}                                                                                  \
+#define ASSERT_STREQ(a, b)                                                                     \
+	do {                                                                                   \
+		const char *tap_a_ = (a), *tap_b_ = (b);                                       \
+		if (!tap_a_ || !tap_b_ || strcmp(tap_a_, tap_b_)) {                            \
+			char tap_m_[4096];                                                     \
+			snprintf(tap_m_, sizeof(tap_m_), "%s == %s: \"%s\" != \"%s\"", #a, #b, \
+				 tap_a_ ? tap_a_ : "(null)", tap_b_ ? tap_b_ : "(null)");      \
+			tap_fail(__FILE__, __LINE__, tap_m_);                                  \
+		}                                                                              \
 	} while (0)
 
 /* The haystack contains the needle. */
-#define ASSERT_CONTAINS(hay, needle)                                                               \
-	do {                                                                                       \
-		const char *tap_h_ = (hay), *tap_n_ = (needle);                                    \
-		if (!tap_h_ || !strstr(tap_h_, tap_n_)) {                                          \
-			char tap_m_[4096];                                                         \
-			snprintf(tap_m_, sizeof(tap_m_), "%s contains %s: \"%s\" lacks \"%s\"",    \
-				 #hay, #needle, tap_h_ ? tap_h_ : "(null)", tap_n_);               \
-			tap_fail(__FILE__, __LINE__, tap_m_);                                      \
-		}                                                                                  \
+#define ASSERT_CONTAINS(hay, needle)                                                            \
+	do {                                                                                    \
+		const char *tap_h_ = (hay), *tap_n_ = (needle);                                 \
+		if (!tap_h_ || !strstr(tap_h_, tap_n_)) {                                       \
+			char tap_m_[4096];                                                      \
+			snprintf(tap_m_, sizeof(tap_m_), "%s contains %s: \"%s\" lacks \"%s\"", \
+				 #hay, #needle, tap_h_ ? tap_h_ : "(null)", tap_n_);            \
+			tap_fail(__FILE__, __LINE__, tap_m_);                                   \
+		}                                                                               \
 	} while (0)
 
 /* r >= 0 (the project's error convention). */
-#define ASSERT_OK(r)                                                                               \
-	do {                                                                                       \
-		long long tap_r_ = (long long)(r);                                                 \
-		if (tap_r_ < 0) {                                                                  \
-			char tap_m_[512];                                                          \
-			snprintf(tap_m_, sizeof(tap_m_), "%s: %lld (%s)", #r, tap_r_,              \
-				 strerror((int)-tap_r_));                                          \
-			tap_fail(__FILE__, __LINE__, tap_m_);                                      \
-		}                                                                                  \
+#define ASSERT_OK(r)                                                                  \
+	do {                                                                          \
+		long long tap_r_ = (long long)(r);                                    \
+		if (tap_r_ < 0) {                                                     \
+			char tap_m_[512];                                             \
+			snprintf(tap_m_, sizeof(tap_m_), "%s: %lld (%s)", #r, tap_r_, \
+				 strerror((int)-tap_r_));                             \
+			tap_fail(__FILE__, __LINE__, tap_m_);                         \
+		}                                                                     \
 	} while (0)
 
 /* End the current test as skipped. */
@@ -133,7 +136,8 @@ static inline int tap_main(int argc, char **argv, const struct tap_test *tests, 
 		pid_t pid;
 
 		if (only && !strstr(tests[i].name, only)) {
-			printf("ok %zu - %s # SKIP not selected by TAP_ONLY\n", i + 1, tests[i].name);
+			printf("ok %zu - %s # SKIP not selected by TAP_ONLY\n", i + 1,
+			       tests[i].name);
 			continue;
 		}
 		if (pipe2(pfd, O_CLOEXEC) < 0) {

@@ -13,7 +13,10 @@ struct strbuf {
 	size_t alloc;
 };
 
-#define STRBUF_INIT {NULL, 0, 0}
+#define STRBUF_INIT        \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 /* Prepare sb for use (same as STRBUF_INIT). */
 void strbuf_init(struct strbuf *sb);

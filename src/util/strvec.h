@@ -13,7 +13,10 @@ struct strvec {
 	size_t alloc;
 };
 
-#define STRVEC_INIT {NULL, 0, 0}
+#define STRVEC_INIT        \
+	{                  \
+		NULL, 0, 0 \
+	}
 
 /* Append a copy of s. */
 void strvec_push(struct strvec *sv, const char *s);

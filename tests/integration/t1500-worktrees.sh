@@ -1,0 +1,115 @@
+#!/bin/sh
+# Worktrees: adopting a linked worktree made by hand, a branch that exists
+# only on the remote, an existing local branch, --reuse-worktree, berth
+# shell, and Ctrl-C during up rolling back what it created.
+. "$BERTH_SRCDIR/tests/lib.sh"
+
+B=21600
+setup_repo <<EOF_INI
+[berth]
+mode = host
+max_slots = 4
+
+[service "web"]
+command = true
+base_port = $B
+EOF_INI
+
+test_expect_success 'up inside a linked worktree made by hand adopts it' '
+  git worktree add -q -b hand/Made_here "$TEST_ROOT/hand" &&
+  (cd "$TEST_ROOT/hand" && berth up >../up.out 2>&1) &&
+  test_grep "session .hand-made-here. is up (slot 1)" "$TEST_ROOT/up.out" &&
+  berth ls --json >ls.json &&
+  test "$(json_get ls.json "d[0][\"worktree_path\"]")" = "$TEST_ROOT/hand" &&
+  test "$(json_get ls.json "d[0][\"branch\"]")" = hand/Made_here &&
+  test -f "$TEST_ROOT/hand/.env.berth"
+'
+
+test_expect_success 'commands run inside it infer the session' '
+  (cd "$TEST_ROOT/hand" && berth env) >env.out &&
+  test_grep "^BERTH_SLUG=hand-made-here$" env.out
+'
+
+test_expect_success 'down keeps a worktree berth did not create' '
+  berth down hand-made-here >out 2>err &&
+  test_grep "keeping the worktree" err &&
+  test -d "$TEST_ROOT/hand" &&
+  git worktree list --porcelain >wl && test_grep "worktree $TEST_ROOT/hand" wl &&
+  test "$(session_count)" = 0
+'
+
+test_expect_success 'up with a detached HEAD inside a linked worktree asks for a name' '
+  git worktree add -q --detach "$TEST_ROOT/detached" &&
+  (cd "$TEST_ROOT/detached" && test_must_fail code=2 berth up 2>../err) &&
+  test_grep "detached HEAD" "$TEST_ROOT/err"
+'
+
+test_expect_success 'up of a branch that exists only on origin creates a tracking branch' '
+  git clone -q --bare "$REPO" "$TEST_ROOT/origin.git" &&
+  git -C "$TEST_ROOT/origin.git" branch remote-only &&
+  git remote add origin "$TEST_ROOT/origin.git" &&
+  git fetch -q origin &&
+  test_must_fail git rev-parse --verify -q refs/heads/remote-only &&
+  berth up remote-only >out 2>err &&
+  test_grep "tracking origin/remote-only" err &&
+  test "$(git rev-parse --abbrev-ref remote-only@{upstream})" = origin/remote-only &&
+  berth down remote-only
+'
+
+test_expect_success 'up of an existing local branch checks out its commit' '
+  git branch older HEAD &&
+  git -C "$REPO" commit -q --allow-empty -m second &&
+  berth up older >out 2>err &&
+  test_grep "existing branch older" err &&
+  test "$(git -C .berth/worktrees/older rev-parse HEAD)" = "$(git rev-parse older)" &&
+  test "$(git -C .berth/worktrees/older rev-parse HEAD)" != "$(git rev-parse main)" &&
+  berth down older
+'
+
+test_expect_success 'a branch checked out elsewhere is refused, nothing is left' '
+  test_must_fail berth up main 2>err &&
+  test_grep "main" err &&
+  test ! -e .berth/worktrees/main &&
+  test "$(session_count)" = 0
+'
+
+test_expect_success 'an existing directory at the session path needs --reuse-worktree' '
+  git worktree add -q -b reuse-me .berth/worktrees/reuse-me &&
+  test_must_fail code=5 berth up reuse-me 2>err &&
+  test_grep "reuse-worktree" err &&
+  test "$(session_count)" = 0 &&
+  berth up reuse-me --reuse-worktree >out &&
+  test_grep "is up" out &&
+  berth down reuse-me &&
+  test ! -e .berth/worktrees/reuse-me
+'
+
+test_expect_success 'berth shell runs $SHELL in the worktree with the environment' '
+  berth up feat-sh >/dev/null &&
+  echo "echo \$BERTH_SLUG \$PORT; pwd" | SHELL=/bin/sh berth shell feat-sh >out 2>err &&
+  test "$(sed -n 1p out)" = "feat-sh $((B + 1))" &&
+  test "$(sed -n 2p out)" = "$REPO/.berth/worktrees/feat-sh" &&
+  test_grep "entering session .feat-sh." err &&
+  berth down feat-sh
+'
+
+for point in worktree ports envfile; do
+  test_expect_success "Ctrl-C during up (at $point) rolls back everything it created" '
+    rm -f "$TEST_ROOT/paused" &&
+    (BERTH_TEST_PAUSE='"$point"' BERTH_TEST_PAUSE_FILE="$TEST_ROOT/paused" \
+      berth up int-'"$point"' >/dev/null 2>"$TEST_ROOT/int.err"; echo $? >"$TEST_ROOT/int.rc") &
+    wait_for 20 "test -e \"$TEST_ROOT/paused\"" "up did not reach the pause point" &&
+    pid=$(berth ls --json | python3 -c "import json,sys; print([s[\"operation\"][\"pid\"] for s in json.load(sys.stdin) if s[\"slug\"]==\"int-'"$point"'\"][0])") &&
+    kill -INT "$pid" &&
+    wait_for 20 "test -s \"$TEST_ROOT/int.rc\"" "up did not exit after SIGINT" &&
+    test "$(cat "$TEST_ROOT/int.rc")" = 130 &&
+    test_grep "interrupted" "$TEST_ROOT/int.err" &&
+    test ! -e .berth/worktrees/int-'"$point"' &&
+    test "$(session_count)" = 0 &&
+    git worktree list --porcelain >wl && test_grep_not "int-'"$point"'" wl &&
+    test_must_fail git rev-parse --verify -q refs/heads/int-'"$point"'
+  '
+  rm -f "$TEST_ROOT/int.rc"
+done
+
+test_done
