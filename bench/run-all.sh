@@ -1,0 +1,6 @@
+#!/bin/sh
+# make bench: every benchmark, one after the other. Usage: bench/run-all.sh [BUILD]
+set -eu
+build=${1:-build}
+here=$(cd "$(dirname "$0")/.." && pwd)
+BENCH_PROBE="$here/$build/bench/bench_probe" sh "$here/bench/probe/run.sh"
