@@ -154,7 +154,7 @@ int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe, str
 		const struct port_want *w = &wants[i];
 		const struct port_rec *pin = find_name(in->pins, in->n_pins, w->name);
 		const struct port_rec *prev = find_name(in->previous, in->n_previous, w->name);
-		unsigned nominal = config_port(c, w->base, in->slot), chosen = 0;
+		unsigned nominal = config_port(c, w->base, in->slot), chosen = 0, tried = 0;
 		char *why = NULL, *first_why = NULL;
 
 		if (pin) {
@@ -184,6 +184,7 @@ int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe, str
 
 				if (p > 65535)
 					break;
+				tried = b;
 				why = port_taken(in, probe, p, out, n);
 				if (!why) {
 					chosen = p;
@@ -202,12 +203,13 @@ int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe, str
 						nominal, w->name, first_why, w->name);
 				else
 					*cause = xasprintf(
-						"no free port for '%s': port %u is %s, and the %u "
-						"bump candidates (+%u each) are taken too; free a "
-						"port, raise port_search_range, or pin one with "
-						"--port %s=PORT",
-						w->name, nominal, first_why, c->port_search_range,
-						c->max_slots * c->slot_stride, w->name);
+						"no free port for '%s': port %u is %s, and %u bump "
+						"candidate%s (+%u each, up to 65535) %s taken too; "
+						"free a port, raise port_search_range, or pin one "
+						"with --port %s=PORT",
+						w->name, nominal, first_why, tried,
+						tried == 1 ? "" : "s", c->max_slots * c->slot_stride,
+						tried == 1 ? "is" : "are", w->name);
 				free(first_why);
 				r = -EADDRINUSE;
 				goto out;

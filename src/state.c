@@ -59,7 +59,8 @@ static const char *const migrations[] = {
 
 static int sql_err(int rc)
 {
-	switch (rc) {
+	/* The store is opened with SQLITE_OPEN_EXRESCODE: compare primary codes. */
+	switch (rc & 0xff) {
 	case SQLITE_OK:
 	case SQLITE_DONE:
 	case SQLITE_ROW:
@@ -138,7 +139,7 @@ static char *col_text(sqlite3_stmt *stmt, int i)
 static int check_header(const char *path, char **cause)
 {
 	unsigned char h[100];
-	uint32_t app;
+	uint32_t app, version;
 	ssize_t n;
 	int fd;
 
@@ -160,12 +161,21 @@ static int check_header(const char *path, char **cause)
 		return -EBADMSG;
 	}
 	app = (uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71];
+	version = (uint32_t)h[60] << 24 | (uint32_t)h[61] << 16 | (uint32_t)h[62] << 8 | h[63];
 	if (app != STATE_APPLICATION_ID) {
 		*cause = xasprintf("'%s' is an SQLite database but not a berth state store "
 				   "(application id 0x%08x); it was left untouched: move it away "
 				   "and run the command again",
 				   path, app);
 		return -EBADMSG;
+	}
+	/* A newer schema is refused before SQLite may touch the file. (A version
+	 * change still only in the WAL is caught again by migrate().) */
+	if (version > STATE_SCHEMA_VERSION) {
+		*cause = xasprintf("'%s' has schema version %u, newer than this berth "
+				   "understands (%d); it was left untouched: use a newer berth",
+				   path, version, STATE_SCHEMA_VERSION);
+		return -EPROTO;
 	}
 	return 0;
 }

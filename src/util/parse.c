@@ -75,6 +75,8 @@ int parse_duration_ms(const char *s, uint64_t *ret_ms)
 		mult = 3600000;
 	else
 		return -EINVAL;
+	if (whole > (UINT64_MAX - mult) / mult)
+		return -ERANGE;
 	*ret_ms = whole * mult + frac * mult / frac_div;
 	return 0;
 }

@@ -1,6 +1,1414 @@
+/*
+ * test_state.c: the SQLite state store against real files in a temporary
+ * directory: creation (user_version, application_id, WAL), reopening,
+ * refusing files that are not berth stores without changing a byte of them,
+ * migration of an empty store, sessions, slots, ports (unique across
+ * sessions, rolled back as a whole), ops, events, survival of SIGKILL in and
+ * after a transaction, and concurrent writers from several processes.
+ */
 #include "util/common.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sqlite3.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "session.h"
+#include "state.h"
+#include "util/fsutil.h"
+#include "util/timeutil.h"
 #include "tap.h"
+
+#define N_WRITERS 8
+#define N_WAITERS 4
+#define WAIT_LIMIT_MS 20000
+
+/* ---- helpers ---------------------------------------------------------- */
+
+struct tmp {
+	char *dir;
+	char *db; /* <dir>/state.db, not created */
+};
+
+static void tmp_init(struct tmp *t)
+{
+	const char *base = getenv("TMPDIR");
+
+	t->dir = xasprintf("%s/berth-state-XXXXXX", base && *base ? base : "/tmp");
+	ASSERT_TRUE(mkdtemp(t->dir) != NULL);
+	t->db = path_join(t->dir, "state.db");
+}
+
+static void tmp_finish(struct tmp *t)
+{
+	ASSERT_OK(rm_rf(t->dir));
+	free(t->dir);
+	free(t->db);
+}
+
+static struct state *open_ok(const char *path)
+{
+	struct state *st = NULL;
+	char *cause = NULL;
+	int r = state_open(path, &st, &cause);
+
+	if (r < 0) {
+		char *m = xasprintf("state_open: %s (%s)", cause ? cause : "(no cause)",
+				    strerror(-r));
+
+		tap_fail(__FILE__, __LINE__, m);
+	}
+	ASSERT_TRUE(cause == NULL);
+	ASSERT_TRUE(st != NULL);
+	return st;
+}
+
+static void write_bytes(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ_INT(write(fd, data, len), len);
+	ASSERT_OK(close(fd));
+}
+
+static char *read_bytes(const char *path, size_t *ret_len)
+{
+	char *data;
+
+	ASSERT_OK(read_file(path, 64 << 20, &data, ret_len));
+	return data;
+}
+
+static bool sidecar_exists(const char *db, const char *suffix)
+{
+	char *p = xasprintf("%s%s", db, suffix);
+	bool r = path_exists(p);
+
+	free(p);
+	return r;
+}
+
+/* Open path with plain SQLite (no berth code) and run a one-value query. */
+static char *raw_query(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt;
+	char *v = NULL;
+
+	ASSERT_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	ASSERT_EQ_INT(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+		v = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+	sqlite3_finalize(stmt);
+	ASSERT_EQ_INT(sqlite3_close(db), SQLITE_OK);
+	return v ? v : xstrdup("(null)");
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char *err = NULL;
+
+	ASSERT_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+		      SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		tap_fail(__FILE__, __LINE__, err ? err : "sqlite3_exec failed");
+	ASSERT_EQ_INT(sqlite3_close(db), SQLITE_OK);
+}
+
+static void assert_raw(const char *path, const char *sql, const char *want)
+{
+	char *got = raw_query(path, sql);
+
+	ASSERT_STREQ(got, want);
+	free(got);
+}
+
+static void assert_store_intact(const char *path)
+{
+	assert_raw(path, "PRAGMA integrity_check", "ok");
+	assert_raw(path, "PRAGMA foreign_key_check", "(null)");
+	assert_raw(path, "PRAGMA application_id", "1650815604");
+}
+
+static void session_fill(struct session *s, const char *slug, unsigned slot)
+{
+	memset(s, 0, sizeof(*s));
+	s->slug = (char *)slug;
+	s->slot = slot;
+	s->branch = (char *)"feat/x";
+	s->worktree = (char *)"/repo/.berth/worktrees/x";
+	s->mode = (char *)"host";
+	s->status = SESSION_PENDING;
+}
+
+static void insert_session(struct state *st, const char *slug, unsigned slot)
+{
+	struct session s;
+
+	session_fill(&s, slug, slot);
+	ASSERT_OK(state_session_insert(st, &s));
+}
+
+static void set_ports(struct state *st, const char *slug, const char *n1, unsigned p1,
+		      const char *n2, unsigned p2)
+{
+	struct port_rec ports[2] = {{.name = (char *)n1, .port = p1},
+				    {.name = (char *)n2, .port = p2}};
+
+	ASSERT_OK(state_ports_set(st, slug, ports, n2 ? 2 : 1));
+}
+
+/* ---- opening ---------------------------------------------------------- */
+
+static void test_open_creates_store(void)
+{
+	struct tmp t;
+	struct state *st;
+	char want[16];
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	state_close(st);
+	state_close(NULL);
+
+	snprintf(want, sizeof(want), "%d", STATE_SCHEMA_VERSION);
+	assert_raw(t.db, "PRAGMA user_version", want);
+	snprintf(want, sizeof(want), "%d", STATE_APPLICATION_ID);
+	assert_raw(t.db, "PRAGMA application_id", want);
+	assert_raw(t.db, "PRAGMA journal_mode", "wal");
+	assert_raw(t.db,
+		   "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
+		   "type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name)",
+		   "events,ops,ports,sessions");
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static void test_open_header_bytes(void)
+{
+	struct tmp t;
+	unsigned char *h;
+	size_t len;
+
+	/* what the refusal check reads: the application id at offset 68, big-endian,
+	 * in the main file itself after a clean close */
+	tmp_init(&t);
+	state_close(open_ok(t.db));
+	h = (unsigned char *)read_bytes(t.db, &len);
+	ASSERT_TRUE(len >= 100);
+	ASSERT_EQ_INT(memcmp(h, "SQLite format 3", 16), 0);
+	ASSERT_EQ_INT(h[68], 'b');
+	ASSERT_EQ_INT(h[69], 'e');
+	ASSERT_EQ_INT(h[70], 'r');
+	ASSERT_EQ_INT(h[71], 't');
+	free(h);
+	tmp_finish(&t);
+}
+
+static void test_reopen_is_idempotent(void)
+{
+	struct tmp t;
+	struct state *st, *st2;
+	struct session s;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "keep", 1);
+	state_close(st);
+
+	for (int i = 0; i < 3; i++) {
+		st = open_ok(t.db);
+		ASSERT_OK(state_session_get(st, "keep", &s));
+		ASSERT_EQ_INT(s.slot, 1);
+		session_finish(&s);
+		state_close(st);
+	}
+	/* two handles at once */
+	st = open_ok(t.db);
+	st2 = open_ok(t.db);
+	insert_session(st2, "other", 2);
+	ASSERT_OK(state_session_get(st, "other", &s));
+	session_finish(&s);
+	state_close(st2);
+	state_close(st);
+
+	assert_raw(t.db, "PRAGMA user_version", "1");
+	assert_raw(t.db, "SELECT count(*) FROM sessions", "2");
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static void test_open_zero_byte_file_is_new(void)
+{
+	struct tmp t;
+
+	tmp_init(&t);
+	write_bytes(t.db, "", 0);
+	state_close(open_ok(t.db));
+	assert_raw(t.db, "PRAGMA user_version", "1");
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static void test_open_missing_directory(void)
+{
+	struct state *st = (struct state *)0x1;
+	char *cause = NULL;
+
+	ASSERT_TRUE(state_open("/nonexistent-berth-dir/state.db", &st, &cause) < 0);
+	ASSERT_TRUE(st == (struct state *)0x1);
+	ASSERT_CONTAINS(cause, "/nonexistent-berth-dir/");
+	free(cause);
+}
+
+/*
+ * state_open on t->db must fail with r_want, a cause containing every
+ * non-NULL want, leave the file byte for byte as it was and (when foreign:
+ * not a berth store at all) name the file and create no -wal / -shm /
+ * -journal beside it.
+ */
+static void expect_refused(struct tmp *t, int r_want, bool foreign, const char *want1,
+			   const char *want2)
+{
+	struct state *st = (struct state *)0x1;
+	char *before, *after, *cause = NULL;
+	size_t n_before, n_after;
+	struct stat sb, sa;
+	int r;
+
+	before = read_bytes(t->db, &n_before);
+	ASSERT_OK(stat(t->db, &sb));
+	r = state_open(t->db, &st, &cause);
+	if (r >= 0)
+		state_close(st);
+	if (cause)
+		printf("# cause: %s\n", cause);
+	ASSERT_EQ_INT(r, r_want);
+	ASSERT_TRUE(st == (struct state *)0x1);
+	if (foreign)
+		ASSERT_CONTAINS(cause, t->db);
+	if (want1)
+		ASSERT_CONTAINS(cause, want1);
+	if (want2)
+		ASSERT_CONTAINS(cause, want2);
+	free(cause);
+
+	after = read_bytes(t->db, &n_after);
+	ASSERT_EQ_INT(n_after, n_before);
+	ASSERT_TRUE(memcmp(before, after, n_before) == 0);
+	ASSERT_OK(stat(t->db, &sa));
+	ASSERT_EQ_INT(sa.st_mtim.tv_sec, sb.st_mtim.tv_sec);
+	ASSERT_EQ_INT(sa.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+	if (foreign) {
+		ASSERT_FALSE(sidecar_exists(t->db, "-wal"));
+		ASSERT_FALSE(sidecar_exists(t->db, "-shm"));
+		ASSERT_FALSE(sidecar_exists(t->db, "-journal"));
+	}
+	free(before);
+	free(after);
+}
+
+static void test_refuse_random_bytes(void)
+{
+	unsigned char junk[4096];
+	struct tmp t;
+
+	tmp_init(&t);
+	ASSERT_EQ_INT(getrandom(junk, sizeof(junk), 0), sizeof(junk));
+	junk[0] = 'X'; /* never "SQLite format 3" by chance */
+	write_bytes(t.db, junk, sizeof(junk));
+	expect_refused(&t, -EBADMSG, true, "not a berth state store", "left untouched");
+	tmp_finish(&t);
+}
+
+static void test_refuse_text_file(void)
+{
+	static const char text[] = "this is my state.db, do not eat it\n";
+	struct tmp t;
+
+	/* shorter than an SQLite header, and longer than one */
+	tmp_init(&t);
+	write_bytes(t.db, text, strlen(text));
+	expect_refused(&t, -EBADMSG, true, "not an SQLite database", "left untouched");
+	{
+		struct strbuf sb = STRBUF_INIT;
+
+		for (int i = 0; i < 50; i++)
+			strbuf_adds(&sb, text);
+		write_bytes(t.db, sb.buf, sb.len);
+		strbuf_release(&sb);
+	}
+	expect_refused(&t, -EBADMSG, true, "not an SQLite database", "move it away");
+	tmp_finish(&t);
+}
+
+static void test_refuse_other_sqlite_app(void)
+{
+	struct tmp t;
+
+	tmp_init(&t);
+	raw_exec(t.db, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+		       "INSERT INTO notes (body) VALUES ('precious');");
+	expect_refused(&t, -EBADMSG, true, "an SQLite database but not a berth state store",
+		       "0x00000000");
+	assert_raw(t.db, "SELECT body FROM notes", "precious");
+	assert_raw(t.db, "PRAGMA journal_mode", "delete");
+	tmp_finish(&t);
+}
+
+static void test_refuse_other_sqlite_app_with_its_own_id(void)
+{
+	struct tmp t;
+
+	tmp_init(&t);
+	raw_exec(t.db, "PRAGMA application_id = 1179603788;" /* 0x464f534c */
+		       "PRAGMA user_version = 1;"
+		       "CREATE TABLE sessions (slug TEXT);");
+	expect_refused(&t, -EBADMSG, true, "0x464f534c", "left untouched");
+	tmp_finish(&t);
+}
+
+static void test_refuse_header_then_garbage(void)
+{
+	unsigned char junk[4096];
+	struct tmp t;
+
+	tmp_init(&t);
+	ASSERT_EQ_INT(getrandom(junk, sizeof(junk), 0), sizeof(junk));
+	memcpy(junk, "SQLite format 3", 16);
+	memset(junk + 68, 0, 4);
+	write_bytes(t.db, junk, sizeof(junk));
+	expect_refused(&t, -EBADMSG, true, "not a berth state store", "left untouched");
+	tmp_finish(&t);
+}
+
+static void test_refuse_header_then_garbage_with_our_id(void)
+{
+	unsigned char junk[4096];
+	struct state *st = (struct state *)0x1;
+	char *before, *after, *cause = NULL;
+	size_t n_before, n_after;
+	struct tmp t;
+
+	/* The header check passes (our magic and our id) but the rest is junk:
+	 * SQLite must refuse it, and nothing may be written to it. */
+	tmp_init(&t);
+	memset(junk, 0xa5, sizeof(junk));
+	memcpy(junk, "SQLite format 3", 16);
+	junk[68] = 'b';
+	junk[69] = 'e';
+	junk[70] = 'r';
+	junk[71] = 't';
+	write_bytes(t.db, junk, sizeof(junk));
+	before = read_bytes(t.db, &n_before);
+	ASSERT_TRUE(state_open(t.db, &st, &cause) < 0);
+	ASSERT_TRUE(st == (struct state *)0x1);
+	ASSERT_TRUE(cause != NULL);
+	printf("# cause: %s\n", cause);
+	free(cause);
+	after = read_bytes(t.db, &n_after);
+	ASSERT_EQ_INT(n_after, n_before);
+	ASSERT_TRUE(memcmp(before, after, n_before) == 0);
+	ASSERT_FALSE(sidecar_exists(t.db, "-wal"));
+	free(before);
+	free(after);
+	tmp_finish(&t);
+}
+
+static void test_refuse_newer_schema(void)
+{
+	struct tmp t;
+	struct state *st;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "from-the-future", 1);
+	state_close(st);
+	raw_exec(t.db, "PRAGMA user_version = 99");
+	expect_refused(&t, -EPROTO, false, "schema version 99", "newer berth");
+	/* still the same store for the berth that wrote it */
+	assert_raw(t.db, "PRAGMA user_version", "99");
+	assert_raw(t.db, "SELECT slug FROM sessions", "from-the-future");
+	tmp_finish(&t);
+}
+
+static void test_refuse_newer_schema_in_rollback_mode(void)
+{
+	struct tmp t;
+
+	/* A newer berth (or a user with the sqlite3 shell) may have left the
+	 * store in another journal mode: refusing it must still not touch it,
+	 * not even by switching it to WAL first (state.h: "not touched"). */
+	tmp_init(&t);
+	state_close(open_ok(t.db));
+	raw_exec(t.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 2");
+	assert_raw(t.db, "PRAGMA journal_mode", "delete");
+	expect_refused(&t, -EPROTO, false, "schema version 2", "newer berth");
+	assert_raw(t.db, "PRAGMA journal_mode", "delete");
+	tmp_finish(&t);
+}
+
+static void test_migrates_empty_store_with_our_id(void)
+{
+	struct tmp t;
+	struct state *st;
+	struct session s;
+
+	/* Version 0 with our application id and no tables (what an interrupted
+	 * first open could leave if the id were written first): migrated forward. */
+	tmp_init(&t);
+	raw_exec(t.db, "PRAGMA application_id = 1650815604");
+	assert_raw(t.db, "PRAGMA user_version", "0");
+	{
+		struct stat sb;
+
+		ASSERT_OK(stat(t.db, &sb));
+		ASSERT_TRUE(sb.st_size >= 100); /* not an empty file: a real header */
+	}
+	st = open_ok(t.db);
+	insert_session(st, "migrated", 1);
+	ASSERT_OK(state_session_get(st, "migrated", &s));
+	session_finish(&s);
+	state_close(st);
+	assert_raw(t.db, "PRAGMA user_version", "1");
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+/* ---- sessions ---------------------------------------------------------- */
+
+static void test_session_crud(void)
+{
+	struct session s, got = {.slot = 77};
+	struct session *v = NULL;
+	struct tmp t;
+	struct state *st;
+	int64_t now = time_wall_s();
+	size_t n = 0;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	session_fill(&s, "alpha", 1);
+	s.owns_worktree = true;
+	ASSERT_OK(state_session_insert(st, &s));
+	insert_session(st, "gamma", 3);
+	insert_session(st, "beta", 2);
+
+	ASSERT_OK(state_session_get(st, "alpha", &got));
+	ASSERT_STREQ(got.slug, "alpha");
+	ASSERT_EQ_INT(got.slot, 1);
+	ASSERT_STREQ(got.branch, "feat/x");
+	ASSERT_STREQ(got.worktree, "/repo/.berth/worktrees/x");
+	ASSERT_STREQ(got.mode, "host");
+	ASSERT_EQ_INT(got.status, SESSION_PENDING);
+	ASSERT_TRUE(got.owns_worktree);
+	ASSERT_TRUE(got.created_at >= now - 1 && got.created_at <= now + 60);
+	ASSERT_EQ_INT(got.updated_at, got.created_at);
+	ASSERT_FALSE(got.has_op);
+	ASSERT_EQ_INT(got.n_ports, 0);
+	session_finish(&got);
+
+	got.slot = 77;
+	ASSERT_EQ_INT(state_session_get(st, "nobody", &got), -ENOENT);
+	ASSERT_EQ_INT(got.slot, 77);
+
+	/* listed by slot, not by name or insertion order */
+	ASSERT_OK(state_sessions_list(st, &v, &n));
+	ASSERT_EQ_INT(n, 3);
+	ASSERT_STREQ(v[0].slug, "alpha");
+	ASSERT_STREQ(v[1].slug, "beta");
+	ASSERT_STREQ(v[2].slug, "gamma");
+	ASSERT_EQ_INT(v[2].slot, 3);
+	sessions_free(v, n);
+
+	/* update */
+	session_fill(&s, "beta", 2);
+	s.status = SESSION_STOPPED;
+	s.branch = (char *)"other/branch";
+	s.worktree = (char *)"/elsewhere";
+	s.owns_worktree = true;
+	ASSERT_OK(state_session_update(st, &s));
+	ASSERT_OK(state_session_get(st, "beta", &got));
+	ASSERT_EQ_INT(got.status, SESSION_STOPPED);
+	ASSERT_STREQ(got.branch, "other/branch");
+	ASSERT_STREQ(got.worktree, "/elsewhere");
+	ASSERT_TRUE(got.owns_worktree);
+	ASSERT_EQ_INT(got.slot, 2);
+	session_finish(&got);
+	session_fill(&s, "nobody", 9);
+	ASSERT_EQ_INT(state_session_update(st, &s), -ENOENT);
+
+	/* delete */
+	ASSERT_OK(state_session_delete(st, "beta"));
+	ASSERT_EQ_INT(state_session_get(st, "beta", &got), -ENOENT);
+	ASSERT_OK(state_session_delete(st, "beta")); /* already gone: fine */
+	ASSERT_OK(state_sessions_list(st, &v, &n));
+	ASSERT_EQ_INT(n, 2);
+	sessions_free(v, n);
+
+	state_close(st);
+	tmp_finish(&t);
+}
+
+static void test_sessions_list_empty(void)
+{
+	struct session *v = (struct session *)0x1;
+	struct tmp t;
+	struct state *st;
+	size_t n = 99;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	ASSERT_OK(state_sessions_list(st, &v, &n));
+	ASSERT_EQ_INT(n, 0);
+	sessions_free(v, n);
+	state_close(st);
+	tmp_finish(&t);
+}
+
+static void test_status_names(void)
+{
+	enum session_status s = SESSION_ACTIVE;
+
+	ASSERT_STREQ(session_status_name(SESSION_PENDING), "pending");
+	ASSERT_STREQ(session_status_name(SESSION_ACTIVE), "active");
+	ASSERT_STREQ(session_status_name(SESSION_STOPPED), "stopped");
+	ASSERT_OK(session_status_parse("stopped", &s));
+	ASSERT_EQ_INT(s, SESSION_STOPPED);
+	ASSERT_OK(session_status_parse("pending", &s));
+	ASSERT_EQ_INT(s, SESSION_PENDING);
+	ASSERT_EQ_INT(session_status_parse("Active", &s), -EINVAL);
+	ASSERT_EQ_INT(session_status_parse("crashed-op", &s), -EINVAL);
+	ASSERT_EQ_INT(session_status_parse(NULL, &s), -EINVAL);
+	ASSERT_EQ_INT(s, SESSION_PENDING);
+}
+
+static void test_slot_and_slug_unique(void)
+{
+	struct tmp t;
+	struct state *st;
+	struct session s;
+	bool *used = NULL;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "one", 1);
+	session_fill(&s, "two", 1);
+	ASSERT_EQ_INT(state_session_insert(st, &s), -EEXIST); /* slot taken */
+	session_fill(&s, "one", 2);
+	ASSERT_EQ_INT(state_session_insert(st, &s), -EEXIST); /* slug taken */
+	session_fill(&s, "zero", 0);
+	ASSERT_TRUE(state_session_insert(st, &s) < 0); /* slots start at 1 */
+	ASSERT_EQ_INT(state_session_get(st, "two", &s), -ENOENT);
+
+	insert_session(st, "three", 3);
+	insert_session(st, "nine", 9);
+	ASSERT_OK(state_slots_used(st, 4, &used));
+	ASSERT_TRUE(used[1]);
+	ASSERT_FALSE(used[2]);
+	ASSERT_TRUE(used[3]);
+	ASSERT_FALSE(used[4]); /* slot 9 lies beyond max_slot: ignored */
+	free(used);
+	state_close(st);
+	tmp_finish(&t);
+}
+
+/* ---- ports ------------------------------------------------------------- */
+
+static void test_ports_set_and_list(void)
+{
+	struct port_rec *all = NULL;
+	struct session s;
+	struct tmp t;
+	struct state *st;
+	size_t n;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "b-sess", 2);
+	insert_session(st, "a-sess", 1);
+	set_ports(st, "b-sess", "web", 3002, "web.hmr", 24680);
+	set_ports(st, "a-sess", "web.hmr", 24679, "api", 4001);
+
+	ASSERT_OK(state_session_get(st, "a-sess", &s));
+	ASSERT_EQ_INT(s.n_ports, 2);
+	ASSERT_STREQ(s.ports[0].name, "api"); /* sorted by name */
+	ASSERT_EQ_INT(s.ports[0].port, 4001);
+	ASSERT_STREQ(s.ports[1].name, "web.hmr");
+	ASSERT_EQ_INT(s.ports[1].port, 24679);
+	session_finish(&s);
+
+	ASSERT_OK(state_ports_all(st, &all, &n));
+	ASSERT_EQ_INT(n, 4);
+	ASSERT_STREQ(all[0].slug, "a-sess");
+	ASSERT_STREQ(all[0].name, "api");
+	ASSERT_STREQ(all[2].slug, "b-sess");
+	ASSERT_STREQ(all[2].name, "web");
+	ASSERT_EQ_INT(all[2].port, 3002);
+	ports_free(all, n);
+
+	/* replacing frees the old ports for others */
+	set_ports(st, "a-sess", "api", 4101, NULL, 0);
+	set_ports(st, "b-sess", "web", 3002, "api", 4001);
+	ASSERT_OK(state_session_get(st, "a-sess", &s));
+	ASSERT_EQ_INT(s.n_ports, 1);
+	ASSERT_EQ_INT(s.ports[0].port, 4101);
+	session_finish(&s);
+	/* and an empty set clears them */
+	ASSERT_OK(state_ports_set(st, "a-sess", NULL, 0));
+	ASSERT_OK(state_ports_all(st, &all, &n));
+	ASSERT_EQ_INT(n, 2);
+	ports_free(all, n);
+
+	state_close(st);
+	tmp_finish(&t);
+}
+
+static void test_ports_unique_across_sessions(void)
+{
+	struct port_rec clash[2] = {{.name = (char *)"web", .port = 6002},
+				    {.name = (char *)"api", .port = 5001}};
+	struct session s;
+	struct tmp t;
+	struct state *st;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "a", 1);
+	insert_session(st, "b", 2);
+	set_ports(st, "a", "web", 5001, "api", 5002);
+	set_ports(st, "b", "web", 6001, NULL, 0);
+
+	/* b asks for one of a's ports, inside a transaction: the whole change
+	 * (including the delete of b's old ports) is rolled back */
+	ASSERT_OK(state_begin(st));
+	ASSERT_EQ_INT(state_ports_set(st, "b", clash, 2), -EADDRINUSE);
+	state_rollback(st);
+	state_rollback(st); /* no transaction open: harmless */
+
+	ASSERT_OK(state_session_get(st, "b", &s));
+	ASSERT_EQ_INT(s.n_ports, 1);
+	ASSERT_STREQ(s.ports[0].name, "web");
+	ASSERT_EQ_INT(s.ports[0].port, 6001);
+	session_finish(&s);
+	ASSERT_OK(state_session_get(st, "a", &s));
+	ASSERT_EQ_INT(s.n_ports, 2);
+	ASSERT_EQ_INT(s.ports[0].port, 5002);
+	ASSERT_EQ_INT(s.ports[1].port, 5001);
+	session_finish(&s);
+
+	/* once a lets go of 5001, b can have it */
+	set_ports(st, "a", "web", 5003, NULL, 0);
+	ASSERT_OK(state_ports_set(st, "b", clash, 2));
+	state_close(st);
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static void test_ports_need_a_session(void)
+{
+	struct port_rec p = {.name = (char *)"web", .port = 3001};
+	struct port_rec *all;
+	struct tmp t;
+	struct state *st;
+	size_t n;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	ASSERT_OK(state_begin(st));
+	ASSERT_TRUE(state_ports_set(st, "ghost", &p, 1) < 0); /* foreign key */
+	state_rollback(st);
+	ASSERT_OK(state_ports_all(st, &all, &n));
+	ASSERT_EQ_INT(n, 0);
+	ports_free(all, n);
+	state_close(st);
+	tmp_finish(&t);
+}
+
+static void test_delete_cascades(void)
+{
+	struct op_rec op = {.id = (char *)"op1", .kind = (char *)"up", .pid = 42};
+	struct port_rec *all;
+	struct session s;
+	struct tmp t;
+	struct state *st;
+	size_t n;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "doomed", 1);
+	insert_session(st, "stays", 2);
+	set_ports(st, "doomed", "web", 3001, "api", 4001);
+	set_ports(st, "stays", "web", 3002, NULL, 0);
+	ASSERT_OK(state_op_set(st, "doomed", &op));
+	ASSERT_OK(state_op_set(st, "stays", &op));
+
+	ASSERT_OK(state_session_delete(st, "doomed"));
+	ASSERT_OK(state_ports_all(st, &all, &n));
+	ASSERT_EQ_INT(n, 1);
+	ASSERT_STREQ(all[0].slug, "stays");
+	ports_free(all, n);
+	state_close(st);
+	assert_raw(t.db, "SELECT count(*) FROM ops", "1");
+	assert_raw(t.db, "SELECT count(*) FROM ports", "1");
+
+	/* the same slug again starts clean */
+	st = open_ok(t.db);
+	insert_session(st, "doomed", 1);
+	ASSERT_OK(state_session_get(st, "doomed", &s));
+	ASSERT_FALSE(s.has_op);
+	ASSERT_EQ_INT(s.n_ports, 0);
+	session_finish(&s);
+	state_close(st);
+	tmp_finish(&t);
+}
+
+/* ---- ops --------------------------------------------------------------- */
+
+static void test_op_set_clear(void)
+{
+	struct op_rec op = {
+		.id = (char *)"0123456789abcdef",
+		.kind = (char *)"up",
+		.pid = 4242,
+		.start_time = (uint64_t)1 << 40,
+		.since = 1700000000,
+		.had_prev = true,
+		.prev = SESSION_STOPPED,
+	};
+	struct session s;
+	struct tmp t;
+	struct state *st;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "s1", 1);
+	ASSERT_OK(state_op_set(st, "s1", &op));
+	ASSERT_OK(state_session_get(st, "s1", &s));
+	ASSERT_TRUE(s.has_op);
+	ASSERT_STREQ(s.op.id, "0123456789abcdef");
+	ASSERT_STREQ(s.op.kind, "up");
+	ASSERT_EQ_INT(s.op.pid, 4242);
+	ASSERT_TRUE(s.op.start_time == (uint64_t)1 << 40);
+	ASSERT_EQ_INT(s.op.since, 1700000000);
+	ASSERT_TRUE(s.op.had_prev);
+	ASSERT_EQ_INT(s.op.prev, SESSION_STOPPED);
+	session_finish(&s);
+
+	/* replaced: a new owner, no previous status */
+	op.id = (char *)"fedcba9876543210";
+	op.kind = (char *)"down";
+	op.had_prev = false;
+	op.prev = SESSION_ACTIVE;
+	ASSERT_OK(state_op_set(st, "s1", &op));
+	ASSERT_OK(state_session_get(st, "s1", &s));
+	ASSERT_TRUE(s.has_op);
+	ASSERT_STREQ(s.op.id, "fedcba9876543210");
+	ASSERT_STREQ(s.op.kind, "down");
+	ASSERT_FALSE(s.op.had_prev);
+	session_finish(&s);
+
+	/* each previous status survives the trip */
+	for (int p = SESSION_PENDING; p <= SESSION_STOPPED; p++) {
+		op.had_prev = true;
+		op.prev = (enum session_status)p;
+		ASSERT_OK(state_op_set(st, "s1", &op));
+		ASSERT_OK(state_session_get(st, "s1", &s));
+		ASSERT_TRUE(s.op.had_prev);
+		ASSERT_EQ_INT(s.op.prev, p);
+		session_finish(&s);
+	}
+
+	ASSERT_OK(state_op_clear(st, "s1"));
+	ASSERT_OK(state_session_get(st, "s1", &s));
+	ASSERT_FALSE(s.has_op);
+	ASSERT_TRUE(s.op.id == NULL);
+	session_finish(&s);
+	ASSERT_OK(state_op_clear(st, "s1")); /* nothing to clear: fine */
+
+	/* an op needs its session */
+	ASSERT_TRUE(state_op_set(st, "ghost", &op) < 0);
+	state_close(st);
+	assert_raw(t.db, "SELECT count(*) FROM ops", "0");
+	tmp_finish(&t);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void test_events(void)
+{
+	struct event_rec *v = NULL;
+	struct tmp t;
+	struct state *st;
+	int64_t before = time_wall_s() * 1000;
+	size_t n = 0;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	ASSERT_OK(state_events_list(st, 0, 0, &v, &n));
+	ASSERT_EQ_INT(n, 0);
+	events_free(v, n);
+
+	ASSERT_OK(state_event_add(st, "s1", "web", "start", "pid 1"));
+	ASSERT_OK(state_event_add(st, "s1", NULL, "up", NULL));
+	ASSERT_OK(state_event_add(st, NULL, NULL, "flush", "everything"));
+	ASSERT_OK(state_event_add(st, "s2", "db", "exit", "status 1"));
+	ASSERT_OK(state_event_add(st, "s2", "db", "restart", "it's \"quoted\"\nand long"));
+
+	ASSERT_OK(state_events_list(st, 0, 0, &v, &n));
+	ASSERT_EQ_INT(n, 5);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			ASSERT_TRUE(v[i].id > v[i - 1].id);
+		ASSERT_TRUE(v[i].ts_ms >= before - 1000);
+		ASSERT_TRUE(v[i].ts_ms <= time_wall_s() * 1000 + 1000);
+	}
+	ASSERT_STREQ(v[0].slug, "s1");
+	ASSERT_STREQ(v[0].service, "web");
+	ASSERT_STREQ(v[0].kind, "start");
+	ASSERT_STREQ(v[0].detail, "pid 1");
+	ASSERT_TRUE(v[1].service == NULL);
+	ASSERT_TRUE(v[1].detail == NULL);
+	ASSERT_TRUE(v[2].slug == NULL);
+	ASSERT_STREQ(v[2].kind, "flush");
+	ASSERT_STREQ(v[4].detail, "it's \"quoted\"\nand long");
+
+	/* after_id and limit */
+	{
+		int64_t second = v[1].id, last = v[4].id;
+		struct event_rec *w = NULL;
+		size_t m = 0;
+
+		ASSERT_OK(state_events_list(st, second, 0, &w, &m));
+		ASSERT_EQ_INT(m, 3);
+		ASSERT_STREQ(w[0].kind, "flush");
+		events_free(w, m);
+
+		ASSERT_OK(state_events_list(st, 0, 2, &w, &m));
+		ASSERT_EQ_INT(m, 2);
+		ASSERT_STREQ(w[0].kind, "start");
+		ASSERT_STREQ(w[1].kind, "up");
+		events_free(w, m);
+
+		ASSERT_OK(state_events_list(st, second, 1, &w, &m));
+		ASSERT_EQ_INT(m, 1);
+		ASSERT_STREQ(w[0].kind, "flush");
+		events_free(w, m);
+
+		ASSERT_OK(state_events_list(st, last, 0, &w, &m));
+		ASSERT_EQ_INT(m, 0);
+		events_free(w, m);
+	}
+	events_free(v, n);
+	state_close(st);
+	tmp_finish(&t);
+}
+
+/* ---- crashes ----------------------------------------------------------- */
+
+enum crash_point { CRASH_IN_TRANSACTION, CRASH_AFTER_COMMIT };
+
+/*
+ * A child opens the store, inserts session "victim" (committed or not, per
+ * point), tells us through a pipe, and waits to be SIGKILLed: no close, no
+ * checkpoint, no cleanup of any kind.
+ */
+static void crash_child(const char *path, enum crash_point point)
+{
+	int ready[2], hold[2], status;
+	char c;
+	pid_t pid;
+
+	ASSERT_OK(pipe2(ready, O_CLOEXEC));
+	ASSERT_OK(pipe2(hold, O_CLOEXEC));
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		struct state *st = NULL;
+		char *cause = NULL;
+		struct session s;
+
+		close(ready[0]);
+		close(hold[1]);
+		if (state_open(path, &st, &cause) < 0) {
+			fprintf(stderr, "child: %s\n", cause);
+			_exit(2);
+		}
+		session_fill(&s, "victim", 1);
+		if (state_begin(st) < 0 || state_session_insert(st, &s) < 0 ||
+		    state_event_add(st, "victim", NULL, "up", "about to die") < 0)
+			_exit(3);
+		if (point == CRASH_AFTER_COMMIT && state_commit(st) < 0)
+			_exit(4);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(5);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		_exit(6); /* only reached when the parent died */
+	}
+	close(ready[1]);
+	close(hold[0]);
+	if (read(ready[0], &c, 1) != 1) {
+		waitpid(pid, &status, 0);
+		tap_fail(__FILE__, __LINE__, "the child failed before the crash point");
+	}
+	ASSERT_OK(kill(pid, SIGKILL));
+	while (waitpid(pid, &status, 0) < 0)
+		ASSERT_EQ_INT(errno, EINTR);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	close(ready[0]);
+	close(hold[1]);
+}
+
+static void test_sigkill_in_transaction(void)
+{
+	struct tmp t;
+	struct state *st;
+	struct session s;
+	struct event_rec *v;
+	size_t n;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "survivor", 2);
+	state_close(st);
+
+	crash_child(t.db, CRASH_IN_TRANSACTION);
+
+	st = open_ok(t.db);
+	ASSERT_EQ_INT(state_session_get(st, "victim", &s), -ENOENT);
+	ASSERT_OK(state_session_get(st, "survivor", &s));
+	session_finish(&s);
+	ASSERT_OK(state_events_list(st, 0, 0, &v, &n));
+	ASSERT_EQ_INT(n, 0);
+	events_free(v, n);
+	/* the slot the dead transaction wanted is free, and writes work */
+	insert_session(st, "next", 1);
+	state_close(st);
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static void test_sigkill_after_commit(void)
+{
+	struct tmp t;
+	struct state *st;
+	struct session s;
+
+	tmp_init(&t);
+	state_close(open_ok(t.db));
+
+	crash_child(t.db, CRASH_AFTER_COMMIT);
+	ASSERT_TRUE(sidecar_exists(t.db, "-wal")); /* the commit lives in the WAL */
+
+	st = open_ok(t.db);
+	ASSERT_OK(state_session_get(st, "victim", &s));
+	ASSERT_EQ_INT(s.slot, 1);
+	session_finish(&s);
+	state_close(st);
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static void test_sigkill_after_first_open(void)
+{
+	struct tmp t;
+	struct state *st;
+	struct session s;
+
+	/* The very first command in a repository creates the store and is killed
+	 * (SPEC §5: SIGKILL of `up`) before it closes it: the schema, the
+	 * application id and its session are only in the WAL. The next command
+	 * must open the store and recover, not call it a foreign database. */
+	tmp_init(&t);
+	crash_child(t.db, CRASH_AFTER_COMMIT);
+
+	st = open_ok(t.db);
+	ASSERT_OK(state_session_get(st, "victim", &s));
+	session_finish(&s);
+	state_close(st);
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static void test_sigkill_in_first_transaction(void)
+{
+	struct tmp t;
+	struct state *st;
+	struct session s;
+
+	tmp_init(&t);
+	crash_child(t.db, CRASH_IN_TRANSACTION);
+
+	st = open_ok(t.db);
+	ASSERT_EQ_INT(state_session_get(st, "victim", &s), -ENOENT);
+	state_close(st);
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+/* ---- concurrent writers ------------------------------------------------ */
+
+/*
+ * N_WRITERS children wait on a common start line, then each opens the store
+ * and reserves its own session at once; each reports its slot (or an error)
+ * through a pipe and keeps the store open until the parent lets go, like N
+ * `berth up` running side by side.
+ */
+static void run_writers(const char *path)
+{
+	int go[2], results[2], hold[2];
+	pid_t pids[N_WRITERS];
+	bool seen[N_WRITERS + 1] = {false};
+	char line[256];
+	FILE *in;
+
+	ASSERT_OK(pipe2(go, O_CLOEXEC));
+	ASSERT_OK(pipe2(results, O_CLOEXEC));
+	ASSERT_OK(pipe2(hold, O_CLOEXEC));
+	fflush(stdout);
+	for (int i = 0; i < N_WRITERS; i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct reserve_req req = {
+				.branch = "feat/x",
+				.worktree = "/repo/wt",
+				.mode = "host",
+				.owns_worktree = true,
+				.max_slots = 2 * N_WRITERS,
+			};
+			struct state *st = NULL;
+			struct session s;
+			struct op_rec op;
+			char slug[16], c, *cause = NULL;
+			bool is_new = false;
+			int r;
+
+			close(go[1]);
+			close(results[0]);
+			close(hold[1]);
+			snprintf(slug, sizeof(slug), "writer-%d", i);
+			req.slug = slug;
+			while (read(go[0], &c, 1) > 0)
+				;
+			r = state_open(path, &st, &cause);
+			if (r < 0) {
+				dprintf(results[1], "%d error open %d %s\n", i, r, cause);
+				_exit(1);
+			}
+			session_op_new(&op, "up");
+			r = session_reserve(st, &req, &op, &s, &is_new, &cause);
+			if (r < 0) {
+				dprintf(results[1], "%d error reserve %d %s / %s\n", i, r,
+					cause ? cause : "", state_errmsg(st));
+				_exit(1);
+			}
+			dprintf(results[1], "%d slot %u %d\n", i, s.slot, is_new);
+			while (read(hold[0], &c, 1) > 0)
+				;
+			session_finish(&s);
+			op_rec_finish(&op);
+			state_close(st);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(results[1]);
+	close(hold[0]);
+	close(go[1]); /* start */
+
+	in = fdopen(results[0], "r");
+	ASSERT_TRUE(in != NULL);
+	for (int i = 0; i < N_WRITERS; i++) {
+		unsigned slot;
+		int who, is_new;
+
+		if (!fgets(line, sizeof(line), in))
+			tap_fail(__FILE__, __LINE__, "a writer died without a word");
+		printf("# %s", line);
+		if (sscanf(line, "%d slot %u %d", &who, &slot, &is_new) != 3)
+			tap_fail(__FILE__, __LINE__, line);
+		ASSERT_TRUE(slot >= 1 && slot <= N_WRITERS);
+		ASSERT_FALSE(seen[slot]); /* never two sessions on one slot */
+		seen[slot] = true;
+		ASSERT_EQ_INT(is_new, 1);
+	}
+	fclose(in);
+	close(hold[1]);
+	for (int i = 0; i < N_WRITERS; i++) {
+		int status;
+
+		while (waitpid(pids[i], &status, 0) < 0)
+			ASSERT_EQ_INT(errno, EINTR);
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+static void test_concurrent_reserve(void)
+{
+	struct session *v;
+	struct tmp t;
+	struct state *st;
+	size_t n;
+
+	tmp_init(&t);
+	state_close(open_ok(t.db));
+	run_writers(t.db);
+
+	st = open_ok(t.db);
+	ASSERT_OK(state_sessions_list(st, &v, &n));
+	ASSERT_EQ_INT(n, N_WRITERS);
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_EQ_INT(v[i].slot, i + 1);
+		ASSERT_TRUE(v[i].has_op);
+		ASSERT_EQ_INT(v[i].status, SESSION_PENDING);
+	}
+	sessions_free(v, n);
+	state_close(st);
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static void test_concurrent_first_open(void)
+{
+	struct session *v;
+	struct tmp t;
+	struct state *st;
+	size_t n;
+
+	/* the same, on a repository whose store does not exist yet */
+	tmp_init(&t);
+	run_writers(t.db);
+
+	st = open_ok(t.db);
+	ASSERT_OK(state_sessions_list(st, &v, &n));
+	ASSERT_EQ_INT(n, N_WRITERS);
+	sessions_free(v, n);
+	state_close(st);
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+/* The system call pid is blocked in, or -1 when it runs (or is gone). */
+static long blocked_in(pid_t pid)
+{
+	char path[64], *text;
+	long nr = -1;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	r = read_file(path, 4096, &text, NULL);
+	if (r == -EACCES || r == -EPERM)
+		tap_skip("/proc/<pid>/syscall is not readable here");
+	if (r < 0)
+		return -1;
+	if (text[0] >= '0' && text[0] <= '9')
+		nr = strtol(text, NULL, 10);
+	free(text);
+	return nr;
+}
+
+static bool is_sleep_call(long nr)
+{
+#ifdef SYS_nanosleep
+	if (nr == SYS_nanosleep)
+		return true;
+#endif
+	return nr == SYS_clock_nanosleep;
+}
+
+/* A child that holds a write transaction (session "blocker" inserted, not
+ * committed) until *ret_release is closed, then commits and exits 0. */
+static pid_t blocker_start(const char *path, int *ret_release)
+{
+	int ready[2], hold[2];
+	char c;
+	pid_t pid;
+
+	ASSERT_OK(pipe2(ready, O_CLOEXEC));
+	ASSERT_OK(pipe2(hold, O_CLOEXEC));
+	fflush(stdout);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		struct state *st = NULL;
+		char *cause = NULL;
+		struct session s;
+
+		close(ready[0]);
+		close(hold[1]);
+		session_fill(&s, "blocker", 1);
+		if (state_open(path, &st, &cause) < 0 || state_begin(st) < 0 ||
+		    state_session_insert(st, &s) < 0)
+			_exit(2);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(3);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		if (state_commit(st) < 0)
+			_exit(4);
+		state_close(st);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	ASSERT_EQ_INT(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	*ret_release = hold[1];
+	return pid;
+}
+
+static void test_busy_writer_is_waited_for(void)
+{
+	struct tmp t;
+	int results[2], release, status;
+	pid_t pids[N_WAITERS], blocker;
+	bool seen[N_WAITERS + 2] = {false};
+	uint64_t deadline;
+	char line[256];
+	FILE *in;
+
+	/* One process holds a write transaction; N_WAITERS others open the store
+	 * and reserve a session meanwhile. Once one of them sleeps in SQLite's
+	 * busy handler (and the others wait for the open lock), the writer
+	 * commits: every waiter must then succeed, none may give up with
+	 * "database is locked". (No SQLite handle may cross a fork, so this
+	 * process keeps none open while it forks.) */
+	tmp_init(&t);
+	state_close(open_ok(t.db));
+	blocker = blocker_start(t.db, &release);
+
+	ASSERT_OK(pipe2(results, O_CLOEXEC));
+	fflush(stdout);
+	for (int i = 0; i < N_WAITERS; i++) {
+		pids[i] = fork();
+		ASSERT_TRUE(pids[i] >= 0);
+		if (pids[i] == 0) {
+			struct reserve_req req = {
+				.branch = "b", .worktree = "/w", .mode = "host", .max_slots = 8};
+			struct state *mine = NULL;
+			struct session s;
+			struct op_rec op;
+			char slug[16], *cause = NULL;
+			bool is_new;
+			int r;
+
+			close(results[0]);
+			close(release);
+			snprintf(slug, sizeof(slug), "waiter-%d", i);
+			req.slug = slug;
+			r = state_open(t.db, &mine, &cause);
+			if (r < 0) {
+				dprintf(results[1], "%d error open %d %s\n", i, r, cause);
+				_exit(1);
+			}
+			session_op_new(&op, "up");
+			r = session_reserve(mine, &req, &op, &s, &is_new, &cause);
+			if (r < 0) {
+				dprintf(results[1], "%d error reserve %d %s / %s\n", i, r,
+					cause ? cause : "", state_errmsg(mine));
+				_exit(1);
+			}
+			dprintf(results[1], "%d slot %u %d\n", i, s.slot, is_new);
+			session_finish(&s);
+			op_rec_finish(&op);
+			state_close(mine);
+			_exit(0);
+		}
+	}
+	close(results[1]);
+
+	/* bounded wait for the event "a waiter sleeps in the busy handler" */
+	deadline = time_mono_ms() + WAIT_LIMIT_MS;
+	for (;;) {
+		bool sleeping = false;
+
+		for (int i = 0; i < N_WAITERS; i++)
+			sleeping |= is_sleep_call(blocked_in(pids[i]));
+		if (sleeping)
+			break;
+		if (time_mono_ms() > deadline)
+			tap_fail(__FILE__, __LINE__,
+				 "no waiter reached SQLite's busy handler within 20s");
+		poll(NULL, 0, 1);
+	}
+	close(release); /* the writer commits */
+	while (waitpid(blocker, &status, 0) < 0)
+		ASSERT_EQ_INT(errno, EINTR);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	in = fdopen(results[0], "r");
+	ASSERT_TRUE(in != NULL);
+	for (int i = 0; i < N_WAITERS; i++) {
+		unsigned slot;
+		int who, is_new;
+
+		if (!fgets(line, sizeof(line), in))
+			tap_fail(__FILE__, __LINE__, "a waiter died without a word");
+		printf("# %s", line);
+		if (sscanf(line, "%d slot %u %d", &who, &slot, &is_new) != 3)
+			tap_fail(__FILE__, __LINE__, line);
+		ASSERT_TRUE(slot >= 2 && slot <= N_WAITERS + 1);
+		ASSERT_FALSE(seen[slot]);
+		seen[slot] = true;
+	}
+	fclose(in);
+	for (int i = 0; i < N_WAITERS; i++) {
+		while (waitpid(pids[i], &status, 0) < 0)
+			ASSERT_EQ_INT(errno, EINTR);
+		ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	{
+		char want[16];
+
+		snprintf(want, sizeof(want), "%d", N_WAITERS + 1);
+		assert_raw(t.db, "SELECT count(*) FROM sessions", want);
+	}
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+static const struct tap_test tests[] = {
+	TAP_TEST(test_open_creates_store),
+	TAP_TEST(test_open_header_bytes),
+	TAP_TEST(test_reopen_is_idempotent),
+	TAP_TEST(test_open_zero_byte_file_is_new),
+	TAP_TEST(test_open_missing_directory),
+	TAP_TEST(test_refuse_random_bytes),
+	TAP_TEST(test_refuse_text_file),
+	TAP_TEST(test_refuse_other_sqlite_app),
+	TAP_TEST(test_refuse_other_sqlite_app_with_its_own_id),
+	TAP_TEST(test_refuse_header_then_garbage),
+	TAP_TEST(test_refuse_header_then_garbage_with_our_id),
+	TAP_TEST(test_refuse_newer_schema),
+	TAP_TEST(test_refuse_newer_schema_in_rollback_mode),
+	TAP_TEST(test_migrates_empty_store_with_our_id),
+	TAP_TEST(test_session_crud),
+	TAP_TEST(test_sessions_list_empty),
+	TAP_TEST(test_status_names),
+	TAP_TEST(test_slot_and_slug_unique),
+	TAP_TEST(test_ports_set_and_list),
+	TAP_TEST(test_ports_unique_across_sessions),
+	TAP_TEST(test_ports_need_a_session),
+	TAP_TEST(test_delete_cascades),
+	TAP_TEST(test_op_set_clear),
+	TAP_TEST(test_events),
+	TAP_TEST(test_sigkill_in_transaction),
+	TAP_TEST(test_sigkill_after_commit),
+	TAP_TEST(test_sigkill_after_first_open),
+	TAP_TEST(test_sigkill_in_first_transaction),
+	TAP_TEST(test_concurrent_reserve),
+	TAP_TEST(test_concurrent_first_open),
+	TAP_TEST(test_busy_writer_is_waited_for),
+};
+
 int main(int argc, char **argv)
 {
-	return tap_main(argc, argv, NULL, 0);
+	return tap_main(argc, argv, tests, ARRAY_SIZE(tests));
 }

@@ -1,6 +1,779 @@
+/*
+ * test_util.c: the util library: checked number, duration and boolean
+ * parsing, strbuf and strvec, paths and whole-file helpers against a real
+ * temporary directory (mkdir_p, read_file, write_file_atomic, rm_rf that never
+ * follows a symlink out of its tree), FNV-1a and clock formatting.
+ */
 #include "util/common.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+#include "util/hash.h"
+#include "util/parse.h"
+#include "util/timeutil.h"
 #include "tap.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* A fresh directory under $TMPDIR (or /tmp); the caller removes it. */
+static char *tmpdir_new(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *t = xasprintf("%s/berth-util-XXXXXX", base && *base ? base : "/tmp");
+
+	ASSERT_TRUE(mkdtemp(t) != NULL);
+	return t;
+}
+
+static void put_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	ASSERT_TRUE(fd >= 0);
+	ASSERT_EQ_INT(write(fd, text, strlen(text)), strlen(text));
+	ASSERT_OK(close(fd));
+}
+
+/* Number of entries in dir besides . and .. */
+static size_t count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	ASSERT_TRUE(d != NULL);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---- parse_u64 / parse_i64 -------------------------------------------- */
+
+static void test_parse_u64_valid(void)
+{
+	uint64_t v = 0;
+
+	ASSERT_OK(parse_u64("0", 0, 10, &v));
+	ASSERT_EQ_INT(v, 0);
+	ASSERT_OK(parse_u64("42", 0, 100, &v));
+	ASSERT_EQ_INT(v, 42);
+	ASSERT_OK(parse_u64("0042", 0, 100, &v));
+	ASSERT_EQ_INT(v, 42);
+	ASSERT_OK(parse_u64("65535", 1, 65535, &v));
+	ASSERT_EQ_INT(v, 65535);
+	ASSERT_OK(parse_u64("1", 1, 65535, &v));
+	ASSERT_EQ_INT(v, 1);
+	ASSERT_OK(parse_u64("18446744073709551615", 0, UINT64_MAX, &v));
+	ASSERT_TRUE(v == UINT64_MAX);
+}
+
+static void test_parse_u64_range(void)
+{
+	uint64_t v = 7;
+
+	ASSERT_EQ_INT(parse_u64("0", 1, 65535, &v), -ERANGE);
+	ASSERT_EQ_INT(parse_u64("65536", 1, 65535, &v), -ERANGE);
+	ASSERT_EQ_INT(parse_u64("5", 6, 10, &v), -ERANGE);
+	/* past UINT64_MAX: strtoull's ERANGE */
+	ASSERT_EQ_INT(parse_u64("18446744073709551616", 0, UINT64_MAX, &v), -ERANGE);
+	ASSERT_EQ_INT(parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), -ERANGE);
+	/* out-parameter written only on success */
+	ASSERT_EQ_INT(v, 7);
+}
+
+static void test_parse_u64_junk(void)
+{
+	static const char *const bad[] = {
+		"",    " 1",   "1 ",  "+1",  "-1",  "- 1", "12a",
+		"a12", "0x10", "1.5", "1e3", "\t1", "1\n", "１",
+	};
+	uint64_t v = 7;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		int r = parse_u64(bad[i], 0, UINT64_MAX, &v);
+
+		if (r != -EINVAL)
+			printf("# parse_u64 accepted \"%s\": %d\n", bad[i], r);
+		ASSERT_EQ_INT(r, -EINVAL);
+	}
+	ASSERT_EQ_INT(parse_u64(NULL, 0, 10, &v), -EINVAL);
+	ASSERT_EQ_INT(v, 7);
+}
+
+static void test_parse_i64(void)
+{
+	int64_t v = 7;
+
+	ASSERT_OK(parse_i64("0", -10, 10, &v));
+	ASSERT_EQ_INT(v, 0);
+	ASSERT_OK(parse_i64("-5", -10, 10, &v));
+	ASSERT_EQ_INT(v, -5);
+	ASSERT_OK(parse_i64("10", -10, 10, &v));
+	ASSERT_EQ_INT(v, 10);
+	ASSERT_OK(parse_i64("9223372036854775807", INT64_MIN, INT64_MAX, &v));
+	ASSERT_TRUE(v == INT64_MAX);
+	ASSERT_OK(parse_i64("-9223372036854775808", INT64_MIN, INT64_MAX, &v));
+	ASSERT_TRUE(v == INT64_MIN);
+
+	v = 7;
+	ASSERT_EQ_INT(parse_i64("11", -10, 10, &v), -ERANGE);
+	ASSERT_EQ_INT(parse_i64("-11", -10, 10, &v), -ERANGE);
+	ASSERT_EQ_INT(parse_i64("9223372036854775808", INT64_MIN, INT64_MAX, &v), -ERANGE);
+	ASSERT_EQ_INT(parse_i64("-9223372036854775809", INT64_MIN, INT64_MAX, &v), -ERANGE);
+	ASSERT_EQ_INT(v, 7);
+}
+
+static void test_parse_i64_junk(void)
+{
+	static const char *const bad[] = {
+		"", " 1", "1 ", " -1", "-", "--1", "- 1", "-+1", "12a", "0x10", "1.5", "\t1", "1\n",
+	};
+	int64_t v = 7;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		int r = parse_i64(bad[i], INT64_MIN, INT64_MAX, &v);
+
+		if (r != -EINVAL)
+			printf("# parse_i64 accepted \"%s\": %d\n", bad[i], r);
+		ASSERT_EQ_INT(r, -EINVAL);
+	}
+	ASSERT_EQ_INT(parse_i64(NULL, 0, 10, &v), -EINVAL);
+	ASSERT_EQ_INT(v, 7);
+}
+
+/* ---- durations -------------------------------------------------------- */
+
+static void test_parse_duration_units(void)
+{
+	static const struct {
+		const char *s;
+		uint64_t ms;
+	} ok[] = {
+		{"0", 0},          {"250ms", 250},   {"0ms", 0},           {"5s", 5000},
+		{"2m", 120000},    {"1h", 3600000},  {"7", 7000},          {"1.5s", 1500},
+		{"0.5", 500},      {"1.5m", 90000},  {"0.25h", 900000},    {"0.001s", 1},
+		{"1.2345s", 1234}, {"10.0s", 10000}, {"1.9999999s", 1999}, {"24h", 86400000},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+		uint64_t ms = 12345678;
+
+		if (parse_duration_ms(ok[i].s, &ms) < 0 || ms != ok[i].ms)
+			printf("# \"%s\" -> %" PRIu64 ", want %" PRIu64 "\n", ok[i].s, ms,
+			       ok[i].ms);
+		ASSERT_OK(parse_duration_ms(ok[i].s, &ms));
+		ASSERT_EQ_INT(ms, ok[i].ms);
+	}
+}
+
+static void test_parse_duration_junk(void)
+{
+	static const char *const bad[] = {
+		"",    "s",   "ms",  "1.s", ".5s",    "5 s",  " 5s", "5s ", "5sec", "5S",
+		"5MS", "-1s", "+1s", "1x",  "1.5.5s", "1,5s", "5ss", "5hm", "1e3",
+	};
+	uint64_t ms = 42;
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		int r = parse_duration_ms(bad[i], &ms);
+
+		if (r != -EINVAL)
+			printf("# parse_duration_ms accepted \"%s\": %d\n", bad[i], r);
+		ASSERT_EQ_INT(r, -EINVAL);
+	}
+	ASSERT_EQ_INT(parse_duration_ms(NULL, &ms), -EINVAL);
+	ASSERT_EQ_INT(ms, 42);
+}
+
+static void test_parse_duration_overflow(void)
+{
+	uint64_t ms = 42;
+
+	ASSERT_EQ_INT(parse_duration_ms("99999999999999999999", &ms), -ERANGE);
+	ASSERT_EQ_INT(parse_duration_ms("99999999999999999999ms", &ms), -ERANGE);
+	/* The largest whole number of hours that fits is 5124095576030 (UINT64_MAX
+	 * ms / 3600000); one more hour must not wrap around to a small value. */
+	ASSERT_OK(parse_duration_ms("5124095576h", &ms));
+	ASSERT_TRUE(ms == 5124095576ULL * 3600000ULL);
+	ms = 42;
+	ASSERT_EQ_INT(parse_duration_ms("5124095576039h", &ms), -ERANGE);
+	ASSERT_EQ_INT(parse_duration_ms("51240955760390m", &ms), -ERANGE);
+	ASSERT_EQ_INT(ms, 42);
+}
+
+static void test_format_duration(void)
+{
+	static const struct {
+		uint64_t ms;
+		const char *s;
+	} v[] = {
+		{0, "0s"},       {1, "1ms"},       {250, "250ms"},    {100, "100ms"},
+		{1000, "1s"},    {1100, "1.1s"},   {1500, "1.5s"},    {1234, "1234ms"},
+		{5000, "5s"},    {90000, "90s"},   {60000, "1m"},     {120000, "2m"},
+		{3600000, "1h"}, {5400000, "90m"}, {86400000, "24h"}, {61500, "61.5s"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		char *s = format_duration_ms(v[i].ms);
+		uint64_t back = 0;
+
+		ASSERT_STREQ(s, v[i].s);
+		/* what config show prints, config load reads back */
+		ASSERT_OK(parse_duration_ms(s, &back));
+		ASSERT_EQ_INT(back, v[i].ms);
+		free(s);
+	}
+}
+
+static void test_parse_bool(void)
+{
+	static const char *const yes[] = {"true", "TRUE", "True", "yes", "YES", "on", "On", "1"};
+	static const char *const no[] = {"false", "FALSE", "no", "No", "off", "OFF", "0"};
+	static const char *const bad[] = {"",      "2", "yess", "tru",    " true",
+					  "true ", "y", "n",    "enable", "01"};
+	bool b;
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		b = false;
+		ASSERT_OK(parse_bool(yes[i], &b));
+		ASSERT_TRUE(b);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++) {
+		b = true;
+		ASSERT_OK(parse_bool(no[i], &b));
+		ASSERT_FALSE(b);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		b = true;
+		ASSERT_EQ_INT(parse_bool(bad[i], &b), -EINVAL);
+		ASSERT_TRUE(b);
+	}
+}
+
+/* ---- strbuf / strvec -------------------------------------------------- */
+
+static void test_strbuf_basics(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *s;
+
+	ASSERT_STREQ(strbuf_str(&sb), "");
+	ASSERT_EQ_INT(sb.len, 0);
+	strbuf_adds(&sb, "hello");
+	strbuf_addch(&sb, ' ');
+	strbuf_addf(&sb, "%s %d", "world", 42);
+	ASSERT_STREQ(strbuf_str(&sb), "hello world 42");
+	ASSERT_EQ_INT(sb.len, 14);
+	ASSERT_TRUE(sb.alloc > sb.len);
+
+	/* reset keeps the memory */
+	s = sb.buf;
+	strbuf_reset(&sb);
+	ASSERT_EQ_INT(sb.len, 0);
+	ASSERT_STREQ(strbuf_str(&sb), "");
+	ASSERT_TRUE(sb.buf == s);
+
+	/* embedded NUL bytes and growth well past the first allocation */
+	strbuf_add(&sb, "a\0b", 3);
+	ASSERT_EQ_INT(sb.len, 3);
+	ASSERT_EQ_INT(memcmp(sb.buf, "a\0b", 4), 0);
+	for (int i = 0; i < 5000; i++)
+		strbuf_addf(&sb, "%04d", i);
+	ASSERT_EQ_INT(sb.len, 3 + 5000 * 4);
+	ASSERT_EQ_INT(sb.buf[sb.len], '\0');
+	ASSERT_EQ_INT(memcmp(sb.buf + 3 + 4999 * 4, "4999", 4), 0);
+	strbuf_add(&sb, NULL, 0);
+	ASSERT_EQ_INT(sb.len, 3 + 5000 * 4);
+
+	s = strbuf_detach(&sb);
+	ASSERT_TRUE(sb.buf == NULL && sb.len == 0 && sb.alloc == 0);
+	ASSERT_EQ_INT(strlen(s + 4), 5000 * 4 - 1);
+	free(s);
+
+	/* detach of an empty buffer gives an owned "" */
+	s = strbuf_detach(&sb);
+	ASSERT_STREQ(s, "");
+	free(s);
+	strbuf_release(&sb);
+	strbuf_release(&sb);
+	ASSERT_TRUE(sb.buf == NULL);
+}
+
+static void test_strbuf_long_format(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char big[3000];
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	strbuf_adds(&sb, "<");
+	strbuf_addf(&sb, "%s>%s", big, big);
+	ASSERT_EQ_INT(sb.len, 1 + 2 * (sizeof(big) - 1) + 1);
+	ASSERT_EQ_INT(sb.buf[0], '<');
+	ASSERT_EQ_INT(sb.buf[sizeof(big)], '>');
+	ASSERT_EQ_INT(sb.buf[sb.len - 1], 'x');
+	strbuf_release(&sb);
+}
+
+static void test_strvec_basics(void)
+{
+	struct strvec sv = STRVEC_INIT, other = STRVEC_INIT;
+	char *const *argv = strvec_argv(&sv);
+
+	ASSERT_TRUE(argv != NULL && argv[0] == NULL);
+	ASSERT_EQ_INT(strvec_find(&sv, "x"), -1);
+
+	strvec_push(&sv, "pear");
+	strvec_pushf(&sv, "apple-%d", 2);
+	strvec_push_owned(&sv, xstrdup("fig"));
+	ASSERT_EQ_INT(sv.n, 3);
+	ASSERT_TRUE(sv.v[3] == NULL);
+	ASSERT_STREQ(sv.v[1], "apple-2");
+	ASSERT_EQ_INT(strvec_find(&sv, "fig"), 2);
+	ASSERT_EQ_INT(strvec_find(&sv, "fi"), -1);
+
+	strvec_sort(&sv);
+	ASSERT_STREQ(sv.v[0], "apple-2");
+	ASSERT_STREQ(sv.v[1], "fig");
+	ASSERT_STREQ(sv.v[2], "pear");
+	ASSERT_TRUE(sv.v[3] == NULL);
+
+	strvec_push(&other, "kiwi");
+	strvec_extend(&other, &sv);
+	ASSERT_EQ_INT(other.n, 4);
+	ASSERT_STREQ(other.v[3], "pear");
+	ASSERT_TRUE(other.v[3] != sv.v[2]); /* a deep copy */
+	ASSERT_TRUE(other.v[4] == NULL);
+
+	/* many pushes keep the array NULL-terminated */
+	for (int i = 0; i < 1000; i++)
+		strvec_pushf(&sv, "%d", i);
+	ASSERT_EQ_INT(sv.n, 1003);
+	ASSERT_STREQ(sv.v[1002], "999");
+	ASSERT_TRUE(strvec_argv(&sv)[1003] == NULL);
+
+	strvec_clear(&sv);
+	ASSERT_TRUE(sv.v == NULL && sv.n == 0 && sv.alloc == 0);
+	ASSERT_TRUE(strvec_argv(&sv)[0] == NULL);
+	strvec_clear(&sv);
+	strvec_clear(&other);
+}
+
+static void test_strvec_split_ws(void)
+{
+	struct strvec sv = STRVEC_INIT;
+
+	strvec_split_ws(&sv, "  a \t bb  c ");
+	ASSERT_EQ_INT(sv.n, 3);
+	ASSERT_STREQ(sv.v[0], "a");
+	ASSERT_STREQ(sv.v[1], "bb");
+	ASSERT_STREQ(sv.v[2], "c");
+	strvec_clear(&sv);
+
+	strvec_split_ws(&sv, "");
+	ASSERT_EQ_INT(sv.n, 0);
+	strvec_split_ws(&sv, " \t  \t");
+	ASSERT_EQ_INT(sv.n, 0);
+
+	strvec_split_ws(&sv, "one");
+	strvec_split_ws(&sv, "two\tthree");
+	ASSERT_EQ_INT(sv.n, 3);
+	ASSERT_STREQ(sv.v[2], "three");
+	/* only spaces and tabs separate: other bytes belong to the word */
+	strvec_split_ws(&sv, "a\nb;c");
+	ASSERT_EQ_INT(sv.n, 4);
+	ASSERT_STREQ(sv.v[3], "a\nb;c");
+	strvec_clear(&sv);
+}
+
+/* ---- paths ------------------------------------------------------------ */
+
+static void test_path_join(void)
+{
+	static const char *const v[][3] = {
+		{"a", "b", "a/b"}, {"a/", "b", "a/b"},   {"/a/b", "c/d", "/a/b/c/d"},
+		{"a", "/b", "/b"}, {"", "b", "b"},       {"/", "b", "/b"},
+		{"a", "", "a/"},   {"a//", "b", "a//b"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		char *p = path_join(v[i][0], v[i][1]);
+
+		ASSERT_STREQ(p, v[i][2]);
+		free(p);
+	}
+}
+
+static void test_path_is_inside(void)
+{
+	ASSERT_TRUE(path_is_inside("/a/b", "/a"));
+	ASSERT_TRUE(path_is_inside("/a/b/c", "/a"));
+	ASSERT_TRUE(path_is_inside("/a", "/a"));
+	ASSERT_TRUE(path_is_inside("/a/", "/a"));
+	ASSERT_TRUE(path_is_inside("/x", "/"));
+	ASSERT_TRUE(path_is_inside("/", "/"));
+	ASSERT_FALSE(path_is_inside("/ab", "/a"));
+	ASSERT_FALSE(path_is_inside("/a", "/a/b"));
+	ASSERT_FALSE(path_is_inside("/b/a", "/a"));
+	ASSERT_FALSE(path_is_inside("/", "/a"));
+	ASSERT_FALSE(path_is_inside("relative", "/"));
+}
+
+static void test_path_exists_and_dir(void)
+{
+	char *dir = tmpdir_new();
+	char *f = path_join(dir, "file"), *l = path_join(dir, "dangling"),
+	     *ld = path_join(dir, "linkdir"), *canon;
+
+	put_file(f, "x");
+	ASSERT_OK(symlink("/nonexistent-berth-target", l));
+	ASSERT_OK(symlink(dir, ld));
+	ASSERT_TRUE(path_exists(dir));
+	ASSERT_TRUE(path_exists(f));
+	ASSERT_TRUE(path_exists(l)); /* a dangling symlink exists */
+	ASSERT_FALSE(path_exists("/nonexistent-berth-path"));
+	ASSERT_TRUE(path_is_dir(dir));
+	ASSERT_TRUE(path_is_dir(ld));
+	ASSERT_FALSE(path_is_dir(f));
+	ASSERT_FALSE(path_is_dir(l));
+
+	canon = path_canonical(ld);
+	ASSERT_TRUE(canon != NULL);
+	ASSERT_TRUE(canon[0] == '/');
+	{
+		char *want = path_canonical(dir);
+
+		ASSERT_STREQ(canon, want);
+		free(want);
+	}
+	free(canon);
+	errno = 0;
+	ASSERT_TRUE(path_canonical(l) == NULL);
+	ASSERT_EQ_INT(errno, ENOENT);
+
+	ASSERT_OK(rm_rf(dir));
+	free(f);
+	free(l);
+	free(ld);
+	free(dir);
+}
+
+static void test_mkdir_p(void)
+{
+	char *dir = tmpdir_new();
+	char *deep = path_join(dir, "a/b/c/d"), *slash = path_join(dir, "x/y/"),
+	     *file = path_join(dir, "file"), *under = path_join(dir, "file/sub");
+	struct stat st;
+
+	umask(022);
+	ASSERT_OK(mkdir_p(deep, 0750));
+	ASSERT_OK(stat(deep, &st));
+	ASSERT_TRUE(S_ISDIR(st.st_mode));
+	ASSERT_EQ_INT(st.st_mode & 07777, 0750);
+	/* again: existing directories are fine */
+	ASSERT_OK(mkdir_p(deep, 0750));
+	ASSERT_OK(mkdir_p(dir, 0750));
+	/* a trailing slash */
+	ASSERT_OK(mkdir_p(slash, 0755));
+	ASSERT_TRUE(path_is_dir(slash));
+	/* a file in the way */
+	put_file(file, "x");
+	ASSERT_EQ_INT(mkdir_p(file, 0755), -ENOTDIR);
+	ASSERT_EQ_INT(mkdir_p(under, 0755), -ENOTDIR);
+
+	ASSERT_OK(rm_rf(dir));
+	free(deep);
+	free(slash);
+	free(file);
+	free(under);
+	free(dir);
+}
+
+static void test_read_file(void)
+{
+	char *dir = tmpdir_new();
+	char *f = path_join(dir, "f"), *e = path_join(dir, "empty"), *big = path_join(dir, "big");
+	char *text = (char *)0x1, *data;
+	size_t len = 99;
+	struct strbuf sb = STRBUF_INIT;
+
+	put_file(f, "hello\nworld");
+	ASSERT_OK(read_file(f, 100, &text, &len));
+	ASSERT_STREQ(text, "hello\nworld");
+	ASSERT_EQ_INT(len, 11);
+	free(text);
+	/* exactly max is fine, one byte less is not */
+	ASSERT_OK(read_file(f, 11, &text, NULL));
+	ASSERT_STREQ(text, "hello\nworld");
+	free(text);
+	text = (char *)0x1;
+	len = 99;
+	ASSERT_EQ_INT(read_file(f, 10, &text, &len), -EFBIG);
+	ASSERT_TRUE(text == (char *)0x1);
+	ASSERT_EQ_INT(len, 99);
+
+	put_file(e, "");
+	ASSERT_OK(read_file(e, 0, &text, &len));
+	ASSERT_STREQ(text, "");
+	ASSERT_EQ_INT(len, 0);
+	free(text);
+
+	/* more than one read() worth */
+	for (int i = 0; i < 10000; i++)
+		strbuf_addf(&sb, "%05d\n", i);
+	put_file(big, sb.buf);
+	ASSERT_OK(read_file(big, sb.len, &data, &len));
+	ASSERT_EQ_INT(len, sb.len);
+	ASSERT_STREQ(data, sb.buf);
+	free(data);
+	ASSERT_EQ_INT(read_file(big, 20000, &data, &len), -EFBIG);
+
+	ASSERT_EQ_INT(read_file("/nonexistent-berth-file", 10, &data, &len), -ENOENT);
+	ASSERT_EQ_INT(read_file(dir, 10, &data, &len), -EISDIR);
+
+	strbuf_release(&sb);
+	ASSERT_OK(rm_rf(dir));
+	free(f);
+	free(e);
+	free(big);
+	free(dir);
+}
+
+static void test_write_file_atomic(void)
+{
+	char *dir = tmpdir_new();
+	char *f = path_join(dir, "out"), *missing = path_join(dir, "nodir/out"), *text;
+	struct stat st;
+	size_t len;
+
+	umask(0);
+	ASSERT_OK(write_file_atomic(f, "one\n", 4, 0600));
+	ASSERT_OK(read_file(f, 100, &text, &len));
+	ASSERT_STREQ(text, "one\n");
+	free(text);
+	ASSERT_OK(stat(f, &st));
+	ASSERT_EQ_INT(st.st_mode & 07777, 0600);
+	ASSERT_EQ_INT(count_entries(dir), 1); /* no temp file left */
+
+	/* replacing: new contents, new mode, still no temp file */
+	ASSERT_OK(write_file_atomic(f, "two", 3, 0644));
+	ASSERT_OK(read_file(f, 100, &text, &len));
+	ASSERT_STREQ(text, "two");
+	ASSERT_EQ_INT(len, 3);
+	free(text);
+	ASSERT_OK(stat(f, &st));
+	ASSERT_EQ_INT(st.st_mode & 07777, 0644);
+	ASSERT_EQ_INT(count_entries(dir), 1);
+
+	/* empty contents */
+	ASSERT_OK(write_file_atomic(f, "", 0, 0644));
+	ASSERT_OK(stat(f, &st));
+	ASSERT_EQ_INT(st.st_size, 0);
+
+	/* a directory that does not exist: an error and nothing created */
+	ASSERT_EQ_INT(write_file_atomic(missing, "x", 1, 0644), -ENOENT);
+	ASSERT_EQ_INT(count_entries(dir), 1);
+	/* the target is a directory: rename fails, the temp file is removed */
+	{
+		char *sub = path_join(dir, "sub"), *inner = path_join(dir, "sub/keep");
+
+		ASSERT_OK(mkdir(sub, 0755));
+		put_file(inner, "k");
+		ASSERT_TRUE(write_file_atomic(sub, "x", 1, 0644) < 0);
+		ASSERT_EQ_INT(count_entries(dir), 2); /* out and sub */
+		ASSERT_EQ_INT(count_entries(sub), 1);
+		free(sub);
+		free(inner);
+	}
+
+	ASSERT_OK(rm_rf(dir));
+	free(f);
+	free(missing);
+	free(dir);
+}
+
+static void test_rm_rf_tree(void)
+{
+	char *dir = tmpdir_new();
+	char *root = path_join(dir, "tree"), *p;
+	static const char *const dirs[] = {"tree", "tree/a", "tree/a/b", "tree/a/b/c", "tree/e"};
+	static const char *const files[] = {"tree/f", "tree/a/g", "tree/a/b/c/h", "tree/e/.hidden"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		p = path_join(dir, dirs[i]);
+		ASSERT_OK(mkdir(p, 0755));
+		free(p);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		p = path_join(dir, files[i]);
+		put_file(p, "data");
+		free(p);
+	}
+	ASSERT_OK(rm_rf(root));
+	ASSERT_FALSE(path_exists(root));
+	ASSERT_EQ_INT(count_entries(dir), 0);
+	/* missing is fine */
+	ASSERT_OK(rm_rf(root));
+	/* a plain file */
+	p = path_join(dir, "plain");
+	put_file(p, "x");
+	ASSERT_OK(rm_rf(p));
+	ASSERT_FALSE(path_exists(p));
+	free(p);
+
+	ASSERT_OK(rm_rf(dir));
+	ASSERT_FALSE(path_exists(dir));
+	free(root);
+	free(dir);
+}
+
+static void test_rm_rf_does_not_follow_symlinks(void)
+{
+	char *dir = tmpdir_new();
+	char *outside = path_join(dir, "outside"), *keep = path_join(dir, "outside/keep"),
+	     *okeep = path_join(dir, "outside-file"), *tree = path_join(dir, "tree"),
+	     *sub = path_join(dir, "tree/sub"), *l1 = path_join(dir, "tree/link-to-dir"),
+	     *l2 = path_join(dir, "tree/sub/link-to-file"), *l3 = path_join(dir, "top-link");
+	char *text;
+
+	ASSERT_OK(mkdir(outside, 0755));
+	put_file(keep, "precious");
+	put_file(okeep, "precious too");
+	ASSERT_OK(mkdir(tree, 0755));
+	ASSERT_OK(mkdir(sub, 0755));
+	ASSERT_OK(symlink(outside, l1));
+	ASSERT_OK(symlink(okeep, l2));
+
+	ASSERT_OK(rm_rf(tree));
+	ASSERT_FALSE(path_exists(tree));
+	ASSERT_TRUE(path_is_dir(outside));
+	ASSERT_OK(read_file(keep, 100, &text, NULL));
+	ASSERT_STREQ(text, "precious");
+	free(text);
+	ASSERT_OK(read_file(okeep, 100, &text, NULL));
+	ASSERT_STREQ(text, "precious too");
+	free(text);
+
+	/* the path itself a symlink to a directory: only the link goes */
+	ASSERT_OK(symlink(outside, l3));
+	ASSERT_OK(rm_rf(l3));
+	ASSERT_FALSE(path_exists(l3));
+	ASSERT_TRUE(path_exists(keep));
+
+	ASSERT_OK(rm_rf(dir));
+	free(outside);
+	free(keep);
+	free(okeep);
+	free(tree);
+	free(sub);
+	free(l1);
+	free(l2);
+	free(l3);
+	free(dir);
+}
+
+/* ---- hash and time ---------------------------------------------------- */
+
+static void test_hash_fnv1a_vectors(void)
+{
+	/* the published FNV-1a 64-bit test vectors */
+	ASSERT_TRUE(hash_fnv1a64("") == 0xcbf29ce484222325ULL);
+	ASSERT_TRUE(hash_fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
+	ASSERT_TRUE(hash_fnv1a64("foobar") == 0x85944171f73967e8ULL);
+}
+
+static void test_hash_root_id(void)
+{
+	char *a = hash_root_id("/home/u/repo"), *b = hash_root_id("/home/u/repo"),
+	     *c = hash_root_id("/home/u/repo2"), *e = hash_root_id("");
+
+	ASSERT_STREQ(a, b);
+	ASSERT_EQ_INT(strlen(a), 16);
+	for (size_t i = 0; i < 16; i++)
+		ASSERT_TRUE(strchr("0123456789abcdef", a[i]) != NULL);
+	ASSERT_TRUE(strcmp(a, c) != 0);
+	ASSERT_STREQ(e, "cbf29ce484222325");
+	free(a);
+	free(b);
+	free(c);
+	free(e);
+	/* small hashes keep their leading zeros */
+	for (int i = 0; i < 2000; i++) {
+		char root[32], *id;
+
+		snprintf(root, sizeof(root), "/r/%d", i);
+		id = hash_root_id(root);
+		ASSERT_EQ_INT(strlen(id), 16);
+		free(id);
+	}
+}
+
+static void test_time_format_age(void)
+{
+	static const struct {
+		int64_t s;
+		const char *want;
+	} v[] = {
+		{-5, "0s"},     {0, "0s"},     {1, "1s"},      {59, "59s"},
+		{60, "1m"},     {119, "1m"},   {3599, "59m"},  {3600, "1h"},
+		{86399, "23h"}, {86400, "1d"}, {172800, "2d"},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
+		char *s = time_format_age(v[i].s);
+
+		ASSERT_STREQ(s, v[i].want);
+		free(s);
+	}
+}
+
+static void test_time_rfc3339_and_clocks(void)
+{
+	char *s = time_format_rfc3339(0);
+	uint64_t a, b, ns;
+	int64_t wall;
+
+	ASSERT_STREQ(s, "1970-01-01T00:00:00Z");
+	free(s);
+	s = time_format_rfc3339(1700000000);
+	ASSERT_STREQ(s, "2023-11-14T22:13:20Z");
+	free(s);
+
+	a = time_mono_ms();
+	ns = time_mono_ns();
+	b = time_mono_ms();
+	ASSERT_TRUE(a <= b);
+	ASSERT_TRUE(ns / 1000000 >= a && ns / 1000000 <= b);
+	wall = time_wall_s();
+	ASSERT_TRUE(wall > 1600000000); /* after 2020 */
+	ASSERT_TRUE(wall - (int64_t)time(NULL) <= 1);
+}
+
+static const struct tap_test tests[] = {
+	TAP_TEST(test_parse_u64_valid),     TAP_TEST(test_parse_u64_range),
+	TAP_TEST(test_parse_u64_junk),      TAP_TEST(test_parse_i64),
+	TAP_TEST(test_parse_i64_junk),      TAP_TEST(test_parse_duration_units),
+	TAP_TEST(test_parse_duration_junk), TAP_TEST(test_parse_duration_overflow),
+	TAP_TEST(test_format_duration),     TAP_TEST(test_parse_bool),
+	TAP_TEST(test_strbuf_basics),       TAP_TEST(test_strbuf_long_format),
+	TAP_TEST(test_strvec_basics),       TAP_TEST(test_strvec_split_ws),
+	TAP_TEST(test_path_join),           TAP_TEST(test_path_is_inside),
+	TAP_TEST(test_path_exists_and_dir), TAP_TEST(test_mkdir_p),
+	TAP_TEST(test_read_file),           TAP_TEST(test_write_file_atomic),
+	TAP_TEST(test_rm_rf_tree),          TAP_TEST(test_rm_rf_does_not_follow_symlinks),
+	TAP_TEST(test_hash_fnv1a_vectors),  TAP_TEST(test_hash_root_id),
+	TAP_TEST(test_time_format_age),     TAP_TEST(test_time_rfc3339_and_clocks),
+};
+
 int main(int argc, char **argv)
 {
-	return tap_main(argc, argv, NULL, 0);
+	return tap_main(argc, argv, tests, ARRAY_SIZE(tests));
 }
