@@ -208,7 +208,8 @@ int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe, str
 						"free a port, raise port_search_range, or pin one "
 						"with --port %s=PORT",
 						w->name, nominal, first_why, tried,
-						tried == 1 ? "" : "s", c->max_slots * c->slot_stride,
+						tried == 1 ? "" : "s",
+						c->max_slots * c->slot_stride,
 						tried == 1 ? "is" : "are", w->name);
 				free(first_why);
 				r = -EADDRINUSE;

@@ -173,3 +173,79 @@ json_get() {
 }
 
 cd "$REPO" || exit 1
+
+# ---------------------------------------------------------------------------
+# Helpers added with t1100-t1400 (generic, usable by any script).
+
+# The start time (field 22 of /proc/PID/stat) of a process; empty if gone.
+proc_start_time() {
+  sed -n 's/^.*) //p' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20
+}
+
+# Is PID a live process (not gone, not a zombie)?
+pid_alive() {
+  pid_state=$(sed -n 's/^.*) //p' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$pid_state" ] && [ "$pid_state" != Z ]
+}
+
+# A test body runs in a subshell, so the list test_track_pid keeps in
+# test_pids is lost when the body ends. Record every tracked pid with its
+# start time in a file too; the exit trap kills those whose start time still
+# matches (a recycled pid is never signalled).
+test_track_pid() {
+  test_pids="$test_pids $1"
+  echo "$1 $(proc_start_time "$1")" >>"$TEST_ROOT/tracked-pids"
+}
+
+test_kill_tracked() {
+  [ -f "$TEST_ROOT/tracked-pids" ] || return 0
+  while read -r p st; do
+    if [ -n "$st" ] && [ "$(proc_start_time "$p")" = "$st" ]; then
+      kill -9 "$p" 2>/dev/null
+    fi
+  done <"$TEST_ROOT/tracked-pids"
+  return 0
+}
+trap 'test_kill_tracked; test_cleanup' EXIT
+
+# berth_start_paused POINT ARGS...: start `berth ARGS` in the background with
+# the test hook BERTH_TEST_PAUSE=POINT (berth creates a file at that point of
+# the command, then blocks until killed), and wait until it is there. Sets
+# PAUSED_PID (berth's own pid, tracked); berth's stdout and stderr go to
+# paused.out and paused.err in the current directory. Fails (showing
+# paused.err) if berth exits before it reaches POINT.
+berth_start_paused() {
+  paused_point=$1
+  shift
+  paused_seq=$((${paused_seq:-0} + 1))
+  paused_file=$TEST_ROOT/paused.$test_count.$paused_seq.$paused_point
+  rm -f "$paused_file"
+  (
+    export BERTH_TEST_PAUSE="$paused_point" BERTH_TEST_PAUSE_FILE="$paused_file"
+    exec "$BERTH" "$@"
+  ) >paused.out 2>paused.err &
+  PAUSED_PID=$!
+  test_track_pid $PAUSED_PID
+  wait_for 30 'test -e "$paused_file" || ! pid_alive $PAUSED_PID' \
+    "berth $* to reach $paused_point" &&
+  if ! test -e "$paused_file"; then
+    echo "berth_start_paused: 'berth $*' exited before $paused_point:" >&2
+    sed 's/^/    /' paused.err >&2
+    return 1
+  fi
+}
+
+# ls_get SLUG KEY: field KEY of session SLUG in `berth ls --json` (empty
+# output and status 1 when there is no such session).
+ls_get() {
+  berth ls --json >"$TEST_ROOT/ls_get.json" &&
+  python3 - "$TEST_ROOT/ls_get.json" "$1" "$2" <<'EOF_PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = [s for s in d if s["slug"] == sys.argv[2]]
+if not rows:
+    sys.exit(1)
+v = rows[0][sys.argv[3]]
+print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
+EOF_PY
+}
