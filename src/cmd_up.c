@@ -418,6 +418,12 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_check_config(ctx, false);
 	if (code)
 		goto out;
+	if (slot_check_pins(&ctx->config, o.pins, o.n_pins, &cause) < 0) {
+		code = cmd_usage_error(&cmd_up_entry, "%s", cause);
+		free(cause);
+		cause = NULL;
+		goto out;
+	}
 	code = check_service_names(ctx, &o.services, "--services");
 	if (!code)
 		code = check_service_names(ctx, &o.skip, "--skip");

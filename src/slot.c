@@ -120,6 +120,35 @@ static char *port_taken(const struct port_alloc_input *in, struct probe *probe, 
 	return why;
 }
 
+int slot_check_pins(const struct config *c, const struct port_rec *pins, size_t n_pins,
+		    char **cause)
+{
+	struct port_want *wants;
+	size_t n_wants;
+	int r = 0;
+
+	slot_port_wants(c, &wants, &n_wants);
+	for (size_t i = 0; i < n_pins && r == 0; i++) {
+		struct strbuf names = STRBUF_INIT;
+		bool known = false;
+
+		for (size_t j = 0; j < n_wants; j++)
+			known |= !strcmp(wants[j].name, pins[i].name);
+		if (known)
+			continue;
+		for (size_t j = 0; j < n_wants; j++)
+			strbuf_addf(&names, "%s%s", j ? ", " : "", wants[j].name);
+		*cause = xasprintf("--port %s=%u: no port named '%s'; the ports of this config "
+				   "are: %s",
+				   pins[i].name, pins[i].port, pins[i].name,
+				   names.len ? names.buf : "(none)");
+		strbuf_release(&names);
+		r = -EINVAL;
+	}
+	port_wants_free(wants, n_wants);
+	return r;
+}
+
 int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe, struct port_rec **ret,
 		     size_t *ret_n, char **cause)
 {
@@ -129,26 +158,10 @@ int slot_alloc_ports(const struct port_alloc_input *in, struct probe *probe, str
 	size_t n_wants, n = 0;
 	int r = 0;
 
+	r = slot_check_pins(c, in->pins, in->n_pins, cause);
+	if (r < 0)
+		return r;
 	slot_port_wants(c, &wants, &n_wants);
-	for (size_t i = 0; i < in->n_pins; i++) {
-		bool known = false;
-
-		for (size_t j = 0; j < n_wants; j++)
-			known |= !strcmp(wants[j].name, in->pins[i].name);
-		if (!known) {
-			struct strbuf names = STRBUF_INIT;
-
-			for (size_t j = 0; j < n_wants; j++)
-				strbuf_addf(&names, "%s%s", j ? ", " : "", wants[j].name);
-			*cause = xasprintf("--port %s=%u: no port named '%s'; the ports of this "
-					   "config are: %s",
-					   in->pins[i].name, in->pins[i].port, in->pins[i].name,
-					   names.len ? names.buf : "(none)");
-			strbuf_release(&names);
-			r = -EINVAL;
-			goto out;
-		}
-	}
 	out = xcalloc(n_wants ? n_wants : 1, sizeof(*out));
 	for (size_t i = 0; i < n_wants; i++) {
 		const struct port_want *w = &wants[i];

@@ -40,6 +40,11 @@ struct port_alloc_input {
 	size_t n_previous;
 };
 
+/* Check that every pin names a port of the config; -EINVAL with *cause
+ * listing the valid names otherwise. */
+int slot_check_pins(const struct config *c, const struct port_rec *pins, size_t n_pins,
+		    char **cause);
+
 /* Allocate every port of a session: a pin if given; else the previous port if
  * it is still free; else the nominal port, bumped by whole bands when taken
  * (unless strict_port). Ports recorded by other sessions are never handed out.

@@ -5,7 +5,6 @@
 #include "util/common.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sqlite3.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -245,25 +244,11 @@ fail:
 static int open_lock(const char *path, char **cause)
 {
 	char *lock = xasprintf("%s.lock", path);
-	int fd;
+	int fd = lock_file(lock);
 
-	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		fd = -errno;
-		*cause = xasprintf("cannot open '%s': %s", lock, strerror(errno));
-		free(lock);
-		return fd;
-	}
+	if (fd < 0)
+		*cause = xasprintf("cannot lock '%s': %s", lock, strerror(-fd));
 	free(lock);
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			int r = -errno;
-
-			*cause = xasprintf("cannot lock the state store: %s", strerror(errno));
-			close(fd);
-			return r;
-		}
-	}
 	return fd;
 }
 

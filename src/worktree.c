@@ -190,7 +190,7 @@ static char *quote_name(const char *s)
 	for (i = 0; s[i] && i < 64; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c < 0x20 || c == 0x7f || c == '\\')
+		if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == '\\')
 			strbuf_addf(&sb, "\\x%02x", c);
 		else
 			strbuf_addch(&sb, (char)c);
@@ -224,6 +224,24 @@ static char *commondir_of(git_repository *repo)
 	char *p = path_canonical(git_repository_commondir(repo));
 
 	return p ? p : strip_slash(git_repository_commondir(repo));
+}
+
+/*
+ * libgit2's worktree add and prune are not safe against each other across
+ * processes: a parallel `up` can see a sibling's half-made worktree and fail
+ * with "reference is already checked out". Creating and removing worktrees
+ * therefore hold an flock on <commondir>/berth-worktree.lock (milliseconds;
+ * the kernel wakes the waiter, nothing polls). Returns the fd to close.
+ */
+static int lock_repo(const char *common, char **cause)
+{
+	char *path = xasprintf("%s/berth-worktree.lock", common);
+	int fd = lock_file(path);
+
+	if (fd < 0)
+		fail(cause, fd, "cannot lock '%s': %s", path, strerror(-fd));
+	free(path);
+	return fd;
 }
 
 /* Open the main worktree at main_root (exactly there: no upward search). */
@@ -667,7 +685,7 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 	char *refname = NULL, *remote_name = NULL, *where = NULL;
 	enum worktree_origin origin;
 	bool created_branch = false, stale;
-	int gr, r;
+	int gr, r, lock = -1;
 
 	worktree_lib_init();
 	r = worktree_branch_check(branch, cause);
@@ -685,6 +703,11 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 	if (r < 0)
 		return r;
 	common = commondir_of(repo);
+	lock = lock_repo(common, cause);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
 	admin = xasprintf("%s/worktrees/%s", common, name);
 	r = free_admin_name(repo, name, admin, cause);
 	if (r < 0)
@@ -806,6 +829,8 @@ out:
 	free(parent);
 	free(admin);
 	free(common);
+	if (lock >= 0)
+		close(lock);
 	return r;
 }
 
@@ -971,8 +996,8 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 	git_buf reason = GIT_BUF_INIT;
 	git_repository *repo = NULL;
 	git_worktree *wt = NULL;
-	char *root, *cpath = NULL, *name = NULL, *entry_path = NULL;
-	int gr, r;
+	char *root, *cpath = NULL, *name = NULL, *entry_path = NULL, *common;
+	int gr, r, lock = -1;
 
 	worktree_lib_init();
 	root = path_canonical(main_root);
@@ -992,6 +1017,13 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 	r = open_main(root, &repo, cause);
 	if (r < 0)
 		goto out;
+	common = commondir_of(repo);
+	lock = lock_repo(common, cause);
+	free(common);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
 	/*
 	 * What gets deleted must prove it is ours: an existing directory by
 	 * its .git file pointing into this repository's worktrees/ (whether or
@@ -1058,6 +1090,8 @@ out:
 	free(name);
 	free(cpath);
 	free(root);
+	if (lock >= 0)
+		close(lock);
 	return r;
 }
 

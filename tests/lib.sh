@@ -35,15 +35,11 @@ chmod 700 "$XDG_RUNTIME_DIR"
 
 test_count=0
 test_failed=0
-test_pids=""
 
 berth() { "$BERTH" "$@"; }
 
-# Remember a pid to kill at exit.
-test_track_pid() { test_pids="$test_pids $1"; }
-
 test_cleanup() {
-  for p in $test_pids; do kill -9 "$p" 2>/dev/null; done
+  test_kill_tracked
   if [ -n "${BERTH_TEST_KEEP:-}" ]; then
     echo "# kept $TEST_ROOT"
   else
@@ -188,12 +184,10 @@ pid_alive() {
   [ -n "$pid_state" ] && [ "$pid_state" != Z ]
 }
 
-# A test body runs in a subshell, so the list test_track_pid keeps in
-# test_pids is lost when the body ends. Record every tracked pid with its
-# start time in a file too; the exit trap kills those whose start time still
-# matches (a recycled pid is never signalled).
+# Remember a pid to kill at exit. A test body runs in a subshell, so the pid
+# goes to a file with its start time; the exit trap kills those whose start
+# time still matches (a recycled pid is never signalled).
 test_track_pid() {
-  test_pids="$test_pids $1"
   echo "$1 $(proc_start_time "$1")" >>"$TEST_ROOT/tracked-pids"
 }
 
@@ -206,11 +200,11 @@ test_kill_tracked() {
   done <"$TEST_ROOT/tracked-pids"
   return 0
 }
-trap 'test_kill_tracked; test_cleanup' EXIT
 
 # berth_start_paused POINT ARGS...: start `berth ARGS` in the background with
 # the test hook BERTH_TEST_PAUSE=POINT (berth creates a file at that point of
-# the command, then blocks until killed), and wait until it is there. Sets
+# the command, then blocks until SIGINT/SIGTERM/SIGHUP, after which it rolls
+# back as after a Ctrl-C, or SIGKILL), and wait until it is there. Sets
 # PAUSED_PID (berth's own pid, tracked); berth's stdout and stderr go to
 # paused.out and paused.err in the current directory. Fails (showing
 # paused.err) if berth exits before it reaches POINT.
@@ -248,4 +242,21 @@ if not rows:
 v = rows[0][sys.argv[3]]
 print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
 EOF_PY
+}
+
+# test_eq GOT WANT: string equality that says what it got when it fails.
+test_eq() {
+  if [ "$1" != "$2" ]; then
+    printf 'test_eq: got  [%s]\n         want [%s]\n' "$1" "$2" >&2
+    return 1
+  fi
+}
+
+# test_quiet CMD...: run CMD with its output hidden, shown only if it fails.
+test_quiet() {
+  "$@" >"$TEST_ROOT/quiet.out" 2>&1 && return 0
+  quiet_rc=$?
+  echo "test_quiet: '$*' failed ($quiet_rc):" >&2
+  sed 's/^/    /' "$TEST_ROOT/quiet.out" >&2
+  return $quiet_rc
 }

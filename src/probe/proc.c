@@ -160,9 +160,11 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 
 bool proc_is(pid_t pid, uint64_t start_time)
 {
-	uint64_t t;
+	struct proc_stat st;
 
-	return proc_start_time(pid, &t) >= 0 && t == start_time;
+	/* A zombie keeps its start time until reaped, but it runs no more. */
+	return proc_stat_read(pid, &st) >= 0 && st.start_time == start_time && st.state != 'Z' &&
+	       st.state != 'X' && st.state != 'x';
 }
 
 int proc_uid(pid_t pid, uid_t *ret)

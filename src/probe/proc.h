@@ -26,7 +26,8 @@ int proc_stat_parse(const char *text, struct proc_stat *ret);
 int proc_stat_read(pid_t pid, struct proc_stat *ret);
 /* Start time of pid (field 22); -ENOENT when gone. */
 int proc_start_time(pid_t pid, uint64_t *ret);
-/* True when pid exists and has this start time (the identity check before any signal). */
+/* True when pid runs (not a zombie) and has this start time: the identity
+ * check before any signal, and the liveness test of an operation's owner. */
 bool proc_is(pid_t pid, uint64_t start_time);
 /* Real uid of pid from /proc/<pid>/status. */
 int proc_uid(pid_t pid, uid_t *ret);

@@ -28,4 +28,9 @@ char *path_canonical(const char *path);
 /* True when path equals dir or lies inside it (both canonical, no trailing '/'). */
 bool path_is_inside(const char *path, const char *dir);
 
+/* Open (creating) path and take an exclusive flock on it, waiting as long as
+ * another process holds it (the kernel wakes us; nothing polls). Returns the
+ * fd (close-on-exec): closing it releases the lock. */
+int lock_file(const char *path);
+
 #endif

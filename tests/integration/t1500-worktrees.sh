@@ -95,21 +95,18 @@ test_expect_success 'berth shell runs $SHELL in the worktree with the environmen
 
 for point in worktree ports envfile; do
   test_expect_success "Ctrl-C during up (at $point) rolls back everything it created" '
-    rm -f "$TEST_ROOT/paused" &&
-    (BERTH_TEST_PAUSE='"$point"' BERTH_TEST_PAUSE_FILE="$TEST_ROOT/paused" \
-      berth up int-'"$point"' >/dev/null 2>"$TEST_ROOT/int.err"; echo $? >"$TEST_ROOT/int.rc") &
-    wait_for 20 "test -e \"$TEST_ROOT/paused\"" "up did not reach the pause point" &&
-    pid=$(berth ls --json | python3 -c "import json,sys; print([s[\"operation\"][\"pid\"] for s in json.load(sys.stdin) if s[\"slug\"]==\"int-'"$point"'\"][0])") &&
-    kill -INT "$pid" &&
-    wait_for 20 "test -s \"$TEST_ROOT/int.rc\"" "up did not exit after SIGINT" &&
-    test "$(cat "$TEST_ROOT/int.rc")" = 130 &&
-    test_grep "interrupted" "$TEST_ROOT/int.err" &&
+    berth_start_paused '"$point"' up int-'"$point"' &&
+    test_eq "$(ls_get int-'"$point"' status)" pending &&
+    kill -INT $PAUSED_PID &&
+    wait_for 20 "! pid_alive $PAUSED_PID" "up to exit after SIGINT" &&
+    { wait $PAUSED_PID; rc=$?; } &&
+    test_eq $rc 130 &&
+    test_grep "interrupted" paused.err &&
     test ! -e .berth/worktrees/int-'"$point"' &&
     test "$(session_count)" = 0 &&
     git worktree list --porcelain >wl && test_grep_not "int-'"$point"'" wl &&
     test_must_fail git rev-parse --verify -q refs/heads/int-'"$point"'
   '
-  rm -f "$TEST_ROOT/int.rc"
 done
 
 test_done
