@@ -179,6 +179,20 @@ static int check_header(const char *path, char **cause)
 	return 0;
 }
 
+/* The message for a store SQLite cannot use: corrupt, or another failure. */
+static char *corrupt_text(struct state *st, int r)
+{
+	const char *path = sqlite3_db_filename(st->db, "main");
+
+	if (r == -EBADMSG)
+		return xasprintf("the state store '%s' is corrupt (%s); it was left as it is: "
+				 "move it away and run the command again (the sessions it "
+				 "recorded are then forgotten; their worktrees stay on disk)",
+				 path ? path : "state.db", sqlite3_errmsg(st->db));
+	return xasprintf("cannot open the state store '%s': %s", path ? path : "state.db",
+			 sqlite3_errmsg(st->db));
+}
+
 static int user_version(struct state *st, int *ret)
 {
 	sqlite3_stmt *stmt;
@@ -233,7 +247,7 @@ static int migrate(struct state *st, char **cause)
 fail_rollback:
 	state_rollback(st);
 fail:
-	*cause = xasprintf("cannot prepare the state store: %s", sqlite3_errmsg(st->db));
+	*cause = corrupt_text(st, r);
 	return r;
 }
 
@@ -298,7 +312,7 @@ int state_open(const char *path, struct state **ret, char **cause)
 	*ret = st;
 	return 0;
 fail_msg:
-	*cause = xasprintf("cannot open state store '%s': %s", path, sqlite3_errmsg(st->db));
+	*cause = corrupt_text(st, r);
 fail:
 	sqlite3_close(st->db);
 	free(st);

@@ -229,6 +229,7 @@ test_expect_success 'a berth store whose pages are garbage: an error (1) naming 
   test_must_fail code=1 berth ls >out 2>err &&
   test ! -s out &&
   test_grep "$REPO/.berth/state.db" err &&
+  test_grep "move it away" err &&
   cmp .berth/state.db state.copy
 '
 
