@@ -15,7 +15,7 @@ deps:
 test-deps:
 	@sh scripts/install-deps.sh test
 
-$(BUILD)/build.ninja:
+$(BUILD)/build.ninja: | deps
 	meson setup $(BUILD)
 
 build: deps $(BUILD)/build.ninja
@@ -30,7 +30,7 @@ test: test-deps $(BUILD)/build.ninja
 	@$(MESON_TEST) -C $(BUILD); rc=$$?; \
 	  python3 tests/summary.py $(BUILD)/meson-logs/testlog.json; exit $$rc
 
-$(ASAN_BUILD)/build.ninja:
+$(ASAN_BUILD)/build.ninja: | deps
 	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 
 # The whole suite under ASan+UBSan (leaks included).
