@@ -131,8 +131,10 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_get_session(ctx, slug, &cur);
 	if (code)
 		goto out;
-	remove_wt = !keep_wt && cur.owns_worktree && path_exists(cur.worktree);
-	if (remove_wt && !force) {
+	/* A worktree directory the user already deleted still has git's entry
+	 * to prune: worktree_remove handles both. */
+	remove_wt = !keep_wt && cur.owns_worktree;
+	if (remove_wt && !force && path_exists(cur.worktree)) {
 		struct strvec paths = STRVEC_INIT;
 		long n = user_changes(ctx, &cur, &paths);
 

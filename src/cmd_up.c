@@ -131,10 +131,11 @@ static int parse_opts(int argc, char **argv, struct up_opts *o)
 static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **ret_slug,
 			  char **ret_branch, char **ret_path, bool *ret_explicit)
 {
+	const char *arg = o->arg ? o->arg : o->branch;
 	const char *branch = o->branch;
 	char *cause = NULL, *slug = NULL, *wtdir;
 
-	if (!o->arg) {
+	if (!arg) {
 		struct session *v = NULL;
 		size_t n = 0;
 
@@ -181,18 +182,18 @@ static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **r
 		return 0;
 	}
 	if (!branch)
-		branch = o->arg;
+		branch = arg;
 	if (worktree_branch_check(branch, &cause) < 0) {
 		out_error("up: %s", cause);
 		free(cause);
 		return EXIT_USAGE;
 	}
-	if (slug_check(o->arg, &cause) == 0) {
-		slug = xstrdup(o->arg);
+	if (slug_check(arg, &cause) == 0) {
+		slug = xstrdup(arg);
 	} else {
 		free(cause);
 		cause = NULL;
-		if (slug_from_branch(o->arg, &slug, &cause) < 0) {
+		if (slug_from_branch(arg, &slug, &cause) < 0) {
 			out_error("up: %s", cause);
 			free(cause);
 			return EXIT_USAGE;
@@ -203,7 +204,7 @@ static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **r
 	free(wtdir);
 	*ret_slug = slug;
 	*ret_branch = xstrdup(branch);
-	*ret_explicit = o->arg != NULL;
+	*ret_explicit = true;
 	return 0;
 }
 
@@ -443,7 +444,7 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	wtdir = path_join(ctx->root, ctx->config.worktree_dir);
 	req.slug = slug;
 	req.branch = branch;
-	req.branch_explicit = explicit_branch && o.arg != NULL;
+	req.branch_explicit = explicit_branch;
 	req.worktree = path;
 	req.mode = config_mode_name(ctx->config.mode);
 	req.owns_worktree = path_is_inside(path, wtdir);

@@ -84,6 +84,22 @@ test_expect_success 'an existing directory at the session path needs --reuse-wor
   test ! -e .berth/worktrees/reuse-me
 '
 
+test_expect_success 'up --branch B without a name takes the name from B' '
+  berth up --branch feat/From_Flag >out &&
+  test_grep "session .feat-from-flag. is up" out &&
+  test "$(git -C .berth/worktrees/feat-from-flag symbolic-ref --short HEAD)" = feat/From_Flag &&
+  berth down feat-from-flag
+'
+
+test_expect_success 'down after the user deleted the worktree directory prunes git'"'"'s entry' '
+  berth up gone-dir >/dev/null &&
+  rm -rf .berth/worktrees/gone-dir &&
+  berth down gone-dir &&
+  git worktree list --porcelain >wl && test_grep_not "gone-dir" wl &&
+  test -z "$(git worktree prune --dry-run -v)" &&
+  test "$(session_count)" = 0
+'
+
 test_expect_success 'berth shell runs $SHELL in the worktree with the environment' '
   berth up feat-sh >/dev/null &&
   echo "echo \$BERTH_SLUG \$PORT; pwd" | SHELL=/bin/sh berth shell feat-sh >out 2>err &&
