@@ -202,9 +202,12 @@ static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **r
 	wtdir = path_join(ctx->root, ctx->config.worktree_dir);
 	*ret_path = path_join(wtdir, slug);
 	free(wtdir);
+	/* `up feat-foo` names a session: it resumes feat-foo whatever its branch
+	 * (feat/Foo). A branch that is not itself the slug (`up feat/Foo`), or
+	 * --branch, must match the session's branch. */
+	*ret_explicit = o->branch != NULL || strcmp(slug, arg) != 0;
 	*ret_slug = slug;
 	*ret_branch = xstrdup(branch);
-	*ret_explicit = true;
 	return 0;
 }
 

@@ -1062,7 +1062,10 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 	}
 	git_error_clear();
 
-	r = rm_rf(cpath);
+	/* The .git file goes last: a removal cut short (Ctrl-C, a file that
+	 * cannot be deleted) leaves a directory that still proves it is ours,
+	 * so the next `down` can finish the job. */
+	r = rm_rf_last(cpath, ".git");
 	if (r < 0) {
 		fail(cause, r, "cannot remove worktree '%s': %s", cpath, strerror(-r));
 		goto out;

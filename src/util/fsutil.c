@@ -144,19 +144,23 @@ bool path_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-static int rm_rf_at(int dirfd, const char *name)
+/* Remove name below dirfd; in that directory itself, remove the entry `last`
+ * (when not NULL) after every other one. */
+static int rm_rf_at(int dirfd, const char *name, const char *last)
 {
 	struct dirent *de;
+	int fd, r = 0, err;
 	DIR *d;
-	int fd, r = 0;
 
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
-	if (errno != EISDIR && errno != EPERM)
-		return -errno;
+	err = errno;
+	if (err != EISDIR && err != EPERM)
+		return -err;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
+		/* EPERM on a file that is no directory: report the unlink's error */
+		return errno == ENOTDIR ? -err : -errno;
 	d = fdopendir(fd);
 	if (!d) {
 		r = -errno;
@@ -164,12 +168,15 @@ static int rm_rf_at(int dirfd, const char *name)
 		return r;
 	}
 	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (last && !strcmp(de->d_name, last)))
 			continue;
-		r = rm_rf_at(fd, de->d_name);
+		r = rm_rf_at(fd, de->d_name, NULL);
 		if (r < 0)
 			break;
 	}
+	if (r >= 0 && last)
+		r = rm_rf_at(fd, last, NULL);
 	closedir(d);
 	if (r < 0)
 		return r;
@@ -180,7 +187,12 @@ static int rm_rf_at(int dirfd, const char *name)
 
 int rm_rf(const char *path)
 {
-	return rm_rf_at(AT_FDCWD, path);
+	return rm_rf_at(AT_FDCWD, path, NULL);
+}
+
+int rm_rf_last(const char *path, const char *last)
+{
+	return rm_rf_at(AT_FDCWD, path, last);
 }
 
 char *path_canonical(const char *path)

@@ -23,6 +23,9 @@ bool path_exists(const char *path);
 bool path_is_dir(const char *path);
 /* Remove a directory tree (like rm -rf), not following symlinks. Missing is fine. */
 int rm_rf(const char *path);
+/* Same, removing path/<last> only after everything else: an interrupted or
+ * failed removal leaves path/<last> in place. */
+int rm_rf_last(const char *path, const char *last);
 /* Absolute canonical path (realpath). The caller frees; NULL with errno set on failure. */
 char *path_canonical(const char *path);
 /* True when path equals dir or lies inside it (both canonical, no trailing '/'). */

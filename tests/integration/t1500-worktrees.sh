@@ -91,6 +91,17 @@ test_expect_success 'up --branch B without a name takes the name from B' '
   berth down feat-from-flag
 '
 
+test_expect_success 'up <slug> resumes a stopped session whose branch differs from the slug' '
+  berth up feat/Res_ume >/dev/null &&
+  berth down feat-res-ume --keep-worktree >/dev/null &&
+  berth up feat-res-ume >out &&
+  test_grep "session .feat-res-ume. is up" out &&
+  test_eq "$(ls_get feat-res-ume branch)" feat/Res_ume &&
+  test_must_fail code=5 berth up feat-res-ume --branch other 2>err &&
+  test_grep "already exists for branch" err &&
+  berth down feat-res-ume
+'
+
 test_expect_success 'down after the user deleted the worktree directory prunes git'"'"'s entry' '
   berth up gone-dir >/dev/null &&
   rm -rf .berth/worktrees/gone-dir &&

@@ -635,6 +635,54 @@ static void test_rm_rf_tree(void)
 	free(dir);
 }
 
+/* A removal that fails half-way (here: a directory the user may not change)
+ * keeps the entry named last, and a second try after the fix finishes. This
+ * is what lets `berth down` finish a worktree removal that was cut short. */
+static void test_rm_rf_last_keeps_last_on_failure(void)
+{
+	char *dir = tmpdir_new();
+	char *tree = path_join(dir, "wt"), *p;
+
+	if (geteuid() == 0) {
+		/* root ignores permissions: do the removal as nobody */
+		ASSERT_OK(chown(dir, 65534, 65534));
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			tap_skip("cannot drop to uid 65534");
+	}
+	ASSERT_OK(mkdir(tree, 0755));
+	for (int i = 0; i < 20; i++) {
+		p = xasprintf("%s/file%02d", tree, i);
+		put_file(p, "x");
+		free(p);
+	}
+	p = path_join(tree, ".git");
+	put_file(p, "gitdir: /somewhere\n");
+	free(p);
+	p = path_join(tree, "locked");
+	ASSERT_OK(mkdir(p, 0755));
+	free(p);
+	p = path_join(tree, "locked/keep");
+	put_file(p, "x");
+	free(p);
+	p = path_join(tree, "locked");
+	ASSERT_OK(chmod(p, 0555));
+
+	ASSERT_EQ_INT(rm_rf_last(tree, ".git"), -EACCES);
+	free(p);
+	p = path_join(tree, ".git");
+	ASSERT_TRUE(path_exists(p));
+	free(p);
+
+	p = path_join(tree, "locked");
+	ASSERT_OK(chmod(p, 0755));
+	free(p);
+	ASSERT_OK(rm_rf_last(tree, ".git"));
+	ASSERT_FALSE(path_exists(tree));
+	ASSERT_OK(rm_rf(dir));
+	free(tree);
+	free(dir);
+}
+
 static void test_rm_rf_does_not_follow_symlinks(void)
 {
 	char *dir = tmpdir_new();
@@ -758,19 +806,33 @@ static void test_time_rfc3339_and_clocks(void)
 }
 
 static const struct tap_test tests[] = {
-	TAP_TEST(test_parse_u64_valid),     TAP_TEST(test_parse_u64_range),
-	TAP_TEST(test_parse_u64_junk),      TAP_TEST(test_parse_i64),
-	TAP_TEST(test_parse_i64_junk),      TAP_TEST(test_parse_duration_units),
-	TAP_TEST(test_parse_duration_junk), TAP_TEST(test_parse_duration_overflow),
-	TAP_TEST(test_format_duration),     TAP_TEST(test_parse_bool),
-	TAP_TEST(test_strbuf_basics),       TAP_TEST(test_strbuf_long_format),
-	TAP_TEST(test_strvec_basics),       TAP_TEST(test_strvec_split_ws),
-	TAP_TEST(test_path_join),           TAP_TEST(test_path_is_inside),
-	TAP_TEST(test_path_exists_and_dir), TAP_TEST(test_mkdir_p),
-	TAP_TEST(test_read_file),           TAP_TEST(test_write_file_atomic),
-	TAP_TEST(test_rm_rf_tree),          TAP_TEST(test_rm_rf_does_not_follow_symlinks),
-	TAP_TEST(test_hash_fnv1a_vectors),  TAP_TEST(test_hash_root_id),
-	TAP_TEST(test_time_format_age),     TAP_TEST(test_time_rfc3339_and_clocks),
+	TAP_TEST(test_parse_u64_valid),
+	TAP_TEST(test_parse_u64_range),
+	TAP_TEST(test_parse_u64_junk),
+	TAP_TEST(test_parse_i64),
+	TAP_TEST(test_parse_i64_junk),
+	TAP_TEST(test_parse_duration_units),
+	TAP_TEST(test_parse_duration_junk),
+	TAP_TEST(test_parse_duration_overflow),
+	TAP_TEST(test_format_duration),
+	TAP_TEST(test_parse_bool),
+	TAP_TEST(test_strbuf_basics),
+	TAP_TEST(test_strbuf_long_format),
+	TAP_TEST(test_strvec_basics),
+	TAP_TEST(test_strvec_split_ws),
+	TAP_TEST(test_path_join),
+	TAP_TEST(test_path_is_inside),
+	TAP_TEST(test_path_exists_and_dir),
+	TAP_TEST(test_mkdir_p),
+	TAP_TEST(test_read_file),
+	TAP_TEST(test_write_file_atomic),
+	TAP_TEST(test_rm_rf_tree),
+	TAP_TEST(test_rm_rf_does_not_follow_symlinks),
+	TAP_TEST(test_rm_rf_last_keeps_last_on_failure),
+	TAP_TEST(test_hash_fnv1a_vectors),
+	TAP_TEST(test_hash_root_id),
+	TAP_TEST(test_time_format_age),
+	TAP_TEST(test_time_rfc3339_and_clocks),
 };
 
 int main(int argc, char **argv)
