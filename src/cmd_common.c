@@ -55,6 +55,33 @@ int cmd_check_config(struct cmd_ctx *ctx, bool warnings)
 	return 0;
 }
 
+static void interrupt_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+void cmd_signals_block(sigset_t *old)
+{
+	sigset_t mask;
+
+	interrupt_set(&mask);
+	sigprocmask(SIG_BLOCK, &mask, old);
+}
+
+void cmd_signals_restore(const sigset_t *old)
+{
+	const struct timespec zero = {0, 0};
+	sigset_t mask;
+
+	interrupt_set(&mask);
+	while (sigtimedwait(&mask, NULL, &zero) > 0)
+		;
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
 int cmd_interrupted(void)
 {
 	sigset_t pending;
@@ -80,10 +107,7 @@ void cmd_test_pause(const char *point)
 	 * poll on a signalfd sees it without consuming it, so the next
 	 * cmd_interrupted() check rolls back as it would after a real Ctrl-C.
 	 * SIGKILL ends us here, which is what the crash tests want. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
+	interrupt_set(&mask);
 	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0)

@@ -7,6 +7,7 @@
 #define BERTH_CMD_COMMON_H
 
 #include <jansson.h>
+#include <signal.h>
 
 #include "cmd.h"
 #include "state.h"
@@ -17,8 +18,14 @@ void cmd_split_list(const char *s, struct strvec *out);
 int cmd_bad_option(const struct cmd_entry *e, char **argv);
 /* Run config_validate; print errors (and warnings when asked). EXIT_CONFIG or 0. */
 int cmd_check_config(struct cmd_ctx *ctx, bool warnings);
-/* -EINTR when SIGINT, SIGTERM or SIGHUP is pending (they are blocked by the caller). */
+/* Block SIGINT, SIGTERM and SIGHUP so that they become checks between steps
+ * (cmd_interrupted); old receives the previous mask for cmd_signals_restore. */
+void cmd_signals_block(sigset_t *old);
+/* -EINTR when SIGINT, SIGTERM or SIGHUP is pending (blocked by cmd_signals_block). */
 int cmd_interrupted(void);
+/* Consume what is still pending of those signals, then restore old: a
+ * signal that came too late to interrupt must not kill us on unblocking. */
+void cmd_signals_restore(const sigset_t *old);
 /* Test hook: when BERTH_TEST_PAUSE names this point, create the file
  * BERTH_TEST_PAUSE_FILE and wait until SIGINT/SIGTERM/SIGHUP is pending (the
  * run then rolls back) or SIGKILL ends the process. */

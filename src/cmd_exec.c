@@ -5,6 +5,7 @@
  */
 #include "util/common.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -14,6 +15,7 @@
 int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd)
 {
 	struct strvec envp = STRVEC_INIT;
+	sigset_t none;
 	int code, err;
 
 	code = cmd_session_environ(ctx, s, &envp);
@@ -27,6 +29,11 @@ int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *cons
 	state_close(ctx->state);
 	ctx->state = NULL;
 	fflush(NULL);
+	/* The command gets default dispositions and an empty mask, not ours
+	 * (berth ignores SIGPIPE: a pipeline in `berth shell` must not). */
+	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	execvpe(cmd[0], cmd, strvec_argv(&envp));
 	err = errno;
 	out_error("cannot run '%s': %s", cmd[0], strerror(err));

@@ -44,7 +44,21 @@ struct up_run {
 	bool created_worktree;
 	char *created_branch_at; /* new branch made by this run: the commit it started at */
 	bool recorded_ports;
+	struct port_rec *prev_ports; /* a resumed session's ports before this run */
+	size_t n_prev_ports;
 };
+
+static struct port_rec *ports_copy(const struct port_rec *v, size_t n)
+{
+	struct port_rec *c = xcalloc(n ? n : 1, sizeof(*c));
+
+	for (size_t i = 0; i < n; i++) {
+		c[i].name = xstrdup(v[i].name);
+		c[i].port = v[i].port;
+		c[i].slug = xstrdup(v[i].slug);
+	}
+	return c;
+}
 
 static int parse_pin(const char *arg, struct up_opts *o)
 {
@@ -385,6 +399,19 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 			free(cause);
 		}
 	}
+	/* A resumed session gets its ports (and the env file showing them) back. */
+	if (run->reserved && !run->is_new && run->recorded_ports) {
+		r = session_record_ports(ctx->state, run->s.slug, run->op.id, run->prev_ports,
+					 run->n_prev_ports);
+		if (r < 0 && r != -ESTALE)
+			out_warn("rollback: cannot restore the ports of '%s': %s", run->s.slug,
+				 strerror(-r));
+		ports_free(run->s.ports, run->s.n_ports);
+		run->s.ports = ports_copy(run->prev_ports, run->n_prev_ports);
+		run->s.n_ports = run->n_prev_ports;
+		if (!run->created_worktree && path_is_dir(run->s.worktree))
+			write_envfile(ctx, run);
+	}
 	if (run->reserved) {
 		r = session_release(ctx->state, run->s.slug, run->op.id, run->is_new,
 				    run->op.had_prev ? run->op.prev : SESSION_STOPPED);
@@ -411,7 +438,7 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct up_run run = {0};
 	struct reserve_req req = {0};
 	char *slug = NULL, *branch = NULL, *path = NULL, *cause = NULL, *wtdir;
-	sigset_t mask, old;
+	sigset_t old;
 	bool explicit_branch = false;
 	int code, r;
 
@@ -438,11 +465,7 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 
 	/* Ctrl-C, TERM and HUP become checks between steps: the run rolls back. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, &old);
+	cmd_signals_block(&old);
 
 	wtdir = path_join(ctx->root, ctx->config.worktree_dir);
 	req.slug = slug;
@@ -466,6 +489,8 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out_signals;
 	}
 	run.reserved = true;
+	run.prev_ports = ports_copy(run.s.ports, run.s.n_ports);
+	run.n_prev_ports = run.s.n_ports;
 	if (run.is_new)
 		out_step("reserved slot %u for session '%s'", run.s.slot, run.s.slug);
 	else
@@ -516,11 +541,12 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	print_result(ctx, &run, o.json);
 	code = EXIT_OK;
 out_signals:
-	sigprocmask(SIG_SETMASK, &old, NULL);
+	cmd_signals_restore(&old);
 out:
 	session_finish(&run.s);
 	op_rec_finish(&run.op);
 	free(run.created_branch_at);
+	ports_free(run.prev_ports, run.n_prev_ports);
 	ports_free(o.pins, o.n_pins);
 	strvec_clear(&o.services);
 	strvec_clear(&o.skip);

@@ -96,6 +96,12 @@ test_expect_success 'exec runs in the worktree with the environment and keeps th
   test_grep "cannot run .no-such-command-xyz." err
 '
 
+test_expect_success 'exec gives the command default signal dispositions and an empty mask' '
+  berth exec feat-a -- sh -c "grep -E \"^Sig(Ign|Blk):\" /proc/self/status" >out &&
+  test_grep "^SigIgn:.0*$" out &&
+  test_grep "^SigBlk:.0*$" out
+'
+
 test_expect_success 'commands infer the slug inside a worktree' '
   (cd "$WT" && berth env >../../../inferred) &&
   diff -u "$WT/.env.berth" inferred &&

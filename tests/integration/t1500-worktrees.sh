@@ -102,6 +102,20 @@ test_expect_success 'up <slug> resumes a stopped session whose branch differs fr
   berth down feat-res-ume
 '
 
+test_expect_success 'Ctrl-C during a resume gives the session back its ports and env file' '
+  berth up feat-keep >/dev/null &&
+  berth down feat-keep --keep-worktree >/dev/null &&
+  before=$(ls_get feat-keep ports) &&
+  cp .berth/worktrees/feat-keep/.env.berth env.before &&
+  berth_start_paused envfile up feat-keep --port web=$((B + 50)) &&
+  kill -INT $PAUSED_PID &&
+  wait_for 20 "! pid_alive $PAUSED_PID" "up to exit after SIGINT" &&
+  test_eq "$(ls_get feat-keep status)" stopped &&
+  test_eq "$(ls_get feat-keep ports)" "$before" &&
+  diff -u env.before .berth/worktrees/feat-keep/.env.berth &&
+  berth down feat-keep
+'
+
 test_expect_success 'down after the user deleted the worktree directory prunes git'"'"'s entry' '
   berth up gone-dir >/dev/null &&
   rm -rf .berth/worktrees/gone-dir &&
