@@ -175,12 +175,12 @@ void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s)
 {
 	char *ports = cmd_ports_text(s);
 
-	printf("  worktree: %s\n", s->worktree);
-	printf("  branch:   %s\n", s->branch);
-	printf("  mode:     %s\n", s->mode);
-	printf("  ports:    %s\n", ports);
-	printf("  env file: %s/%s\n", s->worktree, ENVFILE_NAME);
-	printf("  next:     cd %s   (or: berth shell %s)\n", s->worktree, s->slug);
+	out_line(stdout, "  worktree: %s\n", s->worktree);
+	out_line(stdout, "  branch:   %s\n", s->branch);
+	out_line(stdout, "  mode:     %s\n", s->mode);
+	out_line(stdout, "  ports:    %s\n", ports);
+	out_line(stdout, "  env file: %s/%s\n", s->worktree, ENVFILE_NAME);
+	out_line(stdout, "  next:     cd %s   (or: berth shell %s)\n", s->worktree, s->slug);
 	free(ports);
 	(void)ctx;
 }

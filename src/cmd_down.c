@@ -77,7 +77,7 @@ static int refuse_dirty(const struct session *s, long n, const struct strvec *pa
 		  "nothing was stopped or deleted:",
 		  s->worktree, n, n == 1 ? "" : "s");
 	for (size_t i = 0; i < paths->n && i < DIRTY_SHOW; i++)
-		fprintf(stderr, "  %s\n", paths->v[i]);
+		out_line(stderr, "  %s\n", paths->v[i]);
 	if ((size_t)n > DIRTY_SHOW)
 		fprintf(stderr, "  ... and %ld more\n", n - DIRTY_SHOW);
 	fprintf(stderr,
@@ -193,12 +193,13 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	session_event(ctx->state, slug, keep_wt ? "stopped" : "down", "slot %u", s.slot);
 	if (keep_wt)
-		printf("session '%s' is stopped; slot %u and its ports are kept, the worktree is "
-		       "at %s; `berth up %s` resumes it\n",
-		       slug, s.slot, s.worktree, slug);
+		out_line(stdout,
+			 "session '%s' is stopped; slot %u and its ports are kept, the worktree is "
+			 "at %s; `berth up %s` resumes it\n",
+			 slug, s.slot, s.worktree, slug);
 	else
-		printf("session '%s' is down; slot %u is free; branch '%s' is kept\n", slug, s.slot,
-		       s.branch);
+		out_line(stdout, "session '%s' is down; slot %u is free; branch '%s' is kept\n",
+			 slug, s.slot, s.branch);
 	code = EXIT_OK;
 out:
 	session_finish(&s);

@@ -347,11 +347,11 @@ static int cmd_init_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (r < 0)
 		out_warn("cannot update .gitignore: %s; add the line .berth/ yourself",
 			 strerror(-r));
-	printf("wrote %s (mode %s: %s)\n", path, config_mode_name(d.mode), d.why);
+	out_line(stdout, "wrote %s (mode %s: %s)\n", path, config_mode_name(d.mode), d.why);
 	if (d.names.n) {
 		printf("services:");
 		for (size_t i = 0; i < d.names.n; i++)
-			printf(" %s", d.names.v[i]);
+			out_line(stdout, " %s", d.names.v[i]);
 		printf("\n");
 	}
 	if (added)

@@ -26,8 +26,8 @@ static int cmd_shell_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return code;
 	if (!sh || !*sh)
 		sh = "/bin/sh";
-	fprintf(stderr, "entering session '%s' (slot %u) in %s; `exit` leaves it\n", s.slug, s.slot,
-		s.worktree);
+	out_line(stderr, "entering session '%s' (slot %u) in %s; `exit` leaves it\n", s.slug,
+		 s.slot, s.worktree);
 	cmd[0] = (char *)sh;
 	cmd[1] = NULL;
 	code = cmd_exec_in_session(ctx, &s, cmd);

@@ -62,10 +62,10 @@ static int cmd_validate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_check_config(ctx, true);
 	if (code)
 		return code;
-	printf("%s/%s is valid: mode %s, runner %s, %zu service%s, %u slots\n", ctx->root,
-	       CONFIG_FILE, config_mode_name(ctx->config.mode),
-	       config_runner_name(ctx->config.runner), ctx->config.n_services,
-	       ctx->config.n_services == 1 ? "" : "s", ctx->config.max_slots);
+	out_line(stdout, "%s/%s is valid: mode %s, runner %s, %zu service%s, %u slots\n", ctx->root,
+		 CONFIG_FILE, config_mode_name(ctx->config.mode),
+		 config_runner_name(ctx->config.runner), ctx->config.n_services,
+		 ctx->config.n_services == 1 ? "" : "s", ctx->config.max_slots);
 	if (ports)
 		print_ports(&ctx->config);
 	return EXIT_OK;

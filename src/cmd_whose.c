@@ -94,15 +94,15 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 		char *who = slot_holder_text(&h, NULL);
 
 		if (rec)
-			printf("port %u: %s session '%s' (%s)\n", port,
-			       mine && !strcmp(mine, rec->slug) ? "this session," : "recorded by",
-			       rec->slug, rec->name);
+			out_line(stdout, "port %u: %s session '%s' (%s)\n", port,
+				 mine && !strcmp(mine, rec->slug) ? "this session," : "recorded by",
+				 rec->slug, rec->name);
 		else
 			printf("port %u: not recorded by any session\n", port);
 		if (h.kind == HOLDER_FREE)
 			printf("  nothing listens on it\n");
 		else
-			printf("  listening: %s\n", who);
+			out_line(stdout, "  listening: %s\n", who);
 		free(who);
 	}
 	if (!rec && h.kind == HOLDER_FREE)
@@ -150,10 +150,10 @@ static int whose_pid(struct cmd_ctx *ctx, pid_t pid, bool json)
 					    m.service ? json_string(m.service) : json_null());
 			out_json(o);
 		} else {
-			printf("pid %d (%s) belongs to session '%s'", (int)pid, top.comm,
-			       m.session);
+			out_line(stdout, "pid %d (%s) belongs to session '%s'", (int)pid, top.comm,
+				 m.session);
 			if (m.service)
-				printf(", service '%s'", m.service);
+				out_line(stdout, ", service '%s'", m.service);
 			printf("\n");
 		}
 	} else if (json) {
@@ -163,8 +163,8 @@ static int whose_pid(struct cmd_ctx *ctx, pid_t pid, bool json)
 		json_object_set_new(o, "owned", json_false());
 		out_json(o);
 	} else {
-		printf("pid %d (%s) does not belong to any session of this repository\n", (int)pid,
-		       top.comm);
+		out_line(stdout, "pid %d (%s) does not belong to any session of this repository\n",
+			 (int)pid, top.comm);
 	}
 	marker_finish(&m);
 	free(root_id);

@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "output.h"
+#include "util/printable.h"
 
 static bool quiet;
 
@@ -36,9 +37,10 @@ char *out_paint(int fd, const char *sgr, const char *s)
 
 static void vmsg(const char *prefix, const char *sgr, const char *fmt, va_list ap)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT, text = STRBUF_INIT;
 
 	fflush(stdout);
+	strbuf_vaddf(&text, fmt, ap);
 	strbuf_adds(&sb, "berth: ");
 	if (prefix) {
 		char *p = out_paint(STDERR_FILENO, sgr, prefix);
@@ -46,10 +48,12 @@ static void vmsg(const char *prefix, const char *sgr, const char *fmt, va_list a
 		strbuf_adds(&sb, p);
 		free(p);
 	}
-	strbuf_vaddf(&sb, fmt, ap);
+	/* Messages quote outside text (names, paths, process commands). */
+	strbuf_add_printable(&sb, strbuf_str(&text), 0, true);
 	strbuf_addch(&sb, '\n');
 	fputs(sb.buf, stderr);
 	strbuf_release(&sb);
+	strbuf_release(&text);
 }
 
 void out_error(const char *fmt, ...)
@@ -72,15 +76,34 @@ void out_warn(const char *fmt, ...)
 
 void out_step(const char *fmt, ...)
 {
+	struct strbuf text = STRBUF_INIT, sb = STRBUF_INIT;
 	va_list ap;
 
 	if (quiet)
 		return;
 	va_start(ap, fmt);
-	fputs("» ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	strbuf_vaddf(&text, fmt, ap);
 	va_end(ap);
+	strbuf_adds(&sb, "» ");
+	strbuf_add_printable(&sb, strbuf_str(&text), 0, false);
+	strbuf_addch(&sb, '\n');
+	fputs(sb.buf, stderr);
+	strbuf_release(&text);
+	strbuf_release(&sb);
+}
+
+void out_line(FILE *f, const char *fmt, ...)
+{
+	struct strbuf text = STRBUF_INIT, sb = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&text, fmt, ap);
+	va_end(ap);
+	strbuf_add_printable(&sb, strbuf_str(&text), 0, true);
+	fputs(strbuf_str(&sb), f);
+	strbuf_release(&text);
+	strbuf_release(&sb);
 }
 
 void table_init(struct table *t, const char *const *header, size_t cols)
@@ -99,7 +122,7 @@ void table_add(struct table *t, ...)
 	for (size_t i = 0; i < t->cols; i++) {
 		const char *s = va_arg(ap, const char *);
 
-		strvec_push(&t->cells, s ? s : "-");
+		strvec_push_owned(&t->cells, str_printable(s ? s : "-", 0));
 	}
 	va_end(ap);
 }

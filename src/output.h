@@ -17,6 +17,9 @@ void out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A progress line on stderr ("» ..."), unless quiet. */
 void out_step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print formatted text to f with outside text made printable (newlines kept):
+ * for results that quote names, paths or process commands. */
+void out_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Silence out_step (for --json and --quiet). */
 void out_set_quiet(bool quiet);
 /* True when stream fd gets colour. */

@@ -4,23 +4,11 @@
 #include "util/common.h"
 
 #include "slug.h"
+#include "util/printable.h"
 
 char *slug_quote(const char *s)
 {
-	struct strbuf sb = STRBUF_INIT;
-	size_t n = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++) {
-		if (n == 80) {
-			strbuf_adds(&sb, "...");
-			break;
-		}
-		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
-			strbuf_addch(&sb, (char)*p);
-		else
-			strbuf_addf(&sb, "\\x%02x", *p);
-	}
-	return strbuf_detach(&sb);
+	return str_printable(s, 80);
 }
 
 static bool slug_char(char c)

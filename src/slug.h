@@ -13,8 +13,8 @@ int slug_check(const char *s, char **cause);
 /* The slug of a branch name ("feat/Foo_bar" -> "feat-foo-bar"). -EINVAL with
  * *cause when the result is not a valid slug (empty, too long). */
 int slug_from_branch(const char *branch, char **ret, char **cause);
-/* Quote s for a message: printable ASCII kept, everything else as \xNN, at most
- * 80 characters. The caller frees. */
+/* s for a message: control characters and invalid UTF-8 as \xNN (see
+ * util/printable.h), at most 80 characters. The caller frees. */
 char *slug_quote(const char *s);
 
 #endif

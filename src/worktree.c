@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/printable.h"
 #include "worktree.h"
 
 #define BRANCH_MAX 200
@@ -184,20 +185,7 @@ static const char *base_of(const char *path)
 /* A printable, bounded rendering of a user-supplied name for messages. */
 static char *quote_name(const char *s)
 {
-	struct strbuf sb = STRBUF_INIT;
-	size_t i;
-
-	for (i = 0; s[i] && i < 64; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c == '\\')
-			strbuf_addf(&sb, "\\x%02x", c);
-		else
-			strbuf_addch(&sb, (char)c);
-	}
-	if (s[i])
-		strbuf_adds(&sb, "...");
-	return strbuf_detach(&sb);
+	return str_printable(s, 64);
 }
 
 /* The short name of the branch HEAD points at, NULL when detached. The caller frees. */
@@ -383,14 +371,10 @@ int worktree_branch_check(const char *branch, char **cause)
 		why = "is longer than 200 bytes";
 	else if (branch[0] == '-')
 		why = "must not start with '-'";
-	for (size_t i = 0; !why && i < len; i++) {
-		unsigned char c = (unsigned char)branch[i];
-
-		if (c < 0x20 || c == 0x7f)
-			why = "contains a control character";
-		else if (c == ' ')
-			why = "must not contain spaces";
-	}
+	if (!why && str_has_control(branch))
+		why = "contains a control character or bytes that are not UTF-8";
+	else if (!why && strchr(branch, ' '))
+		why = "must not contain spaces";
 	if (why)
 		goto bad;
 	if (strstr(branch, ".."))

@@ -118,7 +118,7 @@ test_expect_success 'x.lock, a~1, a^b, a:b, a?b, a*b, a[b and a backslash: refus
   up_refused "must not contain .\*." "a*b" &&
   up_refused "must not contain .\[." "a[b" &&
   up_refused "must not contain" "a\\b" &&
-  grep -F "a\\x5cb" err >/dev/null
+  grep -F "a\\b" err >/dev/null
 '
 
 test_expect_success '@{x}, the empty name, HEAD, a/, a., .a, a/.b, a//b: refused (2)' '
@@ -212,12 +212,16 @@ test_expect_success 'up feat/Foo_bar: session feat-foo-bar on branch feat/Foo_ba
 '
 
 test_expect_success 'another branch with the same slug is a conflict (5), not a merge' '
-  test_must_fail code=5 berth up feat-foo-bar 2>err &&
-  test_grep "already exists for branch .feat/Foo_bar." err &&
   test_must_fail code=5 berth up feat/foo-bar 2>err &&
   test_grep "already exists for branch .feat/Foo_bar." err &&
   test_must_fail git rev-parse --verify -q refs/heads/feat/foo-bar &&
   test_eq "$(session_count)" 1
+'
+
+test_expect_success 'the session name itself resumes the session, whatever its branch' '
+  berth up feat-foo-bar >out &&
+  test_grep "^session .feat-foo-bar. is up (slot 1)$" out &&
+  test_eq "$(ls_get feat-foo-bar branch)" feat/Foo_bar
 '
 
 test_expect_success 'the same branch again is idempotent' '
@@ -247,6 +251,21 @@ test_expect_success 'down of the accepted sessions keeps their branches' '
   test -z "$(ls -A "$WTS")" &&
   git rev-parse --verify -q refs/heads/feat/Foo_bar >/dev/null &&
   git rev-parse --verify -q "refs/heads/Fix/ISSUE--42__x" >/dev/null
+'
+
+test_expect_success 'a branch with a C1 control (U+009B as UTF-8) is refused, printed escaped' '
+  test_must_fail code=2 berth up "$(printf "a\302\233b")" 2>err &&
+  test_grep "control character" err &&
+  test_grep "a\\\\xc2\\\\x9bb" err
+'
+
+test_expect_success 'a file name with terminal escapes is listed escaped by down'"'"'s refusal' '
+  berth up esc-name >/dev/null &&
+  touch ".berth/worktrees/esc-name/$(printf "x\033]0;pwn\007")" &&
+  test_must_fail code=7 berth down esc-name 2>err &&
+  test_grep "x\\\\x1b]0;pwn\\\\x07" err &&
+  ! grep -q "$(printf "\033")" err &&
+  berth down esc-name --force
 '
 
 test_done

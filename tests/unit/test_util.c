@@ -16,6 +16,7 @@
 #include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/parse.h"
+#include "util/printable.h"
 #include "util/timeutil.h"
 #include "tap.h"
 
@@ -805,6 +806,39 @@ static void test_time_rfc3339_and_clocks(void)
 	ASSERT_TRUE(wall - (int64_t)time(NULL) <= 1);
 }
 
+/* ---- printable ---------------------------------------------------------- */
+
+static void test_printable(void)
+{
+	char *p;
+
+	p = str_printable("plain caf\xc3\xa9 \xe2\x82\xac ok", 0);
+	ASSERT_STREQ(p, "plain caf\xc3\xa9 \xe2\x82\xac ok");
+	free(p);
+	p = str_printable("a\x01"
+			  "b\x1b]0;x\x07"
+			  "c\x7f",
+			  0);
+	ASSERT_STREQ(p, "a\\x01b\\x1b]0;x\\x07c\\x7f");
+	free(p);
+	/* U+009B (CSI) as UTF-8, and a lone 0x9b byte */
+	p = str_printable("x\xc2\x9by\x9bz", 0);
+	ASSERT_STREQ(p, "x\\xc2\\x9by\\x9bz");
+	free(p);
+	/* overlong and truncated sequences */
+	p = str_printable("\xc0\xafq\xe2\x82", 0);
+	ASSERT_STREQ(p, "\\xc0\\xafq\\xe2\\x82");
+	free(p);
+	p = str_printable("abcdef", 3);
+	ASSERT_STREQ(p, "abc...");
+	free(p);
+	ASSERT_FALSE(str_has_control("feat/caf\xc3\xa9"));
+	ASSERT_TRUE(str_has_control("a\x01"));
+	ASSERT_TRUE(str_has_control("a\xc2\x9b"));
+	ASSERT_TRUE(str_has_control("a\xff"));
+	ASSERT_TRUE(str_has_control("tab\there"));
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_parse_u64_valid),
 	TAP_TEST(test_parse_u64_range),
@@ -829,6 +863,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_rm_rf_tree),
 	TAP_TEST(test_rm_rf_does_not_follow_symlinks),
 	TAP_TEST(test_rm_rf_last_keeps_last_on_failure),
+	TAP_TEST(test_printable),
 	TAP_TEST(test_hash_fnv1a_vectors),
 	TAP_TEST(test_hash_root_id),
 	TAP_TEST(test_time_format_age),
