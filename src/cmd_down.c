@@ -146,7 +146,12 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		strvec_clear(&paths);
 	}
 
-	session_op_new(&op, "down");
+	if (session_op_new(&op, "down") < 0) {
+		out_error("down: cannot read this process's start time from /proc; berth needs "
+			  "/proc mounted");
+		code = EXIT_FAIL;
+		goto out;
+	}
 	r = session_take(ctx->state, slug, &op, &s, &was_live, &cause);
 	if (r < 0) {
 		out_error("down: %s", cause ? cause : state_errmsg(ctx->state));

@@ -6,6 +6,7 @@
 #include "util/common.h"
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <unistd.h>
 
@@ -209,34 +210,47 @@ static void detect(struct detected *d, const char *root)
 	free(path);
 }
 
+/* Add a line .berth/ to .gitignore unless one is there. The file is only
+ * appended to: a .gitignore that cannot be read is never rewritten. */
 static int ensure_gitignore(const char *root, bool *ret_added)
 {
 	char *path = path_join(root, ".gitignore"), *text = NULL;
-	struct strbuf sb = STRBUF_INIT;
-	int r = 0;
+	size_t len = 0;
+	int fd, r;
 
 	*ret_added = false;
-	if (read_file(path, 4 << 20, &text, NULL) < 0)
+	r = read_file(path, 16 << 20, &text, &len);
+	if (r == -ENOENT) {
 		text = xstrdup("");
-	for (char *p = text; *p;) {
-		char *eol = strchr(p, '\n');
-		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		len = 0;
+	} else if (r < 0) {
+		goto out;
+	}
+	for (char *p = text; p < text + len;) {
+		char *eol = memchr(p, '\n', (size_t)(text + len - p));
+		size_t n = eol ? (size_t)(eol - p) : (size_t)(text + len - p);
 
 		if ((n == 7 && !strncmp(p, ".berth/", 7)) ||
 		    (n == 8 && !strncmp(p, "/.berth/", 8)) ||
 		    (n == 6 && !strncmp(p, ".berth", 6)) || (n == 7 && !strncmp(p, "/.berth", 7)))
 			goto out;
-		p += n + (eol ? 1 : 0);
+		p += n + 1;
 	}
-	strbuf_adds(&sb, text);
-	if (sb.len && sb.buf[sb.len - 1] != '\n')
-		strbuf_addch(&sb, '\n');
-	strbuf_adds(&sb, ".berth/\n");
-	r = write_file_atomic(path, sb.buf, sb.len, 0644);
-	if (r >= 0)
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if ((len && text[len - 1] != '\n' && write(fd, "\n", 1) != 1) ||
+	    write(fd, ".berth/\n", 8) != 8)
+		r = -errno;
+	if (close(fd) < 0 && r >= 0)
+		r = -errno;
+	if (r >= 0) {
+		r = 0;
 		*ret_added = true;
+	}
 out:
-	strbuf_release(&sb);
 	free(text);
 	free(path);
 	return r;

@@ -308,6 +308,7 @@ static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 	struct port_rec *ports = NULL, *all = NULL;
 	size_t n_ports = 0, n_all = 0;
 	struct probe probe = {0};
+	bool cause_printed = false;
 	char *cause = NULL;
 	int r;
 
@@ -339,6 +340,7 @@ static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 		if (r < 0) {
 			out_error("up: %s", cause);
 			free(cause);
+			cause_printed = true;
 			break;
 		}
 		r = session_record_ports(ctx->state, run->s.slug, run->op.id, ports, n_ports);
@@ -353,7 +355,10 @@ static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 		if (r == -ESTALE)
 			out_error("up: session '%s' was taken over by another command",
 				  run->s.slug);
-		else if (r != -EADDRINUSE && r != -EINVAL && r != -ERANGE)
+		else if (r == -EADDRINUSE && !cause_printed)
+			out_error("up: other sessions kept taking the same ports; run the command "
+				  "again");
+		else if (!cause_printed)
 			out_error("up: cannot record the ports: %s", state_errmsg(ctx->state));
 		return r;
 	}
@@ -476,7 +481,12 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	req.owns_worktree = path_is_inside(path, wtdir);
 	req.max_slots = ctx->config.max_slots;
 	free(wtdir);
-	session_op_new(&run.op, "up");
+	if (session_op_new(&run.op, "up") < 0) {
+		out_error("up: cannot read this process's start time from /proc; berth needs "
+			  "/proc mounted");
+		code = EXIT_FAIL;
+		goto out_signals;
+	}
 	r = session_reserve(ctx->state, &req, &run.op, &run.s, &run.is_new, &cause);
 	if (r < 0) {
 		if (cause)

@@ -11,7 +11,7 @@
 #include "slot.h"
 #include "util/timeutil.h"
 
-void session_op_new(struct op_rec *op, const char *kind)
+int session_op_new(struct op_rec *op, const char *kind)
 {
 	unsigned char rnd[8];
 	uint64_t st = 0;
@@ -26,9 +26,12 @@ void session_op_new(struct op_rec *op, const char *kind)
 			   rnd[4], rnd[5], rnd[6], rnd[7]);
 	op->kind = xstrdup(kind);
 	op->pid = getpid();
-	proc_start_time(op->pid, &st);
-	op->start_time = st;
 	op->since = time_wall_s();
+	/* Without our start time the token would look dead to everyone else. */
+	if (proc_start_time(op->pid, &st) < 0)
+		return -EIO;
+	op->start_time = st;
+	return 0;
 }
 
 bool session_op_alive(const struct op_rec *op)

@@ -11,8 +11,9 @@
 
 #include "state.h"
 
-/* A fresh op record for this process: random id, our pid and start time. */
-void session_op_new(struct op_rec *op, const char *kind);
+/* A fresh op record for this process: random id, our pid and start time.
+ * -EIO when our own start time cannot be read (/proc not mounted). */
+int session_op_new(struct op_rec *op, const char *kind);
 /* True when the op's owner process still runs (pid and start time match). */
 bool session_op_alive(const struct op_rec *op);
 /* "active", "stopped", "pending" (an owner that runs) or "crashed-op". */

@@ -68,7 +68,11 @@ static int sql_err(int rc)
 	case SQLITE_LOCKED:
 		return -EBUSY;
 	case SQLITE_CONSTRAINT:
-		return -EEXIST;
+		/* a clash of unique values; other constraints (CHECK, NOT NULL)
+		 * mean a bad value */
+		return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY
+			       ? -EEXIST
+			       : -EINVAL;
 	case SQLITE_NOMEM:
 		return -ENOMEM;
 	case SQLITE_READONLY:

@@ -1246,14 +1246,22 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 {
 	git_repository *repo = NULL;
 	git_reference *ref = NULL;
-	char *refname = xasprintf("refs/heads/%s", branch), *where;
+	char *refname = xasprintf("refs/heads/%s", branch), *where, *common;
 	char hex[GIT_OID_HEXSZ + 1];
 	bool stale = false;
-	int r = 0, gr;
+	int r = 0, gr, lock = -1;
 
 	r = open_main(main_root, &repo, cause);
 	if (r < 0)
 		goto out;
+	/* under the repository lock: no `up` may check the branch out meanwhile */
+	common = commondir_of(repo);
+	lock = lock_repo(common, cause);
+	free(common);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
 	gr = git_reference_lookup(&ref, repo, refname);
 	if (gr == GIT_ENOTFOUND)
 		goto out;
@@ -1280,5 +1288,7 @@ out:
 	git_reference_free(ref);
 	git_repository_free(repo);
 	free(refname);
+	if (lock >= 0)
+		close(lock);
 	return r;
 }

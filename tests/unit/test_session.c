@@ -65,7 +65,7 @@ static bool reserve_ok(struct fixture *f, const struct reserve_req *req, struct 
 	bool is_new = false;
 	int r;
 
-	session_op_new(op, "up");
+	ASSERT_OK(session_op_new(op, "up"));
 	r = session_reserve(f->st, req, op, ret, &is_new, &cause);
 	if (r < 0) {
 		char *m = xasprintf("session_reserve(%s): %d %s", req->slug, r,
@@ -100,7 +100,7 @@ static void dead_op(struct op_rec *op, const char *kind)
 	while (waitpid(pid, &status, 0) < 0)
 		ASSERT_EQ_INT(errno, EINTR);
 
-	session_op_new(op, kind);
+	ASSERT_OK(session_op_new(op, kind));
 	op->pid = pid;
 	op->start_time = start;
 	op->since = time_wall_s() - 3600;
@@ -131,8 +131,8 @@ static void test_op_new_is_us(void)
 	uint64_t start;
 	int64_t now = time_wall_s();
 
-	session_op_new(&a, "up");
-	session_op_new(&b, "down");
+	ASSERT_OK(session_op_new(&a, "up"));
+	ASSERT_OK(session_op_new(&b, "down"));
 	ASSERT_OK(proc_start_time(getpid(), &start));
 	ASSERT_EQ_INT(a.pid, getpid());
 	ASSERT_TRUE(a.start_time == start);
@@ -180,7 +180,7 @@ static void test_display_status(void)
 	/* pending with a live owner */
 	s.status = SESSION_PENDING;
 	s.has_op = true;
-	session_op_new(&s.op, "up");
+	ASSERT_OK(session_op_new(&s.op, "up"));
 	ASSERT_STREQ(session_display_status(&s), "pending");
 	op_rec_finish(&s.op);
 
@@ -292,7 +292,7 @@ static void test_reserve_busy_while_owner_lives(void)
 	session_finish(&s);
 
 	/* op1 belongs to this live process: a second `up` must wait its turn */
-	session_op_new(&op2, "up");
+	ASSERT_OK(session_op_new(&op2, "up"));
 	ASSERT_EQ_INT(session_reserve(f.st, &a, &op2, &untouched, &is_new, &cause), -EBUSY);
 	ASSERT_EQ_INT(untouched.slot, 99);
 	ASSERT_CONTAINS(cause, "session 'alpha' has an operation in progress");
@@ -382,7 +382,7 @@ static void test_reserve_branch_conflict(void)
 
 	a.branch = "feat/other";
 	a.branch_explicit = true;
-	session_op_new(&op, "up");
+	ASSERT_OK(session_op_new(&op, "up"));
 	ASSERT_EQ_INT(session_reserve(f.st, &a, &op, &s, &is_new, &cause), -EEXIST);
 	ASSERT_CONTAINS(cause, "session 'alpha' already exists for branch 'feat/x'");
 	ASSERT_CONTAINS(cause, "'feat/other'");
@@ -425,7 +425,7 @@ static void test_reserve_full(void)
 	ASSERT_TRUE(reserve_ok(&f, &b, &op2, &s));
 	session_finish(&s);
 
-	session_op_new(&op3, "up");
+	ASSERT_OK(session_op_new(&op3, "up"));
 	ASSERT_EQ_INT(session_reserve(f.st, &c, &op3, &s, &is_new, &cause), -ENOSPC);
 	ASSERT_CONTAINS(cause, "no free slot: all 2 slots are in use");
 	ASSERT_CONTAINS(cause, "1: alpha [active]");
@@ -464,7 +464,7 @@ static void test_take(void)
 	session_finish(&s);
 
 	/* `down` takes a session from a live `up` (which then finds -ESTALE) */
-	session_op_new(&down, "down");
+	ASSERT_OK(session_op_new(&down, "down"));
 	ASSERT_OK(session_take(f.st, "alpha", &down, &s, &was_live, &cause));
 	ASSERT_TRUE(cause == NULL);
 	ASSERT_TRUE(was_live);
@@ -479,7 +479,7 @@ static void test_take(void)
 	/* from a dead owner: not live */
 	dead_op(&dead, "up");
 	ASSERT_OK(state_op_set(f.st, "alpha", &dead));
-	session_op_new(&down, "down");
+	ASSERT_OK(session_op_new(&down, "down"));
 	was_live = true;
 	ASSERT_OK(session_take(f.st, "alpha", &down, &s, &was_live, &cause));
 	ASSERT_FALSE(was_live);
@@ -488,7 +488,7 @@ static void test_take(void)
 
 	/* an active session: prev = active, not live */
 	settle(&f, "alpha", SESSION_ACTIVE);
-	session_op_new(&down, "down");
+	ASSERT_OK(session_op_new(&down, "down"));
 	was_live = true;
 	ASSERT_OK(session_take(f.st, "alpha", &down, &s, &was_live, &cause));
 	ASSERT_FALSE(was_live);
@@ -498,7 +498,7 @@ static void test_take(void)
 	op_rec_finish(&down);
 
 	/* absent */
-	session_op_new(&down, "down");
+	ASSERT_OK(session_op_new(&down, "down"));
 	ASSERT_EQ_INT(session_take(f.st, "nobody", &down, &s, &was_live, &cause), -ENOENT);
 	ASSERT_CONTAINS(cause, "no session 'nobody'");
 	free(cause);
@@ -524,7 +524,7 @@ static void test_finalize_stale_op(void)
 
 	fx_init(&f);
 	ASSERT_TRUE(reserve_ok(&f, &a, &up, &s));
-	session_op_new(&down, "down");
+	ASSERT_OK(session_op_new(&down, "down"));
 	ASSERT_OK(session_take(f.st, "alpha", &down, &upd, &was_live, &cause));
 	session_finish(&upd);
 

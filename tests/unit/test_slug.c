@@ -167,12 +167,13 @@ static void test_quote(void)
 	} v[] = {
 		{"", ""},
 		{"plain name", "plain name"},
-		{"a\\b", "a\\x5cb"},
+		{"a\\b", "a\\b"},
 		{"tab\there", "tab\\x09here"},
 		{"nl\n", "nl\\x0a"},
 		{"\x1b[2J", "\\x1b[2J"},
 		{"\x7f", "\\x7f"},
-		{"caf\xc3\xa9", "caf\\xc3\\xa9"},
+		{"caf\xc3\xa9", "caf\xc3\xa9"}, /* valid UTF-8 stays */
+		{"x\xc2\x9by", "x\\xc2\\x9by"}, /* a C1 control does not */
 		{"'\"~!", "'\"~!"},
 	};
 
