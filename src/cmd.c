@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "cmd_common.h"
 #include "output.h"
 #include "slug.h"
 #include "util/fsutil.h"
@@ -200,6 +201,7 @@ int cmd_run(const struct cmd_entry *e, int argc, char **argv)
 int cmd_resolve_slug(struct cmd_ctx *ctx, const char *arg, char **ret)
 {
 	struct session *v = NULL;
+	const struct session *here;
 	char *cause = NULL;
 	size_t n = 0;
 	int code;
@@ -220,12 +222,11 @@ int cmd_resolve_slug(struct cmd_ctx *ctx, const char *arg, char **ret)
 		out_error("cannot read the state store: %s", state_errmsg(ctx->state));
 		return EXIT_FAIL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (path_is_inside(ctx->cwd, v[i].worktree)) {
-			*ret = xstrdup(v[i].slug);
-			sessions_free(v, n);
-			return 0;
-		}
+	here = cmd_session_at(ctx->cwd, v, n);
+	if (here) {
+		*ret = xstrdup(here->slug);
+		sessions_free(v, n);
+		return 0;
 	}
 	sessions_free(v, n);
 	if (ctx->loc.in_linked)

@@ -185,6 +185,14 @@ void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s)
 	(void)ctx;
 }
 
+const struct session *cmd_session_at(const char *dir, const struct session *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (path_is_inside(dir, v[i].worktree))
+			return &v[i];
+	return NULL;
+}
+
 int cmd_get_session(struct cmd_ctx *ctx, const char *slug, struct session *ret)
 {
 	int r = state_session_get(ctx->state, slug, ret);
@@ -263,4 +271,33 @@ int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *re
 		return EXIT_NOTFOUND;
 	}
 	return 0;
+}
+
+int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd)
+{
+	struct strvec envp = STRVEC_INIT;
+	sigset_t none;
+	int code, err;
+
+	code = cmd_session_environ(ctx, s, &envp);
+	if (code)
+		return code;
+	if (chdir(s->worktree) < 0) {
+		out_error("cannot enter '%s': %s", s->worktree, strerror(errno));
+		strvec_clear(&envp);
+		return EXIT_FAIL;
+	}
+	state_close(ctx->state);
+	ctx->state = NULL;
+	fflush(NULL);
+	/* The command gets default dispositions and an empty mask, not ours
+	 * (berth ignores SIGPIPE: a pipeline in `berth shell` must not). */
+	signal(SIGPIPE, SIG_DFL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execvpe(cmd[0], cmd, strvec_argv(&envp));
+	err = errno;
+	out_error("cannot run '%s': %s", cmd[0], strerror(err));
+	strvec_clear(&envp);
+	return err == ENOENT ? 127 : 126;
 }

@@ -37,6 +37,8 @@ json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s);
 void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s);
 /* "web=3001 web.hmr=24679" (or "-"). The caller frees. */
 char *cmd_ports_text(const struct session *s);
+/* The session among v[0..n) whose worktree holds dir, or NULL. */
+const struct session *cmd_session_at(const char *dir, const struct session *v, size_t n);
 /* Fetch a session; prints "no session 'x'" and returns EXIT_NOTFOUND when absent. */
 int cmd_get_session(struct cmd_ctx *ctx, const char *slug, struct session *ret);
 

@@ -5,41 +5,11 @@
  */
 #include "util/common.h"
 
-#include <signal.h>
 #include <unistd.h>
 
 #include "cmd.h"
 #include "cmd_common.h"
 #include "output.h"
-
-int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd)
-{
-	struct strvec envp = STRVEC_INIT;
-	sigset_t none;
-	int code, err;
-
-	code = cmd_session_environ(ctx, s, &envp);
-	if (code)
-		return code;
-	if (chdir(s->worktree) < 0) {
-		out_error("cannot enter '%s': %s", s->worktree, strerror(errno));
-		strvec_clear(&envp);
-		return EXIT_FAIL;
-	}
-	state_close(ctx->state);
-	ctx->state = NULL;
-	fflush(NULL);
-	/* The command gets default dispositions and an empty mask, not ours
-	 * (berth ignores SIGPIPE: a pipeline in `berth shell` must not). */
-	signal(SIGPIPE, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	execvpe(cmd[0], cmd, strvec_argv(&envp));
-	err = errno;
-	out_error("cannot run '%s': %s", cmd[0], strerror(err));
-	strvec_clear(&envp);
-	return err == ENOENT ? 127 : 126;
-}
 
 static int cmd_exec_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {

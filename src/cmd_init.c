@@ -46,15 +46,14 @@ static char *read_root_file(const char *root, const char *name)
 	return text;
 }
 
+/* The first n bytes of s form a valid service name. */
 static bool valid_name(const char *s, size_t n)
 {
-	if (!n || n > 31 || !isalnum((unsigned char)s[0]))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-' &&
-		    s[i] != '_')
-			return false;
-	return true;
+	char *name = xstrndup(s, n);
+	bool ok = config_service_name_valid(name);
+
+	free(name);
+	return ok;
 }
 
 static void add_service(struct detected *d, const char *name, const char *command,

@@ -155,15 +155,15 @@ static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **r
 
 		/* Inside a session's worktree: resume it. */
 		if (state_sessions_list(ctx->state, &v, &n) >= 0) {
-			for (size_t i = 0; i < n; i++) {
-				if (path_is_inside(ctx->cwd, v[i].worktree)) {
-					*ret_slug = xstrdup(v[i].slug);
-					*ret_branch = xstrdup(v[i].branch);
-					*ret_path = xstrdup(v[i].worktree);
-					*ret_explicit = false;
-					sessions_free(v, n);
-					return 0;
-				}
+			const struct session *here = cmd_session_at(ctx->cwd, v, n);
+
+			if (here) {
+				*ret_slug = xstrdup(here->slug);
+				*ret_branch = xstrdup(here->branch);
+				*ret_path = xstrdup(here->worktree);
+				*ret_explicit = false;
+				sessions_free(v, n);
+				return 0;
 			}
 			sessions_free(v, n);
 		}

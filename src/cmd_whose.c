@@ -5,7 +5,6 @@
 #include "util/common.h"
 
 #include <getopt.h>
-#include <pwd.h>
 
 #include "cmd.h"
 #include "cmd_common.h"
@@ -18,20 +17,10 @@
 #include "util/hash.h"
 #include "util/parse.h"
 
-/* The session whose worktree holds the current directory, or NULL. */
-static const char *current_slug(struct cmd_ctx *ctx, struct session *v, size_t nv)
-{
-	for (size_t i = 0; i < nv; i++)
-		if (path_is_inside(ctx->cwd, v[i].worktree))
-			return v[i].slug;
-	return NULL;
-}
-
 static json_t *holder_json(const struct port_holder *h)
 {
 	json_t *o;
-	struct passwd pw, *res = NULL;
-	char buf[1024];
+	char *user;
 
 	if (h->kind != HOLDER_PROCESS)
 		return json_null();
@@ -40,8 +29,10 @@ static json_t *holder_json(const struct port_holder *h)
 	json_object_set_new(o, "command", json_string(h->comm));
 	json_object_set_new(o, "cmdline", h->cmdline ? json_string(h->cmdline) : json_null());
 	json_object_set_new(o, "uid", json_integer(h->uid));
-	if (getpwuid_r(h->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-		json_object_set_new(o, "user", json_string(res->pw_name));
+	user = proc_user_name(h->uid);
+	if (strncmp(user, "uid ", 4))
+		json_object_set_new(o, "user", json_string(user));
+	free(user);
 	return o;
 }
 
@@ -52,6 +43,7 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 	struct probe probe = {0};
 	struct port_holder h = {0};
 	const struct port_rec *rec;
+	const struct session *mine_s;
 	const char *mine;
 	size_t n = 0, nv = 0;
 	int r, code = EXIT_OK;
@@ -63,7 +55,8 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 		return EXIT_FAIL;
 	}
 	rec = slot_recorded_port(all, n, port);
-	mine = current_slug(ctx, v, nv);
+	mine_s = cmd_session_at(ctx->cwd, v, nv);
+	mine = mine_s ? mine_s->slug : NULL;
 	r = probe_init(&probe);
 	if (r >= 0)
 		r = probe_port(&probe, (uint16_t)port, NULL, 0, &h);

@@ -28,6 +28,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "util/hash.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
 
@@ -226,6 +227,11 @@ static bool valid_key(const char *s)
 	return true;
 }
 
+bool config_service_name_valid(const char *s)
+{
+	return valid_name(s, SERVICE_NAME_MAX);
+}
+
 static int check_prefix(const char *s, char **why)
 {
 	if (valid_name(s, SIZE_MAX))
@@ -238,20 +244,8 @@ static int check_prefix(const char *s, char **why)
 /* A relative path with no ".." component. */
 static int check_relpath(const char *s, char **why)
 {
-	const char *p = s;
-
-	if (s[0] == '/')
-		goto bad;
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			goto bad;
-		p += n;
-		p += strspn(p, "/");
-	}
-	return 0;
-bad:
+	if (path_is_relative_below(s))
+		return 0;
 	*why = xasprintf("'%s': expected a relative path without '..'", s);
 	return -EINVAL;
 }
@@ -751,17 +745,6 @@ static const struct option *find_option(enum sect sect, const char *key)
 
 /* ---- the prefix derived from the root ---- */
 
-static uint64_t fnv1a64(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-
 /* basename of root, lowercased, runs of other characters as one '-', plus '-'
  * and 6 hex digits of a hash of the whole path: unique per repository. */
 static char *derive_prefix(const char *root)
@@ -792,7 +775,7 @@ static char *derive_prefix(const char *root)
 	}
 	if (!sb.len)
 		strbuf_adds(&sb, "berth");
-	strbuf_addf(&sb, "-%06" PRIx64, fnv1a64(root, len) & 0xffffff);
+	strbuf_addf(&sb, "-%06" PRIx64, hash_fnv1a64_n(root, len) & 0xffffff);
 	return strbuf_detach(&sb);
 }
 

@@ -107,6 +107,8 @@ void config_show(const struct config *c, struct strbuf *out);
 /* Every key of every section, one per line: "section.key (type, default X): help". */
 void config_describe(struct strbuf *out);
 
+/* True when s is a valid service name: ^[a-z0-9][a-z0-9_-]{0,30}$. */
+bool config_service_name_valid(const char *s);
 /* Look up a service by name; NULL if none. */
 const struct service_config *config_service(const struct config *c, const char *name);
 /* Host port of service s in slot (host_port or base_port) + slot * stride; 0 if none

@@ -3,8 +3,7 @@
  */
 #include "util/common.h"
 
-#include <pwd.h>
-
+#include "probe/proc.h"
 #include "slot.h"
 
 int slot_pick(const bool *used, unsigned max_slots)
@@ -74,16 +73,13 @@ char *slot_holder_text(const struct port_holder *h, const struct port_rec *recor
 	if (recorded && recorded->slug)
 		strbuf_addf(&sb, "session '%s' (%s)", recorded->slug, recorded->name);
 	if (h && h->kind == HOLDER_PROCESS) {
-		struct passwd pw, *res = NULL;
-		char buf[1024];
+		char *user = proc_user_name(h->uid);
 
 		if (sb.len)
 			strbuf_adds(&sb, ", listening: ");
-		strbuf_addf(&sb, "pid %d (%s)", (int)h->pid, h->comm);
-		if (getpwuid_r(h->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-			strbuf_addf(&sb, " of user %s", res->pw_name);
-		else
-			strbuf_addf(&sb, " of uid %u", (unsigned)h->uid);
+		strbuf_addf(&sb, "pid %d (%s) of %s%s", (int)h->pid, h->comm,
+			    strncmp(user, "uid ", 4) ? "user " : "", user);
+		free(user);
 		if (h->cmdline && *h->cmdline)
 			strbuf_addf(&sb, ": %s", h->cmdline);
 	} else if (h && h->kind == HOLDER_HIDDEN) {

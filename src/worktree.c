@@ -1082,26 +1082,6 @@ out:
 	return r;
 }
 
-/* A relative path that stays below its base: no leading '/', no ".." component. */
-static bool rel_path_ok(const char *name)
-{
-	const char *p = name;
-
-	if (!*name || name[0] == '/')
-		return false;
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 2 && p[0] == '.' && p[1] == '.')
-			return false;
-		p += n;
-		while (*p == '/')
-			p++;
-	}
-	return true;
-}
-
-/* Copy src's bytes and permission bits to dst (replaced atomically). */
 static int copy_file(const char *src, const char *dst)
 {
 	struct stat st;
@@ -1133,7 +1113,7 @@ int worktree_inherit_env(const char *main_root, const char *wt_path, const struc
 	if (!files || !files->n)
 		return 0;
 	for (size_t i = 0; i < files->n; i++) {
-		if (!rel_path_ok(files->v[i])) {
+		if (!path_is_relative_below(files->v[i])) {
 			char *q = quote_name(files->v[i]);
 
 			fail(cause, -EINVAL,

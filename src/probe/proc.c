@@ -5,6 +5,8 @@
  */
 #include "util/common.h"
 
+#include <pwd.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -245,4 +247,14 @@ int proc_cmdline(pid_t pid, char **ret)
 out_free:
 	free(buf);
 	return r;
+}
+
+char *proc_user_name(uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+		return xstrdup(res->pw_name);
+	return xasprintf("uid %u", (unsigned)uid);
 }

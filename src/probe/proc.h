@@ -35,4 +35,7 @@ int proc_uid(pid_t pid, uid_t *ret);
  * printable), or "[comm]" for kernel threads / empty cmdline. The caller frees. */
 int proc_cmdline(pid_t pid, char **ret);
 
+/* The name of user uid ("alice"), or "uid 1001" when it has none. The caller frees. */
+char *proc_user_name(uid_t uid);
+
 #endif

@@ -229,3 +229,20 @@ int lock_file(const char *path)
 	}
 	return fd;
 }
+
+bool path_is_relative_below(const char *path)
+{
+	const char *p = path;
+
+	if (!*path || path[0] == '/')
+		return false;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += n;
+		p += strspn(p, "/");
+	}
+	return true;
+}

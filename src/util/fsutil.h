@@ -28,6 +28,9 @@ int rm_rf(const char *path);
 int rm_rf_last(const char *path, const char *last);
 /* Absolute canonical path (realpath). The caller frees; NULL with errno set on failure. */
 char *path_canonical(const char *path);
+/* True when path is relative and stays below its base: not empty, no leading
+ * '/', no ".." component. */
+bool path_is_relative_below(const char *path);
 /* True when path equals dir or lies inside it (both canonical, no trailing '/'). */
 bool path_is_inside(const char *path, const char *dir);
 
