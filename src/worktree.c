@@ -221,14 +221,16 @@ static char *commondir_of(git_repository *repo)
  * therefore hold an flock on <commondir>/berth-worktree.lock (milliseconds;
  * the kernel wakes the waiter, nothing polls). Returns the fd to close.
  */
-static int lock_repo(const char *common, char **cause)
+static int lock_repo(git_repository *repo, char **cause)
 {
+	char *common = commondir_of(repo);
 	char *path = xasprintf("%s/berth-worktree.lock", common);
 	int fd = lock_file(path);
 
 	if (fd < 0)
 		fail(cause, fd, "cannot lock '%s': %s", path, strerror(-fd));
 	free(path);
+	free(common);
 	return fd;
 }
 
@@ -687,7 +689,7 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 	if (r < 0)
 		return r;
 	common = commondir_of(repo);
-	lock = lock_repo(common, cause);
+	lock = lock_repo(repo, cause);
 	if (lock < 0) {
 		r = lock;
 		goto out;
@@ -980,7 +982,7 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 	git_buf reason = GIT_BUF_INIT;
 	git_repository *repo = NULL;
 	git_worktree *wt = NULL;
-	char *root, *cpath = NULL, *name = NULL, *entry_path = NULL, *common;
+	char *root, *cpath = NULL, *name = NULL, *entry_path = NULL;
 	int gr, r, lock = -1;
 
 	worktree_lib_init();
@@ -1001,9 +1003,7 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 	r = open_main(root, &repo, cause);
 	if (r < 0)
 		goto out;
-	common = commondir_of(repo);
-	lock = lock_repo(common, cause);
-	free(common);
+	lock = lock_repo(repo, cause);
 	if (lock < 0) {
 		r = lock;
 		goto out;
@@ -1226,7 +1226,7 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 {
 	git_repository *repo = NULL;
 	git_reference *ref = NULL;
-	char *refname = xasprintf("refs/heads/%s", branch), *where, *common;
+	char *refname = xasprintf("refs/heads/%s", branch), *where;
 	char hex[GIT_OID_HEXSZ + 1];
 	bool stale = false;
 	int r = 0, gr, lock = -1;
@@ -1235,9 +1235,7 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 	if (r < 0)
 		goto out;
 	/* under the repository lock: no `up` may check the branch out meanwhile */
-	common = commondir_of(repo);
-	lock = lock_repo(common, cause);
-	free(common);
+	lock = lock_repo(repo, cause);
 	if (lock < 0) {
 		r = lock;
 		goto out;
