@@ -27,8 +27,8 @@ int cmd_interrupted(void);
  * signal that came too late to interrupt must not kill us on unblocking. */
 void cmd_signals_restore(const sigset_t *old);
 /* Test hook: when BERTH_TEST_PAUSE names this point, create the file
- * BERTH_TEST_PAUSE_FILE and wait until SIGINT/SIGTERM/SIGHUP is pending (the
- * run then rolls back) or SIGKILL ends the process. */
+ * BERTH_TEST_PAUSE_FILE and wait: SIGUSR1 goes on, a pending SIGINT/SIGTERM/
+ * SIGHUP is left for the next interruption check, SIGKILL ends the process. */
 void cmd_test_pause(const char *point);
 /* {slug, slot, mode, branch, status, worktree_path, env_file, env:{}, ports:{},
  * services:[]}: the shape of `up --json` and `env --json` (docs/json.md). */

@@ -167,6 +167,21 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		out_step("recovering session '%s' left pending by a crashed %s", slug,
 			 cur.has_op ? cur.op.kind : "command");
 
+	cmd_test_pause("down-taken");
+	if (remove_wt && !force && path_exists(s.worktree)) {
+		/* Again, right before deleting: work may have been saved since the
+		 * first check (and, with services, while they were stopping). */
+		struct strvec paths = STRVEC_INIT;
+		long n = user_changes(ctx, &s, &paths);
+
+		if (n != 0) {
+			session_finalize(ctx->state, &s, op.id, op.prev);
+			code = n < 0 ? EXIT_FAIL : refuse_dirty(&s, n, &paths);
+			strvec_clear(&paths);
+			goto out;
+		}
+		strvec_clear(&paths);
+	}
 	if (remove_wt) {
 		out_step("removing the worktree %s", s.worktree);
 		r = worktree_remove(ctx->root, s.worktree, &cause);

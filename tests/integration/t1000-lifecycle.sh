@@ -174,6 +174,19 @@ test_expect_success 'down refuses a modified tracked file too' '
   test_grep "changed" "$WT/README"
 '
 
+test_expect_success 'work saved while down is under way is seen by a second check, kept' '
+  rm "$WT/README" && git -C "$WT" checkout -q README &&
+  berth_start_paused down-taken down feat-a &&
+  echo "saved just now" >"$WT/late.txt" &&
+  kill -USR1 $PAUSED_PID &&
+  wait_for 20 "! pid_alive $PAUSED_PID" "down to finish" &&
+  { wait $PAUSED_PID; rc=$?; } &&
+  test_eq $rc 7 &&
+  test_grep "late.txt" paused.err &&
+  test "$(cat "$WT/late.txt")" = "saved just now" &&
+  test_eq "$(ls_get feat-a status)" active
+'
+
 test_expect_success 'down --force deletes the worktree with its changes' '
   echo "scratch" >"$WT/notes.txt" &&
   berth down feat-a --force >out &&
