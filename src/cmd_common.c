@@ -15,6 +15,7 @@
 #include "output.h"
 #include "session.h"
 #include "util/fsutil.h"
+#include "util/signals.h"
 #include "util/timeutil.h"
 
 void cmd_split_list(const char *s, struct strvec *out)
@@ -283,7 +284,6 @@ int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *re
 int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd)
 {
 	struct strvec envp = STRVEC_INIT;
-	sigset_t none;
 	int code, err;
 
 	code = cmd_session_environ(ctx, s, &envp);
@@ -298,10 +298,9 @@ int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *cons
 	ctx->state = NULL;
 	fflush(NULL);
 	/* The command gets default dispositions and an empty mask, not ours
-	 * (berth ignores SIGPIPE: a pipeline in `berth shell` must not). */
-	signal(SIGPIPE, SIG_DFL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	 * (berth ignores SIGPIPE: a pipeline in `berth shell` must not), nor
+	 * whatever our own parent ignored. */
+	signals_reset_for_exec();
 	execvpe(cmd[0], cmd, strvec_argv(&envp));
 	err = errno;
 	out_error("cannot run '%s': %s", cmd[0], strerror(err));
