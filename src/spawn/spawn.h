@@ -1,0 +1,56 @@
+/*
+ * spawn.h: starting a program with the discipline of DESIGN.md: argv, envp
+ * and paths built before fork; in the child only async-signal-safe calls,
+ * default dispositions for every signal and an empty mask, exactly fds 0-2
+ * (close_range), optionally its own session or process group; a
+ * close-on-exec error pipe that carries {stage, errno} so that an exec that
+ * fails is reported at once, with its reason, by spawn_start itself.
+ */
+#ifndef BERTH_SPAWN_H
+#define BERTH_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+enum spawn_stage {
+	SPAWN_STAGE_NONE = 0,
+	SPAWN_STAGE_SETSID,
+	SPAWN_STAGE_SETPGID,
+	SPAWN_STAGE_FDS,
+	SPAWN_STAGE_CHDIR,
+	SPAWN_STAGE_EXEC,
+};
+
+struct spawn_opts {
+	const char *path;    /* the program; NULL: argv[0], searched in PATH of envp */
+	char *const *argv;   /* NULL-terminated */
+	char *const *envp;   /* NULL-terminated; NULL: our environ */
+	const char *cwd;     /* NULL: ours */
+	int stdin_fd;        /* -1: /dev/null */
+	int stdout_fd;       /* -1: /dev/null */
+	int stderr_fd;       /* -1: /dev/null; may equal stdout_fd */
+	bool new_session;    /* setsid(): its own session and process group */
+	bool new_pgroup;     /* setpgid(0, 0) (when not new_session) */
+	int pdeath_sig;      /* 0, or a signal the child gets when we die */
+};
+
+struct spawn_error {
+	enum spawn_stage stage;
+	int err; /* errno of the failed step */
+};
+
+/* Start a child. On success *ret_pid is the running program's pid and
+ * *ret_pidfd (may be NULL) a close-on-exec pidfd for it (-1 when pidfds are
+ * not available). When a step in the child fails (chdir, exec...), returns
+ * -errno with *ret_err telling which step; the child has exited with status
+ * 127 and *ret_pid is still set: the caller hands it to the reaper, the only
+ * code that reaps. -errno with *ret_pid = -1 when fork itself failed. */
+int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
+		struct spawn_error *ret_err);
+/* "exec", "chdir"... for messages. */
+const char *spawn_stage_name(enum spawn_stage s);
+/* "cannot run 'x': No such file or directory" style text for a failure. The
+ * caller frees. */
+char *spawn_error_text(const struct spawn_opts *o, const struct spawn_error *e);
+
+#endif
