@@ -1,0 +1,47 @@
+/*
+ * svcstatus.h: .berth/run/<slug>/<service>.status, the record a shim keeps of
+ * its service: state, pids with their start times (identity), the last exit,
+ * restarts, timestamps. Rewritten atomically at every transition; text lines
+ * "key=value" that `berth status` reads back. libc only: the shim uses it.
+ */
+#ifndef BERTH_SVCSTATUS_H
+#define BERTH_SVCSTATUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum svc_state {
+	SVC_STARTING,   /* forked, exec not yet confirmed */
+	SVC_RUNNING,    /* exec succeeded */
+	SVC_EXITED,     /* the service ended and will not be restarted (restart = no) */
+	SVC_RESTARTING, /* waiting for the backoff before the next start */
+	SVC_STOPPING,   /* the shim got SIGTERM: TERM sent, KILL at the grace deadline */
+	SVC_STOPPED,    /* stopped on request: a stop, never a crash */
+	SVC_FAILED,     /* exec failed, or too many quick deaths in a row */
+};
+
+struct svc_status {
+	enum svc_state state;
+	pid_t shim_pid;
+	uint64_t shim_start; /* start time of the shim (field 22 of /proc/<pid>/stat) */
+	pid_t pid;           /* the service's process (its group leader), 0 if none */
+	uint64_t start_time; /* of pid */
+	int exit_code;       /* last exit: status when >= 0, -1 when none or killed */
+	int exit_signal;     /* last exit: the killing signal, 0 if none */
+	bool core_dumped;
+	bool killed; /* the last stop needed SIGKILL */
+	unsigned restarts;
+	int64_t since_ms; /* wall clock (ms since the epoch) of this state */
+	int64_t exec_ms;  /* wall clock of the last successful exec, 0 if none */
+	char error[256];  /* why it failed ("cannot run 'x': ..."), "" if none */
+};
+
+/* Write s to path atomically (temp file + rename). */
+int svc_status_write(const char *path, const struct svc_status *s);
+/* Read path into *ret. -ENOENT when absent, -EBADMSG when malformed. */
+int svc_status_read(const char *path, struct svc_status *ret);
+const char *svc_state_name(enum svc_state st);
+int svc_state_parse(const char *s, enum svc_state *ret);
+
+#endif
