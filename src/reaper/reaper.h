@@ -6,6 +6,13 @@
  * SIGCHLD signalfd reaps everything else: children that could not get a
  * pidfd, and orphans adopted by a subreaper. Stopping a child is a state
  * change plus an ev_timer: TERM (+CONT) now, KILL at the grace deadline.
+ *
+ * Both sources reap through one path (see reaper.c): the SIGCHLD sweep reaps
+ * every zombie with waitid(P_ALL), watched or not, and hands watched ones to
+ * their callback exactly as the pidfd would. So: one reaper per process, and
+ * nothing else in the process may wait for children. Call reaper_watch()
+ * right after starting a child, before control returns to the loop, or a
+ * child that dies at once is reported as an orphan.
  */
 #ifndef BERTH_REAPER_H
 #define BERTH_REAPER_H
@@ -19,33 +26,56 @@ struct reaper;
 struct reaper_child;
 
 /* Called once when a watched child has been reaped. wstatus is as from
- * waitpid (WIFEXITED/WIFSIGNALED...). The child object is freed after the
- * callback returns: do not keep it. */
+ * waitpid (WIFEXITED/WIFSIGNALED...); -1 if something outside the reaper
+ * reaped the child (a bug: the status is lost). The child object is freed
+ * after the callback returns: do not keep it. During the callback it is
+ * still valid but reaped (reaper_signal/reaper_stop refuse it with -ESRCH).
+ * The callback may watch new children (a restart), signal or stop others,
+ * and even destroy the reaper (deferred until the callback returns). */
 typedef void (*reaper_exit_fn)(struct reaper_child *c, int wstatus, void *data);
 /* Called when a process that is not watched (an adopted orphan) was reaped. */
 typedef void (*reaper_orphan_fn)(pid_t pid, int wstatus, void *data);
 
-/* A reaper on loop. Blocks SIGCHLD in the calling thread (read through a
- * signalfd). The caller destroys it before the loop. */
+/* A reaper on loop (made with ev_loop_new: the default loop reaps on its
+ * own). Blocks SIGCHLD in the calling thread (read through a signalfd) and
+ * resets an ignored SIGCHLD to default (else the kernel discards exit
+ * statuses). The caller destroys it before the loop. */
 int reaper_create(struct ev_loop *loop, struct reaper **ret);
+/* Stop every watcher, close every fd, free every child without calling back,
+ * and restore SIGCHLD's mask and disposition as they were before
+ * reaper_create. Children still running are left to the caller. */
 void reaper_destroy(struct reaper *r);
 /* Report reaped orphans to cb (NULL: reap them silently). */
 void reaper_set_orphan_cb(struct reaper *r, reaper_orphan_fn cb, void *data);
 
-/* Watch our child pid. The reaper takes pidfd when >= 0 (else opens one,
- * falling back to SIGCHLD when pidfds are not available). */
+/* Passed as pidfd to reaper_watch: open no pidfd, reap through the SIGCHLD
+ * sweep only (the path of kernels without pidfds; tests use it). */
+#define REAPER_NO_PIDFD (-2)
+
+/* Watch our child pid (-ECHILD if it is not our un-reaped child, -EEXIST if
+ * already watched). pidfd >= 0: a pidfd of pid, owned by the reaper on
+ * success (the caller keeps it on failure). -1: the reaper opens one, falling
+ * back to SIGCHLD when pidfds are not available (ENOSYS) or fds run out.
+ * REAPER_NO_PIDFD: SIGCHLD only. *ret (may be NULL) is valid until the exit
+ * callback returns. */
 int reaper_watch(struct reaper *r, pid_t pid, int pidfd, reaper_exit_fn cb, void *data,
 		 struct reaper_child **ret);
 pid_t reaper_child_pid(const struct reaper_child *c);
 /* Send sig to the child (group: to its process group, whose id is its pid),
- * through the pidfd when there is one; a reaped child is never signalled. */
+ * through the pidfd when there is one; a reaped child is never signalled
+ * (-ESRCH). While the child is un-reaped its pid, hence its group id, cannot
+ * be recycled, so kill(-pid) can only reach the group the child made. */
 int reaper_signal(struct reaper_child *c, int sig, bool group);
 /* Stop the child: sig (+SIGCONT, so a stopped process sees it) now, SIGKILL
- * when it is still there after grace_ms. group: the whole process group. */
+ * when it is still there after grace_ms. group: the whole process group.
+ * A second call re-sends sig but keeps the first deadline. The deadline is
+ * about the watched child only: members of its group (or descendants that
+ * left it) may outlive it; callers sweep them themselves (probe/, and the
+ * orphan callback of a subreaper). */
 int reaper_stop(struct reaper_child *c, int sig, uint64_t grace_ms, bool group);
 /* True between reaper_stop and the exit: the child is being stopped. */
 bool reaper_child_stopping(const struct reaper_child *c);
-/* True when reaper_stop had to send SIGKILL. */
+/* True when reaper_stop sent SIGKILL (as its sig, or at the deadline). */
 bool reaper_child_killed(const struct reaper_child *c);
 /* Number of watched children not yet reaped. */
 unsigned reaper_pending(const struct reaper *r);

@@ -22,16 +22,16 @@ enum spawn_stage {
 };
 
 struct spawn_opts {
-	const char *path;    /* the program; NULL: argv[0], searched in PATH of envp */
-	char *const *argv;   /* NULL-terminated */
-	char *const *envp;   /* NULL-terminated; NULL: our environ */
-	const char *cwd;     /* NULL: ours */
-	int stdin_fd;        /* -1: /dev/null */
-	int stdout_fd;       /* -1: /dev/null */
-	int stderr_fd;       /* -1: /dev/null; may equal stdout_fd */
-	bool new_session;    /* setsid(): its own session and process group */
-	bool new_pgroup;     /* setpgid(0, 0) (when not new_session) */
-	int pdeath_sig;      /* 0, or a signal the child gets when we die */
+	const char *path;  /* the program; NULL: argv[0], searched in PATH of envp */
+	char *const *argv; /* NULL-terminated */
+	char *const *envp; /* NULL-terminated; NULL: our environ */
+	const char *cwd;   /* NULL: ours */
+	int stdin_fd;      /* -1: /dev/null */
+	int stdout_fd;     /* -1: /dev/null */
+	int stderr_fd;     /* -1: /dev/null; may equal stdout_fd */
+	bool new_session;  /* setsid(): its own session and process group */
+	bool new_pgroup;   /* setpgid(0, 0) (when not new_session) */
+	int pdeath_sig;    /* 0, or a signal the child gets when we die */
 };
 
 struct spawn_error {
@@ -39,12 +39,18 @@ struct spawn_error {
 	int err; /* errno of the failed step */
 };
 
-/* Start a child. On success *ret_pid is the running program's pid and
- * *ret_pidfd (may be NULL) a close-on-exec pidfd for it (-1 when pidfds are
- * not available). When a step in the child fails (chdir, exec...), returns
- * -errno with *ret_err telling which step; the child has exited with status
- * 127 and *ret_pid is still set: the caller hands it to the reaper, the only
- * code that reaps. -errno with *ret_pid = -1 when fork itself failed. */
+/* Start a child. On success *ret_pid is the running program's pid (exec has
+ * already succeeded) and *ret_pidfd (may be NULL) a close-on-exec pidfd for
+ * it (-1 when pidfds are not available). When a step in the child fails
+ * (chdir, exec...), returns -errno with *ret_err (may be NULL) telling which
+ * step; the child has exited with status 127, *ret_pid is still set and
+ * *ret_pidfd is -1: the caller hands the pid to the reaper, the only code
+ * that reaps. -errno with *ret_pid = -1 (and ret_err's stage NONE) when no
+ * child was made: bad options (-EINVAL), clone, pipe or /dev/null failed.
+ * A PATH search follows execvpe: PATH of envp (default "/bin:/usr/bin"),
+ * relative entries and programs resolved after the chdir, EACCES when a match
+ * exists but none could be run. pdeath_sig fires when the *thread* that called
+ * spawn_start exits, not only the process. */
 int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
 		struct spawn_error *ret_err);
 /* "exec", "chdir"... for messages. */

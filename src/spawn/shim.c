@@ -1,0 +1,519 @@
+/*
+ * shim.c: berth-shim, the supervisor of one native service (SPEC §6). A lean
+ * executable (libev + libc): it starts a session of its own, becomes a child
+ * subreaper so that nothing the service starts can escape it (double forks
+ * and setsid() land back here), runs `/bin/sh -c COMMAND` in its own process
+ * group, owns the output pipe (log file with lossless rotation), records
+ * every transition in the status file, restarts per policy with exponential
+ * backoff and a crash-loop limit, and on SIGTERM stops the whole tree: the
+ * stop signal plus SIGCONT to the group and every descendant, SIGKILL to
+ * whatever is left at the grace deadline. It exits when no descendant is
+ * left and the output is drained.
+ *
+ *   berth-shim --status FILE --log FILE [--cwd DIR] [--stop-signal N]
+ *              [--stop-grace MS] [--restart no|on-failure|always]
+ *              [--log-max BYTES] [--log-keep N] -- COMMAND
+ *
+ * The service gets the shim's environment as it is.
+ */
+#include "util/common.h"
+
+#include <dirent.h>
+#include <ev.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "probe/proc.h"
+#include "reaper/reaper.h"
+#include "spawn/logfile.h"
+#include "spawn/spawn.h"
+#include "spawn/svcstatus.h"
+#include "util/parse.h"
+
+#define QUICK_DEATH_MS 2000 /* a run shorter than this counts towards a crash loop */
+#define CRASH_LOOP_MAX 5    /* quick deaths in a row before giving up */
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 10000
+
+enum restart_mode { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
+struct shim {
+	struct ev_loop *loop;
+	struct reaper *reaper;
+	struct reaper_child *child;
+	struct logfile *log;
+	struct svc_status st;
+	const char *status_path;
+	const char *cwd;
+	const char *command;
+	enum restart_mode restart;
+	int stop_signal;
+	uint64_t stop_grace_ms;
+	unsigned quick_deaths;
+	uint64_t backoff_ms;
+	bool stopping;  /* a stop was asked for: no more restarts */
+	bool finishing; /* the service ended for good: clear the tree, then exit */
+	int exit_code;
+	ev_io out_io; /* the service's output pipe */
+	ev_io sig_io; /* signalfd: TERM, INT, HUP */
+	ev_timer restart_timer;
+	ev_timer kill_timer; /* the grace deadline for descendants */
+	int sigfd;
+};
+
+static int64_t now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void record(struct shim *s, enum svc_state state)
+{
+	s->st.state = state;
+	s->st.since_ms = now_ms();
+	/* A status that cannot be written must not take the service down. */
+	svc_status_write(s->status_path, &s->st);
+}
+
+static void log_line(struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void log_line(struct shim *s, const char *fmt, ...)
+{
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	strbuf_adds(&sb, "[berth-shim] ");
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	strbuf_addch(&sb, '\n');
+	logfile_flush(s->log);
+	logfile_write(s->log, sb.buf, sb.len);
+	strbuf_release(&sb);
+}
+
+/* ---- the process tree ---- */
+
+/* Signal every descendant of the shim (they are all ours: we are their
+ * subreaper), each through a pidfd taken before its identity is checked, so
+ * that a recycled pid is never signalled. Returns how many were signalled. */
+static unsigned signal_descendants(int sig)
+{
+	pid_t self = getpid(), *pids = NULL, *ppids = NULL;
+	size_t n = 0, alloc = 0, nalloc = 0;
+	bool *mine;
+	unsigned hit = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		struct proc_stat ps;
+		uint64_t v;
+
+		if (parse_u64(de->d_name, 1, 4194304, &v) < 0 || proc_stat_read((pid_t)v, &ps) < 0)
+			continue;
+		XGROW(pids, alloc, n + 1);
+		XGROW(ppids, nalloc, n + 1);
+		pids[n] = ps.pid;
+		ppids[n] = ps.ppid;
+		n++;
+	}
+	closedir(d);
+	/* mark descendants: repeat until no change (the tree is shallow) */
+	mine = xcalloc(n ? n : 1, sizeof(*mine));
+	for (bool changed = true; changed;) {
+		changed = false;
+		for (size_t i = 0; i < n; i++) {
+			if (mine[i])
+				continue;
+			if (ppids[i] == self) {
+				mine[i] = changed = true;
+				continue;
+			}
+			for (size_t j = 0; j < n; j++) {
+				if (mine[j] && pids[j] == ppids[i]) {
+					mine[i] = changed = true;
+					break;
+				}
+			}
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct proc_stat ps;
+		int fd;
+
+		if (!mine[i])
+			continue;
+		fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
+		if (fd < 0)
+			continue;
+		/* with the pidfd held, the pid names that process or none */
+		if (proc_stat_read(pids[i], &ps) == 0 && ps.state != 'Z' &&
+		    syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0) {
+			if (sig != SIGKILL && sig != SIGCONT)
+				syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0);
+			hit++;
+		}
+		close(fd);
+	}
+	free(mine);
+	free(pids);
+	free(ppids);
+	return hit;
+}
+
+/* True while any child (service or adopted orphan) is not yet reaped. */
+static bool have_children(void)
+{
+	siginfo_t info;
+
+	memset(&info, 0, sizeof(info));
+	return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+static void maybe_exit(struct shim *s)
+{
+	if (!s->finishing || s->child || ev_is_active(&s->out_io) || have_children())
+		return;
+	ev_break(s->loop, EVBREAK_ALL);
+}
+
+/* The service is over for good: stop what it left behind, then exit. */
+static void finish(struct shim *s)
+{
+	s->finishing = true;
+	ev_timer_stop(s->loop, &s->restart_timer);
+	if (signal_descendants(s->stop_signal) > 0 && !ev_is_active(&s->kill_timer)) {
+		ev_timer_set(&s->kill_timer, (double)s->stop_grace_ms / 1000.0, 0.);
+		ev_timer_start(s->loop, &s->kill_timer);
+	}
+	maybe_exit(s);
+}
+
+/* ---- starting and restarting ---- */
+
+static void on_exit_cb(struct reaper_child *c, int wstatus, void *data);
+
+static void on_output(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct shim *s = w->data;
+	char buf[65536];
+	ssize_t n = read(w->fd, buf, sizeof(buf));
+
+	(void)revents;
+	if (n > 0) {
+		logfile_write(s->log, buf, (size_t)n);
+		return;
+	}
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	/* EOF: every writer (service and descendants) is gone */
+	ev_io_stop(loop, w);
+	close(w->fd);
+	logfile_flush(s->log);
+	maybe_exit(s);
+}
+
+static int start_service(struct shim *s)
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)s->command, NULL};
+	struct spawn_opts o = {
+		.path = "/bin/sh",
+		.argv = argv,
+		.envp = NULL,
+		.cwd = s->cwd,
+		.stdin_fd = -1,
+		.new_pgroup = true,
+	};
+	struct spawn_error err = {0};
+	int pfd[2], pidfd = -1, r;
+	pid_t pid = -1;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		return -errno;
+	o.stdout_fd = pfd[1];
+	o.stderr_fd = pfd[1];
+	r = spawn_start(&o, &pid, &pidfd, &err);
+	close(pfd[1]);
+	if (pid > 0) {
+		int wr = reaper_watch(s->reaper, pid, pidfd, on_exit_cb, s, &s->child);
+
+		if (wr < 0 && r >= 0)
+			r = wr;
+	}
+	if (r < 0) {
+		char *why = spawn_error_text(&o, &err);
+
+		close(pfd[0]);
+		snprintf(s->st.error, sizeof(s->st.error), "%s", why);
+		log_line(s, "%s", why);
+		free(why);
+		return r;
+	}
+	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	if (ev_is_active(&s->out_io)) {
+		/* a restart: descendants of the previous run may still hold its pipe */
+		ev_io_stop(s->loop, &s->out_io);
+		close(s->out_io.fd);
+	}
+	ev_io_init(&s->out_io, on_output, pfd[0], EV_READ);
+	s->out_io.data = s;
+	ev_io_start(s->loop, &s->out_io);
+	s->st.pid = pid;
+	s->st.start_time = 0;
+	proc_start_time(pid, &s->st.start_time);
+	s->st.exec_ms = now_ms();
+	s->st.error[0] = '\0';
+	record(s, SVC_RUNNING);
+	return 0;
+}
+
+static void on_restart_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct shim *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (s->stopping)
+		return;
+	s->st.restarts++;
+	if (start_service(s) < 0) {
+		record(s, SVC_FAILED);
+		s->exit_code = 127;
+		finish(s);
+	}
+}
+
+static void on_exit_cb(struct reaper_child *c, int wstatus, void *data)
+{
+	struct shim *s = data;
+	bool failed, quick;
+
+	s->child = NULL;
+	s->st.killed = reaper_child_killed(c);
+	s->st.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+	s->st.exit_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+	s->st.core_dumped = WIFSIGNALED(wstatus) && WCOREDUMP(wstatus);
+	s->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+	if (s->stopping) {
+		record(s, SVC_STOPPED);
+		s->exit_code = 0;
+		finish(s);
+		return;
+	}
+	failed = !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0;
+	quick = now_ms() - s->st.exec_ms < QUICK_DEATH_MS;
+	s->quick_deaths = quick ? s->quick_deaths + 1 : 0;
+	if (s->restart == RESTART_ALWAYS || (s->restart == RESTART_ON_FAILURE && failed)) {
+		if (s->quick_deaths >= CRASH_LOOP_MAX) {
+			snprintf(s->st.error, sizeof(s->st.error),
+				 "died %u times in a row within %d ms of starting; not restarted",
+				 s->quick_deaths, QUICK_DEATH_MS);
+			log_line(s, "%s", s->st.error);
+			record(s, SVC_FAILED);
+			finish(s);
+			return;
+		}
+		s->backoff_ms = !quick ? BACKOFF_FIRST_MS
+				       : (s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS);
+		if (s->backoff_ms > BACKOFF_MAX_MS)
+			s->backoff_ms = BACKOFF_MAX_MS;
+		record(s, SVC_RESTARTING);
+		ev_timer_set(&s->restart_timer, (double)s->backoff_ms / 1000.0, 0.);
+		ev_timer_start(s->loop, &s->restart_timer);
+		return;
+	}
+	record(s, SVC_EXITED);
+	finish(s);
+}
+
+/* ---- stopping ---- */
+
+static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct shim *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (signal_descendants(SIGKILL) > 0) {
+		s->st.killed = true;
+		record(s, s->st.state);
+	}
+}
+
+static void stop(struct shim *s)
+{
+	if (s->stopping)
+		return;
+	s->stopping = true;
+	ev_timer_stop(s->loop, &s->restart_timer);
+	if (!s->child) {
+		/* between runs (restarting) or already over */
+		if (s->st.state == SVC_RESTARTING)
+			record(s, SVC_STOPPED);
+		s->exit_code = 0;
+		finish(s);
+		return;
+	}
+	record(s, SVC_STOPPING);
+	/* The service's group first (the reaper escalates to KILL for it), then
+	 * every other descendant: setsid() escapees and double-forked daemons. */
+	reaper_stop(s->child, s->stop_signal, s->stop_grace_ms, true);
+	signal_descendants(s->stop_signal);
+	ev_timer_set(&s->kill_timer, (double)s->stop_grace_ms / 1000.0, 0.);
+	ev_timer_start(s->loop, &s->kill_timer);
+}
+
+static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct shim *s = w->data;
+	struct signalfd_siginfo si;
+
+	(void)loop;
+	(void)revents;
+	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		stop(s);
+}
+
+static void on_orphan(pid_t pid, int wstatus, void *data)
+{
+	struct shim *s = data;
+
+	(void)pid;
+	(void)wstatus;
+	maybe_exit(s);
+}
+
+/* ---- main ---- */
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: berth-shim --status FILE --log FILE [--cwd DIR] [--stop-signal N] "
+			"[--stop-grace MS] [--restart no|on-failure|always] [--log-max BYTES] "
+			"[--log-keep N] -- COMMAND\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_STATUS = 256, O_LOG, O_CWD, O_SIG, O_GRACE, O_RESTART, O_LOGMAX, O_LOGKEEP };
+	static const struct option longopts[] = {
+		{"status", required_argument, NULL, O_STATUS},
+		{"log", required_argument, NULL, O_LOG},
+		{"cwd", required_argument, NULL, O_CWD},
+		{"stop-signal", required_argument, NULL, O_SIG},
+		{"stop-grace", required_argument, NULL, O_GRACE},
+		{"restart", required_argument, NULL, O_RESTART},
+		{"log-max", required_argument, NULL, O_LOGMAX},
+		{"log-keep", required_argument, NULL, O_LOGKEEP},
+		{0},
+	};
+	struct shim s = {.stop_signal = SIGTERM, .stop_grace_ms = 5000, .exit_code = 0};
+	uint64_t log_max = 10u << 20, log_keep = 5, v;
+	const char *log_path = NULL;
+	sigset_t mask;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_STATUS:
+			s.status_path = optarg;
+			break;
+		case O_LOG:
+			log_path = optarg;
+			break;
+		case O_CWD:
+			s.cwd = optarg;
+			break;
+		case O_SIG:
+			if (parse_u64(optarg, 1, 64, &v) < 0)
+				return usage();
+			s.stop_signal = (int)v;
+			break;
+		case O_GRACE:
+			if (parse_u64(optarg, 0, 24 * 3600 * 1000ull, &s.stop_grace_ms) < 0)
+				return usage();
+			break;
+		case O_RESTART:
+			if (!strcmp(optarg, "no"))
+				s.restart = RESTART_NO;
+			else if (!strcmp(optarg, "on-failure"))
+				s.restart = RESTART_ON_FAILURE;
+			else if (!strcmp(optarg, "always"))
+				s.restart = RESTART_ALWAYS;
+			else
+				return usage();
+			break;
+		case O_LOGMAX:
+			if (parse_u64(optarg, 0, UINT64_MAX, &log_max) < 0)
+				return usage();
+			break;
+		case O_LOGKEEP:
+			if (parse_u64(optarg, 0, 1000, &log_keep) < 0)
+				return usage();
+			break;
+		default:
+			return usage();
+		}
+	}
+	if (!s.status_path || !log_path || optind + 1 != argc)
+		return usage();
+	s.command = argv[optind];
+
+	/* Our own session (no terminal signals from the caller's), and the
+	 * subreaper of everything below us. */
+	setsid();
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	r = logfile_open(log_path, log_max, (unsigned)log_keep, &s.log);
+	if (r < 0) {
+		fprintf(stderr, "berth-shim: cannot open '%s': %s\n", log_path, strerror(-r));
+		return 1;
+	}
+	s.loop = ev_loop_new(EVFLAG_AUTO);
+	if (!s.loop || reaper_create(s.loop, &s.reaper) < 0) {
+		fprintf(stderr, "berth-shim: cannot set up the event loop\n");
+		return 1;
+	}
+	reaper_set_orphan_cb(s.reaper, on_orphan, &s);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	ev_io_init(&s.sig_io, on_signal, s.sigfd, EV_READ);
+	s.sig_io.data = &s;
+	ev_io_start(s.loop, &s.sig_io);
+	ev_timer_init(&s.restart_timer, on_restart_timer, 0., 0.);
+	s.restart_timer.data = &s;
+	ev_timer_init(&s.kill_timer, on_kill_timer, 0., 0.);
+	s.kill_timer.data = &s;
+	ev_init(&s.out_io, on_output);
+
+	s.st.shim_pid = getpid();
+	proc_start_time(s.st.shim_pid, &s.st.shim_start);
+	s.st.exit_code = -1;
+	record(&s, SVC_STARTING);
+	if (start_service(&s) < 0) {
+		record(&s, SVC_FAILED);
+		s.exit_code = 127;
+	} else {
+		ev_run(s.loop, 0);
+	}
+	ev_io_stop(s.loop, &s.sig_io);
+	close(s.sigfd);
+	reaper_destroy(s.reaper);
+	ev_loop_destroy(s.loop);
+	logfile_close(s.log);
+	return s.exit_code;
+}
