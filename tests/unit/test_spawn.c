@@ -193,17 +193,41 @@ static char *run_capture(struct spawn_opts *o)
 	return out;
 }
 
+/* Memory a test keeps until it ends: freed at exit, so that LeakSanitizer
+ * (which checks every test process under ASan) sees only real leaks. */
+static struct strvec kept_vecs[64];
+static size_t n_kept_vecs;
+static void *kept[256];
+static size_t n_kept;
+
+static void free_kept(void)
+{
+	for (size_t i = 0; i < n_kept_vecs; i++)
+		strvec_clear(&kept_vecs[i]);
+	for (size_t i = 0; i < n_kept; i++)
+		free(kept[i]);
+}
+
+static void *keep(void *p)
+{
+	ASSERT_TRUE(n_kept < ARRAY_SIZE(kept));
+	kept[n_kept++] = p;
+	return p;
+}
+
 /* A NULL-terminated copy of the arguments (string literals are const). */
 static char **vec_of(const char *first, ...)
 {
-	struct strvec sv = STRVEC_INIT;
+	struct strvec *sv;
 	va_list ap;
 
+	ASSERT_TRUE(n_kept_vecs < ARRAY_SIZE(kept_vecs));
+	sv = &kept_vecs[n_kept_vecs++];
 	va_start(ap, first);
 	for (const char *s = first; s; s = va_arg(ap, const char *))
-		strvec_push(&sv, s);
+		strvec_push(sv, s);
 	va_end(ap);
-	return (char **)strvec_argv(&sv);
+	return (char **)strvec_argv(sv);
 }
 
 #define VEC(...) vec_of(__VA_ARGS__, (const char *)NULL)
@@ -232,7 +256,7 @@ static struct spawn_error expect_failure(struct spawn_opts *o, enum spawn_stage 
 
 static char *tmpdir_make(void)
 {
-	char *d = xstrdup("/tmp/berth-test-spawn-XXXXXX");
+	char *d = keep(xstrdup("/tmp/berth-test-spawn-XXXXXX"));
 
 	ASSERT_TRUE(mkdtemp(d) != NULL);
 	return d;
@@ -240,7 +264,7 @@ static char *tmpdir_make(void)
 
 static char *file_make(const char *dir, const char *name, mode_t mode)
 {
-	char *path = xasprintf("%s/%s", dir, name);
+	char *path = keep(xasprintf("%s/%s", dir, name));
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 
 	ASSERT_TRUE(fd >= 0);
@@ -353,11 +377,11 @@ static void test_cwd(void)
 	struct spawn_opts o = OPTS_INIT(SELF, "--helper", "cwd");
 	char *dir = tmpdir_make(), *want, *out;
 
-	want = realpath(dir, NULL);
+	want = keep(realpath(dir, NULL));
 	ASSERT_TRUE(want != NULL);
 	o.cwd = dir;
 	out = run_capture(&o);
-	ASSERT_STREQ(out, xasprintf("%s\n", want));
+	ASSERT_STREQ(out, keep(xasprintf("%s\n", want)));
 	free(out);
 	rmdir(dir);
 }
@@ -421,7 +445,7 @@ static void test_pdeath_sig_set(void)
 
 	o.pdeath_sig = SIGUSR1;
 	out = run_capture(&o);
-	ASSERT_STREQ(out, xasprintf("%d\n", SIGUSR1));
+	ASSERT_STREQ(out, keep(xasprintf("%d\n", SIGUSR1)));
 	free(out);
 	o.pdeath_sig = 0;
 	o.stderr_fd = -1;
@@ -603,16 +627,16 @@ static void test_fail_path_no_match(void)
 static void test_path_skips_non_executable(void)
 {
 	char *a = tmpdir_make(), *b = tmpdir_make(), *fa = file_make(a, "prog", 0644);
-	char *fb = xasprintf("%s/prog", b), *self = xstrdup(SELF), *out;
+	char *fb = keep(xasprintf("%s/prog", b)), *self = keep(xstrdup(SELF)), *out;
 	struct spawn_opts o = OPTS_INIT("prog", "--helper", "echo", "later");
 
 	ASSERT_OK(symlink(self, fb));
-	o.envp = VEC(xasprintf("PATH=/nonexistent:%s:%s", a, b));
+	o.envp = VEC(keep(xasprintf("PATH=/nonexistent:%s:%s", a, b)));
 	out = run_capture(&o);
 	ASSERT_STREQ(out, "later\n");
 	free(out);
 
-	o.envp = VEC(xasprintf("PATH=%s:/nonexistent", a));
+	o.envp = VEC(keep(xasprintf("PATH=%s:/nonexistent", a)));
 	o.stdout_fd = o.stderr_fd = -1;
 	expect_failure(&o, SPAWN_STAGE_EXEC, EACCES);
 	unlink(fa);
@@ -760,5 +784,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	self_path[n] = '\0';
+	atexit(free_kept);
 	return tap_main(argc, argv, tests, ARRAY_SIZE(tests));
 }
