@@ -179,7 +179,7 @@ char *cmd_ports_text(const struct session *s)
 	return strbuf_detach(&sb);
 }
 
-void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s)
+void cmd_print_session_summary(const struct session *s)
 {
 	char *ports = cmd_ports_text(s);
 
@@ -190,7 +190,6 @@ void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s)
 	out_line(stdout, "  env file: %s/%s\n", s->worktree, ENVFILE_NAME);
 	out_line(stdout, "  next:     cd %s   (or: berth shell %s)\n", s->worktree, s->slug);
 	free(ports);
-	(void)ctx;
 }
 
 const struct session *cmd_session_at(const char *dir, const struct session *v, size_t n)

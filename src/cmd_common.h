@@ -34,7 +34,7 @@ void cmd_test_pause(const char *point);
  * services:[]}: the shape of `up --json` and `env --json` (docs/json.md). */
 json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s);
 /* The human summary lines after "session 'x' is up". */
-void cmd_print_session_summary(struct cmd_ctx *ctx, const struct session *s);
+void cmd_print_session_summary(const struct session *s);
 /* "web=3001 web.hmr=24679" (or "-"). The caller frees. */
 char *cmd_ports_text(const struct session *s);
 /* The session among v[0..n) whose worktree holds dir, or NULL. */

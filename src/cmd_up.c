@@ -434,7 +434,7 @@ static void print_result(struct cmd_ctx *ctx, const struct up_run *run, bool jso
 		return;
 	}
 	printf("session '%s' is up (slot %u)\n", run->s.slug, run->s.slot);
-	cmd_print_session_summary(ctx, &run->s);
+	cmd_print_session_summary(&run->s);
 }
 
 static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)

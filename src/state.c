@@ -299,7 +299,10 @@ int state_open(const char *path, struct state **ret, char **cause)
 	 * in rollback-journal mode: in WAL mode page 1 would sit in the WAL until
 	 * a checkpoint, and check_header reads the main file. */
 	if (is_new) {
-		r = exec_sql(st, "PRAGMA application_id = 1650815604"); /* 0x62657274 */
+		char *set = xasprintf("PRAGMA application_id = %d", STATE_APPLICATION_ID);
+
+		r = exec_sql(st, set);
+		free(set);
 		if (r < 0)
 			goto fail_msg;
 	}

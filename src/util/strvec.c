@@ -50,23 +50,6 @@ long strvec_find(const struct strvec *sv, const char *s)
 	return -1;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-void strvec_sort(struct strvec *sv)
-{
-	if (sv->n > 1)
-		qsort(sv->v, sv->n, sizeof(*sv->v), cmp_str);
-}
-
-void strvec_extend(struct strvec *dst, const struct strvec *src)
-{
-	for (size_t i = 0; i < src->n; i++)
-		strvec_push(dst, src->v[i]);
-}
-
 void strvec_clear(struct strvec *sv)
 {
 	for (size_t i = 0; i < sv->n; i++)

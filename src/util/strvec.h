@@ -28,10 +28,6 @@ void strvec_pushf(struct strvec *sv, const char *fmt, ...) __attribute__((format
 void strvec_split_ws(struct strvec *sv, const char *s);
 /* Index of s in sv, or -1. */
 long strvec_find(const struct strvec *sv, const char *s);
-/* Sort the strings bytewise. */
-void strvec_sort(struct strvec *sv);
-/* Deep copy of src appended to dst. */
-void strvec_extend(struct strvec *dst, const struct strvec *src);
 /* Free every string and the array. */
 void strvec_clear(struct strvec *sv);
 /* A NULL-terminated array valid while sv is unchanged (never NULL). */
