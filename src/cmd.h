@@ -81,6 +81,7 @@ extern const struct cmd_entry cmd_exec_entry;
 extern const struct cmd_entry cmd_init_entry;
 extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_shell_entry;
+extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_up_entry;
 extern const struct cmd_entry cmd_validate_entry;
 extern const struct cmd_entry cmd_whose_entry;

@@ -14,7 +14,9 @@
 #include "envfile.h"
 #include "output.h"
 #include "session.h"
+#include "probe/proc.h"
 #include "util/fsutil.h"
+#include "util/hash.h"
 #include "util/signals.h"
 #include "util/timeutil.h"
 
@@ -305,4 +307,140 @@ int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *cons
 	out_error("cannot run '%s': %s", cmd[0], strerror(err));
 	strvec_clear(&envp);
 	return err == ENOENT ? 127 : 126;
+}
+
+#define BERTH_SHIM_NAME "berth-shim"
+
+/* berth-shim: $BERTH_SHIM, else beside our own executable. */
+static char *find_shim(void)
+{
+	const char *env = getenv("BERTH_SHIM");
+	char *self, *slash, *path;
+
+	if (env && *env)
+		return xstrdup(env);
+	self = realpath("/proc/self/exe", NULL);
+	if (!self)
+		return xstrdup(BERTH_SHIM_NAME);
+	slash = strrchr(self, '/');
+	*slash = '\0';
+	path = path_join(self, BERTH_SHIM_NAME);
+	free(self);
+	return path;
+}
+
+int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct cmd_svc *c)
+{
+	int code;
+
+	memset(c, 0, sizeof(*c));
+	c->shim = find_shim();
+	if (need_shim && access(c->shim, X_OK) < 0) {
+		out_error("cannot run the service supervisor '%s': %s; berth-shim is installed "
+			  "beside berth (reinstall berth, or point $BERTH_SHIM at it)",
+			  c->shim, strerror(errno));
+		free(c->shim);
+		c->shim = NULL;
+		return EXIT_FAIL;
+	}
+	code = cmd_session_environ(ctx, s, &c->envp);
+	if (code) {
+		cmd_svc_finish(c);
+		return code;
+	}
+	c->root_id = hash_root_id(ctx->root);
+	c->env = (struct svc_env){
+		.config = &ctx->config,
+		.session = s,
+		.berth_dir = ctx->berth_dir,
+		.root_id = c->root_id,
+		.shim_path = c->shim,
+		.envp = strvec_argv(&c->envp),
+		.stop_grace_ms = ctx->config.stop_grace_ms,
+	};
+	return 0;
+}
+
+void cmd_svc_finish(struct cmd_svc *c)
+{
+	strvec_clear(&c->envp);
+	free(c->root_id);
+	free(c->shim);
+	memset(c, 0, sizeof(*c));
+}
+
+int cmd_signalfd(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f)
+{
+	out_error("%s: service '%s' %s", cmd, f->service, f->what);
+	if (f->tail) {
+		size_t len = strlen(f->tail);
+
+		fprintf(stderr, "--- last %u lines of %s ---\n", f->tail_lines, f->log_path);
+		/* byte-exact: the service's own bytes */
+		fwrite(f->tail, 1, len, stderr);
+		if (len && f->tail[len - 1] != '\n')
+			fputs("\n--- (no newline at the end) ---\n", stderr);
+		else
+			fputs("---\n", stderr);
+	} else if (f->log_path && path_exists(f->log_path)) {
+		fprintf(stderr, "(its log %s is empty)\n", f->log_path);
+	}
+}
+
+int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, const char *cmd)
+{
+	struct stop_report rep;
+	uint64_t t0 = time_mono_ms();
+	int r;
+
+	r = services_stop(&c->env, names, sigfd, &rep);
+	if (r < 0) {
+		out_error("%s: cannot stop the services of '%s': %s", cmd, c->env.session->slug,
+			  strerror(-r));
+		return r;
+	}
+	if (rep.shims || rep.swept)
+		out_step("stopped %u service%s%s in %.2f s%s", rep.shims, rep.shims == 1 ? "" : "s",
+			 rep.swept ? " and stray processes" : "",
+			 (double)(time_mono_ms() - t0) / 1000.0,
+			 rep.interrupted ? " (interrupted: killed)" : "");
+	if (rep.shims_killed)
+		out_warn("%u supervisor%s did not end in time and %s killed", rep.shims_killed,
+			 rep.shims_killed == 1 ? "" : "s", rep.shims_killed == 1 ? "was" : "were");
+	if (rep.n_survivors) {
+		out_error("%s: %zu process%s of session '%s' still run%s:", cmd, rep.n_survivors,
+			  rep.n_survivors == 1 ? "" : "es", c->env.session->slug,
+			  rep.n_survivors == 1 ? "s" : "");
+		for (size_t i = 0; i < rep.n_survivors && i < 20; i++) {
+			char *line = NULL;
+
+			proc_cmdline(rep.survivors[i].pid, &line);
+			out_line(stderr, "  pid %d: %s\n", (int)rep.survivors[i].pid,
+				 line ? line : "?");
+			free(line);
+		}
+		r = -EBUSY;
+	}
+	stop_report_finish(&rep);
+	return r;
+}
+
+void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms)
+{
+	(void)data;
+	if (ev == LAUNCH_STARTED)
+		out_step("%s: started", service);
+	else
+		out_step("%s: ready (%.2f s)", service, (double)ms / 1000.0);
 }

@@ -10,6 +10,8 @@
 #include <signal.h>
 
 #include "cmd.h"
+#include "launch.h"
+#include "services.h"
 #include "state.h"
 
 /* Split "a,b, c" into words. */
@@ -53,5 +55,30 @@ int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *re
  * environment. Returns (an exit code: 127 not found, 126 not runnable) only
  * on failure. */
 int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd);
+
+/* What the commands that start or stop services share: the svc_env of a
+ * session and the strings it points to. */
+struct cmd_svc {
+	struct svc_env env;
+	struct strvec envp;
+	char *root_id;
+	char *shim;
+};
+/* Fill c for session s (the environment of cmd_session_environ, the shim
+ * beside our executable or $BERTH_SHIM). Prints errors; returns an exit code
+ * or 0. need_shim: fail when berth-shim cannot be found. */
+int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct cmd_svc *c);
+void cmd_svc_finish(struct cmd_svc *c);
+/* A signalfd for SIGINT, SIGTERM and SIGHUP (blocked by cmd_signals_block):
+ * an event loop sees Ctrl-C as an fd. -1 on failure. */
+int cmd_signalfd(void);
+/* Print a launch failure: what happened, then the last lines of the log. */
+void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f);
+/* Stop services (NULL: all of the session and anything with its markers);
+ * prints progress and survivors. Returns 0, or -EBUSY when something
+ * survived. */
+int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, const char *cmd);
+/* Progress callback for launch_services: "web: ready (0.21 s)". */
+void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms);
 
 #endif

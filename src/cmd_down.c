@@ -87,6 +87,34 @@ static int refuse_dirty(const struct session *s, long n, const struct strvec *pa
 	return EXIT_DIRTY;
 }
 
+/* Stop every process of the session. On survivors the session goes back to
+ * what it was (nothing else is touched) and down fails. */
+static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op_rec *op)
+{
+	struct cmd_svc svc;
+	sigset_t old;
+	int code, sigfd, r;
+
+	code = cmd_svc_init(ctx, s, false, &svc);
+	if (code)
+		return code;
+	cmd_signals_block(&old);
+	sigfd = cmd_signalfd();
+	r = cmd_stop_services(&svc, NULL, sigfd, "down");
+	if (sigfd >= 0)
+		close(sigfd);
+	cmd_signals_restore(&old);
+	cmd_svc_finish(&svc);
+	if (r < 0) {
+		session_finalize(ctx->state, s, op->id, op->had_prev ? op->prev : SESSION_STOPPED);
+		out_error("down: session '%s' was not removed; stop those processes, then run "
+			  "`berth down %s` again",
+			  s->slug, s->slug);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
 static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	enum { OPT_KEEP_WT = 256, OPT_KEEP_VOL };
@@ -168,6 +196,9 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			 cur.has_op ? cur.op.kind : "command");
 
 	cmd_test_pause("down-taken");
+	code = stop_services(ctx, &s, &op);
+	if (code)
+		goto out;
 	if (remove_wt && !force && path_exists(s.worktree)) {
 		/* Again, right before deleting: work may have been saved since the
 		 * first check (and, with services, while they were stopping). */
@@ -211,6 +242,8 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = EXIT_FAIL;
 		goto out;
 	}
+	if (!keep_wt)
+		services_clear(ctx->berth_dir, slug, true);
 	session_event(ctx->state, slug, keep_wt ? "stopped" : "down", "slot %u", s.slot);
 	if (keep_wt)
 		out_line(stdout,

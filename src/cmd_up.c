@@ -19,6 +19,7 @@
 #include "slot.h"
 #include "slug.h"
 #include "util/fsutil.h"
+#include "util/hash.h"
 #include "util/parse.h"
 
 struct up_opts {
@@ -46,6 +47,11 @@ struct up_run {
 	bool recorded_ports;
 	struct port_rec *prev_ports; /* a resumed session's ports before this run */
 	size_t n_prev_ports;
+	bool have_svc;
+	struct cmd_svc svc;
+	struct strvec started; /* services whose shims this run started */
+	bool service_failed;
+	int sigfd;
 };
 
 static struct port_rec *ports_copy(const struct port_rec *v, size_t n)
@@ -309,12 +315,13 @@ static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 	size_t n_ports = 0, n_all = 0;
 	struct probe probe = {0};
 	bool cause_printed = false;
-	char *cause = NULL;
+	char *cause = NULL, *root_id = hash_root_id(ctx->root);
 	int r;
 
 	r = probe_init(&probe);
 	if (r < 0) {
 		out_error("up: cannot list the listening sockets: %s", strerror(-r));
+		free(root_id);
 		return r;
 	}
 	/* Another `up` may record a port between our read and our write: the
@@ -328,6 +335,7 @@ static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 			.n_pins = o->n_pins,
 			.previous = run->s.ports,
 			.n_previous = run->s.n_ports,
+			.root_id = root_id,
 		};
 
 		r = state_ports_all(ctx->state, &all, &n_all);
@@ -350,6 +358,7 @@ static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 		ports = NULL;
 	}
 	probe_finish(&probe);
+	free(root_id);
 	if (r < 0) {
 		ports_free(ports, n_ports);
 		if (r == -ESTALE)
@@ -384,11 +393,92 @@ static int write_envfile(struct cmd_ctx *ctx, struct up_run *run)
 	return r;
 }
 
+/* The native services this run starts, in dependency order. */
+static size_t pick_services(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run,
+			    const size_t *order, size_t n, size_t *pick, struct strvec *restart)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct service_config *svc = &ctx->config.services[order[i]];
+		struct svc_view v;
+
+		if (svc->run != RUN_NATIVE || !svc->command)
+			continue;
+		if ((o->services.n && strvec_find(&o->services, svc->name) < 0) ||
+		    strvec_find(&o->skip, svc->name) >= 0)
+			continue;
+		if (services_view(ctx->berth_dir, run->s.slug, svc->name, &v) == 0 &&
+		    v.live == SVC_LIVE_RUNNING) {
+			if (!o->force) {
+				out_step("%s: already running (pid %d)", svc->name, (int)v.st.pid);
+				continue;
+			}
+			strvec_push(restart, svc->name);
+		}
+		pick[k++] = order[i];
+	}
+	return k;
+}
+
+/* Start the session's native services and wait until each is ready. */
+static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
+{
+	struct strvec restart = STRVEC_INIT;
+	struct launch_failure f = {0};
+	size_t *order = NULL, *pick, k;
+	int n, r, code;
+
+	n = config_service_order(&ctx->config, &order);
+	if (n <= 0) {
+		free(order);
+		return 0; /* a cycle is reported by validation before we get here */
+	}
+	code = cmd_svc_init(ctx, &run->s, true, &run->svc);
+	if (code) {
+		free(order);
+		return -ENOEXEC;
+	}
+	run->have_svc = true;
+	pick = xcalloc((size_t)n, sizeof(*pick));
+	k = pick_services(ctx, o, run, order, (size_t)n, pick, &restart);
+	r = 0;
+	if (restart.n) {
+		out_step("--force: stopping %zu running service%s", restart.n,
+			 restart.n == 1 ? "" : "s");
+		r = cmd_stop_services(&run->svc, &restart, run->sigfd, "up");
+	}
+	if (r >= 0 && k) {
+		r = launch_services(&run->svc.env, pick, k, run->sigfd, cmd_launch_progress, NULL,
+				    &run->started, &f);
+		if (r < 0 && r != -EINTR) {
+			if (f.service)
+				cmd_print_launch_failure("up", &f);
+			else
+				out_error("up: cannot start the services: %s", strerror(-r));
+			run->service_failed = true;
+		}
+	}
+	launch_failure_finish(&f);
+	strvec_clear(&restart);
+	free(pick);
+	free(order);
+	return r;
+}
+
 /* Undo what this run created, newest first. */
 static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 {
 	char *cause = NULL;
 	int r;
+
+	if (run->started.n) {
+		out_step("rollback: stopping %zu service%s", run->started.n,
+			 run->started.n == 1 ? "" : "s");
+		cmd_stop_services(&run->svc, &run->started, run->sigfd, "rollback");
+	}
+	if (run->is_new)
+		services_clear(ctx->berth_dir, run->s.slug, false);
 
 	if (run->created_worktree) {
 		r = worktree_remove(ctx->root, run->s.worktree, &cause);
@@ -440,7 +530,7 @@ static void print_result(struct cmd_ctx *ctx, const struct up_run *run, bool jso
 static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct up_opts o = {0};
-	struct up_run run = {0};
+	struct up_run run = {.sigfd = -1};
 	struct reserve_req req = {0};
 	char *slug = NULL, *branch = NULL, *path = NULL, *cause = NULL, *wtdir;
 	sigset_t old;
@@ -469,8 +559,10 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (code)
 		goto out;
 
-	/* Ctrl-C, TERM and HUP become checks between steps: the run rolls back. */
+	/* Ctrl-C, TERM and HUP become checks between steps: the run rolls back.
+	 * While services start they are an fd in the event loop. */
 	cmd_signals_block(&old);
+	run.sigfd = cmd_signalfd();
 
 	wtdir = path_join(ctx->root, ctx->config.worktree_dir);
 	req.slug = slug;
@@ -530,6 +622,10 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	cmd_test_pause("envfile");
 	if (r >= 0)
 		r = cmd_interrupted();
+	if (r >= 0)
+		r = start_services(ctx, &o, &run);
+	if (r >= 0)
+		r = cmd_interrupted();
 	if (r >= 0) {
 		r = session_finalize(ctx->state, &run.s, run.op.id, SESSION_ACTIVE);
 		if (r == -ESTALE)
@@ -542,17 +638,26 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (r < 0) {
 		if (r == -EINTR)
-			out_error("up: interrupted; rolling back session '%s'", run.s.slug);
+			out_error("up: interrupted; rolling back session '%s' (Ctrl-C again: kill "
+				  "at once)",
+				  run.s.slug);
+		else if (run.service_failed)
+			out_step("rolling back session '%s'", run.s.slug);
 		rollback(ctx, &run);
-		code = cmd_exit_for(r);
+		code = run.service_failed ? EXIT_UNHEALTHY : cmd_exit_for(r);
 		goto out_signals;
 	}
 	session_event(ctx->state, run.s.slug, "up", "slot %u, branch %s", run.s.slot, run.s.branch);
 	print_result(ctx, &run, o.json);
 	code = EXIT_OK;
 out_signals:
+	if (run.sigfd >= 0)
+		close(run.sigfd);
 	cmd_signals_restore(&old);
 out:
+	if (run.have_svc)
+		cmd_svc_finish(&run.svc);
+	strvec_clear(&run.started);
 	session_finish(&run.s);
 	op_rec_finish(&run.op);
 	free(run.created_branch_at);

@@ -4,6 +4,7 @@
 #include "util/common.h"
 
 #include "probe/proc.h"
+#include "probe/marker.h"
 #include "slot.h"
 
 int slot_pick(const bool *used, unsigned max_slots)
@@ -109,6 +110,18 @@ static char *port_taken(const struct port_alloc_input *in, struct probe *probe, 
 		return NULL;
 	if (probe_port(probe, (uint16_t)port, NULL, 0, &h) < 0)
 		return xstrdup("held by a process that could not be identified");
+	if (h.kind == HOLDER_PROCESS && in->root_id) {
+		/* A service of this very session (an `up` of a running session). */
+		struct marker m = {0};
+		bool ours = marker_read(h.pid, &m) == 0 && m.root_id && m.session &&
+			    !strcmp(m.root_id, in->root_id) && !strcmp(m.session, in->slug);
+
+		marker_finish(&m);
+		if (ours) {
+			port_holder_finish(&h);
+			return NULL;
+		}
+	}
 	who = slot_holder_text(&h, NULL);
 	why = xasprintf("held by %s", who);
 	free(who);

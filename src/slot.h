@@ -38,6 +38,7 @@ struct port_alloc_input {
 	size_t n_pins;
 	const struct port_rec *previous; /* this session's ports from before (resume) */
 	size_t n_previous;
+	const char *root_id; /* a holder with this session's markers is this session; may be NULL */
 };
 
 /* Check that every pin names a port of the config; -EINVAL with *cause

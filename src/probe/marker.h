@@ -6,7 +6,10 @@
 #ifndef BERTH_PROBE_MARKER_H
 #define BERTH_PROBE_MARKER_H
 
+#include <stddef.h>
 #include <sys/types.h>
+
+#include "probe/proc.h"
 
 #define MARKER_ROOT_ID "BERTH_ROOT_ID"
 #define MARKER_SESSION "BERTH_SESSION"
@@ -24,5 +27,11 @@ int marker_read(pid_t pid, struct marker *ret);
 /* Parse the NUL-separated text of an environ file. */
 void marker_parse(const char *env, size_t len, struct marker *ret);
 void marker_finish(struct marker *m);
+
+/* Every live process (us and our ancestors excepted) whose markers say
+ * root_id and session, and service when it is not NULL: the processes of a
+ * session, wherever they went. *ret (caller frees) may be NULL when none. */
+int marker_sweep(const char *root_id, const char *session, const char *service,
+		 struct proc_ref **ret, size_t *ret_n);
 
 #endif

@@ -19,6 +19,12 @@ struct proc_stat {
 	uint64_t start_time; /* field 22, clock ticks since boot */
 };
 
+/* A process by identity: a pid alone may be recycled, pid + start time not. */
+struct proc_ref {
+	pid_t pid;
+	uint64_t start_time;
+};
+
 /* Parse the contents of /proc/<pid>/stat. The comm is found between the first
  * '(' and the *last* ')'. -EINVAL on malformed text. */
 int proc_stat_parse(const char *text, struct proc_stat *ret);
@@ -29,6 +35,16 @@ int proc_start_time(pid_t pid, uint64_t *ret);
 /* True when pid runs (not a zombie) and has this start time: the identity
  * check before any signal, and the liveness test of an operation's owner. */
 bool proc_is(pid_t pid, uint64_t start_time);
+/* A pidfd (close-on-exec) of the process r names, taken before its identity
+ * is checked, so the pidfd refers to that very process. -ESRCH when it is
+ * gone, a zombie or another process now wears its pid; -ENOSYS when pidfds
+ * are not available and the process runs. */
+int proc_ref_pidfd(const struct proc_ref *r);
+/* Send sig (and SIGCONT after it when cont, so a stopped process sees it)
+ * through a verified pidfd: a recycled pid is never signalled (without pidfds:
+ * kill(2) right after the identity check). -ESRCH when the process is gone. */
+int proc_ref_signal(const struct proc_ref *r, int sig, bool cont);
+
 /* Real uid of pid from /proc/<pid>/status. */
 int proc_uid(pid_t pid, uid_t *ret);
 /* Command line with arguments joined by spaces (NULs and control bytes made

@@ -12,25 +12,29 @@
  *
  *   berth-shim --status FILE --log FILE [--cwd DIR] [--stop-signal N]
  *              [--stop-grace MS] [--restart no|on-failure|always]
- *              [--log-max BYTES] [--log-keep N] -- COMMAND
+ *              [--log-max BYTES] [--log-keep N] [--ready-log REGEX]
+ *              [--events FILE] -- COMMAND
  *
- * The service gets the shim's environment as it is.
+ * The service gets the shim's environment as it is. --ready-log records the
+ * service as ready (ready_ms in the status) when an output line matches the
+ * extended regular expression; --events appends each transition to the
+ * session's event journal.
  */
 #include "util/common.h"
 
-#include <dirent.h>
 #include <ev.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <regex.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "probe/proc.h"
+#include "probe/tree.h"
 #include "reaper/reaper.h"
 #include "spawn/logfile.h"
 #include "spawn/spawn.h"
@@ -66,6 +70,11 @@ struct shim {
 	ev_timer restart_timer;
 	ev_timer kill_timer; /* the grace deadline for descendants */
 	int sigfd;
+	const char *events_path; /* the session's event journal, or NULL */
+	const char *name;        /* the service (BERTH_SERVICE), for the journal */
+	regex_t ready_re;        /* --ready-log: readiness is a matching output line */
+	bool have_ready_re;
+	struct strbuf line; /* the output line being assembled for ready_re */
 };
 
 static int64_t now_ms(void)
@@ -76,12 +85,39 @@ static int64_t now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* Append one line "ms<TAB>service<TAB>kind<TAB>detail" to the session's event
+ * journal: one write(2) with O_APPEND, so lines of several shims never mix. */
+static void journal(struct shim *s, const char *kind, const char *detail)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int fd;
+
+	if (!s->events_path)
+		return;
+	strbuf_addf(&sb, "%" PRId64 "\t%s\t%s\t", now_ms(), s->name, kind);
+	for (const char *p = detail; *p; p++)
+		strbuf_addch(&sb, *p == '\n' || *p == '\t' ? ' ' : *p);
+	strbuf_addch(&sb, '\n');
+	fd = open(s->events_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		if (write(fd, sb.buf, sb.len) < 0) {
+			/* the journal is best effort: the status file is the record */
+		}
+		close(fd);
+	}
+	strbuf_release(&sb);
+}
+
 static void record(struct shim *s, enum svc_state state)
 {
+	char detail[384];
+
 	s->st.state = state;
 	s->st.since_ms = now_ms();
 	/* A status that cannot be written must not take the service down. */
 	svc_status_write(s->status_path, &s->st);
+	svc_status_describe(&s->st, detail, sizeof(detail));
+	journal(s, svc_state_name(state), detail);
 }
 
 static void log_line(struct shim *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -95,80 +131,33 @@ static void log_line(struct shim *s, const char *fmt, ...)
 	strbuf_vaddf(&sb, fmt, ap);
 	va_end(ap);
 	strbuf_addch(&sb, '\n');
-	logfile_flush(s->log);
-	logfile_write(s->log, sb.buf, sb.len);
+	if (s->log) {
+		logfile_flush(s->log);
+		logfile_write(s->log, sb.buf, sb.len);
+	}
 	strbuf_release(&sb);
 }
 
 /* ---- the process tree ---- */
 
 /* Signal every descendant of the shim (they are all ours: we are their
- * subreaper), each through a pidfd taken before its identity is checked, so
- * that a recycled pid is never signalled. Returns how many were signalled. */
+ * subreaper), each through a pidfd verified against its start time, so that
+ * a recycled pid is never signalled. Returns how many were signalled. */
 static unsigned signal_descendants(int sig)
 {
-	pid_t self = getpid(), *pids = NULL, *ppids = NULL;
-	size_t n = 0, alloc = 0, nalloc = 0;
-	bool *mine;
+	struct proc_table t;
+	struct proc_ref *v = NULL;
+	size_t n = 0, alloc = 0;
 	unsigned hit = 0;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
 
-	if (!d)
+	if (proc_table_read(&t) < 0)
 		return 0;
-	while ((de = readdir(d))) {
-		struct proc_stat ps;
-		uint64_t v;
-
-		if (parse_u64(de->d_name, 1, 4194304, &v) < 0 || proc_stat_read((pid_t)v, &ps) < 0)
-			continue;
-		XGROW(pids, alloc, n + 1);
-		XGROW(ppids, nalloc, n + 1);
-		pids[n] = ps.pid;
-		ppids[n] = ps.ppid;
-		n++;
-	}
-	closedir(d);
-	/* mark descendants: repeat until no change (the tree is shallow) */
-	mine = xcalloc(n ? n : 1, sizeof(*mine));
-	for (bool changed = true; changed;) {
-		changed = false;
-		for (size_t i = 0; i < n; i++) {
-			if (mine[i])
-				continue;
-			if (ppids[i] == self) {
-				mine[i] = changed = true;
-				continue;
-			}
-			for (size_t j = 0; j < n; j++) {
-				if (mine[j] && pids[j] == ppids[i]) {
-					mine[i] = changed = true;
-					break;
-				}
-			}
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct proc_stat ps;
-		int fd;
-
-		if (!mine[i])
-			continue;
-		fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
-		if (fd < 0)
-			continue;
-		/* with the pidfd held, the pid names that process or none */
-		if (proc_stat_read(pids[i], &ps) == 0 && ps.state != 'Z' &&
-		    syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) == 0) {
-			if (sig != SIGKILL && sig != SIGCONT)
-				syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0);
+	proc_table_descendants(&t, getpid(), &v, &n, &alloc);
+	proc_table_finish(&t);
+	for (size_t i = 0; i < n; i++)
+		if (proc_ref_signal(&v[i], sig, true) == 0)
 			hit++;
-		}
-		close(fd);
-	}
-	free(mine);
-	free(pids);
-	free(ppids);
+	free(v);
 	return hit;
 }
 
@@ -204,24 +193,60 @@ static void finish(struct shim *s)
 
 static void on_exit_cb(struct reaper_child *c, int wstatus, void *data);
 
+#define READY_LINE_MAX 8192 /* longer lines are matched on their start */
+
+/* --ready-log: match each complete output line until one matches. */
+static void match_ready(struct shim *s, const char *buf, size_t n)
+{
+	for (size_t i = 0; i < n && !s->st.ready_ms; i++) {
+		if (buf[i] != '\n') {
+			if (s->line.len < READY_LINE_MAX)
+				strbuf_addch(&s->line, buf[i]);
+			continue;
+		}
+		if (regexec(&s->ready_re, s->line.buf ? s->line.buf : "", 0, NULL, 0) == 0) {
+			s->st.ready_ms = now_ms();
+			svc_status_write(s->status_path, &s->st);
+			journal(s, "ready", "its output matched the ready pattern");
+		}
+		strbuf_reset(&s->line);
+	}
+}
+
+/* Read what the pipe holds. Returns false at EOF (the pipe is then closed:
+ * every writer, the service and its descendants, is gone). */
+static bool read_output(struct shim *s)
+{
+	char buf[65536];
+
+	for (;;) {
+		ssize_t n = read(s->out_io.fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			logfile_write(s->log, buf, (size_t)n);
+			if (s->have_ready_re && !s->st.ready_ms)
+				match_ready(s, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return true;
+		ev_io_stop(s->loop, &s->out_io);
+		close(s->out_io.fd);
+		logfile_flush(s->log);
+		return false;
+	}
+}
+
 static void on_output(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct shim *s = w->data;
-	char buf[65536];
-	ssize_t n = read(w->fd, buf, sizeof(buf));
 
+	(void)loop;
 	(void)revents;
-	if (n > 0) {
-		logfile_write(s->log, buf, (size_t)n);
-		return;
-	}
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
-		return;
-	/* EOF: every writer (service and descendants) is gone */
-	ev_io_stop(loop, w);
-	close(w->fd);
-	logfile_flush(s->log);
-	maybe_exit(s);
+	if (!read_output(s))
+		maybe_exit(s);
 }
 
 static int start_service(struct shim *s)
@@ -273,6 +298,8 @@ static int start_service(struct shim *s)
 	s->st.start_time = 0;
 	proc_start_time(pid, &s->st.start_time);
 	s->st.exec_ms = now_ms();
+	s->st.ready_ms = 0;
+	strbuf_reset(&s->line);
 	s->st.error[0] = '\0';
 	record(s, SVC_RUNNING);
 	return 0;
@@ -300,6 +327,10 @@ static void on_exit_cb(struct reaper_child *c, int wstatus, void *data)
 	bool failed, quick;
 
 	s->child = NULL;
+	/* What the service wrote before it died is in the log before its death
+	 * is recorded: a reader of the status finds its last lines. */
+	if (ev_is_active(&s->out_io))
+		read_output(s);
 	s->st.killed = reaper_child_killed(c);
 	s->st.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
 	s->st.exit_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
@@ -400,13 +431,24 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: berth-shim --status FILE --log FILE [--cwd DIR] [--stop-signal N] "
 			"[--stop-grace MS] [--restart no|on-failure|always] [--log-max BYTES] "
-			"[--log-keep N] -- COMMAND\n");
+			"[--log-keep N] [--ready-log REGEX] [--events FILE] -- COMMAND\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	enum { O_STATUS = 256, O_LOG, O_CWD, O_SIG, O_GRACE, O_RESTART, O_LOGMAX, O_LOGKEEP };
+	enum {
+		O_STATUS = 256,
+		O_LOG,
+		O_CWD,
+		O_SIG,
+		O_GRACE,
+		O_RESTART,
+		O_LOGMAX,
+		O_LOGKEEP,
+		O_READYLOG,
+		O_EVENTS
+	};
 	static const struct option longopts[] = {
 		{"status", required_argument, NULL, O_STATUS},
 		{"log", required_argument, NULL, O_LOG},
@@ -416,11 +458,13 @@ int main(int argc, char **argv)
 		{"restart", required_argument, NULL, O_RESTART},
 		{"log-max", required_argument, NULL, O_LOGMAX},
 		{"log-keep", required_argument, NULL, O_LOGKEEP},
+		{"ready-log", required_argument, NULL, O_READYLOG},
+		{"events", required_argument, NULL, O_EVENTS},
 		{0},
 	};
 	struct shim s = {.stop_signal = SIGTERM, .stop_grace_ms = 5000, .exit_code = 0};
 	uint64_t log_max = 10u << 20, log_keep = 5, v;
-	const char *log_path = NULL;
+	const char *log_path = NULL, *ready_log = NULL;
 	sigset_t mask;
 	int c, r;
 
@@ -462,6 +506,12 @@ int main(int argc, char **argv)
 			if (parse_u64(optarg, 0, 1000, &log_keep) < 0)
 				return usage();
 			break;
+		case O_READYLOG:
+			ready_log = optarg;
+			break;
+		case O_EVENTS:
+			s.events_path = optarg;
+			break;
 		default:
 			return usage();
 		}
@@ -470,13 +520,29 @@ int main(int argc, char **argv)
 		return usage();
 	s.command = argv[optind];
 
+	s.name = getenv("BERTH_SERVICE") ? getenv("BERTH_SERVICE") : "service";
+	if (ready_log && regcomp(&s.ready_re, ready_log, REG_EXTENDED | REG_NOSUB) != 0) {
+		fprintf(stderr, "berth-shim: bad --ready-log pattern '%s'\n", ready_log);
+		return 2;
+	}
+	s.have_ready_re = ready_log != NULL;
+
 	/* Our own session (no terminal signals from the caller's), and the
 	 * subreaper of everything below us. */
 	setsid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	s.st.shim_pid = getpid();
+	proc_start_time(s.st.shim_pid, &s.st.shim_start);
+	s.st.exit_code = -1;
+	/* The status comes first: whoever started us learns even why we could
+	 * not start. */
+	record(&s, SVC_STARTING);
 	r = logfile_open(log_path, log_max, (unsigned)log_keep, &s.log);
 	if (r < 0) {
-		fprintf(stderr, "berth-shim: cannot open '%s': %s\n", log_path, strerror(-r));
+		snprintf(s.st.error, sizeof(s.st.error), "cannot open the log file '%s': %s",
+			 log_path, strerror(-r));
+		record(&s, SVC_FAILED);
+		fprintf(stderr, "berth-shim: %s\n", s.st.error);
 		return 1;
 	}
 	s.loop = ev_loop_new(EVFLAG_AUTO);
@@ -500,10 +566,6 @@ int main(int argc, char **argv)
 	s.kill_timer.data = &s;
 	ev_init(&s.out_io, on_output);
 
-	s.st.shim_pid = getpid();
-	proc_start_time(s.st.shim_pid, &s.st.shim_start);
-	s.st.exit_code = -1;
-	record(&s, SVC_STARTING);
 	if (start_service(&s) < 0) {
 		record(&s, SVC_FAILED);
 		s.exit_code = 127;
@@ -515,5 +577,8 @@ int main(int argc, char **argv)
 	reaper_destroy(s.reaper);
 	ev_loop_destroy(s.loop);
 	logfile_close(s.log);
+	if (s.have_ready_re)
+		regfree(&s.ready_re);
+	strbuf_release(&s.line);
 	return s.exit_code;
 }

@@ -3,6 +3,8 @@
  */
 #include "util/common.h"
 
+#include <string.h>
+
 #include "spawn/svcstatus.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
@@ -16,6 +18,51 @@ static const char *const state_names[] = {
 const char *svc_state_name(enum svc_state st)
 {
 	return (size_t)st < ARRAY_SIZE(state_names) ? state_names[st] : "?";
+}
+
+void svc_exit_text(const struct svc_status *s, char *buf, size_t size)
+{
+	if (s->exit_signal > 0) {
+		const char *abbrev = sigabbrev_np(s->exit_signal);
+
+		if (abbrev)
+			snprintf(buf, size, "killed by signal SIG%s%s", abbrev,
+				 s->core_dumped ? " (core dumped)" : "");
+		else
+			snprintf(buf, size, "killed by signal %d%s", s->exit_signal,
+				 s->core_dumped ? " (core dumped)" : "");
+	} else if (s->exit_code >= 0) {
+		snprintf(buf, size, "exited with status %d", s->exit_code);
+	} else {
+		snprintf(buf, size, "has not exited");
+	}
+}
+
+void svc_status_describe(const struct svc_status *s, char *buf, size_t size)
+{
+	char exit_text[96];
+
+	switch (s->state) {
+	case SVC_STARTING:
+		snprintf(buf, size, "shim pid %d", (int)s->shim_pid);
+		break;
+	case SVC_RUNNING:
+		snprintf(buf, size, "pid %d%s", (int)s->pid, s->restarts ? " (restarted)" : "");
+		break;
+	case SVC_EXITED:
+	case SVC_RESTARTING:
+	case SVC_STOPPED:
+		svc_exit_text(s, exit_text, sizeof(exit_text));
+		snprintf(buf, size, "%s%s", exit_text,
+			 s->killed ? " (SIGKILL at the deadline)" : "");
+		break;
+	case SVC_STOPPING:
+		snprintf(buf, size, "pid %d", (int)s->pid);
+		break;
+	case SVC_FAILED:
+		snprintf(buf, size, "%s", s->error);
+		break;
+	}
 }
 
 int svc_state_parse(const char *s, enum svc_state *ret)
@@ -37,10 +84,10 @@ int svc_status_write(const char *path, const struct svc_status *s)
 	strbuf_addf(&sb,
 		    "state=%s\nshim_pid=%d\nshim_start=%" PRIu64 "\npid=%d\nstart_time=%" PRIu64
 		    "\nexit_code=%d\nexit_signal=%d\ncore_dumped=%d\nkilled=%d\nrestarts=%u\n"
-		    "since_ms=%" PRId64 "\nexec_ms=%" PRId64 "\n",
+		    "since_ms=%" PRId64 "\nexec_ms=%" PRId64 "\nready_ms=%" PRId64 "\n",
 		    svc_state_name(s->state), (int)s->shim_pid, s->shim_start, (int)s->pid,
 		    s->start_time, s->exit_code, s->exit_signal, s->core_dumped, s->killed,
-		    s->restarts, s->since_ms, s->exec_ms);
+		    s->restarts, s->since_ms, s->exec_ms, s->ready_ms);
 	/* the error text is one line: newlines would break the format */
 	strbuf_adds(&sb, "error=");
 	for (const char *p = s->error; *p; p++)
@@ -88,6 +135,8 @@ static int set_field(struct svc_status *s, const char *key, const char *val)
 		s->since_ms = i;
 	else if (!strcmp(key, "exec_ms"))
 		s->exec_ms = i;
+	else if (!strcmp(key, "ready_ms"))
+		s->ready_ms = i;
 	/* unknown keys are skipped: a newer shim may write more */
 	return 0;
 }

@@ -8,6 +8,7 @@
 #define BERTH_SVCSTATUS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -34,6 +35,7 @@ struct svc_status {
 	unsigned restarts;
 	int64_t since_ms; /* wall clock (ms since the epoch) of this state */
 	int64_t exec_ms;  /* wall clock of the last successful exec, 0 if none */
+	int64_t ready_ms; /* wall clock when a `log:` readiness pattern matched, 0 if not */
 	char error[256];  /* why it failed ("cannot run 'x': ..."), "" if none */
 };
 
@@ -42,6 +44,12 @@ int svc_status_write(const char *path, const struct svc_status *s);
 /* Read path into *ret. -ENOENT when absent, -EBADMSG when malformed. */
 int svc_status_read(const char *path, struct svc_status *ret);
 const char *svc_state_name(enum svc_state st);
+/* "exited with status 3", "killed by signal SIGSEGV (core dumped)" for the
+ * last exit recorded in s, into buf. */
+void svc_exit_text(const struct svc_status *s, char *buf, size_t size);
+/* One line about the state s is in, for the event journal: "pid 4242",
+ * "exited with status 3", the error of a failure... */
+void svc_status_describe(const struct svc_status *s, char *buf, size_t size);
 int svc_state_parse(const char *s, enum svc_state *ret);
 
 #endif

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The session lifecycle without services: up creates a worktree on a new
+# The session lifecycle with one native service (a listener): up creates a worktree on a new
 # branch with slot, ports and .env.berth; ls, env, exec; down removes it and
 # keeps the branch; --keep-worktree stops and `up` resumes with the same
 # slot and ports.
@@ -12,13 +12,12 @@ mode = host
 max_slots = 4
 
 [service "web"]
-command = echo web ; echo "still web" # not a comment
+command = echo web ; exec "\$BERTH_TEST_LISTEN" \$PORT # not a comment
 base_port = $B
 extra_ports = hmr:$((B + 200))
 port_env = VITE_PORT
 
 [service "api"]
-command = true
 base_port = $((B + 100))
 EOF_INI
 
@@ -84,7 +83,7 @@ test_expect_success 'up --json prints exactly one JSON document on stdout' '
 
 test_expect_success 'the config keeps every character of a command' '
   berth config show >cfg &&
-  test_grep "^command = echo web ; echo \"still web\" # not a comment$" cfg
+  test_grep "^command = echo web ; exec \"\\\$BERTH_TEST_LISTEN\" \\\$PORT # not a comment$" cfg
 '
 
 test_expect_success 'exec runs in the worktree with the environment and keeps the exit status' '

@@ -14,12 +14,10 @@ mode = host
 max_slots = 8
 
 [service "web"]
-command = true
 base_port = $B
 extra_ports = hmr:$((B + 200))
 
 [service "api"]
-command = true
 base_port = $((B + 100))
 EOF_INI
 

@@ -17,8 +17,8 @@ write_config() {
     printf '[berth]\nmode = host\nmax_slots = %s\n' $MAX
     case "$*" in *port_search_range*) ;; *) echo "port_search_range = 2" ;; esac
     for kv in "$@"; do printf '%s\n' "$kv"; done
-    printf '\n[service "web"]\ncommand = true\nbase_port = %s\n' $B
-    printf '\n[service "api"]\ncommand = true\nbase_port = %s\n' $((B + 100))
+    printf '\n[service "web"]\nbase_port = %s\n' $B
+    printf '\n[service "api"]\nbase_port = %s\n' $((B + 100))
   } >"$REPO/.berth.ini"
 }
 

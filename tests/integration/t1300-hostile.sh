@@ -14,7 +14,6 @@ mode = host
 max_slots = 4
 
 [service "web"]
-command = true
 base_port = $B
 EOF_INI
 

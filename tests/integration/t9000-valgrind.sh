@@ -19,12 +19,11 @@ mode = host
 max_slots = 4
 
 [service "web"]
-command = echo web ; true
+command = echo web ; exec "\$BERTH_TEST_LISTEN" \$PORT
 base_port = $B
 extra_ports = hmr:$((B + 200))
 
 [service "api"]
-command = true
 base_port = $((B + 100))
 EOF_INI
 

@@ -1,0 +1,94 @@
+/*
+ * tree.c: the process table snapshot and descendant walks.
+ */
+#include "util/common.h"
+
+#include <dirent.h>
+
+#include "probe/tree.h"
+#include "util/parse.h"
+
+/* Deeper chains than this are cut: a loop in a racing snapshot must end. */
+#define TREE_DEPTH_MAX 256
+
+static int cmp_pid(const void *a, const void *b)
+{
+	const struct proc_stat *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+int proc_table_read(struct proc_table *t)
+{
+	size_t alloc = 0;
+	struct dirent *de;
+	DIR *d;
+
+	memset(t, 0, sizeof(*t));
+	d = opendir("/proc");
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		struct proc_stat ps;
+		uint64_t v;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    parse_u64(de->d_name, 1, INT32_MAX, &v) < 0 ||
+		    proc_stat_read((pid_t)v, &ps) < 0)
+			continue;
+		XGROW(t->v, alloc, t->n + 1);
+		t->v[t->n++] = ps;
+	}
+	closedir(d);
+	if (t->n)
+		qsort(t->v, t->n, sizeof(*t->v), cmp_pid);
+	return 0;
+}
+
+void proc_table_finish(struct proc_table *t)
+{
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+const struct proc_stat *proc_table_get(const struct proc_table *t, pid_t pid)
+{
+	struct proc_stat key = {.pid = pid};
+
+	if (!t->n)
+		return NULL;
+	return bsearch(&key, t->v, t->n, sizeof(*t->v), cmp_pid);
+}
+
+bool proc_table_descends(const struct proc_table *t, pid_t pid, pid_t ancestor)
+{
+	const struct proc_stat *p = proc_table_get(t, pid);
+
+	for (int depth = 0; p && depth < TREE_DEPTH_MAX; depth++) {
+		if (p->ppid == ancestor)
+			return true;
+		if (p->ppid <= 1)
+			return false;
+		p = proc_table_get(t, p->ppid);
+	}
+	return false;
+}
+
+size_t proc_table_descendants(const struct proc_table *t, pid_t ancestor, struct proc_ref **v,
+			      size_t *n, size_t *alloc)
+{
+	size_t added = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct proc_stat *p = &t->v[i];
+
+		if (p->state == 'Z' || p->state == 'X' || !proc_table_descends(t, p->pid, ancestor))
+			continue;
+		XGROW(*v, *alloc, *n + 1);
+		(*v)[*n].pid = p->pid;
+		(*v)[*n].start_time = p->start_time;
+		(*n)++;
+		added++;
+	}
+	return added;
+}

@@ -1,0 +1,31 @@
+/*
+ * tree.h: a snapshot of every process (pid, parent, start time, state) read
+ * once from /proc, to find the descendants of a process: the tree of a
+ * service under its shim, or what a shim must stop.
+ */
+#ifndef BERTH_PROBE_TREE_H
+#define BERTH_PROBE_TREE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "probe/proc.h"
+
+struct proc_table {
+	struct proc_stat *v; /* sorted by pid */
+	size_t n;
+};
+
+/* Read every process of /proc (those that vanish meanwhile are skipped). */
+int proc_table_read(struct proc_table *t);
+void proc_table_finish(struct proc_table *t);
+/* The entry of pid, or NULL. */
+const struct proc_stat *proc_table_get(const struct proc_table *t, pid_t pid);
+/* True when pid descends from ancestor (a child, grandchild...; not itself). */
+bool proc_table_descends(const struct proc_table *t, pid_t pid, pid_t ancestor);
+/* Append the live (not zombie) descendants of ancestor to *v (n, alloc as in
+ * XGROW). Returns how many were added. */
+size_t proc_table_descendants(const struct proc_table *t, pid_t ancestor, struct proc_ref **v,
+			      size_t *n, size_t *alloc);
+
+#endif
