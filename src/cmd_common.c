@@ -12,6 +12,8 @@
 
 #include "cmd_common.h"
 #include "envfile.h"
+#include "hooks.h"
+#include "probe/marker.h"
 #include "output.h"
 #include "session.h"
 #include "probe/proc.h"
@@ -443,4 +445,50 @@ void cmd_launch_progress(void *data, const char *service, enum launch_event ev, 
 		out_step("%s: started", service);
 	else
 		out_step("%s: ready (%.2f s)", service, (double)ms / 1000.0);
+}
+
+static const char *hook_command(const struct hooks_config *h, const char *which)
+{
+	if (!strcmp(which, "pre_up"))
+		return h->pre_up;
+	if (!strcmp(which, "pre_spawn"))
+		return h->pre_spawn;
+	if (!strcmp(which, "post_up"))
+		return h->post_up;
+	if (!strcmp(which, "pre_down"))
+		return h->pre_down;
+	if (!strcmp(which, "post_down"))
+		return h->post_down;
+	return NULL;
+}
+
+int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const char *slug,
+		 const char *cwd, char *const *envp, int sigfd)
+{
+	const char *command = hook_command(&ctx->config.hooks, which);
+	struct strvec env = STRVEC_INIT;
+	struct hook_result res;
+	char *root_id, text[320];
+	int r;
+
+	if (!command || !*command)
+		return 0;
+	root_id = hash_root_id(ctx->root);
+	for (char *const *p = envp; *p; p++)
+		if (strncmp(*p, MARKER_ROOT_ID "=", strlen(MARKER_ROOT_ID) + 1) &&
+		    strncmp(*p, MARKER_SESSION "=", strlen(MARKER_SESSION) + 1))
+			strvec_push(&env, *p);
+	strvec_pushf(&env, "%s=%s", MARKER_ROOT_ID, root_id);
+	strvec_pushf(&env, "%s=%s", MARKER_SESSION, slug);
+	out_step("hook %s: %s", which, command);
+	r = hooks_run(command, cwd, strvec_argv(&env), ctx->config.hooks.timeout_ms, sigfd, &res);
+	hooks_result_text(&res, text, sizeof(text));
+	if (r < 0 && r != -EINTR)
+		out_error("%s: hook %s failed: %s (%s)", cmd, which, text, command);
+	session_event(ctx->state, slug, r == 0 ? "hook" : "hook-failed", "%s %s in %.2f s", which,
+		      r == 0 ? "succeeded" : text, (double)res.ms / 1000.0);
+	free(res.error);
+	free(root_id);
+	strvec_clear(&env);
+	return r;
 }

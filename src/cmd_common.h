@@ -78,6 +78,13 @@ void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f);
  * prints progress and survivors. Returns 0, or -EBUSY when something
  * survived. */
 int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, const char *cmd);
+/* Run hook `which` (its command from the config; nothing when unset) in cwd
+ * with envp plus the session's markers, so a process it leaves behind is
+ * the session's. Prints what runs and why it failed ("<cmd>: hook pre_up
+ * failed: exited with status 3"), records an event. Returns 0, -EINTR, or
+ * -EIO / -ENOEXEC on failure. */
+int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const char *slug,
+		 const char *cwd, char *const *envp, int sigfd);
 /* Progress callback for launch_services: "web: ready (0.21 s)". */
 void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms);
 

@@ -100,6 +100,10 @@ static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op
 		return code;
 	cmd_signals_block(&old);
 	sigfd = cmd_signalfd();
+	/* pre_down failing does not stop the teardown: nothing may be left */
+	cmd_run_hook(ctx, "down", "pre_down", s->slug,
+		     path_is_dir(s->worktree) ? s->worktree : ctx->root, strvec_argv(&svc.envp),
+		     sigfd);
 	r = cmd_stop_services(&svc, NULL, sigfd, "down");
 	if (sigfd >= 0)
 		close(sigfd);
@@ -113,6 +117,18 @@ static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op
 		return EXIT_FAIL;
 	}
 	return 0;
+}
+
+/* post_down: after the worktree is gone, in the main root; a failure is
+ * reported, the teardown is done anyway. */
+static void run_post_down(struct cmd_ctx *ctx, const struct session *s)
+{
+	struct cmd_svc svc;
+
+	if (!ctx->config.hooks.post_down || cmd_svc_init(ctx, s, false, &svc))
+		return;
+	cmd_run_hook(ctx, "down", "post_down", s->slug, ctx->root, strvec_argv(&svc.envp), -1);
+	cmd_svc_finish(&svc);
 }
 
 static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
@@ -244,6 +260,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (!keep_wt)
 		services_clear(ctx->berth_dir, slug, true);
+	run_post_down(ctx, &s);
 	session_event(ctx->state, slug, keep_wt ? "stopped" : "down", "slot %u", s.slot);
 	if (keep_wt)
 		out_line(stdout,

@@ -22,6 +22,8 @@
 #include "util/hash.h"
 #include "util/parse.h"
 
+extern char **environ;
+
 struct up_opts {
 	const char *arg;
 	const char *branch;
@@ -427,19 +429,13 @@ static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 	struct strvec restart = STRVEC_INIT;
 	struct launch_failure f = {0};
 	size_t *order = NULL, *pick, k;
-	int n, r, code;
+	int n, r;
 
 	n = config_service_order(&ctx->config, &order);
 	if (n <= 0) {
 		free(order);
 		return 0; /* a cycle is reported by validation before we get here */
 	}
-	code = cmd_svc_init(ctx, &run->s, true, &run->svc);
-	if (code) {
-		free(order);
-		return -ENOEXEC;
-	}
-	run->have_svc = true;
 	pick = xcalloc((size_t)n, sizeof(*pick));
 	k = pick_services(ctx, o, run, order, (size_t)n, pick, &restart);
 	r = 0;
@@ -466,13 +462,47 @@ static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 	return r;
 }
 
+/* The session's environment for hooks and services, once .env.berth is written. */
+static int prepare_services(struct cmd_ctx *ctx, struct up_run *run)
+{
+	if (cmd_svc_init(ctx, &run->s, true, &run->svc))
+		return -ENOEXEC;
+	run->have_svc = true;
+	return 0;
+}
+
+/* pre_up: before the worktree exists, in the main root, with the caller's
+ * environment and the session's name and slot. */
+static int run_pre_up(struct cmd_ctx *ctx, struct up_run *run)
+{
+	struct strvec env = STRVEC_INIT;
+	int r;
+
+	if (!ctx->config.hooks.pre_up)
+		return 0;
+	for (char **p = environ; *p; p++)
+		strvec_push(&env, *p);
+	strvec_pushf(&env, "BERTH_SLUG=%s", run->s.slug);
+	strvec_pushf(&env, "BERTH_SLOT=%u", run->s.slot);
+	r = cmd_run_hook(ctx, "up", "pre_up", run->s.slug, ctx->root, strvec_argv(&env),
+			 run->sigfd);
+	strvec_clear(&env);
+	return r;
+}
+
 /* Undo what this run created, newest first. */
 static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 {
 	char *cause = NULL;
 	int r;
 
-	if (run->started.n) {
+	if (run->have_svc && run->is_new) {
+		/* everything of the session: services and what hooks left behind */
+		if (run->started.n)
+			out_step("rollback: stopping %zu service%s", run->started.n,
+				 run->started.n == 1 ? "" : "s");
+		cmd_stop_services(&run->svc, NULL, run->sigfd, "rollback");
+	} else if (run->started.n) {
 		out_step("rollback: stopping %zu service%s", run->started.n,
 			 run->started.n == 1 ? "" : "s");
 		cmd_stop_services(&run->svc, &run->started, run->sigfd, "rollback");
@@ -601,6 +631,8 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	r = cmd_interrupted();
 	if (r >= 0)
+		r = run_pre_up(ctx, &run);
+	if (r >= 0)
 		r = ensure_worktree(ctx, &o, &run);
 	if (r >= 0 && !o.no_inherit_env && ctx->config.inherit_env.n) {
 		r = worktree_inherit_env(ctx->root, run.s.worktree, &ctx->config.inherit_env,
@@ -623,7 +655,15 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0)
+		r = prepare_services(ctx, &run);
+	if (r >= 0)
+		r = cmd_run_hook(ctx, "up", "pre_spawn", run.s.slug, run.s.worktree,
+				 strvec_argv(&run.svc.envp), run.sigfd);
+	if (r >= 0)
 		r = start_services(ctx, &o, &run);
+	if (r >= 0)
+		r = cmd_run_hook(ctx, "up", "post_up", run.s.slug, run.s.worktree,
+				 strvec_argv(&run.svc.envp), run.sigfd);
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0) {

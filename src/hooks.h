@@ -1,0 +1,30 @@
+/*
+ * hooks.h: running a lifecycle hook (pre_up, pre_spawn, post_up, pre_down,
+ * post_down): `/bin/sh -c COMMAND` through spawn and the reaper, in its own
+ * process group, its output on our stderr (never stdout: `--json` stays one
+ * document), ended at hooks.timeout (TERM, then KILL) or on a signal.
+ */
+#ifndef BERTH_HOOKS_H
+#define BERTH_HOOKS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct hook_result {
+	int wstatus;      /* as from waitpid; valid when ran */
+	bool ran;         /* the hook started */
+	bool timed_out;   /* stopped at the timeout */
+	bool interrupted; /* stopped because sigfd fired */
+	uint64_t ms;      /* how long it ran */
+	char *error;      /* why it could not start, or NULL (caller frees) */
+};
+
+/* Run command in cwd with envp. 0 when it exited 0; -EIO when it failed
+ * (status, signal, timeout: see *ret), -EINTR when sigfd (>= 0) fired,
+ * -ENOEXEC when it could not start. */
+int hooks_run(const char *command, const char *cwd, char *const *envp, uint64_t timeout_ms,
+	      int sigfd, struct hook_result *ret);
+/* "exited with status 3", "timed out after 10 s", ... into buf. */
+void hooks_result_text(const struct hook_result *r, char *buf, size_t size);
+
+#endif
