@@ -77,6 +77,7 @@ int cmd_exit_for(int r);
 extern const struct cmd_entry cmd_config_entry;
 extern const struct cmd_entry cmd_down_entry;
 extern const struct cmd_entry cmd_env_entry;
+extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_exec_entry;
 extern const struct cmd_entry cmd_init_entry;
 extern const struct cmd_entry cmd_logs_entry;

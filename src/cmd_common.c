@@ -492,3 +492,22 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 	strvec_clear(&env);
 	return r;
 }
+
+void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug)
+{
+	struct event_rec *v = NULL;
+	size_t n = 0, alloc = 0;
+	uint64_t off = 0;
+
+	if (services_journal_read(ctx->berth_dir, slug, &off, &v, &n, &alloc) < 0 || !n)
+		goto out;
+	if (state_begin(ctx->state) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		state_event_add_at(ctx->state, v[i].ts_ms, v[i].slug, v[i].service, v[i].kind,
+				   v[i].detail);
+	if (state_commit(ctx->state) < 0)
+		state_rollback(ctx->state);
+out:
+	events_free(v, n);
+}

@@ -85,6 +85,9 @@ int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, 
  * -EIO / -ENOEXEC on failure. */
 int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const char *slug,
 		 const char *cwd, char *const *envp, int sigfd);
+/* Move the session's journal (what its shims recorded) into the state
+ * store's events, before its run directory is removed. */
+void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug);
 /* Progress callback for launch_services: "web: ready (0.21 s)". */
 void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms);
 

@@ -258,8 +258,10 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = EXIT_FAIL;
 		goto out;
 	}
-	if (!keep_wt)
+	if (!keep_wt) {
+		cmd_ingest_journal(ctx, slug);
 		services_clear(ctx->berth_dir, slug, true);
+	}
 	run_post_down(ctx, &s);
 	session_event(ctx->state, slug, keep_wt ? "stopped" : "down", "slot %u", s.slot);
 	if (keep_wt)

@@ -507,8 +507,10 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 			 run->started.n == 1 ? "" : "s");
 		cmd_stop_services(&run->svc, &run->started, run->sigfd, "rollback");
 	}
-	if (run->is_new)
+	if (run->is_new) {
+		cmd_ingest_journal(ctx, run->s.slug);
 		services_clear(ctx->berth_dir, run->s.slug, false);
+	}
 
 	if (run->created_worktree) {
 		r = worktree_remove(ctx->root, run->s.worktree, &cause);

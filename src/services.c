@@ -22,6 +22,7 @@
 #include "services.h"
 #include "spawn/spawn.h"
 #include "util/fsutil.h"
+#include "util/parse.h"
 #include "util/timeutil.h"
 
 #define STATUS_SUFFIX ".status"
@@ -659,6 +660,58 @@ void stop_report_finish(struct stop_report *r)
 {
 	free(r->survivors);
 	memset(r, 0, sizeof(*r));
+}
+
+int services_journal_read(const char *berth_dir, const char *slug, uint64_t *off,
+			  struct event_rec **v, size_t *n, size_t *alloc)
+{
+	char *path = services_journal_path(berth_dir, slug), *buf = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r = 0;
+	struct strbuf sb = STRBUF_INIT;
+	char chunk[65536];
+	ssize_t got;
+	size_t start = 0;
+
+	free(path);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (lseek(fd, (off_t)*off, SEEK_SET) < 0) {
+		r = -errno;
+		goto out;
+	}
+	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+		strbuf_add(&sb, chunk, (size_t)got);
+	buf = sb.buf;
+	for (size_t i = 0; i < sb.len; i++) {
+		char *f[4], *line, *save = NULL;
+		int64_t ts;
+		size_t k = 0;
+
+		if (buf[i] != '\n')
+			continue;
+		buf[i] = '\0';
+		line = buf + start;
+		start = i + 1;
+		for (char *p = strtok_r(line, "\t", &save); p && k < 4;
+		     p = strtok_r(NULL, "\t", &save))
+			f[k++] = p;
+		if (k < 3 || parse_i64(f[0], 0, INT64_MAX, &ts) < 0)
+			continue;
+		XGROW(*v, *alloc, *n + 1);
+		(*v)[*n] = (struct event_rec){
+			.ts_ms = ts,
+			.slug = xstrdup(slug),
+			.service = xstrdup(f[1]),
+			.kind = xstrdup(f[2]),
+			.detail = k > 3 ? xstrdup(f[3]) : NULL,
+		};
+		(*n)++;
+	}
+	*off += start;
+out:
+	strbuf_release(&sb);
+	close(fd);
+	return r;
 }
 
 void services_clear(const char *berth_dir, const char *slug, bool logs_too)

@@ -108,6 +108,12 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 		  struct stop_report *ret);
 void stop_report_finish(struct stop_report *r);
 
+/* Parse the session's event journal (lines "ms<TAB>service<TAB>kind<TAB>detail"
+ * appended by the shims) from byte offset *off on; complete lines only, *off
+ * advanced past them. Events get slug and id 0. */
+int services_journal_read(const char *berth_dir, const char *slug, uint64_t *off,
+			  struct event_rec **v, size_t *n, size_t *alloc);
+
 /* Remove the session's run directory (and its logs when logs), after
  * services_stop. */
 void services_clear(const char *berth_dir, const char *slug, bool logs);

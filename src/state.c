@@ -689,17 +689,25 @@ int state_event_add(struct state *st, const char *slug, const char *service, con
 		    const char *detail)
 {
 	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return state_event_add_at(st, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, slug, service,
+				  kind, detail);
+}
+
+int state_event_add_at(struct state *st, int64_t ts_ms, const char *slug, const char *service,
+		       const char *kind, const char *detail)
+{
 	sqlite3_stmt *stmt;
 	int r;
 
-	gettimeofday(&tv, NULL);
 	r = prepare(st,
 		    "INSERT INTO events (ts, slug, service, kind, detail) VALUES (?1, ?2, ?3, ?4, "
 		    "?5)",
 		    &stmt);
 	if (r < 0)
 		return r;
-	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)ts_ms);
 	bind_text(stmt, 2, slug);
 	bind_text(stmt, 3, service);
 	bind_text(stmt, 4, kind);

@@ -99,6 +99,9 @@ int state_ports_all(struct state *st, struct port_rec **ret, size_t *ret_n);
 /* Append an event. ts is taken now. */
 int state_event_add(struct state *st, const char *slug, const char *service, const char *kind,
 		    const char *detail);
+/* Append an event that happened at ts_ms (epoch milliseconds). */
+int state_event_add_at(struct state *st, int64_t ts_ms, const char *slug, const char *service,
+		       const char *kind, const char *detail);
 /* Events with id > after_id, oldest first, at most limit (0 = all). */
 int state_events_list(struct state *st, int64_t after_id, size_t limit, struct event_rec **ret,
 		      size_t *ret_n);
