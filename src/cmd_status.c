@@ -85,7 +85,13 @@ static void row_fill(struct cmd_ctx *ctx, const struct session *s, struct probe 
 		} else if (probe_port(probe, (uint16_t)r->port, NULL, 0, &h) == 0) {
 			struct marker m = {0};
 
-			if (h.kind == HOLDER_PROCESS && marker_read(h.pid, &m) == 0 && m.session)
+			if (h.kind == HOLDER_PROCESS && marker_read(h.pid, &m) == 0 && m.session &&
+			    !strcmp(m.session, s->slug) && m.service &&
+			    !strcmp(m.service, r->name)) {
+				/* its own process, outside a (lost) supervisor's tree */
+				r->listener = xstrdup("ok");
+				r->port_ok = true;
+			} else if (h.kind == HOLDER_PROCESS && m.session)
 				r->listener = xasprintf("wrong owner: pid %d (%s) of session %s",
 							(int)h.pid, h.comm, m.session);
 			else if (h.kind == HOLDER_PROCESS)

@@ -40,6 +40,7 @@ berth() { "$BERTH" "$@"; }
 
 test_cleanup() {
   test_kill_tracked
+  test_kill_sessions
   if [ -n "${BERTH_TEST_KEEP:-}" ]; then
     echo "# kept $TEST_ROOT"
   else
@@ -189,6 +190,29 @@ pid_alive() {
 # time still matches (a recycled pid is never signalled).
 test_track_pid() {
   echo "$1 $(proc_start_time "$1")" >>"$TEST_ROOT/tracked-pids"
+}
+
+# Kill every process a berth session of this test started (services, hooks:
+# they carry BERTH_SESSION and this test's HOME), even when a test failed
+# before its `berth down`.
+test_kill_sessions() {
+  python3 - "$HOME" <<'EOF_PY' 2>/dev/null
+import os, signal, sys
+home = b"HOME=" + sys.argv[1].encode()
+for p in os.listdir("/proc"):
+    if not p.isdigit() or int(p) == os.getpid():
+        continue
+    try:
+        env = open("/proc/%s/environ" % p, "rb").read().split(b"\0")
+    except OSError:
+        continue
+    if home in env and any(e.startswith(b"BERTH_SESSION=") for e in env):
+        try:
+            os.kill(int(p), signal.SIGKILL)
+        except OSError:
+            pass
+EOF_PY
+  return 0
 }
 
 test_kill_tracked() {

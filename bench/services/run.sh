@@ -1,0 +1,151 @@
+#!/bin/sh
+# bench/services/run.sh: berth's supervision of native services, side by side
+# with the floor and with peers, all measured in one run:
+#   1. `berth up` -> every service ready, for 0, 1 and 10 listeners, against
+#      the same listeners started by one shell; `berth down`
+#   2. instant failure: `berth up` of a service that dies at once (`exit 3`, a
+#      missing binary) -> exit 6 with the report, against the bare spawn and a
+#      fixed 1.5 s "did it survive" window
+#   3. death detection: pidfd (parent and non-parent) against a 100 ms
+#      kill(pid, 0) poll (C: bench_deathlat)
+#   4. 5 listeners started and stopped by berth, by a shell, by pm2 and by
+#      supervisord: until all listen, until all are gone, survivors
+# Output is Markdown tables (bench/README.md "services" holds a run's).
+#
+# Usage: bench/services/run.sh [BUILD]
+#   RUNS=N (10) rounds of everything; COLD_RUNS=N (5) rounds of the peers'
+#   cold starts; DEATH_RUNS=N (200) samples of pidfd, a fifth of that for
+#   the 100 ms poll. BENCH_PM2 / BENCH_SUPERVISORD: use these binaries.
+# pm2 is installed with npm into BUILD/bench-peers/pm2 (kept for the next
+# run) and supervisor with apt-get, when missing and possible; a peer that
+# cannot be had is skipped with the reason.
+set -u
+here=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-build}
+case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
+RUNS=${RUNS:-10}
+COLD_RUNS=${COLD_RUNS:-5}
+DEATH_RUNS=${DEATH_RUNS:-200}
+export RUNS COLD_RUNS
+
+BENCH_BERTH=$bdir/berth
+BENCH_LISTEN=$bdir/tests/berth-test-listen
+DEATHLAT=$bdir/bench/bench_deathlat
+for f in "$BENCH_BERTH" "$bdir/berth-shim" "$BENCH_LISTEN" "$DEATHLAT"; do
+  if [ ! -x "$f" ]; then
+    echo "services: $f is missing; build first: ninja -C $bdir" >&2
+    exit 1
+  fi
+done
+export BENCH_BERTH BENCH_LISTEN
+
+# --- peers ---------------------------------------------------------------
+root=no
+[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && root=yes
+apt_install() {
+  [ $root = yes ] || return 1
+  echo "services: apt-get install $*" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; }
+}
+
+BENCH_PM2=${BENCH_PM2:-}
+BENCH_PM2_WHY=
+pm2_prefix=$bdir/bench-peers/pm2
+if [ -z "$BENCH_PM2" ]; then
+  if [ -x "$pm2_prefix/node_modules/.bin/pm2" ]; then
+    BENCH_PM2=$pm2_prefix/node_modules/.bin/pm2
+  else
+    command -v npm >/dev/null 2>&1 || apt_install npm
+    if command -v npm >/dev/null 2>&1; then
+      echo "services: npm install pm2 into $pm2_prefix" >&2
+      mkdir -p "$pm2_prefix" &&
+        { [ -f "$pm2_prefix/package.json" ] ||
+            echo '{"name": "berth-bench-peers", "private": true}' >"$pm2_prefix/package.json"; } &&
+        (cd "$pm2_prefix" && npm install --no-audit --no-fund --loglevel=error pm2 >/dev/null 2>&1)
+      if [ -x "$pm2_prefix/node_modules/.bin/pm2" ]; then
+        BENCH_PM2=$pm2_prefix/node_modules/.bin/pm2
+      else
+        BENCH_PM2_WHY="npm install pm2 failed"
+      fi
+    else
+      BENCH_PM2_WHY="no npm, and it cannot be installed (needs root and apt-get)"
+    fi
+  fi
+fi
+pm2_version=
+if [ -n "$BENCH_PM2" ]; then
+  # `pm2 --version` would start a daemon: read the package instead
+  pm2_version=$(node -p "require('$(dirname "$(readlink -f "$BENCH_PM2")")/../package.json').version" 2>/dev/null)
+fi
+
+BENCH_SUPERVISORD=${BENCH_SUPERVISORD:-$(command -v supervisord 2>/dev/null)}
+BENCH_SUP_WHY=
+if [ -z "$BENCH_SUPERVISORD" ]; then
+  apt_install supervisor
+  BENCH_SUPERVISORD=$(command -v supervisord 2>/dev/null)
+  [ -n "$BENCH_SUPERVISORD" ] ||
+    BENCH_SUP_WHY="not installed, and apt-get install supervisor failed or needs root"
+fi
+export BENCH_PM2 BENCH_PM2_WHY BENCH_SUPERVISORD BENCH_SUP_WHY
+
+# --- scratch directory and cleanup -----------------------------------------
+BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-svc.XXXXXX") || exit 1
+export BENCH_WORK
+mkdir -p "$BENCH_WORK/home" "$BENCH_WORK/run" && chmod 700 "$BENCH_WORK/run"
+py="python3 $here/bench/services/svcbench.py"
+cleaned=no
+cleanup() {
+  [ $cleaned = yes ] && return 0
+  cleaned=yes
+  left=$($py cleanup 2>/dev/null)
+  rm -rf "$BENCH_WORK"
+  [ "${left:-0}" = 0 ] || echo "services: cleanup killed $left leftover processes" >&2
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the run ---------------------------------------------------------------
+buildtype=$(python3 -c 'import json, sys
+print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"][0])' \
+  "$bdir/meson-info/intro-buildoptions.json" 2>/dev/null)
+echo "# berth services benchmark"
+echo
+echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
+  "build $build${buildtype:+ ($buildtype)}; median of $RUNS unless said;" \
+  "pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
+echo
+
+echo "## 1. \`berth up\` until every service is ready, and \`berth down\`"
+echo
+$py updown || exit 1
+echo
+
+echo "## 2. Instant failure"
+echo
+$py fail || exit 1
+echo
+
+echo "## 3. Death detection: from the child's exit to the watcher knowing"
+echo
+echo "| mechanism | n | median | p90 | p99 | max |"
+echo "|---|---|---|---|---|---|"
+for m in pidfd watch kill100; do
+  n=$DEATH_RUNS
+  [ $m = kill100 ] && n=$(( (DEATH_RUNS + 4) / 5 ))
+  case $m in
+  pidfd) label="pidfd + poll, the parent (berth's reaper)" ;;
+  watch) label="pidfd + poll, not the parent (how `berth down` waits for shims)" ;;
+  kill100) label="\`kill(pid, 0)\` every 100 ms, not the parent (overmind)" ;;
+  esac
+  "$DEATHLAT" $m "$n" | awk -v l="$label" '{printf "| %s | %d | %.3f ms | %.3f ms | %.3f ms | %.3f ms |\n", l, $2, $3, $4, $5, $6}' ||
+    exit 1
+done
+echo
+
+echo "## 4. 5 listener services: berth against pm2 and supervisord"
+echo
+$py peers || exit 1
+echo
+echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the end"

@@ -1,0 +1,639 @@
+#!/usr/bin/env python3
+"""bench/services/svcbench.py: the timing side of bench/services/run.sh.
+
+    svcbench.py updown    `berth up`/`down` of 0, 1 and 10 listener services
+                          against the same listeners started by a shell
+    svcbench.py fail      instant failure: `berth up` -> exit 6, against the
+                          bare spawn and a fixed 1.5 s survival window
+    svcbench.py peers     5 listeners: berth, a shell, pm2, supervisord
+    svcbench.py cleanup   stop whatever the benchmark left (sessions, daemons,
+                          processes) and print how many processes it found
+
+Configuration comes from the environment (run.sh sets it): BENCH_WORK (the
+scratch directory), BENCH_BERTH, BENCH_LISTEN, RUNS, COLD_RUNS, BENCH_PM2 and
+BENCH_SUPERVISORD (empty: skipped, BENCH_PM2_WHY / BENCH_SUP_WHY say why).
+
+Every process the benchmark starts gets BENCH_TAG=<scratch dir> in its
+environment; `cleanup` finds leftovers by that tag (never by name) and kills
+them by pid. Times are time.monotonic_ns() around each step in this process;
+"all listen" is this process reading /proc/net/tcp every 0.5 ms, the same
+observer for every system.
+"""
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+WORK = os.environ.get("BENCH_WORK", "")
+BERTH = os.environ.get("BENCH_BERTH", "")
+LISTEN = os.environ.get("BENCH_LISTEN", "")
+RUNS = int(os.environ.get("RUNS", "10"))
+COLD_RUNS = int(os.environ.get("COLD_RUNS", "5"))
+SURVIVOR_WAIT = 1.0  # survivors are counted this long after the stop returned
+TICK = 0.0005
+
+ENV = dict(os.environ)
+ENV["BENCH_TAG"] = WORK
+ENV.update(
+    HOME=os.path.join(WORK, "home"),
+    XDG_CONFIG_HOME=os.path.join(WORK, "home/.config"),
+    XDG_DATA_HOME=os.path.join(WORK, "home/.local/share"),
+    XDG_STATE_HOME=os.path.join(WORK, "home/.local/state"),
+    XDG_CACHE_HOME=os.path.join(WORK, "home/.cache"),
+    XDG_RUNTIME_DIR=os.path.join(WORK, "run"),
+    PM2_HOME=os.path.join(WORK, "pm2home"),
+    GIT_CONFIG_NOSYSTEM="1",
+    GIT_AUTHOR_NAME="berth-bench",
+    GIT_AUTHOR_EMAIL="bench@berth.invalid",
+    GIT_COMMITTER_NAME="berth-bench",
+    GIT_COMMITTER_EMAIL="bench@berth.invalid",
+    NO_COLOR="1",
+    LC_ALL="C",
+)
+
+
+def now():
+    return time.monotonic_ns()
+
+
+def ms(ns):
+    return ns / 1e6
+
+
+def med(v):
+    return statistics.median(v) if v else float("nan")
+
+
+def fmt(x):
+    if x is None or x != x:
+        return "—"
+    if abs(x) >= 100:
+        return "%.0f ms" % x
+    if abs(x) >= 10:
+        return "%.1f ms" % x
+    return "%.2f ms" % x
+
+
+def die(msg):
+    print("svcbench: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+# ---------------------------------------------------------------------------
+# Processes and ports, observed from outside.
+
+def listening_ports():
+    """Ports with a TCP LISTEN socket on 127.0.0.1 / 0.0.0.0 (IPv4 table)."""
+    out = set()
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split(None, 4)
+            if fields[3] == "0A":
+                out.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return out
+
+
+def alive(pid):
+    """A live process (gone and zombie both count as dead)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def listener_pids(ports):
+    """Pids of berth-test-listen processes serving one of PORTS."""
+    want = {str(p) for p in ports}
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % d, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if len(argv) >= 2 and argv[0].endswith(b"berth-test-listen") and \
+                argv[1].decode(errors="replace") in want:
+            out.append(int(d))
+    return out
+
+
+def tagged_pids():
+    me = os.getpid()
+    tag = ("BENCH_TAG=" + WORK).encode()
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open("/proc/%s/environ" % d, "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if tag in env and alive(int(d)):
+            out.append(int(d))
+    return out
+
+
+def kill_pids(pids, sig=signal.SIGKILL):
+    for p in pids:
+        try:
+            os.kill(p, sig)
+        except OSError:
+            pass
+
+
+def spawn(argv, cwd=None, log=None, **kw):
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(argv, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, **kw)
+    finally:
+        if log:
+            out.close()
+
+
+def run(argv, cwd=None, log=None, check=True):
+    p = spawn(argv, cwd=cwd, log=log)
+    rc = p.wait()
+    if check and rc != 0:
+        tail = ""
+        if log and os.path.exists(log):
+            tail = open(log, errors="replace").read()[-2000:]
+        die("%s exited %d\n%s" % (" ".join(argv), rc, tail))
+    return rc
+
+
+def timed(argv, cwd=None, log=None):
+    """(exit status, ms) of one command."""
+    t0 = now()
+    p = spawn(argv, cwd=cwd, log=log)
+    rc = p.wait()
+    return rc, ms(now() - t0)
+
+
+# ---------------------------------------------------------------------------
+# berth repositories.
+
+def make_repo(name, services):
+    """A git repository with one commit whose .berth.ini has SERVICES: a list
+    of (name, command, base_port). Slot 1 gets base_port + 1; no bumping, so a
+    taken port fails `up` instead of moving the service elsewhere."""
+    repo = os.path.join(WORK, name)
+    os.makedirs(repo)
+    ini = ["[berth]", "mode = host", "max_slots = 2", "port_search_range = 0", ""]
+    for svc, cmd, base in services:
+        ini += ['[service "%s"]' % svc, "command = " + cmd, "base_port = %d" % base,
+                "ready = port", "ready_timeout = 20s", ""]
+    with open(os.path.join(repo, ".berth.ini"), "w") as f:
+        f.write("\n".join(ini))
+    with open(os.path.join(repo, ".gitignore"), "w") as f:
+        f.write(".berth/\n")
+    with open(os.path.join(repo, "README"), "w") as f:
+        f.write("bench\n")
+    log = os.path.join(WORK, "git.log")
+    run(["git", "init", "-q", "-b", "main"], cwd=repo, log=log)
+    run(["git", "add", "-A"], cwd=repo, log=log)
+    run(["git", "commit", "-q", "-m", "initial"], cwd=repo, log=log)
+    return repo
+
+
+def listeners_repo(name, n, base):
+    """N listener services s1..sN on base + 10*k + 1 (slot 1)."""
+    svcs = [("s%d" % k, 'exec %s "$BERTH_S%d_PORT"' % (LISTEN, k), base + 10 * k)
+            for k in range(1, n + 1)]
+    return make_repo(name, svcs), [b + 1 for _, _, b in svcs]
+
+
+def berth_log(repo):
+    return os.path.join(repo, "..", os.path.basename(repo) + ".log")
+
+
+def berth_up(repo, slug):
+    return timed([BERTH, "up", slug], cwd=repo, log=berth_log(repo))
+
+
+def berth_down(repo, slug):
+    return timed([BERTH, "down", slug], cwd=repo, log=berth_log(repo))
+
+
+def check_ports_free(ports):
+    busy = sorted(set(ports) & listening_ports())
+    if busy:
+        die("ports already in use: %s (another benchmark or service?)" % busy)
+
+
+# ---------------------------------------------------------------------------
+# The same listeners, started directly by one shell.
+
+DIRECT_SH = 'for p in "$@"; do "%s" "$p" & done; wait'
+
+
+def direct_start(ports):
+    """Start one listener per port from one sh; (proc, pids, ms until every
+    listener printed its "ready" line)."""
+    t0 = now()
+    p = subprocess.Popen(["/bin/sh", "-c", DIRECT_SH % LISTEN, "sh"] + [str(x) for x in ports],
+                         env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         start_new_session=True)
+    buf = b""
+    while buf.count(b"\n") < len(ports):
+        chunk = os.read(p.stdout.fileno(), 4096)
+        if not chunk:
+            die("direct listeners: a listener failed (port taken?)")
+        buf += chunk
+    t1 = now()
+    pids = [int(line.split()[1]) for line in buf.decode().splitlines() if line.startswith("ready")]
+    return p, pids, ms(t1 - t0)
+
+
+def direct_stop(p, pids):
+    """SIGTERM to the shell's process group; ms until every listener is gone."""
+    t0 = now()
+    os.killpg(p.pid, signal.SIGTERM)
+    while any(alive(x) for x in pids):
+        time.sleep(TICK / 5)
+    t1 = now()
+    p.wait()
+    p.stdout.close()
+    return ms(t1 - t0)
+
+
+# ---------------------------------------------------------------------------
+# 1. up / down overhead.
+
+def cmd_updown():
+    rows = []
+    up0 = None
+    for n, base in ((0, 0), (1, 27200), (10, 27400)):
+        repo, ports = listeners_repo("updown%d" % n, n, base)
+        check_ports_free(ports)
+        ups, downs, dstart, dstop = [], [], [], []
+        for r in range(RUNS + 1):  # run 0 warms up (new branch, cold caches)
+            rc, t_up = berth_up(repo, "bench-up")
+            if rc != 0:
+                die("berth up (%d services) exited %d; see %s" % (n, rc, berth_log(repo)))
+            if set(ports) - listening_ports():
+                die("berth up returned before every port listened")
+            rc, t_down = berth_down(repo, "bench-up")
+            if rc != 0:
+                die("berth down exited %d; see %s" % (rc, berth_log(repo)))
+            left = [p for p in listener_pids(ports) if alive(p)]
+            if left:
+                kill_pids(left)
+                die("berth down left %d listeners" % len(left))
+            if n:
+                p, pids, t_ds = direct_start(ports)
+                t_dk = direct_stop(p, pids)
+            if r == 0:
+                continue
+            ups.append(t_up)
+            downs.append(t_down)
+            if n:
+                dstart.append(t_ds)
+                dstop.append(t_dk)
+        if n == 0:
+            up0 = med(ups)
+        rows.append((n, med(ups), med(dstart) if n else None, med(downs),
+                     med(dstop) if n else None))
+    print("| services | `berth up` → all ready | direct: sh starts them → all \"ready\" "
+          "| up − direct | up − direct − up(0 services) | `berth down` | direct: kill group → all gone |")
+    print("|---|---|---|---|---|---|---|")
+    for n, up, ds, down, dk in rows:
+        label = "0 (worktree + state only)" if n == 0 else str(n)
+        over = up - ds if ds is not None else None
+        sup = up - ds - up0 if ds is not None else None
+        print("| %s | %s | %s | %s | %s | %s | %s |" % (
+            label, fmt(up), fmt(ds), fmt(over), fmt(sup), fmt(down), fmt(dk)))
+    with open(os.path.join(WORK, "up0.json"), "w") as f:
+        json.dump({"up0": up0}, f)
+
+
+# ---------------------------------------------------------------------------
+# 2. Instant failure.
+
+def berth_up_lines(repo, slug):
+    """`berth up SLUG` with its stderr read line by line as it comes: (exit
+    status, ms until exit, [(ms since start, line)])."""
+    log = berth_log(repo)
+    lines, buf = [], b""
+    t0 = now()
+    with open(log, "wb") as out:
+        p = subprocess.Popen([BERTH, "up", slug], cwd=repo, env=ENV, stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=subprocess.PIPE)
+        fd = p.stderr.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            t = now()
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                lines.append((ms(t - t0), line.decode(errors="replace")))
+                out.write(line + b"\n")
+        rc = p.wait()
+        t1 = now()
+        p.stderr.close()
+    return rc, ms(t1 - t0), lines
+
+
+def cmd_fail():
+    missing = "/nonexistent/berth-bench-missing"
+    cases = [
+        ("exit3", "exit 3", 3, "exited with status 3"),
+        ("missing", '%s "$BERTH_S1_PORT"' % missing, 127, "exited with status 127"),
+    ]
+    res = {}
+    for name, cmd, status, words in cases:
+        repo = make_repo("fail-" + name, [("s1", cmd, 27600)])
+        check_ports_free([27601])
+        t_exit, t_rep, t_after, t_direct = [], [], [], []
+        for r in range(RUNS + 1):
+            rc, t, lines = berth_up_lines(repo, "bench-fail")
+            text = "\n".join(line for _, line in lines)
+            started = [t for t, line in lines if line.endswith(": started")]
+            report = [(t, line) for t, line in lines if words in line]
+            if rc != 6 or not report or not started:
+                die("berth up of a failing service: exit %d (want 6), output:\n%s" % (rc, text))
+            if r == 0:
+                res[name + "_report"] = report[0][1]
+            t0 = now()
+            p = subprocess.Popen(["/bin/sh", "-c", cmd.replace('"$BERTH_S1_PORT"', "1")],
+                                 env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+            drc = p.wait()
+            t1 = now()
+            if drc != status:
+                die("direct %r exited %d, want %d" % (cmd, drc, status))
+            if r:
+                t_exit.append(t)
+                t_rep.append(report[0][0])
+                t_after.append(report[0][0] - started[0])
+                t_direct.append(ms(t1 - t0))
+        # the rollback must leave no session behind
+        out = subprocess.run([BERTH, "ls", "--json"], cwd=repo, env=ENV,
+                             capture_output=True, text=True).stdout
+        if json.loads(out or "[]"):
+            die("a failed up left a session behind: " + out)
+        res[name] = (med(t_after), med(t_rep), med(t_exit), med(t_direct))
+    up0 = None
+    try:
+        up0 = json.load(open(os.path.join(WORK, "up0.json")))["up0"]
+    except (OSError, ValueError):
+        pass
+    spawn_ms = res["exit3"][3]
+    window = 1500.0 + spawn_ms
+    print("| case | service started → failure reported | command start → failure reported "
+          "| command start → exit | 1.5 s window ÷ this (to exit) |")
+    print("|---|---|---|---|---|")
+    print("| direct: `sh -c 'exit 3'` spawned and reaped (the spawn cost) | | %s | %s | |"
+          % (fmt(spawn_ms), fmt(spawn_ms)))
+    print("| direct: `sh -c '%s'` → 127 | | %s | %s | |"
+          % (missing, fmt(res["missing"][3]), fmt(res["missing"][3])))
+    for name, label in (("exit3", "`berth up`, service `exit 3` → exit 6 with the report"),
+                        ("missing", "`berth up`, missing binary → exit 6 with the report")):
+        after, rep, ex, _ = res[name]
+        print("| %s | %s | %s | %s | %.0f× |" % (label, fmt(after), fmt(rep), fmt(ex), window / ex))
+    print("| fixed 1.5 s \"did it survive\" window (ecluse): 1500 ms + the spawn | 1500 ms | %s | %s | 1× |"
+          % (fmt(window), fmt(window)))
+    if up0 is not None:
+        print("| reference: `berth up` of 0 services (worktree + state, from §1) | | | %s | |" % fmt(up0))
+    print()
+    print("\"service started\" is berth's `» s1: started` progress line; \"reported\" its "
+          "first line of the report, both timestamped as they reach the reading end of "
+          "berth's stderr. The reports: `%s`; `%s`."
+          % (res["exit3_report"].strip(), res["missing_report"].strip()))
+
+
+# ---------------------------------------------------------------------------
+# 4. Peers: 5 listeners under berth, a shell, pm2, supervisord.
+
+def wait_until(cond, what, timeout=60.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            die("timed out waiting for " + what)
+        time.sleep(TICK)
+
+
+def cycle(ports, start, stop, cli_start=True, cli_stop=True):
+    """One start/stop cycle. START() returns the process it started (a CLI,
+    or the daemon itself when cli_start is False); STOP(started) returns the
+    process whose exit ends the stop. Returns (all listen, start CLI returned,
+    all gone, stop CLI returned, survivors), in ms and a count."""
+    want = set(ports)
+    t0 = now()
+    p = start()
+    t_listen = t_cli = None
+    end = time.monotonic() + 60
+    while t_listen is None or (cli_start and t_cli is None):
+        if t_listen is None and want <= listening_ports():
+            t_listen = now()
+        if cli_start and t_cli is None and p.poll() is not None:
+            t_cli = now()
+            if p.returncode != 0:
+                die("start command exited %d" % p.returncode)
+        if time.monotonic() > end:
+            die("start: timed out (listening: %s)" % sorted(want & listening_ports()))
+        time.sleep(TICK)
+    pids = listener_pids(ports)
+    if len(pids) != len(ports):
+        die("found %d listener processes for %d ports" % (len(pids), len(ports)))
+    t1 = now()
+    q = stop(p)
+    t_gone = t_stop = None
+    end = time.monotonic() + 60
+    while t_gone is None or (q is not None and t_stop is None):
+        if t_gone is None and not any(alive(x) for x in pids):
+            t_gone = now()
+        if q is not None and t_stop is None and q.poll() is not None:
+            t_stop = now()
+        if time.monotonic() > end:
+            die("stop: timed out")
+        time.sleep(TICK)
+    time.sleep(SURVIVOR_WAIT)
+    left = [x for x in set(pids) | set(listener_pids(ports)) if alive(x)]
+    kill_pids(left)
+    return (ms(t_listen - t0), ms(t_cli - t0) if t_cli else None, ms(t_gone - t1),
+            ms(t_stop - t1) if (t_stop and cli_stop) else None, len(left))
+
+
+def bench_rows(label, ports, start, stop, runs, cli_start=True, cli_stop=True, warmup=True):
+    check_ports_free(ports)
+    got = []
+    for r in range(runs + (1 if warmup else 0)):
+        res = cycle(ports, start, stop, cli_start, cli_stop)
+        if r or not warmup:
+            got.append(res)
+    cols = list(zip(*got))
+    surv = sum(cols[4])
+    return (label, med(cols[0]), med([x for x in cols[1] if x is not None]) if cli_start else None,
+            med(cols[2]), med([x for x in cols[3] if x is not None]) if cli_stop else None,
+            "%d in %d runs" % (surv, len(got)))
+
+
+def supervisor_conf(d, ports, autostart):
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "supervisord.conf")
+    lines = [
+        "[unix_http_server]", "file=%s/sock" % d, "",
+        "[supervisord]", "logfile=%s/supervisord.log" % d, "pidfile=%s/supervisord.pid" % d,
+        "childlogdir=%s" % d, "nodaemon=true", "",
+        "[rpcinterface:supervisor]",
+        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+        "[supervisorctl]", "serverurl=unix://%s/sock" % d, "",
+    ]
+    for k, port in enumerate(ports, 1):
+        lines += ["[program:svc%d]" % k, "command=%s %d" % (LISTEN, port),
+                  "autostart=%s" % ("true" if autostart else "false"),
+                  "stdout_logfile=%s/svc%d.log" % (d, k), "redirect_stderr=true", ""]
+    with open(conf, "w") as f:
+        f.write("\n".join(lines))
+    return conf
+
+
+def cmd_peers():
+    sup = os.environ.get("BENCH_SUPERVISORD", "")
+    supctl = os.path.join(os.path.dirname(sup), "supervisorctl") if sup else ""
+    pm2 = os.environ.get("BENCH_PM2", "")
+    rows, notes = [], []
+    log = os.path.join(WORK, "peers.log")
+
+    # berth
+    repo, ports = listeners_repo("peers-berth", 5, 28000)
+    rows.append(bench_rows(
+        "`berth up` / `berth down`", ports,
+        lambda: spawn([BERTH, "up", "bench-peers"], cwd=repo, log=berth_log(repo)),
+        lambda p: spawn([BERTH, "down", "bench-peers"], cwd=repo, log=berth_log(repo)), RUNS))
+
+    # a shell
+    ports = [28401 + k for k in range(5)]
+    state = {}
+
+    def sh_start():
+        p = subprocess.Popen(["/bin/sh", "-c", DIRECT_SH % LISTEN, "sh"] + [str(x) for x in ports],
+                             env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             start_new_session=True)
+        state["sh"] = p
+        return p
+
+    def sh_stop(p):
+        os.killpg(p.pid, signal.SIGTERM)
+        p.wait()
+        return None
+
+    rows.append(bench_rows("direct: one `sh`, 5 × `listener &` / kill -TERM of the group", ports,
+                           sh_start, sh_stop, RUNS, cli_start=False, cli_stop=False))
+
+    # pm2
+    if pm2:
+        ports = [28201 + k for k in range(5)]
+        eco = os.path.join(WORK, "pm2-eco.json")
+        with open(eco, "w") as f:
+            json.dump({"apps": [{"name": "svc%d" % k, "script": LISTEN, "args": str(port),
+                                 "interpreter": "none", "exec_mode": "fork"}
+                                for k, port in enumerate(ports, 1)]}, f)
+        # cold: no daemon; `pm2 start` launches it; `pm2 kill` stops everything
+        rows.append(bench_rows(
+            "pm2 cold: `pm2 start` (starts the daemon) / `pm2 kill`", ports,
+            lambda: spawn([pm2, "start", eco], log=log),
+            lambda p: spawn([pm2, "kill"], log=log), COLD_RUNS))
+        # warm: the daemon stays up between runs
+        run([pm2, "ping"], log=log)
+        rows.append(bench_rows(
+            "pm2 warm: `pm2 start` / `pm2 delete all`", ports,
+            lambda: spawn([pm2, "start", eco], log=log),
+            lambda p: spawn([pm2, "delete", "all"], log=log), RUNS))
+        run([pm2, "kill"], log=log)
+    else:
+        notes.append("pm2: skipped (%s)" % os.environ.get("BENCH_PM2_WHY", "not available"))
+
+    # supervisord
+    if sup:
+        ports = [28301 + k for k in range(5)]
+        cold = supervisor_conf(os.path.join(WORK, "sup-cold"), ports, True)
+        warm = supervisor_conf(os.path.join(WORK, "sup-warm"), ports, False)
+
+        def sup_stop_daemon(p):
+            p.send_signal(signal.SIGTERM)
+            return p
+
+        rows.append(bench_rows(
+            "supervisord cold: `supervisord -n` (autostart) / SIGTERM to it", ports,
+            lambda: spawn([sup, "-n", "-c", cold], log=log), sup_stop_daemon, COLD_RUNS,
+            cli_start=False))
+        daemon = spawn([sup, "-n", "-c", warm], log=log)
+        wait_until(lambda: subprocess.run([supctl, "-c", warm, "pid"], env=ENV,
+                                          capture_output=True).returncode == 0,
+                   "supervisord to answer")
+        rows.append(bench_rows(
+            "supervisord warm: `supervisorctl start all` / `stop all`", ports,
+            lambda: spawn([supctl, "-c", warm, "start", "all"], log=log),
+            lambda p: spawn([supctl, "-c", warm, "stop", "all"], log=log), RUNS))
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait()
+    else:
+        notes.append("supervisord: skipped (%s)" % os.environ.get("BENCH_SUP_WHY", "not available"))
+
+    print("| system | start → all 5 listen | start command returns | stop → all 5 gone "
+          "| stop command returns | survivors (1 s after) |")
+    print("|---|---|---|---|---|---|")
+    for label, listen, cli, gone, stop, surv in rows:
+        print("| %s | %s | %s | %s | %s | %s |" % (label, fmt(listen), fmt(cli), fmt(gone),
+                                                   fmt(stop), surv))
+    for n in notes:
+        print()
+        print(n)
+
+
+# ---------------------------------------------------------------------------
+# Cleanup.
+
+def cmd_cleanup():
+    # sessions first, through berth itself
+    if BERTH and os.path.isdir(WORK):
+        for d in sorted(os.listdir(WORK)):
+            repo = os.path.join(WORK, d)
+            if not os.path.isfile(os.path.join(repo, ".berth.ini")):
+                continue
+            r = subprocess.run([BERTH, "ls", "--json"], cwd=repo, env=ENV,
+                               capture_output=True, text=True)
+            try:
+                sessions = json.loads(r.stdout or "[]")
+            except ValueError:
+                sessions = []
+            for s in sessions:
+                subprocess.run([BERTH, "down", "--force", s["slug"]], cwd=repo, env=ENV,
+                               capture_output=True)
+    pm2 = os.environ.get("BENCH_PM2", "")
+    if pm2 and os.path.exists(os.path.join(WORK, "pm2home", "pm2.pid")):
+        subprocess.run([pm2, "kill"], env=ENV, capture_output=True)
+    # then anything still carrying the tag: stop it (no respawn), kill it
+    found = set()
+    for _ in range(20):
+        pids = tagged_pids()
+        if not pids:
+            break
+        found.update(pids)
+        kill_pids(pids, signal.SIGSTOP)
+        kill_pids(pids, signal.SIGKILL)
+        time.sleep(0.05)
+    print(len(found))
+
+
+def main():
+    if len(sys.argv) != 2 or not WORK:
+        die("usage: BENCH_WORK=DIR ... svcbench.py updown|fail|peers|cleanup")
+    {"updown": cmd_updown, "fail": cmd_fail, "peers": cmd_peers,
+     "cleanup": cmd_cleanup}[sys.argv[1]]()
+
+
+if __name__ == "__main__":
+    main()
