@@ -1,12 +1,19 @@
 #!/bin/sh
-# make demo: a real run of berth on a copy of examples/demo-app. Two sessions
-# come up side by side, then ls, env, whose, and down of both.
+# make demo: a real run of berth on a copy of examples/demo-app (a python web
+# server and a worker). Two sessions come up side by side with their services;
+# ls, status, the web servers answer on their own ports, logs; one service is
+# killed and status and events show it; down of both leaves nothing.
 set -eu
 build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 BERTH="$here/$build/berth"
 demo=$(mktemp -d "${TMPDIR:-/tmp}/berth-demo.XXXXXX")
-trap 'rm -rf "$demo"' EXIT
+cleanup() {
+  "$BERTH" down feat-a --force >/dev/null 2>&1 || true
+  "$BERTH" down feat-b --force >/dev/null 2>&1 || true
+  rm -rf "$demo"
+}
+trap cleanup EXIT
 
 run() { printf '\n$ %s\n' "$*"; "$@"; }
 berth() { "$BERTH" "$@"; }
@@ -31,13 +38,36 @@ wait $a && wait $b
 cat "$demo/a.out" "$demo/b.out"
 
 run berth ls
-run berth env feat-b
-port=$(berth env feat-a | sed -n 's/^BERTH_WEB_PORT=//p')
-run berth whose ":$port"
+run berth status
+port_a=$(berth env feat-a | sed -n 's/^BERTH_WEB_PORT=//p')
+port_b=$(berth env feat-b | sed -n 's/^BERTH_WEB_PORT=//p')
+get() { python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode(), end="")' "$1"; }
+printf '\n$ curl http://127.0.0.1:%s/ ; curl http://127.0.0.1:%s/\n' "$port_a" "$port_b"
+get "http://127.0.0.1:$port_a/"
+get "http://127.0.0.1:$port_b/"
+run berth whose ":$port_a"
 run berth exec feat-a -- sh -c 'echo "in $(pwd): slot $BERTH_SLOT, PORT=$PORT"'
-run git worktree list
+run berth logs feat-a -n 2
+
+worker=$(berth status feat-b --json | python3 -c 'import json,sys; print([s["pid"] for s in json.load(sys.stdin)["services"] if s["name"]=="worker"][0])')
+run kill -9 "$worker"
+# the worker's supervisor records the death at once; wait for that record
+i=0
+while ! grep -q '^state=exited' .berth/run/feat-b/worker.status && [ $i -lt 500 ]; do
+  i=$((i + 1)); sleep 0.01
+done
+printf '\n$ berth status feat-b\n'
+berth status feat-b || printf '(exit status %s: a service is not healthy)\n' $?
+run berth events feat-b
+
 run berth down feat-a
 run berth down feat-b
 run berth ls
 run git worktree list
-printf '\ndemo done: two sessions came up side by side and went down leaving nothing.\n'
+left=$(ps -eo pid=,args= | grep -F "$demo/app" | grep -v grep || true)
+if [ -n "$left" ]; then
+  printf '\nleft running (a bug):\n%s\n' "$left"
+  exit 1
+fi
+printf '\ndemo done: two sessions with a web server and a worker each came up side by\n'
+printf 'side, a killed worker was seen at once, and down left no process behind.\n'
