@@ -5,3 +5,4 @@ build=${1:-build}
 here=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_PROBE="$here/$build/bench/bench_probe" sh "$here/bench/probe/run.sh"
 sh "$here/bench/shim/run.sh" "$build"
+sh "$here/bench/services/run.sh" "$build"

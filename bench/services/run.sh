@@ -134,10 +134,11 @@ echo "|---|---|---|---|---|---|"
 for m in pidfd watch kill100; do
   n=$DEATH_RUNS
   [ $m = kill100 ] && n=$(( (DEATH_RUNS + 4) / 5 ))
+  # shellcheck disable=SC2016 # the backquotes are Markdown
   case $m in
   pidfd) label="pidfd + poll, the parent (berth's reaper)" ;;
-  watch) label="pidfd + poll, not the parent (how `berth down` waits for shims)" ;;
-  kill100) label="\`kill(pid, 0)\` every 100 ms, not the parent (overmind)" ;;
+  watch) label='pidfd + poll, not the parent (how `berth down` waits for shims)' ;;
+  kill100) label='`kill(pid, 0)` every 100 ms, not the parent (overmind)' ;;
   esac
   "$DEATHLAT" $m "$n" | awk -v l="$label" '{printf "| %s | %d | %.3f ms | %.3f ms | %.3f ms | %.3f ms |\n", l, $2, $3, $4, $5, $6}' ||
     exit 1
