@@ -511,3 +511,35 @@ void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug)
 out:
 	events_free(v, n);
 }
+
+int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
+			      struct session *ret, int *ret_first)
+{
+	const char *slug_arg = NULL;
+	char *slug = NULL;
+	int first = optind_, code;
+
+	if (first < argc && !config_service(&ctx->config, argv[first]))
+		slug_arg = argv[first++];
+	code = cmd_resolve_slug(ctx, slug_arg, &slug);
+	if (!code)
+		code = cmd_get_session(ctx, slug, ret);
+	free(slug);
+	if (!code)
+		*ret_first = first;
+	return code;
+}
+
+void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret)
+{
+	struct strvec rec = STRVEC_INIT;
+
+	for (size_t i = 0; i < ctx->config.n_services; i++)
+		if (ctx->config.services[i].run == RUN_NATIVE && ctx->config.services[i].command)
+			strvec_push(ret, ctx->config.services[i].name);
+	services_recorded(ctx->berth_dir, slug, &rec);
+	for (size_t i = 0; i < rec.n; i++)
+		if (strvec_find(ret, rec.v[i]) < 0)
+			strvec_push(ret, rec.v[i]);
+	strvec_clear(&rec);
+}

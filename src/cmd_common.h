@@ -85,6 +85,15 @@ int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, 
  * -EIO / -ENOEXEC on failure. */
 int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const char *slug,
 		 const char *cwd, char *const *envp, int sigfd);
+/* For `cmd [<slug>] [service...]`: argv[optind] is the session unless it
+ * names a configured service (then the session is the current worktree's).
+ * Fetches the session into *ret and sets *ret_first to the first service
+ * argument. Prints errors; returns an exit code or 0. */
+int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
+			      struct session *ret, int *ret_first);
+/* The session's native services: those of the config with a command, then
+ * those recorded in its run directory but no longer configured. */
+void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret);
 /* Move the session's journal (what its shims recorded) into the state
  * store's events, before its run directory is removed. */
 void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug);

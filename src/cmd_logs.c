@@ -112,8 +112,7 @@ static int cmd_logs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct follow *v = NULL;
 	bool follow = false;
 	uint64_t lines = 10;
-	const char *slug_arg = NULL;
-	char *slug = NULL, *dir = NULL;
+	char *dir = NULL;
 	size_t width = 0, n = 0;
 	int c, code, first;
 
@@ -133,14 +132,7 @@ static int cmd_logs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			return cmd_bad_option(&cmd_logs_entry, argv);
 		}
 	}
-	/* The first argument is the session unless it names a service and we
-	 * are inside a session's worktree. */
-	first = optind;
-	if (optind < argc && !config_service(&ctx->config, argv[optind]))
-		slug_arg = argv[first++];
-	code = cmd_resolve_slug(ctx, slug_arg, &slug);
-	if (!code)
-		code = cmd_get_session(ctx, slug, &s);
+	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
 	if (code)
 		goto out;
 	for (int i = first; i < argc; i++) {
@@ -155,19 +147,8 @@ static int cmd_logs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		free(path);
 		strvec_push(&names, argv[i]);
 	}
-	if (!names.n) {
-		for (size_t i = 0; i < ctx->config.n_services; i++)
-			if (ctx->config.services[i].run == RUN_NATIVE &&
-			    ctx->config.services[i].command)
-				strvec_push(&names, ctx->config.services[i].name);
-		struct strvec rec = STRVEC_INIT;
-
-		services_recorded(ctx->berth_dir, s.slug, &rec);
-		for (size_t i = 0; i < rec.n; i++)
-			if (strvec_find(&names, rec.v[i]) < 0)
-				strvec_push(&names, rec.v[i]);
-		strvec_clear(&rec);
-	}
+	if (!names.n)
+		cmd_service_names(ctx, s.slug, &names);
 	v = xcalloc(names.n ? names.n : 1, sizeof(*v));
 	for (size_t i = 0; i < names.n; i++)
 		width = strlen(names.v[i]) > width ? strlen(names.v[i]) : width;
@@ -211,7 +192,6 @@ out:
 	free(dir);
 	strvec_clear(&names);
 	session_finish(&s);
-	free(slug);
 	return code;
 }
 

@@ -21,9 +21,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct session s = {0};
 	struct cmd_svc svc = {0};
 	bool have_svc = false;
-	const char *slug_arg = NULL;
 	size_t *order = NULL, *pick = NULL, k = 0;
-	char *slug = NULL;
 	sigset_t old;
 	int c, code, first, n, r, sigfd;
 
@@ -31,12 +29,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt(argc, argv, "")) != -1)
 		return cmd_bad_option(&cmd_restart_entry, argv);
-	first = optind;
-	if (optind < argc && !config_service(&ctx->config, argv[optind]))
-		slug_arg = argv[first++];
-	code = cmd_resolve_slug(ctx, slug_arg, &slug);
-	if (!code)
-		code = cmd_get_session(ctx, slug, &s);
+	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
 	if (code)
 		goto out;
 	if (s.status != SESSION_ACTIVE) {
@@ -120,7 +113,6 @@ out:
 	free(order);
 	free(pick);
 	session_finish(&s);
-	free(slug);
 	return code;
 }
 

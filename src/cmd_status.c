@@ -177,18 +177,7 @@ static size_t collect(struct cmd_ctx *ctx, const struct session *s, struct probe
 	struct svc_row *rows;
 	size_t n = 0;
 
-	for (size_t i = 0; i < ctx->config.n_services; i++)
-		if (ctx->config.services[i].run == RUN_NATIVE && ctx->config.services[i].command)
-			strvec_push(names, ctx->config.services[i].name);
-	{
-		struct strvec rec = STRVEC_INIT;
-
-		services_recorded(ctx->berth_dir, s->slug, &rec);
-		for (size_t i = 0; i < rec.n; i++)
-			if (strvec_find(names, rec.v[i]) < 0)
-				strvec_push(names, rec.v[i]);
-		strvec_clear(&rec);
-	}
+	cmd_service_names(ctx, s->slug, names);
 	rows = xcalloc(names->n ? names->n : 1, sizeof(*rows));
 	for (size_t i = 0; i < names->n; i++) {
 		rows[n].name = names->v[i];
