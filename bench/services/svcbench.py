@@ -149,10 +149,10 @@ def kill_pids(pids, sig=signal.SIGKILL):
             pass
 
 
-def spawn(argv, cwd=None, log=None, **kw):
+def spawn(argv, cwd=None, log=None, env=None, **kw):
     out = open(log, "ab") if log else subprocess.DEVNULL
     try:
-        return subprocess.Popen(argv, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL,
+        return subprocess.Popen(argv, cwd=cwd, env=env or ENV, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, **kw)
     finally:
         if log:
@@ -269,13 +269,15 @@ def direct_stop(p, pids):
 # 1. up / down overhead.
 
 def cmd_updown():
-    rows = []
-    up0 = None
+    sizes = []
     for n, base in ((0, 0), (1, 27200), (10, 27400)):
         repo, ports = listeners_repo("updown%d" % n, n, base)
         check_ports_free(ports)
-        ups, downs, dstart, dstop = [], [], [], []
-        for r in range(RUNS + 1):  # run 0 warms up (new branch, cold caches)
+        sizes.append((n, repo, ports, {"up": [], "down": [], "dstart": [], "dstop": []}))
+    # round r does every size in turn (a change of load hits them alike);
+    # round 0 warms up (new branch, cold caches) and is not counted
+    for r in range(RUNS + 1):
+        for n, repo, ports, got in sizes:
             rc, t_up = berth_up(repo, "bench-up")
             if rc != 0:
                 die("berth up (%d services) exited %d; see %s" % (n, rc, berth_log(repo)))
@@ -293,15 +295,16 @@ def cmd_updown():
                 t_dk = direct_stop(p, pids)
             if r == 0:
                 continue
-            ups.append(t_up)
-            downs.append(t_down)
+            got["up"].append(t_up)
+            got["down"].append(t_down)
             if n:
-                dstart.append(t_ds)
-                dstop.append(t_dk)
-        if n == 0:
-            up0 = med(ups)
-        rows.append((n, med(ups), med(dstart) if n else None, med(downs),
-                     med(dstop) if n else None))
+                got["dstart"].append(t_ds)
+                got["dstop"].append(t_dk)
+    rows = []
+    for n, _, _, got in sizes:
+        rows.append((n, med(got["up"]), med(got["dstart"]) if n else None, med(got["down"]),
+                     med(got["dstop"]) if n else None))
+    up0 = rows[0][1]
     print("| services | `berth up` → all ready | direct: sh starts them → all \"ready\" "
           "| up − direct | up − direct − up(0 services) | `berth down` | direct: kill group → all gone |")
     print("|---|---|---|---|---|---|---|")
@@ -465,18 +468,44 @@ def cycle(ports, start, stop, cli_start=True, cli_stop=True):
             ms(t_stop - t1) if (t_stop and cli_stop) else None, len(left))
 
 
-def bench_rows(label, ports, start, stop, runs, cli_start=True, cli_stop=True, warmup=True):
-    check_ports_free(ports)
-    got = []
-    for r in range(runs + (1 if warmup else 0)):
-        res = cycle(ports, start, stop, cli_start, cli_stop)
-        if r or not warmup:
-            got.append(res)
-    cols = list(zip(*got))
-    surv = sum(cols[4])
-    return (label, med(cols[0]), med([x for x in cols[1] if x is not None]) if cli_start else None,
-            med(cols[2]), med([x for x in cols[3] if x is not None]) if cli_stop else None,
-            "%d in %d runs" % (surv, len(got)))
+class System:
+    """One row of the peers table: how to start and stop the 5 services, and
+    what to do before and after each cycle (untimed: a daemon's own start or
+    shutdown when the row is about a warm daemon)."""
+
+    def __init__(self, label, ports, start, stop, runs, cli_start=True, cli_stop=True,
+                 setup=None, teardown=None):
+        self.label, self.ports, self.start, self.stop = label, ports, start, stop
+        self.runs, self.cli_start, self.cli_stop = runs, cli_start, cli_stop
+        self.setup, self.teardown = setup, teardown
+        self.got = []
+
+    def row(self):
+        cols = list(zip(*self.got))
+        some = lambda c: med([x for x in c if x is not None])  # noqa: E731
+        return (self.label, med(cols[0]), some(cols[1]) if self.cli_start else None,
+                med(cols[2]), some(cols[3]) if self.cli_stop else None,
+                "%d in %d runs" % (sum(cols[4]), len(self.got)))
+
+
+def bench_interleaved(systems):
+    """Round r runs one cycle of every system that still needs runs, in turn,
+    so that a change of the machine's load hits every row alike. Round 0 is a
+    warm-up and is not counted."""
+    for s in systems:
+        check_ports_free(s.ports)
+    for r in range(max(s.runs for s in systems) + 1):
+        for s in systems:
+            if r > s.runs:
+                continue
+            if s.setup:
+                s.setup()
+            res = cycle(s.ports, s.start, s.stop, s.cli_start, s.cli_stop)
+            if s.teardown:
+                s.teardown()
+            if r:
+                s.got.append(res)
+    return [s.row() for s in systems]
 
 
 def supervisor_conf(d, ports, autostart):
@@ -503,36 +532,33 @@ def cmd_peers():
     sup = os.environ.get("BENCH_SUPERVISORD", "")
     supctl = os.path.join(os.path.dirname(sup), "supervisorctl") if sup else ""
     pm2 = os.environ.get("BENCH_PM2", "")
-    rows, notes = [], []
+    systems, notes = [], []
     log = os.path.join(WORK, "peers.log")
 
     # berth
     repo, ports = listeners_repo("peers-berth", 5, 28000)
-    rows.append(bench_rows(
+    systems.append(System(
         "`berth up` / `berth down`", ports,
         lambda: spawn([BERTH, "up", "bench-peers"], cwd=repo, log=berth_log(repo)),
         lambda p: spawn([BERTH, "down", "bench-peers"], cwd=repo, log=berth_log(repo)), RUNS))
 
     # a shell
-    ports = [28401 + k for k in range(5)]
-    state = {}
+    sh_ports = [28401 + k for k in range(5)]
 
     def sh_start():
-        p = subprocess.Popen(["/bin/sh", "-c", DIRECT_SH % LISTEN, "sh"] + [str(x) for x in ports],
-                             env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             start_new_session=True)
-        state["sh"] = p
-        return p
+        return subprocess.Popen(["/bin/sh", "-c", DIRECT_SH % LISTEN, "sh"] +
+                                [str(x) for x in sh_ports], env=ENV, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, start_new_session=True)
 
     def sh_stop(p):
         os.killpg(p.pid, signal.SIGTERM)
         p.wait()
-        return None
 
-    rows.append(bench_rows("direct: one `sh`, 5 × `listener &` / kill -TERM of the group", ports,
-                           sh_start, sh_stop, RUNS, cli_start=False, cli_stop=False))
+    systems.append(System("direct: one `sh`, 5 × `listener &` / kill -TERM of the group",
+                          sh_ports, sh_start, sh_stop, RUNS, cli_start=False, cli_stop=False))
 
-    # pm2
+    # pm2: cold and warm use separate homes, so the warm daemon's life does
+    # not make the cold start warm
     if pm2:
         ports = [28201 + k for k in range(5)]
         eco = os.path.join(WORK, "pm2-eco.json")
@@ -540,18 +566,19 @@ def cmd_peers():
             json.dump({"apps": [{"name": "svc%d" % k, "script": LISTEN, "args": str(port),
                                  "interpreter": "none", "exec_mode": "fork"}
                                 for k, port in enumerate(ports, 1)]}, f)
-        # cold: no daemon; `pm2 start` launches it; `pm2 kill` stops everything
-        rows.append(bench_rows(
+        cold_env = dict(ENV, PM2_HOME=os.path.join(WORK, "pm2home-cold"))
+
+        def pm2_cold(*args):
+            return spawn([pm2] + list(args), log=log, env=cold_env)
+
+        systems.append(System(
             "pm2 cold: `pm2 start` (starts the daemon) / `pm2 kill`", ports,
+            lambda: pm2_cold("start", eco), lambda p: pm2_cold("kill"), COLD_RUNS))
+        systems.append(System(
+            "pm2 warm: `pm2 start` / `pm2 delete all` (daemon up)", ports,
             lambda: spawn([pm2, "start", eco], log=log),
-            lambda p: spawn([pm2, "kill"], log=log), COLD_RUNS))
-        # warm: the daemon stays up between runs
-        run([pm2, "ping"], log=log)
-        rows.append(bench_rows(
-            "pm2 warm: `pm2 start` / `pm2 delete all`", ports,
-            lambda: spawn([pm2, "start", eco], log=log),
-            lambda p: spawn([pm2, "delete", "all"], log=log), RUNS))
-        run([pm2, "kill"], log=log)
+            lambda p: spawn([pm2, "delete", "all"], log=log), RUNS,
+            setup=lambda: run([pm2, "ping"], log=log)))
     else:
         notes.append("pm2: skipped (%s)" % os.environ.get("BENCH_PM2_WHY", "not available"))
 
@@ -560,27 +587,38 @@ def cmd_peers():
         ports = [28301 + k for k in range(5)]
         cold = supervisor_conf(os.path.join(WORK, "sup-cold"), ports, True)
         warm = supervisor_conf(os.path.join(WORK, "sup-warm"), ports, False)
+        daemon = {}
 
         def sup_stop_daemon(p):
             p.send_signal(signal.SIGTERM)
             return p
 
-        rows.append(bench_rows(
+        def sup_warm_up():
+            if "p" in daemon and daemon["p"].poll() is None:
+                return
+            daemon["p"] = spawn([sup, "-n", "-c", warm], log=log)
+            wait_until(lambda: subprocess.run([supctl, "-c", warm, "pid"], env=ENV,
+                                              capture_output=True).returncode == 0,
+                       "supervisord to answer")
+
+        systems.append(System(
             "supervisord cold: `supervisord -n` (autostart) / SIGTERM to it", ports,
             lambda: spawn([sup, "-n", "-c", cold], log=log), sup_stop_daemon, COLD_RUNS,
             cli_start=False))
-        daemon = spawn([sup, "-n", "-c", warm], log=log)
-        wait_until(lambda: subprocess.run([supctl, "-c", warm, "pid"], env=ENV,
-                                          capture_output=True).returncode == 0,
-                   "supervisord to answer")
-        rows.append(bench_rows(
-            "supervisord warm: `supervisorctl start all` / `stop all`", ports,
+        systems.append(System(
+            "supervisord warm: `supervisorctl start all` / `stop all` (daemon up)", ports,
             lambda: spawn([supctl, "-c", warm, "start", "all"], log=log),
-            lambda p: spawn([supctl, "-c", warm, "stop", "all"], log=log), RUNS))
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait()
+            lambda p: spawn([supctl, "-c", warm, "stop", "all"], log=log), RUNS,
+            setup=sup_warm_up))
     else:
         notes.append("supervisord: skipped (%s)" % os.environ.get("BENCH_SUP_WHY", "not available"))
+
+    rows = bench_interleaved(systems)
+    if pm2:
+        run([pm2, "kill"], log=log)
+    if sup and "p" in daemon:
+        daemon["p"].send_signal(signal.SIGTERM)
+        daemon["p"].wait()
 
     print("| system | start → all 5 listen | start command returns | stop → all 5 gone "
           "| stop command returns | survivors (1 s after) |")
@@ -613,8 +651,10 @@ def cmd_cleanup():
                 subprocess.run([BERTH, "down", "--force", s["slug"]], cwd=repo, env=ENV,
                                capture_output=True)
     pm2 = os.environ.get("BENCH_PM2", "")
-    if pm2 and os.path.exists(os.path.join(WORK, "pm2home", "pm2.pid")):
-        subprocess.run([pm2, "kill"], env=ENV, capture_output=True)
+    for home in ("pm2home", "pm2home-cold"):
+        if pm2 and os.path.exists(os.path.join(WORK, home, "pm2.pid")):
+            subprocess.run([pm2, "kill"], env=dict(ENV, PM2_HOME=os.path.join(WORK, home)),
+                           capture_output=True)
     # then anything still carrying the tag: stop it (no respawn), kill it
     found = set()
     for _ in range(20):
