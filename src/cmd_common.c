@@ -226,16 +226,8 @@ int cmd_session_environ(struct cmd_ctx *ctx, const struct session *s, struct str
 	struct envmap m = {0}, berth = {0};
 	int code = 0;
 
-	for (char **e = environ; *e; e++) {
-		const char *eq = strchr(*e, '=');
-		char *k;
-
-		if (!eq)
-			continue;
-		k = xstrndup(*e, (size_t)(eq - *e));
-		envmap_set(&m, k, eq + 1);
-		free(k);
-	}
+	for (char **e = environ; *e; e++)
+		envmap_set_kv(&m, *e);
 	for (size_t i = 0; i < ctx->config.inherit_env.n; i++) {
 		char *path = path_join(s->worktree, ctx->config.inherit_env.v[i]);
 		char *text = NULL, *cause = NULL;
@@ -467,19 +459,24 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 {
 	const char *command = hook_command(&ctx->config.hooks, which);
 	struct strvec env = STRVEC_INIT;
+	struct envmap m = {0};
 	struct hook_result res;
 	char *root_id, text[320];
 	int r;
 
 	if (!command || !*command)
 		return 0;
+	/* This session's markers, and no service's (the caller may itself be
+	 * a service of another session). */
 	root_id = hash_root_id(ctx->root);
 	for (char *const *p = envp; *p; p++)
-		if (strncmp(*p, MARKER_ROOT_ID "=", strlen(MARKER_ROOT_ID) + 1) &&
-		    strncmp(*p, MARKER_SESSION "=", strlen(MARKER_SESSION) + 1))
-			strvec_push(&env, *p);
-	strvec_pushf(&env, "%s=%s", MARKER_ROOT_ID, root_id);
-	strvec_pushf(&env, "%s=%s", MARKER_SESSION, slug);
+		if (strncmp(*p, MARKER_SERVICE "=", strlen(MARKER_SERVICE) + 1))
+			envmap_set_kv(&m, *p);
+	envmap_set(&m, MARKER_ROOT_ID, root_id);
+	envmap_set(&m, MARKER_SESSION, slug);
+	for (size_t i = 0; i < m.n; i++)
+		strvec_pushf(&env, "%s=%s", m.v[i].key, m.v[i].value);
+	envmap_finish(&m);
 	out_step("hook %s: %s", which, command);
 	r = hooks_run(command, cwd, strvec_argv(&env), ctx->config.hooks.timeout_ms, sigfd, &res);
 	hooks_result_text(&res, text, sizeof(text));

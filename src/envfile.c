@@ -23,6 +23,18 @@ void envmap_set(struct envmap *m, const char *key, const char *value)
 	m->n++;
 }
 
+void envmap_set_kv(struct envmap *m, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	char *k;
+
+	if (!eq)
+		return;
+	k = xstrndup(kv, (size_t)(eq - kv));
+	envmap_set(m, k, eq + 1);
+	free(k);
+}
+
 const char *envmap_get(const struct envmap *m, const char *key)
 {
 	for (size_t i = 0; i < m->n; i++)

@@ -27,6 +27,8 @@ struct envmap {
 
 /* Set key to value (replacing an earlier value). */
 void envmap_set(struct envmap *m, const char *key, const char *value);
+/* Set from "KEY=VALUE" (an environ entry); one without '=' is ignored. */
+void envmap_set_kv(struct envmap *m, const char *kv);
 /* The value of key, or NULL. */
 const char *envmap_get(const struct envmap *m, const char *key);
 /* Sort by key (bytewise). */

@@ -9,6 +9,7 @@
 #include "util/common.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <ev.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -405,7 +406,9 @@ static void on_http(struct ev_loop *loop, ev_io *w, int revents)
 	if (s->http_in.len >= 12 && !memcmp(s->http_in.buf, "HTTP/", 5)) {
 		const char *sp = memchr(s->http_in.buf, ' ', s->http_in.len);
 
-		if (sp && (size_t)(sp - s->http_in.buf) + 4 <= s->http_in.len)
+		if (sp && (size_t)(sp - s->http_in.buf) + 4 <= s->http_in.len &&
+		    isdigit((unsigned char)sp[1]) && isdigit((unsigned char)sp[2]) &&
+		    isdigit((unsigned char)sp[3]))
 			code = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
 	}
 	if (code >= 200 && code < 400) {
@@ -745,7 +748,6 @@ static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
 
 static void lsvc_init(struct launch *l, struct lsvc *s, const struct service_config *cfg)
 {
-	struct strvec argv = STRVEC_INIT;
 	const char *r = cfg->ready ? cfg->ready : "none";
 
 	s->l = l;
@@ -757,8 +759,7 @@ static void lsvc_init(struct launch *l, struct lsvc *s, const struct service_con
 	s->log_path = services_log_path(l->e->berth_dir, l->e->session->slug, cfg->name);
 	s->cwd = cfg->cwd ? path_join(l->e->session->worktree, cfg->cwd)
 			  : xstrdup(l->e->session->worktree);
-	services_shim_cmdline(l->e, cfg, &argv, &s->envp);
-	strvec_clear(&argv);
+	services_env(l->e, cfg, &s->envp);
 	strbuf_init(&s->http_in);
 	if (!strcmp(r, "port")) {
 		s->kind = READY_PORT;

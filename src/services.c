@@ -78,11 +78,28 @@ static const char *restart_name(enum restart_policy p)
 	return "no";
 }
 
-void services_shim_cmdline(const struct svc_env *e, const struct service_config *cfg,
-			   struct strvec *argv, struct strvec *envp)
+void services_env(const struct svc_env *e, const struct service_config *cfg, struct strvec *envp)
+{
+	struct envmap m = {0};
+
+	/* Later sources win: the session's environment, the service's env,
+	 * then the markers, which nothing may override. */
+	for (char *const *p = e->envp; p && *p; p++)
+		envmap_set_kv(&m, *p);
+	for (size_t i = 0; i < cfg->env.n; i++)
+		envmap_set_kv(&m, cfg->env.v[i]);
+	envmap_set(&m, MARKER_ROOT_ID, e->root_id);
+	envmap_set(&m, MARKER_SESSION, e->session->slug);
+	envmap_set(&m, MARKER_SERVICE, cfg->name);
+	for (size_t i = 0; i < m.n; i++)
+		strvec_pushf(envp, "%s=%s", m.v[i].key, m.v[i].value);
+	envmap_finish(&m);
+}
+
+void services_shim_argv(const struct svc_env *e, const struct service_config *cfg,
+			struct strvec *argv)
 {
 	const char *slug = e->session->slug;
-	struct envmap m = {0};
 	char *cwd = cfg->cwd ? path_join(e->session->worktree, cfg->cwd)
 			     : xstrdup(e->session->worktree);
 
@@ -107,35 +124,6 @@ void services_shim_cmdline(const struct svc_env *e, const struct service_config 
 	}
 	strvec_push(argv, "--");
 	strvec_push(argv, cfg->command);
-
-	/* Later sources win: the session's environment, the service's env,
-	 * then the markers, which nothing may override. */
-	for (char *const *p = e->envp; p && *p; p++) {
-		const char *eq = strchr(*p, '=');
-		char *k;
-
-		if (!eq)
-			continue;
-		k = xstrndup(*p, (size_t)(eq - *p));
-		envmap_set(&m, k, eq + 1);
-		free(k);
-	}
-	for (size_t i = 0; i < cfg->env.n; i++) {
-		const char *kv = cfg->env.v[i], *eq = strchr(kv, '=');
-		char *k;
-
-		if (!eq)
-			continue;
-		k = xstrndup(kv, (size_t)(eq - kv));
-		envmap_set(&m, k, eq + 1);
-		free(k);
-	}
-	envmap_set(&m, MARKER_ROOT_ID, e->root_id);
-	envmap_set(&m, MARKER_SESSION, slug);
-	envmap_set(&m, MARKER_SERVICE, cfg->name);
-	for (size_t i = 0; i < m.n; i++)
-		strvec_pushf(envp, "%s=%s", m.v[i].key, m.v[i].value);
-	envmap_finish(&m);
 }
 
 int services_spawn_shim(const struct svc_env *e, const struct service_config *cfg, pid_t *ret_pid,
@@ -163,7 +151,8 @@ int services_spawn_shim(const struct svc_env *e, const struct service_config *cf
 	}
 	/* A status left by an earlier run must not be read as this one's. */
 	unlink(status);
-	services_shim_cmdline(e, cfg, &argv, &envp);
+	services_shim_argv(e, cfg, &argv);
+	services_env(e, cfg, &envp);
 	o.path = e->shim_path;
 	o.argv = strvec_argv(&argv);
 	o.envp = strvec_argv(&envp);

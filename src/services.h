@@ -41,9 +41,12 @@ char *services_journal_path(const char *berth_dir, const char *slug);
 /* The port a service is reached on in session s (its own port record), 0 if none. */
 unsigned services_port(const struct session *s, const char *service);
 
-/* Build the shim's argv and environment for service cfg. The caller clears both. */
-void services_shim_cmdline(const struct svc_env *e, const struct service_config *cfg,
-			   struct strvec *argv, struct strvec *envp);
+/* The environment of service cfg: the session's, the service's env, the
+ * markers (BERTH_ROOT_ID, BERTH_SESSION, BERTH_SERVICE). Appended to envp. */
+void services_env(const struct svc_env *e, const struct service_config *cfg, struct strvec *envp);
+/* The shim's command line for service cfg, appended to argv. */
+void services_shim_argv(const struct svc_env *e, const struct service_config *cfg,
+			struct strvec *argv);
 /* Start the shim of cfg (its own session; fds 0-2 on /dev/null: a shim never
  * holds the caller's terminal or pipes). *ret_pid is our child; *ret_pidfd
  * its pidfd or -1. Creates the run and log directories. -errno with *cause
