@@ -343,6 +343,20 @@ int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, s
 		return code;
 	}
 	c->root_id = hash_root_id(ctx->root);
+	if (ctx->config.runner == RUNNER_TMUX) {
+		char *cause = NULL;
+
+		if (tmux_init(&c->tmux, c->root_id, environ, &cause) < 0) {
+			if (need_shim) {
+				out_error("%s", cause);
+				free(cause);
+				cmd_svc_finish(c);
+				return EXIT_FAIL;
+			}
+			out_warn("%s; going on without tmux", cause);
+			free(cause);
+		}
+	}
 	c->env = (struct svc_env){
 		.config = &ctx->config,
 		.session = s,
@@ -351,12 +365,14 @@ int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, s
 		.shim_path = c->shim,
 		.envp = strvec_argv(&c->envp),
 		.stop_grace_ms = ctx->config.stop_grace_ms,
+		.tmux = c->tmux.socket ? &c->tmux : NULL,
 	};
 	return 0;
 }
 
 void cmd_svc_finish(struct cmd_svc *c)
 {
+	tmux_finish(&c->tmux);
 	strvec_clear(&c->envp);
 	free(c->root_id);
 	free(c->shim);
@@ -409,6 +425,8 @@ int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, 
 			 rep.swept ? " and stray processes" : "",
 			 (double)(time_mono_ms() - t0) / 1000.0,
 			 rep.interrupted ? " (interrupted: killed)" : "");
+	if (rep.tmux_error)
+		out_warn("%s", rep.tmux_error);
 	if (rep.shims_killed)
 		out_warn("%u supervisor%s did not end in time and %s killed", rep.shims_killed,
 			 rep.shims_killed == 1 ? "" : "s", rep.shims_killed == 1 ? "was" : "were");

@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "launch.h"
 #include "services.h"
+#include "spawn/tmux.h"
 #include "state.h"
 
 /* Split "a,b, c" into words. */
@@ -63,10 +64,13 @@ struct cmd_svc {
 	struct strvec envp;
 	char *root_id;
 	char *shim;
+	struct tmux tmux; /* runner = tmux: env.tmux points here */
 };
 /* Fill c for session s (the environment of cmd_session_environ, the shim
- * beside our executable or $BERTH_SHIM). Prints errors; returns an exit code
- * or 0. need_shim: fail when berth-shim cannot be found. */
+ * beside our executable or $BERTH_SHIM; the repository's tmux server under
+ * runner = tmux). Prints errors; returns an exit code or 0. need_shim: fail
+ * when berth-shim or (runner = tmux) a usable tmux cannot be found; without
+ * it a missing tmux is a warning and the services are stopped without it. */
 int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct cmd_svc *c);
 void cmd_svc_finish(struct cmd_svc *c);
 /* A signalfd for SIGINT, SIGTERM and SIGHUP (blocked by cmd_signals_block):

@@ -23,6 +23,19 @@ void envmap_set(struct envmap *m, const char *key, const char *value)
 	m->n++;
 }
 
+void envmap_unset(struct envmap *m, const char *key)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		if (!strcmp(m->v[i].key, key)) {
+			free(m->v[i].key);
+			free(m->v[i].value);
+			memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
+			m->n--;
+			return;
+		}
+	}
+}
+
 void envmap_set_kv(struct envmap *m, const char *kv)
 {
 	const char *eq = strchr(kv, '=');

@@ -29,6 +29,8 @@ struct envmap {
 void envmap_set(struct envmap *m, const char *key, const char *value);
 /* Set from "KEY=VALUE" (an environ entry); one without '=' is ignored. */
 void envmap_set_kv(struct envmap *m, const char *kv);
+/* Remove key (nothing when absent). */
+void envmap_unset(struct envmap *m, const char *key);
 /* The value of key, or NULL. */
 const char *envmap_get(const struct envmap *m, const char *key);
 /* Sort by key (bytewise). */

@@ -4,7 +4,8 @@
  * A service goes WAITING (for its dependencies) -> STARTED (its shim runs)
  * -> READY. Its shim reports through the status file, which the loop watches
  * with inotify: a death, an exec failure or a log match is seen the moment
- * the shim records it. The shim itself is our child, watched by the reaper.
+ * the shim records it. The shim itself is our child, watched by the reaper;
+ * under the tmux runner it is a window's process, watched through a pidfd.
  */
 #include "util/common.h"
 
@@ -24,8 +25,10 @@
 #include "probe/listeners.h"
 #include "probe/marker.h"
 #include "probe/probe.h"
+#include "probe/proc.h"
 #include "reaper/reaper.h"
 #include "spawn/spawn.h"
+#include "spawn/tmux.h"
 #include "util/fsutil.h"
 #include "util/timeutil.h"
 
@@ -35,6 +38,7 @@
 #define HTTP_TIMEOUT_S 2.0
 #define HTTP_MAX 4096
 #define FAIL_TAIL_LINES 20
+#define SHIM_POLL_S 0.05
 
 enum ready_kind { READY_PORT, READY_HTTP, READY_EXEC, READY_LOG, READY_NONE };
 enum phase { PH_WAITING, PH_STARTED, PH_READY };
@@ -50,6 +54,10 @@ struct lsvc {
 	enum phase phase;
 	pid_t shim_pid;
 	bool shim_gone;
+	/* tmux runner: the shim is not our child */
+	uint64_t shim_start;
+	ev_io shim_io;      /* its pidfd */
+	ev_timer shim_poll; /* no pidfd: looked at every SHIM_POLL_S */
 	uint64_t started_ms; /* monotonic */
 	char *status_path;
 	char *log_path;
@@ -144,6 +152,15 @@ static void stop_checks(struct lsvc *s)
 	}
 	if (s->check)
 		reaper_stop(s->check, SIGKILL, 0, true);
+}
+
+static void stop_shim_watch(struct lsvc *s)
+{
+	ev_timer_stop(s->l->loop, &s->shim_poll);
+	if (ev_is_active(&s->shim_io)) {
+		ev_io_stop(s->l->loop, &s->shim_io);
+		close(s->shim_io.fd);
+	}
 }
 
 static void set_ready(struct lsvc *s)
@@ -260,25 +277,83 @@ static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- the shim ---- */
 
-static void on_shim_exit(struct reaper_child *c, int wstatus, void *data)
+/* The shim is gone. wstatus: its exit (our child), or -1 (a tmux window's:
+ * tmux may know how it ended). */
+static void shim_ended(struct lsvc *s, int wstatus)
 {
-	struct lsvc *s = data;
 	char text[96];
 	struct svc_status st = {.exit_code = -1};
+	struct tmux_pane p;
 
-	(void)c;
 	s->shim_gone = true;
+	stop_shim_watch(s);
 	examine(s); /* its last record */
 	if (s->l->result != 1 || (s->phase == PH_READY && s->cfg->oneshot))
 		return;
-	if (svc_status_read(s->status_path, &st) == 0 && st.shim_pid == s->shim_pid &&
-	    (st.state == SVC_EXITED || st.state == SVC_FAILED))
-		return; /* examine() judged it */
-	st.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-	st.exit_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
-	st.core_dumped = false;
-	svc_exit_text(&st, text, sizeof(text));
+	if (svc_status_read(s->status_path, &st) == 0 && st.shim_pid == s->shim_pid) {
+		if (st.state == SVC_EXITED || st.state == SVC_FAILED)
+			return; /* examine() judged it */
+		if (st.error[0]) {
+			failf(s, -EIO, true, "%s", st.error);
+			return;
+		}
+	}
+	st = (struct svc_status){.exit_code = -1};
+	if (wstatus >= 0) {
+		st.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+		st.exit_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+	} else if (s->l->e->tmux &&
+		   tmux_pane_info(s->l->e->tmux, s->l->e->session->slug, s->cfg->name, &p, NULL) ==
+			   0 &&
+		   p.dead && p.pid == s->shim_pid) {
+		st.exit_code = p.dead_status;
+		st.exit_signal = p.dead_signal;
+	}
+	if (st.exit_code < 0 && !st.exit_signal)
+		snprintf(text, sizeof(text), "ended without recording why");
+	else
+		svc_exit_text(&st, text, sizeof(text));
 	failf(s, -EIO, true, "its supervisor berth-shim (pid %d) %s", (int)s->shim_pid, text);
+}
+
+static void on_shim_exit(struct reaper_child *c, int wstatus, void *data)
+{
+	(void)c;
+	shim_ended(data, wstatus);
+}
+
+static void on_shim_pidfd(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	shim_ended(w->data, -1);
+}
+
+static void on_shim_poll(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct lsvc *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (!proc_is(s->shim_pid, s->shim_start))
+		shim_ended(s, -1);
+}
+
+/* A shim that is not our child (a tmux window's): its pidfd, or a poll. */
+static void watch_shim(struct lsvc *s, int pidfd)
+{
+	if (proc_start_time(s->shim_pid, &s->shim_start) < 0 && pidfd >= 0) {
+		close(pidfd);
+		pidfd = -1;
+	}
+	if (pidfd >= 0) {
+		ev_io_init(&s->shim_io, on_shim_pidfd, pidfd, EV_READ);
+		s->shim_io.data = s;
+		ev_io_start(s->l->loop, &s->shim_io);
+		return;
+	}
+	ev_timer_set(&s->shim_poll, 0., SHIM_POLL_S);
+	ev_timer_start(s->l->loop, &s->shim_poll);
 }
 
 /* ---- readiness checks ---- */
@@ -697,7 +772,7 @@ static void start_one(struct lsvc *s)
 
 	s->started_ms = time_mono_ms();
 	r = services_spawn_shim(l->e, s->cfg, &pid, &pidfd, &cause);
-	if (pid > 0) {
+	if (pid > 0 && !l->e->tmux) {
 		int wr = reaper_watch(l->reaper, pid, pidfd, r < 0 ? NULL : on_shim_exit, s, NULL);
 
 		if (wr < 0 && pidfd >= 0)
@@ -709,6 +784,8 @@ static void start_one(struct lsvc *s)
 		return;
 	}
 	s->shim_pid = pid;
+	if (l->e->tmux)
+		watch_shim(s, pidfd);
 	s->phase = PH_STARTED;
 	strvec_push(l->started, s->cfg->name);
 	if (l->cb)
@@ -785,11 +862,15 @@ static void lsvc_init(struct launch *l, struct lsvc *s, const struct service_con
 	s->retry.data = s;
 	ev_timer_init(&s->http_timer, on_http_timeout, 0., 0.);
 	s->http_timer.data = s;
+	ev_timer_init(&s->shim_poll, on_shim_poll, 0., 0.);
+	s->shim_poll.data = s;
+	ev_init(&s->shim_io, on_shim_pidfd);
 }
 
 static void lsvc_finish(struct lsvc *s)
 {
 	stop_checks(s);
+	stop_shim_watch(s);
 	free(s->status_path);
 	free(s->log_path);
 	free(s->cwd);

@@ -21,6 +21,7 @@
 #include "reaper/reaper.h"
 #include "services.h"
 #include "spawn/spawn.h"
+#include "spawn/tmux.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
 #include "util/timeutil.h"
@@ -55,6 +56,12 @@ char *services_journal_path(const char *berth_dir, const char *slug)
 	return xasprintf("%s/run/%s/events", berth_dir, slug);
 }
 
+/* The environment file a tmux window's shim reads (and removes). */
+static char *services_env_path(const char *berth_dir, const char *slug, const char *window)
+{
+	return xasprintf("%s/run/%s/%s.env", berth_dir, slug, window);
+}
+
 unsigned services_port(const struct session *s, const char *service)
 {
 	for (size_t i = 0; i < s->n_ports; i++)
@@ -86,11 +93,18 @@ void services_env(const struct svc_env *e, const struct service_config *cfg, str
 	 * then the markers, which nothing may override. */
 	for (char *const *p = e->envp; p && *p; p++)
 		envmap_set_kv(&m, *p);
-	for (size_t i = 0; i < cfg->env.n; i++)
+	for (size_t i = 0; cfg && i < cfg->env.n; i++)
 		envmap_set_kv(&m, cfg->env.v[i]);
+	/* A service is not inside the caller's tmux (nor, under the tmux
+	 * runner, told it is inside ours). */
+	envmap_unset(&m, "TMUX");
+	envmap_unset(&m, "TMUX_PANE");
 	envmap_set(&m, MARKER_ROOT_ID, e->root_id);
 	envmap_set(&m, MARKER_SESSION, e->session->slug);
-	envmap_set(&m, MARKER_SERVICE, cfg->name);
+	if (cfg)
+		envmap_set(&m, MARKER_SERVICE, cfg->name);
+	else
+		envmap_unset(&m, MARKER_SERVICE);
 	for (size_t i = 0; i < m.n; i++)
 		strvec_pushf(envp, "%s=%s", m.v[i].key, m.v[i].value);
 	envmap_finish(&m);
@@ -122,16 +136,174 @@ void services_shim_argv(const struct svc_env *e, const struct service_config *cf
 		strvec_push(argv, "--ready-log");
 		strvec_push(argv, cfg->ready + 4);
 	}
+	if (e->tmux) {
+		strvec_push(argv, "--terminal");
+		strvec_push(argv, "--env-file");
+		strvec_push_owned(argv, services_env_path(e->berth_dir, slug, cfg->name));
+	}
 	strvec_push(argv, "--");
 	strvec_push(argv, cfg->command);
+}
+
+static int make_dirs(const struct svc_env *e, char **cause)
+{
+	char *dirs[2] = {services_run_dir(e->berth_dir, e->session->slug),
+			 services_log_dir(e->berth_dir, e->session->slug)};
+	int r = 0;
+
+	for (int i = 0; i < 2 && r == 0; i++) {
+		r = mkdir_p(dirs[i], 0755);
+		if (r < 0)
+			*cause = xasprintf("cannot create '%s': %s", dirs[i], strerror(-r));
+	}
+	free(dirs[0]);
+	free(dirs[1]);
+	return r;
+}
+
+/* ---- the tmux runner ---- */
+
+/* Write envp, NUL-separated, to the environment file of window. */
+static int write_env_file(const struct svc_env *e, const char *window, const struct strvec *envp,
+			  char **cause)
+{
+	char *path = services_env_path(e->berth_dir, e->session->slug, window);
+	struct strbuf sb = STRBUF_INIT;
+	int r;
+
+	for (size_t i = 0; i < envp->n; i++)
+		strbuf_add(&sb, envp->v[i], strlen(envp->v[i]) + 1);
+	r = write_file_atomic(path, sb.buf ? sb.buf : "", sb.len, 0600);
+	if (r < 0)
+		*cause = xasprintf("cannot write '%s': %s", path, strerror(-r));
+	strbuf_release(&sb);
+	free(path);
+	return r;
+}
+
+/* The markers a window's process carries itself (service NULL: the shell). */
+static void window_markers(const struct svc_env *e, const char *service, struct strvec *ret)
+{
+	strvec_pushf(ret, "%s=%s", MARKER_ROOT_ID, e->root_id);
+	strvec_pushf(ret, "%s=%s", MARKER_SESSION, e->session->slug);
+	if (service)
+		strvec_pushf(ret, "%s=%s", MARKER_SERVICE, service);
+}
+
+/* The shell window's command line: the shim execs `$SHELL` (or sh) in the
+ * worktree with the session's environment. */
+static int shell_argv(const struct svc_env *e, struct strvec *argv, char **cause)
+{
+	struct strvec envp = STRVEC_INIT;
+	int r;
+
+	services_env(e, NULL, &envp);
+	r = write_env_file(e, "shell", &envp, cause);
+	strvec_clear(&envp);
+	if (r < 0)
+		return r;
+	strvec_push(argv, e->shim_path);
+	strvec_push(argv, "--exec");
+	strvec_push(argv, "--env-file");
+	strvec_push_owned(argv, services_env_path(e->berth_dir, e->session->slug, "shell"));
+	strvec_push(argv, "--cwd");
+	strvec_push(argv, e->session->worktree);
+	strvec_push(argv, "--");
+	strvec_push(argv, "exec \"${SHELL:-/bin/sh}\"");
+	return 0;
+}
+
+int services_tmux_session(const struct svc_env *e, bool respawn, char **cause)
+{
+	struct strvec argv = STRVEC_INIT, markers = STRVEC_INIT;
+	const char *slug = e->session->slug;
+	struct tmux_pane p;
+	char *msg = NULL;
+	int has, r = make_dirs(e, cause);
+
+	if (r < 0)
+		return r;
+	has = tmux_has_session(e->tmux, slug, &msg);
+	if (has < 0)
+		goto fail;
+	if (has > 0 && (!respawn || (tmux_pane_info(e->tmux, slug, "shell", &p, NULL) == 0 &&
+				     !p.dead)))
+		goto out;
+	r = shell_argv(e, &argv, cause);
+	if (r < 0)
+		goto out;
+	window_markers(e, NULL, &markers);
+	if (has > 0) {
+		pid_t pid;
+
+		r = tmux_start_window(e->tmux, slug, "shell", e->session->worktree, &markers,
+				      (const char *const *)strvec_argv(&argv), &pid, &msg);
+	} else {
+		r = tmux_ensure_session(e->tmux, slug, e->session->worktree, &markers,
+					(const char *const *)strvec_argv(&argv), &msg);
+	}
+	if (r == 0)
+		goto out;
+fail:
+	*cause = xasprintf("tmux: %s", msg ? msg : "no answer");
+	r = -EIO;
+out:
+	free(msg);
+	strvec_clear(&argv);
+	strvec_clear(&markers);
+	return r;
+}
+
+static int spawn_in_tmux(const struct svc_env *e, const struct service_config *cfg,
+			 pid_t *ret_pid, int *ret_pidfd, char **cause)
+{
+	struct strvec argv = STRVEC_INIT, envp = STRVEC_INIT, markers = STRVEC_INIT;
+	char *cwd = cfg->cwd ? path_join(e->session->worktree, cfg->cwd)
+			     : xstrdup(e->session->worktree);
+	char *msg = NULL;
+	struct tmux_pane p;
+	pid_t pid = -1;
+	int r;
+
+	r = services_tmux_session(e, false, cause);
+	if (r < 0)
+		goto out;
+	services_env(e, cfg, &envp);
+	r = write_env_file(e, cfg->name, &envp, cause);
+	if (r < 0)
+		goto out;
+	services_shim_argv(e, cfg, &argv);
+	window_markers(e, cfg->name, &markers);
+	/* A directory that does not exist is the shim's to report. */
+	r = tmux_start_window(e->tmux, e->session->slug, cfg->name,
+			      path_is_dir(cwd) ? cwd : e->session->worktree, &markers,
+			      (const char *const *)strvec_argv(&argv), &pid, &msg);
+	if (r < 0) {
+		*cause = xasprintf("tmux: %s", msg ? msg : "no answer");
+		goto out;
+	}
+	*ret_pid = pid;
+	*ret_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	/* The pane's pid is the shim's only while the pane is alive: if it is
+	 * dead already, the pidfd may name a recycled pid. */
+	if (*ret_pidfd >= 0 && (tmux_pane_info(e->tmux, e->session->slug, cfg->name, &p, NULL) < 0 ||
+				p.dead || p.pid != pid)) {
+		close(*ret_pidfd);
+		*ret_pidfd = -1;
+	}
+out:
+	free(msg);
+	free(cwd);
+	strvec_clear(&argv);
+	strvec_clear(&envp);
+	strvec_clear(&markers);
+	return r;
 }
 
 int services_spawn_shim(const struct svc_env *e, const struct service_config *cfg, pid_t *ret_pid,
 			int *ret_pidfd, char **cause)
 {
 	struct strvec argv = STRVEC_INIT, envp = STRVEC_INIT;
-	char *run = services_run_dir(e->berth_dir, e->session->slug);
-	char *logs = services_log_dir(e->berth_dir, e->session->slug);
 	char *status = services_status_path(e->berth_dir, e->session->slug, cfg->name);
 	struct spawn_opts o = {0};
 	struct spawn_error err = {0};
@@ -139,18 +311,16 @@ int services_spawn_shim(const struct svc_env *e, const struct service_config *cf
 	int r;
 
 	*ret_pid = -1;
-	r = mkdir_p(run, 0755);
-	if (r < 0) {
-		*cause = xasprintf("cannot create '%s': %s", run, strerror(-r));
+	*ret_pidfd = -1;
+	r = make_dirs(e, cause);
+	if (r < 0)
 		goto out;
-	}
-	r = mkdir_p(logs, 0755);
-	if (r < 0) {
-		*cause = xasprintf("cannot create '%s': %s", logs, strerror(-r));
-		goto out;
-	}
 	/* A status left by an earlier run must not be read as this one's. */
 	unlink(status);
+	if (e->tmux) {
+		r = spawn_in_tmux(e, cfg, ret_pid, ret_pidfd, cause);
+		goto out;
+	}
 	services_shim_argv(e, cfg, &argv);
 	services_env(e, cfg, &envp);
 	o.path = e->shim_path;
@@ -166,8 +336,6 @@ int services_spawn_shim(const struct svc_env *e, const struct service_config *cf
 out:
 	strvec_clear(&argv);
 	strvec_clear(&envp);
-	free(run);
-	free(logs);
 	free(status);
 	return r;
 }
@@ -598,6 +766,17 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 	}
 	waiter_finish(&w);
 
+	/* The tmux session goes once its services are stopped: the kernel
+	 * hangs up its shell window; has-session must then say it is gone. */
+	if (!names && e->tmux) {
+		char *msg = NULL;
+
+		if (tmux_kill_session(e->tmux, e->session->slug, &msg) < 0)
+			ret->tmux_error = xasprintf("cannot kill tmux session %s: %s",
+						    e->session->slug, msg ? msg : "no answer");
+		free(msg);
+	}
+
 	/* The safety net: a lost shim's process group (its leader verified:
 	 * while the leader lives its group id cannot be reused), then every
 	 * process carrying the markers. */
@@ -648,6 +827,7 @@ out:
 void stop_report_finish(struct stop_report *r)
 {
 	free(r->survivors);
+	free(r->tmux_error);
 	memset(r, 0, sizeof(*r));
 }
 

@@ -29,6 +29,7 @@ struct svc_env {
 	const char *shim_path;  /* the berth-shim executable */
 	char *const *envp;      /* the session's environment, NULL-terminated */
 	uint64_t stop_grace_ms; /* config's stop_grace */
+	const struct tmux *tmux; /* the tmux runner's server; NULL: the process runner */
 };
 
 /* .berth/run/<slug>, .berth/logs/<slug> and the files in them. Caller frees. */
@@ -47,13 +48,20 @@ void services_env(const struct svc_env *e, const struct service_config *cfg, str
 /* The shim's command line for service cfg, appended to argv. */
 void services_shim_argv(const struct svc_env *e, const struct service_config *cfg,
 			struct strvec *argv);
-/* Start the shim of cfg (its own session; fds 0-2 on /dev/null: a shim never
- * holds the caller's terminal or pipes). *ret_pid is our child; *ret_pidfd
- * its pidfd or -1. Creates the run and log directories. -errno with *cause
- * on failure; *ret_pid is then still a child to reap when it is > 0 (an exec
- * of the shim that failed: see spawn_start). */
+/* Start the shim of cfg. Process runner: our child, in its own session, fds
+ * 0-2 on /dev/null (a shim never holds the caller's terminal or pipes).
+ * Tmux runner: the process of the service's window in the session's tmux
+ * session (created with its shell window when missing), not our child, its
+ * environment passed in a file. *ret_pid is the shim; *ret_pidfd its pidfd
+ * or -1 (tmux: -1 too when it is gone already). Creates the run and log
+ * directories. -errno with *cause on failure; *ret_pid is then still a child
+ * to reap when it is > 0 (an exec of the shim that failed: see
+ * spawn_start). */
 int services_spawn_shim(const struct svc_env *e, const struct service_config *cfg, pid_t *ret_pid,
 			int *ret_pidfd, char **cause);
+/* Tmux runner: make sure the session's tmux session exists; with respawn,
+ * also restart its shell window when the shell there has ended. */
+int services_tmux_session(const struct svc_env *e, bool respawn, char **cause);
 
 /* What a service is doing now. */
 enum svc_live {
@@ -98,15 +106,18 @@ struct stop_report {
 	struct proc_ref *survivors; /* still running afterwards (caller frees) */
 	size_t n_survivors;
 	bool interrupted; /* a signal on sigfd: the rest was KILLed at once */
+	char *tmux_error; /* the tmux session could not be killed (caller frees) */
 };
 
 /* Stop services names (NULL: every service recorded for the session) and
  * everything carrying their markers (every process of the session when names
  * is NULL): TERM to each shim at once, wait for all through pidfds (a shim
  * escalates to KILL at stop_grace itself; a shim still there at stop_grace +
- * 2 s is KILLed), then the safety net with the same escalation, then a last
- * sweep whose finds are the survivors. Status files of stopped services are
- * kept (they say "stopped"). sigfd >= 0: readable means "hurry": KILL now. */
+ * 2 s is KILLed), then (names NULL, tmux runner) kill the tmux session and
+ * check that it is gone, then the safety net with the same escalation, then
+ * a last sweep whose finds are the survivors. Status files of stopped
+ * services are kept (they say "stopped"). sigfd >= 0: readable means
+ * "hurry": KILL now. */
 int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd,
 		  struct stop_report *ret);
 void stop_report_finish(struct stop_report *r);

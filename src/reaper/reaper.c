@@ -453,6 +453,22 @@ bool reaper_child_killed(const struct reaper_child *c)
 	return c->killed;
 }
 
+int reaper_reap_sync(pid_t pid, int pidfd, int *ret_wstatus)
+{
+	siginfo_t info;
+	int rc;
+
+	do {
+		memset(&info, 0, sizeof(info));
+		rc = pidfd >= 0 ? waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | __WALL)
+				: waitid(P_PID, (id_t)pid, &info, WEXITED | __WALL);
+	} while (rc < 0 && errno == EINTR);
+	if (rc < 0)
+		return -errno;
+	*ret_wstatus = wstatus_of(&info);
+	return 0;
+}
+
 unsigned reaper_pending(const struct reaper *r)
 {
 	return r->pending;

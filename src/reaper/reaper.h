@@ -77,6 +77,10 @@ int reaper_stop(struct reaper_child *c, int sig, uint64_t grace_ms, bool group);
 bool reaper_child_stopping(const struct reaper_child *c);
 /* True when reaper_stop sent SIGKILL (as its sig, or at the deadline). */
 bool reaper_child_killed(const struct reaper_child *c);
+/* Wait for our child pid to exit and reap it (blocking), through pidfd when
+ * it is >= 0, else by pid. For a short synchronous run (spawn_run) that no
+ * reaper watches: it reaps that one child only, never another's. */
+int reaper_reap_sync(pid_t pid, int pidfd, int *ret_wstatus);
 /* Number of watched children not yet reaped. */
 unsigned reaper_pending(const struct reaper *r);
 

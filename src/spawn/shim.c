@@ -13,12 +13,26 @@
  *   berth-shim --status FILE --log FILE [--cwd DIR] [--stop-signal N]
  *              [--stop-grace MS] [--restart no|on-failure|always]
  *              [--log-max BYTES] [--log-keep N] [--ready-log REGEX]
- *              [--events FILE] -- COMMAND
+ *              [--events FILE] [--env-file FILE] [--terminal] [--exec]
+ *              -- COMMAND
  *
- * The service gets the shim's environment as it is. --ready-log records the
- * service as ready (ready_ms in the status) when an output line matches the
- * extended regular expression; --events appends each transition to the
- * session's event journal.
+ * The service gets the shim's environment as it is, or exactly the one in
+ * --env-file (NUL-separated KEY=VALUE entries, as in /proc/<pid>/environ; the
+ * file is removed once read). --ready-log records the service as ready
+ * (ready_ms in the status) when an output line matches the extended regular
+ * expression; --events appends each transition to the session's event
+ * journal.
+ *
+ * --terminal (the tmux runner: the shim is a tmux pane's process, its fds 0-2
+ * the pane's terminal): the service runs on a terminal of its own (a pty the
+ * shim holds), sized as the pane. Its output goes to the log, byte for byte
+ * (no \n -> \r\n translation), and to the pane; what is typed in the pane
+ * goes to the service. SIGHUP (the window or the tmux server gone) stops the
+ * tree like SIGTERM and is recorded as such.
+ *
+ * --exec: no supervision; take the environment from --env-file (keeping our
+ * TMUX and TMUX_PANE), enter --cwd and exec `/bin/sh -c COMMAND` (the tmux
+ * runner's shell window).
  */
 #include "util/common.h"
 
@@ -27,10 +41,12 @@
 #include <getopt.h>
 #include <regex.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "probe/proc.h"
@@ -39,12 +55,14 @@
 #include "spawn/logfile.h"
 #include "spawn/spawn.h"
 #include "spawn/svcstatus.h"
+#include "util/fsutil.h"
 #include "util/parse.h"
 
 #define QUICK_DEATH_MS 2000 /* a run shorter than this counts towards a crash loop */
 #define CRASH_LOOP_MAX 5    /* quick deaths in a row before giving up */
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 10000
+#define SCREEN_PENDING_MAX (1u << 20) /* output not yet shown in the pane; beyond: dropped */
 
 enum restart_mode { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
@@ -75,6 +93,15 @@ struct shim {
 	regex_t ready_re;        /* --ready-log: readiness is a matching output line */
 	bool have_ready_re;
 	struct strbuf line; /* the output line being assembled for ready_re */
+	char **envp;        /* --env-file: the service's environment, or NULL */
+	/* --terminal */
+	bool terminal;
+	bool hangup;              /* our terminal hung up */
+	struct termios saved_tio; /* the pane's modes, restored at exit */
+	bool tio_saved;
+	ev_io in_io;               /* what is typed in the pane */
+	ev_io screen_io;           /* the pane writable again */
+	struct strbuf screen;      /* output waiting for the pane */
 };
 
 static int64_t now_ms(void)
@@ -135,7 +162,144 @@ static void log_line(struct shim *s, const char *fmt, ...)
 		logfile_flush(s->log);
 		logfile_write(s->log, sb.buf, sb.len);
 	}
+	if (s->terminal && !s->hangup && write(2, sb.buf, sb.len) < 0) {
+		/* the pane is best effort: the log has it */
+	}
 	strbuf_release(&sb);
+}
+
+/* ---- the pane (--terminal) ---- */
+
+static void screen_flush(struct shim *s)
+{
+	size_t done = 0;
+
+	while (done < s->screen.len) {
+		ssize_t n = write(1, s->screen.buf + done, s->screen.len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			break;
+		if (n <= 0) {
+			/* the pane is gone: the log keeps everything */
+			done = s->screen.len;
+			break;
+		}
+		done += (size_t)n;
+	}
+	memmove(s->screen.buf, s->screen.buf + done, s->screen.len - done);
+	s->screen.len -= done;
+	if (s->screen.buf)
+		s->screen.buf[s->screen.len] = '\0';
+	if (s->screen.len && !ev_is_active(&s->screen_io))
+		ev_io_start(s->loop, &s->screen_io);
+	else if (!s->screen.len)
+		ev_io_stop(s->loop, &s->screen_io);
+}
+
+static void on_screen(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	screen_flush(w->data);
+}
+
+/* Show service output in the pane. When the pane does not keep up, what is
+ * beyond SCREEN_PENDING_MAX is not shown (the log has it all). */
+static void screen_write(struct shim *s, const char *buf, size_t n)
+{
+	if (!s->terminal || s->hangup || s->screen.len + n > SCREEN_PENDING_MAX)
+		return;
+	strbuf_add(&s->screen, buf, n);
+	if (!ev_is_active(&s->screen_io))
+		screen_flush(s);
+}
+
+/* What is typed in the pane goes to the service's terminal. */
+static void on_input(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct shim *s = w->data;
+	char buf[4096];
+	ssize_t n = read(0, buf, sizeof(buf));
+
+	(void)revents;
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		ev_io_stop(loop, w); /* hung up: SIGHUP follows */
+		return;
+	}
+	if (ev_is_active(&s->out_io) && write(s->out_io.fd, buf, (size_t)n) < 0) {
+		/* a service that does not read its terminal loses keystrokes */
+	}
+}
+
+/* The pane in raw input mode: every key reaches the service's own terminal,
+ * whose line discipline then does echo, editing and ^C. Output processing
+ * stays, so the service's "\n" shows as a new line. */
+static void pane_raw(struct shim *s)
+{
+	struct termios t;
+
+	if (tcgetattr(0, &s->saved_tio) < 0)
+		return;
+	s->tio_saved = true;
+	t = s->saved_tio;
+	t.c_iflag &= ~(tcflag_t)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+	t.c_lflag &= ~(tcflag_t)(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
+	t.c_cc[VMIN] = 1;
+	t.c_cc[VTIME] = 0;
+	tcsetattr(0, TCSANOW, &t);
+	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);
+}
+
+static void pane_resize(const struct shim *s)
+{
+	struct winsize ws;
+
+	if (ev_is_active(&s->out_io) && ioctl(0, TIOCGWINSZ, &ws) == 0)
+		ioctl(s->out_io.fd, TIOCSWINSZ, &ws);
+}
+
+/* A terminal for one run of the service: master (ours, non-blocking) and
+ * slave (the service's fds 0-2), with output processing off so the log gets
+ * the service's bytes unchanged, sized as the pane. */
+static int open_pty(int *ret_master, int *ret_slave)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC), sl, r;
+	struct termios tio;
+	struct winsize ws;
+
+	if (m < 0)
+		return -errno;
+	if (unlockpt(m) < 0)
+		goto fail;
+	sl = ioctl(m, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (sl < 0) {
+		char name[128];
+
+		if (ptsname_r(m, name, sizeof(name)) != 0)
+			goto fail;
+		sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (sl < 0)
+			goto fail;
+	}
+	if (tcgetattr(sl, &tio) == 0) {
+		tio.c_oflag &= ~(tcflag_t)OPOST;
+		tcsetattr(sl, TCSANOW, &tio);
+	}
+	if (ioctl(0, TIOCGWINSZ, &ws) == 0)
+		ioctl(m, TIOCSWINSZ, &ws);
+	fcntl(m, F_SETFL, O_NONBLOCK);
+	*ret_master = m;
+	*ret_slave = sl;
+	return 0;
+fail:
+	r = -errno;
+	close(m);
+	return r;
 }
 
 /* ---- the process tree ---- */
@@ -213,8 +377,9 @@ static void match_ready(struct shim *s, const char *buf, size_t n)
 	}
 }
 
-/* Read what the pipe holds. Returns false at EOF (the pipe is then closed:
- * every writer, the service and its descendants, is gone). */
+/* Read what the pipe (or the terminal's master) holds. Returns false at EOF
+ * (EIO for a terminal; it is then closed: every writer, the service and its
+ * descendants, is gone). */
 static bool read_output(struct shim *s)
 {
 	char buf[65536];
@@ -224,6 +389,7 @@ static bool read_output(struct shim *s)
 
 		if (n > 0) {
 			logfile_write(s->log, buf, (size_t)n);
+			screen_write(s, buf, (size_t)n);
 			if (s->have_ready_re && !s->st.ready_ms)
 				match_ready(s, buf, (size_t)n);
 			continue;
@@ -255,7 +421,7 @@ static int start_service(struct shim *s)
 	struct spawn_opts o = {
 		.path = "/bin/sh",
 		.argv = argv,
-		.envp = NULL,
+		.envp = s->envp,
 		.cwd = s->cwd,
 		.stdin_fd = -1,
 		.new_pgroup = true,
@@ -264,8 +430,22 @@ static int start_service(struct shim *s)
 	int pfd[2], pidfd = -1, r;
 	pid_t pid = -1;
 
-	if (pipe2(pfd, O_CLOEXEC) < 0)
+	if (s->terminal) {
+		/* pfd[0] our side, pfd[1] the service's terminal, made its
+		 * controlling one in a session of its own (^C reaches it) */
+		r = open_pty(&pfd[0], &pfd[1]);
+		if (r < 0) {
+			snprintf(s->st.error, sizeof(s->st.error), "cannot open a terminal: %s",
+				 strerror(-r));
+			log_line(s, "%s", s->st.error);
+			return r;
+		}
+		o.stdin_fd = pfd[1];
+		o.new_session = true;
+		o.ctty = true;
+	} else if (pipe2(pfd, O_CLOEXEC) < 0) {
 		return -errno;
+	}
 	o.stdout_fd = pfd[1];
 	o.stderr_fd = pfd[1];
 	r = spawn_start(&o, &pid, &pidfd, &err);
@@ -285,7 +465,8 @@ static int start_service(struct shim *s)
 		free(why);
 		return r;
 	}
-	fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+	if (!s->terminal)
+		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	if (ev_is_active(&s->out_io)) {
 		/* a restart: descendants of the previous run may still hold its pipe */
 		ev_io_stop(s->loop, &s->out_io);
@@ -387,6 +568,9 @@ static void stop(struct shim *s)
 	if (s->stopping)
 		return;
 	s->stopping = true;
+	if (s->hangup)
+		snprintf(s->st.error, sizeof(s->st.error), "%s",
+			 "stopped because its terminal hung up (its tmux window or server is gone)");
 	ev_timer_stop(s->loop, &s->restart_timer);
 	if (!s->child) {
 		/* between runs (restarting) or already over */
@@ -412,8 +596,23 @@ static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGWINCH) {
+			pane_resize(s);
+			continue;
+		}
+		if (si.ssi_signo == SIGHUP && s->terminal && !s->hangup) {
+			s->hangup = true;
+			ev_io_stop(s->loop, &s->in_io);
+			ev_io_stop(s->loop, &s->screen_io);
+			strbuf_reset(&s->screen);
+			if (!s->stopping)
+				journal(s, "hangup",
+					"its terminal hung up (its tmux window or server is gone): "
+					"stopping it");
+		}
 		stop(s);
+	}
 }
 
 static void on_orphan(pid_t pid, int wstatus, void *data)
@@ -431,8 +630,74 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: berth-shim --status FILE --log FILE [--cwd DIR] [--stop-signal N] "
 			"[--stop-grace MS] [--restart no|on-failure|always] [--log-max BYTES] "
-			"[--log-keep N] [--ready-log REGEX] [--events FILE] -- COMMAND\n");
+			"[--log-keep N] [--ready-log REGEX] [--events FILE] [--env-file FILE] "
+			"[--terminal] -- COMMAND\n"
+			"       berth-shim --exec --env-file FILE [--cwd DIR] -- COMMAND\n");
 	return 2;
+}
+
+/* The environment in path (NUL-separated KEY=VALUE), then path removed. Our
+ * own values of keep[] (NULL-terminated) replace or join the file's. */
+static char **load_env(const char *path, const char *const *keep)
+{
+	struct strvec v = STRVEC_INIT;
+	char *buf = NULL, **out;
+	size_t len = 0, start = 0;
+	int r = read_file(path, 16u << 20, &buf, &len);
+
+	if (r < 0) {
+		fprintf(stderr, "berth-shim: cannot read the environment file '%s': %s\n", path,
+			strerror(-r));
+		return NULL;
+	}
+	unlink(path);
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && buf[i])
+			continue;
+		if (i > start) {
+			const char *kv = buf + start;
+			bool kept = false;
+
+			for (const char *const *k = keep; *k && !kept; k++)
+				kept = !strncmp(kv, *k, strlen(*k)) && kv[strlen(*k)] == '=' &&
+				       getenv(*k);
+			if (!kept && strchr(kv, '='))
+				strvec_push(&v, kv);
+		}
+		start = i + 1;
+	}
+	for (const char *const *k = keep; *k; k++)
+		if (getenv(*k))
+			strvec_pushf(&v, "%s=%s", *k, getenv(*k));
+	free(buf);
+	strvec_argv(&v);
+	out = v.v; /* handed over, NULL-terminated */
+	return out;
+}
+
+static void free_env(char **envp)
+{
+	for (char **p = envp; p && *p; p++)
+		free(*p);
+	free(envp);
+}
+
+/* --exec: the tmux runner's shell window. */
+static int exec_shell(const char *env_file, const char *cwd, const char *command)
+{
+	static const char *const keep[] = {"TMUX", "TMUX_PANE", "TERM", NULL};
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
+	char **envp = env_file ? load_env(env_file, keep) : environ;
+
+	if (!envp)
+		return 127;
+	if (cwd && chdir(cwd) < 0) {
+		fprintf(stderr, "berth-shim: cannot enter '%s': %s\n", cwd, strerror(errno));
+		return 127;
+	}
+	execve("/bin/sh", argv, envp);
+	fprintf(stderr, "berth-shim: cannot run /bin/sh: %s\n", strerror(errno));
+	return 127;
 }
 
 int main(int argc, char **argv)
@@ -447,7 +712,10 @@ int main(int argc, char **argv)
 		O_LOGMAX,
 		O_LOGKEEP,
 		O_READYLOG,
-		O_EVENTS
+		O_EVENTS,
+		O_ENVFILE,
+		O_TERMINAL,
+		O_EXEC
 	};
 	static const struct option longopts[] = {
 		{"status", required_argument, NULL, O_STATUS},
@@ -460,11 +728,17 @@ int main(int argc, char **argv)
 		{"log-keep", required_argument, NULL, O_LOGKEEP},
 		{"ready-log", required_argument, NULL, O_READYLOG},
 		{"events", required_argument, NULL, O_EVENTS},
+		{"env-file", required_argument, NULL, O_ENVFILE},
+		{"terminal", no_argument, NULL, O_TERMINAL},
+		{"exec", no_argument, NULL, O_EXEC},
 		{0},
 	};
+	static const char *const keep_terminal[] = {"TERM", NULL};
+	static const char *const keep_none[] = {NULL};
 	struct shim s = {.stop_signal = SIGTERM, .stop_grace_ms = 5000, .exit_code = 0};
 	uint64_t log_max = 10u << 20, log_keep = 5, v;
-	const char *log_path = NULL, *ready_log = NULL;
+	const char *log_path = NULL, *ready_log = NULL, *env_file = NULL;
+	bool exec_mode = false;
 	sigset_t mask;
 	int c, r;
 
@@ -512,13 +786,34 @@ int main(int argc, char **argv)
 		case O_EVENTS:
 			s.events_path = optarg;
 			break;
+		case O_ENVFILE:
+			env_file = optarg;
+			break;
+		case O_TERMINAL:
+			s.terminal = true;
+			break;
+		case O_EXEC:
+			exec_mode = true;
+			break;
 		default:
 			return usage();
 		}
 	}
+	if (exec_mode)
+		return optind + 1 == argc ? exec_shell(env_file, s.cwd, argv[optind]) : usage();
 	if (!s.status_path || !log_path || optind + 1 != argc)
 		return usage();
 	s.command = argv[optind];
+	if (s.terminal && !isatty(0)) {
+		fprintf(stderr, "berth-shim: --terminal needs a terminal on stdin\n");
+		return 2;
+	}
+	/* Under a terminal the service sees the pane's TERM, not the caller's. */
+	if (env_file) {
+		s.envp = load_env(env_file, s.terminal ? keep_terminal : keep_none);
+		if (!s.envp)
+			return 1;
+	}
 
 	s.name = getenv("BERTH_SERVICE") ? getenv("BERTH_SERVICE") : "service";
 	if (ready_log && regcomp(&s.ready_re, ready_log, REG_EXTENDED | REG_NOSUB) != 0) {
@@ -528,8 +823,10 @@ int main(int argc, char **argv)
 	s.have_ready_re = ready_log != NULL;
 
 	/* Our own session (no terminal signals from the caller's), and the
-	 * subreaper of everything below us. */
-	setsid();
+	 * subreaper of everything below us. Under --terminal tmux made us the
+	 * leader of the pane's session already. */
+	if (!s.terminal)
+		setsid();
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	s.st.shim_pid = getpid();
 	proc_start_time(s.st.shim_pid, &s.st.shim_start);
@@ -555,6 +852,7 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGWINCH);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	ev_io_init(&s.sig_io, on_signal, s.sigfd, EV_READ);
@@ -565,6 +863,14 @@ int main(int argc, char **argv)
 	ev_timer_init(&s.kill_timer, on_kill_timer, 0., 0.);
 	s.kill_timer.data = &s;
 	ev_init(&s.out_io, on_output);
+	ev_io_init(&s.in_io, on_input, 0, EV_READ);
+	s.in_io.data = &s;
+	ev_io_init(&s.screen_io, on_screen, 1, EV_WRITE);
+	s.screen_io.data = &s;
+	if (s.terminal) {
+		pane_raw(&s);
+		ev_io_start(s.loop, &s.in_io);
+	}
 
 	if (start_service(&s) < 0) {
 		record(&s, SVC_FAILED);
@@ -572,6 +878,14 @@ int main(int argc, char **argv)
 	} else {
 		ev_run(s.loop, 0);
 	}
+	if (s.terminal && !s.hangup) {
+		fcntl(1, F_SETFL, fcntl(1, F_GETFL) & ~O_NONBLOCK);
+		screen_flush(&s); /* the last output, before the pane shows our end */
+	}
+	if (s.tio_saved && !s.hangup)
+		tcsetattr(0, TCSANOW, &s.saved_tio);
+	ev_io_stop(s.loop, &s.in_io);
+	ev_io_stop(s.loop, &s.screen_io);
 	ev_io_stop(s.loop, &s.sig_io);
 	close(s.sigfd);
 	reaper_destroy(s.reaper);
@@ -580,5 +894,7 @@ int main(int argc, char **argv)
 	if (s.have_ready_re)
 		regfree(&s.ready_re);
 	strbuf_release(&s.line);
+	strbuf_release(&s.screen);
+	free_env(s.envp);
 	return s.exit_code;
 }

@@ -24,6 +24,7 @@
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -130,6 +131,8 @@ CHILD_CODE static int child_main(void *arg)
 			fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 	}
 
+	if (o->ctty && ioctl(0, TIOCSCTTY, 0) < 0)
+		child_fail(errfd, SPAWN_STAGE_TTY, errno);
 	if (o->cwd && chdir(o->cwd) < 0)
 		child_fail(errfd, SPAWN_STAGE_CHDIR, errno);
 
@@ -213,7 +216,8 @@ int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
 	*ret_pid = -1;
 	if (ret_pidfd)
 		*ret_pidfd = -1;
-	if (!o || !o->argv || !o->argv[0] || o->pdeath_sig < 0 || o->pdeath_sig >= NSIG) {
+	if (!o || !o->argv || !o->argv[0] || o->pdeath_sig < 0 || o->pdeath_sig >= NSIG ||
+	    (o->ctty && !o->new_session)) {
 		r = -EINVAL;
 		goto fail;
 	}
@@ -315,6 +319,8 @@ const char *spawn_stage_name(enum spawn_stage s)
 		return "setpgid";
 	case SPAWN_STAGE_FDS:
 		return "fds";
+	case SPAWN_STAGE_TTY:
+		return "tty";
 	case SPAWN_STAGE_CHDIR:
 		return "chdir";
 	case SPAWN_STAGE_EXEC:
@@ -340,6 +346,8 @@ char *spawn_error_text(const struct spawn_opts *o, const struct spawn_error *e)
 		return xasprintf("cannot start a new process group for '%s': %s", prog, why);
 	case SPAWN_STAGE_FDS:
 		return xasprintf("cannot set up stdin, stdout and stderr of '%s': %s", prog, why);
+	case SPAWN_STAGE_TTY:
+		return xasprintf("cannot give '%s' its terminal: %s", prog, why);
 	case SPAWN_STAGE_NONE:
 		break;
 	}

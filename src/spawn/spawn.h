@@ -17,6 +17,7 @@ enum spawn_stage {
 	SPAWN_STAGE_SETSID,
 	SPAWN_STAGE_SETPGID,
 	SPAWN_STAGE_FDS,
+	SPAWN_STAGE_TTY,
 	SPAWN_STAGE_CHDIR,
 	SPAWN_STAGE_EXEC,
 };
@@ -31,6 +32,8 @@ struct spawn_opts {
 	int stderr_fd;     /* -1: /dev/null; may equal stdout_fd */
 	bool new_session;  /* setsid(): its own session and process group */
 	bool new_pgroup;   /* setpgid(0, 0) (when not new_session) */
+	bool ctty;         /* with new_session: stdin (a terminal) becomes the
+			    * controlling terminal, the child its foreground group */
 	int pdeath_sig;    /* 0, or a signal the child gets when we die */
 };
 

@@ -1,0 +1,23 @@
+/*
+ * run.h: running a short command to completion (tmux, later docker): its
+ * output captured, a deadline, its exit status. Synchronous: it reaps its
+ * own child only, so it may run inside another event loop's callback.
+ */
+#ifndef BERTH_RUN_H
+#define BERTH_RUN_H
+
+#include <stdint.h>
+
+#include "spawn/spawn.h"
+#include "util/strbuf.h"
+
+/* Run o (its stdout/stderr fields are ignored; stdin is /dev/null unless
+ * o->stdin_fd is set) until it exits, stdout appended to out and stderr to
+ * err (either may be NULL: discarded). The program runs in a process group
+ * of its own; at timeout_ms the group is KILLed and -ETIMEDOUT returned.
+ * 0 with *ret_wstatus when it ran; -errno with *ret_err when it could not
+ * start (see spawn_start). */
+int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+	      struct strbuf *err, int *ret_wstatus, struct spawn_error *ret_err);
+
+#endif

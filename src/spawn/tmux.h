@@ -1,0 +1,95 @@
+/*
+ * tmux.h: the tmux driver of the tmux runner. Each repository has a private
+ * tmux server: its socket in a 0700 directory of the runtime dir, our own
+ * config file (-f: remain-on-exit on, default-shell /bin/sh; no user config
+ * is read). Every target is exact (`=session`, `=session:=window`), because
+ * tmux otherwise takes a prefix. Every answer is classified: no server, no
+ * such session or window, or failed; a failed answer is never read as
+ * "gone". Clients run without TMUX, TMUX_PANE and the berth markers in their
+ * environment (the server inherits the first client's).
+ */
+#ifndef BERTH_TMUX_H
+#define BERTH_TMUX_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "util/strbuf.h"
+#include "util/strvec.h"
+
+#define TMUX_VERSION_MIN 302 /* 3.2: -e on new-session, -f filters, pane hooks */
+
+struct tmux {
+	char *socket;      /* -S */
+	char *conf;        /* -f */
+	struct strvec env; /* the clients' environment */
+	int version;       /* major * 100 + minor: 303 for "3.3a" */
+};
+
+enum tmux_answer {
+	TMUX_OK = 0,
+	TMUX_NO_SERVER,  /* no server on the socket */
+	TMUX_NO_TARGET,  /* no such session, window or pane */
+	TMUX_FAILED,     /* anything else: unknown, never "gone" */
+};
+
+/* "tmux 3.3a" -> 303, "tmux next-3.5" -> 305, "tmux 3.2" -> 302; "tmux
+ * master" -> 9999 (a build from the development tree). -EINVAL otherwise. */
+int tmux_version_parse(const char *text, int *ret);
+
+/* The directory of berth's tmux sockets: $XDG_RUNTIME_DIR/berth when
+ * XDG_RUNTIME_DIR is set, else /tmp/berth-<uid>; created 0700 and checked
+ * (ours, a directory, no access for others). Caller frees. -errno with
+ * *cause. */
+int tmux_socket_dir(char **ret, char **cause);
+
+/* Set t up for the repository with identity root_id (the socket and config
+ * file are <dir>/<root_id>{,.conf}); envp is the caller's environment. Finds
+ * tmux in PATH and checks its version (>= 3.2). -errno with *cause saying
+ * what to do. */
+int tmux_init(struct tmux *t, const char *root_id, char *const *envp, char **cause);
+void tmux_finish(struct tmux *t);
+
+/* Run `tmux -S socket -f conf ARGS...` (args NULL-terminated; an argument
+ * that is exactly tmux_sep separates commands, any other is passed as is,
+ * a trailing ';' escaped). out (may be NULL) gets stdout; *msg (may be
+ * NULL; caller frees) tmux's error text. */
+extern const char tmux_sep[];
+enum tmux_answer tmux_run(const struct tmux *t, const char *const *args, struct strbuf *out,
+			  char **msg);
+
+/* Is there a session name? 1 yes, 0 no (no server, or no such session),
+ * -EIO with *msg when tmux's answer says neither. */
+int tmux_has_session(const struct tmux *t, const char *name, char **msg);
+/* Create session name (detached, its first window "shell" running argv in
+ * cwd, env "K=V" entries set for it) unless it exists. 0, or -EIO with *msg. */
+int tmux_ensure_session(const struct tmux *t, const char *name, const char *cwd,
+			const struct strvec *env, const char *const *argv, char **msg);
+/* Run argv as the process of window `window` of session: the window is
+ * created (at the end, not selected) or, when it exists, its pane respawned
+ * (what still runs there is killed). *ret_pid: the pane's process. */
+int tmux_start_window(const struct tmux *t, const char *session, const char *window,
+		      const char *cwd, const struct strvec *env, const char *const *argv,
+		      pid_t *ret_pid, char **msg);
+
+/* What a window's pane is: its process, whether it is dead and, if so, how
+ * it ended (status, or signal: 3.3+ only). */
+struct tmux_pane {
+	pid_t pid;
+	bool dead;
+	int dead_status; /* -1 unknown */
+	int dead_signal; /* 0 unknown or none */
+};
+/* 0, -ENOENT (no server, session or window), or -EIO with *msg. */
+int tmux_pane_info(const struct tmux *t, const char *session, const char *window,
+		   struct tmux_pane *ret, char **msg);
+/* Kill session name and check with has-session that it is gone. 0 (also
+ * when there was none), or -EIO with *msg. */
+int tmux_kill_session(const struct tmux *t, const char *name, char **msg);
+
+/* The command line of `tmux attach` to window (NULL: the session's current
+ * one) of session, appended to argv. */
+void tmux_attach_argv(const struct tmux *t, const char *session, const char *window,
+		      struct strvec *argv);
+
+#endif
