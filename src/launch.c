@@ -56,8 +56,8 @@ struct lsvc {
 	bool shim_gone;
 	/* tmux runner: the shim is not our child */
 	uint64_t shim_start;
-	ev_io shim_io;      /* its pidfd */
-	ev_timer shim_poll; /* no pidfd: looked at every SHIM_POLL_S */
+	ev_io shim_io;       /* its pidfd */
+	ev_timer shim_poll;  /* no pidfd: looked at every SHIM_POLL_S */
 	uint64_t started_ms; /* monotonic */
 	char *status_path;
 	char *log_path;

@@ -226,8 +226,8 @@ int services_tmux_session(const struct svc_env *e, bool respawn, char **cause)
 	has = tmux_has_session(e->tmux, slug, &msg);
 	if (has < 0)
 		goto fail;
-	if (has > 0 && (!respawn || (tmux_pane_info(e->tmux, slug, "shell", &p, NULL) == 0 &&
-				     !p.dead)))
+	if (has > 0 &&
+	    (!respawn || (tmux_pane_info(e->tmux, slug, "shell", &p, NULL) == 0 && !p.dead)))
 		goto out;
 	r = shell_argv(e, &argv, cause);
 	if (r < 0)
@@ -254,8 +254,8 @@ out:
 	return r;
 }
 
-static int spawn_in_tmux(const struct svc_env *e, const struct service_config *cfg,
-			 pid_t *ret_pid, int *ret_pidfd, char **cause)
+static int spawn_in_tmux(const struct svc_env *e, const struct service_config *cfg, pid_t *ret_pid,
+			 int *ret_pidfd, char **cause)
 {
 	struct strvec argv = STRVEC_INIT, envp = STRVEC_INIT, markers = STRVEC_INIT;
 	char *cwd = cfg->cwd ? path_join(e->session->worktree, cfg->cwd)
@@ -286,8 +286,9 @@ static int spawn_in_tmux(const struct svc_env *e, const struct service_config *c
 	*ret_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	/* The pane's pid is the shim's only while the pane is alive: if it is
 	 * dead already, the pidfd may name a recycled pid. */
-	if (*ret_pidfd >= 0 && (tmux_pane_info(e->tmux, e->session->slug, cfg->name, &p, NULL) < 0 ||
-				p.dead || p.pid != pid)) {
+	if (*ret_pidfd >= 0 &&
+	    (tmux_pane_info(e->tmux, e->session->slug, cfg->name, &p, NULL) < 0 || p.dead ||
+	     p.pid != pid)) {
 		close(*ret_pidfd);
 		*ret_pidfd = -1;
 	}

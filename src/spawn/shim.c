@@ -99,9 +99,9 @@ struct shim {
 	bool hangup;              /* our terminal hung up */
 	struct termios saved_tio; /* the pane's modes, restored at exit */
 	bool tio_saved;
-	ev_io in_io;               /* what is typed in the pane */
-	ev_io screen_io;           /* the pane writable again */
-	struct strbuf screen;      /* output waiting for the pane */
+	ev_io in_io;          /* what is typed in the pane */
+	ev_io screen_io;      /* the pane writable again */
+	struct strbuf screen; /* output waiting for the pane */
 };
 
 static int64_t now_ms(void)
@@ -569,8 +569,9 @@ static void stop(struct shim *s)
 		return;
 	s->stopping = true;
 	if (s->hangup)
-		snprintf(s->st.error, sizeof(s->st.error), "%s",
-			 "stopped because its terminal hung up (its tmux window or server is gone)");
+		snprintf(
+			s->st.error, sizeof(s->st.error), "%s",
+			"stopped because its terminal hung up (its tmux window or server is gone)");
 	ev_timer_stop(s->loop, &s->restart_timer);
 	if (!s->child) {
 		/* between runs (restarting) or already over */

@@ -49,8 +49,8 @@ int tmux_version_parse(const char *text, int *ret)
 		return -EINVAL;
 	minor = strtoul(end + 1, &end, 10);
 	/* a letter suffix ("3.3a"), "-rc", or the end of the line */
-	if (major > 98 || minor > 99 || (*end && *end != '\n' && *end != '-' &&
-					 !(*end >= 'a' && *end <= 'z')))
+	if (major > 98 || minor > 99 ||
+	    (*end && *end != '\n' && *end != '-' && !(*end >= 'a' && *end <= 'z')))
 		return -EINVAL;
 	*ret = (int)(major * 100 + minor);
 	return 0;
@@ -141,10 +141,9 @@ static enum tmux_answer run_raw(const struct tmux *t, struct strvec *argv, struc
 		a = classify(text);
 		if (!*text) {
 			free(text);
-			text = WIFEXITED(ws) ? xasprintf("tmux exited with status %d",
-							 WEXITSTATUS(ws))
-					     : xasprintf("tmux was killed by signal %d",
-							 WTERMSIG(ws));
+			text = WIFEXITED(ws)
+				       ? xasprintf("tmux exited with status %d", WEXITSTATUS(ws))
+				       : xasprintf("tmux was killed by signal %d", WTERMSIG(ws));
 		}
 		if (msg)
 			*msg = text;
@@ -187,8 +186,8 @@ enum tmux_answer tmux_run(const struct tmux *t, const char *const *args, struct 
 
 static bool dropped_var(const char *kv)
 {
-	static const char *const drop[] = {"TMUX", "TMUX_PANE", "BERTH_ROOT_ID", "BERTH_SESSION",
-					   "BERTH_SERVICE", NULL};
+	static const char *const drop[] = {"TMUX",          "TMUX_PANE",     "BERTH_ROOT_ID",
+					   "BERTH_SESSION", "BERTH_SERVICE", NULL};
 
 	for (const char *const *d = drop; *d; d++) {
 		size_t n = strlen(*d);
@@ -375,9 +374,10 @@ int tmux_pane_info(const struct tmux *t, const char *session, const char *window
 		   struct tmux_pane *ret, char **msg)
 {
 	char *target = window_target(session, window);
-	const char *fmt = t->version >= 303
-				  ? "#{pane_pid} #{pane_dead} #{pane_dead_status}. #{pane_dead_signal}."
-				  : "#{pane_pid} #{pane_dead} #{pane_dead_status}. .";
+	const char *fmt =
+		t->version >= 303
+			? "#{pane_pid} #{pane_dead} #{pane_dead_status}. #{pane_dead_signal}."
+			: "#{pane_pid} #{pane_dead} #{pane_dead_status}. .";
 	/* Not display-message: it falls back to the current pane when the
 	 * target does not resolve. */
 	const char *args[] = {"list-panes", "-t", target, "-F", fmt, NULL};

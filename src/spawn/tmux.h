@@ -28,9 +28,9 @@ struct tmux {
 
 enum tmux_answer {
 	TMUX_OK = 0,
-	TMUX_NO_SERVER,  /* no server on the socket */
-	TMUX_NO_TARGET,  /* no such session, window or pane */
-	TMUX_FAILED,     /* anything else: unknown, never "gone" */
+	TMUX_NO_SERVER, /* no server on the socket */
+	TMUX_NO_TARGET, /* no such session, window or pane */
+	TMUX_FAILED,    /* anything else: unknown, never "gone" */
 };
 
 /* "tmux 3.3a" -> 303, "tmux next-3.5" -> 305, "tmux 3.2" -> 302; "tmux
