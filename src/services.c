@@ -719,6 +719,35 @@ static unsigned sweep(const struct svc_env *e, const char *service, int sigfd, b
 	return hit;
 }
 
+static void kill_tmux_session(const struct svc_env *e, int sigfd, struct stop_report *ret)
+{
+	pid_t *pids = NULL;
+	size_t n = 0;
+	char *msg = NULL;
+	struct waiter w;
+	bool waiting = false;
+
+	tmux_session_pids(e->tmux, e->session->slug, &pids, &n, NULL);
+	if (n && waiter_init(&w, sigfd) == 0) {
+		waiting = true;
+		for (size_t i = 0; i < n; i++) {
+			struct proc_ref ref = {pids[i], 0};
+
+			if (proc_start_time(pids[i], &ref.start_time) == 0)
+				waiter_add(&w, &ref);
+		}
+	}
+	if (tmux_kill_session(e->tmux, e->session->slug, &msg) < 0)
+		ret->tmux_error = xasprintf("cannot kill tmux session %s: %s", e->session->slug,
+					    msg ? msg : "no answer");
+	if (waiting) {
+		waiter_run(&w, KILL_WAIT_MS);
+		waiter_finish(&w);
+	}
+	free(msg);
+	free(pids);
+}
+
 int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd,
 		  struct stop_report *ret)
 {
@@ -768,15 +797,11 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 	waiter_finish(&w);
 
 	/* The tmux session goes once its services are stopped: the kernel
-	 * hangs up its shell window; has-session must then say it is gone. */
-	if (!names && e->tmux) {
-		char *msg = NULL;
-
-		if (tmux_kill_session(e->tmux, e->session->slug, &msg) < 0)
-			ret->tmux_error = xasprintf("cannot kill tmux session %s: %s",
-						    e->session->slug, msg ? msg : "no answer");
-		free(msg);
-	}
+	 * hangs up the processes of its other windows (the shell), which are
+	 * given a moment to go before the safety net; has-session must then
+	 * say it is gone. */
+	if (!names && e->tmux)
+		kill_tmux_session(e, sigfd, ret);
 
 	/* The safety net: a lost shim's process group (its leader verified:
 	 * while the leader lives its group id cannot be reused), then every

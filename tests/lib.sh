@@ -40,6 +40,7 @@ berth() { "$BERTH" "$@"; }
 
 test_cleanup() {
   test_kill_tracked
+  test_kill_tmux
   test_kill_sessions
   if [ -n "${BERTH_TEST_KEEP:-}" ]; then
     echo "# kept $TEST_ROOT"
@@ -53,11 +54,12 @@ trap 'exit 130' INT TERM
 say() { echo "# $*"; }
 
 # test_expect_success 'description' 'body': the body is evaluated in this
-# shell (write it as an && chain); its output is shown only on failure.
+# shell (write it as an && chain); its output is shown only on failure
+# (with BERTH_TEST_TRACE=1, traced with set -x).
 test_expect_success() {
   test_count=$((test_count + 1))
   log=$TEST_ROOT/test-$test_count.log
-  (cd "$REPO" && eval "$2") >"$log" 2>&1
+  (cd "$REPO" && { [ -z "${BERTH_TEST_TRACE:-}" ] || set -x; } && eval "$2") >"$log" 2>&1
   rc=$?
   if [ $rc -eq 0 ]; then
     echo "ok $test_count - $1"
@@ -213,6 +215,28 @@ for p in os.listdir("/proc"):
             pass
 EOF_PY
   return 0
+}
+
+# The tmux servers of this test's repositories (sockets in its runtime dir).
+test_kill_tmux() {
+  for s in "$XDG_RUNTIME_DIR"/berth/*; do
+    [ -S "$s" ] && tmux -S "$s" kill-server 2>/dev/null
+  done
+  return 0
+}
+
+# Skip the whole script when tmux >= 3.2 cannot run here (it says why).
+test_require_tmux() {
+  if ! command -v tmux >/dev/null 2>&1; then
+    echo "1..0 # SKIP tmux is not installed (make test installs it)"
+    exit 0
+  fi
+  v=$(tmux -V | sed -n 's/^tmux \(next-\)\{0,1\}\([0-9]*\)\.\([0-9]*\).*/\2 \3/p')
+  set -- $v
+  if [ -z "$v" ] || [ "$1" -lt 3 ] || { [ "$1" -eq 3 ] && [ "$2" -lt 2 ]; }; then
+    echo "1..0 # SKIP $(tmux -V) is older than 3.2"
+    exit 0
+  fi
 }
 
 test_kill_tracked() {

@@ -485,6 +485,48 @@ out:
 	return r;
 }
 
+int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t *n, char **msg)
+{
+	char *target = xasprintf("=%s:", name);
+	const char *args[] = {"list-panes", "-s", "-t", target, "-F", "#{pane_pid} #{pane_dead}",
+			      NULL};
+	struct strbuf out = STRBUF_INIT;
+	enum tmux_answer a = tmux_run(t, args, &out, msg);
+	size_t alloc = 0;
+	char *save = NULL;
+
+	free(target);
+	*v = NULL;
+	*n = 0;
+	if (a == TMUX_NO_SERVER || a == TMUX_NO_TARGET) {
+		if (msg) {
+			free(*msg);
+			*msg = NULL;
+		}
+		strbuf_release(&out);
+		return 0;
+	}
+	if (a != TMUX_OK) {
+		strbuf_release(&out);
+		return -EIO;
+	}
+	for (char *line = strtok_r(out.buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		int64_t pid;
+		char *sp = strchr(line, ' ');
+
+		if (!sp || strcmp(sp + 1, "0"))
+			continue; /* dead, or unreadable */
+		*sp = '\0';
+		if (parse_i64(line, 1, INT32_MAX, &pid) < 0)
+			continue;
+		XGROW(*v, alloc, *n + 1);
+		(*v)[(*n)++] = (pid_t)pid;
+	}
+	strbuf_release(&out);
+	return 0;
+}
+
 int tmux_kill_session(const struct tmux *t, const char *name, char **msg)
 {
 	char *target = session_target(name);

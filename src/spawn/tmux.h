@@ -83,6 +83,9 @@ struct tmux_pane {
 /* 0, -ENOENT (no server, session or window), or -EIO with *msg. */
 int tmux_pane_info(const struct tmux *t, const char *session, const char *window,
 		   struct tmux_pane *ret, char **msg);
+/* The processes of the live panes of session name (*v: caller frees; none
+ * when there is no such session). 0 or -EIO with *msg. */
+int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t *n, char **msg);
 /* Kill session name and check with has-session that it is gone. 0 (also
  * when there was none), or -EIO with *msg. */
 int tmux_kill_session(const struct tmux *t, const char *name, char **msg);

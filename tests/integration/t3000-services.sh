@@ -3,10 +3,14 @@
 # waits for readiness or death; a death fails up at once with the status and
 # the last 20 lines; down leaves no process and no port of the session, what
 # ever the tree did; status, logs, restart, events, hooks.
+# tests/tmux/t4000-services-tmux.sh runs these again with runner = tmux
+# (BERTH_TEST_RUNNER, on ports from BERTH_TEST_PORT_BASE).
 . "$BERTH_SRCDIR/tests/lib.sh"
 
 : "${BERTH_TEST_LISTEN:?}"
-P=28500
+RUNNER=${BERTH_TEST_RUNNER:-process}
+P=${BERTH_TEST_PORT_BASE:-28500}
+[ "$RUNNER" = tmux ] && test_require_tmux
 export BERTH_TEST_LISTEN
 
 # The pids of live processes carrying session $1's marker in this repository.
@@ -36,10 +40,12 @@ mkdir -p "$TREE_OUT/$BERTH_SLUG" && cd "$TREE_OUT/$BERTH_SLUG" || exit 1
 sh -c 'sh -c "exec \"$BERTH_TEST_LISTEN\" $PORT" & wait' &
 # an escapee in a session of its own, that dies on TERM
 setsid sh -c 'trap "echo term >escapee.term; exit 0" TERM; echo $$ >escapee.pid; sleep 1000 & wait' &
-# a daemon that double-forks away from us
-sh -c '(sh -c "trap \"echo term >daemon.term; exit 0\" TERM; echo \$\$ >daemon.pid; sleep 1001 & wait" &)'
-# a child that ignores TERM
-sh -c 'trap "" TERM; echo $$ >ignorer.pid; exec sleep 1002' &
+# a daemon that double-forks away from us (it stays in the service's
+# session: under the tmux runner that session's terminal hangs up when the
+# service's shell ends, so a HUP may come first; either is a graceful stop)
+sh -c '(sh -c "trap \"echo term >daemon.term; exit 0\" TERM; trap \"echo hup >daemon.term; exit 0\" HUP; echo \$\$ >daemon.pid; sleep 1001 & wait" &)'
+# a child that ignores TERM (and HUP, which a terminal's hangup would send)
+sh -c 'trap "" TERM HUP; echo $$ >ignorer.pid; exec sleep 1002' &
 echo "tree: up"
 wait
 EOF_SH
@@ -49,6 +55,7 @@ export TREE_OUT
 setup_repo <<EOF_INI
 [berth]
 mode = host
+runner = $RUNNER
 max_slots = 4
 stop_grace = 1s
 startup_window = 30s
@@ -64,7 +71,7 @@ WT=$REPO/.berth/worktrees
 # Write a config with the [berth] section above and the services given.
 config() {
   {
-    printf '[berth]\nmode = host\nmax_slots = 4\nport_search_range = 1\nstop_grace = 1s\nstartup_window = 30s\n\n'
+    printf '[berth]\nmode = host\nrunner = %s\nmax_slots = 4\nport_search_range = 1\nstop_grace = 1s\nstartup_window = 30s\n\n' "$RUNNER"
     cat
   } >.berth.ini
 }
@@ -262,10 +269,12 @@ EOF_INI
   kill $victim
 '
 
+# The service ignores SIGHUP: under the tmux runner the death of its shim
+# hangs up its terminal, and what survives that is the safety net's.
 test_expect_success 'kill -9 of a shim: status shows the service lost; down still leaves nothing' '
   config <<EOF_INI &&
 [service "web"]
-command = sh -c "exec \"\$BERTH_TEST_LISTEN\" \$PORT" & sleep 1000 & wait
+command = trap "" HUP; sh -c "exec \"\$BERTH_TEST_LISTEN\" \$PORT" & sleep 1000 & wait
 base_port = $((P + 40))
 EOF_INI
   berth up lost-a >/dev/null 2>&1 &&
