@@ -84,6 +84,7 @@ extern const struct cmd_entry cmd_logs_entry;
 extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_restart_entry;
 extern const struct cmd_entry cmd_shell_entry;
+extern const struct cmd_entry cmd_attach_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_up_entry;
 extern const struct cmd_entry cmd_validate_entry;

@@ -56,6 +56,10 @@ int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *re
  * environment. Returns (an exit code: 127 not found, 126 not runnable) only
  * on failure. */
 int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd);
+/* runner = tmux: replace berth with `tmux attach` to window ("shell": the
+ * shell window, started again when it ended) of session s. Prints errors;
+ * returns an exit code only on failure. */
+int cmd_tmux_attach(struct cmd_ctx *ctx, const struct session *s, const char *window);
 
 /* What the commands that start or stop services share: the svc_env of a
  * session and the strings it points to. */

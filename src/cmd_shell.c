@@ -1,6 +1,7 @@
 /*
  * cmd_shell.c: `berth shell`: an interactive shell in the session's worktree
- * with its environment. It replaces berth, so it holds no lock or store.
+ * with its environment (runner = tmux: the session's shell window, attached).
+ * It replaces berth, so it holds no lock or store.
  */
 #include "util/common.h"
 
@@ -24,6 +25,12 @@ static int cmd_shell_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_session_for_run(ctx, argc == 2 ? argv[1] : NULL, &s);
 	if (code)
 		return code;
+	if (ctx->config.runner == RUNNER_TMUX) {
+		/* The session's shell window, on its tmux server. */
+		code = cmd_tmux_attach(ctx, &s, "shell");
+		session_finish(&s);
+		return code;
+	}
 	if (!sh || !*sh)
 		sh = "/bin/sh";
 	out_line(stderr, "entering session '%s' (slot %u) in %s; `exit` leaves it\n", s.slug,
@@ -39,7 +46,8 @@ const struct cmd_entry cmd_shell_entry = {
 	.name = "shell",
 	.usage = "shell [<slug>]",
 	.summary = "open $SHELL in the session's worktree with its environment",
-	.help = "The shell replaces berth: no lock is held while it runs.\n",
+	.help = "The shell replaces berth: no lock is held while it runs. Under runner = tmux it\n"
+		"attaches to the session's shell window instead (see `berth attach`).\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
 	.exec = cmd_shell_exec,
 };

@@ -7,6 +7,7 @@
 #include "util/common.h"
 
 #include <getopt.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "cmd_common.h"
@@ -15,6 +16,7 @@
 #include "probe/marker.h"
 #include "probe/probe.h"
 #include "session.h"
+#include "util/hash.h"
 #include "util/timeutil.h"
 
 /* One service as status shows it. */
@@ -189,6 +191,33 @@ static size_t collect(struct cmd_ctx *ctx, const struct session *s, struct probe
 	return n;
 }
 
+/* runner = tmux: is the session's tmux session there? NULL: not that runner. */
+static const char *tmux_state(const struct tmux *tm, const struct session *s)
+{
+	int r;
+
+	if (!tm)
+		return NULL;
+	r = tmux_has_session(tm, s->slug, NULL);
+	return r > 0 ? "running" : r == 0 ? "gone" : "unknown";
+}
+
+static void print_tmux(const struct session *s, const char *state, size_t n_started)
+{
+	if (!state)
+		return;
+	if (!strcmp(state, "running"))
+		out_line(stdout, "  tmux: session %s is running (`berth attach %s [service]`)\n",
+			 s->slug, s->slug);
+	else if (!strcmp(state, "gone") && n_started)
+		out_line(stdout,
+			 "  tmux: session %s is gone (its tmux server was killed or exited); its "
+			 "services were stopped with it; `berth up %s` starts them again\n",
+			 s->slug, s->slug);
+	else if (strcmp(state, "gone"))
+		out_line(stdout, "  tmux: cannot tell whether session %s is running\n", s->slug);
+}
+
 static void print_rows(const struct session *s, const struct svc_row *rows, size_t n)
 {
 	static const char *const header[] = {"SERVICE",  "STATE",     "PID",  "UPTIME",
@@ -253,6 +282,8 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	bool json = false, all = false, unhealthy = false;
 	struct probe probe;
+	struct tmux tm = {0};
+	const struct tmux *tmp = NULL;
 	json_t *arr = NULL;
 	char *slug = NULL;
 	int c, code;
@@ -294,16 +325,32 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (probe_init(&probe) < 0)
 		memset(&probe, 0, sizeof(probe));
+	if (ctx->config.runner == RUNNER_TMUX) {
+		char *cause = NULL, *root_id = hash_root_id(ctx->root);
+
+		if (tmux_init(&tm, root_id, environ, &cause) == 0)
+			tmp = &tm;
+		else
+			out_warn("%s", cause);
+		free(cause);
+		free(root_id);
+	}
 	if (json)
 		arr = json_array();
 	for (size_t i = 0; i < (all ? n : 1); i++) {
 		const struct session *s = all ? &v[i] : &one;
 		struct strvec names = STRVEC_INIT;
 		struct svc_row *rows = NULL;
-		size_t k = collect(ctx, s, &probe, &rows, &names);
+		size_t k = collect(ctx, s, &probe, &rows, &names), started = 0;
+		const char *ts = k ? tmux_state(tmp, s) : NULL;
 
-		for (size_t j = 0; j < k; j++)
-			unhealthy |= !rows[j].healthy && strcmp(rows[j].state, "not-started") != 0;
+		for (size_t j = 0; j < k; j++) {
+			bool ran = strcmp(rows[j].state, "not-started") != 0;
+
+			started += ran;
+			unhealthy |= !rows[j].healthy && ran;
+		}
+		unhealthy |= ts && started && strcmp(ts, "running");
 		if (json) {
 			json_t *o = json_object(), *svcs = json_array();
 
@@ -313,11 +360,13 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			json_object_set_new(o, "slot", json_integer(s->slot));
 			json_object_set_new(o, "status", json_string(session_display_status(s)));
 			json_object_set_new(o, "services", svcs);
+			json_object_set_new(o, "tmux", ts ? json_string(ts) : json_null());
 			json_array_append_new(arr, o);
 		} else {
 			if (i)
 				printf("\n");
 			print_rows(s, rows, k);
+			print_tmux(s, ts, started);
 		}
 		for (size_t j = 0; j < k; j++)
 			row_finish(&rows[j]);
@@ -337,6 +386,7 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		fprintf(stderr, "no sessions; `berth up <branch>` starts one\n");
 	}
 	probe_finish(&probe);
+	tmux_finish(&tm);
 	code = unhealthy ? EXIT_UNHEALTHY : EXIT_OK;
 out:
 	session_finish(&one);

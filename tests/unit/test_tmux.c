@@ -1,0 +1,318 @@
+/*
+ * test_tmux.c: the tmux driver against a real tmux server on a private
+ * socket (skipped where tmux >= 3.2 is not installed): version strings,
+ * the socket directory's checks, answers classified (no server, no such
+ * session), exact targets (a session "feat" never answers for "feat-b"),
+ * arguments passed unchanged (a trailing ';', '#' in a directory), panes'
+ * pids and how they ended; and spawn_run, which the driver runs tmux with.
+ */
+#include "util/common.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "spawn/run.h"
+#include "spawn/tmux.h"
+#include "tap.h"
+#include "util/fsutil.h"
+#include "util/parse.h"
+#include "util/timeutil.h"
+
+extern char **environ;
+
+static int first_pid(const char *s)
+{
+	int64_t v = 0;
+	char *line = xstrndup(s ? s : "", strcspn(s ? s : "", "\n"));
+
+	parse_i64(line, 1, INT32_MAX, &v);
+	free(line);
+	return (int)v;
+}
+
+static char *tmpdir(void)
+{
+	char *d = xstrdup("/tmp/bt-XXXXXX");
+
+	if (!mkdtemp(d))
+		tap_fail(__FILE__, __LINE__, "mkdtemp");
+	return d;
+}
+
+/* A driver on a private server in a fresh runtime dir; skips without tmux. */
+static char *setup(struct tmux *t)
+{
+	char *dir = tmpdir(), *cause = NULL;
+	int r;
+
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	r = tmux_init(t, "0123456789abcdef", environ, &cause);
+	if (r == -ENOENT || r == -ENOTSUP)
+		tap_skip(cause);
+	if (r < 0)
+		printf("# %s\n", cause);
+	ASSERT_OK(r);
+	return dir;
+}
+
+static void teardown(struct tmux *t, char *dir)
+{
+	const char *args[] = {"kill-server", NULL};
+
+	tmux_run(t, args, NULL, NULL);
+	tmux_finish(t);
+	rm_rf(dir);
+	free(dir);
+}
+
+static void test_version_parse(void)
+{
+	int v = 0;
+
+	ASSERT_OK(tmux_version_parse("tmux 3.3a\n", &v));
+	ASSERT_EQ_INT(v, 303);
+	ASSERT_OK(tmux_version_parse("tmux 3.2", &v));
+	ASSERT_EQ_INT(v, 302);
+	ASSERT_OK(tmux_version_parse("tmux next-3.5\n", &v));
+	ASSERT_EQ_INT(v, 305);
+	ASSERT_OK(tmux_version_parse("tmux 3.1c", &v));
+	ASSERT_EQ_INT(v, 301);
+	ASSERT_OK(tmux_version_parse("tmux 3.4-rc\n", &v));
+	ASSERT_EQ_INT(v, 304);
+	ASSERT_OK(tmux_version_parse("tmux 10.12", &v));
+	ASSERT_EQ_INT(v, 1012);
+	ASSERT_OK(tmux_version_parse("tmux master", &v));
+	ASSERT_EQ_INT(v, 9999);
+	ASSERT_EQ_INT(tmux_version_parse("tmux", &v), -EINVAL);
+	ASSERT_EQ_INT(tmux_version_parse("tmux x.y", &v), -EINVAL);
+	ASSERT_EQ_INT(tmux_version_parse("tmux 3", &v), -EINVAL);
+	ASSERT_EQ_INT(tmux_version_parse("screen 4.9", &v), -EINVAL);
+	ASSERT_EQ_INT(tmux_version_parse("tmux 3.3!", &v), -EINVAL);
+}
+
+static void test_socket_dir(void)
+{
+	char *dir = tmpdir(), *sub = xasprintf("%s/berth", dir), *got = NULL, *cause = NULL;
+	struct stat st;
+
+	setenv("XDG_RUNTIME_DIR", dir, 1);
+	ASSERT_OK(tmux_socket_dir(&got, &cause));
+	ASSERT_STREQ(got, sub);
+	ASSERT_OK(stat(sub, &st));
+	ASSERT_EQ_INT(st.st_mode & 0777, 0700);
+	free(got);
+	got = NULL;
+	/* A directory others can enter is refused, with what to do. */
+	ASSERT_OK(chmod(sub, 0755));
+	ASSERT_EQ_INT(tmux_socket_dir(&got, &cause), -EPERM);
+	ASSERT_CONTAINS(cause, "0700");
+	ASSERT_TRUE(got == NULL);
+	free(cause);
+	cause = NULL;
+	/* So is a symlink in its place. */
+	ASSERT_OK(rmdir(sub));
+	ASSERT_OK(symlink("/tmp", sub));
+	ASSERT_EQ_INT(tmux_socket_dir(&got, &cause), -EPERM);
+	free(cause);
+	rm_rf(dir);
+	free(dir);
+	free(sub);
+}
+
+static void test_answers(void)
+{
+	struct tmux t;
+	char *dir = setup(&t), *msg = NULL;
+	const char *ls[] = {"list-sessions", NULL};
+	const char *argv[] = {"sleep", "100", NULL};
+
+	/* No server yet: an answer, not a failure. */
+	ASSERT_EQ_INT(tmux_run(&t, ls, NULL, &msg), TMUX_NO_SERVER);
+	free(msg);
+	msg = NULL;
+	ASSERT_EQ_INT(tmux_has_session(&t, "feat", &msg), 0);
+	ASSERT_TRUE(msg == NULL);
+	ASSERT_OK(tmux_ensure_session(&t, "feat-b", "/", NULL, argv, &msg));
+	ASSERT_OK(tmux_ensure_session(&t, "feat-b", "/", NULL, argv, &msg)); /* there already */
+	ASSERT_EQ_INT(tmux_has_session(&t, "feat-b", NULL), 1);
+	/* tmux alone would take "feat" as a prefix of "feat-b". */
+	ASSERT_EQ_INT(tmux_has_session(&t, "feat", &msg), 0);
+	ASSERT_OK(tmux_kill_session(&t, "feat", &msg));
+	ASSERT_EQ_INT(tmux_has_session(&t, "feat-b", NULL), 1);
+	{
+		const char *bad[] = {"no-such-command", NULL};
+
+		ASSERT_EQ_INT(tmux_run(&t, bad, NULL, &msg), TMUX_FAILED);
+		ASSERT_CONTAINS(msg, "unknown command");
+		free(msg);
+		msg = NULL;
+	}
+	ASSERT_OK(tmux_kill_session(&t, "feat-b", &msg));
+	ASSERT_EQ_INT(tmux_has_session(&t, "feat-b", NULL), 0);
+	teardown(&t, dir);
+}
+
+static void test_windows(void)
+{
+	struct tmux t;
+	char *dir = setup(&t), *msg = NULL, *hashdir = NULL, *out = NULL, *got = NULL;
+	const char *shell[] = {"sleep", "100", NULL};
+	struct strvec env = STRVEC_INIT;
+	struct tmux_pane p;
+	pid_t pid = 0, pid2 = 0;
+	size_t len;
+
+	hashdir = xasprintf("%s/a#b", dir);
+	out = xasprintf("%s/out", dir);
+	ASSERT_OK(mkdir(hashdir, 0755));
+	strvec_push(&env, "BT_VAR=x y");
+	ASSERT_OK(tmux_ensure_session(&t, "s1", "/", NULL, shell, &msg));
+	ASSERT_EQ_INT(tmux_pane_info(&t, "s1", "web", &p, &msg), -ENOENT);
+	free(msg);
+	msg = NULL;
+	{
+		/* Arguments reach the program unchanged: a trailing ';' (tmux's
+		 * command separator), '#' (formats), the cwd with '#'. */
+		char *script =
+			xasprintf("printf '%%s|' \"$@\" \"$(pwd)\" \"$BT_VAR\" >%s; exit 3", out);
+		const char *argv[] = {"sh",   "-c",         script, "x", "a;",
+				      "b\\;", "#{pane_id}", ";",    NULL};
+
+		ASSERT_OK(tmux_start_window(&t, "s1", "web", hashdir, &env, argv, &pid, &msg));
+		ASSERT_TRUE(pid > 0);
+		free(script);
+	}
+	/* It ended: the pane stays (remain-on-exit), dead, with its status. */
+	for (uint64_t end = time_mono_ms() + 5000; time_mono_ms() < end;) {
+		ASSERT_OK(tmux_pane_info(&t, "s1", "web", &p, &msg));
+		if (p.dead)
+			break;
+		usleep(10000);
+	}
+	ASSERT_TRUE(p.dead);
+	ASSERT_EQ_INT(p.pid, pid);
+	ASSERT_EQ_INT(p.dead_status, 3);
+	ASSERT_OK(read_file(out, 4096, &got, &len));
+	{
+		char *want = xasprintf("a;|b\\;|#{pane_id}|;|%s|x y|", hashdir);
+
+		ASSERT_STREQ(got, want);
+		free(want);
+	}
+	/* Started again in the same window: a new process. */
+	{
+		const char *argv[] = {"sleep", "100", NULL};
+		pid_t *pids = NULL;
+		size_t n = 0;
+
+		ASSERT_OK(tmux_start_window(&t, "s1", "web", "/", NULL, argv, &pid2, &msg));
+		ASSERT_TRUE(pid2 > 0 && pid2 != pid);
+		ASSERT_OK(tmux_pane_info(&t, "s1", "web", &p, &msg));
+		ASSERT_FALSE(p.dead);
+		ASSERT_OK(tmux_session_pids(&t, "s1", &pids, &n, &msg));
+		ASSERT_EQ_INT(n, 2); /* the first window's sleep and this one */
+		ASSERT_TRUE(pids[0] == pid2 || pids[1] == pid2);
+		free(pids);
+		/* Killed by a signal: 3.3 and later say which. */
+		ASSERT_OK(kill(pid2, SIGKILL));
+		for (uint64_t end = time_mono_ms() + 5000; time_mono_ms() < end;) {
+			ASSERT_OK(tmux_pane_info(&t, "s1", "web", &p, &msg));
+			if (p.dead)
+				break;
+			usleep(10000);
+		}
+		ASSERT_TRUE(p.dead);
+		if (t.version >= 303)
+			ASSERT_EQ_INT(p.dead_signal, SIGKILL);
+	}
+	strvec_clear(&env);
+	free(got);
+	free(out);
+	free(hashdir);
+	teardown(&t, dir);
+}
+
+static void test_run_captures(void)
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)"echo out; echo err >&2; exit 7", NULL};
+	struct spawn_opts o = {.argv = argv, .stdin_fd = -1};
+	struct strbuf out = STRBUF_INIT, err = STRBUF_INIT;
+	int ws = 0;
+
+	ASSERT_OK(spawn_run(&o, 5000, &out, &err, &ws, NULL));
+	ASSERT_TRUE(WIFEXITED(ws));
+	ASSERT_EQ_INT(WEXITSTATUS(ws), 7);
+	ASSERT_STREQ(out.buf, "out\n");
+	ASSERT_STREQ(err.buf, "err\n");
+	strbuf_release(&out);
+	strbuf_release(&err);
+}
+
+static void test_run_timeout_kills_the_group(void)
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)"sleep 100 & echo $! ; wait", NULL};
+	struct spawn_opts o = {.argv = argv, .stdin_fd = -1};
+	struct strbuf out = STRBUF_INIT;
+	uint64_t t0 = time_mono_ms();
+	int ws = 0, child;
+
+	ASSERT_EQ_INT(spawn_run(&o, 300, &out, NULL, &ws, NULL), -ETIMEDOUT);
+	ASSERT_TRUE(time_mono_ms() - t0 < 3000);
+	child = first_pid(out.buf);
+	ASSERT_TRUE(child > 0);
+	/* the background sleep was in the group: KILLed too */
+	for (uint64_t end = time_mono_ms() + 3000; time_mono_ms() < end && kill(child, 0) == 0;)
+		usleep(5000);
+	ASSERT_TRUE(kill(child, 0) < 0);
+	strbuf_release(&out);
+}
+
+static void test_run_daemon_holding_the_pipe(void)
+{
+	/* A daemon that keeps stdout open must not hold spawn_run up (a tmux
+	 * client starting its server). */
+	char *argv[] = {(char *)"sh", (char *)"-c",
+			(char *)"setsid sleep 100 & echo $!; echo started", NULL};
+	struct spawn_opts o = {.argv = argv, .stdin_fd = -1};
+	struct strbuf out = STRBUF_INIT;
+	uint64_t t0 = time_mono_ms();
+	int ws = -1, child;
+
+	ASSERT_OK(spawn_run(&o, 10000, &out, NULL, &ws, NULL));
+	ASSERT_TRUE(time_mono_ms() - t0 < 5000);
+	ASSERT_EQ_INT(ws, 0);
+	ASSERT_CONTAINS(out.buf, "started");
+	child = first_pid(out.buf);
+	if (child > 0)
+		kill(child, SIGKILL);
+	strbuf_release(&out);
+}
+
+static void test_run_missing_program(void)
+{
+	char *argv[] = {(char *)"no-such-program-xyz", NULL};
+	struct spawn_opts o = {.argv = argv, .stdin_fd = -1};
+	struct spawn_error se = {0};
+	int ws = 0;
+
+	ASSERT_EQ_INT(spawn_run(&o, 5000, NULL, NULL, &ws, &se), -ENOENT);
+	ASSERT_EQ_INT(se.stage, SPAWN_STAGE_EXEC);
+}
+
+static const struct tap_test tests[] = {
+	TAP_TEST(test_version_parse),
+	TAP_TEST(test_socket_dir),
+	TAP_TEST(test_answers),
+	TAP_TEST(test_windows),
+	TAP_TEST(test_run_captures),
+	TAP_TEST(test_run_timeout_kills_the_group),
+	TAP_TEST(test_run_daemon_holding_the_pipe),
+	TAP_TEST(test_run_missing_program),
+};
+
+int main(int argc, char **argv)
+{
+	return tap_main(argc, argv, tests, ARRAY_SIZE(tests));
+}
