@@ -194,6 +194,37 @@ test_track_pid() {
   echo "$1 $(proc_start_time "$1")" >>"$TEST_ROOT/tracked-pids"
 }
 
+# The BERTH_ROOT_ID of the repository at $1 (default $REPO): FNV-1a 64 of
+# its canonical main root, 16 hex digits (src/util/hash.c).
+root_id_of() {
+  python3 - "${1:-$REPO}" <<'EOF_PY'
+import os, sys
+h = 0xcbf29ce484222325
+for b in os.path.realpath(sys.argv[1]).encode():
+    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+print("%016x" % h)
+EOF_PY
+}
+
+# The pids of live processes carrying session $1's markers in the repository
+# whose BERTH_ROOT_ID is $2 (default: $ROOT_ID).
+session_pids() {
+  python3 - "$1" "${2:-$ROOT_ID}" <<'EOF_PY'
+import os, sys
+want = {b"BERTH_SESSION=" + sys.argv[1].encode(), b"BERTH_ROOT_ID=" + sys.argv[2].encode()}
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        env = set(open("/proc/%s/environ" % p, "rb").read().split(b"\0"))
+        state = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        continue
+    if want <= env and state not in ("Z", "X"):
+        print(p)
+EOF_PY
+}
+
 # Kill every process a berth session of this test started (services, hooks:
 # they carry BERTH_SESSION and this test's HOME), even when a test failed
 # before its `berth down`.

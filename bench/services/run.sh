@@ -2,7 +2,8 @@
 # bench/services/run.sh: berth's supervision of native services, side by side
 # with the floor and with peers, all measured in one run:
 #   1. `berth up` -> every service ready, for 0, 1 and 10 listeners, against
-#      the same listeners started by one shell; `berth down`
+#      the same listeners started by one shell; `berth down`; 1 and 10 again
+#      under runner = tmux, side by side with runner = process
 #   2. instant failure: `berth up` of a service that dies at once (`exit 3`, a
 #      missing binary) -> exit 6 with the report, against the bare spawn and a
 #      fixed 1.5 s "did it survive" window
@@ -16,9 +17,11 @@
 #   RUNS=N (10) rounds of everything; COLD_RUNS=N (5) rounds of the peers'
 #   cold starts; DEATH_RUNS=N (200) samples of pidfd, a fifth of that for
 #   the 100 ms poll. BENCH_PM2 / BENCH_SUPERVISORD: use these binaries.
+#   BENCH_PARTS="1 2 3 4" (all): run only these sections.
 # pm2 is installed with npm into BUILD/bench-peers/pm2 (kept for the next
-# run) and supervisor with apt-get, when missing and possible; a peer that
-# cannot be had is skipped with the reason.
+# run), supervisor and tmux (>= 3.2, for runner = tmux) with apt-get, when
+# missing and possible; a peer or runner that cannot be had is skipped with
+# the reason.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build}
@@ -26,7 +29,9 @@ case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
 RUNS=${RUNS:-10}
 COLD_RUNS=${COLD_RUNS:-5}
 DEATH_RUNS=${DEATH_RUNS:-200}
+BENCH_PARTS=${BENCH_PARTS:-1 2 3 4}
 export RUNS COLD_RUNS
+part() { case " $BENCH_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 BENCH_BERTH=$bdir/berth
 BENCH_LISTEN=$bdir/tests/berth-test-listen
@@ -39,7 +44,7 @@ for f in "$BENCH_BERTH" "$bdir/berth-shim" "$BENCH_LISTEN" "$DEATHLAT"; do
 done
 export BENCH_BERTH BENCH_LISTEN
 
-# --- peers ---------------------------------------------------------------
+# --- peers, and tmux for runner = tmux -------------------------------------
 root=no
 [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && root=yes
 apt_install() {
@@ -50,10 +55,36 @@ apt_install() {
       DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; }
 }
 
+# tmux's version ("3.3a") when it is 3.2 or later, as berth's tmux runner needs
+tmux_recent() {
+  v=$(tmux -V 2>/dev/null | sed -n 's/^tmux //p')
+  case $v in master*) echo "$v"; return 0 ;; esac
+  w=${v#next-}
+  case $w in [0-9]*.[0-9]*) ;; *) return 1 ;; esac
+  maj=${w%%.*}
+  min=$(printf '%s' "${w#*.}" | sed 's/[^0-9].*//')
+  case $maj in *[!0-9]*) return 1 ;; esac
+  { [ "$maj" -gt 3 ] || { [ "$maj" -eq 3 ] && [ "$min" -ge 2 ]; }; } && echo "$v"
+}
+BENCH_TMUX=
+BENCH_TMUX_WHY=
+if part 1; then
+  BENCH_TMUX=$(tmux_recent)
+  [ -n "$BENCH_TMUX" ] || { apt_install tmux && BENCH_TMUX=$(tmux_recent); }
+  if [ -z "$BENCH_TMUX" ]; then
+    if tmux -V >/dev/null 2>&1; then
+      BENCH_TMUX_WHY="$(tmux -V) is older than 3.2, which the tmux runner needs"
+    else
+      BENCH_TMUX_WHY="no tmux, and apt-get install tmux failed or needs root"
+    fi
+  fi
+fi
+export BENCH_TMUX BENCH_TMUX_WHY
+
 BENCH_PM2=${BENCH_PM2:-}
 BENCH_PM2_WHY=
 pm2_prefix=$bdir/bench-peers/pm2
-if [ -z "$BENCH_PM2" ]; then
+if [ -z "$BENCH_PM2" ] && part 4; then
   if [ -x "$pm2_prefix/node_modules/.bin/pm2" ]; then
     BENCH_PM2=$pm2_prefix/node_modules/.bin/pm2
   else
@@ -82,7 +113,7 @@ fi
 
 BENCH_SUPERVISORD=${BENCH_SUPERVISORD:-$(command -v supervisord 2>/dev/null)}
 BENCH_SUP_WHY=
-if [ -z "$BENCH_SUPERVISORD" ]; then
+if [ -z "$BENCH_SUPERVISORD" ] && part 4; then
   apt_install supervisor
   BENCH_SUPERVISORD=$(command -v supervisord 2>/dev/null)
   [ -n "$BENCH_SUPERVISORD" ] ||
@@ -93,14 +124,22 @@ export BENCH_PM2 BENCH_PM2_WHY BENCH_SUPERVISORD BENCH_SUP_WHY
 # --- scratch directory and cleanup -----------------------------------------
 BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-svc.XXXXXX") || exit 1
 export BENCH_WORK
-mkdir -p "$BENCH_WORK/home" "$BENCH_WORK/run" && chmod 700 "$BENCH_WORK/run"
+mkdir -p "$BENCH_WORK/home"
+# berth's XDG_RUNTIME_DIR: short and private, for the tmux runner's socket
+# ($XDG_RUNTIME_DIR/berth/<root id>, at most 107 bytes)
+BENCH_RUNTIME=$(mktemp -d /tmp/bb.XXXXXX) || { rm -rf "$BENCH_WORK"; exit 1; }
+chmod 700 "$BENCH_RUNTIME"
+export BENCH_RUNTIME
 py="python3 $here/bench/services/svcbench.py"
 cleaned=no
 cleanup() {
   [ $cleaned = yes ] && return 0
   cleaned=yes
   left=$($py cleanup 2>/dev/null)
-  rm -rf "$BENCH_WORK"
+  for s in "$BENCH_RUNTIME"/berth/*; do
+    [ -S "$s" ] && tmux -S "$s" kill-server >/dev/null 2>&1
+  done
+  rm -rf "$BENCH_WORK" "$BENCH_RUNTIME"
   [ "${left:-0}" = 0 ] || echo "services: cleanup killed $left leftover processes" >&2
 }
 trap cleanup EXIT
@@ -114,39 +153,47 @@ echo "# berth services benchmark"
 echo
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
   "build $build${buildtype:+ ($buildtype)}; median of $RUNS unless said;" \
-  "pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
+  "tmux ${BENCH_TMUX:-(none)}, pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
 echo
 
-echo "## 1. \`berth up\` until every service is ready, and \`berth down\`"
-echo
-$py updown || exit 1
-echo
+if part 1; then
+  echo "## 1. \`berth up\` until every service is ready, and \`berth down\`"
+  echo
+  $py updown || exit 1
+  echo
+fi
 
-echo "## 2. Instant failure"
-echo
-$py fail || exit 1
-echo
+if part 2; then
+  echo "## 2. Instant failure"
+  echo
+  $py fail || exit 1
+  echo
+fi
 
-echo "## 3. Death detection: from the child's exit to the watcher knowing"
-echo
-echo "| mechanism | n | median | p90 | p99 | max |"
-echo "|---|---|---|---|---|---|"
-for m in pidfd watch kill100; do
-  n=$DEATH_RUNS
-  [ $m = kill100 ] && n=$(( (DEATH_RUNS + 4) / 5 ))
-  # shellcheck disable=SC2016 # the backquotes are Markdown
-  case $m in
-  pidfd) label="pidfd + poll, the parent (berth's reaper)" ;;
-  watch) label='pidfd + poll, not the parent (how `berth down` waits for shims)' ;;
-  kill100) label='`kill(pid, 0)` every 100 ms, not the parent (overmind)' ;;
-  esac
-  "$DEATHLAT" $m "$n" | awk -v l="$label" '{printf "| %s | %d | %.3f ms | %.3f ms | %.3f ms | %.3f ms |\n", l, $2, $3, $4, $5, $6}' ||
-    exit 1
-done
-echo
+if part 3; then
+  echo "## 3. Death detection: from the child's exit to the watcher knowing"
+  echo
+  echo "| mechanism | n | median | p90 | p99 | max |"
+  echo "|---|---|---|---|---|---|"
+  for m in pidfd watch kill100; do
+    n=$DEATH_RUNS
+    [ $m = kill100 ] && n=$(( (DEATH_RUNS + 4) / 5 ))
+    # shellcheck disable=SC2016 # the backquotes are Markdown
+    case $m in
+    pidfd) label="pidfd + poll, the parent (berth's reaper)" ;;
+    watch) label='pidfd + poll, not the parent (how `berth down` waits for shims)' ;;
+    kill100) label='`kill(pid, 0)` every 100 ms, not the parent (overmind)' ;;
+    esac
+    "$DEATHLAT" $m "$n" | awk -v l="$label" '{printf "| %s | %d | %.3f ms | %.3f ms | %.3f ms | %.3f ms |\n", l, $2, $3, $4, $5, $6}' ||
+      exit 1
+  done
+  echo
+fi
 
-echo "## 4. 5 listener services: berth against pm2 and supervisord"
-echo
-$py peers || exit 1
-echo
+if part 4; then
+  echo "## 4. 5 listener services: berth against pm2 and supervisord"
+  echo
+  $py peers || exit 1
+  echo
+fi
 echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the end"

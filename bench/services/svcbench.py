@@ -2,7 +2,8 @@
 """bench/services/svcbench.py: the timing side of bench/services/run.sh.
 
     svcbench.py updown    `berth up`/`down` of 0, 1 and 10 listener services
-                          against the same listeners started by a shell
+                          against the same listeners started by a shell; 1
+                          and 10 again under runner = tmux
     svcbench.py fail      instant failure: `berth up` -> exit 6, against the
                           bare spawn and a fixed 1.5 s survival window
     svcbench.py peers     5 listeners: berth, a shell, pm2, supervisord
@@ -10,8 +11,10 @@
                           processes) and print how many processes it found
 
 Configuration comes from the environment (run.sh sets it): BENCH_WORK (the
-scratch directory), BENCH_BERTH, BENCH_LISTEN, RUNS, COLD_RUNS, BENCH_PM2 and
-BENCH_SUPERVISORD (empty: skipped, BENCH_PM2_WHY / BENCH_SUP_WHY say why).
+scratch directory), BENCH_RUNTIME (XDG_RUNTIME_DIR for berth: short, so that
+the tmux socket path fits; default BENCH_WORK/run), BENCH_BERTH, BENCH_LISTEN,
+RUNS, COLD_RUNS, BENCH_TMUX (tmux's version), BENCH_PM2 and BENCH_SUPERVISORD
+(empty: skipped, BENCH_TMUX_WHY / BENCH_PM2_WHY / BENCH_SUP_WHY say why).
 
 Every process the benchmark starts gets BENCH_TAG=<scratch dir> in its
 environment; `cleanup` finds leftovers by that tag (never by name) and kills
@@ -30,6 +33,7 @@ import time
 WORK = os.environ.get("BENCH_WORK", "")
 BERTH = os.environ.get("BENCH_BERTH", "")
 LISTEN = os.environ.get("BENCH_LISTEN", "")
+RUNTIME = os.environ.get("BENCH_RUNTIME") or os.path.join(WORK, "run")
 RUNS = int(os.environ.get("RUNS", "10"))
 COLD_RUNS = int(os.environ.get("COLD_RUNS", "5"))
 SURVIVOR_WAIT = 1.0  # survivors are counted this long after the stop returned
@@ -43,7 +47,7 @@ ENV.update(
     XDG_DATA_HOME=os.path.join(WORK, "home/.local/share"),
     XDG_STATE_HOME=os.path.join(WORK, "home/.local/state"),
     XDG_CACHE_HOME=os.path.join(WORK, "home/.cache"),
-    XDG_RUNTIME_DIR=os.path.join(WORK, "run"),
+    XDG_RUNTIME_DIR=RUNTIME,
     PM2_HOME=os.path.join(WORK, "pm2home"),
     GIT_CONFIG_NOSYSTEM="1",
     GIT_AUTHOR_NAME="berth-bench",
@@ -181,13 +185,17 @@ def timed(argv, cwd=None, log=None):
 # ---------------------------------------------------------------------------
 # berth repositories.
 
-def make_repo(name, services):
+def make_repo(name, services, runner=None):
     """A git repository with one commit whose .berth.ini has SERVICES: a list
-    of (name, command, base_port). Slot 1 gets base_port + 1; no bumping, so a
-    taken port fails `up` instead of moving the service elsewhere."""
+    of (name, command, base_port), and `runner = RUNNER` unless None (berth's
+    default, process). Slot 1 gets base_port + 1; no bumping, so a taken port
+    fails `up` instead of moving the service elsewhere."""
     repo = os.path.join(WORK, name)
     os.makedirs(repo)
-    ini = ["[berth]", "mode = host", "max_slots = 2", "port_search_range = 0", ""]
+    ini = ["[berth]", "mode = host", "max_slots = 2", "port_search_range = 0"]
+    if runner:
+        ini.append("runner = " + runner)
+    ini.append("")
     for svc, cmd, base in services:
         ini += ['[service "%s"]' % svc, "command = " + cmd, "base_port = %d" % base,
                 "ready = port", "ready_timeout = 20s", ""]
@@ -204,11 +212,11 @@ def make_repo(name, services):
     return repo
 
 
-def listeners_repo(name, n, base):
+def listeners_repo(name, n, base, runner=None):
     """N listener services s1..sN on base + 10*k + 1 (slot 1)."""
     svcs = [("s%d" % k, 'exec %s "$BERTH_S%d_PORT"' % (LISTEN, k), base + 10 * k)
             for k in range(1, n + 1)]
-    return make_repo(name, svcs), [b + 1 for _, _, b in svcs]
+    return make_repo(name, svcs, runner), [b + 1 for _, _, b in svcs]
 
 
 def berth_log(repo):
@@ -269,39 +277,50 @@ def direct_stop(p, pids):
 # 1. up / down overhead.
 
 def cmd_updown():
+    tmux = os.environ.get("BENCH_TMUX", "")
     sizes = []
-    for n, base in ((0, 0), (1, 27200), (10, 27400)):
-        repo, ports = listeners_repo("updown%d" % n, n, base)
+    cases = [("process", 0, 0), ("process", 1, 27200), ("process", 10, 27400)]
+    if tmux:
+        cases += [("tmux", 1, 27700), ("tmux", 10, 27800)]
+    for runner, n, base in cases:
+        tmuxed = runner == "tmux"
+        repo, ports = listeners_repo("updown%s%d" % ("-tmux" if tmuxed else "", n), n, base,
+                                     runner if tmuxed else None)
         check_ports_free(ports)
-        sizes.append((n, repo, ports, {"up": [], "down": [], "dstart": [], "dstop": []}))
-    # round r does every size in turn (a change of load hits them alike);
-    # round 0 warms up (new branch, cold caches) and is not counted
+        sizes.append((runner, n, repo, ports, {"up": [], "down": [], "dstart": [], "dstop": []}))
+    # round r does every size, under both runners, in turn (a change of load
+    # hits them alike); round 0 warms up (new branch, cold caches, the tmux
+    # binary) and is not counted
     for r in range(RUNS + 1):
-        for n, repo, ports, got in sizes:
+        for runner, n, repo, ports, got in sizes:
             rc, t_up = berth_up(repo, "bench-up")
             if rc != 0:
-                die("berth up (%d services) exited %d; see %s" % (n, rc, berth_log(repo)))
+                die("berth up (%d services, runner = %s) exited %d; see %s"
+                    % (n, runner, rc, berth_log(repo)))
             if set(ports) - listening_ports():
                 die("berth up returned before every port listened")
             rc, t_down = berth_down(repo, "bench-up")
             if rc != 0:
-                die("berth down exited %d; see %s" % (rc, berth_log(repo)))
+                die("berth down (runner = %s) exited %d; see %s" % (runner, rc, berth_log(repo)))
             left = [p for p in listener_pids(ports) if alive(p)]
             if left:
                 kill_pids(left)
-                die("berth down left %d listeners" % len(left))
-            if n:
+                die("berth down (runner = %s) left %d listeners" % (runner, len(left)))
+            direct = n and runner == "process"
+            if direct:
                 p, pids, t_ds = direct_start(ports)
                 t_dk = direct_stop(p, pids)
             if r == 0:
                 continue
             got["up"].append(t_up)
             got["down"].append(t_down)
-            if n:
+            if direct:
                 got["dstart"].append(t_ds)
                 got["dstop"].append(t_dk)
     rows = []
-    for n, _, _, got in sizes:
+    for runner, n, _, _, got in sizes:
+        if runner != "process":
+            continue
         rows.append((n, med(got["up"]), med(got["dstart"]) if n else None, med(got["down"]),
                      med(got["dstop"]) if n else None))
     up0 = rows[0][1]
@@ -316,6 +335,22 @@ def cmd_updown():
             label, fmt(up), fmt(ds), fmt(over), fmt(sup), fmt(down), fmt(dk)))
     with open(os.path.join(WORK, "up0.json"), "w") as f:
         json.dump({"up0": up0}, f)
+
+    # the same services under both runners, from the same rounds
+    print()
+    if not tmux:
+        print("runner = tmux: skipped (%s)" % os.environ.get("BENCH_TMUX_WHY", "not available"))
+        return
+    by = {(runner, n): got for runner, n, _, _, got in sizes}
+    print("| services | `berth up` → all ready: runner = process | runner = tmux (%s) "
+          "| tmux − process | `berth down`: runner = process | runner = tmux | tmux − process |"
+          % tmux)
+    print("|---|---|---|---|---|---|---|")
+    for n in (1, 10):
+        pu, pd = med(by["process", n]["up"]), med(by["process", n]["down"])
+        tu, td = med(by["tmux", n]["up"]), med(by["tmux", n]["down"])
+        print("| %d | %s | %s | %s | %s | %s | %s |" % (
+            n, fmt(pu), fmt(tu), fmt(tu - pu), fmt(pd), fmt(td), fmt(td - pd)))
 
 
 # ---------------------------------------------------------------------------
@@ -671,6 +706,8 @@ def cmd_cleanup():
 def main():
     if len(sys.argv) != 2 or not WORK:
         die("usage: BENCH_WORK=DIR ... svcbench.py updown|fail|peers|cleanup")
+    if not os.environ.get("BENCH_RUNTIME"):
+        os.makedirs(RUNTIME, mode=0o700, exist_ok=True)
     {"updown": cmd_updown, "fail": cmd_fail, "peers": cmd_peers,
      "cleanup": cmd_cleanup}[sys.argv[1]]()
 

@@ -13,24 +13,6 @@ P=${BERTH_TEST_PORT_BASE:-28500}
 [ "$RUNNER" = tmux ] && test_require_tmux
 export BERTH_TEST_LISTEN
 
-# The pids of live processes carrying session $1's marker in this repository.
-session_pids() {
-  python3 - "$1" "$ROOT_ID" <<'EOF_PY'
-import os, sys
-want = {b"BERTH_SESSION=" + sys.argv[1].encode(), b"BERTH_ROOT_ID=" + sys.argv[2].encode()}
-for p in os.listdir("/proc"):
-    if not p.isdigit():
-        continue
-    try:
-        env = set(open("/proc/%s/environ" % p, "rb").read().split(b"\0"))
-        state = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        continue
-    if want <= env and state not in ("Z", "X"):
-        print(p)
-EOF_PY
-}
-
 # The tree of the 4-level test, as a service command.
 cat >"$TEST_ROOT/tree.sh" <<'EOF_SH'
 echo "tree: starting"
