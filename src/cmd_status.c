@@ -202,13 +202,15 @@ static const char *tmux_state(const struct tmux *tm, const struct session *s)
 	return r > 0 ? "running" : r == 0 ? "gone" : "unknown";
 }
 
-static void print_tmux(const struct session *s, const char *state, size_t n_started)
+static void print_tmux(const struct session *s, const char *state, size_t n_started,
+		       const struct tmux *tm)
 {
 	if (!state)
 		return;
 	if (!strcmp(state, "running"))
-		out_line(stdout, "  tmux: session %s is running (`berth attach %s [service]`)\n",
-			 s->slug, s->slug);
+		out_line(stdout,
+			 "  tmux: session %s is running (`berth attach %s [service]`; socket %s)\n",
+			 s->slug, s->slug, tm->socket);
 	else if (!strcmp(state, "gone") && n_started)
 		out_line(stdout,
 			 "  tmux: session %s is gone (its tmux server was killed or exited); its "
@@ -360,13 +362,16 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			json_object_set_new(o, "slot", json_integer(s->slot));
 			json_object_set_new(o, "status", json_string(session_display_status(s)));
 			json_object_set_new(o, "services", svcs);
-			json_object_set_new(o, "tmux", ts ? json_string(ts) : json_null());
+			json_object_set_new(
+				o, "tmux",
+				ts ? json_pack("{s:s, s:s}", "state", ts, "socket", tmp->socket)
+				   : json_null());
 			json_array_append_new(arr, o);
 		} else {
 			if (i)
 				printf("\n");
 			print_rows(s, rows, k);
-			print_tmux(s, ts, started);
+			print_tmux(s, ts, started, tmp);
 		}
 		for (size_t j = 0; j < k; j++)
 			row_finish(&rows[j]);

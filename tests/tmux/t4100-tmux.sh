@@ -120,7 +120,8 @@ test_expect_success 'SIGKILL of the tmux server: every tree stops, status and ev
   test_grep "^web  *stopped" st &&
   test_grep "terminal hung up" st &&
   test_must_fail code=6 berth status at-a --json >st.json &&
-  test "$(json_get st.json "d[\"tmux\"]")" = gone &&
+  test "$(json_get st.json "d[\"tmux\"][\"state\"]")" = gone &&
+  test "$(json_get st.json "d[\"tmux\"][\"socket\"]")" = "$SOCK" &&
   berth events at-a >ev &&
   test_grep "web  *hangup" ev &&
   berth up at-a >out 2>err &&
