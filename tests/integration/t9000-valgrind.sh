@@ -45,6 +45,21 @@ for cmd in "validate --ports" "config show" "up feat-a" "up feat-a --json" "ls" 
   test_expect_success "valgrind: berth $cmd" "vg $cmd >/dev/null"
 done
 
+# The tmux runner's paths (its driver, the window shims, status's tmux line).
+if command -v tmux >/dev/null 2>&1; then
+  test_expect_success 'valgrind: up, status, restart, down under runner = tmux' '
+    cp .berth.ini ini.process &&
+    sed "s/^mode = host/mode = host\nrunner = tmux/" ini.process >.berth.ini &&
+    vg up feat-t >/dev/null 2>&1 &&
+    vg status feat-t >/dev/null &&
+    vg restart feat-t web >/dev/null 2>&1 &&
+    vg down feat-t >/dev/null 2>&1 &&
+    cp ini.process .berth.ini
+  '
+else
+  test_skip 'valgrind: up, status, restart, down under runner = tmux' 'tmux is not installed'
+fi
+
 test_expect_success 'valgrind: error paths (unknown session, bad config) leak nothing' '
   test_must_fail code=4 vg down nope 2>/dev/null &&
   echo "bogus_key = 1" >>.berth.ini &&
