@@ -1710,6 +1710,10 @@ int config_validate(const struct config *c, struct config_issues *ret)
 			issue(ret, true, "service '%s' has host_port but no base_port", s->name);
 		if (s->ready && !strcmp(s->ready, "port") && !s->base_port)
 			issue(ret, true, "service '%s' has ready = port but no base_port", s->name);
+		if (c->runner == RUNNER_TMUX && s->run == RUN_NATIVE && !strcmp(s->name, "shell"))
+			issue(ret, true,
+			      "service 'shell' clashes with the tmux runner's shell window; rename "
+			      "the service");
 		if (s->oneshot && s->restart == RESTART_ALWAYS)
 			issue(ret, true,
 			      "service '%s' is oneshot with restart = always: a oneshot service is "

@@ -43,7 +43,9 @@ char *services_journal_path(const char *berth_dir, const char *slug);
 unsigned services_port(const struct session *s, const char *service);
 
 /* The environment of service cfg: the session's, the service's env, the
- * markers (BERTH_ROOT_ID, BERTH_SESSION, BERTH_SERVICE). Appended to envp. */
+ * markers (BERTH_ROOT_ID, BERTH_SESSION, BERTH_SERVICE), without TMUX and
+ * TMUX_PANE. cfg NULL: the session's own (the tmux runner's shell window),
+ * with no BERTH_SERVICE. Appended to envp. */
 void services_env(const struct svc_env *e, const struct service_config *cfg, struct strvec *envp);
 /* The shim's command line for service cfg, appended to argv. */
 void services_shim_argv(const struct svc_env *e, const struct service_config *cfg,

@@ -191,4 +191,12 @@ test_expect_success 'tmux too old or missing: up says what to do and leaves noth
   test ! -d "$WT/old-a"
 '
 
+test_expect_success 'a service named shell clashes with the shell window: a config error' '
+  cp .berth.ini ini.bak &&
+  printf "\n[service \"shell\"]\ncommand = sleep 100\n" >>.berth.ini &&
+  test_must_fail code=3 berth validate 2>err &&
+  cp ini.bak .berth.ini &&
+  test_grep "service .shell. clashes with the tmux runner" err
+'
+
 test_done
