@@ -151,9 +151,12 @@ print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildty
   "$bdir/meson-info/intro-buildoptions.json" 2>/dev/null)
 echo "# berth services benchmark"
 echo
+tools=
+part 1 && tools="tmux ${BENCH_TMUX:-(none)}"
+part 4 && tools="${tools:+$tools, }pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
-  "build $build${buildtype:+ ($buildtype)}; median of $RUNS unless said;" \
-  "tmux ${BENCH_TMUX:-(none)}, pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
+  "build $build${buildtype:+ ($buildtype)}; median of $RUNS unless said${tools:+; $tools}"
+[ "$BENCH_PARTS" = "1 2 3 4" ] || echo "(sections $BENCH_PARTS only)"
 echo
 
 if part 1; then
