@@ -223,7 +223,7 @@ int services_tmux_session(const struct svc_env *e, bool respawn, char **cause)
 
 	if (r < 0)
 		return r;
-	has = tmux_has_session(e->tmux, slug, &msg);
+	has = tmux_session_known(e->tmux, slug, &msg);
 	if (has < 0)
 		goto fail;
 	if (has > 0 &&
@@ -261,7 +261,6 @@ static int spawn_in_tmux(const struct svc_env *e, const struct service_config *c
 	char *cwd = cfg->cwd ? path_join(e->session->worktree, cfg->cwd)
 			     : xstrdup(e->session->worktree);
 	char *msg = NULL;
-	struct tmux_pane p;
 	pid_t pid = -1;
 	int r;
 
@@ -282,16 +281,13 @@ static int spawn_in_tmux(const struct svc_env *e, const struct service_config *c
 		*cause = xasprintf("tmux: %s", msg ? msg : "no answer");
 		goto out;
 	}
+	/* The pane's process is the shim only while it runs: a shim that died
+	 * at once leaves its pid to be recycled. A pidfd that names another
+	 * process would only delay noticing the end (until the readiness
+	 * deadline): nothing is signalled through it, stopping goes by the
+	 * status file's pid and start time. */
 	*ret_pid = pid;
 	*ret_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	/* The pane's pid is the shim's only while the pane is alive: if it is
-	 * dead already, the pidfd may name a recycled pid. */
-	if (*ret_pidfd >= 0 &&
-	    (tmux_pane_info(e->tmux, e->session->slug, cfg->name, &p, NULL) < 0 || p.dead ||
-	     p.pid != pid)) {
-		close(*ret_pidfd);
-		*ret_pidfd = -1;
-	}
 out:
 	free(msg);
 	free(cwd);

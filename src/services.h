@@ -24,12 +24,12 @@
 struct svc_env {
 	const struct config *config;
 	const struct session *session;
-	const char *berth_dir;   /* <root>/.berth */
-	const char *root_id;     /* BERTH_ROOT_ID of this repository */
-	const char *shim_path;   /* the berth-shim executable */
-	char *const *envp;       /* the session's environment, NULL-terminated */
-	uint64_t stop_grace_ms;  /* config's stop_grace */
-	const struct tmux *tmux; /* the tmux runner's server; NULL: the process runner */
+	const char *berth_dir;  /* <root>/.berth */
+	const char *root_id;    /* BERTH_ROOT_ID of this repository */
+	const char *shim_path;  /* the berth-shim executable */
+	char *const *envp;      /* the session's environment, NULL-terminated */
+	uint64_t stop_grace_ms; /* config's stop_grace */
+	struct tmux *tmux;      /* the tmux runner's server; NULL: the process runner */
 };
 
 /* .berth/run/<slug>, .berth/logs/<slug> and the files in them. Caller frees. */

@@ -16,8 +16,6 @@
 #define TMUX_TIMEOUT_MS 10000
 #define SHELL_WINDOW "shell"
 
-const char tmux_sep[] = ";";
-
 static const char conf_text[] =
 	"# berth's private tmux server for one repository. Generated: berth\n"
 	"# rewrites it. No user configuration is read by this server.\n"
@@ -154,29 +152,38 @@ static enum tmux_answer run_raw(const struct tmux *t, struct strvec *argv, struc
 	return a;
 }
 
+/* An argument as tmux must get it to pass it on unchanged: tmux splits its
+ * command list at an argument ending in ';' unless it ends in "\\;" (then
+ * one backslash is dropped). */
+static void push_arg(struct strvec *v, const char *a)
+{
+	size_t n = strlen(a);
+
+	if (n && a[n - 1] == ';')
+		strvec_pushf(v, "%.*s\\;", (int)(n - 1), a);
+	else
+		strvec_push(v, a);
+}
+
+/* "tmux -S socket -f conf" */
+static void base_argv(const struct tmux *t, struct strvec *v)
+{
+	strvec_push(v, "tmux");
+	strvec_push(v, "-S");
+	strvec_push(v, t->socket);
+	strvec_push(v, "-f");
+	strvec_push(v, t->conf);
+}
+
 enum tmux_answer tmux_run(const struct tmux *t, const char *const *args, struct strbuf *out,
 			  char **msg)
 {
 	struct strvec argv = STRVEC_INIT;
 	enum tmux_answer a;
 
-	strvec_push(&argv, "tmux");
-	strvec_push(&argv, "-S");
-	strvec_push(&argv, t->socket);
-	strvec_push(&argv, "-f");
-	strvec_push(&argv, t->conf);
-	for (const char *const *p = args; *p; p++) {
-		size_t n = strlen(*p);
-
-		/* tmux splits its command list at an argument ending in ';'
-		 * unless it ends in "\;" (then one backslash is dropped). */
-		if (*p == tmux_sep)
-			strvec_push(&argv, ";");
-		else if (n && (*p)[n - 1] == ';')
-			strvec_pushf(&argv, "%.*s\\;", (int)(n - 1), *p);
-		else
-			strvec_push(&argv, *p);
-	}
+	base_argv(t, &argv);
+	for (const char *const *p = args; *p; p++)
+		push_arg(&argv, *p);
 	a = run_raw(t, &argv, out, msg);
 	strvec_clear(&argv);
 	return a;
@@ -266,8 +273,17 @@ out:
 	return r;
 }
 
+static void forget(struct tmux *t)
+{
+	free(t->known);
+	t->known = NULL;
+	t->known_exists = false;
+	strvec_clear(&t->known_windows);
+}
+
 void tmux_finish(struct tmux *t)
 {
+	forget(t);
 	free(t->socket);
 	free(t->conf);
 	strvec_clear(&t->env);
@@ -307,6 +323,16 @@ static void push_env(struct strvec *v, const struct strvec *env)
 	}
 }
 
+/* The number on the first line of s. */
+static int parse_i64_prefix(const char *s, int64_t *ret)
+{
+	char *line = xstrndup(s, strcspn(s, "\n"));
+	int r = parse_i64(line, 1, INT32_MAX, ret);
+
+	free(line);
+	return r;
+}
+
 static enum tmux_answer run_vec(const struct tmux *t, struct strvec *args, struct strbuf *out,
 				char **msg)
 {
@@ -332,12 +358,53 @@ int tmux_has_session(const struct tmux *t, const char *name, char **msg)
 	return -EIO;
 }
 
-int tmux_ensure_session(const struct tmux *t, const char *name, const char *cwd,
-			const struct strvec *env, const char *const *argv, char **msg)
+/* Learn session's windows (one list-windows) unless known. */
+static int know_session(struct tmux *t, const char *session, char **msg)
+{
+	char *target, *save = NULL;
+	struct strbuf out = STRBUF_INIT;
+	enum tmux_answer a;
+
+	if (t->known && !strcmp(t->known, session))
+		return 0;
+	forget(t);
+	target = xasprintf("=%s:", session);
+	{
+		const char *args[] = {"list-windows", "-t", target, "-F", "#{window_name}", NULL};
+
+		a = tmux_run(t, args, &out, msg);
+	}
+	free(target);
+	if (a == TMUX_FAILED) {
+		strbuf_release(&out);
+		return -EIO;
+	}
+	if (a != TMUX_OK && msg) {
+		free(*msg);
+		*msg = NULL;
+	}
+	t->known = xstrdup(session);
+	t->known_exists = a == TMUX_OK;
+	for (char *w = a == TMUX_OK ? strtok_r(out.buf, "\n", &save) : NULL; w;
+	     w = strtok_r(NULL, "\n", &save))
+		strvec_push(&t->known_windows, w);
+	strbuf_release(&out);
+	return 0;
+}
+
+int tmux_session_known(struct tmux *t, const char *name, char **msg)
+{
+	int r = know_session(t, name, msg);
+
+	return r < 0 ? r : t->known_exists;
+}
+
+int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const struct strvec *env,
+			const char *const *argv, char **msg)
 {
 	struct strvec args = STRVEC_INIT;
 	enum tmux_answer a;
-	int r = tmux_has_session(t, name, msg);
+	int r = tmux_session_known(t, name, msg);
 
 	if (r != 0)
 		return r < 0 ? r : 0;
@@ -359,8 +426,13 @@ int tmux_ensure_session(const struct tmux *t, const char *name, const char *cwd,
 		strvec_push(&args, *p);
 	a = run_vec(t, &args, NULL, msg);
 	strvec_clear(&args);
-	if (a == TMUX_OK)
+	forget(t);
+	if (a == TMUX_OK) {
+		t->known = xstrdup(name);
+		t->known_exists = true;
+		strvec_push(&t->known_windows, SHELL_WINDOW);
 		return 0;
+	}
 	/* Made by someone else in between: fine. */
 	if (msg && *msg && strstr(*msg, "duplicate session")) {
 		free(*msg);
@@ -428,58 +500,98 @@ out:
 	return r;
 }
 
-int tmux_start_window(const struct tmux *t, const char *session, const char *window,
-		      const char *cwd, const struct strvec *env, const char *const *argv,
-		      pid_t *ret_pid, char **msg)
+int tmux_start_window(struct tmux *t, const char *session, const char *window, const char *cwd,
+		      const struct strvec *env, const char *const *argv, pid_t *ret_pid, char **msg)
 {
-	struct strvec args = STRVEC_INIT;
-	struct tmux_pane p;
 	char *sess = xasprintf("=%s:", session), *win = window_target(session, window);
-	enum tmux_answer a;
-	int r = tmux_pane_info(t, session, window, &p, msg);
+	struct strbuf out = STRBUF_INIT;
+	int r = 0;
 
-	if (r == -EIO)
-		goto out;
-	if (r == 0) {
-		/* It exists (dead, as a rule: its shim ended): respawn in place. */
-		strvec_push(&args, "respawn-pane");
-		strvec_push(&args, "-k");
-		strvec_push(&args, "-t");
-		strvec_push(&args, win);
-	} else {
-		if (msg) {
-			free(*msg);
-			*msg = NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct strvec args = STRVEC_INIT;
+		bool exists;
+		enum tmux_answer a;
+		int64_t pid;
+
+		r = know_session(t, session, msg);
+		if (r < 0)
+			break;
+		exists = strvec_find(&t->known_windows, window) >= 0;
+		base_argv(t, &args);
+		if (exists) {
+			/* Its shim ended (the pane is dead): respawn in place. */
+			strvec_push(&args, "respawn-pane");
+			strvec_push(&args, "-k");
+			strvec_push(&args, "-t");
+			strvec_push(&args, win);
+		} else {
+			strvec_push(&args, "new-window");
+			strvec_push(&args, "-d");
+			strvec_push(&args, "-P");
+			strvec_push(&args, "-F");
+			strvec_push(&args, "#{pane_pid}");
+			strvec_push(&args, "-t");
+			strvec_push(&args, sess);
+			strvec_push(&args, "-n");
+			strvec_push(&args, window);
 		}
-		strvec_push(&args, "new-window");
-		strvec_push(&args, "-d");
-		strvec_push(&args, "-t");
-		strvec_push(&args, sess);
-		strvec_push(&args, "-n");
-		strvec_push(&args, window);
+		{
+			char *c = format_escaped(cwd);
+
+			strvec_push(&args, "-c");
+			push_arg(&args, c);
+			free(c);
+		}
+		for (size_t i = 0; env && i < env->n; i++) {
+			strvec_push(&args, "-e");
+			push_arg(&args, env->v[i]);
+		}
+		strvec_push(&args, "--");
+		for (const char *const *q = argv; *q; q++)
+			push_arg(&args, *q);
+		if (exists) {
+			/* the pid, in the same call (the window exists: no fallback) */
+			strvec_push(&args, ";");
+			strvec_push(&args, "list-panes");
+			strvec_push(&args, "-t");
+			strvec_push(&args, win);
+			strvec_push(&args, "-F");
+			strvec_push(&args, "#{pane_pid}");
+		}
+		strbuf_reset(&out);
+		a = run_raw(t, &args, &out, msg);
+		strvec_clear(&args);
+		if (a == TMUX_NO_TARGET || a == TMUX_NO_SERVER) {
+			/* What we knew is stale (a window closed by hand?): ask again. */
+			forget(t);
+			r = -ENOENT;
+			if (attempt == 0 && msg) {
+				free(*msg);
+				*msg = NULL;
+			}
+			continue;
+		}
+		if (a != TMUX_OK) {
+			forget(t);
+			r = -EIO;
+			break;
+		}
+		if (!exists)
+			strvec_push(&t->known_windows, window);
+		if (!out.buf || parse_i64_prefix(out.buf, &pid) < 0) {
+			if (msg)
+				*msg = xasprintf("unexpected answer from tmux: '%s'",
+						 out.buf ? out.buf : "");
+			r = -EIO;
+			break;
+		}
+		*ret_pid = (pid_t)pid;
+		r = 0;
+		break;
 	}
-	strvec_push(&args, "-c");
-	strvec_push_owned(&args, format_escaped(cwd));
-	push_env(&args, env);
-	strvec_push(&args, "--");
-	for (const char *const *q = argv; *q; q++)
-		strvec_push(&args, *q);
-	a = run_vec(t, &args, NULL, msg);
-	if (a != TMUX_OK) {
+	if (r == -ENOENT)
 		r = -EIO;
-		goto out;
-	}
-	r = tmux_pane_info(t, session, window, &p, msg);
-	if (r == -ENOENT) {
-		if (msg && !*msg)
-			*msg = xasprintf("window %s of tmux session %s vanished at once", window,
-					 session);
-		r = -EIO;
-	}
-	if (r == 0)
-		*ret_pid = p.pid;
-out:
-	strvec_clear(&args);
+	strbuf_release(&out);
 	free(sess);
 	free(win);
 	return r;
@@ -527,7 +639,7 @@ int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t 
 	return 0;
 }
 
-int tmux_kill_session(const struct tmux *t, const char *name, char **msg)
+int tmux_kill_session(struct tmux *t, const char *name, char **msg)
 {
 	char *target = session_target(name);
 	const char *args[] = {"kill-session", "-t", target, NULL};
@@ -535,6 +647,7 @@ int tmux_kill_session(const struct tmux *t, const char *name, char **msg)
 	int r;
 
 	free(target);
+	forget(t);
 	if (a == TMUX_FAILED)
 		return -EIO;
 	if (msg) {

@@ -24,6 +24,12 @@ struct tmux {
 	char *conf;        /* -f */
 	struct strvec env; /* the clients' environment */
 	int version;       /* major * 100 + minor: 303 for "3.3a" */
+	/* What this process knows of one session (one list-windows, then its
+	 * own doing): a tmux call saved per window started. A target found
+	 * missing on the way makes it ask again. */
+	char *known; /* the session; NULL: nothing known */
+	bool known_exists;
+	struct strvec known_windows;
 };
 
 enum tmux_answer {
@@ -50,30 +56,34 @@ int tmux_socket_dir(char **ret, char **cause);
 int tmux_init(struct tmux *t, const char *root_id, char *const *envp, char **cause);
 void tmux_finish(struct tmux *t);
 
-/* Run `tmux -S socket -f conf ARGS...` (args NULL-terminated; an argument
- * that is exactly tmux_sep separates commands, any other is passed as is,
- * a trailing ';' escaped). out (may be NULL) gets stdout; *msg (may be
- * NULL; caller frees) tmux's error text. */
-extern const char tmux_sep[];
+/* Run `tmux -S socket -f conf ARGS...` (args NULL-terminated, one command;
+ * each argument reaches it unchanged, a trailing ';' included). out (may be
+ * NULL) gets stdout; *msg (may be NULL; caller frees) tmux's error text. */
 enum tmux_answer tmux_run(const struct tmux *t, const char *const *args, struct strbuf *out,
 			  char **msg);
 
 /* Is there a session name? 1 yes, 0 no (no server, or no such session),
  * -EIO with *msg when tmux's answer says neither. */
 int tmux_has_session(const struct tmux *t, const char *name, char **msg);
+/* Like tmux_has_session, from what t knows when it knows (one list-windows
+ * otherwise). */
+int tmux_session_known(struct tmux *t, const char *name, char **msg);
 /* Create session name (detached, its first window "shell" running argv in
  * cwd, env "K=V" entries set for it) unless it exists. 0, or -EIO with *msg. */
-int tmux_ensure_session(const struct tmux *t, const char *name, const char *cwd,
-			const struct strvec *env, const char *const *argv, char **msg);
-/* Run argv as the process of window `window` of session: the window is
- * created (at the end, not selected) or, when it exists, its pane respawned
- * (what still runs there is killed). *ret_pid: the pane's process. */
-int tmux_start_window(const struct tmux *t, const char *session, const char *window,
-		      const char *cwd, const struct strvec *env, const char *const *argv,
-		      pid_t *ret_pid, char **msg);
+int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const struct strvec *env,
+			const char *const *argv, char **msg);
+/* Run argv as the process of window `window` of session (which exists): the
+ * window is created (at the end, not selected) or, when it exists, its pane
+ * respawned (what still runs there is killed). *ret_pid: the pane's
+ * process, from the same tmux command. */
+int tmux_start_window(struct tmux *t, const char *session, const char *window, const char *cwd,
+		      const struct strvec *env, const char *const *argv, pid_t *ret_pid,
+		      char **msg);
 
 /* What a window's pane is: its process, whether it is dead and, if so, how
- * it ended (status, or signal: 3.3+ only). */
+ * it ended (status, or signal: 3.3+ only). tmux shows a pane dead before it
+ * knows how it ended, and (3.3a, seen after respawn-pane) sometimes never
+ * learns it: a hint for messages, never a record (the shim keeps those). */
 struct tmux_pane {
 	pid_t pid;
 	bool dead;
@@ -88,7 +98,7 @@ int tmux_pane_info(const struct tmux *t, const char *session, const char *window
 int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t *n, char **msg);
 /* Kill session name and check with has-session that it is gone. 0 (also
  * when there was none), or -EIO with *msg. */
-int tmux_kill_session(const struct tmux *t, const char *name, char **msg);
+int tmux_kill_session(struct tmux *t, const char *name, char **msg);
 
 /* The command line of `tmux attach` to window (NULL: the session's current
  * one) of session, appended to argv. */
