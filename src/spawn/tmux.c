@@ -315,12 +315,23 @@ static char *format_escaped(const char *s)
 	return strbuf_detach(&sb);
 }
 
-static void push_env(struct strvec *v, const struct strvec *env)
+/* The end of new-session / new-window / respawn-pane: -c cwd, -e for each
+ * of env, then the program's argv, each reaching tmux unchanged. */
+static void push_program(struct strvec *v, const char *cwd, const struct strvec *env,
+			 const char *const *argv)
 {
+	char *c = format_escaped(cwd);
+
+	strvec_push(v, "-c");
+	push_arg(v, c);
+	free(c);
 	for (size_t i = 0; env && i < env->n; i++) {
 		strvec_push(v, "-e");
-		strvec_push(v, env->v[i]);
+		push_arg(v, env->v[i]);
 	}
+	strvec_push(v, "--");
+	for (const char *const *p = argv; *p; p++)
+		push_arg(v, *p);
 }
 
 /* The number on the first line of s. */
@@ -331,12 +342,6 @@ static int parse_i64_prefix(const char *s, int64_t *ret)
 
 	free(line);
 	return r;
-}
-
-static enum tmux_answer run_vec(const struct tmux *t, struct strvec *args, struct strbuf *out,
-				char **msg)
-{
-	return tmux_run(t, (const char *const *)strvec_argv(args), out, msg);
 }
 
 int tmux_has_session(const struct tmux *t, const char *name, char **msg)
@@ -408,6 +413,7 @@ int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const
 
 	if (r != 0)
 		return r < 0 ? r : 0;
+	base_argv(t, &args);
 	strvec_push(&args, "new-session");
 	strvec_push(&args, "-d");
 	strvec_push(&args, "-s");
@@ -418,13 +424,8 @@ int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const
 	strvec_push(&args, "200");
 	strvec_push(&args, "-y");
 	strvec_push(&args, "50");
-	strvec_push(&args, "-c");
-	strvec_push_owned(&args, format_escaped(cwd));
-	push_env(&args, env);
-	strvec_push(&args, "--");
-	for (const char *const *p = argv; *p; p++)
-		strvec_push(&args, *p);
-	a = run_vec(t, &args, NULL, msg);
+	push_program(&args, cwd, env, argv);
+	a = run_raw(t, &args, NULL, msg);
 	strvec_clear(&args);
 	forget(t);
 	if (a == TMUX_OK) {
@@ -535,20 +536,7 @@ int tmux_start_window(struct tmux *t, const char *session, const char *window, c
 			strvec_push(&args, "-n");
 			strvec_push(&args, window);
 		}
-		{
-			char *c = format_escaped(cwd);
-
-			strvec_push(&args, "-c");
-			push_arg(&args, c);
-			free(c);
-		}
-		for (size_t i = 0; env && i < env->n; i++) {
-			strvec_push(&args, "-e");
-			push_arg(&args, env->v[i]);
-		}
-		strvec_push(&args, "--");
-		for (const char *const *q = argv; *q; q++)
-			push_arg(&args, *q);
+		push_program(&args, cwd, env, argv);
 		if (exists) {
 			/* the pid, in the same call (the window exists: no fallback) */
 			strvec_push(&args, ";");
