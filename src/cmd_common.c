@@ -343,7 +343,9 @@ int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, s
 		return code;
 	}
 	c->root_id = hash_root_id(ctx->root);
-	if (ctx->config.runner == RUNNER_TMUX) {
+	/* A stop (need_shim false) also ends the tmux session of a session
+	 * started while the config said runner = tmux. */
+	if (ctx->config.runner == RUNNER_TMUX || (!need_shim && tmux_socket_exists(c->root_id))) {
 		char *cause = NULL;
 
 		if (tmux_init(&c->tmux, c->root_id, environ, &cause) < 0) {

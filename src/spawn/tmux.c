@@ -54,11 +54,18 @@ int tmux_version_parse(const char *text, int *ret)
 	return 0;
 }
 
-int tmux_socket_dir(char **ret, char **cause)
+/* $XDG_RUNTIME_DIR/berth, else /tmp/berth-<uid>. */
+static char *socket_dir_path(void)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
-	char *dir = rt && *rt == '/' ? xasprintf("%s/berth", rt)
-				     : xasprintf("/tmp/berth-%u", (unsigned)getuid());
+
+	return rt && *rt == '/' ? xasprintf("%s/berth", rt)
+				: xasprintf("/tmp/berth-%u", (unsigned)getuid());
+}
+
+int tmux_socket_dir(char **ret, char **cause)
+{
+	char *dir = socket_dir_path();
 	struct stat st;
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
@@ -81,6 +88,17 @@ int tmux_socket_dir(char **ret, char **cause)
 fail:
 	free(dir);
 	return -(errno ? errno : EIO);
+}
+
+bool tmux_socket_exists(const char *root_id)
+{
+	char *dir = socket_dir_path(), *path = xasprintf("%s/%s", dir, root_id);
+	struct stat st;
+	bool r = lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+
+	free(dir);
+	free(path);
+	return r;
 }
 
 /* ---- running tmux ---- */

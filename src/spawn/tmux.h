@@ -49,6 +49,10 @@ int tmux_version_parse(const char *text, int *ret);
  * *cause. */
 int tmux_socket_dir(char **ret, char **cause);
 
+/* Is there a socket of the repository with identity root_id's tmux server
+ * (sessions made while its config said runner = tmux)? */
+bool tmux_socket_exists(const char *root_id);
+
 /* Set t up for the repository with identity root_id (the socket and config
  * file are <dir>/<root_id>{,.conf}); envp is the caller's environment. Finds
  * tmux in PATH and checks its version (>= 3.2). -errno with *cause saying

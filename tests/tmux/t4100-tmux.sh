@@ -191,6 +191,17 @@ test_expect_success 'tmux too old or missing: up says what to do and leaves noth
   test ! -d "$WT/old-a"
 '
 
+test_expect_success 'down after the config switched to runner = process still ends the tmux session' '
+  berth up sw-a >/dev/null 2>&1 &&
+  tmx has-session -t =sw-a &&
+  cp .berth.ini ini.bak &&
+  sed "s/^runner = tmux/runner = process/" ini.bak >.berth.ini &&
+  berth down sw-a >out 2>err &&
+  cp ini.bak .berth.ini &&
+  test_must_fail tmx has-session -t =sw-a 2>/dev/null &&
+  test -z "$(session_pids sw-a)"
+'
+
 test_expect_success 'a service named shell clashes with the shell window: a config error' '
   cp .berth.ini ini.bak &&
   printf "\n[service \"shell\"]\ncommand = sleep 100\n" >>.berth.ini &&
