@@ -27,6 +27,7 @@ demo: build
 # Every suite; ends with one line "N passed, N failed, N skipped".
 test: test-deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+	@sh scripts/docker-up.sh $(BUILD)
 	@$(MESON_TEST) -C $(BUILD); rc=$$?; \
 	  python3 tests/summary.py $(BUILD)/meson-logs/testlog.json; exit $$rc
 
@@ -36,6 +37,7 @@ $(ASAN_BUILD)/build.ninja: | deps
 # The whole suite under ASan+UBSan (leaks included).
 asan: test-deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
+	@sh scripts/docker-up.sh $(ASAN_BUILD)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(MESON_TEST) -C $(ASAN_BUILD); rc=$$?; \
 	  python3 tests/summary.py $(ASAN_BUILD)/meson-logs/testlog.json; exit $$rc
