@@ -1,0 +1,172 @@
+/*
+ * test_compose.c: the per-session compose file against golden files in
+ * tests/unit/compose/: NAME.yml is read, NAME.out is the expected file and
+ * NAME.warn the expected warnings (one per line). Short and long port
+ * syntax, ip:host:container, protocols, ranges, ports added where the
+ * original published none, container_name, named volumes and networks
+ * (explicit names, external ones), bind mounts and build contexts untouched,
+ * interpolation left intact, anchors and merge keys, custom tags; errors.
+ * BERTH_UPDATE_GOLDEN=1 rewrites the golden files (review the diff).
+ */
+#include "util/common.h"
+
+#include "compose.h"
+#include "tap.h"
+#include "util/fsutil.h"
+
+static const struct compose_port ports[] = {
+	{"db", 5432, 15433},     {"cache", 6379, 16380}, {"dns", 53, 10054},
+	{"dns", 8053, 18054},    {"mq", 5672, 15673},    {"api", 8080, 18081},
+	{"worker", 9000, 19001}, {"other", 2222, 12223},
+};
+
+static const struct compose_rewrite rw = {
+	.project = "myapp_feat-a",
+	.prefix = "myapp",
+	.slot = 1,
+	.ports = ports,
+	.n_ports = ARRAY_SIZE(ports),
+};
+
+static char *golden_path(const char *name, const char *ext)
+{
+	return xasprintf("%s/tests/unit/compose/%s.%s", getenv("BERTH_SRCDIR"), name, ext);
+}
+
+static void expect_file(const char *name, const char *ext, const char *got)
+{
+	char *path = golden_path(name, ext), *want = NULL;
+	size_t len;
+
+	if (getenv("BERTH_UPDATE_GOLDEN")) {
+		ASSERT_OK(write_file_atomic(path, got, strlen(got), 0644));
+		free(path);
+		return;
+	}
+	if (read_file(path, 1 << 20, &want, &len) < 0)
+		want = xstrdup("");
+	if (strcmp(want, got))
+		printf("# %s differs; got:\n%s\n", path, got);
+	ASSERT_STREQ(got, want);
+	free(want);
+	free(path);
+}
+
+static void check(const char *name)
+{
+	char *in = golden_path(name, "yml"), *cause = NULL;
+	struct strbuf out = STRBUF_INIT, warn = STRBUF_INIT;
+	struct strvec warnings = STRVEC_INIT;
+
+	if (compose_rewrite(in, &rw, &out, &warnings, &cause) < 0)
+		printf("# %s\n", cause);
+	ASSERT_TRUE(cause == NULL);
+	for (size_t i = 0; i < warnings.n; i++)
+		strbuf_addf(&warn, "%s\n", warnings.v[i]);
+	expect_file(name, "out", out.buf ? out.buf : "");
+	expect_file(name, "warn", warn.buf ? warn.buf : "");
+	strbuf_release(&out);
+	strbuf_release(&warn);
+	strvec_clear(&warnings);
+	free(in);
+}
+
+static void test_short_syntax(void)
+{
+	check("short");
+}
+
+static void test_long_syntax(void)
+{
+	check("long");
+}
+
+static void test_volumes_networks_paths(void)
+{
+	check("volumes");
+}
+
+static void test_anchors_and_tags(void)
+{
+	check("anchors");
+}
+
+static void test_errors(void)
+{
+	char *path = golden_path("bad-yaml", "yml"), *cause = NULL;
+	struct strbuf out = STRBUF_INIT;
+
+	ASSERT_EQ_INT(compose_rewrite(path, &rw, &out, NULL, &cause), -EINVAL);
+	ASSERT_CONTAINS(cause, "bad-yaml.yml:");
+	ASSERT_CONTAINS(cause, "not valid YAML");
+	free(cause);
+	free(path);
+	path = golden_path("no-services", "yml");
+	cause = NULL;
+	ASSERT_EQ_INT(compose_rewrite(path, &rw, &out, NULL, &cause), -EINVAL);
+	ASSERT_CONTAINS(cause, "no top-level 'services:' mapping");
+	free(cause);
+	free(path);
+	cause = NULL;
+	ASSERT_EQ_INT(compose_rewrite("/nonexistent/compose.yml", &rw, &out, NULL, &cause),
+		      -ENOENT);
+	ASSERT_CONTAINS(cause, "cannot read the compose file");
+	free(cause);
+	strbuf_release(&out);
+}
+
+static void test_alias_bomb(void)
+{
+	/* nine levels of nine aliases: 9^9 nodes once expanded */
+	char dir[] = "/tmp/bc-XXXXXX", *path, *cause = NULL;
+	struct strbuf y = STRBUF_INIT, out = STRBUF_INIT;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	path = xasprintf("%s/compose.yml", dir);
+	strbuf_adds(&y, "a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+	for (int i = 1; i < 10; i++) {
+		strbuf_addf(&y, "a%d: &a%d [", i, i);
+		for (int j = 0; j < 9; j++)
+			strbuf_addf(&y, "%s*a%d", j ? ", " : "", i - 1);
+		strbuf_adds(&y, "]\n");
+	}
+	strbuf_adds(&y, "services:\n  s:\n    image: x\n    labels: *a9\n");
+	ASSERT_OK(write_file_atomic(path, y.buf, y.len, 0644));
+	ASSERT_EQ_INT(compose_rewrite(path, &rw, &out, NULL, &cause), -EINVAL);
+	ASSERT_CONTAINS(cause, "too large");
+	free(cause);
+	strbuf_release(&y);
+	strbuf_release(&out);
+	rm_rf(dir);
+	free(path);
+}
+
+static void test_services(void)
+{
+	char *path = golden_path("short", "yml"), *cause = NULL;
+	struct strvec v = STRVEC_INIT;
+
+	ASSERT_OK(compose_services(path, &v, &cause));
+	ASSERT_EQ_INT(v.n, 4);
+	ASSERT_STREQ(v.v[0], "db");
+	ASSERT_STREQ(v.v[1], "cache");
+	ASSERT_STREQ(v.v[2], "dns");
+	ASSERT_STREQ(v.v[3], "other");
+	strvec_clear(&v);
+	free(path);
+}
+
+static const struct tap_test tests[] = {
+	TAP_TEST(test_short_syntax),
+	TAP_TEST(test_long_syntax),
+	TAP_TEST(test_volumes_networks_paths),
+	TAP_TEST(test_anchors_and_tags),
+	TAP_TEST(test_errors),
+	TAP_TEST(test_alias_bomb),
+	TAP_TEST(test_services),
+};
+
+int main(int argc, char **argv)
+{
+	return tap_main(argc, argv, tests, ARRAY_SIZE(tests));
+}
