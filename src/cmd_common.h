@@ -80,6 +80,15 @@ void cmd_svc_finish(struct cmd_svc *c);
 /* A signalfd for SIGINT, SIGTERM and SIGHUP (blocked by cmd_signals_block):
  * an event loop sees Ctrl-C as an fd. -1 on failure. */
 int cmd_signalfd(void);
+/* Hybrid/container mode: write the session's compose file, start the
+ * project and wait until its services are ready; prints progress and the
+ * failure (with the container's last lines). *started: a rollback must
+ * remove the project. 0, -EINTR, or -errno. */
+int cmd_docker_up(struct cmd_ctx *ctx, struct cmd_svc *svc, int sigfd, bool *started);
+/* Remove the session's compose project (by its exact label), when the mode
+ * uses docker or the session has a compose file. Prints errors. 0 or -errno. */
+int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *envp,
+		    bool keep_volumes);
 /* Print a launch failure: what happened, then the last lines of the log. */
 void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f);
 /* Stop services (NULL: all of the session and anything with its markers);

@@ -119,6 +119,32 @@ static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op
 	return 0;
 }
 
+/* The session's compose project, by its exact label. When docker does not
+ * answer the session is kept (stopped), to be taken down again. */
+static int remove_docker(struct cmd_ctx *ctx, struct session *s, const struct op_rec *op,
+			 bool keep_volumes)
+{
+	struct strvec env = STRVEC_INIT;
+	int code = cmd_session_environ(ctx, s, &env), r;
+
+	if (code) {
+		strvec_clear(&env);
+		for (char **p = environ; *p; p++)
+			strvec_push(&env, *p);
+	}
+	r = cmd_docker_down(ctx, s, strvec_argv(&env), keep_volumes);
+	strvec_clear(&env);
+	if (r < 0) {
+		session_finalize(ctx->state, s, op->id, SESSION_STOPPED);
+		out_error(
+			"down: session '%s' was stopped but not removed; once docker answers, run "
+			"`berth down %s` again",
+			s->slug, s->slug);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
 /* post_down: after the worktree is gone, in the main root; a failure is
  * reported, the teardown is done anyway. */
 static void run_post_down(struct cmd_ctx *ctx, const struct session *s)
@@ -141,7 +167,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
-	bool keep_wt = false, force = false, was_live = false, remove_wt;
+	bool keep_wt = false, keep_vol = false, force = false, was_live = false, remove_wt;
 	struct session s = {0}, cur = {0};
 	struct op_rec op = {0};
 	char *slug = NULL, *cause = NULL;
@@ -155,7 +181,8 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			keep_wt = true;
 			break;
 		case OPT_KEEP_VOL:
-			break; /* compose volumes: nothing to keep until docker services run */
+			keep_vol = true;
+			break;
 		case 'f':
 			force = true;
 			break;
@@ -213,6 +240,9 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	cmd_test_pause("down-taken");
 	code = stop_services(ctx, &s, &op);
+	if (code)
+		goto out;
+	code = remove_docker(ctx, &s, &op, keep_vol || keep_wt);
 	if (code)
 		goto out;
 	if (remove_wt && !force && path_exists(s.worktree)) {

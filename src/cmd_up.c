@@ -53,6 +53,7 @@ struct up_run {
 	struct cmd_svc svc;
 	struct strvec started; /* services whose shims this run started */
 	bool service_failed;
+	bool docker_started; /* the session's compose project was started */
 	int sigfd;
 };
 
@@ -507,6 +508,10 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 			 run->started.n == 1 ? "" : "s");
 		cmd_stop_services(&run->svc, &run->started, run->sigfd, "rollback");
 	}
+	/* The compose project: a new session's goes with its volumes; a resumed
+	 * one keeps its data. */
+	if (run->docker_started)
+		cmd_docker_down(ctx, &run->s, strvec_argv(&run->svc.envp), !run->is_new);
 	if (run->is_new) {
 		cmd_ingest_journal(ctx, run->s.slug);
 		services_clear(ctx->berth_dir, run->s.slug, false);
@@ -658,6 +663,11 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		r = cmd_interrupted();
 	if (r >= 0)
 		r = prepare_services(ctx, &run);
+	if (r >= 0) {
+		r = cmd_docker_up(ctx, &run.svc, run.sigfd, &run.docker_started);
+		if (r == -EIO)
+			run.service_failed = true;
+	}
 	if (r >= 0)
 		r = cmd_run_hook(ctx, "up", "pre_spawn", run.s.slug, run.s.worktree,
 				 strvec_argv(&run.svc.envp), run.sigfd);

@@ -408,6 +408,7 @@ static int know_session(struct tmux *t, const char *session, char **msg)
 	}
 	t->known = xstrdup(session);
 	t->known_exists = a == TMUX_OK;
+	strbuf_addch(&out, '\0'); /* a buffer even for no output */
 	for (char *w = a == TMUX_OK ? strtok_r(out.buf, "\n", &save) : NULL; w;
 	     w = strtok_r(NULL, "\n", &save))
 		strvec_push(&t->known_windows, w);
@@ -628,6 +629,7 @@ int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t 
 		strbuf_release(&out);
 		return -EIO;
 	}
+	strbuf_addch(&out, '\0'); /* a buffer even for no output */
 	for (char *line = strtok_r(out.buf, "\n", &save); line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		int64_t pid;

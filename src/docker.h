@@ -1,0 +1,86 @@
+/*
+ * docker.h: a session's compose project on the Docker engine (SPEC §8): the
+ * compose flavour (`docker compose` v2 plugin, else `docker-compose` v1),
+ * `up -d` of the session's file, berth's own wait (v1 has no --wait) until
+ * every container runs, is healthy where it has a healthcheck and its
+ * published port accepts connections, and teardown by the exact
+ * com.docker.compose.project label. Every docker command has a deadline: a
+ * daemon that does not answer is an error within seconds.
+ */
+#ifndef BERTH_DOCKER_H
+#define BERTH_DOCKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/strbuf.h"
+#include "util/strvec.h"
+
+enum compose_flavour { COMPOSE_V2, COMPOSE_V1 };
+
+struct docker {
+	enum compose_flavour flavour;
+	struct strvec env; /* the environment of docker commands (interpolation) */
+};
+
+/* Check that the daemon answers and find the compose flavour. envp: the
+ * environment compose interpolates from. -errno with *cause saying what to
+ * do. */
+int docker_init(struct docker *d, char *const *envp, char **cause);
+void docker_finish(struct docker *d);
+
+/* A project: its name, the session's compose file, and the directory
+ * relative paths resolve against (the original file's). */
+struct compose_project {
+	const char *name;
+	const char *file;
+	const char *dir;
+};
+
+/* `up -d` of services (all when empty). The command's output is appended
+ * to log. */
+int docker_compose_up(const struct docker *d, const struct compose_project *p,
+		      const struct strvec *services, struct strbuf *log, char **cause);
+
+/* A container of a project. */
+struct container {
+	char *id;
+	char *service;
+	char *state;  /* running, exited, created, restarting, dead... */
+	char *status; /* "Up 2 seconds (healthy)", "Exited (3) 1 second ago" */
+};
+void containers_free(struct container *v, size_t n);
+/* The containers with label com.docker.compose.project=project (exactly). */
+int docker_project_containers(const struct docker *d, const char *project, struct container **v,
+			      size_t *n, char **cause);
+/* The last n lines of a container's output, appended to out. */
+void docker_logs_tail(const struct docker *d, const char *id, unsigned n, struct strbuf *out);
+
+/* What the wait watches: a service and the host port it publishes (0: none). */
+struct compose_wait {
+	const char *service;
+	uint16_t port;
+};
+/* Why a wait failed. */
+struct compose_failure {
+	char *service;
+	char *what; /* "exited with status 3", "is unhealthy", "port 15433 ..." */
+	char *tail; /* its last log lines, or NULL */
+};
+void compose_failure_finish(struct compose_failure *f);
+/* Wait until each of v[0..n) has a running container, healthy when it has
+ * a healthcheck, whose port accepts connections. -ETIMEDOUT after
+ * timeout_ms, -EIO at the first container that exits or turns unhealthy
+ * (*fail says which and how, with its last 20 lines), -EINTR when sigfd
+ * (>= 0) becomes readable. */
+int docker_compose_wait(const struct docker *d, const char *project, const struct compose_wait *v,
+			size_t n, uint64_t timeout_ms, int sigfd, struct compose_failure *fail);
+
+/* Remove the project: compose down (with its volumes unless keep_volumes),
+ * then whatever still carries its label (containers, networks, volumes
+ * unless keep_volumes). p->file may be missing: the label sweep does the
+ * work then. */
+int docker_project_remove(const struct docker *d, const struct compose_project *p,
+			  bool keep_volumes, char **cause);
+
+#endif
