@@ -40,6 +40,7 @@ berth() { "$BERTH" "$@"; }
 
 test_cleanup() {
   test_kill_tracked
+  test_kill_docker
   test_kill_tmux
   test_kill_sessions
   if [ -n "${BERTH_TEST_KEEP:-}" ]; then
@@ -268,6 +269,32 @@ test_require_tmux() {
     echo "1..0 # SKIP $(tmux -V) is older than 3.2"
     exit 0
   fi
+}
+
+# Skip the whole script when no Docker engine answers or the test image is
+# missing (scripts/docker-up.sh, run by make test, says why in docker-status).
+test_require_docker() {
+  why=""
+  if ! command -v docker >/dev/null 2>&1; then
+    why="docker is not installed (make test installs docker.io)"
+  elif ! docker info >/dev/null 2>&1; then
+    why="no Docker daemon answers: $(cat "${BERTH_BUILDDIR:-.}/docker-status" 2>/dev/null || echo "run scripts/docker-up.sh")"
+  elif ! docker image inspect berth-test/busybox >/dev/null 2>&1; then
+    why="the test image berth-test/busybox is missing (scripts/docker-up.sh builds it)"
+  fi
+  if [ -n "$why" ]; then
+    echo "1..0 # SKIP $why"
+    exit 0
+  fi
+}
+
+# Remove what this test's compose projects left (by their exact label).
+test_kill_docker() {
+  command -v docker >/dev/null 2>&1 && [ -n "${PREFIX:-}" ] || return 0
+  for id in $(docker ps -a --filter "label=com.docker.compose.project" --format '{{.ID}} {{.Label "com.docker.compose.project"}}' 2>/dev/null | awk -v p="${PREFIX}_" 'index($2, p) == 1 {print $1}'); do
+    docker rm -f -v "$id" >/dev/null 2>&1
+  done
+  return 0
 }
 
 test_kill_tracked() {
