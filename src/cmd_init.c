@@ -12,6 +12,7 @@
 
 #include "cmd.h"
 #include "cmd_common.h"
+#include "compose.h"
 #include "output.h"
 #include "util/fsutil.h"
 
@@ -136,48 +137,31 @@ static void detect_package_json(struct detected *d, const char *root)
 	free(text);
 }
 
-/* A line-based look at the compose file: top-level services and their
- * images. Enough to suggest docker services; `berth validate` checks more. */
+/* The compose file's services and their images (compose.c, libyaml): a
+ * known data image suggests a docker service. `berth validate` checks more. */
 static void detect_compose(struct detected *d, const char *root, const char *file)
 {
-	char *text = read_root_file(root, file), *line, *save = NULL;
-	char current[64] = "";
-	bool in_services = false;
+	struct strvec names = STRVEC_INIT, images = STRVEC_INIT;
+	char *path = path_join(root, file), *cause = NULL;
 
-	if (!text)
-		return;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		size_t indent = strspn(line, " ");
-
-		if (indent == 0) {
-			in_services = !strncmp(line, "services:", 9);
+	if (compose_services(path, &names, &images, &cause) < 0) {
+		free(cause); /* an unreadable file: nothing to suggest */
+		names.n = images.n = 0;
+	}
+	for (size_t i = 0; i < names.n && i < images.n; i++) {
+		if (!valid_name(names.v[i], strlen(names.v[i])) ||
+		    strvec_find(&d->names, names.v[i]) >= 0)
 			continue;
-		}
-		if (!in_services)
-			continue;
-		if (indent == 2 && line[2] != '#') {
-			char *colon = strchr(line + 2, ':');
-			size_t n = colon ? (size_t)(colon - line - 2) : 0;
-
-			current[0] = '\0';
-			if (n && n < sizeof(current) && valid_name(line + 2, n)) {
-				memcpy(current, line + 2, n);
-				current[n] = '\0';
-			}
-		} else if (current[0] && !strncmp(line + indent, "image:", 6)) {
-			const char *img = line + indent + 6;
-
-			for (size_t i = 0; i < ARRAY_SIZE(data_images); i++) {
-				if (strstr(img, data_images[i].image) &&
-				    strvec_find(&d->names, current) < 0) {
-					add_service(d, current, NULL, data_images[i].port,
-						    "docker");
-					break;
-				}
+		for (size_t k = 0; k < ARRAY_SIZE(data_images); k++) {
+			if (strstr(images.v[i], data_images[k].image)) {
+				add_service(d, names.v[i], NULL, data_images[k].port, "docker");
+				break;
 			}
 		}
 	}
-	free(text);
+	strvec_clear(&names);
+	strvec_clear(&images);
+	free(path);
 }
 
 static void detect(struct detected *d, const char *root)

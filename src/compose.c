@@ -99,7 +99,7 @@ static int load(const char *path, yaml_document_t *doc, char **cause)
 	return 0;
 }
 
-int compose_services(const char *path, struct strvec *ret, char **cause)
+int compose_services(const char *path, struct strvec *names, struct strvec *images, char **cause)
 {
 	yaml_document_t doc;
 	yaml_node_t *services;
@@ -111,9 +111,13 @@ int compose_services(const char *path, struct strvec *ret, char **cause)
 	for (yaml_node_pair_t *p = services->data.mapping.pairs.start;
 	     p < services->data.mapping.pairs.top; p++) {
 		const char *k = scalar(get(&doc, p->key));
+		const char *img = scalar(get(&doc, map_get(&doc, get(&doc, p->value), "image")));
 
-		if (k)
-			strvec_push(ret, k);
+		if (!k)
+			continue;
+		strvec_push(names, k);
+		if (images)
+			strvec_push(images, img ? img : "");
 	}
 	yaml_document_delete(&doc);
 	return 0;

@@ -51,7 +51,8 @@ int compose_rewrite(const char *path, const struct compose_rewrite *rw, struct s
 		    struct strvec *warnings, char **cause);
 
 /* The names of the services under the top-level `services:` of the compose
- * file at path, in file order, appended to ret. Errors as compose_rewrite. */
-int compose_services(const char *path, struct strvec *ret, char **cause);
+ * file at path, in file order, appended to names; their `image:` (or "")
+ * to images (may be NULL). Errors as compose_rewrite. */
+int compose_services(const char *path, struct strvec *names, struct strvec *images, char **cause);
 
 #endif

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <strings.h>
 
+#include "compose.h"
 #include "config.h"
 #include "util/hash.h"
 #include "util/fsutil.h"
@@ -34,7 +35,6 @@
 
 #define CONFIG_MAX_LINE 4096          /* bytes of one line, without its newline */
 #define CONFIG_MAX_SIZE (1024 * 1024) /* bytes of the whole file */
-#define COMPOSE_MAX_SIZE (4 * 1024 * 1024)
 #define KEY_MAX 64
 #define SERVICE_NAME_MAX 31
 #define MS_MIN 60000ULL
@@ -1602,66 +1602,28 @@ static void dfs_cycles(const struct config *c, size_t v, int *color, size_t *sta
 	color[v] = 2;
 }
 
-/* The service names under the top-level `services:` key, by lines: the first
- * indented key sets the indentation of the rest.
- * TODO(issue 5): replaced by a real YAML read through libyaml in compose.c. */
-static void compose_service_names(const char *text, struct strvec *ret)
-{
-	bool in_services = false;
-	size_t child = 0;
-
-	while (*text) {
-		size_t n = strcspn(text, "\n"), indent = strspn(text, " ");
-		char *line = xstrndup(text, n), *t = line + indent;
-
-		text += n + (text[n] == '\n');
-		t[strcspn(t, "\r")] = '\0';
-		if (!*trim(t) || *t == '#') {
-			free(line);
-			continue;
-		}
-		if (!indent) {
-			in_services = !strncmp(t, "services:", 9) &&
-				      (!t[9] || isspace((unsigned char)t[9]) || t[9] == '#');
-			child = 0;
-		} else if (in_services) {
-			if (!child)
-				child = indent;
-			if (indent == child && strchr(t, ':')) {
-				char *key = t;
-
-				key[strcspn(key, ":")] = '\0';
-				key = trim(key);
-				if ((key[0] == '"' || key[0] == '\'') && strlen(key) >= 2 &&
-				    key[strlen(key) - 1] == key[0]) {
-					key[strlen(key) - 1] = '\0';
-					key++;
-				}
-				strvec_push(ret, key);
-			}
-		}
-		free(line);
-	}
-}
-
 static void check_compose(const struct config *c, struct config_issues *is)
 {
 	struct strvec names = STRVEC_INIT;
-	char *path, *text = NULL;
+	char *path, *cause = NULL;
 	int r;
 
 	path = path_join(c->root ? c->root : ".", c->compose_file);
-	r = read_file(path, COMPOSE_MAX_SIZE, &text, NULL);
-	if (r < 0) {
+	if (!path_exists(path)) {
 		issue(is, true,
-		      "mode = %s needs the compose file '%s': %s; create it or set compose_file "
-		      "in [berth]",
-		      config_mode_name(c->mode), path,
-		      r == -ENOENT ? "it does not exist" : strerror(-r));
+		      "mode = %s needs the compose file '%s': it does not exist; create it or set "
+		      "compose_file in [berth]",
+		      config_mode_name(c->mode), path);
 		free(path);
 		return;
 	}
-	compose_service_names(text, &names);
+	r = compose_services(path, &names, NULL, &cause);
+	if (r < 0) {
+		issue(is, true, "%s", cause);
+		free(cause);
+		free(path);
+		return;
+	}
 	for (size_t i = 0; i < c->n_services; i++) {
 		const struct service_config *s = &c->services[i];
 
@@ -1671,7 +1633,6 @@ static void check_compose(const struct config *c, struct config_issues *is)
 			      s->name, path, s->name);
 	}
 	strvec_clear(&names);
-	free(text);
 	free(path);
 }
 

@@ -144,9 +144,13 @@ static void test_alias_bomb(void)
 static void test_services(void)
 {
 	char *path = golden_path("short", "yml"), *cause = NULL;
-	struct strvec v = STRVEC_INIT;
+	struct strvec v = STRVEC_INIT, img = STRVEC_INIT;
 
-	ASSERT_OK(compose_services(path, &v, &cause));
+	ASSERT_OK(compose_services(path, &v, &img, &cause));
+	ASSERT_EQ_INT(img.n, 4);
+	ASSERT_STREQ(img.v[0], "postgres:15");
+	ASSERT_STREQ(img.v[3], "busybox");
+	strvec_clear(&img);
 	ASSERT_EQ_INT(v.n, 4);
 	ASSERT_STREQ(v.v[0], "db");
 	ASSERT_STREQ(v.v[1], "cache");
