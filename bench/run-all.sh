@@ -6,3 +6,4 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 BENCH_PROBE="$here/$build/bench/bench_probe" sh "$here/bench/probe/run.sh"
 sh "$here/bench/shim/run.sh" "$build"
 sh "$here/bench/services/run.sh" "$build"
+sh "$here/bench/compose/run.sh" "$build"

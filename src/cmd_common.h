@@ -89,6 +89,10 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct cmd_svc *svc, int sigfd, bool *sta
  * uses docker or the session has a compose file. Prints errors. 0 or -errno. */
 int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *envp,
 		    bool keep_volumes);
+/* status: the session's docker services (container state, health, its
+ * published port taking connections): printed, or as "docker" in obj.
+ * *unhealthy set when one of an active session is not well. */
+void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj, bool *unhealthy);
 /* Print a launch failure: what happened, then the last lines of the log. */
 void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f);
 /* Stop services (NULL: all of the session and anything with its markers);

@@ -5,6 +5,8 @@
  */
 #include "util/common.h"
 
+#include <jansson.h>
+
 #include "cmd_common.h"
 #include "compose.h"
 #include "docker.h"
@@ -193,4 +195,81 @@ out:
 	free(project);
 	free(orig);
 	return r;
+}
+
+void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj, bool *unhealthy)
+{
+	char *dir = session_compose_dir(ctx, s->slug), *project = project_name(ctx, s->slug);
+	char *cause = NULL;
+	struct container *cs = NULL;
+	size_t nc = 0;
+	struct docker d = {0};
+	json_t *arr = NULL;
+	bool header = false;
+
+	if (!uses_docker(&ctx->config) && !path_exists(dir)) {
+		if (obj)
+			json_object_set_new(obj, "docker", json_null());
+		goto out;
+	}
+	if (docker_init(&d, environ, &cause) < 0 ||
+	    docker_project_containers(&d, project, &cs, &nc, &cause) < 0) {
+		*unhealthy = true;
+		if (obj)
+			json_object_set_new(obj, "docker", json_pack("{s:s}", "error", cause));
+		else
+			out_line(stdout, "  docker: %s\n", cause);
+		goto out;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *c = &ctx->config.services[i];
+		const struct container *ct = NULL;
+		unsigned port = services_port(s, c->name);
+		const char *health;
+		bool accepts, ok;
+
+		if (c->run != RUN_DOCKER)
+			continue;
+		for (size_t j = 0; j < nc; j++)
+			if (!strcmp(cs[j].service, c->name))
+				ct = &cs[j];
+		health = ct ? docker_health(ct->status) : NULL;
+		accepts = ct && port && docker_port_accepts((uint16_t)port);
+		ok = ct && !strcmp(ct->state, "running") &&
+		     (!health || !strcmp(health, "healthy")) && (!port || accepts);
+		if (s->status == SESSION_ACTIVE && !ok)
+			*unhealthy = true;
+		if (obj) {
+			json_array_append_new(
+				arr, json_pack("{s:s, s:s, s:o, s:o, s:o, s:b, s:b}", "name",
+					       c->name, "state", ct ? ct->state : "missing",
+					       "health", health ? json_string(health) : json_null(),
+					       "status", ct ? json_string(ct->status) : json_null(),
+					       "port", port ? json_integer(port) : json_null(),
+					       "accepts", accepts, "healthy", ok));
+			continue;
+		}
+		if (!header) {
+			out_line(stdout, "  %-12s %-10s %-10s %-6s %s\n", "DOCKER", "STATE",
+				 "HEALTH", "PORT", "ACCEPTS");
+			header = true;
+		}
+		out_line(stdout, "  %-12s %-10s %-10s %-6u %s\n", c->name,
+			 ct ? ct->state : "missing", health ? health : "-", port,
+			 !port     ? "-"
+			 : accepts ? "yes"
+				   : "no");
+	}
+	if (obj)
+		json_object_set_new(obj, "docker",
+				    json_pack("{s:s, s:o}", "project", project, "services", arr));
+	else
+		json_decref(arr);
+out:
+	containers_free(cs, nc);
+	docker_finish(&d);
+	free(cause);
+	free(dir);
+	free(project);
 }

@@ -362,6 +362,7 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			json_object_set_new(o, "slot", json_integer(s->slot));
 			json_object_set_new(o, "status", json_string(session_display_status(s)));
 			json_object_set_new(o, "services", svcs);
+			cmd_docker_status(ctx, s, o, &unhealthy);
 			json_object_set_new(
 				o, "tmux",
 				ts ? json_pack("{s:s, s:s}", "state", ts, "socket", tmp->socket)
@@ -371,6 +372,7 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			if (i)
 				printf("\n");
 			print_rows(s, rows, k);
+			cmd_docker_status(ctx, s, NULL, &unhealthy);
 			print_tmux(s, ts, started, tmp);
 		}
 		for (size_t j = 0; j < k; j++)

@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "cmd_common.h"
+#include "docker.h"
 #include "output.h"
 #include "probe/marker.h"
 #include "probe/probe.h"
@@ -33,6 +34,49 @@ static json_t *holder_json(const struct port_holder *h)
 	if (strncmp(user, "uid ", 4))
 		json_object_set_new(o, "user", json_string(user));
 	free(user);
+	return o;
+}
+
+/* A port held by docker's proxy: the container publishing it, and the
+ * session when its compose project is one of this repository's. */
+static json_t *whose_container(struct cmd_ctx *ctx, const struct port_holder *h, unsigned port,
+			       const struct session *v, size_t nv, bool json)
+{
+	struct docker d = {0};
+	struct container c = {0};
+	const char *slug = NULL;
+	char *cause = NULL;
+	json_t *o = json_null();
+
+	if (h->kind != HOLDER_PROCESS || strcmp(h->comm, "docker-proxy") ||
+	    docker_init(&d, environ, &cause) < 0 ||
+	    docker_container_on_port(&d, (uint16_t)port, &c, &cause) < 0)
+		goto out;
+	for (size_t i = 0; i < nv && !slug; i++) {
+		char *project = xasprintf("%s_%s", ctx->config.prefix, v[i].slug);
+
+		if (!strcmp(project, c.status))
+			slug = v[i].slug;
+		free(project);
+	}
+	if (json) {
+		o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", c.id, "name", c.state, "project",
+			      c.status, "service", c.service, "slug",
+			      slug ? json_string(slug) : json_null());
+	} else {
+		out_line(stdout, "  container: %s (%.12s), compose project %s, service %s", c.state,
+			 c.id, c.status, c.service);
+		if (slug)
+			out_line(stdout, ": session '%s'", slug);
+		printf("\n");
+	}
+out:
+	free(c.id);
+	free(c.service);
+	free(c.state);
+	free(c.status);
+	docker_finish(&d);
+	free(cause);
 	return o;
 }
 
@@ -82,6 +126,7 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 		json_object_set_new(o, "holder", holder_json(&h));
 		if (h.kind != HOLDER_FREE)
 			json_object_set_new(o, "socket_uid", json_integer(h.uid));
+		json_object_set_new(o, "container", whose_container(ctx, &h, port, v, nv, true));
 		out_json(o);
 	} else {
 		char *who = slot_holder_text(&h, NULL);
@@ -96,6 +141,7 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 			printf("  nothing listens on it\n");
 		else
 			out_line(stdout, "  listening: %s\n", who);
+		whose_container(ctx, &h, port, v, nv, false);
 		free(who);
 	}
 	if (!rec && h.kind == HOLDER_FREE)
@@ -203,6 +249,6 @@ const struct cmd_entry cmd_whose_entry = {
 		"markers it or an ancestor carries. Exit 1 when nobody owns it.\n\n"
 		"Options:\n"
 		"  --json   the answer as JSON (docs/json.md)\n",
-	.flags = CMD_STATE,
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
 	.exec = cmd_whose_exec,
 };

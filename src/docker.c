@@ -191,6 +191,43 @@ int docker_project_containers(const struct docker *d, const char *project, struc
 	return 0;
 }
 
+int docker_container_on_port(const struct docker *d, uint16_t port, struct container *ret,
+			     char **cause)
+{
+	char filter[32];
+	const char *argv[] = {"docker",
+			      "ps",
+			      "--no-trunc",
+			      "--filter",
+			      filter,
+			      "--format",
+			      "{{.ID}}\t{{.Label \"com.docker.compose.service\"}}\t{{.Names}}\t"
+			      "{{.Label \"com.docker.compose.project\"}}",
+			      NULL};
+	struct strbuf out = STRBUF_INIT;
+	char *f[4] = {0}, *p;
+	int r;
+
+	snprintf(filter, sizeof(filter), "publish=%u", port);
+	r = run(d, argv, DOCKER_QUICK_MS, &out, cause);
+	if (r < 0 || !out.len) {
+		strbuf_release(&out);
+		return r < 0 ? r : -ENOENT;
+	}
+	p = out.buf;
+	p[strcspn(p, "\n")] = '\0';
+	for (int i = 0; i < 4; i++) {
+		f[i] = p;
+		p = p ? strchr(p, '\t') : NULL;
+		if (p)
+			*p++ = '\0';
+	}
+	*ret = (struct container){xstrdup(f[0]), xstrdup(f[1] ? f[1] : ""),
+				  xstrdup(f[2] ? f[2] : ""), xstrdup(f[3] ? f[3] : "")};
+	strbuf_release(&out);
+	return 0;
+}
+
 void docker_logs_tail(const struct docker *d, const char *id, unsigned n, struct strbuf *out)
 {
 	char tail[16];
@@ -217,7 +254,7 @@ void compose_failure_finish(struct compose_failure *f)
 /* Does 127.0.0.1:port take a connection that stays up? docker's userland
  * proxy accepts at once and closes when the container does not listen yet:
  * an end within 100 ms counts as "no". */
-static bool port_accepts(uint16_t port)
+bool docker_port_accepts(uint16_t port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), err = 0;
@@ -242,6 +279,17 @@ static bool port_accepts(uint16_t port)
 out:
 	close(fd);
 	return ok;
+}
+
+const char *docker_health(const char *status)
+{
+	if (strstr(status, "(unhealthy)"))
+		return "unhealthy";
+	if (strstr(status, "(health: starting)"))
+		return "starting";
+	if (strstr(status, "(healthy)"))
+		return "healthy";
+	return NULL;
 }
 
 static bool sigfd_fired(int sigfd)
@@ -297,17 +345,19 @@ int docker_compose_wait(const struct docker *d, const char *project, const struc
 				fail_with(d, fail, c, xasprintf("%s", c->status));
 				containers_free(cs, nc);
 				return -EIO;
-			} else if (strstr(c->status, "(unhealthy)")) {
+			} else if (docker_health(c->status) &&
+				   !strcmp(docker_health(c->status), "unhealthy")) {
 				fail_with(d, fail, c, xstrdup("is unhealthy"));
 				containers_free(cs, nc);
 				return -EIO;
 			} else if (strcmp(c->state, "running")) {
 				all = false;
 				last = xasprintf("service '%s' is %s", v[i].service, c->state);
-			} else if (strstr(c->status, "(health: starting)")) {
+			} else if (docker_health(c->status) &&
+				   !strcmp(docker_health(c->status), "starting")) {
 				all = false;
 				last = xasprintf("service '%s' is not healthy yet", v[i].service);
-			} else if (v[i].port && !port_accepts(v[i].port)) {
+			} else if (v[i].port && !docker_port_accepts(v[i].port)) {
 				all = false;
 				last = xasprintf(
 					"service '%s': port %u does not accept connections",

@@ -56,6 +56,18 @@ int docker_project_containers(const struct docker *d, const char *project, struc
 /* The last n lines of a container's output, appended to out. */
 void docker_logs_tail(const struct docker *d, const char *id, unsigned n, struct strbuf *out);
 
+/* The container publishing host port (docker ps --filter publish=):
+ * *ret filled (id, service; state holds its name, status its compose
+ * project); -ENOENT when none. */
+int docker_container_on_port(const struct docker *d, uint16_t port, struct container *ret,
+			     char **cause);
+/* Does 127.0.0.1:port take a connection that stays up (through docker's
+ * proxy: the container listens)? */
+bool docker_port_accepts(uint16_t port);
+/* "healthy", "unhealthy", "starting" from a container's status, or NULL
+ * when it has no healthcheck. */
+const char *docker_health(const char *status);
+
 /* What the wait watches: a service and the host port it publishes (0: none). */
 struct compose_wait {
 	const char *service;

@@ -86,6 +86,21 @@ test_expect_success 'down of one session leaves the other untouched' '
   test -n "$(http_get $((P + 2)) marker)"
 '
 
+test_expect_success 'status shows the container, health and port; whose names the container; a stopped container is unhealthy' '
+  berth status hy-b >st &&
+  test_grep "db  *running  *-  *$((P + 2))  *yes" st &&
+  berth status hy-b --json >st.json &&
+  test "$(json_get st.json "d[\"docker\"][\"services\"][0][\"healthy\"]")" = True &&
+  test "$(json_get st.json "d[\"docker\"][\"project\"]")" = "$(project hy-b)" &&
+  berth whose :$((P + 2)) >w &&
+  test_grep "compose project $(project hy-b), service db: session .hy-b." w &&
+  docker stop "$(labelled hy-b)" >/dev/null &&
+  test_must_fail code=6 berth status hy-b >st &&
+  test_grep "db  *exited" st &&
+  docker start "$(labelled hy-b)" >/dev/null &&
+  wait_for 30 "berth status hy-b >/dev/null 2>&1" "the container to serve again"
+'
+
 test_expect_success '--keep-volumes keeps the data across down and up' '
   before=$(http_get $((P + 2)) marker) &&
   test -n "$before" &&

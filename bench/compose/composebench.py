@@ -1,0 +1,517 @@
+#!/usr/bin/env python3
+"""bench/compose/composebench.py: the timing side of bench/compose/run.sh.
+
+    composebench.py run       `berth up`/`down` of 1 and 3 docker services
+                              (mode = hybrid) against the same compose file
+                              brought up and down directly, `berth up` of 0
+                              services (mode = host), and the docker commands
+                              berth runs besides compose's own, each alone
+    composebench.py projects  the compose project names the run uses (for
+                              run.sh's cleanup)
+
+Configuration comes from the environment (run.sh sets it): BENCH_WORK (the
+scratch directory), BENCH_RUNTIME (XDG_RUNTIME_DIR for berth and docker),
+BENCH_TAG (a lowercase tag that starts every compose project name of the
+run), BENCH_BERTH, BENCH_IMAGE, RUNS.
+
+Times are time.monotonic_ns() around each process in this driver. berth's
+stderr is read line by line as it arrives, which dates its "docker: ..."
+steps. Each round runs every case in turn, so a change of load hits all of
+them alike; round 0 is a warm-up and is not counted.
+"""
+import os
+import select
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+WORK = os.environ.get("BENCH_WORK", "")
+BERTH = os.environ.get("BENCH_BERTH", "")
+RUNTIME = os.environ.get("BENCH_RUNTIME") or os.path.join(WORK, "run")
+TAG = os.environ.get("BENCH_TAG", "berthbench")
+IMAGE = os.environ.get("BENCH_IMAGE", "berth-test/busybox")
+RUNS = int(os.environ.get("RUNS", "5"))
+SLUG = "bench"
+LABEL = "com.docker.compose.project"
+READY_TIMEOUT = 60.0  # seconds, for the direct wait (berth's default ready_timeout)
+DIRECT_TICK = 0.01  # the direct wait's pause between two failed tries
+
+ENV = dict(os.environ)
+ENV.update(
+    HOME=os.path.join(WORK, "home"),
+    XDG_CONFIG_HOME=os.path.join(WORK, "home/.config"),
+    XDG_DATA_HOME=os.path.join(WORK, "home/.local/share"),
+    XDG_STATE_HOME=os.path.join(WORK, "home/.local/state"),
+    XDG_CACHE_HOME=os.path.join(WORK, "home/.cache"),
+    XDG_RUNTIME_DIR=RUNTIME,
+    GIT_CONFIG_NOSYSTEM="1",
+    GIT_AUTHOR_NAME="berth-bench",
+    GIT_AUTHOR_EMAIL="bench@berth.invalid",
+    GIT_COMMITTER_NAME="berth-bench",
+    GIT_COMMITTER_EMAIL="bench@berth.invalid",
+    NO_COLOR="1",
+    LC_ALL="C",
+)
+
+# The docker services: (name, container port, berth's host_port). Slot 1 is
+# host_port + 1 (port_search_range = 1 keeps a taken port from moving far).
+SERVICES1 = [("db", 5432, 37000)]
+SERVICES3 = [("db", 5432, 37100), ("cache", 6379, 37110), ("mq", 5672, 37120)]
+
+
+def now():
+    return time.monotonic_ns()
+
+
+def ms(ns):
+    return ns / 1e6
+
+
+def med(v):
+    return statistics.median(v) if v else float("nan")
+
+
+def fmt(x):
+    if x is None or x != x:
+        return "—"
+    if abs(x) >= 1000:
+        return "%.2f s" % (x / 1000)
+    if abs(x) >= 100:
+        return "%.0f ms" % x
+    if abs(x) >= 10:
+        return "%.1f ms" % x
+    return "%.2f ms" % x
+
+
+def die(msg):
+    print("composebench: " + msg, file=sys.stderr)
+    sys.exit(1)
+
+
+def note(msg):
+    print("composebench: " + msg, file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------
+# Processes, ports and docker objects.
+
+def run_out(argv, cwd=None):
+    """(exit status, stdout) of a command, stderr dropped."""
+    r = subprocess.run(argv, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return r.returncode, r.stdout
+
+
+def timed(argv, cwd=None, log=None, quiet=False):
+    """(exit status, ms) of one command; its output appended to LOG."""
+    out = open(log, "ab") if log else subprocess.DEVNULL
+    try:
+        t0 = now()
+        p = subprocess.Popen(argv, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.DEVNULL if quiet else subprocess.STDOUT)
+        rc = p.wait()
+        return rc, ms(now() - t0)
+    finally:
+        if log:
+            out.close()
+
+
+def timed_lines(argv, cwd, log):
+    """ARGV with its stderr read line by line as it comes: (exit status, ms
+    until exit, [(ms since start, line)]). stdout and stderr go to LOG."""
+    lines, buf = [], b""
+    with open(log, "ab") as out:
+        t0 = now()
+        p = subprocess.Popen(argv, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.PIPE)
+        fd = p.stderr.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            t = now()
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                lines.append((ms(t - t0), line.decode(errors="replace")))
+                out.write(line + b"\n")
+        rc = p.wait()
+        t1 = now()
+        p.stderr.close()
+    return rc, ms(t1 - t0), lines
+
+
+def port_accepts(port):
+    """berth's test (src/docker.c port_accepts): 127.0.0.1:PORT takes a
+    connection that stays up 100 ms, or that speaks first. docker's proxy
+    accepts at once and closes when the container does not listen yet."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setblocking(False)
+    try:
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        except OSError:
+            return False
+        _, w, _ = select.select([], [s], [], 0.3)
+        if not w or s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+            return False
+        r, _, _ = select.select([s], [], [], 0.1)
+        if not r:
+            return True  # open, and quiet: a server waiting for its client
+        try:
+            return len(s.recv(1, socket.MSG_PEEK)) > 0  # a server that speaks first
+        except OSError:
+            return False
+    finally:
+        s.close()
+
+
+def listening_ports():
+    out = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    fields = line.split(None, 4)
+                    if fields[3] == "0A":
+                        out.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            pass
+    return out
+
+
+def project_objects(project):
+    """Containers, networks and volumes carrying the exact compose project
+    label: [(kind, id)]."""
+    flt = "label=%s=%s" % (LABEL, project)
+    got = []
+    for kind, argv in (("container", ["docker", "ps", "-aq", "--filter", flt]),
+                       ("network", ["docker", "network", "ls", "-q", "--filter", flt]),
+                       ("volume", ["docker", "volume", "ls", "-q", "--filter", flt])):
+        _, out = run_out(argv)
+        got += [(kind, x) for x in out.split()]
+    return got
+
+
+def remove_objects(objs):
+    for kind, x in objs:
+        if kind == "container":
+            run_out(["docker", "rm", "-f", "-v", x])
+    for kind, x in objs:
+        if kind != "container":
+            run_out(["docker", kind, "rm", x])
+
+
+def compose_cmd():
+    """The flavour berth picks: the v2 plugin when it runs, else v1."""
+    if run_out(["docker", "compose", "version"])[0] == 0:
+        return ["docker", "compose"]
+    return ["docker-compose"]
+
+
+# ---------------------------------------------------------------------------
+# The repositories.
+
+def compose_yaml(services):
+    y = ['version: "3.7"', "services:"]
+    for name, port, _ in services:
+        y += ["  %s:" % name,
+              "    image: %s" % IMAGE,
+              '    command: ["sh", "-c", "exec httpd -f -p %d -h /"]' % port,
+              "    ports:",
+              '      - "%d:%d"' % (port, port)]
+    return "\n".join(y) + "\n"
+
+
+def make_repo(name, services, prefix):
+    """A git repository with one commit: .berth.ini (mode = hybrid with
+    SERVICES as run = docker services, or mode = host with no service when
+    SERVICES is empty), its docker-compose.yml, .gitignore with .berth/."""
+    repo = os.path.join(WORK, name)
+    os.makedirs(repo)
+    ini = ["[berth]", "mode = %s" % ("hybrid" if services else "host"), "max_slots = 4",
+           "port_search_range = 1", "stop_grace = 1s", "prefix = " + prefix, ""]
+    for svc, port, host in services:
+        ini += ['[service "%s"]' % svc, "run = docker", "base_port = %d" % port,
+                "host_port = %d" % host, ""]
+    with open(os.path.join(repo, ".berth.ini"), "w") as f:
+        f.write("\n".join(ini))
+    if services:
+        with open(os.path.join(repo, "docker-compose.yml"), "w") as f:
+            f.write(compose_yaml(services))
+    with open(os.path.join(repo, ".gitignore"), "w") as f:
+        f.write(".berth/\n")
+    log = os.path.join(WORK, "git.log")
+    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
+                 ["git", "commit", "-q", "-m", "initial"]):
+        rc, _ = timed(argv, cwd=repo, log=log)
+        if rc != 0:
+            die("%s failed in %s; see %s" % (" ".join(argv), repo, log))
+    return repo
+
+
+def first(lines, words, start=0.0):
+    for t, line in lines:
+        if t >= start and words in line:
+            return t
+    return None
+
+
+# ---------------------------------------------------------------------------
+# One case: berth, or compose directly.
+
+class Case:
+    def __init__(self, label, n, repo=None, project=None, ports=(), direct_of=None):
+        self.label, self.n, self.repo, self.project = label, n, repo, project
+        self.ports = list(ports)
+        self.direct_of = direct_of  # the berth case whose session file it runs
+        self.file = None
+        self.t = {}  # measure -> [ms]
+        self.failures = 0
+        self.leftovers = 0
+        self.first_failure = None
+
+    def add(self, key, v):
+        if v is not None:
+            self.t.setdefault(key, []).append(v)
+
+    def med(self, key):
+        return med(self.t.get(key, []))
+
+
+def berth_round(c, counted):
+    log = os.path.join(WORK, "%s.log" % os.path.basename(c.repo))
+    rc, t_up, lines = timed_lines([BERTH, "up", SLUG], c.repo, log)
+    ok = rc == 0
+    if ok and c.ports:
+        # berth says ready: every published port must take a connection
+        bad = [p for p in c.ports if not port_accepts(p)]
+        if bad:
+            ok = False
+            note("%s: berth up returned 0 but ports %s do not accept; see %s"
+                 % (c.label, bad, log))
+    if ok and c.n and c.file is None:
+        # the session's compose file, which the direct case runs as it is
+        src = os.path.join(c.repo, ".berth", "compose", SLUG, "docker-compose.yml")
+        c.file = os.path.join(WORK, "direct-%d.yml" % c.n)
+        shutil.copyfile(src, c.file)
+    if rc != 0:
+        # berth rolled the session back itself: nothing to bring down
+        c.failures += 1
+        if c.first_failure is None:
+            c.first_failure = "berth up exited %d; see %s" % (rc, log)
+        note("%s: berth up exited %d; see %s" % (c.label, rc, log))
+        check_left(c, "berth up (failed)")
+        return
+    if not ok:
+        c.failures += 1
+        if c.first_failure is None:
+            c.first_failure = "berth up returned before its ports accepted; see %s" % log
+    elif counted:
+        c.add("up", t_up)
+        a = first(lines, "docker: starting")
+        b = first(lines, "ready (")
+        if a is not None and b is not None:
+            c.add("up_pre", a)
+            c.add("up_docker", b - a)
+            c.add("up_post", t_up - b)
+    rc, t_down, lines = timed_lines([BERTH, "down", SLUG], c.repo, log)
+    if rc != 0:
+        c.failures += 1
+        note("%s: berth down exited %d; see %s" % (c.label, rc, log))
+        if c.first_failure is None:
+            c.first_failure = "berth down exited %d; see %s" % (rc, log)
+    elif ok and counted:
+        c.add("down", t_down)
+        a = first(lines, "docker: removing project")
+        b = first(lines, "removing the worktree")
+        if a is not None and b is not None:
+            c.add("down_pre", a)
+            c.add("down_docker", b - a)
+            c.add("down_post", t_down - b)
+    check_left(c, "berth down")
+
+
+def check_left(c, what):
+    """Count and remove what WHAT left of C's compose project."""
+    if not c.project:
+        return
+    left = project_objects(c.project)
+    if left:
+        c.leftovers += len(left)
+        note("%s: %s left %s" % (c.label, what, left))
+        remove_objects(left)
+
+
+def direct_round(c, compose, counted):
+    b = c.direct_of
+    if b.file is None:
+        die("%s: no session compose file to run (berth up failed in the warm-up)" % c.label)
+    log = os.path.join(WORK, "direct-%d.log" % c.n)
+    base = compose + ["-p", c.project, "-f", b.file]
+    t0 = now()
+    rc, _ = timed(base + ["up", "-d"], log=log)
+    t1 = now()
+    ok = rc == 0
+    if ok:
+        deadline = time.monotonic() + READY_TIMEOUT
+        for p in b.ports:
+            while not port_accepts(p):
+                if time.monotonic() > deadline:
+                    ok = False
+                    note("%s: port %d not ready after %.0f s" % (c.label, p, READY_TIMEOUT))
+                    break
+                time.sleep(DIRECT_TICK)
+            if not ok:
+                break
+    t2 = now()
+    if not ok:
+        c.failures += 1
+        if c.first_failure is None:
+            c.first_failure = "compose up failed (exit %d); see %s" % (rc, log)
+    elif counted:
+        c.add("up", ms(t2 - t0))
+        c.add("up_cli", ms(t1 - t0))
+    rc, t_down = timed(base + ["down", "-v"], log=log)
+    if rc != 0:
+        c.failures += 1
+        if c.first_failure is None:
+            c.first_failure = "compose down exited %d; see %s" % (rc, log)
+    elif ok and counted:
+        c.add("down", t_down)
+    check_left(c, "compose down")
+
+
+# The docker commands berth runs besides compose up/down themselves
+# (src/docker.c): (label, argv, times per `up`, times per `down`).
+def probe_commands(compose):
+    flt = "label=%s=%s_%s" % (LABEL, TAG, "none")
+    ps_fmt = '{{.ID}}\t{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}'
+    return [
+        ("`docker info --format {{.ServerVersion}}` (is the daemon up?)",
+         ["docker", "info", "--format", "{{.ServerVersion}}"], "1", "1"),
+        ("`docker compose version` (the v2 plugin? %s)"
+         % ("yes" if compose[0] == "docker" else "no: fails here"),
+         ["docker", "compose", "version"], "1", "1"),
+        ("`docker-compose version` (v1: Python start-up)",
+         ["docker-compose", "version"], "1" if compose[0] != "docker" else "0",
+         "1" if compose[0] != "docker" else "0"),
+        ("`docker ps --all --filter label=...` (one poll of the wait; the container sweep)",
+         ["docker", "ps", "--all", "--no-trunc", "--filter", flt, "--format", ps_fmt],
+         "1 per 100 ms of wait", "1"),
+        ("`docker network ls --filter label=...` (network sweep)",
+         ["docker", "network", "ls", "--quiet", "--filter", flt], "0", "1"),
+        ("`docker volume ls --filter label=...` (volume sweep)",
+         ["docker", "volume", "ls", "--quiet", "--filter", flt], "0", "1"),
+    ]
+
+
+# ---------------------------------------------------------------------------
+
+def cmd_run():
+    compose = compose_cmd()
+    flavour = "v2 (docker compose)" if compose[0] == "docker" else "v1 (docker-compose)"
+    h0 = Case("0 services", 0,
+              repo=make_repo("host0", [], TAG + "-h0"))
+    b1 = Case("berth 1", 1, repo=make_repo("hybrid1", SERVICES1, TAG + "-h1"),
+              project="%s-h1_%s" % (TAG, SLUG), ports=[h + 1 for _, _, h in SERVICES1])
+    b3 = Case("berth 3", 3, repo=make_repo("hybrid3", SERVICES3, TAG + "-h3"),
+              project="%s-h3_%s" % (TAG, SLUG), ports=[h + 1 for _, _, h in SERVICES3])
+    d1 = Case("direct 1", 1, project=TAG + "-d1", direct_of=b1)
+    d3 = Case("direct 3", 3, project=TAG + "-d3", direct_of=b3)
+    busy = sorted(set(b1.ports + b3.ports) & listening_ports())
+    if busy:
+        die("ports already in use: %s (another run of this benchmark?)" % busy)
+    probes = probe_commands(compose)
+    probe_t = [[] for _ in probes]
+
+    for r in range(RUNS + 1):
+        counted = r > 0
+        note("round %d of %d%s" % (r, RUNS, " (warm-up)" if not counted else ""))
+        berth_round(h0, counted)
+        berth_round(b1, counted)
+        direct_round(d1, compose, counted)
+        berth_round(b3, counted)
+        direct_round(d3, compose, counted)
+        for i, (_, argv, _, _) in enumerate(probes):
+            _, t = timed(argv, quiet=True)
+            if counted:
+                probe_t[i].append(t)
+        for c in (h0, b1, d1, b3, d3):
+            if c.failures > RUNS:
+                die("%s: too many failures (%d); first: %s" % (c.label, c.failures,
+                                                              c.first_failure))
+
+    up0, down0 = h0.med("up"), h0.med("down")
+    print("compose %s; the direct cases run berth's own session file "
+          "(`%s -p P -f F up -d`, then a wait for each port, then `down -v`)"
+          % (flavour, " ".join(compose)))
+    print()
+    print("### `up` until every docker service is ready")
+    print()
+    print("| services | `berth up` → ready | direct: `up -d` + wait for the port(s) "
+          "| of which `up -d` returns | berth − direct | berth − direct − up(0 services) |")
+    print("|---|---|---|---|---|---|")
+    print("| 0 (mode = host: worktree + state only) | %s | — | — | — | — |" % fmt(up0))
+    for b, d in ((b1, d1), (b3, d3)):
+        over = b.med("up") - d.med("up")
+        print("| %d (hybrid) | %s | %s | %s | %s | %s |" % (
+            b.n, fmt(b.med("up")), fmt(d.med("up")), fmt(d.med("up_cli")), fmt(over),
+            fmt(over - up0)))
+    print()
+    print("### `down`")
+    print()
+    print("| services | `berth down` | direct: `down -v` | berth − direct "
+          "| berth − direct − down(0 services) | objects left after down (berth / direct) |")
+    print("|---|---|---|---|---|---|")
+    print("| 0 (mode = host) | %s | — | — | — | — |" % fmt(down0))
+    for b, d in ((b1, d1), (b3, d3)):
+        over = b.med("down") - d.med("down")
+        print("| %d (hybrid) | %s | %s | %s | %s | %d / %d |" % (
+            b.n, fmt(b.med("down")), fmt(d.med("down")), fmt(over), fmt(over - down0),
+            b.leftovers, d.leftovers))
+    print()
+    print("### berth's commands by step (from its stderr lines)")
+    print()
+    print("| services | `up`: start → \"docker: starting\" | → \"N services ready\" "
+          "| → exit | `down`: start → \"docker: removing project\" | → \"removing the worktree\" "
+          "| → exit |")
+    print("|---|---|---|---|---|---|---|")
+    for b in (b1, b3):
+        print("| %d | %s | %s | %s | %s | %s | %s |" % (
+            b.n, fmt(b.med("up_pre")), fmt(b.med("up_docker")), fmt(b.med("up_post")),
+            fmt(b.med("down_pre")), fmt(b.med("down_docker")), fmt(b.med("down_post"))))
+    print()
+    print("### the docker commands berth runs besides compose's `up`/`down`, each alone")
+    print()
+    print("| command | median | runs per `berth up` | runs per `berth down` |")
+    print("|---|---|---|---|")
+    for (label, _, per_up, per_down), t in zip(probes, probe_t):
+        print("| %s | %s | %s | %s |" % (label, fmt(med(t)), per_up, per_down))
+    fails = [(c.label, c.failures, c.first_failure) for c in (h0, b1, d1, b3, d3) if c.failures]
+    print()
+    if fails:
+        for label, n, why in fails:
+            print("%s: %d failed runs (not counted); first: %s" % (label, n, why))
+    else:
+        print("no failed runs; counted rounds: %d" % RUNS)
+
+
+def cmd_projects():
+    print("%s-h1_%s %s-h3_%s %s-d1 %s-d3" % (TAG, SLUG, TAG, SLUG, TAG, TAG))
+
+
+def main():
+    if len(sys.argv) != 2 or not WORK:
+        die("usage: BENCH_WORK=DIR ... composebench.py run|projects")
+    {"run": cmd_run, "projects": cmd_projects}[sys.argv[1]]()
+
+
+if __name__ == "__main__":
+    main()
