@@ -130,12 +130,19 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct cmd_svc *svc, int sigfd, bool *sta
 			      ctx->config.mode == MODE_CONTAINER ? NULL : &services, &log, &cause);
 	if (r < 0) {
 		out_error("up: docker compose up failed: %s", cause);
+		r = -EPROTO; /* compose's own failure, not a service's */
 		goto out;
 	}
+	out_step("docker: waiting for %zu service%s (running, healthy, port answering)", nw,
+		 nw == 1 ? "" : "s");
 	r = docker_compose_wait(&d, project, wait, nw, timeout ? timeout : DOCKER_READY_DEFAULT_MS,
 				sigfd, &fail);
 	if (r == -EINTR)
 		goto out;
+	if (r == -EHOSTDOWN) {
+		out_error("up: %s", fail.what);
+		goto out;
+	}
 	if (r < 0) {
 		print_failure(&fail);
 		r = -EIO;

@@ -495,6 +495,7 @@ static int run_pre_up(struct cmd_ctx *ctx, struct up_run *run)
 static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 {
 	char *cause = NULL;
+	bool docker_left = false;
 	int r;
 
 	if (run->have_svc && run->is_new) {
@@ -510,8 +511,15 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 	}
 	/* The compose project: a new session's goes with its volumes; a resumed
 	 * one keeps its data. */
-	if (run->docker_started)
-		cmd_docker_down(ctx, &run->s, strvec_argv(&run->svc.envp), !run->is_new);
+	if (run->docker_started &&
+	    cmd_docker_down(ctx, &run->s, strvec_argv(&run->svc.envp), !run->is_new) < 0) {
+		/* Containers may still run: the session stays so that `down` can
+		 * remove them once docker answers. */
+		docker_left = true;
+		out_error("rollback: session '%s' is kept (stopped) because its docker project "
+			  "could not be removed; `berth down %s` removes it once docker answers",
+			  run->s.slug, run->s.slug);
+	}
 	if (run->is_new) {
 		cmd_ingest_journal(ctx, run->s.slug);
 		services_clear(ctx->berth_dir, run->s.slug, false);
@@ -545,8 +553,9 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 			write_envfile(ctx, run);
 	}
 	if (run->reserved) {
-		r = session_release(ctx->state, run->s.slug, run->op.id, run->is_new,
-				    run->op.had_prev ? run->op.prev : SESSION_STOPPED);
+		r = session_release(
+			ctx->state, run->s.slug, run->op.id, run->is_new && !docker_left,
+			run->op.had_prev && !docker_left ? run->op.prev : SESSION_STOPPED);
 		if (r < 0 && r != -ESTALE)
 			out_warn("rollback: cannot release session '%s': %s", run->s.slug,
 				 strerror(-r));

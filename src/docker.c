@@ -88,7 +88,7 @@ int docker_init(struct docker *d, char *const *envp, char **cause)
 		*cause = xstrdup("neither `docker compose` (the v2 plugin) nor `docker-compose` "
 				 "(v1) runs: install one (apt-get install docker-compose)");
 		docker_finish(d);
-		return -ENOENT;
+		return -ENOPKG;
 	}
 	return 0;
 }
@@ -325,10 +325,10 @@ int docker_compose_wait(const struct docker *d, const char *project, const struc
 		bool all = true;
 
 		if (docker_project_containers(d, project, &cs, &nc, &cause) < 0) {
-			fail->what = xasprintf("cannot list the containers: %s", cause);
+			fail->what = xasprintf("docker stopped answering: %s", cause);
 			free(cause);
 			free(last);
-			return -EIO;
+			return -EHOSTDOWN;
 		}
 		for (size_t i = 0; i < n && all; i++) {
 			const struct container *c = NULL;

@@ -83,8 +83,8 @@ void compose_failure_finish(struct compose_failure *f);
 /* Wait until each of v[0..n) has a running container, healthy when it has
  * a healthcheck, whose port accepts connections. -ETIMEDOUT after
  * timeout_ms, -EIO at the first container that exits or turns unhealthy
- * (*fail says which and how, with its last 20 lines), -EINTR when sigfd
- * (>= 0) becomes readable. */
+ * (*fail says which and how, with its last 20 lines), -EHOSTDOWN when docker
+ * stops answering, -EINTR when sigfd (>= 0) becomes readable. */
 int docker_compose_wait(const struct docker *d, const char *project, const struct compose_wait *v,
 			size_t n, uint64_t timeout_ms, int sigfd, struct compose_failure *fail);
 

@@ -172,6 +172,66 @@ test_expect_success 'a daemon that does not answer: a clear error within seconds
   test -z "$(labelled dd-b)"
 '
 
+# A unix-socket proxy to the real daemon: killing it is docker stopping to
+# answer in the middle of an `up`, while the containers stay for the check.
+cat >"$TEST_ROOT/proxy.py" <<'EOF_PY'
+import socket, sys, threading
+src, dst = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+s.bind(src)
+s.listen(64)
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for x in (a, b):
+        try:
+            x.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+def handle(c):
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(dst)
+    threading.Thread(target=pipe, args=(c, u), daemon=True).start()
+    threading.Thread(target=pipe, args=(u, c), daemon=True).start()
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=handle, args=(c,), daemon=True).start()
+EOF_PY
+
+test_expect_success 'docker stops answering while up waits: a clear error, the session kept for down' '
+  real=${DOCKER_HOST:-unix:///var/run/docker.sock} &&
+  case $real in unix://*) ;; *) echo "not a unix socket: $real"; exit 0 ;; esac &&
+  python3 "$TEST_ROOT/proxy.py" "$TEST_ROOT/proxy.sock" "${real#unix://}" >"$TEST_ROOT/proxy.out" &
+  proxy=$!
+  test_track_pid $proxy
+  wait_for 10 "grep -q ready $TEST_ROOT/proxy.out" "the proxy" &&
+  sed "s/exec httpd -f -p 5432/sleep 30; exec httpd -f -p 5432/" docker-compose.yml >dc.tmp &&
+  cp dc.tmp docker-compose.yml && git commit -qam "db slow" &&
+  (DOCKER_HOST=unix://$TEST_ROOT/proxy.sock exec "$BERTH" up md-a >md.out 2>md.err) &
+  upid=$!
+  test_track_pid $upid
+  wait_for 60 "grep -q \"docker: waiting for\" md.err" "up to wait for the containers" &&
+  kill -9 $proxy &&
+  t0=$(date +%s) &&
+  test_must_fail code=1 wait $upid &&
+  test $(( $(date +%s) - t0 )) -lt 30 &&
+  git revert --no-edit HEAD >/dev/null &&
+  test_grep "docker stopped answering" md.err &&
+  test_grep "is kept (stopped)" md.err &&
+  berth ls >ls && test_grep "^md-a .*stopped" ls &&
+  test -n "$(labelled md-a)" &&
+  berth down md-a >out 2>err &&
+  test -z "$(labelled md-a)" &&
+  test "$(session_count)" = 0
+'
+
 REPO2=$TEST_ROOT/crepo
 test_expect_success 'container mode builds the worktree'"'"'s Dockerfile and serves the branch'"'"'s content' '
   mkdir -p "$REPO2" && cd "$REPO2" && git init -q -b main &&
