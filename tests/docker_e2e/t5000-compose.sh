@@ -45,8 +45,9 @@ host_port = $P
 ready_timeout = 60s
 
 [service "web"]
-command = exec "\$BERTH_TEST_LISTEN" \$PORT
+command = echo "web sees db at \$BERTH_DB_PORT"; exec "\$BERTH_TEST_LISTEN" \$PORT
 base_port = $((P + 100))
+depends_on = db
 EOF_INI
 }
 mkdir -p "$REPO/www" && echo main >"$REPO/www/index.html"
@@ -61,6 +62,7 @@ test_expect_success 'two hybrid sessions side by side: own ports, own volumes, t
   berth up hy-a >out.a 2>err.a &&
   berth up hy-b >out.b 2>err.b &&
   test_grep "docker: 1 service ready" err.a &&
+  test_grep "web sees db at $((P + 1))" .berth/logs/hy-a/web.log &&
   test "$(http_get $((P + 1)) index.html)" = main &&
   test "$(http_get $((P + 1)) marker)" != "" &&
   test "$(http_get $((P + 2)) marker)" != "" &&
