@@ -188,8 +188,9 @@ int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *e
 	if (strrchr(orig, '/'))
 		*strrchr(orig, '/') = '\0';
 	out_step("docker: removing project %s%s", project, keep_volumes ? " (volumes kept)" : "");
+	/* containers get stop_grace too, rounded up to whole seconds */
 	r = docker_project_remove(&d, &(struct compose_project){project, file, orig}, keep_volumes,
-				  &cause);
+				  (unsigned)((ctx->config.stop_grace_ms + 999) / 1000), &cause);
 	if (r < 0)
 		out_error("down: cannot remove the docker project %s: %s", project, cause);
 	else

@@ -58,11 +58,30 @@ static int run(const struct docker *d, const char *const *argv, uint64_t timeout
 	return r;
 }
 
+/* Is there an executable name in the PATH of d's environment? */
+static bool in_path(const struct docker *d, const char *name)
+{
+	const char *path = "/usr/local/bin:/usr/bin:/bin";
+	bool found = false;
+
+	for (size_t i = 0; i < d->env.n; i++)
+		if (!strncmp(d->env.v[i], "PATH=", 5))
+			path = d->env.v[i] + 5;
+	while (*path && !found) {
+		size_t n = strcspn(path, ":");
+		char *f = xasprintf("%.*s/%s", (int)n, path, name);
+
+		found = n && access(f, X_OK) == 0;
+		free(f);
+		path += n + (path[n] == ':');
+	}
+	return found;
+}
+
 int docker_init(struct docker *d, char *const *envp, char **cause)
 {
 	const char *info[] = {"docker", "info", "--format", "{{.ServerVersion}}", NULL};
 	const char *v2[] = {"docker", "compose", "version", NULL};
-	const char *v1[] = {"docker-compose", "version", NULL};
 	char *why = NULL;
 	int r;
 
@@ -80,9 +99,12 @@ int docker_init(struct docker *d, char *const *envp, char **cause)
 	}
 	free(why);
 	why = NULL;
+	/* v1 is a python program that takes ~0.6 s to start: found in PATH,
+	 * not run (a broken one fails the command that uses it, with its
+	 * error). */
 	if (run(d, v2, DOCKER_QUICK_MS, NULL, NULL) == 0) {
 		d->flavour = COMPOSE_V2;
-	} else if (run(d, v1, DOCKER_QUICK_MS, NULL, NULL) == 0) {
+	} else if (in_path(d, "docker-compose")) {
 		d->flavour = COMPOSE_V1;
 	} else {
 		*cause = xstrdup("neither `docker compose` (the v2 plugin) nor `docker-compose` "
@@ -419,15 +441,19 @@ out:
 }
 
 int docker_project_remove(const struct docker *d, const struct compose_project *p,
-			  bool keep_volumes, char **cause)
+			  bool keep_volumes, unsigned stop_timeout_s, char **cause)
 {
+	char timeout[16];
 	struct strvec v = STRVEC_INIT;
 	char *why = NULL;
 	int r = 0;
 
 	if (p->file && access(p->file, R_OK) == 0) {
 		compose_argv(d, p, &v);
+		snprintf(timeout, sizeof(timeout), "%u", stop_timeout_s);
 		strvec_push(&v, "down");
+		strvec_push(&v, "--timeout");
+		strvec_push(&v, timeout);
 		strvec_push(&v, "--remove-orphans");
 		if (!keep_volumes)
 			strvec_push(&v, "--volumes");

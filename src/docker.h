@@ -88,11 +88,12 @@ void compose_failure_finish(struct compose_failure *f);
 int docker_compose_wait(const struct docker *d, const char *project, const struct compose_wait *v,
 			size_t n, uint64_t timeout_ms, int sigfd, struct compose_failure *fail);
 
-/* Remove the project: compose down (with its volumes unless keep_volumes),
+/* Remove the project: compose down (containers get stop_timeout_s between
+ * their stop signal and SIGKILL; with the volumes unless keep_volumes),
  * then whatever still carries its label (containers, networks, volumes
  * unless keep_volumes). p->file may be missing: the label sweep does the
  * work then. */
 int docker_project_remove(const struct docker *d, const struct compose_project *p,
-			  bool keep_volumes, char **cause);
+			  bool keep_volumes, unsigned stop_timeout_s, char **cause);
 
 #endif

@@ -12,13 +12,15 @@
 Configuration comes from the environment (run.sh sets it): BENCH_WORK (the
 scratch directory), BENCH_RUNTIME (XDG_RUNTIME_DIR for berth and docker),
 BENCH_TAG (a lowercase tag that starts every compose project name of the
-run), BENCH_BERTH, BENCH_IMAGE, RUNS.
+run), BENCH_BERTH, BENCH_IMAGE, RUNS; BENCH_RAW=FILE also writes every
+counted time there (JSON).
 
 Times are time.monotonic_ns() around each process in this driver. berth's
 stderr is read line by line as it arrives, which dates its "docker: ..."
 steps. Each round runs every case in turn, so a change of load hits all of
 them alike; round 0 is a warm-up and is not counted.
 """
+import json
 import os
 import select
 import shutil
@@ -316,11 +318,15 @@ def berth_round(c, counted):
     elif counted:
         c.add("up", t_up)
         a = first(lines, "docker: starting")
+        w = first(lines, "docker: waiting for")
         b = first(lines, "ready (")
         if a is not None and b is not None:
             c.add("up_pre", a)
             c.add("up_docker", b - a)
             c.add("up_post", t_up - b)
+            if w is not None:
+                c.add("up_compose", w - a)
+                c.add("up_wait", b - w)
     rc, t_down, lines = timed_lines([BERTH, "down", SLUG], c.repo, log)
     if rc != 0:
         c.failures += 1
@@ -378,6 +384,7 @@ def direct_round(c, compose, counted):
     elif counted:
         c.add("up", ms(t2 - t0))
         c.add("up_cli", ms(t1 - t0))
+        c.add("wait", ms(t2 - t1))
     rc, t_down = timed(base + ["down", "-v"], log=log)
     if rc != 0:
         c.failures += 1
@@ -479,14 +486,24 @@ def cmd_run():
     print()
     print("### berth's commands by step (from its stderr lines)")
     print()
-    print("| services | `up`: start → \"docker: starting\" | → \"N services ready\" "
-          "| → exit | `down`: start → \"docker: removing project\" | → \"removing the worktree\" "
-          "| → exit |")
-    print("|---|---|---|---|---|---|---|")
-    for b in (b1, b3):
-        print("| %d | %s | %s | %s | %s | %s | %s |" % (
-            b.n, fmt(b.med("up_pre")), fmt(b.med("up_docker")), fmt(b.med("up_post")),
-            fmt(b.med("down_pre")), fmt(b.med("down_docker")), fmt(b.med("down_post"))))
+    print("| services | `up`: start → \"docker: starting\" | → \"docker: waiting for\" "
+          "(compose up) | → \"N services ready\" (berth's wait) | → exit "
+          "| (compose up + wait) | direct: `up -d` returns | direct: its wait |")
+    print("|---|---|---|---|---|---|---|---|")
+    for b, d in ((b1, d1), (b3, d3)):
+        print("| %d | %s | %s | %s | %s | %s | %s | %s |" % (
+            b.n, fmt(b.med("up_pre")), fmt(b.med("up_compose")), fmt(b.med("up_wait")),
+            fmt(b.med("up_post")), fmt(b.med("up_docker")), fmt(d.med("up_cli")),
+            fmt(d.med("wait"))))
+    print()
+    print("| services | `down`: start → \"docker: removing project\" "
+          "| → \"removing the worktree\" (compose down + label sweeps) | → exit "
+          "| direct: `down -v` |")
+    print("|---|---|---|---|---|")
+    for b, d in ((b1, d1), (b3, d3)):
+        print("| %d | %s | %s | %s | %s |" % (
+            b.n, fmt(b.med("down_pre")), fmt(b.med("down_docker")), fmt(b.med("down_post")),
+            fmt(d.med("down"))))
     print()
     print("### the docker commands berth runs besides compose's `up`/`down`, each alone")
     print()
@@ -494,6 +511,12 @@ def cmd_run():
     print("|---|---|---|---|")
     for (label, _, per_up, per_down), t in zip(probes, probe_t):
         print("| %s | %s | %s | %s |" % (label, fmt(med(t)), per_up, per_down))
+    raw = os.environ.get("BENCH_RAW")
+    if raw:
+        with open(raw, "w") as f:
+            json.dump({c.label: c.t for c in (h0, b1, d1, b3, d3)}
+                      | {"commands": {label: t for (label, _, _, _), t in zip(probes, probe_t)}},
+                      f, indent=1)
     fails = [(c.label, c.failures, c.first_failure) for c in (h0, b1, d1, b3, d3) if c.failures]
     print()
     if fails:

@@ -13,7 +13,7 @@
 # Output is Markdown tables (bench/README.md "compose" holds a run's).
 #
 # Usage: bench/compose/run.sh [BUILD]   (RUNS=N counted rounds, default 5;
-#   one warm-up round more)
+#   one warm-up round more; BENCH_RAW=FILE also writes every time as JSON)
 # Needs a Docker engine that answers and the local image berth-test/busybox
 # (no registry is used). As root, when either is missing, it runs
 # `sh scripts/docker-up.sh BUILD` first (which starts dockerd and builds the
@@ -28,13 +28,13 @@ build=${1:-build}
 case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
 RUNS=${RUNS:-5}
 export RUNS
-BENCH_BERTH=$bdir/berth
 BENCH_IMAGE=berth-test/busybox
-export BENCH_BERTH BENCH_IMAGE
-if [ ! -x "$BENCH_BERTH" ]; then
-  echo "compose: $BENCH_BERTH is missing; build first: ninja -C $bdir" >&2
-  exit 1
-fi
+for f in "$bdir/berth" "$bdir/berth-shim"; do
+  if [ ! -x "$f" ]; then
+    echo "compose: $f is missing; build first: ninja -C $bdir" >&2
+    exit 1
+  fi
+done
 
 # --- scratch directory and cleanup -----------------------------------------
 BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-compose.XXXXXX") || exit 1
@@ -42,7 +42,13 @@ BENCH_RUNTIME=$BENCH_WORK/run
 mkdir -p "$BENCH_WORK/home" "$BENCH_RUNTIME" && chmod 700 "$BENCH_RUNTIME"
 # a lowercase tag that starts every compose project name of this run
 BENCH_TAG=berthbench-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-export BENCH_WORK BENCH_RUNTIME BENCH_TAG
+# berth itself is copied there, so that a rebuild during the run changes nothing
+if ! { mkdir -p "$BENCH_WORK/bin" && cp "$bdir/berth" "$bdir/berth-shim" "$BENCH_WORK/bin/"; }; then
+  rm -rf "$BENCH_WORK"
+  exit 1
+fi
+BENCH_BERTH=$BENCH_WORK/bin/berth
+export BENCH_WORK BENCH_RUNTIME BENCH_TAG BENCH_BERTH BENCH_IMAGE
 # nothing of the user's: docker, compose, git and berth see this HOME
 HOME=$BENCH_WORK/home
 XDG_RUNTIME_DIR=$BENCH_RUNTIME
@@ -113,7 +119,8 @@ print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildty
 echo "# berth docker compose benchmark"
 echo
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
-  "build $build${buildtype:+ ($buildtype)}; Docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null)" \
+  "build $build${buildtype:+ ($buildtype)}, berth binary of $(date -u -r "$bdir/berth" '+%Y-%m-%d %H:%M UTC')" \
+  "(HEAD $(git -C "$here" rev-parse --short HEAD 2>/dev/null)); Docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null)" \
   "(client $(docker version --format '{{.Client.Version}}' 2>/dev/null)), $compose_version;" \
   "median of $RUNS (after a warm-up round)"
 echo
