@@ -1680,10 +1680,19 @@ int config_validate(const struct config *c, struct config_issues *ret)
 			      "service '%s' is oneshot with restart = always: a oneshot service is "
 			      "meant to exit; use restart = no or on-failure",
 			      s->name);
-		for (size_t j = 0; j < s->depends_on.n; j++)
-			if (service_index(c, s->depends_on.v[j]) < 0)
+		for (size_t j = 0; j < s->depends_on.n; j++) {
+			long t = service_index(c, s->depends_on.v[j]);
+
+			if (t < 0)
 				issue(ret, true, "service '%s' depends on unknown service '%s'",
 				      s->name, s->depends_on.v[j]);
+			else if (s->run == RUN_DOCKER && c->services[t].run == RUN_NATIVE)
+				issue(ret, true,
+				      "docker service '%s' depends on native service '%s': docker "
+				      "services start before native ones (a native service may "
+				      "depend on a docker one)",
+				      s->name, s->depends_on.v[j]);
+		}
 	}
 	if (c->n_services) {
 		color = xcalloc(c->n_services, sizeof(*color));

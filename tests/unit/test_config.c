@@ -1397,6 +1397,14 @@ static void test_validate_depends(void)
 		      1);
 	ASSERT_STREQ(is.v[0].msg, "service 'web' depends on unknown service 'cache'");
 	config_issues_finish(&is);
+	/* across runners: native on docker is fine, docker on native is not */
+	validate_text("[berth]\nmode = hybrid\n[service \"db\"]\nrun = docker\nbase_port = 5432\n"
+		      "depends_on = web\n[service \"web\"]\ncommand = x\n",
+		      &is);
+	ASSERT_ISSUE(&is, true,
+		     "docker service 'db' depends on native service 'web': docker services start "
+		     "before native ones (a native service may depend on a docker one)");
+	config_issues_finish(&is);
 }
 
 static void test_validate_cycles(void)
