@@ -30,6 +30,13 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import die as _die, fmt, listening_ports, med, ms, now  # noqa: E402
+
+
+def die(msg):
+    _die("composebench", msg)
+
 WORK = os.environ.get("BENCH_WORK", "")
 BERTH = os.environ.get("BENCH_BERTH", "")
 RUNTIME = os.environ.get("BENCH_RUNTIME") or os.path.join(WORK, "run")
@@ -64,33 +71,14 @@ SERVICES1 = [("db", 5432, 37000)]
 SERVICES3 = [("db", 5432, 37100), ("cache", 6379, 37110), ("mq", 5672, 37120)]
 
 
-def now():
-    return time.monotonic_ns()
 
 
-def ms(ns):
-    return ns / 1e6
 
 
-def med(v):
-    return statistics.median(v) if v else float("nan")
 
 
-def fmt(x):
-    if x is None or x != x:
-        return "—"
-    if abs(x) >= 1000:
-        return "%.2f s" % (x / 1000)
-    if abs(x) >= 100:
-        return "%.0f ms" % x
-    if abs(x) >= 10:
-        return "%.1f ms" % x
-    return "%.2f ms" % x
 
 
-def die(msg):
-    print("composebench: " + msg, file=sys.stderr)
-    sys.exit(1)
 
 
 def note(msg):
@@ -173,19 +161,6 @@ def port_accepts(port):
         s.close()
 
 
-def listening_ports():
-    out = set()
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(name) as f:
-                next(f)
-                for line in f:
-                    fields = line.split(None, 4)
-                    if fields[3] == "0A":
-                        out.add(int(fields[1].rsplit(":", 1)[1], 16))
-        except OSError:
-            pass
-    return out
 
 
 def project_objects(project):

@@ -30,6 +30,13 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchlib import die as _die, fmt, listening_ports, med, ms, now  # noqa: E402
+
+
+def die(msg):
+    _die("svcbench", msg)
+
 WORK = os.environ.get("BENCH_WORK", "")
 BERTH = os.environ.get("BENCH_BERTH", "")
 LISTEN = os.environ.get("BENCH_LISTEN", "")
@@ -59,46 +66,19 @@ ENV.update(
 )
 
 
-def now():
-    return time.monotonic_ns()
 
 
-def ms(ns):
-    return ns / 1e6
 
 
-def med(v):
-    return statistics.median(v) if v else float("nan")
 
 
-def fmt(x):
-    if x is None or x != x:
-        return "—"
-    if abs(x) >= 100:
-        return "%.0f ms" % x
-    if abs(x) >= 10:
-        return "%.1f ms" % x
-    return "%.2f ms" % x
 
 
-def die(msg):
-    print("svcbench: " + msg, file=sys.stderr)
-    sys.exit(1)
 
 
 # ---------------------------------------------------------------------------
 # Processes and ports, observed from outside.
 
-def listening_ports():
-    """Ports with a TCP LISTEN socket on 127.0.0.1 / 0.0.0.0 (IPv4 table)."""
-    out = set()
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split(None, 4)
-            if fields[3] == "0A":
-                out.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return out
 
 
 def alive(pid):
