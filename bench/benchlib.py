@@ -1,7 +1,10 @@
 """bench/benchlib.py: what the Python drivers of the benchmarks share: time
-in ns and ms, medians, figures formatted for the tables, fatal errors, and
-the TCP ports that listen (read from /proc, no tool)."""
+in ns and ms, medians, figures formatted for the tables, fatal errors, the
+TCP ports that listen (read from /proc, no tool), and a command timed with
+its stderr lines."""
+import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -50,3 +53,29 @@ def listening_ports():
         except OSError:
             pass
     return out
+
+
+def timed_lines(argv, cwd, env, log, mode="ab"):
+    """ARGV with its stderr read line by line as it comes: (exit status, ms
+    until exit, [(ms since start, line)]). stdout and stderr go to LOG
+    (opened with MODE)."""
+    lines, buf = [], b""
+    with open(log, mode) as out:
+        t0 = now()
+        p = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.PIPE)
+        fd = p.stderr.fileno()
+        while True:
+            chunk = os.read(fd, 65536)
+            t = now()
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                lines.append((ms(t - t0), line.decode(errors="replace")))
+                out.write(line + b"\n")
+        rc = p.wait()
+        t1 = now()
+        p.stderr.close()
+    return rc, ms(t1 - t0), lines

@@ -15,7 +15,7 @@
 #define COPY_MAX_DEPTH 200
 
 struct rw {
-	yaml_document_t in, out;
+	yaml_document_t in, out; /* in is only read: its node pointers stay valid */
 	const struct compose_rewrite *rw;
 	struct strvec *warnings;
 	size_t copied;
@@ -151,7 +151,7 @@ static int copy(struct rw *c, int id, unsigned depth)
 
 		out = yaml_document_add_sequence(&c->out, n->tag, n->data.sequence.style);
 		for (size_t i = 0; i < k; i++) {
-			int item = get(&c->in, id)->data.sequence.items.start[i];
+			int item = n->data.sequence.items.start[i];
 
 			yaml_document_append_sequence_item(&c->out, out, copy(c, item, depth + 1));
 		}
@@ -162,7 +162,7 @@ static int copy(struct rw *c, int id, unsigned depth)
 
 		out = yaml_document_add_mapping(&c->out, n->tag, n->data.mapping.style);
 		for (size_t i = 0; i < k; i++) {
-			yaml_node_pair_t p = get(&c->in, id)->data.mapping.pairs.start[i];
+			yaml_node_pair_t p = n->data.mapping.pairs.start[i];
 			int key = copy(c, p.key, depth + 1);
 
 			yaml_document_append_mapping_pair(&c->out, out, key,
@@ -269,7 +269,7 @@ static int port_entry(struct rw *c, const char *service, int id, bool *used)
 		used[m - c->rw->ports] = true;
 		out = yaml_document_add_mapping(&c->out, n->tag, n->data.mapping.style);
 		for (size_t i = 0; i < k; i++) {
-			yaml_node_pair_t p = get(&c->in, id)->data.mapping.pairs.start[i];
+			yaml_node_pair_t p = n->data.mapping.pairs.start[i];
 			const char *key = scalar(get(&c->in, p.key));
 
 			if (key && !strcmp(key, "published"))
@@ -323,8 +323,7 @@ static int rewrite_ports(struct rw *c, const char *service, int id)
 		size_t k = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 
 		for (size_t i = 0; i < k; i++) {
-			int e = port_entry(c, service,
-					   get(&c->in, id)->data.sequence.items.start[i], used);
+			int e = port_entry(c, service, n->data.sequence.items.start[i], used);
 
 			if (e)
 				yaml_document_append_sequence_item(&c->out, out, e);
@@ -370,7 +369,7 @@ static int rewrite_service(struct rw *c, const char *name, int id)
 	k = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	out = yaml_document_add_mapping(&c->out, n->tag, n->data.mapping.style);
 	for (size_t i = 0; i < k; i++) {
-		yaml_node_pair_t p = get(&c->in, id)->data.mapping.pairs.start[i];
+		yaml_node_pair_t p = n->data.mapping.pairs.start[i];
 		const char *key = scalar(get(&c->in, p.key));
 
 		if (key && !strcmp(key, "ports")) {
@@ -403,7 +402,7 @@ static int rewrite_named(struct rw *c, const char *what, int id)
 	k = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	out = yaml_document_add_mapping(&c->out, n->tag, n->data.mapping.style);
 	for (size_t i = 0; i < k; i++) {
-		yaml_node_pair_t p = get(&c->in, id)->data.mapping.pairs.start[i];
+		yaml_node_pair_t p = n->data.mapping.pairs.start[i];
 		yaml_node_t *v = get(&c->in, p.value);
 		const char *key = scalar(get(&c->in, p.key));
 		const char *ext = v ? scalar(get(&c->in, map_get(&c->in, v, "external"))) : NULL;
@@ -421,7 +420,7 @@ static int rewrite_named(struct rw *c, const char *what, int id)
 		}
 		entry = yaml_document_add_mapping(&c->out, v->tag, v->data.mapping.style);
 		for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
-		     q < get(&c->in, p.value)->data.mapping.pairs.top; q++) {
+		     q < v->data.mapping.pairs.top; q++) {
 			const char *vk = scalar(get(&c->in, q->key));
 
 			if (vk && !strcmp(vk, "name")) {
@@ -465,8 +464,7 @@ int compose_rewrite(const char *path, const struct compose_rewrite *rw, struct s
 	top = yaml_document_add_mapping(&c.out, root->tag, YAML_BLOCK_MAPPING_STYLE);
 	k = (size_t)(root->data.mapping.pairs.top - root->data.mapping.pairs.start);
 	for (size_t i = 0; i < k; i++) {
-		yaml_node_pair_t p =
-			yaml_document_get_root_node(&c.in)->data.mapping.pairs.start[i];
+		yaml_node_pair_t p = root->data.mapping.pairs.start[i];
 		const char *key = scalar(get(&c.in, p.key));
 		int value;
 
@@ -477,8 +475,7 @@ int compose_rewrite(const char *path, const struct compose_rewrite *rw, struct s
 
 			value = yaml_document_add_mapping(&c.out, s->tag, s->data.mapping.style);
 			for (size_t j = 0; j < ns; j++) {
-				yaml_node_pair_t q =
-					get(&c.in, p.value)->data.mapping.pairs.start[j];
+				yaml_node_pair_t q = s->data.mapping.pairs.start[j];
 				const char *name = scalar(get(&c.in, q.key));
 
 				yaml_document_append_mapping_pair(

@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "docker.h"
@@ -21,41 +20,17 @@
 #define WAIT_POLL_MS 100
 #define LABEL_PROJECT "com.docker.compose.project"
 
-/* Run argv (argv[0] searched in PATH). 0 when it exited 0; else -EIO with
- * *cause holding its stderr (or why it did not run). */
+/* Run argv (argv[0] searched in PATH): 0 when it exited 0; else -errno
+ * with *cause (may be NULL) saying why (its stderr, as a rule). */
 static int run(const struct docker *d, const char *const *argv, uint64_t timeout_ms,
 	       struct strbuf *out, char **cause)
 {
 	struct spawn_opts o = {0};
-	struct spawn_error se = {0};
-	struct strbuf err = STRBUF_INIT;
-	int ws = 0, r;
 
 	o.argv = (char *const *)argv;
 	o.envp = d ? strvec_argv((struct strvec *)&d->env) : NULL;
 	o.stdin_fd = -1;
-	r = spawn_run(&o, timeout_ms, out, &err, &ws, &se);
-	if (r == -ETIMEDOUT) {
-		if (cause)
-			*cause = xasprintf("`%s %s` did not finish within %" PRIu64 " s", argv[0],
-					   argv[1] ? argv[1] : "", timeout_ms / 1000);
-	} else if (r < 0) {
-		if (cause)
-			*cause = spawn_error_text(&o, &se);
-	} else if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-		size_t n = err.len;
-
-		while (n && (err.buf[n - 1] == '\n' || err.buf[n - 1] == ' '))
-			n--;
-		if (cause)
-			*cause = n ? xstrndup(err.buf, n)
-				   : xasprintf("`%s %s` failed (status %d)", argv[0],
-					       argv[1] ? argv[1] : "",
-					       WIFEXITED(ws) ? WEXITSTATUS(ws) : -1);
-		r = -EIO;
-	}
-	strbuf_release(&err);
-	return r;
+	return spawn_run_checked(&o, timeout_ms, out, cause);
 }
 
 /* Is there an executable name in the PATH of d's environment? */
@@ -354,10 +329,12 @@ int docker_compose_wait(const struct docker *d, const char *project, const struc
 		}
 		for (size_t i = 0; i < n && all; i++) {
 			const struct container *c = NULL;
+			const char *health;
 
 			for (size_t j = 0; j < nc; j++)
 				if (!strcmp(cs[j].service, v[i].service))
 					c = &cs[j];
+			health = c ? docker_health(c->status) : NULL;
 			free(last);
 			last = NULL;
 			if (!c) {
@@ -367,16 +344,14 @@ int docker_compose_wait(const struct docker *d, const char *project, const struc
 				fail_with(d, fail, c, xasprintf("%s", c->status));
 				containers_free(cs, nc);
 				return -EIO;
-			} else if (docker_health(c->status) &&
-				   !strcmp(docker_health(c->status), "unhealthy")) {
+			} else if (health && !strcmp(health, "unhealthy")) {
 				fail_with(d, fail, c, xstrdup("is unhealthy"));
 				containers_free(cs, nc);
 				return -EIO;
 			} else if (strcmp(c->state, "running")) {
 				all = false;
 				last = xasprintf("service '%s' is %s", v[i].service, c->state);
-			} else if (docker_health(c->status) &&
-				   !strcmp(docker_health(c->status), "starting")) {
+			} else if (health && !strcmp(health, "starting")) {
 				all = false;
 				last = xasprintf("service '%s' is not healthy yet", v[i].service);
 			} else if (v[i].port && !docker_port_accepts(v[i].port)) {

@@ -32,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from benchlib import die as _die, fmt, listening_ports, med, ms, now  # noqa: E402
+from benchlib import timed_lines as _timed_lines  # noqa: E402
 
 
 def die(msg):
@@ -110,28 +111,8 @@ def timed(argv, cwd=None, log=None, quiet=False):
 
 
 def timed_lines(argv, cwd, log):
-    """ARGV with its stderr read line by line as it comes: (exit status, ms
-    until exit, [(ms since start, line)]). stdout and stderr go to LOG."""
-    lines, buf = [], b""
-    with open(log, "ab") as out:
-        t0 = now()
-        p = subprocess.Popen(argv, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL, stdout=out,
-                             stderr=subprocess.PIPE)
-        fd = p.stderr.fileno()
-        while True:
-            chunk = os.read(fd, 65536)
-            t = now()
-            if not chunk:
-                break
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                lines.append((ms(t - t0), line.decode(errors="replace")))
-                out.write(line + b"\n")
-        rc = p.wait()
-        t1 = now()
-        p.stderr.close()
-    return rc, ms(t1 - t0), lines
+    """benchlib.timed_lines with our environment."""
+    return _timed_lines(argv, cwd, ENV, log)
 
 
 def port_accepts(port):

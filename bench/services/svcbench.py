@@ -31,7 +31,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import die as _die, fmt, listening_ports, med, ms, now  # noqa: E402
+from benchlib import die as _die, fmt, listening_ports, med, ms, now, timed_lines  # noqa: E402
 
 
 def die(msg):
@@ -339,27 +339,7 @@ def cmd_updown():
 def berth_up_lines(repo, slug):
     """`berth up SLUG` with its stderr read line by line as it comes: (exit
     status, ms until exit, [(ms since start, line)])."""
-    log = berth_log(repo)
-    lines, buf = [], b""
-    t0 = now()
-    with open(log, "wb") as out:
-        p = subprocess.Popen([BERTH, "up", slug], cwd=repo, env=ENV, stdin=subprocess.DEVNULL,
-                             stdout=out, stderr=subprocess.PIPE)
-        fd = p.stderr.fileno()
-        while True:
-            chunk = os.read(fd, 65536)
-            t = now()
-            if not chunk:
-                break
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                lines.append((ms(t - t0), line.decode(errors="replace")))
-                out.write(line + b"\n")
-        rc = p.wait()
-        t1 = now()
-        p.stderr.close()
-    return rc, ms(t1 - t0), lines
+    return timed_lines([BERTH, "up", slug], repo, ENV, berth_log(repo), "wb")
 
 
 def cmd_fail():

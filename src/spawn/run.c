@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "reaper/reaper.h"
@@ -124,5 +125,38 @@ out:
 	}
 	if (pidfd >= 0)
 		close(pidfd);
+	return r;
+}
+
+int spawn_run_checked(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+		      char **why)
+{
+	const char *prog = o->path ? o->path : o->argv[0];
+	struct strbuf err = STRBUF_INIT;
+	struct spawn_error se = {0};
+	char *text = NULL;
+	int ws = 0, r = spawn_run(o, timeout_ms, out, &err, &ws, &se);
+
+	if (r == -ETIMEDOUT) {
+		text = xasprintf("`%s` did not finish within %" PRIu64 " s", prog,
+				 timeout_ms / 1000);
+	} else if (r < 0) {
+		text = spawn_error_text(o, &se);
+	} else if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+		size_t n = err.len;
+
+		while (n && (err.buf[n - 1] == '\n' || err.buf[n - 1] == ' '))
+			n--;
+		text = n ? xstrndup(err.buf, n)
+		       : WIFEXITED(ws)
+			       ? xasprintf("`%s` exited with status %d", prog, WEXITSTATUS(ws))
+			       : xasprintf("`%s` was killed by signal %d", prog, WTERMSIG(ws));
+		r = -EIO;
+	}
+	strbuf_release(&err);
+	if (why)
+		*why = text;
+	else
+		free(text);
 	return r;
 }

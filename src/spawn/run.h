@@ -20,4 +20,13 @@
 int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
 	      struct strbuf *err, int *ret_wstatus, struct spawn_error *ret_err);
 
+/* spawn_run for a command whose failure is told in words: 0 when it exited
+ * with status 0. Else *why (may be NULL; caller frees) says what happened:
+ * its stderr (trailing blanks dropped), or "`prog` exited with status N",
+ * "`prog` did not finish within N s", why it could not start; and the
+ * return is -ETIMEDOUT, the start error (-ENOENT: no such program), or
+ * -EIO for a non-zero exit. */
+int spawn_run_checked(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+		      char **why);
+
 #endif

@@ -5,7 +5,6 @@
 
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "spawn/run.h"
@@ -128,45 +127,31 @@ static char *trimmed(const struct strbuf *sb)
 static enum tmux_answer run_raw(const struct tmux *t, struct strvec *argv, struct strbuf *out,
 				char **msg)
 {
-	struct strbuf err = STRBUF_INIT;
 	struct spawn_opts o = {0};
-	struct spawn_error se = {0};
+	char *why = NULL;
 	enum tmux_answer a;
-	int ws = 0, r;
+	int r;
 
 	o.argv = strvec_argv(argv);
 	o.envp = strvec_argv((struct strvec *)&t->env);
 	o.cwd = "/";
 	o.stdin_fd = -1;
-	r = spawn_run(&o, TMUX_TIMEOUT_MS, out, &err, &ws, &se);
-	if (r == -ETIMEDOUT) {
-		if (msg)
-			*msg = xasprintf("tmux did not answer within %d s", TMUX_TIMEOUT_MS / 1000);
-		a = TMUX_FAILED;
-	} else if (r < 0) {
-		if (msg)
-			*msg = se.stage == SPAWN_STAGE_EXEC && se.err == ENOENT
-				       ? xstrdup("tmux is not installed (not found in PATH)")
-				       : spawn_error_text(&o, &se);
-		a = TMUX_FAILED;
-	} else if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+	r = spawn_run_checked(&o, TMUX_TIMEOUT_MS, out, &why);
+	if (r == 0) {
 		a = TMUX_OK;
+	} else if (r == -ENOENT) {
+		free(why);
+		why = xstrdup("tmux is not installed (not found in PATH)");
+		a = TMUX_FAILED;
 	} else {
-		char *text = trimmed(&err);
-
-		a = classify(text);
-		if (!*text) {
-			free(text);
-			text = WIFEXITED(ws)
-				       ? xasprintf("tmux exited with status %d", WEXITSTATUS(ws))
-				       : xasprintf("tmux was killed by signal %d", WTERMSIG(ws));
-		}
-		if (msg)
-			*msg = text;
-		else
-			free(text);
+		/* a timeout or a start failure says neither "no server" nor
+		 * "no target": failed */
+		a = r == -EIO ? classify(why) : TMUX_FAILED;
 	}
-	strbuf_release(&err);
+	if (msg)
+		*msg = why;
+	else
+		free(why);
 	return a;
 }
 
