@@ -5,8 +5,8 @@
 
 #include <signal.h>
 
-#include "cmd.h"
-#include "output.h"
+#include "cmd/cmd.h"
+#include "cmd/output.h"
 
 int main(int argc, char **argv)
 {

@@ -10,7 +10,7 @@
  */
 #include "util/common.h"
 
-#include "compose.h"
+#include "docker/compose.h"
 #include "tap.h"
 #include "util/fsutil.h"
 

@@ -12,9 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "envfile.h"
-#include "state.h"
+#include "config/config.h"
+#include "config/envfile.h"
+#include "store/state.h"
 #include "util/fsutil.h"
 #include "tap.h"
 

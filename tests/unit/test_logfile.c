@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "spawn/logfile.h"
+#include "shim/logfile.h"
 #include "tap.h"
 #include "util/fsutil.h"
 

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "probe/proc.h"
-#include "reaper/reaper.h"
+#include "proc/reaper.h"
 #include "util/timeutil.h"
 #include "tap.h"
 

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "probe/proc.h"
-#include "session.h"
-#include "state.h"
+#include "store/session.h"
+#include "store/state.h"
 #include "util/fsutil.h"
 #include "util/timeutil.h"
 #include "tap.h"

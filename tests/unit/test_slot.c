@@ -15,10 +15,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "probe/probe.h"
-#include "slot.h"
-#include "state.h"
+#include "store/slot.h"
+#include "store/state.h"
 #include "tap.h"
 
 #define BAND_MAX 16

@@ -6,7 +6,7 @@
  */
 #include "util/common.h"
 
-#include "slug.h"
+#include "store/slug.h"
 #include "tap.h"
 
 static char *repeat(char c, size_t n)

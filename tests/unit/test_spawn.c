@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "spawn/spawn.h"
+#include "proc/spawn.h"
 #include "util/timeutil.h"
 
 #define TAP_HAVE_HELPERS

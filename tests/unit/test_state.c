@@ -16,8 +16,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "session.h"
-#include "state.h"
+#include "store/session.h"
+#include "store/state.h"
 #include "util/fsutil.h"
 #include "util/timeutil.h"
 #include "tap.h"

@@ -6,7 +6,7 @@
 
 #include <unistd.h>
 
-#include "spawn/svcstatus.h"
+#include "shim/svcstatus.h"
 #include "tap.h"
 #include "util/fsutil.h"
 

@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "spawn/run.h"
-#include "spawn/tmux.h"
+#include "proc/run.h"
+#include "tmux/tmux.h"
 #include "tap.h"
 #include "util/fsutil.h"
 #include "util/parse.h"

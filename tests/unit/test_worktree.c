@@ -19,7 +19,7 @@
 #include "tap.h"
 #include "util/fsutil.h"
 #include "util/timeutil.h"
-#include "worktree.h"
+#include "git/worktree.h"
 
 static const char *base_dir;
 

@@ -1,0 +1,93 @@
+/*
+ * cmd.h: the command table. Each command lives in cmd_<name>.c and defines a
+ * `const struct cmd_entry cmd_<name>_entry`; cmd.c lists them. cmd_run()
+ * handles --help, then sets up what the entry's flags ask for (the repository,
+ * the config, the state store) before calling exec, and tears it down after.
+ */
+#ifndef BERTH_CMD_H
+#define BERTH_CMD_H
+
+#include <stdbool.h>
+
+#include "config/config.h"
+#include "store/state.h"
+#include "git/worktree.h"
+
+/* The exit-code contract (docs/exit-codes.md, berth(1)). */
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,      /* the operation failed, or a negative answer (whose: nobody) */
+	EXIT_USAGE = 2,     /* bad command line */
+	EXIT_CONFIG = 3,    /* .berth.ini missing or invalid */
+	EXIT_NOTFOUND = 4,  /* no such session / service */
+	EXIT_BUSY = 5,      /* busy, conflict, no free slot, port held */
+	EXIT_UNHEALTHY = 6, /* a service failed or is unhealthy */
+	EXIT_DIRTY = 7,     /* refused: uncommitted work would be lost */
+	EXIT_INTERRUPTED = 130,
+};
+
+enum cmd_flags {
+	CMD_REPO = 1 << 0,            /* locate the repository and its main root */
+	CMD_CONFIG = 1 << 1,          /* load .berth.ini (implies CMD_REPO) */
+	CMD_STATE = 1 << 2,           /* open .berth/state.db (implies CMD_REPO) */
+	CMD_CONFIG_OPTIONAL = 1 << 3, /* with CMD_CONFIG: a missing file is not an error */
+};
+
+struct cmd_ctx {
+	char *cwd;
+	struct repo_location loc;
+	const char *root; /* loc.main_root */
+	char *berth_dir;  /* <root>/.berth */
+	struct config config;
+	bool have_config; /* the file existed and parsed */
+	struct state *state;
+};
+
+struct cmd_entry {
+	const char *name;
+	const char *usage;   /* "up <slug-or-branch> [options]" */
+	const char *summary; /* one line for `berth --help` */
+	const char *help;    /* the options, one per line, for `berth CMD --help` */
+	unsigned flags;
+	int (*exec)(struct cmd_ctx *ctx, int argc, char **argv);
+};
+
+/* Find a command by exact name; NULL if none. */
+const struct cmd_entry *cmd_find(const char *name);
+/* Run a command (argv[0] is its name); returns the exit code. */
+int cmd_run(const struct cmd_entry *e, int argc, char **argv);
+/* Print the main help to f. */
+void cmd_print_main_help(FILE *f);
+/* Print e's usage and options to f. */
+void cmd_print_help(const struct cmd_entry *e, FILE *f);
+/* Report a usage error for e ("berth up: ...; see `berth up --help`"); returns EXIT_USAGE. */
+int cmd_usage_error(const struct cmd_entry *e, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The slug a command acts on: arg when given (validated), else the session
+ * whose worktree holds the current directory. Prints the error itself and
+ * returns an exit code (> 0) on failure, 0 on success. */
+int cmd_resolve_slug(struct cmd_ctx *ctx, const char *arg, char **ret);
+/* Open the state store if the command did not (for commands that need it
+ * only sometimes). Prints the error; returns an exit code or 0. */
+int cmd_open_state(struct cmd_ctx *ctx);
+/* Map a -errno from a library call to the exit-code contract. */
+int cmd_exit_for(int r);
+
+extern const struct cmd_entry cmd_config_entry;
+extern const struct cmd_entry cmd_down_entry;
+extern const struct cmd_entry cmd_env_entry;
+extern const struct cmd_entry cmd_events_entry;
+extern const struct cmd_entry cmd_exec_entry;
+extern const struct cmd_entry cmd_init_entry;
+extern const struct cmd_entry cmd_logs_entry;
+extern const struct cmd_entry cmd_ls_entry;
+extern const struct cmd_entry cmd_restart_entry;
+extern const struct cmd_entry cmd_shell_entry;
+extern const struct cmd_entry cmd_attach_entry;
+extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_up_entry;
+extern const struct cmd_entry cmd_validate_entry;
+extern const struct cmd_entry cmd_whose_entry;
+
+#endif

@@ -1,0 +1,562 @@
+/*
+ * cmd_common.c: helpers shared by commands.
+ */
+#include "util/common.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "cmd/cmd_common.h"
+#include "config/envfile.h"
+#include "supervise/hooks.h"
+#include "probe/marker.h"
+#include "cmd/output.h"
+#include "store/session.h"
+#include "probe/proc.h"
+#include "util/fsutil.h"
+#include "util/hash.h"
+#include "util/signals.h"
+#include "util/timeutil.h"
+
+void cmd_split_list(const char *s, struct strvec *out)
+{
+	char *copy = xstrdup(s);
+
+	for (char *p = copy; *p; p++)
+		if (*p == ',')
+			*p = ' ';
+	strvec_split_ws(out, copy);
+	free(copy);
+}
+
+int cmd_bad_option(const struct cmd_entry *e, char **argv)
+{
+	if (optopt && optopt < 256)
+		return cmd_usage_error(e, "unknown option '-%c' (or it needs a value)", optopt);
+	return cmd_usage_error(e, "unknown option '%s' (or it needs a value)", argv[optind - 1]);
+}
+
+int cmd_check_config(struct cmd_ctx *ctx, bool warnings)
+{
+	struct config_issues is = {0};
+	int errors = config_validate(&ctx->config, &is);
+
+	for (size_t i = 0; i < is.n; i++) {
+		if (is.v[i].error)
+			out_error("%s: %s", CONFIG_FILE, is.v[i].msg);
+		else if (warnings)
+			out_warn("%s: %s", CONFIG_FILE, is.v[i].msg);
+	}
+	config_issues_finish(&is);
+	if (errors) {
+		out_error("%s has %d error%s; `berth validate` checks it", CONFIG_FILE, errors,
+			  errors == 1 ? "" : "s");
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+static void interrupt_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}
+
+void cmd_signals_block(sigset_t *old)
+{
+	sigset_t mask;
+
+	interrupt_set(&mask);
+	sigprocmask(SIG_BLOCK, &mask, old);
+}
+
+void cmd_signals_restore(const sigset_t *old)
+{
+	const struct timespec zero = {0, 0};
+	sigset_t mask;
+
+	interrupt_set(&mask);
+	while (sigtimedwait(&mask, NULL, &zero) > 0)
+		;
+	sigprocmask(SIG_SETMASK, old, NULL);
+}
+
+int cmd_interrupted(void)
+{
+	sigset_t pending;
+
+	sigpending(&pending);
+	if (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM) ||
+	    sigismember(&pending, SIGHUP))
+		return -EINTR;
+	return 0;
+}
+
+void cmd_test_pause(const char *point)
+{
+	const char *want = getenv("BERTH_TEST_PAUSE");
+	const char *file = getenv("BERTH_TEST_PAUSE_FILE");
+	const struct timespec zero = {0, 0};
+	struct pollfd pfd = {.events = POLLIN};
+	sigset_t mask, usr1, old;
+	int fd;
+
+	if (!want || !file || strcmp(want, point))
+		return;
+	/* Wait until SIGUSR1 (go on) or SIGINT/SIGTERM/SIGHUP is pending. poll
+	 * on a signalfd sees a signal without consuming it, so a pending Ctrl-C
+	 * is found by the next cmd_interrupted() check and rolls back as after
+	 * a real one. SIGKILL ends us here, which is what the crash tests want. */
+	interrupt_set(&mask);
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old);
+	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0)
+		close(fd);
+	if (pfd.fd >= 0) {
+		while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+			;
+		close(pfd.fd);
+	}
+	sigtimedwait(&usr1, NULL, &zero);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s)
+{
+	json_t *doc = json_object(), *env = json_object(), *ports = json_object();
+	json_t *services = json_array();
+	struct envmap m = {0};
+	char *envfile = path_join(s->worktree, ENVFILE_NAME);
+
+	envfile_session_env(&ctx->config, s, &m);
+	for (size_t i = 0; i < m.n; i++)
+		json_object_set_new(env, m.v[i].key, json_string(m.v[i].value));
+	for (size_t i = 0; i < s->n_ports; i++)
+		json_object_set_new(ports, s->ports[i].name, json_integer(s->ports[i].port));
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *svc = &ctx->config.services[i];
+		json_t *o = json_object();
+		json_t *port = json_null();
+
+		for (size_t j = 0; j < s->n_ports; j++)
+			if (!strcmp(s->ports[j].name, svc->name))
+				port = json_integer(s->ports[j].port);
+		json_object_set_new(o, "name", json_string(svc->name));
+		json_object_set_new(o, "run",
+				    json_string(svc->run == RUN_DOCKER ? "docker" : "native"));
+		json_object_set_new(o, "port", port);
+		json_array_append_new(services, o);
+	}
+	json_object_set_new(doc, "slug", json_string(s->slug));
+	json_object_set_new(doc, "slot", json_integer(s->slot));
+	json_object_set_new(doc, "mode", json_string(s->mode));
+	json_object_set_new(doc, "branch", json_string(s->branch));
+	json_object_set_new(doc, "status", json_string(session_display_status(s)));
+	json_object_set_new(doc, "worktree_path", json_string(s->worktree));
+	json_object_set_new(doc, "env_file", json_string(envfile));
+	json_object_set_new(doc, "env", env);
+	json_object_set_new(doc, "ports", ports);
+	json_object_set_new(doc, "services", services);
+	envmap_finish(&m);
+	free(envfile);
+	return doc;
+}
+
+char *cmd_ports_text(const struct session *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < s->n_ports; i++)
+		strbuf_addf(&sb, "%s%s=%u", i ? " " : "", s->ports[i].name, s->ports[i].port);
+	if (!sb.len)
+		strbuf_adds(&sb, "-");
+	return strbuf_detach(&sb);
+}
+
+void cmd_print_session_summary(const struct session *s)
+{
+	char *ports = cmd_ports_text(s);
+
+	out_line(stdout, "  worktree: %s\n", s->worktree);
+	out_line(stdout, "  branch:   %s\n", s->branch);
+	out_line(stdout, "  mode:     %s\n", s->mode);
+	out_line(stdout, "  ports:    %s\n", ports);
+	out_line(stdout, "  env file: %s/%s\n", s->worktree, ENVFILE_NAME);
+	out_line(stdout, "  next:     cd %s   (or: berth shell %s)\n", s->worktree, s->slug);
+	free(ports);
+}
+
+const struct session *cmd_session_at(const char *dir, const struct session *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (path_is_inside(dir, v[i].worktree))
+			return &v[i];
+	return NULL;
+}
+
+int cmd_get_session(struct cmd_ctx *ctx, const char *slug, struct session *ret)
+{
+	int r = state_session_get(ctx->state, slug, ret);
+
+	if (r == -ENOENT) {
+		out_error("no session '%s'; `berth ls` lists the sessions", slug);
+		return EXIT_NOTFOUND;
+	}
+	if (r < 0) {
+		out_error("cannot read session '%s': %s", slug, state_errmsg(ctx->state));
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+extern char **environ;
+
+int cmd_session_environ(struct cmd_ctx *ctx, const struct session *s, struct strvec *ret)
+{
+	struct envmap m = {0}, berth = {0};
+	int code = 0;
+
+	for (char **e = environ; *e; e++)
+		envmap_set_kv(&m, *e);
+	for (size_t i = 0; i < ctx->config.inherit_env.n; i++) {
+		char *path = path_join(s->worktree, ctx->config.inherit_env.v[i]);
+		char *text = NULL, *cause = NULL;
+
+		if (read_file(path, 1 << 20, &text, NULL) == 0 &&
+		    envfile_parse(text, &m, &cause) < 0) {
+			out_error("cannot read '%s': %s", path, cause);
+			free(cause);
+			code = EXIT_CONFIG;
+		}
+		free(text);
+		free(path);
+		if (code)
+			goto out;
+	}
+	envfile_session_env(&ctx->config, s, &berth);
+	for (size_t i = 0; i < berth.n; i++)
+		envmap_set(&m, berth.v[i].key, berth.v[i].value);
+	for (size_t i = 0; i < m.n; i++)
+		strvec_pushf(ret, "%s=%s", m.v[i].key, m.v[i].value);
+out:
+	envmap_finish(&m);
+	envmap_finish(&berth);
+	return code;
+}
+
+int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *ret)
+{
+	char *slug = NULL;
+	int code;
+
+	code = cmd_resolve_slug(ctx, arg, &slug);
+	if (code)
+		return code;
+	code = cmd_get_session(ctx, slug, ret);
+	free(slug);
+	if (code)
+		return code;
+	if (!path_is_dir(ret->worktree)) {
+		out_error("the worktree '%s' of session '%s' is missing; `berth down %s` clears "
+			  "the session",
+			  ret->worktree, ret->slug, ret->slug);
+		session_finish(ret);
+		return EXIT_NOTFOUND;
+	}
+	return 0;
+}
+
+int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd)
+{
+	struct strvec envp = STRVEC_INIT;
+	int code, err;
+
+	code = cmd_session_environ(ctx, s, &envp);
+	if (code)
+		return code;
+	if (chdir(s->worktree) < 0) {
+		out_error("cannot enter '%s': %s", s->worktree, strerror(errno));
+		strvec_clear(&envp);
+		return EXIT_FAIL;
+	}
+	state_close(ctx->state);
+	ctx->state = NULL;
+	fflush(NULL);
+	/* The command gets default dispositions and an empty mask, not ours
+	 * (berth ignores SIGPIPE: a pipeline in `berth shell` must not), nor
+	 * whatever our own parent ignored. */
+	signals_reset_for_exec();
+	execvpe(cmd[0], cmd, strvec_argv(&envp));
+	err = errno;
+	out_error("cannot run '%s': %s", cmd[0], strerror(err));
+	strvec_clear(&envp);
+	return err == ENOENT ? 127 : 126;
+}
+
+#define BERTH_SHIM_NAME "berth-shim"
+
+/* berth-shim: $BERTH_SHIM, else beside our own executable. */
+static char *find_shim(void)
+{
+	const char *env = getenv("BERTH_SHIM");
+	char *self, *slash, *path;
+
+	if (env && *env)
+		return xstrdup(env);
+	self = realpath("/proc/self/exe", NULL);
+	if (!self)
+		return xstrdup(BERTH_SHIM_NAME);
+	slash = strrchr(self, '/');
+	*slash = '\0';
+	path = path_join(self, BERTH_SHIM_NAME);
+	free(self);
+	return path;
+}
+
+int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct cmd_svc *c)
+{
+	int code;
+
+	memset(c, 0, sizeof(*c));
+	c->shim = find_shim();
+	if (need_shim && access(c->shim, X_OK) < 0) {
+		out_error("cannot run the service supervisor '%s': %s; berth-shim is installed "
+			  "beside berth (reinstall berth, or point $BERTH_SHIM at it)",
+			  c->shim, strerror(errno));
+		free(c->shim);
+		c->shim = NULL;
+		return EXIT_FAIL;
+	}
+	code = cmd_session_environ(ctx, s, &c->envp);
+	if (code) {
+		cmd_svc_finish(c);
+		return code;
+	}
+	c->root_id = hash_root_id(ctx->root);
+	/* A stop (need_shim false) also ends the tmux session of a session
+	 * started while the config said runner = tmux. */
+	if (ctx->config.runner == RUNNER_TMUX || (!need_shim && tmux_socket_exists(c->root_id))) {
+		char *cause = NULL;
+
+		if (tmux_init(&c->tmux, c->root_id, environ, &cause) < 0) {
+			if (need_shim) {
+				out_error("%s", cause);
+				free(cause);
+				cmd_svc_finish(c);
+				return EXIT_FAIL;
+			}
+			out_warn("%s; going on without tmux", cause);
+			free(cause);
+		}
+	}
+	c->env = (struct svc_env){
+		.config = &ctx->config,
+		.session = s,
+		.berth_dir = ctx->berth_dir,
+		.root_id = c->root_id,
+		.shim_path = c->shim,
+		.envp = strvec_argv(&c->envp),
+		.stop_grace_ms = ctx->config.stop_grace_ms,
+		.tmux = c->tmux.socket ? &c->tmux : NULL,
+	};
+	return 0;
+}
+
+void cmd_svc_finish(struct cmd_svc *c)
+{
+	tmux_finish(&c->tmux);
+	strvec_clear(&c->envp);
+	free(c->root_id);
+	free(c->shim);
+	memset(c, 0, sizeof(*c));
+}
+
+int cmd_signalfd(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f)
+{
+	out_error("%s: service '%s' %s", cmd, f->service, f->what);
+	if (f->tail) {
+		size_t len = strlen(f->tail);
+
+		fprintf(stderr, "--- last %u lines of %s ---\n", f->tail_lines, f->log_path);
+		/* byte-exact: the service's own bytes */
+		fwrite(f->tail, 1, len, stderr);
+		if (len && f->tail[len - 1] != '\n')
+			fputs("\n--- (no newline at the end) ---\n", stderr);
+		else
+			fputs("---\n", stderr);
+	} else if (f->log_path && path_exists(f->log_path)) {
+		fprintf(stderr, "(its log %s is empty)\n", f->log_path);
+	}
+}
+
+int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, const char *cmd)
+{
+	struct stop_report rep;
+	uint64_t t0 = time_mono_ms();
+	int r;
+
+	r = services_stop(&c->env, names, sigfd, &rep);
+	if (r < 0) {
+		out_error("%s: cannot stop the services of '%s': %s", cmd, c->env.session->slug,
+			  strerror(-r));
+		return r;
+	}
+	if (rep.shims || rep.swept)
+		out_step("stopped %u service%s%s in %.2f s%s", rep.shims, rep.shims == 1 ? "" : "s",
+			 rep.swept ? " and stray processes" : "",
+			 (double)(time_mono_ms() - t0) / 1000.0,
+			 rep.interrupted ? " (interrupted: killed)" : "");
+	if (rep.tmux_error)
+		out_warn("%s", rep.tmux_error);
+	if (rep.shims_killed)
+		out_warn("%u supervisor%s did not end in time and %s killed", rep.shims_killed,
+			 rep.shims_killed == 1 ? "" : "s", rep.shims_killed == 1 ? "was" : "were");
+	if (rep.n_survivors) {
+		out_error("%s: %zu process%s of session '%s' still run%s:", cmd, rep.n_survivors,
+			  rep.n_survivors == 1 ? "" : "es", c->env.session->slug,
+			  rep.n_survivors == 1 ? "s" : "");
+		for (size_t i = 0; i < rep.n_survivors && i < 20; i++) {
+			char *line = NULL;
+
+			proc_cmdline(rep.survivors[i].pid, &line);
+			out_line(stderr, "  pid %d: %s\n", (int)rep.survivors[i].pid,
+				 line ? line : "?");
+			free(line);
+		}
+		r = -EBUSY;
+	}
+	stop_report_finish(&rep);
+	return r;
+}
+
+void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms)
+{
+	(void)data;
+	if (ev == LAUNCH_STARTED)
+		out_step("%s: started", service);
+	else
+		out_step("%s: ready (%.2f s)", service, (double)ms / 1000.0);
+}
+
+static const char *hook_command(const struct hooks_config *h, const char *which)
+{
+	if (!strcmp(which, "pre_up"))
+		return h->pre_up;
+	if (!strcmp(which, "pre_spawn"))
+		return h->pre_spawn;
+	if (!strcmp(which, "post_up"))
+		return h->post_up;
+	if (!strcmp(which, "pre_down"))
+		return h->pre_down;
+	if (!strcmp(which, "post_down"))
+		return h->post_down;
+	return NULL;
+}
+
+int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const char *slug,
+		 const char *cwd, char *const *envp, int sigfd)
+{
+	const char *command = hook_command(&ctx->config.hooks, which);
+	struct strvec env = STRVEC_INIT;
+	struct envmap m = {0};
+	struct hook_result res;
+	char *root_id, text[320];
+	int r;
+
+	if (!command || !*command)
+		return 0;
+	/* This session's markers, and no service's (the caller may itself be
+	 * a service of another session). */
+	root_id = hash_root_id(ctx->root);
+	for (char *const *p = envp; *p; p++)
+		if (strncmp(*p, MARKER_SERVICE "=", strlen(MARKER_SERVICE) + 1))
+			envmap_set_kv(&m, *p);
+	envmap_set(&m, MARKER_ROOT_ID, root_id);
+	envmap_set(&m, MARKER_SESSION, slug);
+	for (size_t i = 0; i < m.n; i++)
+		strvec_pushf(&env, "%s=%s", m.v[i].key, m.v[i].value);
+	envmap_finish(&m);
+	out_step("hook %s: %s", which, command);
+	r = hooks_run(command, cwd, strvec_argv(&env), ctx->config.hooks.timeout_ms, sigfd, &res);
+	hooks_result_text(&res, text, sizeof(text));
+	if (r < 0 && r != -EINTR)
+		out_error("%s: hook %s failed: %s (%s)", cmd, which, text, command);
+	session_event(ctx->state, slug, r == 0 ? "hook" : "hook-failed", "%s %s in %.2f s", which,
+		      r == 0 ? "succeeded" : text, (double)res.ms / 1000.0);
+	free(res.error);
+	free(root_id);
+	strvec_clear(&env);
+	return r;
+}
+
+void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug)
+{
+	struct event_rec *v = NULL;
+	size_t n = 0, alloc = 0;
+	uint64_t off = 0;
+
+	if (services_journal_read(ctx->berth_dir, slug, &off, &v, &n, &alloc) < 0 || !n)
+		goto out;
+	if (state_begin(ctx->state) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		state_event_add_at(ctx->state, v[i].ts_ms, v[i].slug, v[i].service, v[i].kind,
+				   v[i].detail);
+	if (state_commit(ctx->state) < 0)
+		state_rollback(ctx->state);
+out:
+	events_free(v, n);
+}
+
+int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
+			      struct session *ret, int *ret_first)
+{
+	const char *slug_arg = NULL;
+	char *slug = NULL;
+	int first = optind_, code;
+
+	if (first < argc && !config_service(&ctx->config, argv[first]))
+		slug_arg = argv[first++];
+	code = cmd_resolve_slug(ctx, slug_arg, &slug);
+	if (!code)
+		code = cmd_get_session(ctx, slug, ret);
+	free(slug);
+	if (!code)
+		*ret_first = first;
+	return code;
+}
+
+void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret)
+{
+	struct strvec rec = STRVEC_INIT;
+
+	for (size_t i = 0; i < ctx->config.n_services; i++)
+		if (ctx->config.services[i].run == RUN_NATIVE && ctx->config.services[i].command)
+			strvec_push(ret, ctx->config.services[i].name);
+	services_recorded(ctx->berth_dir, slug, &rec);
+	for (size_t i = 0; i < rec.n; i++)
+		if (strvec_find(ret, rec.v[i]) < 0)
+			strvec_push(ret, rec.v[i]);
+	strvec_clear(&rec);
+}

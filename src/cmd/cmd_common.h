@@ -1,0 +1,124 @@
+/*
+ * cmd_common.h: helpers shared by several commands: option errors, list
+ * arguments, config checks, the session's JSON shape and summary, Ctrl-C
+ * checks, and the test-only pause points.
+ */
+#ifndef BERTH_CMD_COMMON_H
+#define BERTH_CMD_COMMON_H
+
+#include <jansson.h>
+#include <signal.h>
+
+#include "cmd/cmd.h"
+#include "supervise/launch.h"
+#include "supervise/services.h"
+#include "tmux/tmux.h"
+#include "store/state.h"
+
+/* Split "a,b, c" into words. */
+void cmd_split_list(const char *s, struct strvec *out);
+/* Report the option getopt just rejected; returns EXIT_USAGE. */
+int cmd_bad_option(const struct cmd_entry *e, char **argv);
+/* Run config_validate; print errors (and warnings when asked). EXIT_CONFIG or 0. */
+int cmd_check_config(struct cmd_ctx *ctx, bool warnings);
+/* Block SIGINT, SIGTERM and SIGHUP so that they become checks between steps
+ * (cmd_interrupted); old receives the previous mask for cmd_signals_restore. */
+void cmd_signals_block(sigset_t *old);
+/* -EINTR when SIGINT, SIGTERM or SIGHUP is pending (blocked by cmd_signals_block). */
+int cmd_interrupted(void);
+/* Consume what is still pending of those signals, then restore old: a
+ * signal that came too late to interrupt must not kill us on unblocking. */
+void cmd_signals_restore(const sigset_t *old);
+/* Test hook: when BERTH_TEST_PAUSE names this point, create the file
+ * BERTH_TEST_PAUSE_FILE and wait: SIGUSR1 goes on, a pending SIGINT/SIGTERM/
+ * SIGHUP is left for the next interruption check, SIGKILL ends the process. */
+void cmd_test_pause(const char *point);
+/* {slug, slot, mode, branch, status, worktree_path, env_file, env:{}, ports:{},
+ * services:[]}: the shape of `up --json` and `env --json` (docs/json.md). */
+json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s);
+/* The human summary lines after "session 'x' is up". */
+void cmd_print_session_summary(const struct session *s);
+/* "web=3001 web.hmr=24679" (or "-"). The caller frees. */
+char *cmd_ports_text(const struct session *s);
+/* The session among v[0..n) whose worktree holds dir, or NULL. */
+const struct session *cmd_session_at(const char *dir, const struct session *v, size_t n);
+/* Fetch a session; prints "no session 'x'" and returns EXIT_NOTFOUND when absent. */
+int cmd_get_session(struct cmd_ctx *ctx, const char *slug, struct session *ret);
+
+/* The environment a command run in the session sees: ours, then the
+ * worktree's inherit_env files, then the session's variables (later wins).
+ * Prints and returns an exit code on a bad env file, else 0. */
+int cmd_session_environ(struct cmd_ctx *ctx, const struct session *s, struct strvec *ret);
+/* Resolve the slug argument and fetch a session that has a worktree on disk.
+ * Prints errors; returns an exit code or 0. */
+int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *ret);
+/* Close the state store and exec cmd in the session's worktree with its
+ * environment. Returns (an exit code: 127 not found, 126 not runnable) only
+ * on failure. */
+int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *const *cmd);
+/* runner = tmux: replace berth with `tmux attach` to window ("shell": the
+ * shell window, started again when it ended) of session s. Prints errors;
+ * returns an exit code only on failure. */
+int cmd_tmux_attach(struct cmd_ctx *ctx, const struct session *s, const char *window);
+
+/* What the commands that start or stop services share: the svc_env of a
+ * session and the strings it points to. */
+struct cmd_svc {
+	struct svc_env env;
+	struct strvec envp;
+	char *root_id;
+	char *shim;
+	struct tmux tmux; /* runner = tmux: env.tmux points here */
+};
+/* Fill c for session s (the environment of cmd_session_environ, the shim
+ * beside our executable or $BERTH_SHIM; the repository's tmux server under
+ * runner = tmux). Prints errors; returns an exit code or 0. need_shim: fail
+ * when berth-shim or (runner = tmux) a usable tmux cannot be found; without
+ * it a missing tmux is a warning and the services are stopped without it. */
+int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct cmd_svc *c);
+void cmd_svc_finish(struct cmd_svc *c);
+/* A signalfd for SIGINT, SIGTERM and SIGHUP (blocked by cmd_signals_block):
+ * an event loop sees Ctrl-C as an fd. -1 on failure. */
+int cmd_signalfd(void);
+/* Hybrid/container mode: write the session's compose file, start the
+ * project and wait until its services are ready; prints progress and the
+ * failure (with the container's last lines). *started: a rollback must
+ * remove the project. 0, -EINTR, or -errno. */
+int cmd_docker_up(struct cmd_ctx *ctx, struct cmd_svc *svc, int sigfd, bool *started);
+/* Remove the session's compose project (by its exact label), when the mode
+ * uses docker or the session has a compose file. Prints errors. 0 or -errno. */
+int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *envp,
+		    bool keep_volumes);
+/* status: the session's docker services (container state, health, its
+ * published port taking connections): printed, or as "docker" in obj.
+ * *unhealthy set when one of an active session is not well. */
+void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj, bool *unhealthy);
+/* Print a launch failure: what happened, then the last lines of the log. */
+void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f);
+/* Stop services (NULL: all of the session and anything with its markers);
+ * prints progress and survivors. Returns 0, or -EBUSY when something
+ * survived. */
+int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, const char *cmd);
+/* Run hook `which` (its command from the config; nothing when unset) in cwd
+ * with envp plus the session's markers, so a process it leaves behind is
+ * the session's. Prints what runs and why it failed ("<cmd>: hook pre_up
+ * failed: exited with status 3"), records an event. Returns 0, -EINTR, or
+ * -EIO / -ENOEXEC on failure. */
+int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const char *slug,
+		 const char *cwd, char *const *envp, int sigfd);
+/* For `cmd [<slug>] [service...]`: argv[optind] is the session unless it
+ * names a configured service (then the session is the current worktree's).
+ * Fetches the session into *ret and sets *ret_first to the first service
+ * argument. Prints errors; returns an exit code or 0. */
+int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
+			      struct session *ret, int *ret_first);
+/* The session's native services: those of the config with a command, then
+ * those recorded in its run directory but no longer configured. */
+void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret);
+/* Move the session's journal (what its shims recorded) into the state
+ * store's events, before its run directory is removed. */
+void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug);
+/* Progress callback for launch_services: "web: ready (0.21 s)". */
+void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms);
+
+#endif

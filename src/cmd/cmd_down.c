@@ -1,0 +1,331 @@
+/*
+ * cmd_down.c: `berth down`: refuse before touching anything when the worktree
+ * holds uncommitted or untracked work (unless --force), take the session over,
+ * remove the worktree berth created (or keep it: a stopped session that keeps
+ * slot and ports), and free the slot. Branches are never deleted.
+ */
+#include "util/common.h"
+
+#include <getopt.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_common.h"
+#include "config/envfile.h"
+#include "cmd/output.h"
+#include "store/session.h"
+#include "util/fsutil.h"
+
+#define DIRTY_SHOW 10
+
+/* Is the worktree's inherit_env file rel berth's own: a symlink into the main
+ * root, or (copy mode) an unchanged copy? */
+static bool inherited_unchanged(struct cmd_ctx *ctx, const struct session *s, const char *rel)
+{
+	char *path = path_join(s->worktree, rel), *src = path_join(ctx->root, rel);
+	char *target, *a = NULL, *b = NULL;
+	size_t la = 0, lb = 0;
+	struct stat st;
+	bool ours = false;
+
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		target = realpath(path, NULL);
+		ours = !target || path_is_inside(target, ctx->root);
+		free(target);
+	} else if (ctx->config.inherit_env_mode == INHERIT_COPY &&
+		   read_file(path, 1 << 20, &a, &la) == 0 &&
+		   read_file(src, 1 << 20, &b, &lb) == 0) {
+		ours = la == lb && !memcmp(a, b, la);
+	}
+	free(a);
+	free(b);
+	free(src);
+	free(path);
+	return ours;
+}
+
+/* The user's uncommitted and untracked changes in the session's worktree:
+ * everything but the files berth put there itself (.env.berth and unchanged
+ * inherit_env files). Returns the count (>= 0) or -errno (printed). */
+static long user_changes(struct cmd_ctx *ctx, const struct session *s, struct strvec *ret)
+{
+	struct strvec ignore = STRVEC_INIT;
+	char *cause = NULL;
+	size_t count = 0;
+	int r;
+
+	strvec_push(&ignore, ENVFILE_NAME);
+	for (size_t i = 0; i < ctx->config.inherit_env.n; i++)
+		if (inherited_unchanged(ctx, s, ctx->config.inherit_env.v[i]))
+			strvec_push(&ignore, ctx->config.inherit_env.v[i]);
+	r = worktree_changes_except(s->worktree, &ignore, &count, ret, DIRTY_SHOW, &cause);
+	strvec_clear(&ignore);
+	if (r < 0) {
+		out_error("down: cannot check '%s' for uncommitted work: %s; nothing was "
+			  "changed (--force skips the check)",
+			  s->worktree, cause);
+		free(cause);
+		return r;
+	}
+	return (long)count;
+}
+
+static int refuse_dirty(const struct session *s, long n, const struct strvec *paths)
+{
+	out_error("down: refused: the worktree '%s' has %ld uncommitted or untracked change%s; "
+		  "nothing was stopped or deleted:",
+		  s->worktree, n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < paths->n && i < DIRTY_SHOW; i++)
+		out_line(stderr, "  %s\n", paths->v[i]);
+	if ((size_t)n > DIRTY_SHOW)
+		fprintf(stderr, "  ... and %ld more\n", n - DIRTY_SHOW);
+	fprintf(stderr,
+		"commit or stash them; or `berth down %s --keep-worktree` to stop the "
+		"session and keep the worktree; or --force to delete them\n",
+		s->slug);
+	return EXIT_DIRTY;
+}
+
+/* Stop every process of the session. On survivors the session goes back to
+ * what it was (nothing else is touched) and down fails. */
+static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op_rec *op)
+{
+	struct cmd_svc svc;
+	sigset_t old;
+	int code, sigfd, r;
+
+	code = cmd_svc_init(ctx, s, false, &svc);
+	if (code)
+		return code;
+	cmd_signals_block(&old);
+	sigfd = cmd_signalfd();
+	/* pre_down failing does not stop the teardown: nothing may be left */
+	cmd_run_hook(ctx, "down", "pre_down", s->slug,
+		     path_is_dir(s->worktree) ? s->worktree : ctx->root, strvec_argv(&svc.envp),
+		     sigfd);
+	r = cmd_stop_services(&svc, NULL, sigfd, "down");
+	if (sigfd >= 0)
+		close(sigfd);
+	cmd_signals_restore(&old);
+	cmd_svc_finish(&svc);
+	if (r < 0) {
+		session_finalize(ctx->state, s, op->id, op->had_prev ? op->prev : SESSION_STOPPED);
+		out_error("down: session '%s' was not removed; stop those processes, then run "
+			  "`berth down %s` again",
+			  s->slug, s->slug);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* The session's compose project, by its exact label. When docker does not
+ * answer the session is kept (stopped), to be taken down again. */
+static int remove_docker(struct cmd_ctx *ctx, struct session *s, const struct op_rec *op,
+			 bool keep_volumes)
+{
+	struct strvec env = STRVEC_INIT;
+	int code = cmd_session_environ(ctx, s, &env), r;
+
+	if (code) {
+		strvec_clear(&env);
+		for (char **p = environ; *p; p++)
+			strvec_push(&env, *p);
+	}
+	r = cmd_docker_down(ctx, s, strvec_argv(&env), keep_volumes);
+	strvec_clear(&env);
+	if (r < 0) {
+		session_finalize(ctx->state, s, op->id, SESSION_STOPPED);
+		out_error(
+			"down: session '%s' was stopped but not removed; once docker answers, run "
+			"`berth down %s` again",
+			s->slug, s->slug);
+		return EXIT_FAIL;
+	}
+	return 0;
+}
+
+/* post_down: after the worktree is gone, in the main root; a failure is
+ * reported, the teardown is done anyway. */
+static void run_post_down(struct cmd_ctx *ctx, const struct session *s)
+{
+	struct cmd_svc svc;
+
+	if (!ctx->config.hooks.post_down || cmd_svc_init(ctx, s, false, &svc))
+		return;
+	cmd_run_hook(ctx, "down", "post_down", s->slug, ctx->root, strvec_argv(&svc.envp), -1);
+	cmd_svc_finish(&svc);
+}
+
+static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_KEEP_WT = 256, OPT_KEEP_VOL };
+	static const struct option longopts[] = {
+		{"keep-worktree", no_argument, NULL, OPT_KEEP_WT},
+		{"keep-volumes", no_argument, NULL, OPT_KEEP_VOL},
+		{"force", no_argument, NULL, 'f'},
+		{"quiet", no_argument, NULL, 'q'},
+		{0},
+	};
+	bool keep_wt = false, keep_vol = false, force = false, was_live = false, remove_wt;
+	struct session s = {0}, cur = {0};
+	struct op_rec op = {0};
+	char *slug = NULL, *cause = NULL;
+	int c, code, r;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "fq", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEEP_WT:
+			keep_wt = true;
+			break;
+		case OPT_KEEP_VOL:
+			keep_vol = true;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'q':
+			out_set_quiet(true);
+			break;
+		default:
+			return cmd_bad_option(&cmd_down_entry, argv);
+		}
+	}
+	if (argc - optind > 1)
+		return cmd_usage_error(&cmd_down_entry, "unexpected argument '%s'",
+				       argv[optind + 1]);
+	code = cmd_resolve_slug(ctx, optind < argc ? argv[optind] : NULL, &slug);
+	if (code)
+		return code;
+	code = cmd_get_session(ctx, slug, &cur);
+	if (code)
+		goto out;
+	/* A worktree directory the user already deleted still has git's entry
+	 * to prune: worktree_remove handles both. */
+	remove_wt = !keep_wt && cur.owns_worktree;
+	if (remove_wt && !force && path_exists(cur.worktree)) {
+		struct strvec paths = STRVEC_INIT;
+		long n = user_changes(ctx, &cur, &paths);
+
+		if (n != 0) {
+			code = n < 0 ? EXIT_FAIL : refuse_dirty(&cur, n, &paths);
+			strvec_clear(&paths);
+			goto out;
+		}
+		strvec_clear(&paths);
+	}
+
+	if (session_op_new(&op, "down") < 0) {
+		out_error("down: cannot read this process's start time from /proc; berth needs "
+			  "/proc mounted");
+		code = EXIT_FAIL;
+		goto out;
+	}
+	r = session_take(ctx->state, slug, &op, &s, &was_live, &cause);
+	if (r < 0) {
+		out_error("down: %s", cause ? cause : state_errmsg(ctx->state));
+		free(cause);
+		code = cmd_exit_for(r);
+		goto out;
+	}
+	if (was_live)
+		out_warn("session '%s' had a running %s (pid %d); taking it over and tearing it "
+			 "down",
+			 slug, cur.op.kind, (int)cur.op.pid);
+	else if (cur.status == SESSION_PENDING)
+		out_step("recovering session '%s' left pending by a crashed %s", slug,
+			 cur.has_op ? cur.op.kind : "command");
+
+	cmd_test_pause("down-taken");
+	code = stop_services(ctx, &s, &op);
+	if (code)
+		goto out;
+	code = remove_docker(ctx, &s, &op, keep_vol || keep_wt);
+	if (code)
+		goto out;
+	if (remove_wt && !force && path_exists(s.worktree)) {
+		/* Again, right before deleting: work may have been saved since the
+		 * first check (and, with services, while they were stopping). */
+		struct strvec paths = STRVEC_INIT;
+		long n = user_changes(ctx, &s, &paths);
+
+		if (n != 0) {
+			session_finalize(ctx->state, &s, op.id, op.prev);
+			code = n < 0 ? EXIT_FAIL : refuse_dirty(&s, n, &paths);
+			strvec_clear(&paths);
+			goto out;
+		}
+		strvec_clear(&paths);
+	}
+	if (remove_wt) {
+		out_step("removing the worktree %s", s.worktree);
+		r = worktree_remove(ctx->root, s.worktree, &cause);
+		if (r < 0) {
+			out_error("down: cannot remove the worktree: %s; the session is kept "
+				  "(stopped), run `berth down %s` again once it is fixed",
+				  cause, slug);
+			free(cause);
+			session_finalize(ctx->state, &s, op.id, SESSION_STOPPED);
+			code = EXIT_FAIL;
+			goto out;
+		}
+	} else if (!keep_wt && !s.owns_worktree && path_exists(s.worktree)) {
+		out_step("keeping the worktree %s: berth did not create it", s.worktree);
+	}
+
+	if (keep_wt)
+		r = session_finalize(ctx->state, &s, op.id, SESSION_STOPPED);
+	else
+		r = session_delete_owned(ctx->state, slug, op.id);
+	if (r == -ESTALE) {
+		out_warn("session '%s' was taken over by another command during teardown; leaving "
+			 "its record to it",
+			 slug);
+	} else if (r < 0) {
+		out_error("down: cannot update the state store: %s", state_errmsg(ctx->state));
+		code = EXIT_FAIL;
+		goto out;
+	}
+	if (!keep_wt) {
+		cmd_ingest_journal(ctx, slug);
+		services_clear(ctx->berth_dir, slug, true);
+	}
+	run_post_down(ctx, &s);
+	session_event(ctx->state, slug, keep_wt ? "stopped" : "down", "slot %u", s.slot);
+	if (keep_wt)
+		out_line(stdout,
+			 "session '%s' is stopped; slot %u and its ports are kept, the worktree is "
+			 "at %s; `berth up %s` resumes it\n",
+			 slug, s.slot, s.worktree, slug);
+	else
+		out_line(stdout, "session '%s' is down; slot %u is free; branch '%s' is kept\n",
+			 slug, s.slot, s.branch);
+	code = EXIT_OK;
+out:
+	session_finish(&s);
+	session_finish(&cur);
+	op_rec_finish(&op);
+	free(slug);
+	return code;
+}
+
+const struct cmd_entry cmd_down_entry = {
+	.name = "down",
+	.usage = "down [<slug>] [--keep-worktree] [--force]",
+	.summary = "stop a session, remove its worktree, free its slot and ports",
+	.help = "A worktree with uncommitted or untracked changes is never deleted without "
+		"--force:\n"
+		"down refuses before it stops anything. Branches are never deleted. A worktree\n"
+		"berth did not create (adopted with `berth up` inside it) is kept.\n\n"
+		"Options:\n"
+		"  --keep-worktree   stop the session but keep worktree, slot and ports; `berth "
+		"up` "
+		"resumes it\n"
+		"  -f, --force       delete the worktree even with uncommitted or untracked work\n"
+		"  --keep-volumes    keep the session's compose volumes\n"
+		"  -q, --quiet       no progress on stderr\n",
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.exec = cmd_down_exec,
+};

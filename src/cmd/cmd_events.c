@@ -1,0 +1,241 @@
+/*
+ * cmd_events.c: `berth events`: the event log. Two sources, merged by time:
+ * the events table of the state store (what berth commands did: up, down,
+ * hooks, restarts) and each live session's journal, appended by its shims
+ * (every start, death with its status, restart, stop). A session's journal
+ * is moved into the store when the session goes (cmd_ingest_journal). -f
+ * follows both, woken by inotify.
+ */
+#include "util/common.h"
+
+#include <dirent.h>
+#include <getopt.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_common.h"
+#include "cmd/output.h"
+#include "store/session.h"
+#include "util/fsutil.h"
+#include "util/timeutil.h"
+
+struct journal_pos {
+	char *slug;
+	uint64_t off;
+};
+
+struct events_ctx {
+	struct cmd_ctx *ctx;
+	bool json;
+	const char *only; /* a slug, or NULL */
+	int64_t last_id;
+	struct journal_pos *pos;
+	size_t n_pos, pos_alloc;
+};
+
+static int cmp_ts(const void *a, const void *b)
+{
+	const struct event_rec *x = a, *y = b;
+
+	if (x->ts_ms != y->ts_ms)
+		return (x->ts_ms > y->ts_ms) - (x->ts_ms < y->ts_ms);
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static uint64_t *journal_off(struct events_ctx *e, const char *slug)
+{
+	for (size_t i = 0; i < e->n_pos; i++)
+		if (!strcmp(e->pos[i].slug, slug))
+			return &e->pos[i].off;
+	XGROW(e->pos, e->pos_alloc, e->n_pos + 1);
+	e->pos[e->n_pos] = (struct journal_pos){.slug = xstrdup(slug)};
+	return &e->pos[e->n_pos++].off;
+}
+
+/* New events of both sources since the last call, sorted by time. */
+static void collect(struct events_ctx *e, struct event_rec **ret, size_t *ret_n)
+{
+	struct event_rec *v = NULL, *db = NULL;
+	size_t n = 0, alloc = 0, n_db = 0;
+	char *run = path_join(e->ctx->berth_dir, "run");
+	DIR *d;
+
+	if (state_events_list(e->ctx->state, e->last_id, 0, &db, &n_db) == 0) {
+		for (size_t i = 0; i < n_db; i++) {
+			if (db[i].id > e->last_id)
+				e->last_id = db[i].id;
+			if (e->only && (!db[i].slug || strcmp(db[i].slug, e->only))) {
+				free(db[i].slug);
+				free(db[i].service);
+				free(db[i].kind);
+				free(db[i].detail);
+				continue;
+			}
+			XGROW(v, alloc, n + 1);
+			v[n++] = db[i];
+		}
+		free(db);
+	}
+	d = opendir(run);
+	if (d) {
+		struct dirent *de;
+
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.' || (e->only && strcmp(de->d_name, e->only)))
+				continue;
+			services_journal_read(e->ctx->berth_dir, de->d_name,
+					      journal_off(e, de->d_name), &v, &n, &alloc);
+		}
+		closedir(d);
+	}
+	free(run);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_ts);
+	*ret = v;
+	*ret_n = n;
+}
+
+static void print_event(const struct events_ctx *e, const struct event_rec *ev, json_t *arr)
+{
+	char when[64];
+	time_t secs = (time_t)(ev->ts_ms / 1000);
+	struct tm tm;
+
+	localtime_r(&secs, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	if (e->json) {
+		json_t *o = json_object();
+		char *iso = time_format_rfc3339(secs);
+
+		json_object_set_new(o, "ts", json_string(iso));
+		json_object_set_new(o, "ts_ms", json_integer(ev->ts_ms));
+		json_object_set_new(o, "slug", ev->slug ? json_string(ev->slug) : json_null());
+		json_object_set_new(o, "service",
+				    ev->service ? json_string(ev->service) : json_null());
+		json_object_set_new(o, "kind", json_string(ev->kind));
+		json_object_set_new(o, "detail",
+				    ev->detail ? json_string(ev->detail) : json_null());
+		free(iso);
+		if (arr) {
+			json_array_append_new(arr, o);
+		} else {
+			/* -f --json: one JSON object per line */
+			char *line = json_dumps(o, JSON_COMPACT);
+
+			printf("%s\n", line);
+			free(line);
+			json_decref(o);
+		}
+		return;
+	}
+	out_line(stdout, "%s.%03d  %-12s %-10s %-12s %s\n", when, (int)(ev->ts_ms % 1000),
+		 ev->slug ? ev->slug : "-", ev->service ? ev->service : "-", ev->kind,
+		 ev->detail ? ev->detail : "");
+}
+
+static void follow(struct events_ctx *e)
+{
+	int ino = inotify_init1(IN_CLOEXEC);
+	char *run = path_join(e->ctx->berth_dir, "run");
+	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	if (ino < 0)
+		goto out;
+	mkdir_p(run, 0755);
+	/* the store's WAL, new session dirs, and each journal */
+	inotify_add_watch(ino, e->ctx->berth_dir, IN_MODIFY);
+	inotify_add_watch(ino, run, IN_CREATE);
+	for (;;) {
+		struct event_rec *v;
+		size_t n;
+		DIR *d = opendir(run);
+		struct dirent *de;
+
+		while (d && (de = readdir(d))) {
+			char *dir;
+
+			if (de->d_name[0] == '.')
+				continue;
+			dir = path_join(run, de->d_name);
+			inotify_add_watch(ino, dir, IN_MODIFY | IN_CREATE);
+			free(dir);
+		}
+		if (d)
+			closedir(d);
+		collect(e, &v, &n);
+		for (size_t i = 0; i < n; i++)
+			print_event(e, &v[i], NULL);
+		fflush(stdout);
+		events_free(v, n);
+		if (read(ino, buf, sizeof(buf)) <= 0 && errno != EINTR)
+			break;
+	}
+	close(ino);
+out:
+	free(run);
+}
+
+static int cmd_events_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{"follow", no_argument, NULL, 'f'},
+		{0},
+	};
+	struct events_ctx e = {.ctx = ctx};
+	struct event_rec *v = NULL;
+	bool follow_on = false;
+	size_t n = 0;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
+		if (c == 'j')
+			e.json = true;
+		else if (c == 'f')
+			follow_on = true;
+		else
+			return cmd_bad_option(&cmd_events_entry, argv);
+	}
+	if (argc - optind > 1)
+		return cmd_usage_error(&cmd_events_entry, "unexpected argument '%s'",
+				       argv[optind + 1]);
+	if (optind < argc)
+		e.only = argv[optind];
+	collect(&e, &v, &n);
+	if (e.json && !follow_on) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			print_event(&e, &v[i], arr);
+		out_json(arr);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			print_event(&e, &v[i], NULL);
+		fflush(stdout);
+	}
+	events_free(v, n);
+	if (follow_on)
+		follow(&e);
+	for (size_t i = 0; i < e.n_pos; i++)
+		free(e.pos[i].slug);
+	free(e.pos);
+	return EXIT_OK;
+}
+
+const struct cmd_entry cmd_events_entry = {
+	.name = "events",
+	.usage = "events [<slug>] [-f] [--json]",
+	.summary = "the event log: starts, deaths with status, restarts, stops, hooks",
+	.help = "Events of berth's commands (up, down, hooks, restart) and of the services'\n"
+		"supervisors (started, running, exited with status N, restarting, stopping,\n"
+		"stopped, failed, ready), oldest first.\n\n"
+		"Options:\n"
+		"  -f, --follow   then print new events as they come (Ctrl-C ends)\n"
+		"  --json         a JSON array (with -f: one JSON object per line)\n",
+	.flags = CMD_STATE,
+	.exec = cmd_events_exec,
+};

@@ -1,0 +1,128 @@
+/*
+ * cmd_restart.c: `berth restart`: stop services of an active session (each
+ * whole tree, as down does) and start them again on the same ports, waiting
+ * for readiness as up does.
+ */
+#include "util/common.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_common.h"
+#include "cmd/output.h"
+#include "store/session.h"
+
+static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct strvec names = STRVEC_INIT, started = STRVEC_INIT;
+	struct launch_failure f = {0};
+	struct session s = {0};
+	struct cmd_svc svc = {0};
+	bool have_svc = false;
+	size_t *order = NULL, *pick = NULL, k = 0;
+	sigset_t old;
+	int c, code, first, n, r, sigfd;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt(argc, argv, "")) != -1)
+		return cmd_bad_option(&cmd_restart_entry, argv);
+	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
+	if (code)
+		goto out;
+	if (s.status != SESSION_ACTIVE) {
+		out_error("restart: session '%s' is %s; `berth up %s` starts it", s.slug,
+			  session_display_status(&s), s.slug);
+		code = EXIT_BUSY;
+		goto out;
+	}
+	for (int i = first; i < argc; i++) {
+		const struct service_config *cfg = config_service(&ctx->config, argv[i]);
+
+		if (!cfg || cfg->run != RUN_NATIVE || !cfg->command) {
+			out_error("restart: no native service '%s' in %s", argv[i], CONFIG_FILE);
+			code = EXIT_NOTFOUND;
+			goto out;
+		}
+	}
+	n = config_service_order(&ctx->config, &order);
+	if (n < 0) {
+		out_error("restart: the services' depends_on form a cycle; `berth validate` "
+			  "shows it");
+		code = EXIT_CONFIG;
+		goto out;
+	}
+	pick = xcalloc(n ? (size_t)n : 1, sizeof(*pick));
+	for (int i = 0; i < n; i++) {
+		const struct service_config *cfg = &ctx->config.services[order[i]];
+		bool named = first == argc;
+
+		for (int j = first; j < argc; j++)
+			named |= !strcmp(argv[j], cfg->name);
+		if (!named || cfg->run != RUN_NATIVE || !cfg->command)
+			continue;
+		pick[k++] = order[i];
+		strvec_push(&names, cfg->name);
+	}
+	if (!k) {
+		out_error("restart: session '%s' has no native service to restart", s.slug);
+		code = EXIT_NOTFOUND;
+		goto out;
+	}
+	code = cmd_svc_init(ctx, &s, true, &svc);
+	if (code)
+		goto out;
+	have_svc = true;
+	cmd_signals_block(&old);
+	sigfd = cmd_signalfd();
+	r = cmd_stop_services(&svc, &names, sigfd, "restart");
+	if (r >= 0) {
+		r = launch_services(&svc.env, pick, k, sigfd, cmd_launch_progress, NULL, &started,
+				    &f);
+		if (r < 0) {
+			if (r == -EINTR)
+				out_error("restart: interrupted; stopping what was started");
+			else if (f.service)
+				cmd_print_launch_failure("restart", &f);
+			else
+				out_error("restart: cannot start the services: %s", strerror(-r));
+			/* what did not come up is stopped, not left half-alive */
+			cmd_stop_services(&svc, &started, sigfd, "restart");
+		}
+	}
+	if (sigfd >= 0)
+		close(sigfd);
+	cmd_signals_restore(&old);
+	if (r < 0) {
+		code = r == -EINTR ? EXIT_INTERRUPTED : r == -EBUSY ? EXIT_FAIL : EXIT_UNHEALTHY;
+		session_event(ctx->state, s.slug, "restart-failed", "%s",
+			      f.service ? f.service : "");
+	} else {
+		session_event(ctx->state, s.slug, "restart", "%zu service%s", k, k == 1 ? "" : "s");
+		out_line(stdout, "restarted %zu service%s of session '%s'\n", k, k == 1 ? "" : "s",
+			 s.slug);
+	}
+out:
+	launch_failure_finish(&f);
+	if (have_svc)
+		cmd_svc_finish(&svc);
+	strvec_clear(&names);
+	strvec_clear(&started);
+	free(order);
+	free(pick);
+	session_finish(&s);
+	return code;
+}
+
+const struct cmd_entry cmd_restart_entry = {
+	.name = "restart",
+	.usage = "restart [<slug>] [service...]",
+	.summary = "restart services in place: same ports, waiting until they are ready",
+	.help = "Without services: every native service, in dependency order. Each service's\n"
+		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
+		"that does not get ready again is stopped, and restart exits 6.\n",
+	.flags = CMD_CONFIG | CMD_STATE,
+	.exec = cmd_restart_exec,
+};

@@ -1,0 +1,418 @@
+/*
+ * cmd_status.c: `berth status`: per native service of a session (or of every
+ * session): state, pid, uptime, restarts, last exit, the assigned port and
+ * who really listens on it (wrong owner, wrong port), the log. Exits
+ * EXIT_UNHEALTHY when a service is not healthy.
+ */
+#include "util/common.h"
+
+#include <getopt.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_common.h"
+#include "cmd/output.h"
+#include "probe/listeners.h"
+#include "probe/marker.h"
+#include "probe/probe.h"
+#include "store/session.h"
+#include "util/hash.h"
+#include "util/timeutil.h"
+
+/* One service as status shows it. */
+struct svc_row {
+	const char *name;
+	const struct service_config *cfg; /* NULL: recorded, no longer configured */
+	struct svc_view v;
+	const char *state; /* what to show */
+	bool healthy;
+	unsigned port;  /* assigned, 0 none */
+	char *listener; /* "ok", "not listening", "pid 42 (nc) of user x", ... */
+	bool port_ok;
+	unsigned *tree_ports; /* what the service's tree listens on */
+	size_t n_tree_ports;
+	char *log;
+};
+
+static bool wants_port(const struct service_config *cfg)
+{
+	return cfg && cfg->ready &&
+	       (!strcmp(cfg->ready, "port") || !strncmp(cfg->ready, "http:", 5));
+}
+
+static void row_fill(struct cmd_ctx *ctx, const struct session *s, struct probe *probe,
+		     struct svc_row *r)
+{
+	struct proc_ref *tree = NULL;
+	size_t n_tree = 0;
+
+	r->log = services_log_path(ctx->berth_dir, s->slug, r->name);
+	r->port = services_port(s, r->name);
+	if (services_view(ctx->berth_dir, s->slug, r->name, &r->v) < 0) {
+		r->state = "corrupt-status";
+		return;
+	}
+	switch (r->v.live) {
+	case SVC_LIVE_NONE:
+		r->state = "not-started";
+		break;
+	case SVC_LIVE_LOST:
+		r->state = "lost";
+		break;
+	case SVC_LIVE_ENDED:
+	case SVC_LIVE_RUNNING:
+		r->state = svc_state_name(r->v.st.state);
+		break;
+	}
+	if (r->v.live == SVC_LIVE_RUNNING && r->v.st.state == SVC_RUNNING && r->v.service_alive) {
+		services_tree(r->v.st.shim_pid, &tree, &n_tree);
+		services_tree_ports(tree, n_tree, &probe->listeners, &r->tree_ports,
+				    &r->n_tree_ports);
+	}
+	r->healthy =
+		r->v.live == SVC_LIVE_RUNNING && r->v.st.state == SVC_RUNNING && r->v.service_alive;
+	if (r->cfg && r->cfg->oneshot && r->v.live == SVC_LIVE_ENDED &&
+	    r->v.st.state == SVC_EXITED && r->v.st.exit_code == 0) {
+		r->state = "done";
+		r->healthy = true;
+	}
+	if (r->port && r->v.live != SVC_LIVE_NONE) {
+		struct port_holder h;
+
+		if (!probe_listening(probe, (uint16_t)r->port)) {
+			r->listener = xstrdup("not listening");
+		} else if (services_tree_listens(tree, n_tree, &probe->listeners, r->port, NULL)) {
+			r->listener = xstrdup("ok");
+			r->port_ok = true;
+		} else if (probe_port(probe, (uint16_t)r->port, NULL, 0, &h) == 0) {
+			struct marker m = {0};
+
+			if (h.kind == HOLDER_PROCESS && marker_read(h.pid, &m) == 0 && m.session &&
+			    !strcmp(m.session, s->slug) && m.service &&
+			    !strcmp(m.service, r->name)) {
+				/* its own process, outside a (lost) supervisor's tree */
+				r->listener = xstrdup("ok");
+				r->port_ok = true;
+			} else if (h.kind == HOLDER_PROCESS && m.session)
+				r->listener = xasprintf("wrong owner: pid %d (%s) of session %s",
+							(int)h.pid, h.comm, m.session);
+			else if (h.kind == HOLDER_PROCESS)
+				r->listener =
+					xasprintf("wrong owner: pid %d (%s)", (int)h.pid, h.comm);
+			else
+				r->listener = xstrdup("wrong owner: not visible to berth");
+			marker_finish(&m);
+			port_holder_finish(&h);
+		}
+		if (r->healthy && wants_port(r->cfg) && !r->port_ok)
+			r->healthy = false;
+	}
+	free(tree);
+}
+
+static void row_finish(struct svc_row *r)
+{
+	free(r->listener);
+	free(r->tree_ports);
+	free(r->log);
+}
+
+static char *tree_ports_str(const struct svc_row *r)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < r->n_tree_ports; i++)
+		strbuf_addf(&sb, "%s%u", i ? "," : "", r->tree_ports[i]);
+	return strbuf_detach(&sb);
+}
+
+static json_t *row_json(const struct svc_row *r)
+{
+	json_t *o = json_object(), *tp = json_array();
+	bool ran = r->v.live != SVC_LIVE_NONE;
+	char exit_text[96];
+
+	json_object_set_new(o, "name", json_string(r->name));
+	json_object_set_new(o, "state", json_string(r->state));
+	json_object_set_new(o, "healthy", json_boolean(r->healthy));
+	json_object_set_new(o, "pid",
+			    ran && r->v.service_alive ? json_integer(r->v.st.pid) : json_null());
+	json_object_set_new(o, "shim_pid",
+			    r->v.live == SVC_LIVE_RUNNING ? json_integer(r->v.st.shim_pid)
+							  : json_null());
+	json_object_set_new(o, "uptime_s",
+			    ran && r->v.service_alive && r->v.st.exec_ms
+				    ? json_integer((time_wall_s() * 1000 - r->v.st.exec_ms) / 1000)
+				    : json_null());
+	json_object_set_new(o, "restarts", json_integer(ran ? r->v.st.restarts : 0));
+	if (ran && (r->v.st.exit_code >= 0 || r->v.st.exit_signal)) {
+		json_t *e = json_object();
+
+		svc_exit_text(&r->v.st, exit_text, sizeof(exit_text));
+		json_object_set_new(e, "code",
+				    r->v.st.exit_code >= 0 ? json_integer(r->v.st.exit_code)
+							   : json_null());
+		json_object_set_new(e, "signal",
+				    r->v.st.exit_signal ? json_integer(r->v.st.exit_signal)
+							: json_null());
+		json_object_set_new(e, "text", json_string(exit_text));
+		json_object_set_new(o, "last_exit", e);
+	} else {
+		json_object_set_new(o, "last_exit", json_null());
+	}
+	json_object_set_new(o, "error",
+			    ran && r->v.st.error[0] ? json_string(r->v.st.error) : json_null());
+	json_object_set_new(o, "port", r->port ? json_integer(r->port) : json_null());
+	json_object_set_new(o, "listener", r->listener ? json_string(r->listener) : json_null());
+	for (size_t i = 0; i < r->n_tree_ports; i++)
+		json_array_append_new(tp, json_integer(r->tree_ports[i]));
+	json_object_set_new(o, "listens_on", tp);
+	json_object_set_new(o, "log", json_string(r->log));
+	return o;
+}
+
+/* Rows for session s: configured native services with a command, then
+ * services recorded but no longer configured. */
+static size_t collect(struct cmd_ctx *ctx, const struct session *s, struct probe *probe,
+		      struct svc_row **ret, struct strvec *names)
+{
+	struct svc_row *rows;
+	size_t n = 0;
+
+	cmd_service_names(ctx, s->slug, names);
+	rows = xcalloc(names->n ? names->n : 1, sizeof(*rows));
+	for (size_t i = 0; i < names->n; i++) {
+		rows[n].name = names->v[i];
+		rows[n].cfg = config_service(&ctx->config, names->v[i]);
+		row_fill(ctx, s, probe, &rows[n]);
+		n++;
+	}
+	*ret = rows;
+	return n;
+}
+
+/* runner = tmux: is the session's tmux session there? NULL: not that runner. */
+static const char *tmux_state(const struct tmux *tm, const struct session *s)
+{
+	int r;
+
+	if (!tm)
+		return NULL;
+	r = tmux_has_session(tm, s->slug, NULL);
+	return r > 0 ? "running" : r == 0 ? "gone" : "unknown";
+}
+
+static void print_tmux(const struct session *s, const char *state, size_t n_started,
+		       const struct tmux *tm)
+{
+	if (!state)
+		return;
+	if (!strcmp(state, "running"))
+		out_line(stdout,
+			 "  tmux: session %s is running (`berth attach %s [service]`; socket %s)\n",
+			 s->slug, s->slug, tm->socket);
+	else if (!strcmp(state, "gone") && n_started)
+		out_line(stdout,
+			 "  tmux: session %s is gone (its tmux server was killed or exited); its "
+			 "services were stopped with it; `berth up %s` starts them again\n",
+			 s->slug, s->slug);
+	else if (strcmp(state, "gone"))
+		out_line(stdout, "  tmux: cannot tell whether session %s is running\n", s->slug);
+}
+
+static void print_rows(const struct session *s, const struct svc_row *rows, size_t n)
+{
+	static const char *const header[] = {"SERVICE",  "STATE",     "PID",  "UPTIME",
+					     "RESTARTS", "LAST EXIT", "PORT", "LISTENER"};
+	struct table t;
+
+	out_line(stdout, "session '%s' (slot %u, %s)\n", s->slug, s->slot,
+		 session_display_status(s));
+	if (!n) {
+		printf("  no native services\n");
+		return;
+	}
+	table_init(&t, header, ARRAY_SIZE(header));
+	for (size_t i = 0; i < n; i++) {
+		const struct svc_row *r = &rows[i];
+		bool ran = r->v.live != SVC_LIVE_NONE;
+		char pid[16] = "-", restarts[16] = "-", port[16] = "-", exit_text[96] = "-";
+		char *uptime = xstrdup("-"), *listener, *tp = tree_ports_str(r);
+
+		if (ran && r->v.service_alive) {
+			snprintf(pid, sizeof(pid), "%d", (int)r->v.st.pid);
+			free(uptime);
+			uptime = time_format_age((time_wall_s() * 1000 - r->v.st.exec_ms) / 1000);
+		}
+		if (ran)
+			snprintf(restarts, sizeof(restarts), "%u", r->v.st.restarts);
+		if (ran && (r->v.st.exit_code >= 0 || r->v.st.exit_signal))
+			svc_exit_text(&r->v.st, exit_text, sizeof(exit_text));
+		if (r->port)
+			snprintf(port, sizeof(port), "%u", r->port);
+		if (r->listener && !r->port_ok && r->n_tree_ports)
+			listener = xasprintf("%s; it listens on %s", r->listener, tp);
+		else if (r->listener)
+			listener = xstrdup(r->listener);
+		else if (r->n_tree_ports)
+			listener = xasprintf("listens on %s", tp);
+		else
+			listener = xstrdup("-");
+		table_add(&t, r->name, r->state, pid, uptime, restarts, exit_text, port, listener);
+		free(uptime);
+		free(listener);
+		free(tp);
+	}
+	table_print(&t);
+	table_finish(&t);
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].v.live != SVC_LIVE_NONE && rows[i].v.st.error[0])
+			out_line(stdout, "  %s: %s\n", rows[i].name, rows[i].v.st.error);
+		if (!strcmp(rows[i].state, "lost"))
+			out_line(stdout,
+				 "  %s: its supervisor died (killed?); `berth restart %s %s` "
+				 "starts it "
+				 "again, `berth down %s` stops what is left\n",
+				 rows[i].name, s->slug, rows[i].name, s->slug);
+	}
+}
+
+static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {0}};
+	struct session *v = NULL, one = {0};
+	size_t n = 0;
+	bool json = false, all = false, unhealthy = false;
+	struct probe probe;
+	struct tmux tm = {0};
+	const struct tmux *tmp = NULL;
+	json_t *arr = NULL;
+	char *slug = NULL;
+	int c, code;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c != 'j')
+			return cmd_bad_option(&cmd_status_entry, argv);
+		json = true;
+	}
+	if (argc - optind > 1)
+		return cmd_usage_error(&cmd_status_entry, "unexpected argument '%s'",
+				       argv[optind + 1]);
+	if (optind < argc) {
+		code = cmd_resolve_slug(ctx, argv[optind], &slug);
+	} else {
+		if (state_sessions_list(ctx->state, &v, &n) < 0) {
+			out_error("status: cannot read the state store: %s",
+				  state_errmsg(ctx->state));
+			return EXIT_FAIL;
+		}
+		const struct session *here = cmd_session_at(ctx->cwd, v, n);
+
+		all = !here;
+		if (here)
+			slug = xstrdup(here->slug);
+		code = 0;
+	}
+	if (code)
+		goto out;
+	if (!all) {
+		sessions_free(v, n);
+		v = NULL;
+		n = 0;
+		code = cmd_get_session(ctx, slug, &one);
+		if (code)
+			goto out;
+	}
+	if (probe_init(&probe) < 0)
+		memset(&probe, 0, sizeof(probe));
+	if (ctx->config.runner == RUNNER_TMUX) {
+		char *cause = NULL, *root_id = hash_root_id(ctx->root);
+
+		if (tmux_init(&tm, root_id, environ, &cause) == 0)
+			tmp = &tm;
+		else
+			out_warn("%s", cause);
+		free(cause);
+		free(root_id);
+	}
+	if (json)
+		arr = json_array();
+	for (size_t i = 0; i < (all ? n : 1); i++) {
+		const struct session *s = all ? &v[i] : &one;
+		struct strvec names = STRVEC_INIT;
+		struct svc_row *rows = NULL;
+		size_t k = collect(ctx, s, &probe, &rows, &names), started = 0;
+		const char *ts = k ? tmux_state(tmp, s) : NULL;
+
+		for (size_t j = 0; j < k; j++) {
+			bool ran = strcmp(rows[j].state, "not-started") != 0;
+
+			started += ran;
+			unhealthy |= !rows[j].healthy && ran;
+		}
+		unhealthy |= ts && started && strcmp(ts, "running");
+		if (json) {
+			json_t *o = json_object(), *svcs = json_array();
+
+			for (size_t j = 0; j < k; j++)
+				json_array_append_new(svcs, row_json(&rows[j]));
+			json_object_set_new(o, "slug", json_string(s->slug));
+			json_object_set_new(o, "slot", json_integer(s->slot));
+			json_object_set_new(o, "status", json_string(session_display_status(s)));
+			json_object_set_new(o, "services", svcs);
+			cmd_docker_status(ctx, s, o, &unhealthy);
+			json_object_set_new(
+				o, "tmux",
+				ts ? json_pack("{s:s, s:s}", "state", ts, "socket", tmp->socket)
+				   : json_null());
+			json_array_append_new(arr, o);
+		} else {
+			if (i)
+				printf("\n");
+			print_rows(s, rows, k);
+			cmd_docker_status(ctx, s, NULL, &unhealthy);
+			print_tmux(s, ts, started, tmp);
+		}
+		for (size_t j = 0; j < k; j++)
+			row_finish(&rows[j]);
+		free(rows);
+		strvec_clear(&names);
+	}
+	if (json) {
+		/* `status x --json` is one object; `status --json` every session */
+		if (!all) {
+			json_t *first = json_incref(json_array_get(arr, 0));
+
+			json_decref(arr);
+			arr = first;
+		}
+		out_json(arr);
+	} else if (all && !n) {
+		fprintf(stderr, "no sessions; `berth up <branch>` starts one\n");
+	}
+	probe_finish(&probe);
+	tmux_finish(&tm);
+	code = unhealthy ? EXIT_UNHEALTHY : EXIT_OK;
+out:
+	session_finish(&one);
+	sessions_free(v, n);
+	free(slug);
+	return code;
+}
+
+const struct cmd_entry cmd_status_entry = {
+	.name = "status",
+	.usage = "status [<slug>] [--json]",
+	.summary = "the services of a session: state, pid, uptime, restarts, port, listener",
+	.help = "Without a slug: the session whose worktree holds the current directory, else\n"
+		"every session. LISTENER says who really listens on the assigned port: ok (the\n"
+		"service), not listening, or a wrong owner; and on which ports the service\n"
+		"listens when that is not its own (wrong port). A service whose supervisor died\n"
+		"is `lost`. Exit status 6 when a started service is not healthy.\n\n"
+		"Options:\n"
+		"  --json   one JSON object (with a slug) or an array (docs/json.md)\n",
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.exec = cmd_status_exec,
+};

@@ -1,0 +1,756 @@
+/*
+ * cmd_up.c: `berth up`: reserve a slot as pending, create or adopt the
+ * worktree, probe and allocate ports, write .env.berth, finalize only while
+ * still owning the session; roll back everything this run created on any
+ * failure or Ctrl-C.
+ */
+#include "util/common.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_common.h"
+#include "config/envfile.h"
+#include "cmd/output.h"
+#include "probe/probe.h"
+#include "store/session.h"
+#include "store/slot.h"
+#include "store/slug.h"
+#include "util/fsutil.h"
+#include "util/hash.h"
+#include "util/parse.h"
+
+extern char **environ;
+
+struct up_opts {
+	const char *arg;
+	const char *branch;
+	bool json;
+	bool quiet;
+	bool reuse_worktree;
+	bool no_inherit_env;
+	bool force;
+	struct port_rec *pins;
+	size_t n_pins, pins_alloc;
+	struct strvec services;
+	struct strvec skip;
+};
+
+/* What this run created, so that a failure undoes exactly that. */
+struct up_run {
+	struct session s;
+	struct op_rec op;
+	bool reserved;
+	bool is_new;
+	bool created_worktree;
+	char *created_branch_at; /* new branch made by this run: the commit it started at */
+	bool recorded_ports;
+	struct port_rec *prev_ports; /* a resumed session's ports before this run */
+	size_t n_prev_ports;
+	bool have_svc;
+	struct cmd_svc svc;
+	struct strvec started; /* services whose shims this run started */
+	bool service_failed;
+	bool docker_started; /* the session's compose project was started */
+	int sigfd;
+};
+
+static struct port_rec *ports_copy(const struct port_rec *v, size_t n)
+{
+	struct port_rec *c = xcalloc(n ? n : 1, sizeof(*c));
+
+	for (size_t i = 0; i < n; i++) {
+		c[i].name = xstrdup(v[i].name);
+		c[i].port = v[i].port;
+		c[i].slug = xstrdup(v[i].slug);
+	}
+	return c;
+}
+
+static int parse_pin(const char *arg, struct up_opts *o)
+{
+	const char *eq = strchr(arg, '=');
+	uint64_t port;
+
+	if (!eq || eq == arg)
+		return cmd_usage_error(&cmd_up_entry, "--port expects NAME=PORT, got '%s'", arg);
+	if (parse_u64(eq + 1, 1, 65535, &port) < 0)
+		return cmd_usage_error(&cmd_up_entry,
+				       "--port %s: '%s' is not a port number from 1 to 65535", arg,
+				       eq + 1);
+	XGROW(o->pins, o->pins_alloc, o->n_pins + 1);
+	o->pins[o->n_pins].name = xstrndup(arg, (size_t)(eq - arg));
+	o->pins[o->n_pins].port = (unsigned)port;
+	o->pins[o->n_pins].slug = NULL;
+	o->n_pins++;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct up_opts *o)
+{
+	enum { OPT_REUSE = 256, OPT_NO_INHERIT, OPT_SERVICES, OPT_SKIP, OPT_BRANCH };
+	static const struct option longopts[] = {
+		{"branch", required_argument, NULL, OPT_BRANCH},
+		{"json", no_argument, NULL, 'j'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"port", required_argument, NULL, 'p'},
+		{"reuse-worktree", no_argument, NULL, OPT_REUSE},
+		{"no-inherit-env", no_argument, NULL, OPT_NO_INHERIT},
+		{"force", no_argument, NULL, 'f'},
+		{"services", required_argument, NULL, OPT_SERVICES},
+		{"skip", required_argument, NULL, OPT_SKIP},
+		{0},
+	};
+	int c, code;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "qfp:", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_BRANCH:
+			o->branch = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'q':
+			o->quiet = true;
+			break;
+		case 'p':
+			code = parse_pin(optarg, o);
+			if (code)
+				return code;
+			break;
+		case OPT_REUSE:
+			o->reuse_worktree = true;
+			break;
+		case OPT_NO_INHERIT:
+			o->no_inherit_env = true;
+			break;
+		case 'f':
+			o->force = true;
+			break;
+		case OPT_SERVICES:
+			cmd_split_list(optarg, &o->services);
+			break;
+		case OPT_SKIP:
+			cmd_split_list(optarg, &o->skip);
+			break;
+		default:
+			return cmd_bad_option(&cmd_up_entry, argv);
+		}
+	}
+	if (optind < argc)
+		o->arg = argv[optind++];
+	if (optind < argc)
+		return cmd_usage_error(&cmd_up_entry, "unexpected argument '%s'", argv[optind]);
+	return 0;
+}
+
+/* Decide slug, branch and worktree path from the argument or the current
+ * directory. Prints errors; returns an exit code or 0. */
+static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **ret_slug,
+			  char **ret_branch, char **ret_path, bool *ret_explicit)
+{
+	const char *arg = o->arg ? o->arg : o->branch;
+	const char *branch = o->branch;
+	char *cause = NULL, *slug = NULL, *wtdir;
+
+	if (!arg) {
+		struct session *v = NULL;
+		size_t n = 0;
+
+		/* Inside a session's worktree: resume it. */
+		if (state_sessions_list(ctx->state, &v, &n) >= 0) {
+			const struct session *here = cmd_session_at(ctx->cwd, v, n);
+
+			if (here) {
+				*ret_slug = xstrdup(here->slug);
+				*ret_branch = xstrdup(here->branch);
+				*ret_path = xstrdup(here->worktree);
+				*ret_explicit = false;
+				sessions_free(v, n);
+				return 0;
+			}
+			sessions_free(v, n);
+		}
+		if (!ctx->loc.in_linked) {
+			out_error(
+				"up: no name given; run `berth up <branch>` (a new worktree is "
+				"created under %s), or run `berth up` inside a linked worktree to "
+				"adopt it",
+				ctx->config.worktree_dir);
+			return EXIT_USAGE;
+		}
+		/* Inside a linked worktree that berth does not know: adopt it. */
+		if (!ctx->loc.current_branch) {
+			out_error("up: the worktree '%s' has a detached HEAD; check out a branch "
+				  "or pass a name: `berth up <branch>`",
+				  ctx->loc.current);
+			return EXIT_USAGE;
+		}
+		branch = ctx->loc.current_branch;
+		if (worktree_branch_check(branch, &cause) < 0 ||
+		    slug_from_branch(branch, &slug, &cause) < 0) {
+			out_error("up: %s", cause);
+			free(cause);
+			return EXIT_USAGE;
+		}
+		*ret_slug = slug;
+		*ret_branch = xstrdup(branch);
+		*ret_path = xstrdup(ctx->loc.current);
+		*ret_explicit = true;
+		return 0;
+	}
+	if (!branch)
+		branch = arg;
+	if (worktree_branch_check(branch, &cause) < 0) {
+		out_error("up: %s", cause);
+		free(cause);
+		return EXIT_USAGE;
+	}
+	if (slug_check(arg, &cause) == 0) {
+		slug = xstrdup(arg);
+	} else {
+		free(cause);
+		cause = NULL;
+		if (slug_from_branch(arg, &slug, &cause) < 0) {
+			out_error("up: %s", cause);
+			free(cause);
+			return EXIT_USAGE;
+		}
+	}
+	wtdir = path_join(ctx->root, ctx->config.worktree_dir);
+	*ret_path = path_join(wtdir, slug);
+	free(wtdir);
+	/* `up feat-foo` names a session: it resumes feat-foo whatever its branch
+	 * (feat/Foo). A branch that is not itself the slug (`up feat/Foo`), or
+	 * --branch, must match the session's branch. */
+	*ret_explicit = o->branch != NULL || strcmp(slug, arg) != 0;
+	*ret_slug = slug;
+	*ret_branch = xstrdup(branch);
+	return 0;
+}
+
+static int check_service_names(struct cmd_ctx *ctx, const struct strvec *names, const char *opt)
+{
+	for (size_t i = 0; i < names->n; i++) {
+		if (!config_service(&ctx->config, names->v[i])) {
+			struct strbuf all = STRBUF_INIT;
+
+			for (size_t j = 0; j < ctx->config.n_services; j++)
+				strbuf_addf(&all, "%s%s", j ? ", " : "",
+					    ctx->config.services[j].name);
+			out_error("up: %s: no service '%s' in %s; its services are: %s", opt,
+				  names->v[i], CONFIG_FILE, all.len ? all.buf : "(none)");
+			strbuf_release(&all);
+			return EXIT_NOTFOUND;
+		}
+	}
+	return 0;
+}
+
+/* Create or reuse the session's worktree. */
+static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
+{
+	enum worktree_origin origin;
+	char *cause = NULL;
+	int r;
+
+	if (path_exists(run->s.worktree)) {
+		if (!worktree_is_linked(ctx->root, run->s.worktree)) {
+			out_error("up: '%s' exists but is not a worktree of this repository; move "
+				  "it away and run the command again",
+				  run->s.worktree);
+			return -EEXIST;
+		}
+		if (run->is_new && run->s.owns_worktree && !o->reuse_worktree) {
+			out_error("up: the worktree '%s' already exists; pass --reuse-worktree to "
+				  "use it for session '%s'",
+				  run->s.worktree, run->s.slug);
+			return -EEXIST;
+		}
+		out_step("using the worktree %s", run->s.worktree);
+		return 0;
+	}
+	if (!run->is_new && !run->s.owns_worktree) {
+		out_error("up: the worktree '%s' of session '%s' is gone; run `berth down %s` to "
+			  "clear the session, then `berth up` again",
+			  run->s.worktree, run->s.slug, run->s.slug);
+		return -ENOENT;
+	}
+	out_step("creating the worktree %s (branch %s)", run->s.worktree, run->s.branch);
+	r = worktree_create(ctx->root, run->s.worktree, run->s.slug, run->s.branch, &origin,
+			    &cause);
+	if (r < 0) {
+		out_error("up: cannot create the worktree: %s", cause);
+		free(cause);
+		return r;
+	}
+	run->created_worktree = true;
+	if (origin == WT_NEW_BRANCH &&
+	    worktree_head(run->s.worktree, &run->created_branch_at, &cause) < 0) {
+		out_warn("cannot read the new branch's commit (%s); a rollback will keep the "
+			 "branch",
+			 cause);
+		free(cause);
+	}
+	cmd_test_pause("worktree");
+	switch (origin) {
+	case WT_NEW_BRANCH:
+		out_step("new branch %s from the main checkout's HEAD", run->s.branch);
+		break;
+	case WT_LOCAL_BRANCH:
+		out_step("checked out the existing branch %s", run->s.branch);
+		break;
+	case WT_REMOTE_BRANCH:
+		out_step("branch %s created tracking origin/%s", run->s.branch, run->s.branch);
+		break;
+	}
+	return 0;
+}
+
+static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
+{
+	struct port_rec *ports = NULL, *all = NULL;
+	size_t n_ports = 0, n_all = 0;
+	struct probe probe = {0};
+	bool cause_printed = false;
+	char *cause = NULL, *root_id = hash_root_id(ctx->root);
+	int r;
+
+	r = probe_init(&probe);
+	if (r < 0) {
+		out_error("up: cannot list the listening sockets: %s", strerror(-r));
+		free(root_id);
+		return r;
+	}
+	/* Another `up` may record a port between our read and our write: the
+	 * store's UNIQUE constraint catches it, and we allocate again. */
+	for (int attempt = 0; attempt < 5; attempt++) {
+		struct port_alloc_input in = {
+			.config = &ctx->config,
+			.slot = run->s.slot,
+			.slug = run->s.slug,
+			.pins = o->pins,
+			.n_pins = o->n_pins,
+			.previous = run->s.ports,
+			.n_previous = run->s.n_ports,
+			.root_id = root_id,
+		};
+
+		r = state_ports_all(ctx->state, &all, &n_all);
+		if (r < 0)
+			break;
+		in.recorded = all;
+		in.n_recorded = n_all;
+		r = slot_alloc_ports(&in, &probe, &ports, &n_ports, &cause);
+		ports_free(all, n_all);
+		if (r < 0) {
+			out_error("up: %s", cause);
+			free(cause);
+			cause_printed = true;
+			break;
+		}
+		r = session_record_ports(ctx->state, run->s.slug, run->op.id, ports, n_ports);
+		if (r != -EADDRINUSE)
+			break;
+		ports_free(ports, n_ports);
+		ports = NULL;
+	}
+	probe_finish(&probe);
+	free(root_id);
+	if (r < 0) {
+		ports_free(ports, n_ports);
+		if (r == -ESTALE)
+			out_error("up: session '%s' was taken over by another command",
+				  run->s.slug);
+		else if (r == -EADDRINUSE && !cause_printed)
+			out_error("up: other sessions kept taking the same ports; run the command "
+				  "again");
+		else if (!cause_printed)
+			out_error("up: cannot record the ports: %s", state_errmsg(ctx->state));
+		return r;
+	}
+	ports_free(run->s.ports, run->s.n_ports);
+	run->s.ports = ports;
+	run->s.n_ports = n_ports;
+	run->recorded_ports = true;
+	return 0;
+}
+
+static int write_envfile(struct cmd_ctx *ctx, struct up_run *run)
+{
+	struct envmap env = {0};
+	char *path = path_join(run->s.worktree, ENVFILE_NAME);
+	int r;
+
+	envfile_session_env(&ctx->config, &run->s, &env);
+	r = envfile_write(path, &env);
+	if (r < 0)
+		out_error("up: cannot write '%s': %s", path, strerror(-r));
+	envmap_finish(&env);
+	free(path);
+	return r;
+}
+
+/* The native services this run starts, in dependency order. */
+static size_t pick_services(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run,
+			    const size_t *order, size_t n, size_t *pick, struct strvec *restart)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct service_config *svc = &ctx->config.services[order[i]];
+		struct svc_view v;
+
+		if (svc->run != RUN_NATIVE || !svc->command)
+			continue;
+		if ((o->services.n && strvec_find(&o->services, svc->name) < 0) ||
+		    strvec_find(&o->skip, svc->name) >= 0)
+			continue;
+		if (services_view(ctx->berth_dir, run->s.slug, svc->name, &v) == 0 &&
+		    v.live == SVC_LIVE_RUNNING) {
+			if (!o->force) {
+				out_step("%s: already running (pid %d)", svc->name, (int)v.st.pid);
+				continue;
+			}
+			strvec_push(restart, svc->name);
+		}
+		pick[k++] = order[i];
+	}
+	return k;
+}
+
+/* Start the session's native services and wait until each is ready. */
+static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
+{
+	struct strvec restart = STRVEC_INIT;
+	struct launch_failure f = {0};
+	size_t *order = NULL, *pick, k;
+	int n, r;
+
+	n = config_service_order(&ctx->config, &order);
+	if (n <= 0) {
+		free(order);
+		return 0; /* a cycle is reported by validation before we get here */
+	}
+	pick = xcalloc((size_t)n, sizeof(*pick));
+	k = pick_services(ctx, o, run, order, (size_t)n, pick, &restart);
+	r = 0;
+	if (restart.n) {
+		out_step("--force: stopping %zu running service%s", restart.n,
+			 restart.n == 1 ? "" : "s");
+		r = cmd_stop_services(&run->svc, &restart, run->sigfd, "up");
+	}
+	if (r >= 0 && k) {
+		r = launch_services(&run->svc.env, pick, k, run->sigfd, cmd_launch_progress, NULL,
+				    &run->started, &f);
+		if (r < 0 && r != -EINTR) {
+			if (f.service)
+				cmd_print_launch_failure("up", &f);
+			else
+				out_error("up: cannot start the services: %s", strerror(-r));
+			run->service_failed = true;
+		}
+	}
+	launch_failure_finish(&f);
+	strvec_clear(&restart);
+	free(pick);
+	free(order);
+	return r;
+}
+
+/* The session's environment for hooks and services, once .env.berth is written. */
+static int prepare_services(struct cmd_ctx *ctx, struct up_run *run)
+{
+	if (cmd_svc_init(ctx, &run->s, true, &run->svc))
+		return -ENOEXEC;
+	run->have_svc = true;
+	return 0;
+}
+
+/* pre_up: before the worktree exists, in the main root, with the caller's
+ * environment and the session's name and slot. */
+static int run_pre_up(struct cmd_ctx *ctx, struct up_run *run)
+{
+	struct strvec env = STRVEC_INIT;
+	int r;
+
+	if (!ctx->config.hooks.pre_up)
+		return 0;
+	for (char **p = environ; *p; p++)
+		strvec_push(&env, *p);
+	strvec_pushf(&env, "BERTH_SLUG=%s", run->s.slug);
+	strvec_pushf(&env, "BERTH_SLOT=%u", run->s.slot);
+	r = cmd_run_hook(ctx, "up", "pre_up", run->s.slug, ctx->root, strvec_argv(&env),
+			 run->sigfd);
+	strvec_clear(&env);
+	return r;
+}
+
+/* Undo what this run created, newest first. */
+static void rollback(struct cmd_ctx *ctx, struct up_run *run)
+{
+	char *cause = NULL;
+	bool docker_left = false;
+	int r;
+
+	if (run->have_svc && run->is_new) {
+		/* everything of the session: services and what hooks left behind */
+		if (run->started.n)
+			out_step("rollback: stopping %zu service%s", run->started.n,
+				 run->started.n == 1 ? "" : "s");
+		cmd_stop_services(&run->svc, NULL, run->sigfd, "rollback");
+	} else if (run->started.n) {
+		out_step("rollback: stopping %zu service%s", run->started.n,
+			 run->started.n == 1 ? "" : "s");
+		cmd_stop_services(&run->svc, &run->started, run->sigfd, "rollback");
+	}
+	/* The compose project: a new session's goes with its volumes; a resumed
+	 * one keeps its data. */
+	if (run->docker_started &&
+	    cmd_docker_down(ctx, &run->s, strvec_argv(&run->svc.envp), !run->is_new) < 0) {
+		/* Containers may still run: the session stays so that `down` can
+		 * remove them once docker answers. */
+		docker_left = true;
+		out_error("rollback: session '%s' is kept (stopped) because its docker project "
+			  "could not be removed; `berth down %s` removes it once docker answers",
+			  run->s.slug, run->s.slug);
+	}
+	if (run->is_new) {
+		cmd_ingest_journal(ctx, run->s.slug);
+		services_clear(ctx->berth_dir, run->s.slug, false);
+	}
+
+	if (run->created_worktree) {
+		r = worktree_remove(ctx->root, run->s.worktree, &cause);
+		if (r < 0) {
+			out_warn("rollback: cannot remove the worktree '%s': %s", run->s.worktree,
+				 cause);
+			free(cause);
+		} else if (run->created_branch_at &&
+			   worktree_branch_drop(ctx->root, run->s.branch, run->created_branch_at,
+						&cause) < 0) {
+			out_warn("rollback: cannot delete the branch '%s': %s", run->s.branch,
+				 cause);
+			free(cause);
+		}
+	}
+	/* A resumed session gets its ports (and the env file showing them) back. */
+	if (run->reserved && !run->is_new && run->recorded_ports) {
+		r = session_record_ports(ctx->state, run->s.slug, run->op.id, run->prev_ports,
+					 run->n_prev_ports);
+		if (r < 0 && r != -ESTALE)
+			out_warn("rollback: cannot restore the ports of '%s': %s", run->s.slug,
+				 strerror(-r));
+		ports_free(run->s.ports, run->s.n_ports);
+		run->s.ports = ports_copy(run->prev_ports, run->n_prev_ports);
+		run->s.n_ports = run->n_prev_ports;
+		if (!run->created_worktree && path_is_dir(run->s.worktree))
+			write_envfile(ctx, run);
+	}
+	if (run->reserved) {
+		r = session_release(
+			ctx->state, run->s.slug, run->op.id, run->is_new && !docker_left,
+			run->op.had_prev && !docker_left ? run->op.prev : SESSION_STOPPED);
+		if (r < 0 && r != -ESTALE)
+			out_warn("rollback: cannot release session '%s': %s", run->s.slug,
+				 strerror(-r));
+		session_event(ctx->state, run->s.slug, "up-failed", "rolled back");
+	}
+}
+
+static void print_result(struct cmd_ctx *ctx, const struct up_run *run, bool json)
+{
+	if (json) {
+		out_json(cmd_session_json(ctx, &run->s));
+		return;
+	}
+	printf("session '%s' is up (slot %u)\n", run->s.slug, run->s.slot);
+	cmd_print_session_summary(&run->s);
+}
+
+static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	struct up_opts o = {0};
+	struct up_run run = {.sigfd = -1};
+	struct reserve_req req = {0};
+	char *slug = NULL, *branch = NULL, *path = NULL, *cause = NULL, *wtdir;
+	sigset_t old;
+	bool explicit_branch = false;
+	int code, r;
+
+	code = parse_opts(argc, argv, &o);
+	if (code)
+		goto out;
+	out_set_quiet(o.json || o.quiet);
+	code = cmd_check_config(ctx, false);
+	if (code)
+		goto out;
+	if (slot_check_pins(&ctx->config, o.pins, o.n_pins, &cause) < 0) {
+		code = cmd_usage_error(&cmd_up_entry, "%s", cause);
+		free(cause);
+		cause = NULL;
+		goto out;
+	}
+	code = check_service_names(ctx, &o.services, "--services");
+	if (!code)
+		code = check_service_names(ctx, &o.skip, "--skip");
+	if (code)
+		goto out;
+	code = resolve_target(ctx, &o, &slug, &branch, &path, &explicit_branch);
+	if (code)
+		goto out;
+
+	/* Ctrl-C, TERM and HUP become checks between steps: the run rolls back.
+	 * While services start they are an fd in the event loop. */
+	cmd_signals_block(&old);
+	run.sigfd = cmd_signalfd();
+
+	wtdir = path_join(ctx->root, ctx->config.worktree_dir);
+	req.slug = slug;
+	req.branch = branch;
+	req.branch_explicit = explicit_branch;
+	req.worktree = path;
+	req.mode = config_mode_name(ctx->config.mode);
+	req.owns_worktree = path_is_inside(path, wtdir);
+	req.max_slots = ctx->config.max_slots;
+	free(wtdir);
+	if (session_op_new(&run.op, "up") < 0) {
+		out_error("up: cannot read this process's start time from /proc; berth needs "
+			  "/proc mounted");
+		code = EXIT_FAIL;
+		goto out_signals;
+	}
+	r = session_reserve(ctx->state, &req, &run.op, &run.s, &run.is_new, &cause);
+	if (r < 0) {
+		if (cause)
+			out_error("up: %s", cause);
+		else
+			out_error("up: cannot reserve session '%s': %s", slug,
+				  state_errmsg(ctx->state));
+		free(cause);
+		code = cmd_exit_for(r);
+		goto out_signals;
+	}
+	run.reserved = true;
+	run.prev_ports = ports_copy(run.s.ports, run.s.n_ports);
+	run.n_prev_ports = run.s.n_ports;
+	if (run.is_new)
+		out_step("reserved slot %u for session '%s'", run.s.slot, run.s.slug);
+	else
+		out_step("resuming session '%s' (slot %u)", run.s.slug, run.s.slot);
+	cmd_test_pause("reserve");
+
+	r = cmd_interrupted();
+	if (r >= 0)
+		r = run_pre_up(ctx, &run);
+	if (r >= 0)
+		r = ensure_worktree(ctx, &o, &run);
+	if (r >= 0 && !o.no_inherit_env && ctx->config.inherit_env.n) {
+		r = worktree_inherit_env(ctx->root, run.s.worktree, &ctx->config.inherit_env,
+					 ctx->config.inherit_env_mode == INHERIT_COPY, &cause);
+		if (r < 0) {
+			out_error("up: %s", cause);
+			free(cause);
+		}
+	}
+	if (r >= 0)
+		r = cmd_interrupted();
+	if (r >= 0)
+		r = allocate_ports(ctx, &o, &run);
+	cmd_test_pause("ports");
+	if (r >= 0)
+		r = cmd_interrupted();
+	if (r >= 0)
+		r = write_envfile(ctx, &run);
+	cmd_test_pause("envfile");
+	if (r >= 0)
+		r = cmd_interrupted();
+	if (r >= 0)
+		r = prepare_services(ctx, &run);
+	if (r >= 0) {
+		r = cmd_docker_up(ctx, &run.svc, run.sigfd, &run.docker_started);
+		if (r == -EIO)
+			run.service_failed = true;
+	}
+	if (r >= 0)
+		r = cmd_run_hook(ctx, "up", "pre_spawn", run.s.slug, run.s.worktree,
+				 strvec_argv(&run.svc.envp), run.sigfd);
+	if (r >= 0)
+		r = start_services(ctx, &o, &run);
+	if (r >= 0)
+		r = cmd_run_hook(ctx, "up", "post_up", run.s.slug, run.s.worktree,
+				 strvec_argv(&run.svc.envp), run.sigfd);
+	if (r >= 0)
+		r = cmd_interrupted();
+	if (r >= 0) {
+		r = session_finalize(ctx->state, &run.s, run.op.id, SESSION_ACTIVE);
+		if (r == -ESTALE)
+			out_error("up: session '%s' was taken over by another command (a `down`?) "
+				  "while it was being set up; what this run created was removed",
+				  run.s.slug);
+		else if (r < 0)
+			out_error("up: cannot finalize session '%s': %s", run.s.slug,
+				  state_errmsg(ctx->state));
+	}
+	if (r < 0) {
+		if (r == -EINTR)
+			out_error("up: interrupted; rolling back session '%s' (Ctrl-C again: kill "
+				  "at once)",
+				  run.s.slug);
+		else if (run.service_failed)
+			out_step("rolling back session '%s'", run.s.slug);
+		rollback(ctx, &run);
+		code = run.service_failed ? EXIT_UNHEALTHY : cmd_exit_for(r);
+		goto out_signals;
+	}
+	session_event(ctx->state, run.s.slug, "up", "slot %u, branch %s", run.s.slot, run.s.branch);
+	print_result(ctx, &run, o.json);
+	code = EXIT_OK;
+out_signals:
+	if (run.sigfd >= 0)
+		close(run.sigfd);
+	cmd_signals_restore(&old);
+out:
+	if (run.have_svc)
+		cmd_svc_finish(&run.svc);
+	strvec_clear(&run.started);
+	session_finish(&run.s);
+	op_rec_finish(&run.op);
+	free(run.created_branch_at);
+	ports_free(run.prev_ports, run.n_prev_ports);
+	ports_free(o.pins, o.n_pins);
+	strvec_clear(&o.services);
+	strvec_clear(&o.skip);
+	free(slug);
+	free(branch);
+	free(path);
+	return code;
+}
+
+const struct cmd_entry cmd_up_entry = {
+	.name = "up",
+	.usage = "up [<slug-or-branch>] [options]",
+	.summary = "create or resume a session: slot, worktree, ports, env file",
+	.help = "Without a name inside a linked worktree, adopts that worktree; inside a "
+		"session's worktree, resumes it.\n"
+		"A branch name becomes the session name by lowercasing and mapping other "
+		"characters to '-'.\n\n"
+		"Options:\n"
+		"  --branch B           use branch B (default: the name given)\n"
+		"  -p, --port NAME=PORT pin a port for this run (NAME: a service, or "
+		"service.extra)\n"
+		"  --reuse-worktree     use an existing worktree directory at the session's path\n"
+		"  --no-inherit-env     do not link the inherit_env files into the worktree\n"
+		"  --services a,b       start only these services\n"
+		"  --skip a,b           do not start these services\n"
+		"  -f, --force          restart services that already run\n"
+		"  --json               print the session as JSON on stdout (docs/json.md)\n"
+		"  -q, --quiet          no progress on stderr\n",
+	.flags = CMD_CONFIG | CMD_STATE,
+	.exec = cmd_up_exec,
+};

@@ -1,0 +1,254 @@
+/*
+ * cmd_whose.c: `berth whose :PORT | PID`: which session (and service) a port
+ * or a process belongs to, and who really listens on a port.
+ */
+#include "util/common.h"
+
+#include <getopt.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_common.h"
+#include "docker/docker.h"
+#include "cmd/output.h"
+#include "probe/marker.h"
+#include "probe/probe.h"
+#include "probe/proc.h"
+#include "store/slot.h"
+#include "util/fsutil.h"
+#include "util/hash.h"
+#include "util/parse.h"
+
+static json_t *holder_json(const struct port_holder *h)
+{
+	json_t *o;
+	char *user;
+
+	if (h->kind != HOLDER_PROCESS)
+		return json_null();
+	o = json_object();
+	json_object_set_new(o, "pid", json_integer(h->pid));
+	json_object_set_new(o, "command", json_string(h->comm));
+	json_object_set_new(o, "cmdline", h->cmdline ? json_string(h->cmdline) : json_null());
+	json_object_set_new(o, "uid", json_integer(h->uid));
+	user = proc_user_name(h->uid);
+	if (strncmp(user, "uid ", 4))
+		json_object_set_new(o, "user", json_string(user));
+	free(user);
+	return o;
+}
+
+/* A port held by docker's proxy: the container publishing it, and the
+ * session when its compose project is one of this repository's. */
+static json_t *whose_container(struct cmd_ctx *ctx, const struct port_holder *h, unsigned port,
+			       const struct session *v, size_t nv, bool json)
+{
+	struct docker d = {0};
+	struct container c = {0};
+	const char *slug = NULL;
+	char *cause = NULL;
+	json_t *o = json_null();
+
+	if (h->kind != HOLDER_PROCESS || strcmp(h->comm, "docker-proxy") ||
+	    docker_init(&d, environ, &cause) < 0 ||
+	    docker_container_on_port(&d, (uint16_t)port, &c, &cause) < 0)
+		goto out;
+	for (size_t i = 0; i < nv && !slug; i++) {
+		char *project = xasprintf("%s_%s", ctx->config.prefix, v[i].slug);
+
+		if (!strcmp(project, c.status))
+			slug = v[i].slug;
+		free(project);
+	}
+	if (json) {
+		o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", c.id, "name", c.state, "project",
+			      c.status, "service", c.service, "slug",
+			      slug ? json_string(slug) : json_null());
+	} else {
+		out_line(stdout, "  container: %s (%.12s), compose project %s, service %s", c.state,
+			 c.id, c.status, c.service);
+		if (slug)
+			out_line(stdout, ": session '%s'", slug);
+		printf("\n");
+	}
+out:
+	free(c.id);
+	free(c.service);
+	free(c.state);
+	free(c.status);
+	docker_finish(&d);
+	free(cause);
+	return o;
+}
+
+static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
+{
+	struct port_rec *all = NULL;
+	struct session *v = NULL;
+	struct probe probe = {0};
+	struct port_holder h = {0};
+	const struct port_rec *rec;
+	const struct session *mine_s;
+	const char *mine;
+	size_t n = 0, nv = 0;
+	int r, code = EXIT_OK;
+
+	if (state_ports_all(ctx->state, &all, &n) < 0 ||
+	    state_sessions_list(ctx->state, &v, &nv) < 0) {
+		out_error("whose: cannot read the state store: %s", state_errmsg(ctx->state));
+		ports_free(all, n);
+		return EXIT_FAIL;
+	}
+	rec = slot_recorded_port(all, n, port);
+	mine_s = cmd_session_at(ctx->cwd, v, nv);
+	mine = mine_s ? mine_s->slug : NULL;
+	r = probe_init(&probe);
+	if (r >= 0)
+		r = probe_port(&probe, (uint16_t)port, NULL, 0, &h);
+	if (r < 0) {
+		out_error("whose: cannot probe port %u: %s", port, strerror(-r));
+		code = EXIT_FAIL;
+		goto out;
+	}
+	if (json) {
+		json_t *o = json_object(), *recj = json_null();
+
+		if (rec) {
+			recj = json_object();
+			json_object_set_new(recj, "slug", json_string(rec->slug));
+			json_object_set_new(recj, "name", json_string(rec->name));
+			json_object_set_new(recj, "this_session",
+					    json_boolean(mine && !strcmp(mine, rec->slug)));
+		}
+		json_object_set_new(o, "port", json_integer(port));
+		json_object_set_new(o, "recorded", recj);
+		json_object_set_new(o, "listening", json_boolean(h.kind != HOLDER_FREE));
+		json_object_set_new(o, "owner_visible", json_boolean(h.kind == HOLDER_PROCESS));
+		json_object_set_new(o, "holder", holder_json(&h));
+		if (h.kind != HOLDER_FREE)
+			json_object_set_new(o, "socket_uid", json_integer(h.uid));
+		json_object_set_new(o, "container", whose_container(ctx, &h, port, v, nv, true));
+		out_json(o);
+	} else {
+		char *who = slot_holder_text(&h, NULL);
+
+		if (rec)
+			out_line(stdout, "port %u: %s session '%s' (%s)\n", port,
+				 mine && !strcmp(mine, rec->slug) ? "this session," : "recorded by",
+				 rec->slug, rec->name);
+		else
+			printf("port %u: not recorded by any session\n", port);
+		if (h.kind == HOLDER_FREE)
+			printf("  nothing listens on it\n");
+		else
+			out_line(stdout, "  listening: %s\n", who);
+		whose_container(ctx, &h, port, v, nv, false);
+		free(who);
+	}
+	if (!rec && h.kind == HOLDER_FREE)
+		code = EXIT_FAIL;
+out:
+	port_holder_finish(&h);
+	probe_finish(&probe);
+	ports_free(all, n);
+	sessions_free(v, nv);
+	return code;
+}
+
+static int whose_pid(struct cmd_ctx *ctx, pid_t pid, bool json)
+{
+	char *root_id = hash_root_id(ctx->root);
+	struct proc_stat st, top;
+	struct marker m = {0};
+	pid_t p = pid;
+	int r, code = EXIT_FAIL;
+
+	r = proc_stat_read(pid, &top);
+	if (r < 0) {
+		out_error("whose: no process %d", (int)pid);
+		free(root_id);
+		return EXIT_FAIL;
+	}
+	/* The process itself, or its nearest ancestor, carries the markers. */
+	for (int depth = 0; p > 1 && depth < 64; depth++) {
+		if (marker_read(p, &m) == 0 && m.root_id && m.session)
+			break;
+		marker_finish(&m);
+		if (proc_stat_read(p, &st) < 0)
+			break;
+		p = st.ppid;
+	}
+	if (m.root_id && !strcmp(m.root_id, root_id)) {
+		code = EXIT_OK;
+		if (json) {
+			json_t *o = json_object();
+
+			json_object_set_new(o, "pid", json_integer(pid));
+			json_object_set_new(o, "owned", json_true());
+			json_object_set_new(o, "slug", json_string(m.session));
+			json_object_set_new(o, "service",
+					    m.service ? json_string(m.service) : json_null());
+			out_json(o);
+		} else {
+			out_line(stdout, "pid %d (%s) belongs to session '%s'", (int)pid, top.comm,
+				 m.session);
+			if (m.service)
+				out_line(stdout, ", service '%s'", m.service);
+			printf("\n");
+		}
+	} else if (json) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "pid", json_integer(pid));
+		json_object_set_new(o, "owned", json_false());
+		out_json(o);
+	} else {
+		out_line(stdout, "pid %d (%s) does not belong to any session of this repository\n",
+			 (int)pid, top.comm);
+	}
+	marker_finish(&m);
+	free(root_id);
+	return code;
+}
+
+static int cmd_whose_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {0}};
+	bool json = false;
+	uint64_t v;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c != 'j')
+			return cmd_bad_option(&cmd_whose_entry, argv);
+		json = true;
+	}
+	if (argc - optind != 1)
+		return cmd_usage_error(&cmd_whose_entry, "give one :PORT or PID");
+	if (argv[optind][0] == ':') {
+		if (parse_u64(argv[optind] + 1, 1, 65535, &v) < 0)
+			return cmd_usage_error(&cmd_whose_entry,
+					       "'%s' is not a port (:1 to :65535)", argv[optind]);
+		return whose_port(ctx, (unsigned)v, json);
+	}
+	if (parse_u64(argv[optind], 1, 4194304, &v) < 0)
+		return cmd_usage_error(&cmd_whose_entry, "'%s' is neither :PORT nor a PID",
+				       argv[optind]);
+	return whose_pid(ctx, (pid_t)v, json);
+}
+
+const struct cmd_entry cmd_whose_entry = {
+	.name = "whose",
+	.usage = "whose :PORT | PID [--json]",
+	.summary = "tell which session owns a port or a process, and who listens",
+	.help = "For a port: the session that recorded it (\"this session\" inside its "
+		"worktree),\n"
+		"and the process listening on it (pid, command, user), or that its owner is not\n"
+		"visible (another user's process). For a pid: the session and service whose\n"
+		"markers it or an ancestor carries. Exit 1 when nobody owns it.\n\n"
+		"Options:\n"
+		"  --json   the answer as JSON (docs/json.md)\n",
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.exec = cmd_whose_exec,
+};

@@ -1,0 +1,193 @@
+/*
+ * output.c: messages, colour, tables and JSON output.
+ */
+#include "util/common.h"
+
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/output.h"
+#include "util/printable.h"
+
+static bool quiet;
+
+void out_set_quiet(bool q)
+{
+	quiet = q;
+}
+
+bool out_colour(int fd)
+{
+	const char *nc = getenv("NO_COLOR");
+	const char *term = getenv("TERM");
+
+	if (nc && *nc)
+		return false;
+	if (term && !strcmp(term, "dumb"))
+		return false;
+	return isatty(fd) == 1;
+}
+
+char *out_paint(int fd, const char *sgr, const char *s)
+{
+	if (!out_colour(fd))
+		return xstrdup(s);
+	return xasprintf("\033[%sm%s\033[0m", sgr, s);
+}
+
+static void vmsg(const char *prefix, const char *sgr, const char *fmt, va_list ap)
+{
+	struct strbuf sb = STRBUF_INIT, text = STRBUF_INIT;
+
+	fflush(stdout);
+	strbuf_vaddf(&text, fmt, ap);
+	strbuf_adds(&sb, "berth: ");
+	if (prefix) {
+		char *p = out_paint(STDERR_FILENO, sgr, prefix);
+
+		strbuf_adds(&sb, p);
+		free(p);
+	}
+	/* Messages quote outside text (names, paths, process commands). */
+	strbuf_add_printable(&sb, strbuf_str(&text), 0, true);
+	strbuf_addch(&sb, '\n');
+	fputs(sb.buf, stderr);
+	strbuf_release(&sb);
+	strbuf_release(&text);
+}
+
+void out_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void out_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("warning: ", "33", fmt, ap);
+	va_end(ap);
+}
+
+void out_step(const char *fmt, ...)
+{
+	struct strbuf text = STRBUF_INIT, sb = STRBUF_INIT;
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	strbuf_vaddf(&text, fmt, ap);
+	va_end(ap);
+	strbuf_adds(&sb, "» ");
+	strbuf_add_printable(&sb, strbuf_str(&text), 0, false);
+	strbuf_addch(&sb, '\n');
+	fputs(sb.buf, stderr);
+	strbuf_release(&text);
+	strbuf_release(&sb);
+}
+
+void out_line(FILE *f, const char *fmt, ...)
+{
+	struct strbuf text = STRBUF_INIT, sb = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&text, fmt, ap);
+	va_end(ap);
+	strbuf_add_printable(&sb, strbuf_str(&text), 0, true);
+	fputs(strbuf_str(&sb), f);
+	strbuf_release(&text);
+	strbuf_release(&sb);
+}
+
+void table_init(struct table *t, const char *const *header, size_t cols)
+{
+	memset(t, 0, sizeof(*t));
+	t->cols = cols;
+	for (size_t i = 0; i < cols; i++)
+		strvec_push(&t->cells, header[i]);
+}
+
+void table_add(struct table *t, ...)
+{
+	va_list ap;
+
+	va_start(ap, t);
+	for (size_t i = 0; i < t->cols; i++) {
+		const char *s = va_arg(ap, const char *);
+
+		strvec_push_owned(&t->cells, str_printable(s ? s : "-", 0));
+	}
+	va_end(ap);
+}
+
+/* Display width of a UTF-8 string (code points; good enough for our cells). */
+static size_t width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+void table_print(struct table *t)
+{
+	size_t rows = t->cells.n / t->cols;
+	size_t *w = xcalloc(t->cols, sizeof(*w));
+
+	for (size_t r = 0; r < rows; r++)
+		for (size_t c = 0; c < t->cols; c++) {
+			size_t cw = width(t->cells.v[r * t->cols + c]);
+
+			if (cw > w[c])
+				w[c] = cw;
+		}
+	for (size_t r = 0; r < rows; r++) {
+		for (size_t c = 0; c < t->cols; c++) {
+			const char *s = t->cells.v[r * t->cols + c];
+
+			if (c + 1 == t->cols) {
+				fputs(s, stdout);
+				break;
+			}
+			fputs(s, stdout);
+			for (size_t pad = width(s); pad < w[c] + 2; pad++)
+				fputc(' ', stdout);
+		}
+		fputc('\n', stdout);
+	}
+	free(w);
+}
+
+void table_finish(struct table *t)
+{
+	strvec_clear(&t->cells);
+}
+
+int out_json(json_t *doc)
+{
+	int r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+	fputc('\n', stdout);
+	json_decref(doc);
+	return r < 0 ? -EIO : 0;
+}
+
+int out_finish(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno == EPIPE)
+			return 0;
+		fprintf(stderr, "berth: cannot write the output: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
+	return 0;
+}

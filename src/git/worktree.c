@@ -1,0 +1,1272 @@
+/*
+ * worktree.c: git worktrees and branches through libgit2, never a `git`
+ * subprocess. Finds the main worktree root from anywhere in a repository,
+ * validates branch names before they reach git, creates linked worktrees
+ * (existing branch, tracking branch from origin, or a new branch from the
+ * main HEAD) with full rollback, counts uncommitted work, removes worktrees
+ * only when they provably belong to the repository, and links or copies the
+ * inherited env files into a worktree.
+ *
+ * Every function returns >= 0 or -errno, and on failure a human *cause
+ * (which the caller frees) that ends with libgit2's own message when libgit2
+ * failed. Nothing here prints. Every repository opened here is freed before
+ * the function returns, so no libgit2 fd outlives a call.
+ */
+#include "util/common.h"
+
+#include <git2.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+#include "util/printable.h"
+#include "git/worktree.h"
+
+#define BRANCH_MAX 200
+#define NAME_MAX_LEN 100
+#define GITFILE_MAX 4096
+#define ENV_FILE_MAX (64u << 20)
+
+static bool lib_initialised;
+
+void worktree_lib_init(void)
+{
+	if (lib_initialised)
+		return;
+	git_libgit2_init();
+	lib_initialised = true;
+}
+
+void worktree_lib_shutdown(void)
+{
+	if (!lib_initialised)
+		return;
+	git_libgit2_shutdown();
+	lib_initialised = false;
+}
+
+/* Set *cause (when cause is non-NULL) and return r. */
+static int fail(char **cause, int r, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char **cause, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cause) {
+		va_start(ap, fmt);
+		*cause = xvasprintf(fmt, ap);
+		va_end(ap);
+	}
+	return r;
+}
+
+/* Like fail(), with libgit2's last error message appended. */
+static int git_fail(char **cause, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int git_fail(char **cause, int r, const char *fmt, ...)
+{
+	const git_error *e = git_error_last();
+	struct strbuf sb = STRBUF_INIT;
+	va_list ap;
+
+	if (!cause)
+		return r;
+	va_start(ap, fmt);
+	strbuf_vaddf(&sb, fmt, ap);
+	va_end(ap);
+	if (e && e->message && *e->message)
+		strbuf_addf(&sb, ": %s", e->message);
+	*cause = strbuf_detach(&sb);
+	return r;
+}
+
+/* Map a libgit2 error code to -errno. */
+static int git_errno(int gr)
+{
+	switch (gr) {
+	case GIT_ENOTFOUND:
+	case GIT_EUNBORNBRANCH:
+		return -ENOENT;
+	case GIT_EEXISTS:
+		return -EEXIST;
+	case GIT_ELOCKED:
+		return -EBUSY;
+	case GIT_EOWNER:
+		return -EACCES;
+	case GIT_EINVALIDSPEC:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+/* A copy of s without trailing slashes ("/" stays "/"). The caller frees. */
+static char *strip_slash(const char *s)
+{
+	char *p = xstrdup(s);
+	size_t n = strlen(p);
+
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	return p;
+}
+
+/*
+ * Canonical form of a path that may not exist (any more): realpath of the
+ * longest existing prefix with the missing components appended. NULL when
+ * not even the current directory resolves. The caller frees.
+ */
+static char *canonical_maybe_missing(const char *path)
+{
+	char *p, *copy, *slash, *parent, *ret;
+	const char *base;
+
+	p = path_canonical(path);
+	if (p)
+		return p;
+	copy = strip_slash(path);
+	slash = strrchr(copy, '/');
+	if (!slash) {
+		base = copy;
+		parent = path_canonical(".");
+	} else if (slash == copy) {
+		base = slash + 1;
+		parent = xstrdup("/");
+	} else {
+		*slash = '\0';
+		base = slash + 1;
+		parent = canonical_maybe_missing(copy);
+	}
+	if (!parent) {
+		ret = NULL;
+	} else if (!strcmp(base, ".") || !*base) {
+		ret = parent;
+		parent = NULL;
+	} else if (!strcmp(base, "..")) {
+		char *s = strrchr(parent, '/');
+
+		if (s && s != parent)
+			*s = '\0';
+		else if (s)
+			s[1] = '\0';
+		ret = parent;
+		parent = NULL;
+	} else {
+		ret = path_join(parent, base);
+	}
+	free(parent);
+	free(copy);
+	return ret;
+}
+
+/* The directory part of path ("." when there is none). The caller frees. */
+static char *dir_of(const char *path)
+{
+	char *p = strip_slash(path), *s = strrchr(p, '/');
+
+	if (!s) {
+		free(p);
+		return xstrdup(".");
+	}
+	if (s == p)
+		s[1] = '\0';
+	else
+		*s = '\0';
+	return p;
+}
+
+/* The last component of path. Points into path. */
+static const char *base_of(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* A printable, bounded rendering of a user-supplied name for messages. */
+static char *quote_name(const char *s)
+{
+	return str_printable(s, 64);
+}
+
+/* The short name of the branch HEAD points at, NULL when detached. The caller frees. */
+static char *head_branch(git_repository *repo)
+{
+	git_reference *head = NULL;
+	char *ret = NULL;
+	const char *t;
+
+	if (git_reference_lookup(&head, repo, "HEAD") < 0)
+		return NULL;
+	if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC) {
+		t = git_reference_symbolic_target(head);
+		if (t && !strncmp(t, "refs/heads/", 11))
+			ret = xstrdup(t + 11);
+	}
+	git_reference_free(head);
+	return ret;
+}
+
+/* The common git directory of repo, canonical, without a trailing '/'. */
+static char *commondir_of(git_repository *repo)
+{
+	char *p = path_canonical(git_repository_commondir(repo));
+
+	return p ? p : strip_slash(git_repository_commondir(repo));
+}
+
+/*
+ * libgit2's worktree add and prune are not safe against each other across
+ * processes: a parallel `up` can see a sibling's half-made worktree and fail
+ * with "reference is already checked out". Creating and removing worktrees
+ * therefore hold an flock on <commondir>/berth-worktree.lock (milliseconds;
+ * the kernel wakes the waiter, nothing polls). Returns the fd to close.
+ */
+static int lock_repo(git_repository *repo, char **cause)
+{
+	char *common = commondir_of(repo);
+	char *path = xasprintf("%s/berth-worktree.lock", common);
+	int fd = lock_file(path);
+
+	if (fd < 0)
+		fail(cause, fd, "cannot lock '%s': %s", path, strerror(-fd));
+	free(path);
+	free(common);
+	return fd;
+}
+
+/* Open the main worktree at main_root (exactly there: no upward search). */
+static int open_main(const char *main_root, git_repository **ret, char **cause)
+{
+	git_repository *repo = NULL;
+	int gr;
+
+	gr = git_repository_open_ext(&repo, main_root, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (gr < 0)
+		return git_fail(cause, gr == GIT_ENOTFOUND ? -ENOENT : git_errno(gr),
+				"cannot open the git repository at '%s'", main_root);
+	if (git_repository_is_bare(repo)) {
+		git_repository_free(repo);
+		return fail(cause, -EINVAL, "'%s' is a bare repository; berth needs a working tree",
+			    main_root);
+	}
+	if (git_repository_is_worktree(repo)) {
+		git_repository_free(repo);
+		return fail(cause, -EINVAL, "'%s' is a linked worktree, not the main worktree",
+			    main_root);
+	}
+	*ret = repo;
+	return 0;
+}
+
+int worktree_locate(const char *dir, struct repo_location *ret, char **cause)
+{
+	git_repository *repo = NULL, *main = NULL, *check = NULL;
+	char *cdir, *current = NULL, *main_root = NULL, *common = NULL, *common2 = NULL;
+	const char *workdir;
+	int gr, r = 0;
+
+	worktree_lib_init();
+	cdir = path_canonical(dir);
+	if (!cdir)
+		return fail(cause, -errno, "cannot resolve '%s': %s", dir, strerror(errno));
+	gr = git_repository_open_ext(&repo, cdir, 0, NULL);
+	if (gr == GIT_ENOTFOUND) {
+		r = fail(cause, -ENOENT, "not inside a git repository");
+		goto out;
+	}
+	if (gr < 0) {
+		r = git_fail(cause, git_errno(gr), "cannot open the git repository containing '%s'",
+			     cdir);
+		goto out;
+	}
+	workdir = git_repository_workdir(repo);
+	if (git_repository_is_bare(repo) || !workdir) {
+		r = fail(cause, -EINVAL,
+			 "'%s' is inside a bare repository; berth needs a repository with a "
+			 "working tree",
+			 cdir);
+		goto out;
+	}
+	current = path_canonical(workdir);
+	if (!current) {
+		r = fail(cause, -errno, "cannot resolve the worktree '%s': %s", workdir,
+			 strerror(errno));
+		goto out;
+	}
+	if (!git_repository_is_worktree(repo)) {
+		main_root = xstrdup(current);
+		goto found;
+	}
+
+	/*
+	 * A linked worktree: its .git is a file pointing into the common
+	 * directory, whose own working tree (core.worktree, else its parent)
+	 * is the main worktree. Check that the main worktree found that way
+	 * really uses the same common directory.
+	 */
+	common = commondir_of(repo);
+	gr = git_repository_open_ext(&main, common, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (gr < 0) {
+		r = git_fail(cause, git_errno(gr), "cannot open the main repository '%s'", common);
+		goto out;
+	}
+	if (git_repository_is_bare(main) || !git_repository_workdir(main)) {
+		r = fail(cause, -EINVAL,
+			 "the main repository '%s' of worktree '%s' is bare; berth needs a main "
+			 "worktree",
+			 common, current);
+		goto out;
+	}
+	main_root = canonical_maybe_missing(git_repository_workdir(main));
+	gr = git_repository_open_ext(&check, main_root, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (gr == 0)
+		common2 = commondir_of(check);
+	if (!common2 || strcmp(common, common2)) {
+		r = fail(cause, -ENOENT,
+			 "cannot find the main worktree of '%s' (its git directory is '%s')",
+			 current, common);
+		goto out;
+	}
+
+found:
+	ret->main_root = main_root;
+	ret->current = current;
+	ret->in_linked = git_repository_is_worktree(repo);
+	ret->current_branch = head_branch(repo);
+	main_root = current = NULL;
+out:
+	git_repository_free(check);
+	git_repository_free(main);
+	git_repository_free(repo);
+	free(common2);
+	free(common);
+	free(main_root);
+	free(current);
+	free(cdir);
+	return r;
+}
+
+void repo_location_finish(struct repo_location *loc)
+{
+	if (!loc)
+		return;
+	free(loc->main_root);
+	free(loc->current);
+	free(loc->current_branch);
+	memset(loc, 0, sizeof(*loc));
+}
+
+int worktree_branch_check(const char *branch, char **cause)
+{
+	const char *why = NULL, *bad;
+	char *refname, *q;
+	size_t len;
+	int valid = 0;
+
+	worktree_lib_init();
+	if (!branch)
+		branch = "";
+	len = strlen(branch);
+	if (!len)
+		return fail(cause, -EINVAL, "invalid branch name '': must not be empty");
+	if (len > BRANCH_MAX)
+		why = "is longer than 200 bytes";
+	else if (branch[0] == '-')
+		why = "must not start with '-'";
+	if (!why && str_has_control(branch))
+		why = "contains a control character or bytes that are not UTF-8";
+	else if (!why && strchr(branch, ' '))
+		why = "must not contain spaces";
+	if (why)
+		goto bad;
+	if (strstr(branch, ".."))
+		why = "must not contain '..'";
+	else if (strstr(branch, "@{"))
+		why = "must not contain '@{'";
+	else if ((bad = strpbrk(branch, "~^:?*[\\")))
+		goto bad_char;
+	else if (branch[len - 1] == '/')
+		why = "must not end with '/'";
+	else if (len >= 5 && !strcmp(branch + len - 5, ".lock"))
+		why = "must not end with '.lock'";
+	else if (branch[len - 1] == '.')
+		why = "must not end with '.'";
+	else if (!strcmp(branch, "HEAD") || !strcmp(branch, "@"))
+		why = "is reserved by git";
+	if (why)
+		goto bad;
+
+	refname = xasprintf("refs/heads/%s", branch);
+	if (git_reference_name_is_valid(&valid, refname) < 0)
+		valid = 0;
+	free(refname);
+	if (!valid) {
+		why = "is not a valid git branch name (no component may start with '.' or be "
+		      "empty)";
+		goto bad;
+	}
+	return 0;
+
+bad_char:
+	q = quote_name(branch);
+	fail(cause, -EINVAL, "invalid branch name '%s': must not contain '%c'", q, *bad);
+	free(q);
+	return -EINVAL;
+bad:
+	q = quote_name(branch);
+	fail(cause, -EINVAL, "invalid branch name '%s': %s", q, why);
+	free(q);
+	return -EINVAL;
+}
+
+/* A worktree's administrative name: one path component of [A-Za-z0-9._-]. */
+static int check_name(const char *name, char **cause)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (!len || len > NAME_MAX_LEN || name[0] == '.' ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+		    len) {
+		char *q = quote_name(name ? name : "");
+
+		fail(cause, -EINVAL,
+		     "invalid worktree name '%s': use 1-%d of [A-Za-z0-9._-], not starting with "
+		     "'.'",
+		     q, NAME_MAX_LEN);
+		free(q);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Read a "gitdir: <path>" file (a linked worktree's .git). *ret is the
+ * target made absolute against the file's directory. 0, or -errno.
+ */
+static int read_gitfile(const char *file, char **ret)
+{
+	char *buf = NULL, *p, *dir;
+	size_t len;
+	int r;
+
+	r = read_file(file, GITFILE_MAX, &buf, &len);
+	if (r < 0)
+		return r;
+	if (strlen(buf) != len || strncmp(buf, "gitdir: ", 8)) {
+		free(buf);
+		return -EINVAL;
+	}
+	p = buf + 8;
+	len = strcspn(p, "\r\n");
+	p[len] = '\0';
+	if (!len) {
+		free(buf);
+		return -EINVAL;
+	}
+	dir = dir_of(file);
+	*ret = path_join(dir, p);
+	free(dir);
+	free(buf);
+	return 0;
+}
+
+/*
+ * Where refname is checked out: the main worktree or a linked one (even one
+ * whose directory is gone, as git itself counts those). NULL when nowhere.
+ * *ret_stale tells that the worktree's directory is missing. The caller frees.
+ */
+static char *checked_out_at(git_repository *repo, const char *refname, bool *ret_stale)
+{
+	git_strarray names = {NULL, 0};
+	git_reference *head = NULL;
+	char *common, *where = NULL;
+
+	*ret_stale = false;
+	if (git_reference_lookup(&head, repo, "HEAD") == 0) {
+		if (git_reference_type(head) == GIT_REFERENCE_SYMBOLIC &&
+		    !strcmp(git_reference_symbolic_target(head), refname))
+			where = strip_slash(git_repository_workdir(repo));
+		git_reference_free(head);
+		if (where)
+			return where;
+	}
+	if (git_worktree_list(&names, repo) < 0)
+		return NULL;
+	common = commondir_of(repo);
+	for (size_t i = 0; !where && i < names.count; i++) {
+		char *file = xasprintf("%s/worktrees/%s/HEAD", common, names.strings[i]);
+		char *buf = NULL;
+		git_worktree *wt = NULL;
+
+		if (read_file(file, GITFILE_MAX, &buf, NULL) == 0) {
+			buf[strcspn(buf, "\r\n")] = '\0';
+			if (!strncmp(buf, "ref: ", 5) && !strcmp(buf + 5, refname)) {
+				if (git_worktree_lookup(&wt, repo, names.strings[i]) == 0) {
+					where = xstrdup(git_worktree_path(wt));
+					*ret_stale = git_worktree_validate(wt) < 0;
+					git_worktree_free(wt);
+				} else {
+					where = xasprintf("%s/worktrees/%s", common,
+							  names.strings[i]);
+				}
+			}
+		}
+		free(buf);
+		free(file);
+	}
+	git_error_clear();
+	free(common);
+	git_strarray_dispose(&names);
+	return where;
+}
+
+/*
+ * Make the administrative name free: an entry whose worktree directory is
+ * gone (and that is not locked) is pruned, as is a half-written one; a live
+ * one is an error.
+ */
+static int free_admin_name(git_repository *repo, const char *name, const char *admin, char **cause)
+{
+	git_worktree_prune_options popts = GIT_WORKTREE_PRUNE_OPTIONS_INIT;
+	git_worktree *wt = NULL;
+	int gr, r = 0;
+
+	if (!path_exists(admin))
+		return 0;
+	gr = git_worktree_lookup(&wt, repo, name);
+	if (gr < 0) {
+		/* No gitdir/commondir/HEAD inside: nothing git can use (git prunes it too). */
+		r = rm_rf(admin);
+		if (r < 0)
+			return fail(cause, r, "cannot remove the stale worktree entry '%s': %s",
+				    admin, strerror(-r));
+		return 0;
+	}
+	if (git_worktree_validate(wt) == 0) {
+		r = fail(cause, -EEXIST,
+			 "the worktree name '%s' is already used by the worktree at '%s'", name,
+			 git_worktree_path(wt));
+		goto out;
+	}
+	if (git_worktree_is_locked(NULL, wt) > 0) {
+		r = fail(cause, -EBUSY,
+			 "the worktree name '%s' is held by a locked worktree entry (for '%s'); "
+			 "run `git worktree unlock %s && git worktree prune`",
+			 name, git_worktree_path(wt), git_worktree_path(wt));
+		goto out;
+	}
+	gr = git_worktree_prune(wt, &popts);
+	if (gr < 0)
+		r = git_fail(cause, git_errno(gr), "cannot prune the stale worktree entry '%s'",
+			     admin);
+out:
+	git_worktree_free(wt);
+	return r;
+}
+
+/* Peel ref to the commit it points at. */
+static int ref_commit(git_reference *ref, git_commit **ret)
+{
+	git_object *obj = NULL;
+	int gr;
+
+	gr = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
+	if (gr < 0)
+		return gr;
+	*ret = (git_commit *)obj;
+	return 0;
+}
+
+/*
+ * Make branch track origin/<branch> (remote_ref): branch.<b>.remote and
+ * branch.<b>.merge, the merge ref found through origin's fetch refspecs.
+ * Read and written through the config API directly rather than through
+ * git_branch_set_upstream() or git_remote_lookup(), whose config regex
+ * matching leaks in libgit2 1.5 (fixed upstream by libgit2 PR #6382).
+ */
+static int set_upstream(git_repository *repo, const char *branch, const char *remote_ref,
+			char **cause)
+{
+	git_config_iterator *it = NULL;
+	git_config_entry *entry;
+	git_buf merge = GIT_BUF_INIT;
+	git_config *cfg = NULL;
+	char *key = NULL;
+	bool have_remote = false;
+	int gr, r = 0;
+
+	gr = git_repository_config(&cfg, repo);
+	if (gr == 0)
+		gr = git_config_multivar_iterator_new(&it, cfg, "remote.origin.fetch", NULL);
+	while (gr == 0 && !merge.ptr && git_config_next(&entry, it) == 0) {
+		git_refspec *rs = NULL;
+
+		have_remote = true;
+		if (git_refspec_parse(&rs, entry->value, 1) < 0)
+			continue;
+		if (git_refspec_dst_matches(rs, remote_ref) &&
+		    git_refspec_rtransform(&merge, rs, remote_ref) < 0)
+			git_buf_dispose(&merge);
+		git_refspec_free(rs);
+	}
+	git_config_iterator_free(it);
+	if (gr < 0) {
+		r = git_fail(cause, git_errno(gr),
+			     "cannot read the configuration of remote 'origin'");
+		goto out;
+	}
+	if (!merge.ptr) {
+		r = fail(cause, -ENOENT, "cannot make branch '%s' track 'origin/%s': %s", branch,
+			 branch,
+			 have_remote ? "no fetch refspec of remote 'origin' maps to it"
+				     : "remote 'origin' is not configured");
+		goto out;
+	}
+	key = xasprintf("branch.%s.remote", branch);
+	gr = git_config_set_string(cfg, key, "origin");
+	if (gr == 0) {
+		free(key);
+		key = xasprintf("branch.%s.merge", branch);
+		gr = git_config_set_string(cfg, key, merge.ptr);
+	}
+	if (gr < 0)
+		r = git_fail(cause, git_errno(gr), "cannot make branch '%s' track 'origin/%s'",
+			     branch, branch);
+out:
+	free(key);
+	git_config_free(cfg);
+	git_buf_dispose(&merge);
+	git_error_clear();
+	return r;
+}
+
+/*
+ * Undo a branch this module created: its upstream config when it has one
+ * (git_branch_delete removes that section), else just the ref and its
+ * reflog (git_reference_delete, which needs no config regex; see above).
+ */
+static void delete_branch(git_repository *repo, const char *refname, bool has_upstream)
+{
+	git_reference *ref = NULL;
+
+	if (git_reference_lookup(&ref, repo, refname) < 0)
+		return;
+	if (has_upstream)
+		git_branch_delete(ref);
+	else
+		git_reference_delete(ref);
+	git_reference_free(ref);
+	git_error_clear();
+}
+
+int worktree_create(const char *main_root, const char *path, const char *name, const char *branch,
+		    enum worktree_origin *ret_origin, char **cause)
+{
+	git_worktree_add_options opts;
+	git_repository *repo = NULL;
+	git_reference *ref = NULL, *remote = NULL, *head = NULL;
+	git_commit *commit = NULL;
+	git_worktree *wt = NULL;
+	char *parent = NULL, *cparent = NULL, *abs_path = NULL, *admin = NULL, *common = NULL;
+	char *refname = NULL, *remote_name = NULL, *where = NULL;
+	enum worktree_origin origin;
+	bool created_branch = false, stale;
+	int gr, r, lock = -1;
+
+	worktree_lib_init();
+	r = worktree_branch_check(branch, cause);
+	if (r < 0)
+		return r;
+	r = check_name(name, cause);
+	if (r < 0)
+		return r;
+	if (!*path || !strcmp(base_of(path), ".") || !strcmp(base_of(path), ".."))
+		return fail(cause, -EINVAL, "invalid worktree path '%s'", path);
+	if (path_exists(path))
+		return fail(cause, -EEXIST, "cannot create a worktree at '%s': it already exists",
+			    path);
+	r = open_main(main_root, &repo, cause);
+	if (r < 0)
+		return r;
+	common = commondir_of(repo);
+	lock = lock_repo(repo, cause);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
+	admin = xasprintf("%s/worktrees/%s", common, name);
+	r = free_admin_name(repo, name, admin, cause);
+	if (r < 0)
+		goto out;
+
+	refname = xasprintf("refs/heads/%s", branch);
+	gr = git_reference_lookup(&ref, repo, refname);
+	if (gr == 0) {
+		origin = WT_LOCAL_BRANCH;
+		where = checked_out_at(repo, refname, &stale);
+		if (where) {
+			r = fail(cause, -EBUSY,
+				 "branch '%s' is already checked out in the worktree at '%s'%s",
+				 branch, where,
+				 stale ? " (its directory is missing: run `git worktree prune`)"
+				       : "");
+			goto out;
+		}
+	} else if (gr != GIT_ENOTFOUND) {
+		r = git_fail(cause, git_errno(gr), "cannot look up branch '%s'", branch);
+		goto out;
+	} else {
+		remote_name = xasprintf("refs/remotes/origin/%s", branch);
+		gr = git_reference_lookup(&remote, repo, remote_name);
+		if (gr == 0) {
+			origin = WT_REMOTE_BRANCH;
+			gr = ref_commit(remote, &commit);
+			if (gr < 0) {
+				r = git_fail(cause, git_errno(gr), "cannot resolve 'origin/%s'",
+					     branch);
+				goto out;
+			}
+		} else if (gr != GIT_ENOTFOUND) {
+			r = git_fail(cause, git_errno(gr), "cannot look up 'origin/%s'", branch);
+			goto out;
+		} else {
+			origin = WT_NEW_BRANCH;
+			gr = git_repository_head(&head, repo);
+			if (gr == GIT_EUNBORNBRANCH || gr == GIT_ENOTFOUND) {
+				r = fail(cause, -ENOENT,
+					 "cannot create branch '%s': the repository has no commits "
+					 "yet; commit something first",
+					 branch);
+				goto out;
+			}
+			if (gr == 0)
+				gr = ref_commit(head, &commit);
+			if (gr < 0) {
+				r = git_fail(cause, git_errno(gr),
+					     "cannot resolve HEAD of the main worktree '%s'",
+					     main_root);
+				goto out;
+			}
+		}
+		gr = git_branch_create(&ref, repo, branch, commit, 0);
+		if (gr < 0) {
+			r = git_fail(cause, git_errno(gr), "cannot create branch '%s'", branch);
+			goto out;
+		}
+		created_branch = true;
+		if (origin == WT_REMOTE_BRANCH) {
+			r = set_upstream(repo, branch, remote_name, cause);
+			if (r < 0)
+				goto rollback;
+		}
+	}
+
+	/* libgit2 wants an absolute path and an existing parent. */
+	parent = dir_of(path);
+	r = mkdir_p(parent, 0755);
+	if (r < 0) {
+		fail(cause, r, "cannot create directory '%s': %s", parent, strerror(-r));
+		goto rollback;
+	}
+	cparent = path_canonical(parent);
+	if (!cparent) {
+		r = -errno;
+		fail(cause, r, "cannot resolve '%s': %s", parent, strerror(-r));
+		goto rollback;
+	}
+	abs_path = path_join(cparent, base_of(path));
+
+	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
+	opts.ref = ref;
+	gr = git_worktree_add(&wt, repo, name, abs_path, &opts);
+	if (gr < 0) {
+		r = git_fail(cause, git_errno(gr),
+			     "cannot create worktree '%s' at '%s' on branch '%s'", name, abs_path,
+			     branch);
+		goto rollback;
+	}
+	git_worktree_free(wt);
+	if (ret_origin)
+		*ret_origin = origin;
+	r = 0;
+	goto out;
+
+rollback:
+	/*
+	 * Undo in reverse. The path and the admin entry did not exist when we
+	 * started (checked above), so whatever is there now is ours.
+	 */
+	if (abs_path)
+		rm_rf(abs_path);
+	rm_rf(admin);
+	if (created_branch)
+		delete_branch(repo, refname, origin == WT_REMOTE_BRANCH);
+out:
+	git_commit_free(commit);
+	git_reference_free(head);
+	git_reference_free(remote);
+	git_reference_free(ref);
+	git_repository_free(repo);
+	free(where);
+	free(remote_name);
+	free(refname);
+	free(abs_path);
+	free(cparent);
+	free(parent);
+	free(admin);
+	free(common);
+	if (lock >= 0)
+		close(lock);
+	return r;
+}
+
+/*
+ * The entry named by the directory wt itself: wt/.git is a regular file
+ * "gitdir: <commondir>/worktrees/<name>" of this repository. *ret_name (may
+ * be NULL) gets <name>. A .git directory is a repository of its own, never a
+ * linked worktree.
+ */
+static bool gitfile_entry(git_repository *repo, const char *wt, char **ret_name)
+{
+	char *dotgit = path_join(wt, ".git"), *target = NULL, *ctarget = NULL, *common, *wtdir;
+	struct stat st;
+	bool found = false;
+
+	common = commondir_of(repo);
+	wtdir = path_join(common, "worktrees");
+	if (lstat(dotgit, &st) < 0 || !S_ISREG(st.st_mode) || read_gitfile(dotgit, &target) < 0)
+		goto out;
+	ctarget = canonical_maybe_missing(target);
+	if (ctarget) {
+		char *d = dir_of(ctarget);
+		const char *b = base_of(ctarget);
+
+		if (!strcmp(d, wtdir) && check_name(b, NULL) == 0) {
+			found = true;
+			if (ret_name)
+				*ret_name = xstrdup(b);
+		}
+		free(d);
+	}
+out:
+	free(ctarget);
+	free(target);
+	free(wtdir);
+	free(common);
+	free(dotgit);
+	return found;
+}
+
+/* The admin entry of repo whose gitdir points at wt/.git (wt canonical). */
+static bool entry_for_path(git_repository *repo, const char *wt, char **ret_name)
+{
+	git_strarray names = {NULL, 0};
+	bool found = false;
+
+	if (git_worktree_list(&names, repo) < 0) {
+		git_error_clear();
+		return false;
+	}
+	for (size_t i = 0; !found && i < names.count; i++) {
+		git_worktree *w = NULL;
+		char *p;
+
+		if (git_worktree_lookup(&w, repo, names.strings[i]) < 0)
+			continue;
+		p = canonical_maybe_missing(git_worktree_path(w));
+		if (p && !strcmp(p, wt)) {
+			found = true;
+			if (ret_name)
+				*ret_name = xstrdup(names.strings[i]);
+		}
+		free(p);
+		git_worktree_free(w);
+	}
+	git_strarray_dispose(&names);
+	git_error_clear();
+	return found;
+}
+
+bool worktree_is_linked(const char *main_root, const char *path)
+{
+	git_repository *repo = NULL;
+	git_worktree *wt = NULL;
+	char *root = NULL, *cpath = NULL, *name = NULL, *entry = NULL;
+	bool linked = false;
+
+	worktree_lib_init();
+	root = path_canonical(main_root);
+	cpath = path_canonical(path);
+	if (!root || !cpath || !strcmp(root, cpath) || !path_is_dir(cpath))
+		goto out;
+	if (open_main(root, &repo, NULL) < 0)
+		goto out;
+	/* Both directions agree: its .git names the entry, the entry names it. */
+	if (gitfile_entry(repo, cpath, &name) && git_worktree_lookup(&wt, repo, name) == 0) {
+		entry = canonical_maybe_missing(git_worktree_path(wt));
+		linked = entry && !strcmp(entry, cpath);
+	}
+out:
+	git_worktree_free(wt);
+	free(entry);
+	free(name);
+	git_repository_free(repo);
+	git_error_clear();
+	free(cpath);
+	free(root);
+	return linked;
+}
+
+int worktree_changes_except(const char *path, const struct strvec *ignore, size_t *ret_count,
+			    struct strvec *ret_paths, size_t max, char **cause)
+{
+	git_status_options opts;
+	git_repository *repo = NULL;
+	git_status_list *list = NULL;
+	size_t n, count = 0;
+	int gr, r = 0;
+
+	worktree_lib_init();
+	gr = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (gr < 0)
+		return git_fail(cause, gr == GIT_ENOTFOUND ? -ENOENT : git_errno(gr),
+				"cannot open the worktree at '%s'", path);
+	if (git_repository_is_bare(repo)) {
+		r = fail(cause, -EINVAL, "'%s' is a bare repository, not a worktree", path);
+		goto out;
+	}
+	git_status_options_init(&opts, GIT_STATUS_OPTIONS_VERSION);
+	opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+	/* Ignored files are not work; untracked and unreadable ones may be. */
+	opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+		     GIT_STATUS_OPT_INCLUDE_UNREADABLE |
+		     GIT_STATUS_OPT_INCLUDE_UNREADABLE_AS_UNTRACKED;
+	gr = git_status_list_new(&list, repo, &opts);
+	if (gr < 0) {
+		r = git_fail(cause, git_errno(gr), "cannot read the status of '%s'", path);
+		goto out;
+	}
+	n = git_status_list_entrycount(list);
+	for (size_t i = 0; i < n; i++) {
+		const git_status_entry *e = git_status_byindex(list, i);
+		const git_diff_delta *d;
+		const char *p = NULL;
+
+		if (!e || e->status == GIT_STATUS_CURRENT || (e->status & GIT_STATUS_IGNORED))
+			continue;
+		d = e->index_to_workdir ? e->index_to_workdir : e->head_to_index;
+		if (d)
+			p = d->new_file.path ? d->new_file.path : d->old_file.path;
+		if (p && ignore && e->status == GIT_STATUS_WT_NEW && strvec_find(ignore, p) >= 0)
+			continue;
+		count++;
+		if (ret_paths && count <= max)
+			strvec_push(ret_paths, p ? p : "?");
+	}
+	*ret_count = count;
+out:
+	git_status_list_free(list);
+	git_repository_free(repo);
+	return r;
+}
+
+int worktree_changes(const char *path, size_t *ret_count, struct strvec *ret_paths, size_t max,
+		     char **cause)
+{
+	return worktree_changes_except(path, NULL, ret_count, ret_paths, max, cause);
+}
+
+int worktree_remove(const char *main_root, const char *path, char **cause)
+{
+	git_worktree_prune_options popts = GIT_WORKTREE_PRUNE_OPTIONS_INIT;
+	git_buf reason = GIT_BUF_INIT;
+	git_repository *repo = NULL;
+	git_worktree *wt = NULL;
+	char *root, *cpath = NULL, *name = NULL, *entry_path = NULL;
+	int gr, r, lock = -1;
+
+	worktree_lib_init();
+	root = path_canonical(main_root);
+	if (!root)
+		return fail(cause, -errno, "cannot resolve '%s': %s", main_root, strerror(errno));
+	cpath = canonical_maybe_missing(path);
+	if (!cpath) {
+		r = fail(cause, -EINVAL, "cannot resolve '%s'", path);
+		goto out;
+	}
+	/* Never remove the main worktree, nor a directory that contains it. */
+	if (path_is_inside(root, cpath)) {
+		r = fail(cause, -EINVAL, "refusing to remove '%s': it %s the main worktree", cpath,
+			 strcmp(root, cpath) ? "contains" : "is");
+		goto out;
+	}
+	r = open_main(root, &repo, cause);
+	if (r < 0)
+		goto out;
+	lock = lock_repo(repo, cause);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
+	/*
+	 * What gets deleted must prove it is ours: an existing directory by
+	 * its .git file pointing into this repository's worktrees/ (whether or
+	 * not that entry still exists); a directory already gone only has its
+	 * entry left to prune.
+	 */
+	if (path_exists(cpath)) {
+		if (!gitfile_entry(repo, cpath, &name)) {
+			r = fail(cause, -EINVAL,
+				 "refusing to remove '%s': it is not a linked worktree of '%s'",
+				 cpath, root);
+			goto out;
+		}
+	} else if (!entry_for_path(repo, cpath, &name)) {
+		r = 0; /* already gone, entry and all */
+		goto out;
+	}
+
+	gr = git_worktree_lookup(&wt, repo, name);
+	if (gr == 0) {
+		entry_path = canonical_maybe_missing(git_worktree_path(wt));
+		if (entry_path && !strcmp(entry_path, cpath) &&
+		    git_worktree_is_locked(&reason, wt) > 0) {
+			size_t n = reason.size;
+			char *why;
+
+			while (n && (reason.ptr[n - 1] == '\n' || reason.ptr[n - 1] == '\r'))
+				n--;
+			why = n ? xstrndup(reason.ptr, n) : xstrdup("no reason given");
+			r = fail(cause, -EBUSY,
+				 "worktree '%s' is locked (%s); run `git worktree unlock %s` first",
+				 cpath, why, cpath);
+			free(why);
+			goto out;
+		}
+	}
+	git_error_clear();
+
+	/* The .git file goes last: a removal cut short (Ctrl-C, a file that
+	 * cannot be deleted) leaves a directory that still proves it is ours,
+	 * so the next `down` can finish the job. */
+	r = rm_rf_last(cpath, ".git");
+	if (r < 0) {
+		fail(cause, r, "cannot remove worktree '%s': %s", cpath, strerror(-r));
+		goto out;
+	}
+	/*
+	 * Prune the entry only when it is now invalid: an entry that still
+	 * points at another live directory (a copied worktree) is not ours.
+	 */
+	if (wt && git_worktree_is_prunable(wt, &popts) > 0) {
+		gr = git_worktree_prune(wt, &popts);
+		if (gr < 0) {
+			r = git_fail(cause, git_errno(gr),
+				     "removed '%s' but cannot prune its worktree entry '%s'", cpath,
+				     name);
+			goto out;
+		}
+	}
+	git_error_clear();
+	r = 0;
+out:
+	git_buf_dispose(&reason);
+	git_worktree_free(wt);
+	git_repository_free(repo);
+	free(entry_path);
+	free(name);
+	free(cpath);
+	free(root);
+	if (lock >= 0)
+		close(lock);
+	return r;
+}
+
+static int copy_file(const char *src, const char *dst)
+{
+	struct stat st;
+	char *data = NULL;
+	size_t len;
+	int r;
+
+	if (stat(src, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	r = read_file(src, ENV_FILE_MAX, &data, &len);
+	if (r < 0)
+		return r;
+	r = write_file_atomic(dst, data, len, st.st_mode & 07777);
+	/* The umask applied at creation; the copy keeps the source's mode. */
+	if (r == 0 && chmod(dst, st.st_mode & 07777) < 0)
+		r = -errno;
+	free(data);
+	return r;
+}
+
+int worktree_inherit_env(const char *main_root, const char *wt_path, const struct strvec *files,
+			 bool copy, char **cause)
+{
+	char *root = NULL, *wt = NULL;
+	int r = 0;
+
+	if (!files || !files->n)
+		return 0;
+	for (size_t i = 0; i < files->n; i++) {
+		if (!path_is_relative_below(files->v[i])) {
+			char *q = quote_name(files->v[i]);
+
+			fail(cause, -EINVAL,
+			     "inherit_env file '%s' must be a relative path inside the repository "
+			     "(no leading '/', no '..')",
+			     q);
+			free(q);
+			return -EINVAL;
+		}
+	}
+	root = path_canonical(main_root);
+	if (!root) {
+		r = fail(cause, -errno, "cannot resolve '%s': %s", main_root, strerror(errno));
+		goto out;
+	}
+	wt = path_canonical(wt_path);
+	if (!wt) {
+		r = fail(cause, -errno, "cannot resolve worktree '%s': %s", wt_path,
+			 strerror(errno));
+		goto out;
+	}
+	for (size_t i = 0; i < files->n && r >= 0; i++) {
+		const char *name = files->v[i];
+		char *src = path_join(root, name), *dst = path_join(wt, name);
+		char *parent = dir_of(dst), *cparent = NULL, *link = NULL;
+		struct stat st;
+
+		if (lstat(src, &st) < 0) {
+			if (errno != ENOENT)
+				r = fail(cause, -errno, "cannot inherit '%s': %s", src,
+					 strerror(errno));
+			goto next;
+		}
+		r = mkdir_p(parent, 0755);
+		if (r < 0) {
+			fail(cause, r, "cannot create directory '%s': %s", parent, strerror(-r));
+			goto next;
+		}
+		/* A symlinked directory inside the worktree must not lead us out of it. */
+		cparent = path_canonical(parent);
+		if (!cparent || !path_is_inside(cparent, wt)) {
+			r = fail(cause, -EINVAL,
+				 "cannot inherit '%s': its directory '%s' leads outside the "
+				 "worktree",
+				 name, parent);
+			goto next;
+		}
+		if (lstat(dst, &st) == 0) {
+			if (!S_ISLNK(st.st_mode))
+				goto next; /* a real file (tracked, or the user's): keep it */
+			if (!copy) {
+				link = xcalloc(1, (size_t)st.st_size + 2);
+				if (readlink(dst, link, (size_t)st.st_size + 1) == st.st_size &&
+				    !strcmp(link, src))
+					goto next; /* already the right link */
+			}
+			if (unlink(dst) < 0 && errno != ENOENT) {
+				r = fail(cause, -errno, "cannot replace the symlink '%s': %s", dst,
+					 strerror(errno));
+				goto next;
+			}
+		} else if (errno != ENOENT) {
+			r = fail(cause, -errno, "cannot inspect '%s': %s", dst, strerror(errno));
+			goto next;
+		}
+		if (copy) {
+			r = copy_file(src, dst);
+			if (r < 0)
+				fail(cause, r, "cannot copy '%s' to '%s': %s", src, dst,
+				     r == -EINVAL ? "not a regular file" : strerror(-r));
+		} else if (symlink(src, dst) < 0) {
+			r = fail(cause, -errno, "cannot link '%s' to '%s': %s", dst, src,
+				 strerror(errno));
+		}
+	next:
+		free(link);
+		free(cparent);
+		free(parent);
+		free(dst);
+		free(src);
+	}
+out:
+	free(wt);
+	free(root);
+	return r < 0 ? r : 0;
+}
+
+int worktree_head(const char *wt_path, char **ret_oid_hex, char **cause)
+{
+	git_repository *repo = NULL;
+	git_oid oid;
+	char hex[GIT_OID_HEXSZ + 1];
+	int gr;
+
+	worktree_lib_init();
+	gr = git_repository_open_ext(&repo, wt_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (gr < 0)
+		return git_fail(cause, git_errno(gr), "cannot open the worktree '%s'", wt_path);
+	gr = git_reference_name_to_id(&oid, repo, "HEAD");
+	git_repository_free(repo);
+	if (gr < 0)
+		return git_fail(cause, git_errno(gr), "cannot read HEAD of '%s'", wt_path);
+	git_oid_tostr(hex, sizeof(hex), &oid);
+	*ret_oid_hex = xstrdup(hex);
+	return 0;
+}
+
+int worktree_branch_drop(const char *main_root, const char *branch, const char *oid_hex,
+			 char **cause)
+{
+	git_repository *repo = NULL;
+	git_reference *ref = NULL;
+	char *refname = xasprintf("refs/heads/%s", branch), *where;
+	char hex[GIT_OID_HEXSZ + 1];
+	bool stale = false;
+	int r = 0, gr, lock = -1;
+
+	r = open_main(main_root, &repo, cause);
+	if (r < 0)
+		goto out;
+	/* under the repository lock: no `up` may check the branch out meanwhile */
+	lock = lock_repo(repo, cause);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
+	gr = git_reference_lookup(&ref, repo, refname);
+	if (gr == GIT_ENOTFOUND)
+		goto out;
+	if (gr < 0) {
+		r = git_fail(cause, git_errno(gr), "cannot read branch '%s'", branch);
+		goto out;
+	}
+	/* Only a branch nobody moved and nobody checked out is ours to drop. */
+	if (git_reference_type(ref) != GIT_REFERENCE_DIRECT)
+		goto out;
+	git_oid_tostr(hex, sizeof(hex), git_reference_target(ref));
+	if (strcmp(hex, oid_hex))
+		goto out;
+	where = checked_out_at(repo, refname, &stale);
+	if (where) {
+		free(where);
+		goto out;
+	}
+	gr = git_reference_delete(ref);
+	if (gr < 0)
+		r = git_fail(cause, git_errno(gr), "cannot delete branch '%s'", branch);
+	git_error_clear();
+out:
+	git_reference_free(ref);
+	git_repository_free(repo);
+	free(refname);
+	if (lock >= 0)
+		close(lock);
+	return r;
+}

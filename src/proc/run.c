@@ -1,0 +1,162 @@
+/*
+ * run.c: a short command run to completion (see run.h).
+ */
+#include "util/common.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proc/reaper.h"
+#include "proc/run.h"
+#include "util/timeutil.h"
+
+/* Read what fd holds into sb (NULL: discard). false at EOF or error. */
+static bool drain(int fd, struct strbuf *sb)
+{
+	char buf[16384];
+
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			if (sb)
+				strbuf_add(sb, buf, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 && errno == EAGAIN;
+	}
+}
+
+int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+	      struct strbuf *err, int *ret_wstatus, struct spawn_error *ret_err)
+{
+	struct spawn_opts so = *o;
+	struct strbuf *sinks[2] = {out, err};
+	int opipe[2] = {-1, -1}, epipe[2] = {-1, -1}, fds[2], pidfd = -1, r;
+	uint64_t deadline = time_mono_ms() + timeout_ms;
+	bool open_[2] = {true, true}, exited = false, timed_out = false;
+	pid_t pid = -1;
+
+	if (pipe2(opipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0) {
+		r = -errno;
+		if (ret_err)
+			*ret_err = (struct spawn_error){SPAWN_STAGE_NONE, -r};
+		goto out;
+	}
+	so.stdout_fd = opipe[1];
+	so.stderr_fd = epipe[1];
+	if (!so.new_session)
+		so.new_pgroup = true;
+	r = spawn_start(&so, &pid, &pidfd, ret_err);
+	close(opipe[1]);
+	close(epipe[1]);
+	opipe[1] = epipe[1] = -1;
+	if (r < 0) {
+		int ws;
+
+		if (pid > 0)
+			reaper_reap_sync(pid, -1, &ws);
+		goto out;
+	}
+	fds[0] = opipe[0];
+	fds[1] = epipe[0];
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	fcntl(fds[1], F_SETFL, O_NONBLOCK);
+	/* Until both pipes are at EOF, or the program has exited (a daemon it
+	 * started may hold the pipes: what is there then is read, no more). */
+	while ((open_[0] || open_[1]) && !exited) {
+		struct pollfd p[3];
+		nfds_t np = 0;
+		uint64_t now = time_mono_ms();
+		int idx[2] = {-1, -1};
+
+		if (now >= deadline) {
+			timed_out = true;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (!open_[i])
+				continue;
+			idx[i] = (int)np;
+			p[np++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+		}
+		if (pidfd >= 0)
+			p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
+		if (poll(p, np, (int)(deadline - now)) < 0 && errno != EINTR) {
+			r = -errno;
+			break;
+		}
+		for (int i = 0; i < 2; i++)
+			if (idx[i] >= 0 && p[idx[i]].revents)
+				open_[i] = drain(fds[i], sinks[i]);
+		if (pidfd >= 0 && p[np - 1].revents) {
+			exited = true;
+			for (int i = 0; i < 2; i++)
+				if (open_[i])
+					drain(fds[i], sinks[i]);
+		}
+	}
+	if (timed_out || r < 0) {
+		/* Still our un-reaped child: its group id is still its own. */
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+	}
+	{
+		int ws = 0, rr = reaper_reap_sync(pid, pidfd, &ws);
+
+		if (r == 0 && rr < 0)
+			r = rr;
+		if (r == 0 && timed_out)
+			r = -ETIMEDOUT;
+		if (r == 0)
+			*ret_wstatus = ws;
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		if (opipe[i] >= 0)
+			close(opipe[i]);
+		if (epipe[i] >= 0)
+			close(epipe[i]);
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+	return r;
+}
+
+int spawn_run_checked(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+		      char **why)
+{
+	const char *prog = o->path ? o->path : o->argv[0];
+	struct strbuf err = STRBUF_INIT;
+	struct spawn_error se = {0};
+	char *text = NULL;
+	int ws = 0, r = spawn_run(o, timeout_ms, out, &err, &ws, &se);
+
+	if (r == -ETIMEDOUT) {
+		text = xasprintf("`%s` did not finish within %" PRIu64 " s", prog,
+				 timeout_ms / 1000);
+	} else if (r < 0) {
+		text = spawn_error_text(o, &se);
+	} else if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+		size_t n = err.len;
+
+		while (n && (err.buf[n - 1] == '\n' || err.buf[n - 1] == ' '))
+			n--;
+		text = n ? xstrndup(err.buf, n)
+		       : WIFEXITED(ws)
+			       ? xasprintf("`%s` exited with status %d", prog, WEXITSTATUS(ws))
+			       : xasprintf("`%s` was killed by signal %d", prog, WTERMSIG(ws));
+		r = -EIO;
+	}
+	strbuf_release(&err);
+	if (why)
+		*why = text;
+	else
+		free(text);
+	return r;
+}

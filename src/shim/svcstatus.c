@@ -1,0 +1,175 @@
+/*
+ * svcstatus.c: writing and reading a service's status file.
+ */
+#include "util/common.h"
+
+#include <string.h>
+
+#include "shim/svcstatus.h"
+#include "util/fsutil.h"
+#include "util/parse.h"
+
+static const char *const state_names[] = {
+	[SVC_STARTING] = "starting",     [SVC_RUNNING] = "running",   [SVC_EXITED] = "exited",
+	[SVC_RESTARTING] = "restarting", [SVC_STOPPING] = "stopping", [SVC_STOPPED] = "stopped",
+	[SVC_FAILED] = "failed",
+};
+
+const char *svc_state_name(enum svc_state st)
+{
+	return (size_t)st < ARRAY_SIZE(state_names) ? state_names[st] : "?";
+}
+
+void svc_exit_text(const struct svc_status *s, char *buf, size_t size)
+{
+	if (s->exit_signal > 0) {
+		const char *abbrev = sigabbrev_np(s->exit_signal);
+
+		if (abbrev)
+			snprintf(buf, size, "killed by signal SIG%s%s", abbrev,
+				 s->core_dumped ? " (core dumped)" : "");
+		else
+			snprintf(buf, size, "killed by signal %d%s", s->exit_signal,
+				 s->core_dumped ? " (core dumped)" : "");
+	} else if (s->exit_code >= 0) {
+		snprintf(buf, size, "exited with status %d", s->exit_code);
+	} else {
+		snprintf(buf, size, "has not exited");
+	}
+}
+
+void svc_status_describe(const struct svc_status *s, char *buf, size_t size)
+{
+	char exit_text[96];
+
+	switch (s->state) {
+	case SVC_STARTING:
+		snprintf(buf, size, "shim pid %d", (int)s->shim_pid);
+		break;
+	case SVC_RUNNING:
+		snprintf(buf, size, "pid %d%s", (int)s->pid, s->restarts ? " (restarted)" : "");
+		break;
+	case SVC_EXITED:
+	case SVC_RESTARTING:
+	case SVC_STOPPED:
+		svc_exit_text(s, exit_text, sizeof(exit_text));
+		snprintf(buf, size, "%s%s", exit_text,
+			 s->killed ? " (SIGKILL at the deadline)" : "");
+		break;
+	case SVC_STOPPING:
+		snprintf(buf, size, "pid %d", (int)s->pid);
+		break;
+	case SVC_FAILED:
+		snprintf(buf, size, "%s", s->error);
+		break;
+	}
+}
+
+int svc_state_parse(const char *s, enum svc_state *ret)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(state_names); i++) {
+		if (!strcmp(s, state_names[i])) {
+			*ret = (enum svc_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+int svc_status_write(const char *path, const struct svc_status *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int r;
+
+	strbuf_addf(&sb,
+		    "state=%s\nshim_pid=%d\nshim_start=%" PRIu64 "\npid=%d\nstart_time=%" PRIu64
+		    "\nexit_code=%d\nexit_signal=%d\ncore_dumped=%d\nkilled=%d\nrestarts=%u\n"
+		    "since_ms=%" PRId64 "\nexec_ms=%" PRId64 "\nready_ms=%" PRId64 "\n",
+		    svc_state_name(s->state), (int)s->shim_pid, s->shim_start, (int)s->pid,
+		    s->start_time, s->exit_code, s->exit_signal, s->core_dumped, s->killed,
+		    s->restarts, s->since_ms, s->exec_ms, s->ready_ms);
+	/* the error text is one line: newlines would break the format */
+	strbuf_adds(&sb, "error=");
+	for (const char *p = s->error; *p; p++)
+		strbuf_addch(&sb, *p == '\n' ? ' ' : *p);
+	strbuf_addch(&sb, '\n');
+	r = write_file_atomic(path, sb.buf, sb.len, 0644);
+	strbuf_release(&sb);
+	return r;
+}
+
+static int set_field(struct svc_status *s, const char *key, const char *val)
+{
+	int64_t i;
+	uint64_t u;
+
+	if (!strcmp(key, "state"))
+		return svc_state_parse(val, &s->state);
+	if (!strcmp(key, "error")) {
+		snprintf(s->error, sizeof(s->error), "%s", val);
+		return 0;
+	}
+	if (!strcmp(key, "shim_start") || !strcmp(key, "start_time")) {
+		if (parse_u64(val, 0, UINT64_MAX, &u) < 0)
+			return -EINVAL;
+		*(!strcmp(key, "shim_start") ? &s->shim_start : &s->start_time) = u;
+		return 0;
+	}
+	if (parse_i64(val, INT64_MIN, INT64_MAX, &i) < 0)
+		return -EINVAL;
+	if (!strcmp(key, "shim_pid"))
+		s->shim_pid = (pid_t)i;
+	else if (!strcmp(key, "pid"))
+		s->pid = (pid_t)i;
+	else if (!strcmp(key, "exit_code"))
+		s->exit_code = (int)i;
+	else if (!strcmp(key, "exit_signal"))
+		s->exit_signal = (int)i;
+	else if (!strcmp(key, "core_dumped"))
+		s->core_dumped = i != 0;
+	else if (!strcmp(key, "killed"))
+		s->killed = i != 0;
+	else if (!strcmp(key, "restarts"))
+		s->restarts = (unsigned)i;
+	else if (!strcmp(key, "since_ms"))
+		s->since_ms = i;
+	else if (!strcmp(key, "exec_ms"))
+		s->exec_ms = i;
+	else if (!strcmp(key, "ready_ms"))
+		s->ready_ms = i;
+	/* unknown keys are skipped: a newer shim may write more */
+	return 0;
+}
+
+int svc_status_read(const char *path, struct svc_status *ret)
+{
+	struct svc_status s = {.exit_code = -1};
+	char *text = NULL, *line, *save = NULL;
+	bool have_state = false;
+	int r;
+
+	r = read_file(path, 64 << 10, &text, NULL);
+	if (r < 0)
+		return r;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		if (!eq) {
+			r = -EBADMSG;
+			break;
+		}
+		*eq = '\0';
+		if (set_field(&s, line, eq + 1) < 0) {
+			r = -EBADMSG;
+			break;
+		}
+		have_state |= !strcmp(line, "state");
+	}
+	free(text);
+	if (r < 0)
+		return r;
+	if (!have_state)
+		return -EBADMSG;
+	*ret = s;
+	return 0;
+}

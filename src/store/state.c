@@ -1,0 +1,763 @@
+/*
+ * state.c: the SQLite state store: schema, migrations, sessions, ports, ops
+ * (ownership tokens) and events.
+ */
+#include "util/common.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "store/state.h"
+#include "util/fsutil.h"
+#include "util/timeutil.h"
+
+#define BUSY_TIMEOUT_MS 10000
+
+struct state {
+	sqlite3 *db;
+};
+
+/* Migration N brings the schema from version N to N + 1. Never edit a shipped
+ * one: append. */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE sessions ("
+	"  slug TEXT PRIMARY KEY,"
+	"  slot INTEGER NOT NULL UNIQUE CHECK (slot > 0),"
+	"  branch TEXT NOT NULL,"
+	"  worktree TEXT NOT NULL,"
+	"  mode TEXT NOT NULL,"
+	"  status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'stopped')),"
+	"  owns_worktree INTEGER NOT NULL DEFAULT 0,"
+	"  created_at INTEGER NOT NULL,"
+	"  updated_at INTEGER NOT NULL);"
+	"CREATE TABLE ports ("
+	"  slug TEXT NOT NULL REFERENCES sessions(slug) ON DELETE CASCADE,"
+	"  name TEXT NOT NULL,"
+	"  port INTEGER NOT NULL UNIQUE CHECK (port BETWEEN 1 AND 65535),"
+	"  PRIMARY KEY (slug, name));"
+	"CREATE TABLE ops ("
+	"  slug TEXT PRIMARY KEY REFERENCES sessions(slug) ON DELETE CASCADE,"
+	"  op_id TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  start_time INTEGER NOT NULL,"
+	"  since INTEGER NOT NULL,"
+	"  prev_status TEXT);"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  ts INTEGER NOT NULL,"
+	"  slug TEXT,"
+	"  service TEXT,"
+	"  kind TEXT NOT NULL,"
+	"  detail TEXT);"
+	"CREATE INDEX events_slug ON events(slug, id);",
+};
+
+static int sql_err(int rc)
+{
+	/* The store is opened with SQLITE_OPEN_EXRESCODE: compare primary codes. */
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_CONSTRAINT:
+		/* a clash of unique values; other constraints (CHECK, NOT NULL)
+		 * mean a bad value */
+		return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY
+			       ? -EEXIST
+			       : -EINVAL;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EBADMSG;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+const char *state_errmsg(struct state *st)
+{
+	return sqlite3_errmsg(st->db);
+}
+
+static int exec_sql(struct state *st, const char *sql)
+{
+	return sql_err(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+}
+
+static int prepare(struct state *st, const char *sql, sqlite3_stmt **ret)
+{
+	return sql_err(sqlite3_prepare_v2(st->db, sql, -1, ret, NULL));
+}
+
+/* Step a statement that returns no rows and finalize it. */
+static int step_done(sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+	int r = rc == SQLITE_DONE ? 0 : sql_err(rc);
+
+	sqlite3_finalize(stmt);
+	return r;
+}
+
+static void bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(stmt, i);
+}
+
+static char *col_text(sqlite3_stmt *stmt, int i)
+{
+	const unsigned char *t = sqlite3_column_text(stmt, i);
+
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+/*
+ * Look at the file's bytes before SQLite does: an empty or missing file is a
+ * new store (returns 1); anything else must be an SQLite file carrying our
+ * application id (returns 0).
+ * Reading the header ourselves means a foreign file is never written to (not
+ * even by the switch to WAL).
+ */
+static int check_header(const char *path, char **cause)
+{
+	unsigned char h[100];
+	uint32_t app, version;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 1;
+		*cause = xasprintf("cannot open state store '%s': %s", path, strerror(errno));
+		return -errno;
+	}
+	n = read(fd, h, sizeof(h));
+	close(fd);
+	if (n == 0)
+		return 1;
+	if (n < (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16)) {
+		*cause = xasprintf("'%s' is not a berth state store (not an SQLite database); "
+				   "it was left untouched: move it away and run the command again",
+				   path);
+		return -EBADMSG;
+	}
+	app = (uint32_t)h[68] << 24 | (uint32_t)h[69] << 16 | (uint32_t)h[70] << 8 | h[71];
+	version = (uint32_t)h[60] << 24 | (uint32_t)h[61] << 16 | (uint32_t)h[62] << 8 | h[63];
+	if (app != STATE_APPLICATION_ID) {
+		*cause = xasprintf("'%s' is an SQLite database but not a berth state store "
+				   "(application id 0x%08x); it was left untouched: move it away "
+				   "and run the command again",
+				   path, app);
+		return -EBADMSG;
+	}
+	/* A newer schema is refused before SQLite may touch the file. (A version
+	 * change still only in the WAL is caught again by migrate().) */
+	if (version > STATE_SCHEMA_VERSION) {
+		*cause = xasprintf("'%s' has schema version %u, newer than this berth "
+				   "understands (%d); it was left untouched: use a newer berth",
+				   path, version, STATE_SCHEMA_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* The message for a store SQLite cannot use: corrupt, or another failure. */
+static char *corrupt_text(struct state *st, int r)
+{
+	const char *path = sqlite3_db_filename(st->db, "main");
+
+	if (r == -EBADMSG)
+		return xasprintf("the state store '%s' is corrupt (%s); it was left as it is: "
+				 "move it away and run the command again (the sessions it "
+				 "recorded are then forgotten; their worktrees stay on disk)",
+				 path ? path : "state.db", sqlite3_errmsg(st->db));
+	return xasprintf("cannot open the state store '%s': %s", path ? path : "state.db",
+			 sqlite3_errmsg(st->db));
+}
+
+static int user_version(struct state *st, int *ret)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = prepare(st, "PRAGMA user_version", &stmt);
+	if (r < 0)
+		return r;
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		r = sql_err(sqlite3_errcode(st->db));
+		sqlite3_finalize(stmt);
+		return r < 0 ? r : -EIO;
+	}
+	*ret = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+static int migrate(struct state *st, char **cause)
+{
+	int version, r;
+
+	r = state_begin(st);
+	if (r < 0)
+		goto fail;
+	r = user_version(st, &version);
+	if (r < 0)
+		goto fail_rollback;
+	if (version > (int)ARRAY_SIZE(migrations)) {
+		state_rollback(st);
+		*cause = xasprintf("the state store has schema version %d, newer than this berth "
+				   "understands (%zu); use a newer berth",
+				   version, ARRAY_SIZE(migrations));
+		return -EPROTO;
+	}
+	for (int v = version; v < (int)ARRAY_SIZE(migrations); v++) {
+		char *set;
+
+		r = exec_sql(st, migrations[v]);
+		if (r < 0)
+			goto fail_rollback;
+		set = xasprintf("PRAGMA user_version = %d", v + 1);
+		r = exec_sql(st, set);
+		free(set);
+		if (r < 0)
+			goto fail_rollback;
+	}
+	r = state_commit(st);
+	if (r < 0)
+		goto fail;
+	return 0;
+fail_rollback:
+	state_rollback(st);
+fail:
+	*cause = corrupt_text(st, r);
+	return r;
+}
+
+/* Creating the store, switching it to WAL and migrating it take locks that
+ * SQLite's busy handler does not wait for; concurrent first opens would fail
+ * with "database is locked". An flock on <path>.lock serializes that phase:
+ * the kernel wakes the waiter, nothing polls. */
+static int open_lock(const char *path, char **cause)
+{
+	char *lock = xasprintf("%s.lock", path);
+	int fd = lock_file(lock);
+
+	if (fd < 0)
+		*cause = xasprintf("cannot lock '%s': %s", lock, strerror(-fd));
+	free(lock);
+	return fd;
+}
+
+int state_open(const char *path, struct state **ret, char **cause)
+{
+	struct state *st;
+	int rc, r, lock, is_new;
+
+	lock = open_lock(path, cause);
+	if (lock < 0)
+		return lock;
+	is_new = check_header(path, cause);
+	if (is_new < 0) {
+		close(lock);
+		return is_new;
+	}
+	st = xcalloc(1, sizeof(*st));
+	rc = sqlite3_open_v2(path, &st->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+				     SQLITE_OPEN_EXRESCODE,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		r = sql_err(rc);
+		*cause = xasprintf("cannot open state store '%s': %s", path,
+				   st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+	/* The application id goes into the file header while the store is still
+	 * in rollback-journal mode: in WAL mode page 1 would sit in the WAL until
+	 * a checkpoint, and check_header reads the main file. */
+	if (is_new) {
+		char *set = xasprintf("PRAGMA application_id = %d", STATE_APPLICATION_ID);
+
+		r = exec_sql(st, set);
+		free(set);
+		if (r < 0)
+			goto fail_msg;
+	}
+	r = exec_sql(st, "PRAGMA journal_mode = WAL");
+	if (r < 0)
+		goto fail_msg;
+	r = exec_sql(st, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
+	if (r < 0)
+		goto fail_msg;
+	r = migrate(st, cause);
+	if (r < 0)
+		goto fail;
+	close(lock);
+	*ret = st;
+	return 0;
+fail_msg:
+	*cause = corrupt_text(st, r);
+fail:
+	sqlite3_close(st->db);
+	free(st);
+	close(lock);
+	return r;
+}
+
+void state_close(struct state *st)
+{
+	if (!st)
+		return;
+	sqlite3_close(st->db);
+	free(st);
+}
+
+int state_begin(struct state *st)
+{
+	return exec_sql(st, "BEGIN IMMEDIATE");
+}
+
+int state_commit(struct state *st)
+{
+	return exec_sql(st, "COMMIT");
+}
+
+void state_rollback(struct state *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+const char *session_status_name(enum session_status s)
+{
+	switch (s) {
+	case SESSION_PENDING:
+		return "pending";
+	case SESSION_ACTIVE:
+		return "active";
+	case SESSION_STOPPED:
+		return "stopped";
+	}
+	return "?";
+}
+
+int session_status_parse(const char *s, enum session_status *ret)
+{
+	if (!s)
+		return -EINVAL;
+	if (!strcmp(s, "pending"))
+		*ret = SESSION_PENDING;
+	else if (!strcmp(s, "active"))
+		*ret = SESSION_ACTIVE;
+	else if (!strcmp(s, "stopped"))
+		*ret = SESSION_STOPPED;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+void op_rec_finish(struct op_rec *op)
+{
+	free(op->id);
+	free(op->kind);
+	memset(op, 0, sizeof(*op));
+}
+
+void ports_free(struct port_rec *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].slug);
+	}
+	free(v);
+}
+
+void session_finish(struct session *s)
+{
+	free(s->slug);
+	free(s->branch);
+	free(s->worktree);
+	free(s->mode);
+	op_rec_finish(&s->op);
+	ports_free(s->ports, s->n_ports);
+	memset(s, 0, sizeof(*s));
+}
+
+void sessions_free(struct session *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		session_finish(&v[i]);
+	free(v);
+}
+
+#define SESSION_COLS                                                                  \
+	"s.slug, s.slot, s.branch, s.worktree, s.mode, s.status, s.owns_worktree, "   \
+	"s.created_at, s.updated_at, o.op_id, o.kind, o.pid, o.start_time, o.since, " \
+	"o.prev_status FROM sessions s LEFT JOIN ops o ON o.slug = s.slug"
+
+static int row_to_session(sqlite3_stmt *stmt, struct session *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->slug = col_text(stmt, 0);
+	s->slot = (unsigned)sqlite3_column_int(stmt, 1);
+	s->branch = col_text(stmt, 2);
+	s->worktree = col_text(stmt, 3);
+	s->mode = col_text(stmt, 4);
+	if (session_status_parse((const char *)sqlite3_column_text(stmt, 5), &s->status) < 0)
+		s->status = SESSION_PENDING;
+	s->owns_worktree = sqlite3_column_int(stmt, 6) != 0;
+	s->created_at = sqlite3_column_int64(stmt, 7);
+	s->updated_at = sqlite3_column_int64(stmt, 8);
+	if (sqlite3_column_type(stmt, 9) != SQLITE_NULL) {
+		s->has_op = true;
+		s->op.id = col_text(stmt, 9);
+		s->op.kind = col_text(stmt, 10);
+		s->op.pid = (pid_t)sqlite3_column_int64(stmt, 11);
+		s->op.start_time = (uint64_t)sqlite3_column_int64(stmt, 12);
+		s->op.since = sqlite3_column_int64(stmt, 13);
+		s->op.had_prev = session_status_parse((const char *)sqlite3_column_text(stmt, 14),
+						      &s->op.prev) == 0;
+	}
+	if (!s->slug || !s->branch || !s->worktree || !s->mode)
+		return -EBADMSG;
+	return 0;
+}
+
+static int load_ports(struct state *st, const char *slug, struct port_rec **ret, size_t *ret_n)
+{
+	struct port_rec *v = NULL;
+	size_t n = 0, alloc = 0;
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = prepare(st,
+		    slug ? "SELECT name, port, slug FROM ports WHERE slug = ?1 ORDER BY name"
+			 : "SELECT name, port, slug FROM ports ORDER BY slug, name",
+		    &stmt);
+	if (r < 0)
+		return r;
+	if (slug)
+		bind_text(stmt, 1, slug);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		XGROW(v, alloc, n + 1);
+		v[n].name = col_text(stmt, 0);
+		v[n].port = (unsigned)sqlite3_column_int(stmt, 1);
+		v[n].slug = col_text(stmt, 2);
+		n++;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		ports_free(v, n);
+		return sql_err(rc);
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_session_get(struct state *st, const char *slug, struct session *ret)
+{
+	struct session s;
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = prepare(st, "SELECT " SESSION_COLS " WHERE s.slug = ?1", &stmt);
+	if (r < 0)
+		return r;
+	bind_text(stmt, 1, slug);
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(stmt);
+		return rc == SQLITE_DONE ? -ENOENT : sql_err(rc);
+	}
+	r = row_to_session(stmt, &s);
+	sqlite3_finalize(stmt);
+	if (r >= 0)
+		r = load_ports(st, slug, &s.ports, &s.n_ports);
+	if (r < 0) {
+		session_finish(&s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+int state_sessions_list(struct state *st, struct session **ret, size_t *ret_n)
+{
+	struct session *v = NULL;
+	size_t n = 0, alloc = 0;
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = prepare(st, "SELECT " SESSION_COLS " ORDER BY s.slot", &stmt);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		XGROW(v, alloc, n + 1);
+		r = row_to_session(stmt, &v[n++]);
+		if (r < 0)
+			break;
+	}
+	sqlite3_finalize(stmt);
+	if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = sql_err(rc);
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = load_ports(st, v[i].slug, &v[i].ports, &v[i].n_ports);
+	if (r < 0) {
+		sessions_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int state_session_insert(struct state *st, const struct session *s)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = prepare(st,
+		    "INSERT INTO sessions (slug, slot, branch, worktree, mode, status, "
+		    "owns_worktree, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+		    "?8, ?8)",
+		    &stmt);
+	if (r < 0)
+		return r;
+	bind_text(stmt, 1, s->slug);
+	sqlite3_bind_int(stmt, 2, (int)s->slot);
+	bind_text(stmt, 3, s->branch);
+	bind_text(stmt, 4, s->worktree);
+	bind_text(stmt, 5, s->mode);
+	bind_text(stmt, 6, session_status_name(s->status));
+	sqlite3_bind_int(stmt, 7, s->owns_worktree);
+	sqlite3_bind_int64(stmt, 8, time_wall_s());
+	return step_done(stmt);
+}
+
+int state_session_update(struct state *st, const struct session *s)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = prepare(st,
+		    "UPDATE sessions SET status = ?2, branch = ?3, worktree = ?4, "
+		    "owns_worktree = ?5, updated_at = ?6 WHERE slug = ?1",
+		    &stmt);
+	if (r < 0)
+		return r;
+	bind_text(stmt, 1, s->slug);
+	bind_text(stmt, 2, session_status_name(s->status));
+	bind_text(stmt, 3, s->branch);
+	bind_text(stmt, 4, s->worktree);
+	sqlite3_bind_int(stmt, 5, s->owns_worktree);
+	sqlite3_bind_int64(stmt, 6, time_wall_s());
+	r = step_done(stmt);
+	if (r >= 0 && sqlite3_changes(st->db) == 0)
+		return -ENOENT;
+	return r;
+}
+
+int state_session_delete(struct state *st, const char *slug)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = prepare(st, "DELETE FROM sessions WHERE slug = ?1", &stmt);
+	if (r < 0)
+		return r;
+	bind_text(stmt, 1, slug);
+	return step_done(stmt);
+}
+
+int state_slots_used(struct state *st, unsigned max_slot, bool **ret_used)
+{
+	bool *used = xcalloc(max_slot + 1, sizeof(*used));
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = prepare(st, "SELECT slot FROM sessions", &stmt);
+	if (r < 0) {
+		free(used);
+		return r;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		int slot = sqlite3_column_int(stmt, 0);
+
+		if (slot > 0 && (unsigned)slot <= max_slot)
+			used[slot] = true;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		free(used);
+		return sql_err(rc);
+	}
+	*ret_used = used;
+	return 0;
+}
+
+int state_op_set(struct state *st, const char *slug, const struct op_rec *op)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = prepare(st,
+		    "INSERT OR REPLACE INTO ops (slug, op_id, kind, pid, start_time, since, "
+		    "prev_status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		    &stmt);
+	if (r < 0)
+		return r;
+	bind_text(stmt, 1, slug);
+	bind_text(stmt, 2, op->id);
+	bind_text(stmt, 3, op->kind);
+	sqlite3_bind_int64(stmt, 4, op->pid);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)op->start_time);
+	sqlite3_bind_int64(stmt, 6, op->since);
+	bind_text(stmt, 7, op->had_prev ? session_status_name(op->prev) : NULL);
+	return step_done(stmt);
+}
+
+int state_op_clear(struct state *st, const char *slug)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = prepare(st, "DELETE FROM ops WHERE slug = ?1", &stmt);
+	if (r < 0)
+		return r;
+	bind_text(stmt, 1, slug);
+	return step_done(stmt);
+}
+
+int state_ports_set(struct state *st, const char *slug, const struct port_rec *ports, size_t n)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = prepare(st, "DELETE FROM ports WHERE slug = ?1", &stmt);
+	if (r < 0)
+		return r;
+	bind_text(stmt, 1, slug);
+	r = step_done(stmt);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		r = prepare(st, "INSERT INTO ports (slug, name, port) VALUES (?1, ?2, ?3)", &stmt);
+		if (r < 0)
+			return r;
+		bind_text(stmt, 1, slug);
+		bind_text(stmt, 2, ports[i].name);
+		sqlite3_bind_int(stmt, 3, (int)ports[i].port);
+		r = step_done(stmt);
+		if (r == -EEXIST)
+			return -EADDRINUSE;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int state_ports_all(struct state *st, struct port_rec **ret, size_t *ret_n)
+{
+	return load_ports(st, NULL, ret, ret_n);
+}
+
+int state_event_add(struct state *st, const char *slug, const char *service, const char *kind,
+		    const char *detail)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return state_event_add_at(st, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, slug, service,
+				  kind, detail);
+}
+
+int state_event_add_at(struct state *st, int64_t ts_ms, const char *slug, const char *service,
+		       const char *kind, const char *detail)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	r = prepare(st,
+		    "INSERT INTO events (ts, slug, service, kind, detail) VALUES (?1, ?2, ?3, ?4, "
+		    "?5)",
+		    &stmt);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)ts_ms);
+	bind_text(stmt, 2, slug);
+	bind_text(stmt, 3, service);
+	bind_text(stmt, 4, kind);
+	bind_text(stmt, 5, detail);
+	return step_done(stmt);
+}
+
+void events_free(struct event_rec *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].slug);
+		free(v[i].service);
+		free(v[i].kind);
+		free(v[i].detail);
+	}
+	free(v);
+}
+
+int state_events_list(struct state *st, int64_t after_id, size_t limit, struct event_rec **ret,
+		      size_t *ret_n)
+{
+	struct event_rec *v = NULL;
+	size_t n = 0, alloc = 0;
+	sqlite3_stmt *stmt;
+	int rc, r;
+
+	r = prepare(st,
+		    "SELECT id, ts, slug, service, kind, detail FROM events WHERE id > ?1 "
+		    "ORDER BY id LIMIT ?2",
+		    &stmt);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(stmt, 1, after_id);
+	sqlite3_bind_int64(stmt, 2, limit ? (sqlite3_int64)limit : -1);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		XGROW(v, alloc, n + 1);
+		v[n].id = sqlite3_column_int64(stmt, 0);
+		v[n].ts_ms = sqlite3_column_int64(stmt, 1);
+		v[n].slug = col_text(stmt, 2);
+		v[n].service = col_text(stmt, 3);
+		v[n].kind = col_text(stmt, 4);
+		v[n].detail = col_text(stmt, 5);
+		n++;
+	}
+	sqlite3_finalize(stmt);
+	if (rc != SQLITE_DONE) {
+		events_free(v, n);
+		return sql_err(rc);
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}

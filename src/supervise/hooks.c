@@ -1,0 +1,159 @@
+/*
+ * hooks.c: running one hook (see hooks.h).
+ */
+#include "util/common.h"
+
+#include <ev.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "supervise/hooks.h"
+#include "proc/reaper.h"
+#include "proc/spawn.h"
+#include "shim/svcstatus.h"
+#include "util/timeutil.h"
+
+#define HOOK_KILL_GRACE_MS 2000
+
+struct hook_run {
+	struct ev_loop *loop;
+	struct reaper_child *child;
+	struct hook_result *res;
+	bool done;
+	ev_timer timeout;
+	ev_io sig;
+};
+
+static void on_exit_cb(struct reaper_child *c, int wstatus, void *data)
+{
+	struct hook_run *h = data;
+
+	(void)c;
+	h->child = NULL;
+	h->res->wstatus = wstatus;
+	h->done = true;
+	ev_break(h->loop, EVBREAK_ALL);
+}
+
+static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct hook_run *h = w->data;
+
+	(void)loop;
+	(void)revents;
+	h->res->timed_out = true;
+	if (h->child)
+		reaper_stop(h->child, SIGTERM, HOOK_KILL_GRACE_MS, true);
+}
+
+static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct hook_run *h = w->data;
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		;
+	/* a second signal: no grace */
+	if (h->child)
+		reaper_stop(h->child, h->res->interrupted ? SIGKILL : SIGTERM, HOOK_KILL_GRACE_MS,
+			    true);
+	h->res->interrupted = true;
+	(void)loop;
+}
+
+int hooks_run(const char *command, const char *cwd, char *const *envp, uint64_t timeout_ms,
+	      int sigfd, struct hook_result *ret)
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
+	struct spawn_opts o = {
+		.path = "/bin/sh",
+		.argv = argv,
+		.envp = envp,
+		.cwd = cwd,
+		.stdin_fd = -1,
+		.stdout_fd = STDERR_FILENO,
+		.stderr_fd = STDERR_FILENO,
+		.new_pgroup = true,
+	};
+	struct hook_run h = {.res = ret};
+	struct spawn_error err = {0};
+	struct reaper *reaper = NULL;
+	uint64_t t0 = time_mono_ms();
+	pid_t pid = -1;
+	int pidfd = -1, r;
+
+	memset(ret, 0, sizeof(*ret));
+	h.loop = ev_loop_new(EVFLAG_AUTO);
+	if (!h.loop)
+		return -ENOMEM;
+	r = reaper_create(h.loop, &reaper);
+	if (r < 0) {
+		ev_loop_destroy(h.loop);
+		return r;
+	}
+	fflush(stderr);
+	r = spawn_start(&o, &pid, &pidfd, &err);
+	if (pid > 0 && reaper_watch(reaper, pid, pidfd, on_exit_cb, &h, &h.child) < 0 && pidfd >= 0)
+		close(pidfd);
+	if (r < 0) {
+		ret->error = spawn_error_text(&o, &err);
+		r = -ENOEXEC;
+		goto out;
+	}
+	ret->ran = true;
+	ev_timer_init(&h.timeout, on_timeout, (double)timeout_ms / 1000.0, 0.);
+	h.timeout.data = &h;
+	ev_timer_start(h.loop, &h.timeout);
+	if (sigfd >= 0) {
+		ev_io_init(&h.sig, on_signal, sigfd, EV_READ);
+		h.sig.data = &h;
+		ev_io_start(h.loop, &h.sig);
+	}
+	while (!h.done)
+		ev_run(h.loop, 0);
+	ev_timer_stop(h.loop, &h.timeout);
+	if (sigfd >= 0)
+		ev_io_stop(h.loop, &h.sig);
+	ret->ms = time_mono_ms() - t0;
+	if (ret->interrupted)
+		r = -EINTR;
+	else if (ret->timed_out || !WIFEXITED(ret->wstatus) || WEXITSTATUS(ret->wstatus) != 0)
+		r = -EIO;
+	else
+		r = 0;
+out:
+	/* a failed spawn's child (exit 127) is reaped before the reaper goes */
+	while (h.child && !h.done)
+		ev_run(h.loop, EVRUN_ONCE);
+	reaper_destroy(reaper);
+	ev_loop_destroy(h.loop);
+	return r;
+}
+
+void hooks_result_text(const struct hook_result *r, char *buf, size_t size)
+{
+	struct svc_status st = {.exit_code = -1};
+	char text[96];
+
+	if (r->error) {
+		snprintf(buf, size, "%s", r->error);
+		return;
+	}
+	if (r->timed_out) {
+		snprintf(buf, size, "timed out after %.3g s and was stopped",
+			 (double)r->ms / 1000.0);
+		return;
+	}
+	if (r->interrupted) {
+		snprintf(buf, size, "was interrupted");
+		return;
+	}
+	st.exit_code = WIFEXITED(r->wstatus) ? WEXITSTATUS(r->wstatus) : -1;
+	st.exit_signal = WIFSIGNALED(r->wstatus) ? WTERMSIG(r->wstatus) : 0;
+	st.core_dumped = WIFSIGNALED(r->wstatus) && WCOREDUMP(r->wstatus);
+	svc_exit_text(&st, text, sizeof(text));
+	snprintf(buf, size, "%s", text);
+}

@@ -1,0 +1,50 @@
+/*
+ * launch.h: starting a session's native services and waiting, in one libev
+ * loop, until each is ready or one fails. Services start in dependency
+ * order, each as soon as everything it depends on is ready (independent ones
+ * together). Everything is an event: a shim's status file changing
+ * (inotify), a shim ending (pidfd), a readiness check's process ending, a
+ * deadline. Only listening sockets are polled (the kernel has no event for
+ * "a socket now listens"), with one sock_diag dump per tick for all services.
+ * Readiness never connects to a port that nothing listens on.
+ */
+#ifndef BERTH_LAUNCH_H
+#define BERTH_LAUNCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "supervise/services.h"
+
+enum launch_event {
+	LAUNCH_STARTED, /* its shim runs */
+	LAUNCH_READY,   /* ready (a oneshot: finished with status 0) */
+};
+
+/* Progress for the caller to show; ms is the time since the service started. */
+typedef void (*launch_progress_fn)(void *data, const char *service, enum launch_event ev,
+				   uint64_t ms);
+
+/* Why the launch failed: the service, what happened (one line), and the last
+ * lines of its log (byte-exact; NULL when there is no log). */
+struct launch_failure {
+	char *service;
+	char *what;
+	char *tail;
+	char *log_path;
+	unsigned tail_lines;
+};
+
+/* Start the services idx[0..n) (indexes into e->config->services, in
+ * dependency order) and wait until all are ready. Dependencies outside idx
+ * count as met. The names of services whose shim was started are appended to
+ * started (so the caller can stop them). Returns 0 when all are ready;
+ * -EINTR when sigfd (>= 0) became readable (Ctrl-C); another -errno with
+ * *fail filled when a service failed: the launch stops at the first failure,
+ * and services not yet started never are. */
+int launch_services(const struct svc_env *e, const size_t *idx, size_t n, int sigfd,
+		    launch_progress_fn cb, void *data, struct strvec *started,
+		    struct launch_failure *fail);
+void launch_failure_finish(struct launch_failure *f);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * services.h: a session's native services at run time. Where their status
+ * files, logs and event journal live; how one is started under its
+ * berth-shim (argv, environment with the session markers); what each one is
+ * doing now (the status file checked against the shim's identity); and
+ * stopping them so that nothing of the session is left: every shim signalled
+ * at once and waited for through pidfds, then the safety net (recorded
+ * process groups and the environment-marker sweep), then a check.
+ */
+#ifndef BERTH_SERVICES_H
+#define BERTH_SERVICES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/config.h"
+#include "probe/proc.h"
+#include "shim/svcstatus.h"
+#include "store/state.h"
+#include "util/strvec.h"
+
+/* What starting or stopping a session's services needs to know. */
+struct svc_env {
+	const struct config *config;
+	const struct session *session;
+	const char *berth_dir;  /* <root>/.berth */
+	const char *root_id;    /* BERTH_ROOT_ID of this repository */
+	const char *shim_path;  /* the berth-shim executable */
+	char *const *envp;      /* the session's environment, NULL-terminated */
+	uint64_t stop_grace_ms; /* config's stop_grace */
+	struct tmux *tmux;      /* the tmux runner's server; NULL: the process runner */
+};
+
+/* .berth/run/<slug>, .berth/logs/<slug> and the files in them. Caller frees. */
+char *services_run_dir(const char *berth_dir, const char *slug);
+char *services_log_dir(const char *berth_dir, const char *slug);
+char *services_status_path(const char *berth_dir, const char *slug, const char *service);
+char *services_log_path(const char *berth_dir, const char *slug, const char *service);
+char *services_journal_path(const char *berth_dir, const char *slug);
+
+/* The port a service is reached on in session s (its own port record), 0 if none. */
+unsigned services_port(const struct session *s, const char *service);
+
+/* The environment of service cfg: the session's, the service's env, the
+ * markers (BERTH_ROOT_ID, BERTH_SESSION, BERTH_SERVICE), without TMUX and
+ * TMUX_PANE. cfg NULL: the session's own (the tmux runner's shell window),
+ * with no BERTH_SERVICE. Appended to envp. */
+void services_env(const struct svc_env *e, const struct service_config *cfg, struct strvec *envp);
+/* The shim's command line for service cfg, appended to argv. */
+void services_shim_argv(const struct svc_env *e, const struct service_config *cfg,
+			struct strvec *argv);
+/* Start the shim of cfg. Process runner: our child, in its own session, fds
+ * 0-2 on /dev/null (a shim never holds the caller's terminal or pipes).
+ * Tmux runner: the process of the service's window in the session's tmux
+ * session (created with its shell window when missing), not our child, its
+ * environment passed in a file. *ret_pid is the shim; *ret_pidfd its pidfd
+ * or -1 (tmux: -1 too when it is gone already). Creates the run and log
+ * directories. -errno with *cause on failure; *ret_pid is then still a child
+ * to reap when it is > 0 (an exec of the shim that failed: see
+ * spawn_start). */
+int services_spawn_shim(const struct svc_env *e, const struct service_config *cfg, pid_t *ret_pid,
+			int *ret_pidfd, char **cause);
+/* Tmux runner: make sure the session's tmux session exists; with respawn,
+ * also restart its shell window when the shell there has ended. */
+int services_tmux_session(const struct svc_env *e, bool respawn, char **cause);
+
+/* What a service is doing now. */
+enum svc_live {
+	SVC_LIVE_NONE,    /* no status file: never started, or cleared */
+	SVC_LIVE_RUNNING, /* its shim runs */
+	SVC_LIVE_ENDED,   /* its shim is gone and recorded an end (exited, stopped, failed) */
+	SVC_LIVE_LOST,    /* its shim is gone without recording an end (killed) */
+};
+
+struct svc_view {
+	enum svc_live live;
+	struct svc_status st; /* valid unless live == SVC_LIVE_NONE */
+	bool service_alive;   /* the recorded service pid runs (same start time) */
+};
+
+/* Read service's status and check its shim's identity. -EBADMSG for a corrupt file. */
+int services_view(const char *berth_dir, const char *slug, const char *service,
+		  struct svc_view *ret);
+/* The live processes of a service: every descendant of its shim. *v (caller
+ * frees) may be NULL when there is none. */
+void services_tree(pid_t shim_pid, struct proc_ref **v, size_t *n);
+/* The ports (sorted, unique) that processes v[0..n) listen on, from ls. */
+struct listener_set;
+void services_tree_ports(const struct proc_ref *v, size_t n, const struct listener_set *ls,
+			 unsigned **ret, size_t *ret_n);
+/* Does a process of v[0..n) listen on port (per ls)? *ret (may be NULL) is
+ * its listener. */
+struct listener;
+bool services_tree_listens(const struct proc_ref *v, size_t n, const struct listener_set *ls,
+			   unsigned port, const struct listener **ret);
+
+/* Names of the services with a status file in the session's run dir, sorted. */
+void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret);
+/* The last n lines of service's log (byte-exact), appended to out. */
+void services_log_tail(const char *log_path, unsigned n, struct strbuf *out);
+
+/* What stopping found. */
+struct stop_report {
+	unsigned shims;             /* shims signalled and seen gone */
+	unsigned shims_killed;      /* shims that did not end by the deadline: KILLed */
+	unsigned swept;             /* processes found by the safety net and stopped */
+	struct proc_ref *survivors; /* still running afterwards (caller frees) */
+	size_t n_survivors;
+	bool interrupted; /* a signal on sigfd: the rest was KILLed at once */
+	char *tmux_error; /* the tmux session could not be killed (caller frees) */
+};
+
+/* Stop services names (NULL: every service recorded for the session) and
+ * everything carrying their markers (every process of the session when names
+ * is NULL): TERM to each shim at once, wait for all through pidfds (a shim
+ * escalates to KILL at stop_grace itself; a shim still there at stop_grace +
+ * 2 s is KILLed), then (names NULL, tmux runner) kill the tmux session and
+ * check that it is gone, then the safety net with the same escalation, then
+ * a last sweep whose finds are the survivors. Status files of stopped
+ * services are kept (they say "stopped"). sigfd >= 0: readable means
+ * "hurry": KILL now. */
+int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd,
+		  struct stop_report *ret);
+void stop_report_finish(struct stop_report *r);
+
+/* Parse the session's event journal (lines "ms<TAB>service<TAB>kind<TAB>detail"
+ * appended by the shims) from byte offset *off on; complete lines only, *off
+ * advanced past them. Events get slug and id 0. */
+int services_journal_read(const char *berth_dir, const char *slug, uint64_t *off,
+			  struct event_rec **v, size_t *n, size_t *alloc);
+
+/* Remove the session's run directory (and its logs when logs), after
+ * services_stop. */
+void services_clear(const char *berth_dir, const char *slug, bool logs);
+
+#endif

@@ -1,0 +1,677 @@
+/*
+ * tmux.c: the tmux driver (see tmux.h).
+ */
+#include "util/common.h"
+
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proc/run.h"
+#include "tmux/tmux.h"
+#include "util/fsutil.h"
+#include "util/parse.h"
+
+#define TMUX_TIMEOUT_MS 10000
+#define SHELL_WINDOW "shell"
+
+static const char conf_text[] =
+	"# berth's private tmux server for one repository. Generated: berth\n"
+	"# rewrites it. No user configuration is read by this server.\n"
+	"set -g remain-on-exit on\n"
+	"set -g default-shell /bin/sh\n"
+	"set -g history-limit 50000\n"
+	"set -g status-left '[berth #{session_name}] '\n"
+	"set -g status-left-length 40\n";
+
+int tmux_version_parse(const char *text, int *ret)
+{
+	const char *p = text;
+	unsigned long major, minor;
+	char *end;
+
+	if (strncmp(p, "tmux ", 5))
+		return -EINVAL;
+	p += 5;
+	if (!strncmp(p, "master", 6)) {
+		*ret = 9999;
+		return 0;
+	}
+	if (!strncmp(p, "next-", 5))
+		p += 5;
+	if (*p < '0' || *p > '9')
+		return -EINVAL;
+	major = strtoul(p, &end, 10);
+	if (*end != '.' || end[1] < '0' || end[1] > '9')
+		return -EINVAL;
+	minor = strtoul(end + 1, &end, 10);
+	/* a letter suffix ("3.3a"), "-rc", or the end of the line */
+	if (major > 98 || minor > 99 ||
+	    (*end && *end != '\n' && *end != '-' && !(*end >= 'a' && *end <= 'z')))
+		return -EINVAL;
+	*ret = (int)(major * 100 + minor);
+	return 0;
+}
+
+/* $XDG_RUNTIME_DIR/berth, else /tmp/berth-<uid>. */
+static char *socket_dir_path(void)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+
+	return rt && *rt == '/' ? xasprintf("%s/berth", rt)
+				: xasprintf("/tmp/berth-%u", (unsigned)getuid());
+}
+
+int tmux_socket_dir(char **ret, char **cause)
+{
+	char *dir = socket_dir_path();
+	struct stat st;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		*cause = xasprintf("cannot create '%s': %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (lstat(dir, &st) < 0) {
+		*cause = xasprintf("cannot read '%s': %s", dir, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
+		*cause = xasprintf("'%s' must be a directory of yours that nobody else can "
+				   "enter (mode 0700): remove it, or set XDG_RUNTIME_DIR",
+				   dir);
+		errno = EPERM;
+		goto fail;
+	}
+	*ret = dir;
+	return 0;
+fail:
+	free(dir);
+	return -(errno ? errno : EIO);
+}
+
+bool tmux_socket_exists(const char *root_id)
+{
+	char *dir = socket_dir_path(), *path = xasprintf("%s/%s", dir, root_id);
+	struct stat st;
+	bool r = lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+
+	free(dir);
+	free(path);
+	return r;
+}
+
+/* ---- running tmux ---- */
+
+static enum tmux_answer classify(const char *err)
+{
+	if (strstr(err, "no server running on") ||
+	    (strstr(err, "error connecting to") &&
+	     (strstr(err, "No such file or directory") || strstr(err, "Connection refused"))))
+		return TMUX_NO_SERVER;
+	if (strstr(err, "can't find session") || strstr(err, "can't find window") ||
+	    strstr(err, "can't find pane") || strstr(err, "session not found"))
+		return TMUX_NO_TARGET;
+	return TMUX_FAILED;
+}
+
+static char *trimmed(const struct strbuf *sb)
+{
+	size_t n = sb->len;
+
+	while (n && (sb->buf[n - 1] == '\n' || sb->buf[n - 1] == ' '))
+		n--;
+	return xstrndup(sb->buf ? sb->buf : "", n);
+}
+
+/* Run tmux with args as given (argv[0] is "tmux"). */
+static enum tmux_answer run_raw(const struct tmux *t, struct strvec *argv, struct strbuf *out,
+				char **msg)
+{
+	struct spawn_opts o = {0};
+	char *why = NULL;
+	enum tmux_answer a;
+	int r;
+
+	o.argv = strvec_argv(argv);
+	o.envp = strvec_argv((struct strvec *)&t->env);
+	o.cwd = "/";
+	o.stdin_fd = -1;
+	r = spawn_run_checked(&o, TMUX_TIMEOUT_MS, out, &why);
+	if (r == 0) {
+		a = TMUX_OK;
+	} else if (r == -ENOENT) {
+		free(why);
+		why = xstrdup("tmux is not installed (not found in PATH)");
+		a = TMUX_FAILED;
+	} else {
+		/* a timeout or a start failure says neither "no server" nor
+		 * "no target": failed */
+		a = r == -EIO ? classify(why) : TMUX_FAILED;
+	}
+	if (msg)
+		*msg = why;
+	else
+		free(why);
+	return a;
+}
+
+/* An argument as tmux must get it to pass it on unchanged: tmux splits its
+ * command list at an argument ending in ';' unless it ends in "\\;" (then
+ * one backslash is dropped). */
+static void push_arg(struct strvec *v, const char *a)
+{
+	size_t n = strlen(a);
+
+	if (n && a[n - 1] == ';')
+		strvec_pushf(v, "%.*s\\;", (int)(n - 1), a);
+	else
+		strvec_push(v, a);
+}
+
+/* "tmux -S socket -f conf" */
+static void base_argv(const struct tmux *t, struct strvec *v)
+{
+	strvec_push(v, "tmux");
+	strvec_push(v, "-S");
+	strvec_push(v, t->socket);
+	strvec_push(v, "-f");
+	strvec_push(v, t->conf);
+}
+
+enum tmux_answer tmux_run(const struct tmux *t, const char *const *args, struct strbuf *out,
+			  char **msg)
+{
+	struct strvec argv = STRVEC_INIT;
+	enum tmux_answer a;
+
+	base_argv(t, &argv);
+	for (const char *const *p = args; *p; p++)
+		push_arg(&argv, *p);
+	a = run_raw(t, &argv, out, msg);
+	strvec_clear(&argv);
+	return a;
+}
+
+/* ---- set-up ---- */
+
+static bool dropped_var(const char *kv)
+{
+	static const char *const drop[] = {"TMUX",          "TMUX_PANE",     "BERTH_ROOT_ID",
+					   "BERTH_SESSION", "BERTH_SERVICE", NULL};
+
+	for (const char *const *d = drop; *d; d++) {
+		size_t n = strlen(*d);
+
+		if (!strncmp(kv, *d, n) && kv[n] == '=')
+			return true;
+	}
+	return false;
+}
+
+int tmux_init(struct tmux *t, const char *root_id, char *const *envp, char **cause)
+{
+	struct strvec argv = STRVEC_INIT;
+	struct strbuf out = STRBUF_INIT;
+	char *dir = NULL, *msg = NULL;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	for (char *const *p = envp; p && *p; p++)
+		if (!dropped_var(*p))
+			strvec_push(&t->env, *p);
+
+	/* The version first: a missing or old tmux is the likelier problem. */
+	strvec_push(&argv, "tmux");
+	strvec_push(&argv, "-V");
+	if (run_raw(t, &argv, &out, &msg) != TMUX_OK) {
+		*cause = xasprintf("the tmux runner needs tmux %d.%d or later: %s; install it "
+				   "(apt-get install tmux) or set runner = process",
+				   TMUX_VERSION_MIN / 100, TMUX_VERSION_MIN % 100, msg);
+		r = -ENOENT;
+		goto fail;
+	}
+	if (tmux_version_parse(out.buf ? out.buf : "", &t->version) < 0) {
+		char *v = trimmed(&out);
+
+		*cause = xasprintf("cannot tell the version of tmux from '%s'", v);
+		free(v);
+		r = -ENOTSUP;
+		goto fail;
+	}
+	if (t->version < TMUX_VERSION_MIN) {
+		*cause = xasprintf("tmux %d.%d is too old: the tmux runner needs %d.%d or later "
+				   "(or set runner = process)",
+				   t->version / 100, t->version % 100, TMUX_VERSION_MIN / 100,
+				   TMUX_VERSION_MIN % 100);
+		r = -ENOTSUP;
+		goto fail;
+	}
+
+	r = tmux_socket_dir(&dir, cause);
+	if (r < 0)
+		goto fail;
+	t->socket = xasprintf("%s/%s", dir, root_id);
+	t->conf = xasprintf("%s/%s.conf", dir, root_id);
+	if (strlen(t->socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		*cause = xasprintf("the tmux socket path '%s' is too long for a socket: set "
+				   "XDG_RUNTIME_DIR to a shorter directory",
+				   t->socket);
+		r = -ENAMETOOLONG;
+		goto fail;
+	}
+	r = write_file_atomic(t->conf, conf_text, sizeof(conf_text) - 1, 0600);
+	if (r < 0) {
+		*cause = xasprintf("cannot write '%s': %s", t->conf, strerror(-r));
+		goto fail;
+	}
+	r = 0;
+	goto out;
+fail:
+	tmux_finish(t);
+out:
+	free(dir);
+	free(msg);
+	strvec_clear(&argv);
+	strbuf_release(&out);
+	return r;
+}
+
+static void forget(struct tmux *t)
+{
+	free(t->known);
+	t->known = NULL;
+	t->known_exists = false;
+	strvec_clear(&t->known_windows);
+}
+
+void tmux_finish(struct tmux *t)
+{
+	forget(t);
+	free(t->socket);
+	free(t->conf);
+	strvec_clear(&t->env);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ---- sessions and windows ---- */
+
+static char *session_target(const char *name)
+{
+	return xasprintf("=%s", name);
+}
+
+static char *window_target(const char *session, const char *window)
+{
+	return xasprintf("=%s:=%s", session, window);
+}
+
+/* -c takes a format: '#' must be doubled. */
+static char *format_escaped(const char *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (; *s; s++) {
+		if (*s == '#')
+			strbuf_addch(&sb, '#');
+		strbuf_addch(&sb, *s);
+	}
+	return strbuf_detach(&sb);
+}
+
+/* The end of new-session / new-window / respawn-pane: -c cwd, -e for each
+ * of env, then the program's argv, each reaching tmux unchanged. */
+static void push_program(struct strvec *v, const char *cwd, const struct strvec *env,
+			 const char *const *argv)
+{
+	char *c = format_escaped(cwd);
+
+	strvec_push(v, "-c");
+	push_arg(v, c);
+	free(c);
+	for (size_t i = 0; env && i < env->n; i++) {
+		strvec_push(v, "-e");
+		push_arg(v, env->v[i]);
+	}
+	strvec_push(v, "--");
+	for (const char *const *p = argv; *p; p++)
+		push_arg(v, *p);
+}
+
+/* The number on the first line of s. */
+static int parse_i64_prefix(const char *s, int64_t *ret)
+{
+	char *line = xstrndup(s, strcspn(s, "\n"));
+	int r = parse_i64(line, 1, INT32_MAX, ret);
+
+	free(line);
+	return r;
+}
+
+int tmux_has_session(const struct tmux *t, const char *name, char **msg)
+{
+	char *target = session_target(name);
+	const char *args[] = {"has-session", "-t", target, NULL};
+	enum tmux_answer a = tmux_run(t, args, NULL, msg);
+
+	free(target);
+	if (a == TMUX_OK)
+		return 1;
+	if (a == TMUX_NO_SERVER || a == TMUX_NO_TARGET) {
+		if (msg) {
+			free(*msg);
+			*msg = NULL;
+		}
+		return 0;
+	}
+	return -EIO;
+}
+
+/* Learn session's windows (one list-windows) unless known. */
+static int know_session(struct tmux *t, const char *session, char **msg)
+{
+	char *target, *save = NULL;
+	struct strbuf out = STRBUF_INIT;
+	enum tmux_answer a;
+
+	if (t->known && !strcmp(t->known, session))
+		return 0;
+	forget(t);
+	target = xasprintf("=%s:", session);
+	{
+		const char *args[] = {"list-windows", "-t", target, "-F", "#{window_name}", NULL};
+
+		a = tmux_run(t, args, &out, msg);
+	}
+	free(target);
+	if (a == TMUX_FAILED) {
+		strbuf_release(&out);
+		return -EIO;
+	}
+	if (a != TMUX_OK && msg) {
+		free(*msg);
+		*msg = NULL;
+	}
+	t->known = xstrdup(session);
+	t->known_exists = a == TMUX_OK;
+	strbuf_addch(&out, '\0'); /* a buffer even for no output */
+	for (char *w = a == TMUX_OK ? strtok_r(out.buf, "\n", &save) : NULL; w;
+	     w = strtok_r(NULL, "\n", &save))
+		strvec_push(&t->known_windows, w);
+	strbuf_release(&out);
+	return 0;
+}
+
+int tmux_session_known(struct tmux *t, const char *name, char **msg)
+{
+	int r = know_session(t, name, msg);
+
+	return r < 0 ? r : t->known_exists;
+}
+
+int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const struct strvec *env,
+			const char *const *argv, char **msg)
+{
+	struct strvec args = STRVEC_INIT;
+	enum tmux_answer a;
+	int r = tmux_session_known(t, name, msg);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	base_argv(t, &args);
+	strvec_push(&args, "new-session");
+	strvec_push(&args, "-d");
+	strvec_push(&args, "-s");
+	strvec_push(&args, name);
+	strvec_push(&args, "-n");
+	strvec_push(&args, SHELL_WINDOW);
+	strvec_push(&args, "-x");
+	strvec_push(&args, "200");
+	strvec_push(&args, "-y");
+	strvec_push(&args, "50");
+	push_program(&args, cwd, env, argv);
+	a = run_raw(t, &args, NULL, msg);
+	strvec_clear(&args);
+	forget(t);
+	if (a == TMUX_OK) {
+		t->known = xstrdup(name);
+		t->known_exists = true;
+		strvec_push(&t->known_windows, SHELL_WINDOW);
+		return 0;
+	}
+	/* Made by someone else in between: fine. */
+	if (msg && *msg && strstr(*msg, "duplicate session")) {
+		free(*msg);
+		*msg = NULL;
+		return 0;
+	}
+	return -EIO;
+}
+
+int tmux_pane_info(const struct tmux *t, const char *session, const char *window,
+		   struct tmux_pane *ret, char **msg)
+{
+	char *target = window_target(session, window);
+	const char *fmt =
+		t->version >= 303
+			? "#{pane_pid} #{pane_dead} #{pane_dead_status}. #{pane_dead_signal}."
+			: "#{pane_pid} #{pane_dead} #{pane_dead_status}. .";
+	/* Not display-message: it falls back to the current pane when the
+	 * target does not resolve. */
+	const char *args[] = {"list-panes", "-t", target, "-F", fmt, NULL};
+	struct strbuf out = STRBUF_INIT;
+	enum tmux_answer a = tmux_run(t, args, &out, msg);
+	struct tmux_pane p = {.dead_status = -1};
+	char f[4][32] = {{0}};
+	int r = 0;
+
+	free(target);
+	if (a == TMUX_NO_SERVER || a == TMUX_NO_TARGET) {
+		r = -ENOENT;
+		goto out;
+	}
+	if (a != TMUX_OK) {
+		r = -EIO;
+		goto out;
+	}
+	/* Fields may be empty: "4242 1 3. ." -> pid, dead, "3.", "." */
+	if (!out.buf || sscanf(out.buf, "%31s %31s %31s %31s", f[0], f[1], f[2], f[3]) != 4) {
+		if (msg)
+			*msg = xasprintf("unexpected answer from tmux: '%s'",
+					 out.buf ? out.buf : "");
+		r = -EIO;
+		goto out;
+	}
+	{
+		int64_t v;
+
+		if (parse_i64(f[0], 1, INT32_MAX, &v) < 0) {
+			if (msg)
+				*msg = xasprintf("unexpected pane pid '%s' from tmux", f[0]);
+			r = -EIO;
+			goto out;
+		}
+		p.pid = (pid_t)v;
+		p.dead = !strcmp(f[1], "1");
+		f[2][strlen(f[2]) - 1] = '\0';
+		f[3][strlen(f[3]) - 1] = '\0';
+		if (*f[2] && parse_i64(f[2], 0, 255, &v) == 0)
+			p.dead_status = (int)v;
+		if (*f[3] && parse_i64(f[3], 1, 64, &v) == 0)
+			p.dead_signal = (int)v;
+	}
+	*ret = p;
+out:
+	strbuf_release(&out);
+	return r;
+}
+
+int tmux_start_window(struct tmux *t, const char *session, const char *window, const char *cwd,
+		      const struct strvec *env, const char *const *argv, pid_t *ret_pid, char **msg)
+{
+	char *sess = xasprintf("=%s:", session), *win = window_target(session, window);
+	struct strbuf out = STRBUF_INIT;
+	int r = 0;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		struct strvec args = STRVEC_INIT;
+		bool exists;
+		enum tmux_answer a;
+		int64_t pid;
+
+		r = know_session(t, session, msg);
+		if (r < 0)
+			break;
+		exists = strvec_find(&t->known_windows, window) >= 0;
+		base_argv(t, &args);
+		if (exists) {
+			/* Its shim ended (the pane is dead): respawn in place. */
+			strvec_push(&args, "respawn-pane");
+			strvec_push(&args, "-k");
+			strvec_push(&args, "-t");
+			strvec_push(&args, win);
+		} else {
+			strvec_push(&args, "new-window");
+			strvec_push(&args, "-d");
+			strvec_push(&args, "-P");
+			strvec_push(&args, "-F");
+			strvec_push(&args, "#{pane_pid}");
+			strvec_push(&args, "-t");
+			strvec_push(&args, sess);
+			strvec_push(&args, "-n");
+			strvec_push(&args, window);
+		}
+		push_program(&args, cwd, env, argv);
+		if (exists) {
+			/* the pid, in the same call (the window exists: no fallback) */
+			strvec_push(&args, ";");
+			strvec_push(&args, "list-panes");
+			strvec_push(&args, "-t");
+			strvec_push(&args, win);
+			strvec_push(&args, "-F");
+			strvec_push(&args, "#{pane_pid}");
+		}
+		strbuf_reset(&out);
+		a = run_raw(t, &args, &out, msg);
+		strvec_clear(&args);
+		if (a == TMUX_NO_TARGET || a == TMUX_NO_SERVER) {
+			/* What we knew is stale (a window closed by hand?): ask again. */
+			forget(t);
+			r = -ENOENT;
+			if (attempt == 0 && msg) {
+				free(*msg);
+				*msg = NULL;
+			}
+			continue;
+		}
+		if (a != TMUX_OK) {
+			forget(t);
+			r = -EIO;
+			break;
+		}
+		if (!exists)
+			strvec_push(&t->known_windows, window);
+		if (!out.buf || parse_i64_prefix(out.buf, &pid) < 0) {
+			if (msg)
+				*msg = xasprintf("unexpected answer from tmux: '%s'",
+						 out.buf ? out.buf : "");
+			r = -EIO;
+			break;
+		}
+		*ret_pid = (pid_t)pid;
+		r = 0;
+		break;
+	}
+	if (r == -ENOENT)
+		r = -EIO;
+	strbuf_release(&out);
+	free(sess);
+	free(win);
+	return r;
+}
+
+int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t *n, char **msg)
+{
+	char *target = xasprintf("=%s:", name);
+	const char *args[] = {"list-panes", "-s", "-t", target, "-F", "#{pane_pid} #{pane_dead}",
+			      NULL};
+	struct strbuf out = STRBUF_INIT;
+	enum tmux_answer a = tmux_run(t, args, &out, msg);
+	size_t alloc = 0;
+	char *save = NULL;
+
+	free(target);
+	*v = NULL;
+	*n = 0;
+	if (a == TMUX_NO_SERVER || a == TMUX_NO_TARGET) {
+		if (msg) {
+			free(*msg);
+			*msg = NULL;
+		}
+		strbuf_release(&out);
+		return 0;
+	}
+	if (a != TMUX_OK) {
+		strbuf_release(&out);
+		return -EIO;
+	}
+	strbuf_addch(&out, '\0'); /* a buffer even for no output */
+	for (char *line = strtok_r(out.buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		int64_t pid;
+		char *sp = strchr(line, ' ');
+
+		if (!sp || strcmp(sp + 1, "0"))
+			continue; /* dead, or unreadable */
+		*sp = '\0';
+		if (parse_i64(line, 1, INT32_MAX, &pid) < 0)
+			continue;
+		XGROW(*v, alloc, *n + 1);
+		(*v)[(*n)++] = (pid_t)pid;
+	}
+	strbuf_release(&out);
+	return 0;
+}
+
+int tmux_kill_session(struct tmux *t, const char *name, char **msg)
+{
+	char *target = session_target(name);
+	const char *args[] = {"kill-session", "-t", target, NULL};
+	enum tmux_answer a = tmux_run(t, args, NULL, msg);
+	int r;
+
+	free(target);
+	forget(t);
+	if (a == TMUX_FAILED)
+		return -EIO;
+	if (msg) {
+		free(*msg);
+		*msg = NULL;
+	}
+	/* Believe it when has-session says so. */
+	r = tmux_has_session(t, name, msg);
+	if (r > 0) {
+		if (msg)
+			*msg = xasprintf("tmux session %s is still there after kill-session", name);
+		return -EIO;
+	}
+	return r;
+}
+
+void tmux_attach_argv(const struct tmux *t, const char *session, const char *window,
+		      struct strvec *argv)
+{
+	strvec_push(argv, "tmux");
+	strvec_push(argv, "-S");
+	strvec_push(argv, t->socket);
+	strvec_push(argv, "-f");
+	strvec_push(argv, t->conf);
+	if (window) {
+		strvec_push(argv, "select-window");
+		strvec_push(argv, "-t");
+		strvec_push_owned(argv, window_target(session, window));
+		strvec_push(argv, ";");
+	}
+	strvec_push(argv, "attach-session");
+	strvec_push(argv, "-t");
+	strvec_push_owned(argv, session_target(session));
+}
