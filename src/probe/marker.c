@@ -20,6 +20,7 @@ void marker_parse(const char *env, size_t len, struct marker *ret)
 		{MARKER_ROOT_ID "=", offsetof(struct marker, root_id)},
 		{MARKER_SESSION "=", offsetof(struct marker, session)},
 		{MARKER_SERVICE "=", offsetof(struct marker, service)},
+		{MARKER_HOOK "=", offsetof(struct marker, hook)},
 	};
 	const char *p = env, *end = env + len;
 
@@ -59,6 +60,7 @@ void marker_finish(struct marker *m)
 	free(m->root_id);
 	free(m->session);
 	free(m->service);
+	free(m->hook);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -1,6 +1,6 @@
 /*
  * marker.h: the environment markers berth gives every process it starts
- * (BERTH_ROOT_ID, BERTH_SESSION, BERTH_SERVICE), read back from
+ * (BERTH_ROOT_ID, BERTH_SESSION, BERTH_SERVICE; BERTH_HOOK for hooks), read back from
  * /proc/<pid>/environ to tell which session a process belongs to.
  */
 #ifndef BERTH_PROBE_MARKER_H
@@ -14,11 +14,13 @@
 #define MARKER_ROOT_ID "BERTH_ROOT_ID"
 #define MARKER_SESSION "BERTH_SESSION"
 #define MARKER_SERVICE "BERTH_SERVICE"
+#define MARKER_HOOK "BERTH_HOOK" /* a hook's processes: the hook's name */
 
 struct marker {
 	char *root_id; /* NULL when absent */
 	char *session;
 	char *service;
+	char *hook;
 };
 
 /* Read pid's markers. -ENOENT when the process is gone, -EACCES when its

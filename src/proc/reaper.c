@@ -349,16 +349,13 @@ int reaper_watch(struct reaper *r, pid_t pid, int pidfd, reaper_exit_fn cb, void
 	if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT | __WALL) < 0)
 		return -errno;
 	if (pidfd == -1) {
+		/* No pidfd, whatever the reason (an old kernel, a seccomp
+		 * profile answering EPERM, no fd to spare): the SIGCHLD sweep
+		 * reaps it all the same. The child is ours and un-reaped (checked
+		 * above), so no failure here can mean "not watchable". */
 		fd = sys_pidfd_open(pid);
-		if (fd < 0) {
-			int err = errno;
-
-			/* No pidfds (old kernel, seccomp) or no fd to spare: the
-			 * SIGCHLD sweep still reaps it. */
-			if (err != ENOSYS && err != EMFILE && err != ENFILE)
-				return -err;
+		if (fd < 0)
 			fd = -1;
-		}
 	} else if (pidfd == REAPER_NO_PIDFD) {
 		fd = -1;
 	}

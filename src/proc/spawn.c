@@ -90,6 +90,10 @@ CHILD_CODE static int child_main(void *arg)
 	 * here. Default dispositions first, then the empty mask. */
 	signals_reset_for_exec();
 
+	/* Into the service's cgroup first: whatever it starts from now on is
+	 * contained there. */
+	if (o->cgroup_fd > 0 && write(o->cgroup_fd, "0", 1) < 0)
+		child_fail(errfd, SPAWN_STAGE_CGROUP, errno);
 	if (o->new_session) {
 		if (setsid() < 0)
 			child_fail(errfd, SPAWN_STAGE_SETSID, errno);
@@ -313,6 +317,8 @@ const char *spawn_stage_name(enum spawn_stage s)
 	switch (s) {
 	case SPAWN_STAGE_NONE:
 		return "start";
+	case SPAWN_STAGE_CGROUP:
+		return "cgroup";
 	case SPAWN_STAGE_SETSID:
 		return "setsid";
 	case SPAWN_STAGE_SETPGID:
@@ -348,6 +354,8 @@ char *spawn_error_text(const struct spawn_opts *o, const struct spawn_error *e)
 		return xasprintf("cannot set up stdin, stdout and stderr of '%s': %s", prog, why);
 	case SPAWN_STAGE_TTY:
 		return xasprintf("cannot give '%s' its terminal: %s", prog, why);
+	case SPAWN_STAGE_CGROUP:
+		return xasprintf("cannot move '%s' into its cgroup: %s", prog, why);
 	case SPAWN_STAGE_NONE:
 		break;
 	}

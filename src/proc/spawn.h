@@ -14,6 +14,7 @@
 
 enum spawn_stage {
 	SPAWN_STAGE_NONE = 0,
+	SPAWN_STAGE_CGROUP,
 	SPAWN_STAGE_SETSID,
 	SPAWN_STAGE_SETPGID,
 	SPAWN_STAGE_FDS,
@@ -35,6 +36,8 @@ struct spawn_opts {
 	bool ctty;         /* with new_session: stdin (a terminal) becomes the
 			    * controlling terminal, the child its foreground group */
 	int pdeath_sig;    /* 0, or a signal the child gets when we die */
+	int cgroup_fd;     /* 0: none; else an fd on a cgroup.procs (cgroup_procs_fd)
+			    * that the child enters before anything else */
 };
 
 struct spawn_error {

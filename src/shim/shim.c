@@ -51,9 +51,12 @@
 
 #include "probe/proc.h"
 #include "probe/tree.h"
+#include "proc/cgroup.h"
+#include "proc/child.h"
 #include "proc/reaper.h"
-#include "shim/logfile.h"
 #include "proc/spawn.h"
+#include "proc/stopset.h"
+#include "shim/logfile.h"
 #include "shim/svcstatus.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
@@ -63,15 +66,24 @@
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 10000
 #define SCREEN_PENDING_MAX (1u << 20) /* output not yet shown in the pane; beyond: dropped */
+#define OUTPUT_CHUNK (64u << 10)      /* one read of the service's output */
+#define OUTPUT_BURST 4                /* reads per wake-up before the loop runs again */
 
 enum restart_mode { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
 struct shim {
 	struct ev_loop *loop;
 	struct reaper *reaper;
-	struct reaper_child *child;
+	struct reaper_child *child; /* the service's leader while it runs */
+	struct stopper *stopper;    /* stopping the service's set (CLEANING, STOPPING) */
 	struct logfile *log;
-	struct svc_status st;
+	struct svc_status st;       /* the record; written only by the actions */
+	int state;                  /* enum shim_state */
+	int ev;                     /* the event being handled, for messages */
+	int wstatus;                /* the leader's last exit */
+	enum svc_state after_clean; /* CLEANING leads to: RESTARTING, EXITED, FAILED, STOPPED */
+	bool set_killed;            /* the last stop of the set needed SIGKILL */
+	bool abandon;               /* survivors after SIGKILL: exit without waiting */
 	const char *status_path;
 	const char *cwd;
 	const char *command;
@@ -80,13 +92,10 @@ struct shim {
 	uint64_t stop_grace_ms;
 	unsigned quick_deaths;
 	uint64_t backoff_ms;
-	bool stopping;  /* a stop was asked for: no more restarts */
-	bool finishing; /* the service ended for good: clear the tree, then exit */
 	int exit_code;
 	ev_io out_io; /* the service's output pipe */
 	ev_io sig_io; /* signalfd: TERM, INT, HUP */
 	ev_timer restart_timer;
-	ev_timer kill_timer; /* the grace deadline for descendants */
 	int sigfd;
 	const char *events_path; /* the session's event journal, or NULL */
 	const char *name;        /* the service (BERTH_SERVICE), for the journal */
@@ -94,6 +103,7 @@ struct shim {
 	bool have_ready_re;
 	struct strbuf line; /* the output line being assembled for ready_re */
 	char **envp;        /* --env-file: the service's environment, or NULL */
+	char *buf;          /* OUTPUT_CHUNK bytes for reading the output */
 	/* --terminal */
 	bool terminal;
 	bool hangup;              /* our terminal hung up */
@@ -302,28 +312,41 @@ fail:
 	return r;
 }
 
-/* ---- the process tree ---- */
+/* ---- the state machine ----
+ *
+ * Every change of the service's life is an event fed to shim_event(), which
+ * looks up the action in the table below; only actions write the status
+ * record. States:
+ *   STARTING  spawning the service (synchronous: exec's outcome is known
+ *             when spawn returns)
+ *   RUNNING   the service's leader runs
+ *   CLEANING  the leader ended by itself: what its run left (its group, its
+ *             descendants, its cgroup) is being stopped before a restart or
+ *             the end
+ *   BACKOFF   waiting before the next start
+ *   STOPPING  a stop was asked for: the whole set gets the stop signal, then
+ *             SIGKILL at the grace deadline
+ *   DONE      nothing of the service is left: exit once the output is drained
+ */
 
-/* Signal every descendant of the shim (they are all ours: we are their
- * subreaper), each through a pidfd verified against its start time, so that
- * a recycled pid is never signalled. Returns how many were signalled. */
-static unsigned signal_descendants(int sig)
-{
-	struct proc_table t;
-	struct proc_ref *v = NULL;
-	size_t n = 0, alloc = 0;
-	unsigned hit = 0;
+enum shim_state { SH_STARTING, SH_RUNNING, SH_CLEANING, SH_BACKOFF, SH_STOPPING, SH_DONE, SH_N };
+enum shim_ev {
+	EV_STARTED,
+	EV_START_FAILED,
+	EV_EXITED,
+	EV_READY,
+	EV_EMPTY,
+	EV_BACKOFF_OVER,
+	EV_STOP,
+	EV_N
+};
 
-	if (proc_table_read(&t) < 0)
-		return 0;
-	proc_table_descendants(&t, getpid(), &v, &n, &alloc);
-	proc_table_finish(&t);
-	for (size_t i = 0; i < n; i++)
-		if (proc_ref_signal(&v[i], sig, true) == 0)
-			hit++;
-	free(v);
-	return hit;
-}
+static const char *const state_names[SH_N] = {"starting", "running",  "cleaning",
+					      "backoff",  "stopping", "done"};
+static const char *const ev_names[EV_N] = {"started", "start-failed", "exited", "ready",
+					   "empty",   "backoff-over", "stop"};
+
+static void shim_event(struct shim *s, enum shim_ev ev);
 
 /* True while any child (service or adopted orphan) is not yet reaped. */
 static bool have_children(void)
@@ -334,26 +357,47 @@ static bool have_children(void)
 	return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
 }
 
+/* DONE: exit once the output is at EOF and every child is reaped, or at
+ * once when the stop gave up on survivors (they may hold the pipe). */
 static void maybe_exit(struct shim *s)
 {
-	if (!s->finishing || s->child || ev_is_active(&s->out_io) || have_children())
+	if (s->state != SH_DONE)
+		return;
+	if (!s->abandon && (ev_is_active(&s->out_io) || have_children()))
 		return;
 	ev_break(s->loop, EVBREAK_ALL);
 }
 
-/* The service is over for good: stop what it left behind, then exit. */
-static void finish(struct shim *s)
+static void on_set_empty(struct stopper *st, void *data)
 {
-	s->finishing = true;
-	ev_timer_stop(s->loop, &s->restart_timer);
-	if (signal_descendants(s->stop_signal) > 0 && !ev_is_active(&s->kill_timer)) {
-		ev_timer_set(&s->kill_timer, (double)s->stop_grace_ms / 1000.0, 0.);
-		ev_timer_start(s->loop, &s->kill_timer);
+	struct shim *s = data;
+	size_t n = 0;
+
+	stopper_survivors(st, &n);
+	if (n) {
+		/* Unkillable (D state) or out of our reach: say so, do not hang. */
+		snprintf(s->st.error, sizeof(s->st.error),
+			 "%zu process%s of the service did not end after SIGKILL", n,
+			 n == 1 ? "" : "es");
+		log_line(s, "%s", s->st.error);
+		s->abandon = true;
 	}
-	maybe_exit(s);
+	s->set_killed = stopper_killed(st);
+	shim_event(s, EV_EMPTY);
 }
 
-/* ---- starting and restarting ---- */
+/* Stop everything of the service: its cgroup and every descendant of ours
+ * (we are their subreaper: double forks and setsid() land back here). */
+static void stop_set(struct shim *s)
+{
+	struct procset set = {.cgroup = s->st.cgroup[0] ? s->st.cgroup : NULL, .tree = getpid()};
+
+	if (s->stopper)
+		return;
+	s->set_killed = false;
+	stopper_start(s->loop, &set, s->stop_signal, s->stop_grace_ms, on_set_empty, s,
+		      &s->stopper);
+}
 
 static void on_exit_cb(struct reaper_child *c, int wstatus, void *data);
 
@@ -368,30 +412,26 @@ static void match_ready(struct shim *s, const char *buf, size_t n)
 				strbuf_addch(&s->line, buf[i]);
 			continue;
 		}
-		if (regexec(&s->ready_re, s->line.buf ? s->line.buf : "", 0, NULL, 0) == 0) {
-			s->st.ready_ms = now_ms();
-			svc_status_write(s->status_path, &s->st);
-			journal(s, "ready", "its output matched the ready pattern");
-		}
+		if (regexec(&s->ready_re, s->line.buf ? s->line.buf : "", 0, NULL, 0) == 0)
+			shim_event(s, EV_READY);
 		strbuf_reset(&s->line);
 	}
 }
 
-/* Read what the pipe (or the terminal's master) holds. Returns false at EOF
- * (EIO for a terminal; it is then closed: every writer, the service and its
- * descendants, is gone). */
-static bool read_output(struct shim *s)
+/* Read what the pipe (or the terminal's master) holds, at most
+ * OUTPUT_BURST chunks: a service that writes faster than we log must not
+ * starve the loop (signals, the stopper's timers). Returns false at EOF
+ * (EIO for a terminal; it is then closed: every writer is gone). */
+static bool read_output(struct shim *s, bool drain)
 {
-	char buf[65536];
-
-	for (;;) {
-		ssize_t n = read(s->out_io.fd, buf, sizeof(buf));
+	for (int i = 0; drain || i < OUTPUT_BURST; i++) {
+		ssize_t n = read(s->out_io.fd, s->buf, OUTPUT_CHUNK);
 
 		if (n > 0) {
-			logfile_write(s->log, buf, (size_t)n);
-			screen_write(s, buf, (size_t)n);
+			logfile_write(s->log, s->buf, (size_t)n);
+			screen_write(s, s->buf, (size_t)n);
 			if (s->have_ready_re && !s->st.ready_ms)
-				match_ready(s, buf, (size_t)n);
+				match_ready(s, s->buf, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -403,6 +443,7 @@ static bool read_output(struct shim *s)
 		logfile_flush(s->log);
 		return false;
 	}
+	return true;
 }
 
 static void on_output(struct ev_loop *loop, ev_io *w, int revents)
@@ -411,11 +452,12 @@ static void on_output(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (!read_output(s))
+	if (!read_output(s, false))
 		maybe_exit(s);
 }
 
-static int start_service(struct shim *s)
+/* Spawn the service (STARTING): EV_STARTED or EV_START_FAILED follows. */
+static void start_service(struct shim *s)
 {
 	char *argv[] = {(char *)"sh", (char *)"-c", (char *)s->command, NULL};
 	struct spawn_opts o = {
@@ -425,11 +467,13 @@ static int start_service(struct shim *s)
 		.cwd = s->cwd,
 		.stdin_fd = -1,
 		.new_pgroup = true,
+		/* the service dies with us where the kernel allows it */
+		.pdeath_sig = s->stop_signal,
 	};
 	struct spawn_error err = {0};
-	int pfd[2], pidfd = -1, r;
-	pid_t pid = -1;
+	int pfd[2], r, cgfd = -1;
 
+	s->state = SH_STARTING;
 	if (s->terminal) {
 		/* pfd[0] our side, pfd[1] the service's terminal, made its
 		 * controlling one in a session of its own (^C reaches it) */
@@ -437,158 +481,288 @@ static int start_service(struct shim *s)
 		if (r < 0) {
 			snprintf(s->st.error, sizeof(s->st.error), "cannot open a terminal: %s",
 				 strerror(-r));
-			log_line(s, "%s", s->st.error);
-			return r;
+			shim_event(s, EV_START_FAILED);
+			return;
 		}
 		o.stdin_fd = pfd[1];
 		o.new_session = true;
 		o.ctty = true;
 	} else if (pipe2(pfd, O_CLOEXEC) < 0) {
-		return -errno;
+		snprintf(s->st.error, sizeof(s->st.error), "cannot make a pipe: %s",
+			 strerror(errno));
+		shim_event(s, EV_START_FAILED);
+		return;
+	}
+	if (s->st.cgroup[0]) {
+		cgfd = cgroup_procs_fd(s->st.cgroup);
+		if (cgfd < 0) {
+			log_line(s, "cannot enter the cgroup %s (%s): contained by the shim alone",
+				 s->st.cgroup, strerror(-cgfd));
+			s->st.cgroup[0] = '\0';
+		}
+		o.cgroup_fd = cgfd > 0 ? cgfd : 0;
 	}
 	o.stdout_fd = pfd[1];
 	o.stderr_fd = pfd[1];
-	r = spawn_start(&o, &pid, &pidfd, &err);
+	r = child_start(s->reaper, &o, on_exit_cb, s, &s->child, &err);
 	close(pfd[1]);
-	if (pid > 0) {
-		int wr = reaper_watch(s->reaper, pid, pidfd, on_exit_cb, s, &s->child);
-
-		if (wr < 0 && r >= 0)
-			r = wr;
-	}
+	if (cgfd >= 0)
+		close(cgfd);
 	if (r < 0) {
 		char *why = spawn_error_text(&o, &err);
 
 		close(pfd[0]);
 		snprintf(s->st.error, sizeof(s->st.error), "%s", why);
-		log_line(s, "%s", why);
 		free(why);
-		return r;
+		shim_event(s, EV_START_FAILED);
+		return;
 	}
 	if (!s->terminal)
 		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
 	if (ev_is_active(&s->out_io)) {
-		/* a restart: descendants of the previous run may still hold its pipe */
-		ev_io_stop(s->loop, &s->out_io);
-		close(s->out_io.fd);
+		/* a restart: the previous run's writers are gone (CLEANING) */
+		read_output(s, true);
+		if (ev_is_active(&s->out_io)) {
+			ev_io_stop(s->loop, &s->out_io);
+			close(s->out_io.fd);
+		}
 	}
 	ev_io_init(&s->out_io, on_output, pfd[0], EV_READ);
 	s->out_io.data = s;
 	ev_io_start(s->loop, &s->out_io);
-	s->st.pid = pid;
+	s->st.pid = reaper_child_pid(s->child);
 	s->st.start_time = 0;
-	proc_start_time(pid, &s->st.start_time);
-	s->st.exec_ms = now_ms();
-	s->st.ready_ms = 0;
-	strbuf_reset(&s->line);
-	s->st.error[0] = '\0';
-	record(s, SVC_RUNNING);
-	return 0;
+	proc_start_time(s->st.pid, &s->st.start_time);
+	shim_event(s, EV_STARTED);
 }
 
 static void on_restart_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct shim *s = w->data;
-
 	(void)loop;
 	(void)revents;
-	if (s->stopping)
-		return;
-	s->st.restarts++;
-	if (start_service(s) < 0) {
-		record(s, SVC_FAILED);
-		s->exit_code = 127;
-		finish(s);
-	}
+	shim_event(w->data, EV_BACKOFF_OVER);
 }
 
 static void on_exit_cb(struct reaper_child *c, int wstatus, void *data)
 {
 	struct shim *s = data;
+
+	(void)c;
+	s->child = NULL;
+	s->wstatus = wstatus;
+	shim_event(s, EV_EXITED);
+}
+
+static void on_orphan(pid_t pid, int wstatus, void *data)
+{
+	struct shim *s = data;
+
+	(void)pid;
+	(void)wstatus;
+	stopper_poke(s->stopper);
+	maybe_exit(s);
+}
+
+/* ---- the actions ---- */
+
+typedef void action_fn(struct shim *s);
+
+static void a_ignore(struct shim *s)
+{
+	(void)s;
+}
+
+/* An event that cannot happen in this state: logged, never acted on. */
+static void a_bug(struct shim *s)
+{
+	log_line(s, "internal: event %s in state %s ignored", ev_names[s->ev],
+		 state_names[s->state]);
+}
+
+static void a_running(struct shim *s)
+{
+	s->state = SH_RUNNING;
+	s->st.exec_ms = now_ms();
+	s->st.ready_ms = 0;
+	strbuf_reset(&s->line);
+	s->st.error[0] = '\0';
+	record(s, SVC_RUNNING);
+}
+
+/* The service could not start: its real reason stays in the record. */
+static void a_start_failed(struct shim *s)
+{
+	log_line(s, "%s", s->st.error);
+	s->st.pid = 0;
+	s->exit_code = 127;
+	s->state = SH_DONE;
+	record(s, SVC_FAILED);
+	maybe_exit(s);
+}
+
+static void a_ready(struct shim *s)
+{
+	s->st.ready_ms = now_ms();
+	svc_status_write(s->status_path, &s->st);
+	journal(s, "ready", "its output matched the ready pattern");
+}
+
+/* What the last exit was, into the record (not yet written). */
+static void take_exit(struct shim *s)
+{
+	int ws = s->wstatus;
+
+	/* What the service wrote before it died is in the log before its
+	 * death is recorded: a reader of the status finds its last lines. */
+	if (ev_is_active(&s->out_io))
+		read_output(s, false);
+	s->st.exit_code = WIFEXITED(ws) ? WEXITSTATUS(ws) : -1;
+	s->st.exit_signal = WIFSIGNALED(ws) ? WTERMSIG(ws) : 0;
+	s->st.core_dumped = WIFSIGNALED(ws) && WCOREDUMP(ws);
+	s->exit_code = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+}
+
+/* The leader ended by itself: record it at once (up is waiting for that),
+ * then clear what its run left, then restart or end. */
+static void a_exited(struct shim *s)
+{
 	bool failed, quick;
 
-	s->child = NULL;
-	/* What the service wrote before it died is in the log before its death
-	 * is recorded: a reader of the status finds its last lines. */
-	if (ev_is_active(&s->out_io))
-		read_output(s);
-	s->st.killed = reaper_child_killed(c);
-	s->st.exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
-	s->st.exit_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
-	s->st.core_dumped = WIFSIGNALED(wstatus) && WCOREDUMP(wstatus);
-	s->exit_code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-	if (s->stopping) {
-		record(s, SVC_STOPPED);
-		s->exit_code = 0;
-		finish(s);
-		return;
-	}
-	failed = !WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0;
+	take_exit(s);
+	s->st.killed = false;
+	failed = !WIFEXITED(s->wstatus) || WEXITSTATUS(s->wstatus) != 0;
 	quick = now_ms() - s->st.exec_ms < QUICK_DEATH_MS;
 	s->quick_deaths = quick ? s->quick_deaths + 1 : 0;
+	s->state = SH_CLEANING;
 	if (s->restart == RESTART_ALWAYS || (s->restart == RESTART_ON_FAILURE && failed)) {
 		if (s->quick_deaths >= CRASH_LOOP_MAX) {
 			snprintf(s->st.error, sizeof(s->st.error),
 				 "died %u times in a row within %d ms of starting; not restarted",
 				 s->quick_deaths, QUICK_DEATH_MS);
 			log_line(s, "%s", s->st.error);
+			s->after_clean = SVC_FAILED;
 			record(s, SVC_FAILED);
-			finish(s);
-			return;
-		}
-		s->backoff_ms = !quick ? BACKOFF_FIRST_MS
+		} else {
+			s->backoff_ms =
+				!quick ? BACKOFF_FIRST_MS
 				       : (s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS);
-		if (s->backoff_ms > BACKOFF_MAX_MS)
-			s->backoff_ms = BACKOFF_MAX_MS;
-		record(s, SVC_RESTARTING);
+			if (s->backoff_ms > BACKOFF_MAX_MS)
+				s->backoff_ms = BACKOFF_MAX_MS;
+			s->after_clean = SVC_RESTARTING;
+			record(s, SVC_RESTARTING);
+		}
+	} else {
+		s->after_clean = SVC_EXITED;
+		record(s, SVC_EXITED);
+	}
+	stop_set(s);
+}
+
+/* The previous run is gone entirely: restart after the backoff, or end. */
+static void a_cleaned(struct shim *s)
+{
+	stopper_destroy(s->stopper);
+	s->stopper = NULL;
+	if (s->after_clean == SVC_RESTARTING) {
+		s->state = SH_BACKOFF;
 		ev_timer_set(&s->restart_timer, (double)s->backoff_ms / 1000.0, 0.);
 		ev_timer_start(s->loop, &s->restart_timer);
 		return;
 	}
-	record(s, SVC_EXITED);
-	finish(s);
-}
-
-/* ---- stopping ---- */
-
-static void on_kill_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct shim *s = w->data;
-
-	(void)loop;
-	(void)revents;
-	if (signal_descendants(SIGKILL) > 0) {
-		s->st.killed = true;
-		record(s, s->st.state);
+	s->state = SH_DONE;
+	if (s->after_clean == SVC_STOPPED) {
+		s->exit_code = 0;
+		record(s, SVC_STOPPED);
 	}
+	maybe_exit(s);
 }
 
-static void stop(struct shim *s)
+static void a_start(struct shim *s)
 {
-	if (s->stopping)
-		return;
-	s->stopping = true;
+	s->st.restarts++;
+	start_service(s);
+}
+
+static void note_hangup(struct shim *s)
+{
 	if (s->hangup)
 		snprintf(
 			s->st.error, sizeof(s->st.error), "%s",
 			"stopped because its terminal hung up (its tmux window or server is gone)");
+}
+
+/* A stop while the service runs: the whole set, the leader's group first
+ * among equals. */
+static void a_stop(struct shim *s)
+{
+	note_hangup(s);
+	s->state = SH_STOPPING;
+	record(s, SVC_STOPPING);
+	stop_set(s);
+}
+
+/* A stop while the previous run is being cleared: the stopper already
+ * stops it with the same signal and deadline; no restart follows. */
+static void a_stop_cleaning(struct shim *s)
+{
+	note_hangup(s);
+	if (s->after_clean == SVC_RESTARTING)
+		s->after_clean = SVC_STOPPED;
+	s->state = SH_STOPPING;
+}
+
+/* A stop between two runs: nothing runs, nothing to stop. */
+static void a_stop_idle(struct shim *s)
+{
+	note_hangup(s);
 	ev_timer_stop(s->loop, &s->restart_timer);
-	if (!s->child) {
-		/* between runs (restarting) or already over */
-		if (s->st.state == SVC_RESTARTING)
-			record(s, SVC_STOPPED);
-		s->exit_code = 0;
-		finish(s);
+	s->state = SH_DONE;
+	s->exit_code = 0;
+	record(s, SVC_STOPPED);
+	maybe_exit(s);
+}
+
+/* The leader ended while being stopped: its status is the stop's record. */
+static void a_stopping_exit(struct shim *s)
+{
+	take_exit(s);
+}
+
+/* Everything is gone after a stop. */
+static void a_stopped(struct shim *s)
+{
+	stopper_destroy(s->stopper);
+	s->stopper = NULL;
+	s->state = SH_DONE;
+	if (s->after_clean == SVC_EXITED || s->after_clean == SVC_FAILED) {
+		/* it had ended by itself before the stop: that stays the record */
+		maybe_exit(s);
 		return;
 	}
-	record(s, SVC_STOPPING);
-	/* The service's group first (the reaper escalates to KILL for it), then
-	 * every other descendant: setsid() escapees and double-forked daemons. */
-	reaper_stop(s->child, s->stop_signal, s->stop_grace_ms, true);
-	signal_descendants(s->stop_signal);
-	ev_timer_set(&s->kill_timer, (double)s->stop_grace_ms / 1000.0, 0.);
-	ev_timer_start(s->loop, &s->kill_timer);
+	s->st.killed = s->set_killed;
+	s->exit_code = 0;
+	record(s, SVC_STOPPED);
+	maybe_exit(s);
 }
+
+/* state x event: every cell filled. */
+static action_fn *const transitions[SH_N][EV_N] = {
+	/*              STARTED    START_FAILED    EXITED           READY     EMPTY      BACKOFF_OVER STOP */
+	[SH_STARTING] = {a_running, a_start_failed, a_bug, a_bug, a_ignore, a_bug, a_bug},
+	[SH_RUNNING] = {a_bug, a_bug, a_exited, a_ready, a_ignore, a_bug, a_stop},
+	[SH_CLEANING] = {a_bug, a_bug, a_bug, a_ignore, a_cleaned, a_bug, a_stop_cleaning},
+	[SH_BACKOFF] = {a_bug, a_bug, a_bug, a_ignore, a_ignore, a_start, a_stop_idle},
+	[SH_STOPPING] = {a_bug, a_bug, a_stopping_exit, a_ignore, a_stopped, a_ignore, a_ignore},
+	[SH_DONE] = {a_bug, a_bug, a_bug, a_ignore, a_ignore, a_ignore, a_ignore},
+};
+
+static void shim_event(struct shim *s, enum shim_ev ev)
+{
+	s->ev = ev;
+	transitions[s->state][ev](s);
+}
+
+/* ---- signals ---- */
 
 static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
 {
@@ -607,22 +781,13 @@ static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
 			ev_io_stop(s->loop, &s->in_io);
 			ev_io_stop(s->loop, &s->screen_io);
 			strbuf_reset(&s->screen);
-			if (!s->stopping)
+			if (s->state != SH_STOPPING && s->state != SH_DONE)
 				journal(s, "hangup",
 					"its terminal hung up (its tmux window or server is gone): "
 					"stopping it");
 		}
-		stop(s);
+		shim_event(s, EV_STOP);
 	}
-}
-
-static void on_orphan(pid_t pid, int wstatus, void *data)
-{
-	struct shim *s = data;
-
-	(void)pid;
-	(void)wstatus;
-	maybe_exit(s);
 }
 
 /* ---- main ---- */
@@ -716,7 +881,8 @@ int main(int argc, char **argv)
 		O_EVENTS,
 		O_ENVFILE,
 		O_TERMINAL,
-		O_EXEC
+		O_EXEC,
+		O_CGROUP
 	};
 	static const struct option longopts[] = {
 		{"status", required_argument, NULL, O_STATUS},
@@ -732,11 +898,15 @@ int main(int argc, char **argv)
 		{"env-file", required_argument, NULL, O_ENVFILE},
 		{"terminal", no_argument, NULL, O_TERMINAL},
 		{"exec", no_argument, NULL, O_EXEC},
+		{"cgroup", required_argument, NULL, O_CGROUP},
 		{0},
 	};
 	static const char *const keep_terminal[] = {"TERM", NULL};
 	static const char *const keep_none[] = {NULL};
-	struct shim s = {.stop_signal = SIGTERM, .stop_grace_ms = 5000, .exit_code = 0};
+	struct shim s = {.stop_signal = SIGTERM,
+			 .stop_grace_ms = 5000,
+			 .exit_code = 0,
+			 .state = SH_STARTING};
 	uint64_t log_max = 10u << 20, log_keep = 5, v;
 	const char *log_path = NULL, *ready_log = NULL, *env_file = NULL;
 	bool exec_mode = false;
@@ -796,6 +966,11 @@ int main(int argc, char **argv)
 		case O_EXEC:
 			exec_mode = true;
 			break;
+		case O_CGROUP:
+			if (strlen(optarg) >= sizeof(s.st.cgroup) || optarg[0] != '/')
+				return usage();
+			snprintf(s.st.cgroup, sizeof(s.st.cgroup), "%s", optarg);
+			break;
 		default:
 			return usage();
 		}
@@ -843,6 +1018,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "berth-shim: %s\n", s.st.error);
 		return 1;
 	}
+	if (s.st.cgroup[0] && (r = cgroup_make(s.st.cgroup)) < 0) {
+		log_line(&s, "cannot create the cgroup %s (%s): contained by the shim alone",
+			 s.st.cgroup, strerror(-r));
+		s.st.cgroup[0] = '\0';
+	}
+	s.buf = xmalloc(OUTPUT_CHUNK);
 	s.loop = ev_loop_new(EVFLAG_AUTO);
 	if (!s.loop || reaper_create(s.loop, &s.reaper) < 0) {
 		fprintf(stderr, "berth-shim: cannot set up the event loop\n");
@@ -857,12 +1038,12 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	s.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	ev_io_init(&s.sig_io, on_signal, s.sigfd, EV_READ);
+	/* a stop is served before more output is read */
+	ev_set_priority(&s.sig_io, EV_MAXPRI);
 	s.sig_io.data = &s;
 	ev_io_start(s.loop, &s.sig_io);
 	ev_timer_init(&s.restart_timer, on_restart_timer, 0., 0.);
 	s.restart_timer.data = &s;
-	ev_timer_init(&s.kill_timer, on_kill_timer, 0., 0.);
-	s.kill_timer.data = &s;
 	ev_init(&s.out_io, on_output);
 	ev_io_init(&s.in_io, on_input, 0, EV_READ);
 	s.in_io.data = &s;
@@ -873,18 +1054,24 @@ int main(int argc, char **argv)
 		ev_io_start(s.loop, &s.in_io);
 	}
 
-	if (start_service(&s) < 0) {
-		record(&s, SVC_FAILED);
-		s.exit_code = 127;
-	} else {
+	start_service(&s);
+	if (s.state != SH_DONE)
 		ev_run(s.loop, 0);
-	}
 	if (s.terminal && !s.hangup) {
 		fcntl(1, F_SETFL, fcntl(1, F_GETFL) & ~O_NONBLOCK);
 		screen_flush(&s); /* the last output, before the pane shows our end */
 	}
 	if (s.tio_saved && !s.hangup)
 		tcsetattr(0, TCSANOW, &s.saved_tio);
+	if (ev_is_active(&s.out_io)) {
+		/* abandoned: a survivor may hold the pipe */
+		ev_io_stop(s.loop, &s.out_io);
+		close(s.out_io.fd);
+		logfile_flush(s.log);
+	}
+	stopper_destroy(s.stopper);
+	if (s.st.cgroup[0] && !s.abandon)
+		cgroup_remove(s.st.cgroup);
 	ev_io_stop(s.loop, &s.in_io);
 	ev_io_stop(s.loop, &s.screen_io);
 	ev_io_stop(s.loop, &s.sig_io);
@@ -897,5 +1084,6 @@ int main(int argc, char **argv)
 	strbuf_release(&s.line);
 	strbuf_release(&s.screen);
 	free_env(s.envp);
+	free(s.buf);
 	return s.exit_code;
 }

@@ -93,6 +93,8 @@ int svc_status_write(const char *path, const struct svc_status *s)
 	for (const char *p = s->error; *p; p++)
 		strbuf_addch(&sb, *p == '\n' ? ' ' : *p);
 	strbuf_addch(&sb, '\n');
+	if (s->cgroup[0])
+		strbuf_addf(&sb, "cgroup=%s\n", s->cgroup);
 	r = write_file_atomic(path, sb.buf, sb.len, 0644);
 	strbuf_release(&sb);
 	return r;
@@ -107,6 +109,12 @@ static int set_field(struct svc_status *s, const char *key, const char *val)
 		return svc_state_parse(val, &s->state);
 	if (!strcmp(key, "error")) {
 		snprintf(s->error, sizeof(s->error), "%s", val);
+		return 0;
+	}
+	if (!strcmp(key, "cgroup")) {
+		if (strlen(val) >= sizeof(s->cgroup))
+			return -EINVAL;
+		snprintf(s->cgroup, sizeof(s->cgroup), "%s", val);
 		return 0;
 	}
 	if (!strcmp(key, "shim_start") || !strcmp(key, "start_time")) {

@@ -37,6 +37,7 @@ struct svc_status {
 	int64_t exec_ms;  /* wall clock of the last successful exec, 0 if none */
 	int64_t ready_ms; /* wall clock when a `log:` readiness pattern matched, 0 if not */
 	char error[256];  /* why it failed ("cannot run 'x': ..."), "" if none */
+	char cgroup[512]; /* the service's cgroup (cgroup v2 containment), "" if none */
 };
 
 /* Write s to path atomically (temp file + rename). */

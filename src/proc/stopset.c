@@ -1,0 +1,546 @@
+/*
+ * stopset.c: stopping a set of processes (see stopset.h).
+ *
+ * A stopper is a small state machine: SIGNAL (the stop signal went to every
+ * member found so far; members found later get it too) -> KILL (at the grace
+ * deadline, or at once for SIGKILL; every member found gets SIGKILL, the
+ * cgroup gets cgroup.kill) -> DONE (the set is empty, or the hard deadline
+ * passed: survivors recorded). The set is scanned again on a timer that
+ * starts at 5 ms and slows to 50 ms, and at once when the caller pokes it (a
+ * member was reaped) or the set's cgroup.events changes (inotify).
+ */
+#include "util/common.h"
+
+#include <ev.h>
+#include <signal.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "probe/marker.h"
+#include "probe/tree.h"
+#include "proc/cgroup.h"
+#include "proc/pidref.h"
+#include "proc/reaper.h"
+#include "proc/stopset.h"
+
+#define SCAN_FIRST_S 0.005
+#define SCAN_MAX_S 0.05
+
+/* ---- scanning ---- */
+
+static void add_ref(struct proc_ref **v, size_t *n, size_t *alloc, const struct proc_stat *p)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*v)[i].pid == p->pid)
+			return;
+	XGROW(*v, *alloc, *n + 1);
+	(*v)[(*n)++] = (struct proc_ref){p->pid, p->start_time};
+}
+
+static bool marks_match(const struct procset *s, const struct marker *m)
+{
+	if (!m->root_id || !m->session || strcmp(m->root_id, s->root_id) ||
+	    strcmp(m->session, s->session))
+		return false;
+	switch (s->marks) {
+	case PROCSET_MARKS_SESSION:
+		return true;
+	case PROCSET_MARKS_SERVICE:
+		return m->service && s->service && !strcmp(m->service, s->service);
+	case PROCSET_MARKS_HOOKS:
+		return m->hook != NULL;
+	case PROCSET_MARKS_NONE:
+		break;
+	}
+	return false;
+}
+
+/* Is p in one of the groups (its leader alive, or p born after the leader:
+ * a group id is not reused while a member of the group exists)? */
+static bool in_groups(const struct procset *s, const struct proc_table *t,
+		      const struct proc_stat *p)
+{
+	for (size_t i = 0; i < s->n_groups; i++) {
+		const struct proc_ref *g = &s->groups[i];
+		const struct proc_stat *leader;
+
+		if (g->pid <= 1 || p->pgrp != g->pid)
+			continue;
+		leader = proc_table_get(t, g->pid);
+		if ((leader && leader->start_time == g->start_time) ||
+		    (g->start_time && p->start_time >= g->start_time))
+			return true;
+	}
+	return false;
+}
+
+int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
+{
+	struct proc_table t;
+	struct proc_ref *v = NULL;
+	size_t n = 0, alloc = 0;
+	pid_t self = getpid();
+	pid_t *cg = NULL;
+	size_t n_cg = 0;
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	r = proc_table_read(&t);
+	if (r < 0)
+		return r;
+	if (s->cgroup)
+		cgroup_pids(s->cgroup, &cg, &n_cg);
+	for (size_t i = 0; i < t.n; i++) {
+		const struct proc_stat *p = &t.v[i];
+		bool member = false;
+
+		/* Never us, nor what runs us (`berth exec x -- berth down x`), nor
+		 * a zombie (gone; its parent reaps it). */
+		if (p->pid == self || p->pid <= 1 || p->state == 'Z' || p->state == 'X' ||
+		    proc_table_descends(&t, self, p->pid))
+			continue;
+		for (size_t j = 0; j < n_cg && !member; j++)
+			member = cg[j] == p->pid;
+		for (size_t j = 0; j < s->n_refs && !member; j++)
+			member = s->refs[j].pid == p->pid && s->refs[j].start_time == p->start_time;
+		if (!member && s->tree > 0)
+			member = proc_table_descends(&t, p->pid, s->tree);
+		if (!member && s->n_groups)
+			member = in_groups(s, &t, p);
+		if (!member && s->marks != PROCSET_MARKS_NONE && s->root_id && s->session) {
+			struct marker m;
+
+			if (marker_read(p->pid, &m) == 0) {
+				member = marks_match(s, &m);
+				marker_finish(&m);
+			}
+		}
+		if (member)
+			add_ref(&v, &n, &alloc, p);
+	}
+	free(cg);
+	proc_table_finish(&t);
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* ---- the stopper ---- */
+
+enum stopper_phase { PH_SIGNAL, PH_KILL, PH_DONE };
+
+struct stopper {
+	struct ev_loop *loop;
+	struct procset set; /* a copy: the strings and arrays below are ours */
+	char *cgroup, *root_id, *session, *service;
+	struct proc_ref *groups, *refs;
+	int sig;
+	enum stopper_phase phase;
+	struct proc_ref *hit; /* signalled in this phase */
+	size_t n_hit, hit_alloc;
+	unsigned signalled;
+	bool killed;
+	struct proc_ref *survivors;
+	size_t n_survivors;
+	double interval;
+	ev_timer scan;
+	ev_timer grace;
+	ev_timer hard;
+	int ino_fd;
+	ev_io ino;
+	stopper_done_fn cb;
+	void *data;
+};
+
+static bool was_hit(const struct stopper *st, const struct proc_ref *r)
+{
+	for (size_t i = 0; i < st->n_hit; i++)
+		if (st->hit[i].pid == r->pid && st->hit[i].start_time == r->start_time)
+			return true;
+	return false;
+}
+
+static void finish(struct stopper *st, struct proc_ref *left, size_t n_left)
+{
+	st->phase = PH_DONE;
+	st->survivors = left;
+	st->n_survivors = n_left;
+	ev_timer_stop(st->loop, &st->scan);
+	ev_timer_stop(st->loop, &st->grace);
+	ev_timer_stop(st->loop, &st->hard);
+	if (st->ino_fd >= 0)
+		ev_io_stop(st->loop, &st->ino);
+	st->cb(st, st->data);
+}
+
+/* Scan, signal the members not yet signalled in this phase; done when empty
+ * (then true, and the callback ran: st may be gone). */
+static bool sweep(struct stopper *st, bool may_finish)
+{
+	struct proc_ref *v = NULL;
+	size_t n = 0;
+	int sig = st->phase == PH_KILL ? SIGKILL : st->sig;
+
+	if (st->phase == PH_DONE)
+		return false;
+	if (procset_scan(&st->set, &v, &n) < 0) {
+		free(v);
+		v = NULL;
+		n = 0;
+	}
+	if (!n) {
+		free(v);
+		if (!may_finish)
+			return false;
+		finish(st, NULL, 0);
+		return true;
+	}
+	if (st->phase == PH_KILL && st->set.cgroup && cgroup_kill(st->set.cgroup) == 0)
+		st->killed = true;
+	for (size_t i = 0; i < n; i++) {
+		bool again = was_hit(st, &v[i]);
+
+		/* SIGKILL goes on every scan: a member can only outlive it by
+		 * being born after it, and is then a new member anyway. */
+		if (again && sig != SIGKILL)
+			continue;
+		if (!sig)
+			continue;
+		if (pidref_signal_once(&v[i], sig, true) == 0) {
+			if (!again) {
+				XGROW(st->hit, st->hit_alloc, st->n_hit + 1);
+				st->hit[st->n_hit++] = v[i];
+				st->signalled++;
+			}
+			if (sig == SIGKILL)
+				st->killed = true;
+		}
+	}
+	free(v);
+	return false;
+}
+
+static void schedule(struct stopper *st)
+{
+	if (st->phase == PH_DONE)
+		return;
+	ev_timer_stop(st->loop, &st->scan);
+	ev_timer_set(&st->scan, st->interval, 0.);
+	ev_timer_start(st->loop, &st->scan);
+	if (st->interval < SCAN_MAX_S)
+		st->interval *= 1.5;
+}
+
+static void on_scan(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stopper *st = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (!sweep(st, true))
+		schedule(st);
+}
+
+static void enter_kill(struct stopper *st)
+{
+	if (st->phase != PH_SIGNAL)
+		return;
+	st->phase = PH_KILL;
+	st->n_hit = 0;
+	ev_timer_stop(st->loop, &st->grace);
+	ev_now_update(st->loop);
+	ev_timer_set(&st->hard, STOPSET_KILL_WAIT_MS / 1000., 0.);
+	ev_timer_start(st->loop, &st->hard);
+	sweep(st, false);
+	stopper_poke(st);
+}
+
+static void on_grace(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	enter_kill(w->data);
+}
+
+static void on_hard(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct stopper *st = w->data;
+	struct proc_ref *v = NULL;
+	size_t n = 0;
+
+	(void)loop;
+	(void)revents;
+	if (st->phase == PH_DONE)
+		return;
+	procset_scan(&st->set, &v, &n);
+	finish(st, v, n);
+}
+
+static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stopper *st = w->data;
+	char buf[4096];
+
+	(void)loop;
+	(void)revents;
+	while (read(w->fd, buf, sizeof(buf)) > 0)
+		;
+	stopper_poke(st);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static struct proc_ref *dup_refs(const struct proc_ref *v, size_t n)
+{
+	struct proc_ref *c;
+
+	if (!n)
+		return NULL;
+	c = xcalloc(n, sizeof(*c));
+	memcpy(c, v, n * sizeof(*c));
+	return c;
+}
+
+int stopper_start(struct ev_loop *loop, const struct procset *s, int sig, uint64_t grace_ms,
+		  stopper_done_fn cb, void *data, struct stopper **ret)
+{
+	struct stopper *st = xcalloc(1, sizeof(*st));
+
+	st->loop = loop;
+	st->cb = cb;
+	st->data = data;
+	st->sig = sig;
+	st->cgroup = dup_or_null(s->cgroup);
+	st->root_id = dup_or_null(s->root_id);
+	st->session = dup_or_null(s->session);
+	st->service = dup_or_null(s->service);
+	st->groups = dup_refs(s->groups, s->n_groups);
+	st->refs = dup_refs(s->refs, s->n_refs);
+	st->set = (struct procset){
+		.cgroup = st->cgroup,
+		.tree = s->tree,
+		.groups = st->groups,
+		.n_groups = s->n_groups,
+		.refs = st->refs,
+		.n_refs = s->n_refs,
+		.marks = s->marks,
+		.root_id = st->root_id,
+		.session = st->session,
+		.service = st->service,
+	};
+	st->interval = SCAN_FIRST_S;
+	st->ino_fd = -1;
+	ev_timer_init(&st->scan, on_scan, 0., 0.);
+	st->scan.data = st;
+	ev_timer_init(&st->grace, on_grace, 0., 0.);
+	st->grace.data = st;
+	ev_timer_init(&st->hard, on_hard, 0., 0.);
+	st->hard.data = st;
+	if (st->cgroup) {
+		char *events = xasprintf("%s/cgroup.events", st->cgroup);
+
+		st->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (st->ino_fd >= 0 && inotify_add_watch(st->ino_fd, events, IN_MODIFY) < 0) {
+			close(st->ino_fd);
+			st->ino_fd = -1;
+		}
+		free(events);
+		if (st->ino_fd >= 0) {
+			ev_io_init(&st->ino, on_inotify, st->ino_fd, EV_READ);
+			st->ino.data = st;
+			ev_io_start(loop, &st->ino);
+		}
+	}
+	ev_now_update(loop);
+	if (sig == SIGKILL) {
+		st->phase = PH_KILL;
+		ev_timer_set(&st->hard, STOPSET_KILL_WAIT_MS / 1000., 0.);
+		ev_timer_start(loop, &st->hard);
+	} else {
+		st->phase = PH_SIGNAL;
+		ev_timer_set(&st->grace, (double)grace_ms / 1000., 0.);
+		ev_timer_start(loop, &st->grace);
+	}
+	/* The first sweep signals at once; a set already empty is reported
+	 * from the loop, never from here. */
+	sweep(st, false);
+	ev_timer_set(&st->scan, 0., 0.);
+	ev_timer_start(loop, &st->scan);
+	*ret = st;
+	return 0;
+}
+
+void stopper_poke(struct stopper *st)
+{
+	if (!st || st->phase == PH_DONE)
+		return;
+	st->interval = SCAN_FIRST_S;
+	ev_timer_stop(st->loop, &st->scan);
+	ev_timer_set(&st->scan, 0., 0.);
+	ev_timer_start(st->loop, &st->scan);
+}
+
+void stopper_hurry(struct stopper *st)
+{
+	if (st)
+		enter_kill(st);
+}
+
+bool stopper_done(const struct stopper *st)
+{
+	return st->phase == PH_DONE;
+}
+
+unsigned stopper_signalled(const struct stopper *st)
+{
+	return st->signalled;
+}
+
+bool stopper_killed(const struct stopper *st)
+{
+	return st->killed;
+}
+
+const struct proc_ref *stopper_survivors(const struct stopper *st, size_t *ret_n)
+{
+	*ret_n = st->n_survivors;
+	return st->survivors;
+}
+
+void stopper_destroy(struct stopper *st)
+{
+	if (!st)
+		return;
+	ev_timer_stop(st->loop, &st->scan);
+	ev_timer_stop(st->loop, &st->grace);
+	ev_timer_stop(st->loop, &st->hard);
+	if (st->ino_fd >= 0) {
+		ev_io_stop(st->loop, &st->ino);
+		close(st->ino_fd);
+	}
+	free(st->cgroup);
+	free(st->root_id);
+	free(st->session);
+	free(st->service);
+	free(st->groups);
+	free(st->refs);
+	free(st->hit);
+	free(st->survivors);
+	free(st);
+}
+
+/* ---- synchronous ---- */
+
+struct stop_many {
+	struct ev_loop *loop;
+	size_t left;
+	bool interrupted;
+	struct stopper **v;
+	size_t n;
+	ev_io sig;
+};
+
+static void on_one_done(struct stopper *st, void *data)
+{
+	struct stop_many *m = data;
+
+	(void)st;
+	if (--m->left == 0)
+		ev_break(m->loop, EVBREAK_ALL);
+}
+
+static void on_hurry(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct stop_many *m = w->data;
+	struct signalfd_siginfo si;
+
+	(void)revents;
+	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		;
+	m->interrupted = true;
+	ev_io_stop(loop, w);
+	for (size_t i = 0; i < m->n; i++)
+		stopper_hurry(m->v[i]);
+}
+
+static void on_reaped(pid_t pid, int wstatus, void *data)
+{
+	struct stop_many *m = data;
+
+	(void)pid;
+	(void)wstatus;
+	for (size_t i = 0; i < m->n; i++)
+		stopper_poke(m->v[i]);
+}
+
+int procset_stop_many(const struct procset *v, const int *sigs, size_t n, uint64_t grace_ms,
+		      int sigfd, struct stop_result *ret)
+{
+	struct stop_many m = {0};
+	struct reaper *reaper = NULL;
+
+	memset(ret, 0, sizeof(*ret));
+	if (!n)
+		return 0;
+	m.loop = ev_loop_new(EVFLAG_AUTO);
+	if (!m.loop)
+		return -ENOMEM;
+	/* Our own children among the members (shims this command started)
+	 * become zombies when they end: reap them, and look again at once. */
+	if (reaper_create(m.loop, &reaper) == 0)
+		reaper_set_orphan_cb(reaper, on_reaped, &m);
+	m.v = xcalloc(n, sizeof(*m.v));
+	m.n = n;
+	m.left = n;
+	for (size_t i = 0; i < n; i++)
+		stopper_start(m.loop, &v[i], sigs[i], grace_ms, on_one_done, &m, &m.v[i]);
+	if (sigfd >= 0) {
+		ev_io_init(&m.sig, on_hurry, sigfd, EV_READ);
+		m.sig.data = &m;
+		ev_io_start(m.loop, &m.sig);
+	}
+	ev_run(m.loop, 0);
+	if (sigfd >= 0)
+		ev_io_stop(m.loop, &m.sig);
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+		const struct proc_ref *s = stopper_survivors(m.v[i], &k);
+
+		ret->signalled += stopper_signalled(m.v[i]);
+		ret->killed |= stopper_killed(m.v[i]);
+		for (size_t j = 0; j < k; j++) {
+			bool dup = false;
+
+			for (size_t x = 0; x < ret->n_survivors && !dup; x++)
+				dup = ret->survivors[x].pid == s[j].pid;
+			if (dup)
+				continue;
+			ret->survivors = xreallocarray(ret->survivors, ret->n_survivors + 1,
+						       sizeof(*ret->survivors));
+			ret->survivors[ret->n_survivors++] = s[j];
+		}
+		stopper_destroy(m.v[i]);
+	}
+	ret->interrupted = m.interrupted;
+	free(m.v);
+	reaper_destroy(reaper);
+	ev_loop_destroy(m.loop);
+	return 0;
+}
+
+int procset_stop(const struct procset *s, int sig, uint64_t grace_ms, int sigfd,
+		 struct stop_result *ret)
+{
+	return procset_stop_many(s, &sig, 1, grace_ms, sigfd, ret);
+}
+
+void stop_result_finish(struct stop_result *r)
+{
+	free(r->survivors);
+	memset(r, 0, sizeof(*r));
+}
