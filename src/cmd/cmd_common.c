@@ -359,6 +359,10 @@ int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, s
 			free(cause);
 		}
 	}
+	/* Containment: where the session's services run (or why nothing
+	 * contains them but their shims). Starting records it. */
+	services_cgroup(ctx->berth_dir, c->root_id, s->slug, need_shim, &c->cgroup,
+			&c->uncontained);
 	c->env = (struct svc_env){
 		.config = &ctx->config,
 		.session = s,
@@ -368,6 +372,8 @@ int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, s
 		.envp = strvec_argv(&c->envp),
 		.stop_grace_ms = ctx->config.stop_grace_ms,
 		.tmux = c->tmux.socket ? &c->tmux : NULL,
+		.cgroup = c->cgroup,
+		.uncontained = c->uncontained,
 	};
 	return 0;
 }
@@ -378,6 +384,8 @@ void cmd_svc_finish(struct cmd_svc *c)
 	strvec_clear(&c->envp);
 	free(c->root_id);
 	free(c->shim);
+	free(c->cgroup);
+	free(c->uncontained);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -430,8 +438,7 @@ int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, 
 	if (rep.tmux_error)
 		out_warn("%s", rep.tmux_error);
 	if (rep.shims_killed)
-		out_warn("%u supervisor%s did not end in time and %s killed", rep.shims_killed,
-			 rep.shims_killed == 1 ? "" : "s", rep.shims_killed == 1 ? "was" : "were");
+		out_warn("a supervisor did not end in time and was killed");
 	if (rep.n_survivors) {
 		out_error("%s: %zu process%s of session '%s' still run%s:", cmd, rep.n_survivors,
 			  rep.n_survivors == 1 ? "" : "es", c->env.session->slug,
@@ -445,6 +452,17 @@ int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, 
 			free(line);
 		}
 		r = -EBUSY;
+	} else if (rep.lost.n && !rep.contained) {
+		/* Without a cgroup, a process that left its group and cleared
+		 * berth's markers was findable only through its (lost) shim. */
+		for (size_t i = 0; i < rep.lost.n; i++)
+			out_error("%s: the supervisor of service '%s' was killed; what it ran was "
+				  "stopped, but a process it started that left its process group "
+				  "and cleared berth's markers cannot be found without cgroup "
+				  "containment (%s); check with `ps`",
+				  cmd, rep.lost.v[i],
+				  c->uncontained ? c->uncontained : "no cgroup");
+		c->unvouched = true;
 	}
 	stop_report_finish(&rep);
 	return r;

@@ -69,6 +69,9 @@ struct cmd_svc {
 	char *root_id;
 	char *shim;
 	struct tmux tmux; /* runner = tmux: env.tmux points here */
+	char *cgroup;     /* the session's cgroup: env.cgroup points here */
+	char *uncontained;
+	bool unvouched; /* a stop could not vouch for a lost supervisor's escapees */
 };
 /* Fill c for session s (the environment of cmd_session_environ, the shim
  * beside our executable or $BERTH_SHIM; the repository's tmux server under
@@ -97,7 +100,9 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f);
 /* Stop services (NULL: all of the session and anything with its markers);
  * prints progress and survivors. Returns 0, or -EBUSY when something
- * survived. */
+ * survived. When everything found was stopped but a lost supervisor's
+ * escapees cannot be vouched for (no cgroup containment), it says so and
+ * sets c->unvouched. */
 int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, const char *cmd);
 /* Run hook `which` (its command from the config; nothing when unset) in cwd
  * with envp plus the session's markers, so a process it leaves behind is

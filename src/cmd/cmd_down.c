@@ -88,8 +88,11 @@ static int refuse_dirty(const struct session *s, long n, const struct strvec *pa
 }
 
 /* Stop every process of the session. On survivors the session goes back to
- * what it was (nothing else is touched) and down fails. */
-static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op_rec *op)
+ * what it was (nothing else is touched) and down fails. *unvouched: a lost
+ * supervisor's escapees cannot be vouched for (no cgroup): the teardown goes
+ * on, and down exits 1 at its end. */
+static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op_rec *op,
+			 bool *unvouched)
 {
 	struct cmd_svc svc;
 	sigset_t old;
@@ -108,6 +111,7 @@ static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op
 	if (sigfd >= 0)
 		close(sigfd);
 	cmd_signals_restore(&old);
+	*unvouched = svc.unvouched;
 	cmd_svc_finish(&svc);
 	if (r < 0) {
 		session_finalize(ctx->state, s, op->id, op->had_prev ? op->prev : SESSION_STOPPED);
@@ -168,6 +172,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{0},
 	};
 	bool keep_wt = false, keep_vol = false, force = false, was_live = false, remove_wt;
+	bool unvouched = false;
 	struct session s = {0}, cur = {0};
 	struct op_rec op = {0};
 	char *slug = NULL, *cause = NULL;
@@ -239,7 +244,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			 cur.has_op ? cur.op.kind : "command");
 
 	cmd_test_pause("down-taken");
-	code = stop_services(ctx, &s, &op);
+	code = stop_services(ctx, &s, &op, &unvouched);
 	if (code)
 		goto out;
 	code = remove_docker(ctx, &s, &op, keep_vol || keep_wt);
@@ -302,7 +307,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	else
 		out_line(stdout, "session '%s' is down; slot %u is free; branch '%s' is kept\n",
 			 slug, s.slot, s.branch);
-	code = EXIT_OK;
+	code = unvouched ? EXIT_FAIL : EXIT_OK;
 out:
 	session_finish(&s);
 	session_finish(&cur);

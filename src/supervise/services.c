@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,7 +19,8 @@
 #include "probe/marker.h"
 #include "probe/owners.h"
 #include "probe/tree.h"
-#include "proc/reaper.h"
+#include "proc/cgroup.h"
+#include "proc/stopset.h"
 #include "supervise/services.h"
 #include "proc/spawn.h"
 #include "tmux/tmux.h"
@@ -28,7 +30,6 @@
 
 #define STATUS_SUFFIX ".status"
 #define SHIM_EXTRA_MS 2000 /* a shim gets stop_grace plus this before it is KILLed */
-#define KILL_WAIT_MS 2000  /* how long a SIGKILLed process may take to vanish */
 #define LOG_TAIL_READ (256u << 10)
 
 char *services_run_dir(const char *berth_dir, const char *slug)
@@ -71,6 +72,12 @@ unsigned services_port(const struct session *s, const char *service)
 }
 
 /* ---- starting ---- */
+
+/* The cgroup of service name, when the session has one. */
+static char *service_cgroup(const struct svc_env *e, const char *name)
+{
+	return e->cgroup ? xasprintf("%s/%s", e->cgroup, name) : NULL;
+}
 
 static const char *restart_name(enum restart_policy p)
 {
@@ -135,6 +142,10 @@ void services_shim_argv(const struct svc_env *e, const struct service_config *cf
 	if (cfg->ready && !strncmp(cfg->ready, "log:", 4)) {
 		strvec_push(argv, "--ready-log");
 		strvec_push(argv, cfg->ready + 4);
+	}
+	if (e->cgroup) {
+		strvec_push(argv, "--cgroup");
+		strvec_push_owned(argv, service_cgroup(e, cfg->name));
 	}
 	if (e->tmux) {
 		strvec_push(argv, "--terminal");
@@ -445,24 +456,46 @@ void services_recorded(const char *berth_dir, const char *slug, struct strvec *r
 		qsort(ret->v + first, ret->n - first, sizeof(*ret->v), cmp_str);
 }
 
-void services_log_tail(const char *log_path, unsigned n, struct strbuf *out)
+void services_log_mark(const char *log_path, struct svc_log_mark *ret)
 {
-	int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+
+	*ret = (struct svc_log_mark){0};
+	if (stat(log_path, &sb) == 0)
+		*ret = (struct svc_log_mark){
+			.dev = sb.st_dev, .ino = sb.st_ino, .size = sb.st_size};
+}
+
+void services_log_tail_since(const char *log_path, const struct svc_log_mark *mark, unsigned n,
+			     struct strbuf *out)
+{
+	int fd;
 	char *buf;
-	off_t size, from;
+	struct stat sb;
+	off_t size, from, floor = 0;
 	ssize_t got;
 	size_t len, start;
 	unsigned lines = 0;
 
 	if (n == 0)
 		return;
-
+	fd = open(log_path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	size = lseek(fd, 0, SEEK_END);
-	from = size > (off_t)LOG_TAIL_READ ? size - (off_t)LOG_TAIL_READ : 0;
+	if (fstat(fd, &sb) < 0) {
+		close(fd);
+		return;
+	}
+	size = sb.st_size;
+	/* The same file, not shorter than it was: what came after the mark.
+	 * Another file (rotated since) or a shorter one holds only newer
+	 * output: all of it counts. */
+	if (mark && mark->ino && sb.st_dev == mark->dev && sb.st_ino == mark->ino &&
+	    size >= mark->size)
+		floor = mark->size;
+	from = size - floor > (off_t)LOG_TAIL_READ ? size - (off_t)LOG_TAIL_READ : floor;
 	buf = xmalloc(LOG_TAIL_READ + 1);
-	got = size > 0 ? pread(fd, buf, (size_t)(size - from), from) : 0;
+	got = size > from ? pread(fd, buf, (size_t)(size - from), from) : 0;
 	close(fd);
 	if (got <= 0) {
 		free(buf);
@@ -481,267 +514,134 @@ void services_log_tail(const char *log_path, unsigned n, struct strbuf *out)
 	free(buf);
 }
 
+void services_log_tail(const char *log_path, unsigned n, struct strbuf *out)
+{
+	services_log_tail_since(log_path, NULL, n, out);
+}
+
+/* ---- containment ---- */
+
+char *services_cgroup_file(const char *berth_dir, const char *slug)
+{
+	return xasprintf("%s/run/%s/cgroup", berth_dir, slug);
+}
+
+int services_cgroup(const char *berth_dir, const char *root_id, const char *slug, bool record,
+		    char **ret, char **why)
+{
+	char *file = services_cgroup_file(berth_dir, slug), *text = NULL, *base = NULL;
+	size_t len = 0;
+	int r;
+
+	*ret = NULL;
+	*why = NULL;
+	/* The path the session's services were started in (the base may differ
+	 * for another caller: a delegated subtree is the caller's own). A
+	 * hostile or stale file is not followed. */
+	if (read_file(file, 4096, &text, &len) == 0) {
+		while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+			text[--len] = '\0';
+		if (cgroup_path_valid(text, root_id, slug, false)) {
+			*ret = text;
+			free(file);
+			return 0;
+		}
+		free(text);
+	}
+	r = cgroup_base(&base, why);
+	if (r < 0)
+		goto out;
+	*ret = xasprintf("%s/%s/%s", base, root_id, slug);
+	if (record) {
+		char *dir = services_run_dir(berth_dir, slug);
+
+		mkdir_p(dir, 0755);
+		free(dir);
+		r = write_file_atomic(file, *ret, strlen(*ret), 0644);
+		if (r < 0) {
+			*why = xasprintf("cannot write '%s': %s", file, strerror(-r));
+			free(*ret);
+			*ret = NULL;
+			r = -ENOTSUP;
+		}
+	}
+out:
+	free(base);
+	free(file);
+	return r;
+}
+
 /* ---- stopping ---- */
 
-/* Processes being waited for, each through a pidfd (or the reaper, for our
- * own children), until all are gone or a deadline passes. */
-struct waiter;
+static const struct service_config *find_config(const struct svc_env *e, const char *name)
+{
+	for (size_t i = 0; i < e->config->n_services; i++)
+		if (!strcmp(e->config->services[i].name, name))
+			return &e->config->services[i];
+	return NULL;
+}
 
-struct waited {
-	struct waiter *w;
-	struct proc_ref ref;
-	int pidfd;
-	ev_io io;
-	bool gone;
-	bool child;  /* watched by the reaper */
-	bool polled; /* no pidfds here: checked on a timer */
+/* The set of what a lost shim left: its recorded cgroup (checked), its
+ * recorded process group, and its service's markers. */
+struct lost {
+	struct proc_ref group;
+	char *cgroup;
+	char *name;
+	int sig;
 };
-
-struct waiter {
-	struct ev_loop *loop;
-	struct reaper *reaper;
-	struct waited *v;
-	size_t n, alloc;
-	size_t left;
-	ev_timer deadline;
-	ev_timer poll; /* for polled entries only */
-	ev_io sig;
-	bool timed_out;
-	bool interrupted;
-};
-
-static void waited_gone(struct waited *x)
-{
-	if (x->gone)
-		return;
-	x->gone = true;
-	if (!x->child && !x->polled) {
-		ev_io_stop(x->w->loop, &x->io);
-		close(x->pidfd);
-		x->pidfd = -1;
-	}
-	if (--x->w->left == 0)
-		ev_break(x->w->loop, EVBREAK_ONE);
-}
-
-static void on_pidfd(struct ev_loop *loop, ev_io *io, int revents)
-{
-	(void)loop;
-	(void)revents;
-	waited_gone(io->data);
-}
-
-static void on_child_exit(struct reaper_child *c, int wstatus, void *data)
-{
-	struct waiter *w = data;
-
-	(void)wstatus;
-	for (size_t i = 0; i < w->n; i++)
-		if (w->v[i].child && !w->v[i].gone && w->v[i].ref.pid == reaper_child_pid(c))
-			waited_gone(&w->v[i]);
-}
-
-static void on_poll(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct waiter *w = t->data;
-
-	(void)loop;
-	(void)revents;
-	for (size_t i = 0; i < w->n; i++)
-		if (w->v[i].polled && !w->v[i].gone &&
-		    !proc_is(w->v[i].ref.pid, w->v[i].ref.start_time))
-			waited_gone(&w->v[i]);
-}
-
-static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct waiter *w = t->data;
-
-	(void)revents;
-	w->timed_out = true;
-	ev_break(loop, EVBREAK_ONE);
-}
-
-static void on_hurry(struct ev_loop *loop, ev_io *io, int revents)
-{
-	struct waiter *w = io->data;
-	struct signalfd_siginfo si;
-
-	(void)revents;
-	while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		w->interrupted = true;
-	ev_io_stop(loop, io);
-	ev_break(loop, EVBREAK_ONE);
-}
-
-static int waiter_init(struct waiter *w, int sigfd)
-{
-	memset(w, 0, sizeof(*w));
-	w->loop = ev_loop_new(EVFLAG_AUTO);
-	if (!w->loop)
-		return -ENOMEM;
-	if (reaper_create(w->loop, &w->reaper) < 0)
-		w->reaper = NULL;
-	ev_timer_init(&w->deadline, on_deadline, 0., 0.);
-	w->deadline.data = w;
-	ev_timer_init(&w->poll, on_poll, 0.01, 0.01);
-	w->poll.data = w;
-	if (sigfd >= 0) {
-		ev_io_init(&w->sig, on_hurry, sigfd, EV_READ);
-		w->sig.data = w;
-		ev_io_start(w->loop, &w->sig);
-	}
-	return 0;
-}
-
-static void waiter_finish(struct waiter *w)
-{
-	for (size_t i = 0; i < w->n; i++) {
-		if (!w->v[i].child && !w->v[i].polled && w->v[i].pidfd >= 0) {
-			ev_io_stop(w->loop, &w->v[i].io);
-			close(w->v[i].pidfd);
-		}
-	}
-	ev_io_stop(w->loop, &w->sig);
-	ev_timer_stop(w->loop, &w->deadline);
-	ev_timer_stop(w->loop, &w->poll);
-	reaper_destroy(w->reaper);
-	ev_loop_destroy(w->loop);
-	free(w->v);
-	memset(w, 0, sizeof(*w));
-}
-
-/* Add ref; false when it is already gone. The array may move: io watchers
- * are started only in waiter_run. */
-static bool waiter_add(struct waiter *w, const struct proc_ref *ref)
-{
-	struct waited *x;
-	int fd = proc_ref_pidfd(ref);
-
-	if (fd < 0 && fd != -ENOSYS)
-		return false;
-	XGROW(w->v, w->alloc, w->n + 1);
-	x = &w->v[w->n++];
-	*x = (struct waited){.w = w, .ref = *ref, .pidfd = fd, .polled = fd == -ENOSYS};
-	w->left++;
-	return true;
-}
-
-/* Signal every waited process that is not gone. */
-static void waiter_signal(struct waiter *w, int sig)
-{
-	for (size_t i = 0; i < w->n; i++) {
-		struct waited *x = &w->v[i];
-
-		if (x->gone)
-			continue;
-		if (x->polled || x->pidfd < 0) {
-			proc_ref_signal(&x->ref, sig, true);
-			continue;
-		}
-		if (syscall(SYS_pidfd_send_signal, x->pidfd, sig, NULL, 0) == 0 && sig != SIGKILL &&
-		    sig != SIGCONT)
-			syscall(SYS_pidfd_send_signal, x->pidfd, SIGCONT, NULL, 0);
-	}
-}
-
-/* Wait until every added process is gone, timeout_ms passes, or sigfd fires. */
-static void waiter_run(struct waiter *w, uint64_t timeout_ms)
-{
-	for (size_t i = 0; i < w->n; i++) {
-		struct waited *x = &w->v[i];
-
-		if (x->gone || x->child || x->polled || ev_is_active(&x->io))
-			continue;
-		/* Our own child (a shim this run started): the reaper reaps it. */
-		if (w->reaper &&
-		    reaper_watch(w->reaper, x->ref.pid, x->pidfd, on_child_exit, w, NULL) == 0) {
-			x->child = true;
-			x->pidfd = -1; /* the reaper owns it now */
-			continue;
-		}
-		ev_io_init(&x->io, on_pidfd, x->pidfd, EV_READ);
-		x->io.data = x;
-		ev_io_start(w->loop, &x->io);
-	}
-	w->timed_out = false;
-	if (!w->left || w->interrupted)
-		return;
-	ev_timer_set(&w->deadline, (double)timeout_ms / 1000.0, 0.);
-	ev_timer_start(w->loop, &w->deadline);
-	for (size_t i = 0; i < w->n; i++)
-		if (w->v[i].polled && !w->v[i].gone)
-			ev_timer_start(w->loop, &w->poll);
-	ev_run(w->loop, 0);
-	ev_timer_stop(w->loop, &w->deadline);
-	ev_timer_stop(w->loop, &w->poll);
-}
-
-/* Kill what is left, now, and wait for it to vanish. */
-static void waiter_kill_rest(struct waiter *w)
-{
-	waiter_signal(w, SIGKILL);
-	ev_io_stop(w->loop, &w->sig);
-	waiter_run(w, KILL_WAIT_MS);
-}
-
-/* TERM (+CONT) to every process of the sweep, KILL at the grace deadline. */
-static unsigned sweep(const struct svc_env *e, const char *service, int sigfd, bool *hurry)
-{
-	struct proc_ref *v = NULL;
-	size_t n = 0;
-	struct waiter w;
-	unsigned hit = 0;
-
-	if (marker_sweep(e->root_id, e->session->slug, service, &v, &n) < 0 || !n) {
-		free(v);
-		return 0;
-	}
-	if (waiter_init(&w, *hurry ? -1 : sigfd) < 0) {
-		free(v);
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (waiter_add(&w, &v[i]))
-			hit++;
-	waiter_signal(&w, *hurry ? SIGKILL : SIGTERM);
-	waiter_run(&w, *hurry ? KILL_WAIT_MS : e->stop_grace_ms);
-	if (w.interrupted)
-		*hurry = true;
-	if (w.left)
-		waiter_kill_rest(&w);
-	waiter_finish(&w);
-	free(v);
-	return hit;
-}
 
 static void kill_tmux_session(const struct svc_env *e, int sigfd, struct stop_report *ret)
 {
 	pid_t *pids = NULL;
 	size_t n = 0;
 	char *msg = NULL;
-	struct waiter w;
-	bool waiting = false;
+	struct proc_ref *refs = NULL;
+	size_t k = 0;
+	struct stop_result res;
 
 	tmux_session_pids(e->tmux, e->session->slug, &pids, &n, NULL);
-	if (n && waiter_init(&w, sigfd) == 0) {
-		waiting = true;
-		for (size_t i = 0; i < n; i++) {
-			struct proc_ref ref = {pids[i], 0};
-
-			if (proc_start_time(pids[i], &ref.start_time) == 0)
-				waiter_add(&w, &ref);
-		}
-	}
+	refs = xcalloc(n ? n : 1, sizeof(*refs));
+	for (size_t i = 0; i < n; i++)
+		if (proc_start_time(pids[i], &refs[k].start_time) == 0)
+			refs[k++].pid = pids[i];
 	if (tmux_kill_session(e->tmux, e->session->slug, &msg) < 0)
 		ret->tmux_error = xasprintf("cannot kill tmux session %s: %s", e->session->slug,
 					    msg ? msg : "no answer");
-	if (waiting) {
-		waiter_run(&w, KILL_WAIT_MS);
-		waiter_finish(&w);
+	/* The panes got their hangup: a moment to go, then the safety net. */
+	if (k) {
+		struct procset set = {.refs = refs, .n_refs = k};
+
+		procset_stop(&set, 0, STOPSET_KILL_WAIT_MS, sigfd, &res);
+		stop_result_finish(&res);
 	}
+	free(refs);
 	free(msg);
 	free(pids);
+}
+
+/* The session's own set (names NULL) or each named service's. */
+static size_t own_sets(const struct svc_env *e, const struct strvec *names, struct procset *v,
+		       char **cgroups)
+{
+	const char *slug = e->session->slug;
+	size_t n = 0;
+
+	if (!names) {
+		v[n++] = (struct procset){.cgroup = e->cgroup,
+					  .marks = PROCSET_MARKS_SESSION,
+					  .root_id = e->root_id,
+					  .session = slug};
+		return n;
+	}
+	for (size_t i = 0; i < names->n; i++) {
+		cgroups[i] = service_cgroup(e, names->v[i]);
+		v[n++] = (struct procset){.cgroup = cgroups[i],
+					  .marks = PROCSET_MARKS_SERVICE,
+					  .root_id = e->root_id,
+					  .session = slug,
+					  .service = names->v[i]};
+	}
+	return n;
 }
 
 int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd,
@@ -749,107 +649,125 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 {
 	struct strvec all = STRVEC_INIT;
 	const struct strvec *list = names;
-	struct proc_ref *groups = NULL;
-	size_t n_groups = 0, groups_alloc = 0;
-	struct waiter w;
+	struct proc_ref *shims = NULL;
+	struct lost *lost = NULL;
+	size_t n_shims = 0, n_lost = 0, n_sets;
+	struct procset *sets;
+	char **cgroups;
+	int *sigs;
+	struct stop_result res;
 	bool hurry = false;
-	int r;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!list) {
 		services_recorded(e->berth_dir, e->session->slug, &all);
 		list = &all;
 	}
-	r = waiter_init(&w, sigfd);
-	if (r < 0)
-		goto out;
-	/* Every shim at once: the total is the slowest service, not the sum. */
+	shims = xcalloc(list->n + 1, sizeof(*shims));
+	lost = xcalloc(list->n + 1, sizeof(*lost));
 	for (size_t i = 0; i < list->n; i++) {
+		const struct service_config *cfg = find_config(e, list->v[i]);
 		struct svc_view v;
-		struct proc_ref shim;
 
 		if (services_view(e->berth_dir, e->session->slug, list->v[i], &v) < 0 ||
 		    v.live == SVC_LIVE_NONE)
 			continue;
-		shim = (struct proc_ref){v.st.shim_pid, v.st.shim_start};
-		if (v.live == SVC_LIVE_RUNNING && waiter_add(&w, &shim)) {
-			ret->shims++;
+		if (v.live == SVC_LIVE_RUNNING) {
+			shims[n_shims++] = (struct proc_ref){v.st.shim_pid, v.st.shim_start};
 			continue;
 		}
-		/* The shim is gone: its service's group is the safety net's. */
-		if (v.service_alive) {
-			XGROW(groups, groups_alloc, n_groups + 1);
-			groups[n_groups++] = (struct proc_ref){v.st.pid, v.st.start_time};
-		}
+		if (v.live != SVC_LIVE_LOST && !v.service_alive)
+			continue;
+		/* The shim is gone without recording an end: what it ran may
+		 * still run, out of its supervision. */
+		lost[n_lost] = (struct lost){
+			.group = {v.st.pid > 1 ? v.st.pid : 0, v.st.start_time},
+			.cgroup = cgroup_path_valid(v.st.cgroup, e->root_id, e->session->slug, true)
+					  ? xstrdup(v.st.cgroup)
+					  : service_cgroup(e, list->v[i]),
+			.name = xstrdup(list->v[i]),
+			.sig = cfg && cfg->stop_signal ? cfg->stop_signal : SIGTERM,
+		};
+		if (v.live == SVC_LIVE_LOST)
+			strvec_push(&ret->lost, list->v[i]);
+		n_lost++;
 	}
-	waiter_signal(&w, SIGTERM);
-	waiter_run(&w, e->stop_grace_ms + SHIM_EXTRA_MS);
-	hurry = w.interrupted;
-	if (w.left) {
-		for (size_t i = 0; i < w.n; i++)
-			ret->shims_killed += !w.v[i].gone;
-		waiter_kill_rest(&w);
+
+	/* Every shim at once: each stops its own tree; the total is the
+	 * slowest service, not the sum. A shim still there at stop_grace +
+	 * SHIM_EXTRA_MS is KILLed (its service then gets its parent-death
+	 * signal, and the safety net below takes the rest). */
+	if (n_shims) {
+		struct procset set = {.refs = shims, .n_refs = n_shims};
+
+		procset_stop(&set, SIGTERM, e->stop_grace_ms + SHIM_EXTRA_MS, sigfd, &res);
+		ret->shims = n_shims;
+		ret->shims_killed = res.killed;
+		hurry = res.interrupted;
+		stop_result_finish(&res);
 	}
-	waiter_finish(&w);
 
 	/* The tmux session goes once its services are stopped: the kernel
-	 * hangs up the processes of its other windows (the shell), which are
-	 * given a moment to go before the safety net; has-session must then
-	 * say it is gone. */
+	 * hangs up the processes of its other windows (the shell). */
 	if (!names && e->tmux)
-		kill_tmux_session(e, sigfd, ret);
+		kill_tmux_session(e, hurry ? -1 : sigfd, ret);
 
-	/* The safety net: a lost shim's process group (its leader verified:
-	 * while the leader lives its group id cannot be reused), then every
-	 * process carrying the markers. */
-	for (size_t i = 0; i < n_groups; i++) {
-		int fd = proc_ref_pidfd(&groups[i]);
-
-		if (fd < 0)
-			continue;
-		kill(-groups[i].pid, hurry ? SIGKILL : SIGTERM);
-		if (!hurry)
-			kill(-groups[i].pid, SIGCONT);
-		close(fd);
+	/* The safety net: what lost shims left (with each service's own stop
+	 * signal), then everything of the session (or of the named services):
+	 * its cgroup, every process with its markers. */
+	sets = xcalloc(n_lost + list->n + 1, sizeof(*sets));
+	sigs = xcalloc(n_lost + list->n + 1, sizeof(*sigs));
+	cgroups = xcalloc(list->n + 1, sizeof(*cgroups));
+	n_sets = 0;
+	for (size_t i = 0; i < n_lost; i++) {
+		sets[n_sets] = (struct procset){.cgroup = lost[i].cgroup,
+						.groups = &lost[i].group,
+						.n_groups = lost[i].group.pid ? 1 : 0,
+						.marks = PROCSET_MARKS_SERVICE,
+						.root_id = e->root_id,
+						.session = e->session->slug,
+						.service = lost[i].name};
+		sigs[n_sets++] = hurry ? SIGKILL : lost[i].sig;
 	}
-	if (!names) {
-		ret->swept += sweep(e, NULL, sigfd, &hurry);
-	} else {
-		for (size_t i = 0; i < names->n; i++)
-			ret->swept += sweep(e, names->v[i], sigfd, &hurry);
-	}
-	ret->interrupted = hurry;
+	{
+		size_t k = own_sets(e, names, sets + n_sets, cgroups);
 
-	/* What is left is a survivor, named by the caller. */
-	if (!names) {
-		marker_sweep(e->root_id, e->session->slug, NULL, &ret->survivors,
-			     &ret->n_survivors);
-	} else {
-		for (size_t i = 0; i < names->n; i++) {
-			struct proc_ref *v = NULL;
-			size_t n = 0;
-
-			if (marker_sweep(e->root_id, e->session->slug, names->v[i], &v, &n) == 0 &&
-			    n) {
-				ret->survivors = xreallocarray(ret->survivors, ret->n_survivors + n,
-							       sizeof(*v));
-				memcpy(ret->survivors + ret->n_survivors, v, n * sizeof(*v));
-				ret->n_survivors += n;
-			}
-			free(v);
-		}
+		for (size_t i = 0; i < k; i++)
+			sigs[n_sets + i] = hurry ? SIGKILL : SIGTERM;
+		n_sets += k;
 	}
-	r = 0;
-out:
-	free(groups);
+	procset_stop_many(sets, sigs, n_sets, e->stop_grace_ms, hurry ? -1 : sigfd, &res);
+	ret->swept = res.signalled;
+	ret->interrupted = hurry || res.interrupted;
+	ret->survivors = res.survivors;
+	ret->n_survivors = res.n_survivors;
+	res.survivors = NULL;
+	stop_result_finish(&res);
+	ret->contained = e->cgroup != NULL;
+
+	/* Empty cgroups go (a populated one stays: its survivors are named). */
+	if (!names && e->cgroup && !ret->n_survivors)
+		cgroup_remove(e->cgroup);
+	for (size_t i = 0; i < list->n; i++)
+		free(cgroups[i]);
+	for (size_t i = 0; i < n_lost; i++) {
+		free(lost[i].cgroup);
+		free(lost[i].name);
+	}
+	free(cgroups);
+	free(sigs);
+	free(sets);
+	free(lost);
+	free(shims);
 	strvec_clear(&all);
-	return r;
+	return 0;
 }
 
 void stop_report_finish(struct stop_report *r)
 {
 	free(r->survivors);
 	free(r->tmux_error);
+	strvec_clear(&r->lost);
 	memset(r, 0, sizeof(*r));
 }
 

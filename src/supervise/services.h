@@ -24,12 +24,14 @@
 struct svc_env {
 	const struct config *config;
 	const struct session *session;
-	const char *berth_dir;  /* <root>/.berth */
-	const char *root_id;    /* BERTH_ROOT_ID of this repository */
-	const char *shim_path;  /* the berth-shim executable */
-	char *const *envp;      /* the session's environment, NULL-terminated */
-	uint64_t stop_grace_ms; /* config's stop_grace */
-	struct tmux *tmux;      /* the tmux runner's server; NULL: the process runner */
+	const char *berth_dir;   /* <root>/.berth */
+	const char *root_id;     /* BERTH_ROOT_ID of this repository */
+	const char *shim_path;   /* the berth-shim executable */
+	char *const *envp;       /* the session's environment, NULL-terminated */
+	uint64_t stop_grace_ms;  /* config's stop_grace */
+	struct tmux *tmux;       /* the tmux runner's server; NULL: the process runner */
+	const char *cgroup;      /* the session's cgroup (containment), or NULL */
+	const char *uncontained; /* why there is none (for messages), or NULL */
 };
 
 /* .berth/run/<slug>, .berth/logs/<slug> and the files in them. Caller frees. */
@@ -99,30 +101,53 @@ bool services_tree_listens(const struct proc_ref *v, size_t n, const struct list
 void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret);
 /* The last n lines of service's log (byte-exact), appended to out. */
 void services_log_tail(const char *log_path, unsigned n, struct strbuf *out);
+/* Where a log ends now (a missing log: all zero), taken before a shim starts
+ * appending to it, so that its output can be told from earlier runs'. */
+struct svc_log_mark {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+};
+void services_log_mark(const char *log_path, struct svc_log_mark *ret);
+/* services_log_tail of what was written after mark (NULL: the whole log).
+ * When the log was replaced (rotated) or truncated since, all of the
+ * current file is newer than the mark and counts. */
+void services_log_tail_since(const char *log_path, const struct svc_log_mark *mark, unsigned n,
+			     struct strbuf *out);
 
 /* What stopping found. */
 struct stop_report {
-	unsigned shims;             /* shims signalled and seen gone */
-	unsigned shims_killed;      /* shims that did not end by the deadline: KILLed */
-	unsigned swept;             /* processes found by the safety net and stopped */
+	unsigned shims;             /* shims signalled */
+	bool shims_killed;          /* a shim did not end by its deadline: KILLed */
+	unsigned swept;             /* processes found by the safety net and signalled */
 	struct proc_ref *survivors; /* still running afterwards (caller frees) */
 	size_t n_survivors;
-	bool interrupted; /* a signal on sigfd: the rest was KILLed at once */
-	char *tmux_error; /* the tmux session could not be killed (caller frees) */
+	struct strvec lost; /* services whose shim was gone without recording an end */
+	bool contained;     /* a cgroup held the session: nothing can have escaped */
+	bool interrupted;   /* a signal on sigfd: the rest was KILLed at once */
+	char *tmux_error;   /* the tmux session could not be killed (caller frees) */
 };
 
 /* Stop services names (NULL: every service recorded for the session) and
- * everything carrying their markers (every process of the session when names
- * is NULL): TERM to each shim at once, wait for all through pidfds (a shim
- * escalates to KILL at stop_grace itself; a shim still there at stop_grace +
- * 2 s is KILLed), then (names NULL, tmux runner) kill the tmux session and
- * check that it is gone, then the safety net with the same escalation, then
- * a last sweep whose finds are the survivors. Status files of stopped
- * services are kept (they say "stopped"). sigfd >= 0: readable means
- * "hurry": KILL now. */
+ * everything of theirs (every process of the session when names is NULL),
+ * through proc/stopset: TERM to each running shim at once (each stops its
+ * own tree; a shim still there at stop_grace + 2 s is KILLed), then (names
+ * NULL, tmux runner) the tmux session, then the safety net: what a lost
+ * shim left (its cgroup, its recorded process group, its markers, with the
+ * service's stop_signal), the session's cgroup and marker set; survivors
+ * are what is left at the end. Status files of stopped services are kept
+ * (they say "stopped"). sigfd >= 0: readable means "hurry": KILL now. */
 int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd,
 		  struct stop_report *ret);
 void stop_report_finish(struct stop_report *r);
+
+/* .berth/run/<slug>/cgroup: where the session's cgroup is recorded. */
+char *services_cgroup_file(const char *berth_dir, const char *slug);
+/* The session's cgroup: the recorded one (checked: berth's own, for this
+ * session), else <cgroup_base>/<root_id>/<slug> (recorded when record).
+ * -ENOTSUP with *why (caller frees) when the machine gives berth none. */
+int services_cgroup(const char *berth_dir, const char *root_id, const char *slug, bool record,
+		    char **ret, char **why);
 
 /* Parse the session's event journal (lines "ms<TAB>service<TAB>kind<TAB>detail"
  * appended by the shims) from byte offset *off on; complete lines only, *off
