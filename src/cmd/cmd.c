@@ -191,9 +191,11 @@ int cmd_run(const struct cmd_entry *e, int argc, char **argv)
 			return out_finish();
 		}
 	}
+	ctx.entry = e;
 	code = setup(&ctx, e->flags);
 	if (code == 0)
 		code = e->exec(&ctx, argc, argv);
+	cmd_own_finish(&ctx);
 	teardown(&ctx);
 	if (out_finish() != 0 && code == 0)
 		code = EXIT_FAIL;

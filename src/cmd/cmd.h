@@ -33,7 +33,18 @@ enum cmd_flags {
 	CMD_CONFIG_OPTIONAL = 1 << 3, /* with CMD_CONFIG: a missing file is not an error */
 };
 
+/* How a command takes the session it changes (own.c). */
+enum cmd_owner {
+	OWNER_NONE,    /* changes no session */
+	OWNER_RESERVE, /* up: reserves (or resumes) it itself, then adopts the token */
+	OWNER_TAKE,    /* down: takes it even from a live owner, which stands down first */
+	OWNER_IDLE,    /* restart: an active session no live command owns */
+};
+
+struct cmd_entry;
+
 struct cmd_ctx {
+	const struct cmd_entry *entry;
 	char *cwd;
 	struct repo_location loc;
 	const char *root; /* loc.main_root */
@@ -41,6 +52,8 @@ struct cmd_ctx {
 	struct config config;
 	bool have_config; /* the file existed and parsed */
 	struct state *state;
+	struct op_rec own; /* the ownership token, while own_slug is set */
+	char *own_slug;
 };
 
 struct cmd_entry {
@@ -49,6 +62,7 @@ struct cmd_entry {
 	const char *summary; /* one line for `berth --help` */
 	const char *help;    /* the options, one per line, for `berth CMD --help` */
 	unsigned flags;
+	enum cmd_owner owner;
 	int (*exec)(struct cmd_ctx *ctx, int argc, char **argv);
 };
 
@@ -71,6 +85,20 @@ int cmd_resolve_slug(struct cmd_ctx *ctx, const char *arg, char **ret);
 /* Open the state store if the command did not (for commands that need it
  * only sometimes). Prints the error; returns an exit code or 0. */
 int cmd_open_state(struct cmd_ctx *ctx);
+/* Take session slug as the entry's owner field says (OWNER_TAKE,
+ * OWNER_IDLE; nothing for others), into *ret. Prints errors; returns an
+ * exit code or 0. */
+int cmd_own_session(struct cmd_ctx *ctx, const char *slug, struct session *ret);
+/* up: the token session_reserve took becomes the command's. */
+void cmd_own_adopt(struct cmd_ctx *ctx, const char *slug, const struct op_rec *op);
+/* True when another command took the session over since we took it. */
+bool cmd_own_lost(struct cmd_ctx *ctx);
+/* Say that the run stood down (taken over); returns EXIT_BUSY. */
+int cmd_stand_down(struct cmd_ctx *ctx);
+/* The command settled its session (finalized, released, deleted). */
+void cmd_own_release(struct cmd_ctx *ctx);
+/* After exec: a session still owned is given back as it was. */
+void cmd_own_finish(struct cmd_ctx *ctx);
 /* Map a -errno from a library call to the exit-code contract. */
 int cmd_exit_for(int r);
 

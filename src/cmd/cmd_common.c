@@ -499,24 +499,30 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 	struct strvec env = STRVEC_INIT;
 	struct envmap m = {0};
 	struct hook_result res;
-	char *root_id, text[320];
+	char *root_id, text[320], *cg = NULL, *why = NULL, *hook_cg = NULL;
 	int r;
 
 	if (!command || !*command)
 		return 0;
-	/* This session's markers, and no service's (the caller may itself be
-	 * a service of another session). */
+	/* This session's markers and the hook's, and no service's (the caller
+	 * may itself be a service of another session). */
 	root_id = hash_root_id(ctx->root);
 	for (char *const *p = envp; *p; p++)
 		if (strncmp(*p, MARKER_SERVICE "=", strlen(MARKER_SERVICE) + 1))
 			envmap_set_kv(&m, *p);
 	envmap_set(&m, MARKER_ROOT_ID, root_id);
 	envmap_set(&m, MARKER_SESSION, slug);
+	envmap_set(&m, MARKER_HOOK, which);
 	for (size_t i = 0; i < m.n; i++)
 		strvec_pushf(&env, "%s=%s", m.v[i].key, m.v[i].value);
 	envmap_finish(&m);
+	/* post_down runs after the session's cgroup is gone: none for it */
+	if (strcmp(which, "post_down") &&
+	    services_cgroup(ctx->berth_dir, root_id, slug, false, &cg, &why) == 0)
+		hook_cg = xasprintf("%s/%s", cg, HOOKS_CGROUP);
 	out_step("hook %s: %s", which, command);
-	r = hooks_run(command, cwd, strvec_argv(&env), ctx->config.hooks.timeout_ms, sigfd, &res);
+	r = hooks_run(command, cwd, strvec_argv(&env), hook_cg, ctx->config.hooks.timeout_ms, sigfd,
+		      &res);
 	hooks_result_text(&res, text, sizeof(text));
 	if (r < 0 && r != -EINTR)
 		out_error("%s: hook %s failed: %s (%s)", cmd, which, text, command);
@@ -524,6 +530,9 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 		      r == 0 ? "succeeded" : text, (double)res.ms / 1000.0);
 	free(res.error);
 	free(root_id);
+	free(cg);
+	free(why);
+	free(hook_cg);
 	strvec_clear(&env);
 	return r;
 }

@@ -171,10 +171,10 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
-	bool keep_wt = false, keep_vol = false, force = false, was_live = false, remove_wt;
+	bool keep_wt = false, keep_vol = false, force = false, remove_wt;
 	bool unvouched = false;
 	struct session s = {0}, cur = {0};
-	struct op_rec op = {0};
+	const struct op_rec *op = &ctx->own;
 	char *slug = NULL, *cause = NULL;
 	int c, code, r;
 
@@ -222,32 +222,27 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		strvec_clear(&paths);
 	}
 
-	if (session_op_new(&op, "down") < 0) {
-		out_error("down: cannot read this process's start time from /proc; berth needs "
-			  "/proc mounted");
-		code = EXIT_FAIL;
-		goto out;
-	}
-	r = session_take(ctx->state, slug, &op, &s, &was_live, &cause);
-	if (r < 0) {
-		out_error("down: %s", cause ? cause : state_errmsg(ctx->state));
-		free(cause);
-		code = cmd_exit_for(r);
-		goto out;
-	}
-	if (was_live)
-		out_warn("session '%s' had a running %s (pid %d); taking it over and tearing it "
-			 "down",
-			 slug, cur.op.kind, (int)cur.op.pid);
-	else if (cur.status == SESSION_PENDING)
-		out_step("recovering session '%s' left pending by a crashed %s", slug,
-			 cur.has_op ? cur.op.kind : "command");
-
-	cmd_test_pause("down-taken");
-	code = stop_services(ctx, &s, &op, &unvouched);
+	/* The token, from whoever held it: a live `up` or `restart` stands down
+	 * (and is waited for) before anything is stopped or removed here. */
+	code = cmd_own_session(ctx, slug, &s);
 	if (code)
 		goto out;
-	code = remove_docker(ctx, &s, &op, keep_vol || keep_wt);
+	if (s.has_op && !strcmp(s.op.kind, "down") && cur.status == SESSION_PENDING && cur.has_op &&
+	    !session_op_alive(&cur.op))
+		out_step("recovering session '%s' left pending by a crashed %s", slug, cur.op.kind);
+	else if (cur.status == SESSION_PENDING && !cur.has_op)
+		out_step("recovering session '%s' left pending by a crashed command", slug);
+
+	cmd_test_pause("down-taken");
+	code = stop_services(ctx, &s, op, &unvouched);
+	if (code)
+		goto out;
+	/* A second `down` may have taken the session meanwhile: it removes. */
+	if (cmd_own_lost(ctx)) {
+		code = cmd_stand_down(ctx);
+		goto out;
+	}
+	code = remove_docker(ctx, &s, op, keep_vol || keep_wt);
 	if (code)
 		goto out;
 	if (remove_wt && !force && path_exists(s.worktree)) {
@@ -257,7 +252,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		long n = user_changes(ctx, &s, &paths);
 
 		if (n != 0) {
-			session_finalize(ctx->state, &s, op.id, op.prev);
+			session_finalize(ctx->state, &s, op->id, op->prev);
 			code = n < 0 ? EXIT_FAIL : refuse_dirty(&s, n, &paths);
 			strvec_clear(&paths);
 			goto out;
@@ -272,7 +267,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				  "(stopped), run `berth down %s` again once it is fixed",
 				  cause, slug);
 			free(cause);
-			session_finalize(ctx->state, &s, op.id, SESSION_STOPPED);
+			session_finalize(ctx->state, &s, op->id, SESSION_STOPPED);
 			code = EXIT_FAIL;
 			goto out;
 		}
@@ -281,9 +276,10 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 
 	if (keep_wt)
-		r = session_finalize(ctx->state, &s, op.id, SESSION_STOPPED);
+		r = session_finalize(ctx->state, &s, op->id, SESSION_STOPPED);
 	else
-		r = session_delete_owned(ctx->state, slug, op.id);
+		r = session_delete_owned(ctx->state, slug, op->id);
+	cmd_own_release(ctx);
 	if (r == -ESTALE) {
 		out_warn("session '%s' was taken over by another command during teardown; leaving "
 			 "its record to it",
@@ -311,7 +307,6 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 out:
 	session_finish(&s);
 	session_finish(&cur);
-	op_rec_finish(&op);
 	free(slug);
 	return code;
 }
@@ -332,5 +327,6 @@ const struct cmd_entry cmd_down_entry = {
 		"  --keep-volumes    keep the session's compose volumes\n"
 		"  -q, --quiet       no progress on stderr\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.owner = OWNER_TAKE,
 	.exec = cmd_down_exec,
 };

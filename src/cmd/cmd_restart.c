@@ -18,9 +18,9 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct strvec names = STRVEC_INIT, started = STRVEC_INIT;
 	struct launch_failure f = {0};
-	struct session s = {0};
+	struct session s = {0}, owned = {0};
 	struct cmd_svc svc = {0};
-	bool have_svc = false;
+	bool have_svc = false, lost = false;
 	size_t *order = NULL, *pick = NULL, k = 0;
 	sigset_t old;
 	int c, code, first, n, r, sigfd;
@@ -71,6 +71,12 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = EXIT_NOTFOUND;
 		goto out;
 	}
+	/* The token: nothing else may change the session while we do; a
+	 * `down` that takes it over meanwhile makes us stand down. */
+	session_finish(&owned);
+	code = cmd_own_session(ctx, s.slug, &owned);
+	if (code)
+		goto out;
 	code = cmd_svc_init(ctx, &s, true, &svc);
 	if (code)
 		goto out;
@@ -78,28 +84,39 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	cmd_signals_block(&old);
 	sigfd = cmd_signalfd();
 	r = cmd_stop_services(&svc, &names, sigfd, "restart");
-	if (r >= 0) {
+	cmd_test_pause("restart-launch");
+	if (r >= 0)
+		r = cmd_interrupted();
+	if (r >= 0 && !cmd_own_lost(ctx)) {
 		r = launch_services(&svc.env, pick, k, sigfd, cmd_launch_progress, NULL, &started,
 				    &f);
-		if (r < 0) {
+		if (r < 0 && !cmd_own_lost(ctx)) {
 			if (r == -EINTR)
 				out_error("restart: interrupted; stopping what was started");
 			else if (f.service)
 				cmd_print_launch_failure("restart", &f);
 			else
 				out_error("restart: cannot start the services: %s", strerror(-r));
-			/* what did not come up is stopped, not left half-alive */
-			cmd_stop_services(&svc, &started, sigfd, "restart");
 		}
 	}
+	if (r >= 0 && session_finalize(ctx->state, &s, ctx->own.id, SESSION_ACTIVE) == -ESTALE)
+		r = -ESTALE;
+	lost = r < 0 && cmd_own_lost(ctx);
+	/* what did not come up, or what a run that lost its session started,
+	 * is stopped, not left half-alive */
+	if (r < 0 && started.n)
+		cmd_stop_services(&svc, &started, lost ? -1 : sigfd, "restart");
 	if (sigfd >= 0)
 		close(sigfd);
 	cmd_signals_restore(&old);
-	if (r < 0) {
+	if (lost) {
+		code = cmd_stand_down(ctx);
+	} else if (r < 0) {
 		code = r == -EINTR ? EXIT_INTERRUPTED : r == -EBUSY ? EXIT_FAIL : EXIT_UNHEALTHY;
 		session_event(ctx->state, s.slug, "restart-failed", "%s",
 			      f.service ? f.service : "");
 	} else {
+		cmd_own_release(ctx);
 		session_event(ctx->state, s.slug, "restart", "%zu service%s", k, k == 1 ? "" : "s");
 		out_line(stdout, "restarted %zu service%s of session '%s'\n", k, k == 1 ? "" : "s",
 			 s.slug);
@@ -113,6 +130,7 @@ out:
 	free(order);
 	free(pick);
 	session_finish(&s);
+	session_finish(&owned);
 	return code;
 }
 
@@ -124,5 +142,6 @@ const struct cmd_entry cmd_restart_entry = {
 		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
 		"that does not get ready again is stopped, and restart exits 6.\n",
 	.flags = CMD_CONFIG | CMD_STATE,
+	.owner = OWNER_IDLE,
 	.exec = cmd_restart_exec,
 };

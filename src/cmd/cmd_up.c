@@ -15,6 +15,8 @@
 #include "config/envfile.h"
 #include "cmd/output.h"
 #include "probe/probe.h"
+#include "proc/stopset.h"
+#include "supervise/hooks.h"
 #include "store/session.h"
 #include "store/slot.h"
 #include "store/slug.h"
@@ -365,8 +367,7 @@ static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 	if (r < 0) {
 		ports_free(ports, n_ports);
 		if (r == -ESTALE)
-			out_error("up: session '%s' was taken over by another command",
-				  run->s.slug);
+			; /* the caller stands down and says so */
 		else if (r == -EADDRINUSE && !cause_printed)
 			out_error("up: other sessions kept taking the same ports; run the command "
 				  "again");
@@ -398,7 +399,8 @@ static int write_envfile(struct cmd_ctx *ctx, struct up_run *run)
 
 /* The native services this run starts, in dependency order. */
 static size_t pick_services(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run,
-			    const size_t *order, size_t n, size_t *pick, struct strvec *restart)
+			    const size_t *order, size_t n, size_t *pick, struct strvec *restart,
+			    struct strvec *lost)
 {
 	size_t k = 0;
 
@@ -418,6 +420,11 @@ static size_t pick_services(struct cmd_ctx *ctx, const struct up_opts *o, struct
 				continue;
 			}
 			strvec_push(restart, svc->name);
+		} else if (v.live == SVC_LIVE_LOST ||
+			   (v.live == SVC_LIVE_ENDED && v.service_alive)) {
+			/* its shim is gone: what it ran may still run, unsupervised;
+			 * it is stopped first, so that exactly one copy runs */
+			strvec_push(lost, svc->name);
 		}
 		pick[k++] = order[i];
 	}
@@ -427,7 +434,7 @@ static size_t pick_services(struct cmd_ctx *ctx, const struct up_opts *o, struct
 /* Start the session's native services and wait until each is ready. */
 static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
 {
-	struct strvec restart = STRVEC_INIT;
+	struct strvec restart = STRVEC_INIT, lost = STRVEC_INIT;
 	struct launch_failure f = {0};
 	size_t *order = NULL, *pick, k;
 	int n, r;
@@ -438,9 +445,14 @@ static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 		return 0; /* a cycle is reported by validation before we get here */
 	}
 	pick = xcalloc((size_t)n, sizeof(*pick));
-	k = pick_services(ctx, o, run, order, (size_t)n, pick, &restart);
+	k = pick_services(ctx, o, run, order, (size_t)n, pick, &restart, &lost);
 	r = 0;
-	if (restart.n) {
+	if (lost.n) {
+		out_step("stopping what %zu lost supervisor%s left running", lost.n,
+			 lost.n == 1 ? "" : "s");
+		r = cmd_stop_services(&run->svc, &lost, run->sigfd, "up");
+	}
+	if (r >= 0 && restart.n) {
 		out_step("--force: stopping %zu running service%s", restart.n,
 			 restart.n == 1 ? "" : "s");
 		r = cmd_stop_services(&run->svc, &restart, run->sigfd, "up");
@@ -458,6 +470,7 @@ static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 	}
 	launch_failure_finish(&f);
 	strvec_clear(&restart);
+	strvec_clear(&lost);
 	free(pick);
 	free(order);
 	return r;
@@ -489,6 +502,31 @@ static int run_pre_up(struct cmd_ctx *ctx, struct up_run *run)
 			 run->sigfd);
 	strvec_clear(&env);
 	return r;
+}
+
+/* Resuming a session whose `up` crashed: what its hooks left still runs
+ * (a pre_spawn's children...): it is stopped before anything runs again. */
+static void stop_crash_leftovers(struct cmd_ctx *ctx, struct up_run *run)
+{
+	char *root_id = hash_root_id(ctx->root), *cg = NULL, *why = NULL, *hook_cg = NULL;
+	struct stop_result res;
+	struct procset set;
+
+	services_cgroup(ctx->berth_dir, root_id, run->s.slug, false, &cg, &why);
+	hook_cg = cg ? xasprintf("%s/%s", cg, HOOKS_CGROUP) : NULL;
+	set = (struct procset){.cgroup = hook_cg,
+			       .marks = PROCSET_MARKS_HOOKS,
+			       .root_id = root_id,
+			       .session = run->s.slug};
+	if (procset_stop(&set, SIGTERM, ctx->config.stop_grace_ms, run->sigfd, &res) == 0 &&
+	    res.signalled)
+		out_step("stopped %u process%s the crashed run's hooks left", res.signalled,
+			 res.signalled == 1 ? "" : "es");
+	stop_result_finish(&res);
+	free(hook_cg);
+	free(cg);
+	free(why);
+	free(root_id);
 }
 
 /* Undo what this run created, newest first. */
@@ -637,6 +675,9 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out_signals;
 	}
 	run.reserved = true;
+	cmd_own_adopt(ctx, slug, &run.op);
+	if (run.op.recovering)
+		stop_crash_leftovers(ctx, &run);
 	run.prev_ports = ports_copy(run.s.ports, run.s.n_ports);
 	run.n_prev_ports = run.s.n_ports;
 	if (run.is_new)
@@ -689,13 +730,19 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		r = cmd_interrupted();
 	if (r >= 0) {
 		r = session_finalize(ctx->state, &run.s, run.op.id, SESSION_ACTIVE);
-		if (r == -ESTALE)
-			out_error("up: session '%s' was taken over by another command (a `down`?) "
-				  "while it was being set up; what this run created was removed",
-				  run.s.slug);
-		else if (r < 0)
+		if (r == 0)
+			run.s.status = SESSION_ACTIVE;
+		else if (r != -ESTALE)
 			out_error("up: cannot finalize session '%s': %s", run.s.slug,
 				  state_errmsg(ctx->state));
+	}
+	if (r < 0 && cmd_own_lost(ctx)) {
+		/* Another command (a `down`) took the session: it removes what is
+		 * to be removed, once we are gone. We stop only what we started. */
+		if (run.started.n)
+			cmd_stop_services(&run.svc, &run.started, -1, "up");
+		code = cmd_stand_down(ctx);
+		goto out_signals;
 	}
 	if (r < 0) {
 		if (r == -EINTR)
@@ -705,9 +752,11 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		else if (run.service_failed)
 			out_step("rolling back session '%s'", run.s.slug);
 		rollback(ctx, &run);
+		cmd_own_release(ctx);
 		code = run.service_failed ? EXIT_UNHEALTHY : cmd_exit_for(r);
 		goto out_signals;
 	}
+	cmd_own_release(ctx);
 	session_event(ctx->state, run.s.slug, "up", "slot %u, branch %s", run.s.slot, run.s.branch);
 	print_result(ctx, &run, o.json);
 	code = EXIT_OK;
@@ -752,5 +801,6 @@ const struct cmd_entry cmd_up_entry = {
 		"  --json               print the session as JSON on stdout (docs/json.md)\n"
 		"  -q, --quiet          no progress on stderr\n",
 	.flags = CMD_CONFIG | CMD_STATE,
+	.owner = OWNER_RESERVE,
 	.exec = cmd_up_exec,
 };

@@ -104,6 +104,7 @@ int session_reserve(struct state *st, const struct reserve_req *req, struct op_r
 			goto fail;
 		}
 		op->had_prev = true;
+		op->recovering = s.status == SESSION_PENDING;
 		if (s.status != SESSION_PENDING)
 			op->prev = s.status;
 		else if (s.has_op && s.op.had_prev)
@@ -156,8 +157,8 @@ fail:
 	return r;
 }
 
-int session_take(struct state *st, const char *slug, struct op_rec *op, struct session *ret,
-		 bool *ret_was_live, char **cause)
+int session_take(struct state *st, const char *slug, enum session_take_how how, struct op_rec *op,
+		 struct session *ret, struct op_rec *ret_live, char **cause)
 {
 	struct session s = {0};
 	bool live = false;
@@ -172,13 +173,20 @@ int session_take(struct state *st, const char *slug, struct op_rec *op, struct s
 			*cause = xasprintf("no session '%s'; `berth ls` lists them", slug);
 		goto fail;
 	}
-	op->had_prev = true;
-	if (s.status != SESSION_PENDING) {
-		op->prev = s.status;
-	} else {
-		live = s.has_op && session_op_alive(&s.op);
-		op->prev = s.has_op && s.op.had_prev ? s.op.prev : SESSION_STOPPED;
+	live = s.has_op && session_op_alive(&s.op);
+	if (how == SESSION_TAKE_IDLE && (live || s.status != SESSION_ACTIVE)) {
+		*cause = live ? busy_text(&s)
+			      : xasprintf("session '%s' is %s; `berth up %s` starts it", slug,
+					  session_display_status(&s), slug);
+		r = live ? -EBUSY : -ESTALE;
+		goto fail;
 	}
+	op->had_prev = true;
+	op->recovering = s.status == SESSION_PENDING && !live;
+	if (s.status != SESSION_PENDING)
+		op->prev = s.status;
+	else
+		op->prev = s.has_op && s.op.had_prev ? s.op.prev : SESSION_STOPPED;
 	s.status = SESSION_PENDING;
 	r = state_session_update(st, &s);
 	if (r >= 0)
@@ -187,11 +195,31 @@ int session_take(struct state *st, const char *slug, struct op_rec *op, struct s
 		r = state_commit(st);
 	if (r < 0)
 		goto fail;
+	if (ret_live) {
+		memset(ret_live, 0, sizeof(*ret_live));
+		if (live && s.status == SESSION_PENDING) {
+			ret_live->kind = xstrdup(s.op.kind);
+			ret_live->id = xstrdup(s.op.id);
+			ret_live->pid = s.op.pid;
+			ret_live->start_time = s.op.start_time;
+		}
+	}
 	session_finish(&s);
-	*ret_was_live = live;
 	return state_session_get(st, slug, ret);
 fail:
 	state_rollback(st);
+	session_finish(&s);
+	return r;
+}
+
+bool session_owns(struct state *st, const char *slug, const char *op_id)
+{
+	struct session s;
+	bool r;
+
+	if (state_session_get(st, slug, &s) < 0)
+		return false;
+	r = s.has_op && !strcmp(s.op.id, op_id);
 	session_finish(&s);
 	return r;
 }

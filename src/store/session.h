@@ -38,10 +38,23 @@ struct reserve_req {
 int session_reserve(struct state *st, const struct reserve_req *req, struct op_rec *op,
 		    struct session *ret, bool *ret_new, char **cause);
 
-/* Take an existing session over for `down`, even from a live owner (then
- * *ret_was_live is set, so the caller can warn). -ENOENT when absent. */
-int session_take(struct state *st, const char *slug, struct op_rec *op, struct session *ret,
-		 bool *ret_was_live, char **cause);
+enum session_take_how {
+	SESSION_TAKE_ANY,  /* down: even from a live owner (it is told to stand down) */
+	SESSION_TAKE_IDLE, /* restart: an active session that no live command owns */
+};
+
+/* Take an existing session over for an operation (pending, with op).
+ * SESSION_TAKE_ANY takes it even from a live owner: *ret_live (may be NULL)
+ * then names that owner (kind, id, pid, start time; else it is zeroed), so
+ * that the caller can tell it to stand down and wait for it. op->recovering
+ * is set when the previous owner had crashed. -ENOENT when absent; with
+ * SESSION_TAKE_IDLE, -EBUSY (a live owner) or -ESTALE (not active), with
+ * *cause. */
+int session_take(struct state *st, const char *slug, enum session_take_how how, struct op_rec *op,
+		 struct session *ret, struct op_rec *ret_live, char **cause);
+/* Does op_id own the session now? (false when another command took it over,
+ * or it is gone) */
+bool session_owns(struct state *st, const char *slug, const char *op_id);
 
 /* Record the session's ports, if op still owns it. -ESTALE when another
  * command took it over; -EADDRINUSE when another session holds a port. */

@@ -34,6 +34,7 @@ struct op_rec {
 	int64_t since;       /* epoch seconds */
 	bool had_prev;
 	enum session_status prev; /* status before the operation, when had_prev */
+	bool recovering;          /* not stored: reserve/take found a crashed owner's op */
 };
 
 struct session {

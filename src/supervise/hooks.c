@@ -10,7 +10,11 @@
 #include <unistd.h>
 
 #include "supervise/hooks.h"
+#include "probe/proc.h"
+#include "proc/cgroup.h"
+#include "proc/child.h"
 #include "proc/reaper.h"
+#include "proc/stopset.h"
 #include "proc/spawn.h"
 #include "shim/svcstatus.h"
 #include "util/timeutil.h"
@@ -20,6 +24,8 @@
 struct hook_run {
 	struct ev_loop *loop;
 	struct reaper_child *child;
+	struct proc_ref leader;
+	struct stopper *stopper; /* stopping the hook's group (timeout, signal) */
 	struct hook_result *res;
 	bool done;
 	ev_timer timeout;
@@ -34,7 +40,32 @@ static void on_exit_cb(struct reaper_child *c, int wstatus, void *data)
 	h->child = NULL;
 	h->res->wstatus = wstatus;
 	h->done = true;
-	ev_break(h->loop, EVBREAK_ALL);
+	stopper_poke(h->stopper);
+	if (!h->stopper || stopper_done(h->stopper))
+		ev_break(h->loop, EVBREAK_ALL);
+}
+
+static void on_stopped(struct stopper *st, void *data)
+{
+	struct hook_run *h = data;
+
+	(void)st;
+	if (h->done)
+		ev_break(h->loop, EVBREAK_ALL);
+}
+
+/* Stop the hook: its process group and its descendants, TERM then KILL. */
+static void stop_hook(struct hook_run *h, bool now)
+{
+	struct procset set = {.groups = &h->leader, .n_groups = 1, .tree = h->leader.pid};
+
+	if (h->stopper) {
+		if (now)
+			stopper_hurry(h->stopper);
+		return;
+	}
+	stopper_start(h->loop, &set, now ? SIGKILL : SIGTERM, HOOK_KILL_GRACE_MS, on_stopped, h,
+		      &h->stopper);
 }
 
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -44,8 +75,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	h->res->timed_out = true;
-	if (h->child)
-		reaper_stop(h->child, SIGTERM, HOOK_KILL_GRACE_MS, true);
+	stop_hook(h, false);
 }
 
 static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
@@ -53,19 +83,17 @@ static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
 	struct hook_run *h = w->data;
 	struct signalfd_siginfo si;
 
+	(void)loop;
 	(void)revents;
 	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 		;
 	/* a second signal: no grace */
-	if (h->child)
-		reaper_stop(h->child, h->res->interrupted ? SIGKILL : SIGTERM, HOOK_KILL_GRACE_MS,
-			    true);
+	stop_hook(h, h->res->interrupted);
 	h->res->interrupted = true;
-	(void)loop;
 }
 
-int hooks_run(const char *command, const char *cwd, char *const *envp, uint64_t timeout_ms,
-	      int sigfd, struct hook_result *ret)
+int hooks_run(const char *command, const char *cwd, char *const *envp, const char *cgroup,
+	      uint64_t timeout_ms, int sigfd, struct hook_result *ret)
 {
 	char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
 	struct spawn_opts o = {
@@ -82,8 +110,7 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, uint64_t 
 	struct spawn_error err = {0};
 	struct reaper *reaper = NULL;
 	uint64_t t0 = time_mono_ms();
-	pid_t pid = -1;
-	int pidfd = -1, r;
+	int r, cgfd = -1;
 
 	memset(ret, 0, sizeof(*ret));
 	h.loop = ev_loop_new(EVFLAG_AUTO);
@@ -94,16 +121,22 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, uint64_t 
 		ev_loop_destroy(h.loop);
 		return r;
 	}
+	/* In the session's cgroup: what the hook leaves behind is the session's
+	 * and goes with it. */
+	if (cgroup && cgroup_make(cgroup) == 0 && (cgfd = cgroup_procs_fd(cgroup)) > 0)
+		o.cgroup_fd = cgfd;
 	fflush(stderr);
-	r = spawn_start(&o, &pid, &pidfd, &err);
-	if (pid > 0 && reaper_watch(reaper, pid, pidfd, on_exit_cb, &h, &h.child) < 0 && pidfd >= 0)
-		close(pidfd);
+	r = child_start(reaper, &o, on_exit_cb, &h, &h.child, &err);
+	if (cgfd >= 0)
+		close(cgfd);
 	if (r < 0) {
 		ret->error = spawn_error_text(&o, &err);
 		r = -ENOEXEC;
 		goto out;
 	}
 	ret->ran = true;
+	h.leader.pid = reaper_child_pid(h.child);
+	proc_start_time(h.leader.pid, &h.leader.start_time);
 	ev_timer_init(&h.timeout, on_timeout, (double)timeout_ms / 1000.0, 0.);
 	h.timeout.data = &h;
 	ev_timer_start(h.loop, &h.timeout);
@@ -112,7 +145,7 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, uint64_t 
 		h.sig.data = &h;
 		ev_io_start(h.loop, &h.sig);
 	}
-	while (!h.done)
+	while (!h.done || (h.stopper && !stopper_done(h.stopper)))
 		ev_run(h.loop, 0);
 	ev_timer_stop(h.loop, &h.timeout);
 	if (sigfd >= 0)
@@ -125,9 +158,7 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, uint64_t 
 	else
 		r = 0;
 out:
-	/* a failed spawn's child (exit 127) is reaped before the reaper goes */
-	while (h.child && !h.done)
-		ev_run(h.loop, EVRUN_ONCE);
+	stopper_destroy(h.stopper);
 	reaper_destroy(reaper);
 	ev_loop_destroy(h.loop);
 	return r;

@@ -19,11 +19,16 @@ struct hook_result {
 	char *error;      /* why it could not start, or NULL (caller frees) */
 };
 
-/* Run command in cwd with envp. 0 when it exited 0; -EIO when it failed
- * (status, signal, timeout: see *ret), -EINTR when sigfd (>= 0) fired,
- * -ENOEXEC when it could not start. */
-int hooks_run(const char *command, const char *cwd, char *const *envp, uint64_t timeout_ms,
-	      int sigfd, struct hook_result *ret);
+/* The leaf of a session's cgroup where its hooks run. */
+#define HOOKS_CGROUP "hook"
+
+/* Run command in cwd with envp, in cgroup (NULL: none; made when missing).
+ * 0 when it exited 0; -EIO when it failed (status, signal, timeout: see
+ * *ret), -EINTR when sigfd (>= 0) fired, -ENOEXEC when it could not start.
+ * At the timeout or a signal its process group and descendants are stopped
+ * (TERM, KILL 2 s later; a second signal: KILL). */
+int hooks_run(const char *command, const char *cwd, char *const *envp, const char *cgroup,
+	      uint64_t timeout_ms, int sigfd, struct hook_result *ret);
 /* "exited with status 3", "timed out after 10 s", ... into buf. */
 void hooks_result_text(const struct hook_result *r, char *buf, size_t size);
 

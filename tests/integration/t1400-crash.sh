@@ -123,15 +123,14 @@ test_expect_success 'a live pending up: a second up of the same slug is busy (5)
   kill -9 $PAUSED_PID && { wait $PAUSED_PID; test $? -eq 137; }
 '
 
-test_expect_success 'a live pending up: down takes it over (warning), and the up, killed, leaves nothing' '
+test_expect_success 'a live pending up: down takes it over (warning), the up stands down (5), nothing is left' '
   reset_sessions &&
   berth_start_paused ports up live &&
   test_eq "$(ls_get live status)" pending &&
   berth down live >out 2>err &&
-  test_grep "warning: session .live. had a running up (pid $PAUSED_PID); taking it over" err &&
+  test_grep "warning: session .live. was being changed by .up. (pid $PAUSED_PID); it is told to stand down" err &&
   test_grep "^session .live. is down" out &&
-  pid_alive $PAUSED_PID &&
-  kill -9 $PAUSED_PID && { wait $PAUSED_PID; test $? -eq 137; } &&
+  { wait $PAUSED_PID; test $? -eq 5; } &&
   all_clean &&
   berth ls >ls.out 2>&1 &&
   test_grep "no sessions" ls.out &&

@@ -450,6 +450,74 @@ static void test_reserve_full(void)
 
 /* ---- take ----------------------------------------------------------------- */
 
+/* session_take(SESSION_TAKE_ANY) with "was the owner live" as a bool. */
+static int take_any(struct state *st, const char *slug, struct op_rec *op, struct session *ret,
+		    bool *was_live, char **cause)
+{
+	struct op_rec live;
+	int r = session_take(st, slug, SESSION_TAKE_ANY, op, ret, &live, cause);
+
+	if (r == 0) {
+		*was_live = live.pid != 0;
+		op_rec_finish(&live);
+	}
+	return r;
+}
+
+/* restart takes an active, idle session only; the owner knows when it lost it */
+static void test_take_idle_and_owns(void)
+{
+	struct fixture f;
+	struct reserve_req a = req_for("alpha", 8);
+	struct op_rec up, rs, rs2, down;
+	struct session s;
+	char *cause = NULL;
+	bool was_live = false;
+
+	fx_init(&f);
+	ASSERT_TRUE(reserve_ok(&f, &a, &up, &s));
+	session_finish(&s);
+	/* a live up owns it: busy */
+	ASSERT_OK(session_op_new(&rs, "restart"));
+	ASSERT_EQ_INT(session_take(f.st, "alpha", SESSION_TAKE_IDLE, &rs, &s, NULL, &cause),
+		      -EBUSY);
+	ASSERT_TRUE(cause != NULL);
+	free(cause);
+	cause = NULL;
+	ASSERT_TRUE(session_owns(f.st, "alpha", up.id));
+	settle(&f, "alpha", SESSION_ACTIVE);
+	ASSERT_OK(session_take(f.st, "alpha", SESSION_TAKE_IDLE, &rs, &s, NULL, &cause));
+	ASSERT_EQ_INT(s.status, SESSION_PENDING);
+	ASSERT_EQ_INT(rs.prev, SESSION_ACTIVE);
+	ASSERT_TRUE(session_owns(f.st, "alpha", rs.id));
+	ASSERT_FALSE(session_owns(f.st, "alpha", up.id));
+	session_finish(&s);
+	/* a second restart while the first runs: busy */
+	ASSERT_OK(session_op_new(&rs2, "restart"));
+	ASSERT_EQ_INT(session_take(f.st, "alpha", SESSION_TAKE_IDLE, &rs2, &s, NULL, &cause),
+		      -EBUSY);
+	free(cause);
+	cause = NULL;
+	/* down takes it from the live restart, which then no longer owns it */
+	ASSERT_OK(session_op_new(&down, "down"));
+	ASSERT_OK(take_any(f.st, "alpha", &down, &s, &was_live, &cause));
+	ASSERT_TRUE(was_live);
+	ASSERT_FALSE(session_owns(f.st, "alpha", rs.id));
+	ASSERT_TRUE(session_owns(f.st, "alpha", down.id));
+	session_finish(&s);
+	/* a stopped session is not restarted */
+	settle(&f, "alpha", SESSION_STOPPED);
+	ASSERT_EQ_INT(session_take(f.st, "alpha", SESSION_TAKE_IDLE, &rs2, &s, NULL, &cause),
+		      -ESTALE);
+	ASSERT_CONTAINS(cause, "stopped");
+	free(cause);
+	op_rec_finish(&up);
+	op_rec_finish(&rs);
+	op_rec_finish(&rs2);
+	op_rec_finish(&down);
+	fx_finish(&f);
+}
+
 static void test_take(void)
 {
 	struct fixture f;
@@ -465,7 +533,7 @@ static void test_take(void)
 
 	/* `down` takes a session from a live `up` (which then finds -ESTALE) */
 	ASSERT_OK(session_op_new(&down, "down"));
-	ASSERT_OK(session_take(f.st, "alpha", &down, &s, &was_live, &cause));
+	ASSERT_OK(take_any(f.st, "alpha", &down, &s, &was_live, &cause));
 	ASSERT_TRUE(cause == NULL);
 	ASSERT_TRUE(was_live);
 	ASSERT_STREQ(s.op.id, down.id);
@@ -481,7 +549,7 @@ static void test_take(void)
 	ASSERT_OK(state_op_set(f.st, "alpha", &dead));
 	ASSERT_OK(session_op_new(&down, "down"));
 	was_live = true;
-	ASSERT_OK(session_take(f.st, "alpha", &down, &s, &was_live, &cause));
+	ASSERT_OK(take_any(f.st, "alpha", &down, &s, &was_live, &cause));
 	ASSERT_FALSE(was_live);
 	session_finish(&s);
 	op_rec_finish(&down);
@@ -490,7 +558,7 @@ static void test_take(void)
 	settle(&f, "alpha", SESSION_ACTIVE);
 	ASSERT_OK(session_op_new(&down, "down"));
 	was_live = true;
-	ASSERT_OK(session_take(f.st, "alpha", &down, &s, &was_live, &cause));
+	ASSERT_OK(take_any(f.st, "alpha", &down, &s, &was_live, &cause));
 	ASSERT_FALSE(was_live);
 	ASSERT_EQ_INT(down.prev, SESSION_ACTIVE);
 	ASSERT_EQ_INT(s.op.prev, SESSION_ACTIVE);
@@ -499,7 +567,7 @@ static void test_take(void)
 
 	/* absent */
 	ASSERT_OK(session_op_new(&down, "down"));
-	ASSERT_EQ_INT(session_take(f.st, "nobody", &down, &s, &was_live, &cause), -ENOENT);
+	ASSERT_EQ_INT(take_any(f.st, "nobody", &down, &s, &was_live, &cause), -ENOENT);
 	ASSERT_CONTAINS(cause, "no session 'nobody'");
 	free(cause);
 	ASSERT_OK(state_begin(f.st)); /* no transaction left open */
@@ -525,7 +593,7 @@ static void test_finalize_stale_op(void)
 	fx_init(&f);
 	ASSERT_TRUE(reserve_ok(&f, &a, &up, &s));
 	ASSERT_OK(session_op_new(&down, "down"));
-	ASSERT_OK(session_take(f.st, "alpha", &down, &upd, &was_live, &cause));
+	ASSERT_OK(take_any(f.st, "alpha", &down, &upd, &was_live, &cause));
 	session_finish(&upd);
 
 	/* the `up` that lost its session cannot finalize, record or delete it */
@@ -722,6 +790,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_reserve_branch_conflict),
 	TAP_TEST(test_reserve_full),
 	TAP_TEST(test_take),
+	TAP_TEST(test_take_idle_and_owns),
 	TAP_TEST(test_finalize_stale_op),
 	TAP_TEST(test_finalize_owned),
 	TAP_TEST(test_record_ports),
