@@ -8,7 +8,7 @@ want="build"
 [ $# -gt 0 ] && want=$1
 
 build_pkgs="gcc meson ninja-build pkg-config libev-dev libgit2-dev libinih-dev libsqlite3-dev libjansson-dev libyaml-dev git"
-test_pkgs="python3 lsof iproute2 procps valgrind clang-format sqlite3 tmux docker.io docker-compose busybox-static curl"
+test_pkgs="python3 lsof iproute2 procps valgrind clang-format sqlite3 tmux docker.io docker-compose busybox-static curl strace"
 
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$build_pkgs $test_pkgs"

@@ -210,7 +210,10 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	/* A worktree directory the user already deleted still has git's entry
 	 * to prune: worktree_remove handles both. */
 	remove_wt = !keep_wt && cur.owns_worktree;
-	if (remove_wt && !force && path_exists(cur.worktree)) {
+	/* A worktree a live `up` is creating is berth's, half checked out:
+	 * the check waits until that `up` has stood down (below). */
+	if (remove_wt && !force && path_exists(cur.worktree) &&
+	    !(cur.status == SESSION_PENDING && cur.has_op && session_op_alive(&cur.op))) {
 		struct strvec paths = STRVEC_INIT;
 		long n = user_changes(ctx, &cur, &paths);
 

@@ -4,6 +4,8 @@
 #include "util/common.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "probe/tree.h"
 #include "util/parse.h"
@@ -91,4 +93,75 @@ size_t proc_table_descendants(const struct proc_table *t, pid_t ancestor, struct
 		added++;
 	}
 	return added;
+}
+
+/* Append the children of every thread of pid to *v. */
+static int children_of(pid_t pid, pid_t **v, size_t *n, size_t *alloc)
+{
+	char path[64];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		char file[320], buf[4096];
+		ssize_t got;
+		int fd;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(file, sizeof(file), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT && access(path, F_OK) == 0) {
+				closedir(d);
+				return -ENOTSUP;
+			}
+			continue;
+		}
+		while ((got = read(fd, buf, sizeof(buf) - 1)) > 0) {
+			char *p = buf, *save = NULL, *tok;
+
+			buf[got] = '\0';
+			/* a read ends at a pid boundary: the file is made of "pid " */
+			for (tok = strtok_r(p, " \n", &save); tok;
+			     tok = strtok_r(NULL, " \n", &save)) {
+				uint64_t c;
+
+				if (parse_u64(tok, 1, INT32_MAX, &c) < 0)
+					continue;
+				XGROW(*v, *alloc, *n + 1);
+				(*v)[(*n)++] = (pid_t)c;
+			}
+		}
+		close(fd);
+	}
+	closedir(d);
+	return 0;
+}
+
+int proc_tree_walk(pid_t root, pid_t **v, size_t *n)
+{
+	size_t alloc = 0, start = 0;
+	int r;
+
+	*v = NULL;
+	*n = 0;
+	r = children_of(root, v, n, &alloc);
+
+	if (r < 0)
+		return r;
+	/* breadth first; a pid seen twice (racing reparenting) is not walked again */
+	for (size_t i = start; i < *n && *n - start < 1000000; i++) {
+		bool seen = false;
+
+		for (size_t j = start; j < i && !seen; j++)
+			seen = (*v)[j] == (*v)[i];
+		if (!seen && children_of((*v)[i], v, n, &alloc) == -ENOTSUP)
+			return -ENOTSUP;
+	}
+	return 0;
 }

@@ -28,4 +28,10 @@ bool proc_table_descends(const struct proc_table *t, pid_t pid, pid_t ancestor);
 size_t proc_table_descendants(const struct proc_table *t, pid_t ancestor, struct proc_ref **v,
 			      size_t *n, size_t *alloc);
 
+/* Every descendant of root (not itself), walking /proc/<pid>/task/<tid>/children
+ * from root down: work in proportion to the tree, not to the machine. *v
+ * (caller frees) and *n are set. -ENOENT when root is gone; -ENOTSUP when
+ * the kernel has no children files (CONFIG_PROC_CHILDREN). */
+int proc_tree_walk(pid_t root, pid_t **v, size_t *n);
+
 #endif

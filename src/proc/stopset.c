@@ -75,6 +75,66 @@ static bool in_groups(const struct procset *s, const struct proc_table *t,
 	return false;
 }
 
+/* Is pid one of our ancestors (`berth exec x -- berth down x`)? */
+static bool is_ancestor(pid_t pid)
+{
+	struct proc_stat st;
+	pid_t p = getppid();
+
+	for (int depth = 0; p > 1 && depth < 256; depth++) {
+		if (p == pid)
+			return true;
+		if (proc_stat_read(p, &st) < 0)
+			return false;
+		p = st.ppid;
+	}
+	return false;
+}
+
+/* A set without groups and markers: its candidates are named (cgroup.procs,
+ * the children files below the tree's root, refs), and only they are read:
+ * the cost follows the set, not the machine (the shim scans often). */
+static int scan_named(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
+{
+	struct proc_ref *v = NULL;
+	size_t n = 0, alloc = 0, n_cg = 0, n_tree = 0;
+	pid_t *cg = NULL, *tree = NULL, self = getpid();
+	int r = 0;
+
+	if (s->cgroup)
+		cgroup_pids(s->cgroup, &cg, &n_cg);
+	if (s->tree > 0) {
+		r = proc_tree_walk(s->tree, &tree, &n_tree);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n_cg + n_tree + s->n_refs; i++) {
+		pid_t pid = i < n_cg            ? cg[i]
+			    : i < n_cg + n_tree ? tree[i - n_cg]
+						: s->refs[i - n_cg - n_tree].pid;
+		struct proc_stat st;
+
+		if (pid <= 1 || pid == self || proc_stat_read(pid, &st) < 0 || st.state == 'Z' ||
+		    st.state == 'X')
+			continue;
+		if (i >= n_cg + n_tree && st.start_time != s->refs[i - n_cg - n_tree].start_time)
+			continue;
+		if (is_ancestor(pid))
+			continue;
+		add_ref(&v, &n, &alloc, &st);
+	}
+	*ret = v;
+	*ret_n = n;
+out:
+	free(cg);
+	free(tree);
+	if (r < 0)
+		free(v);
+	return r;
+}
+
 int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
 {
 	struct proc_table t;
@@ -87,6 +147,8 @@ int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
 
 	*ret = NULL;
 	*ret_n = 0;
+	if (!s->n_groups && s->marks == PROCSET_MARKS_NONE && scan_named(s, ret, ret_n) == 0)
+		return 0;
 	r = proc_table_read(&t);
 	if (r < 0)
 		return r;

@@ -84,6 +84,7 @@ struct shim {
 	enum svc_state after_clean; /* CLEANING leads to: RESTARTING, EXITED, FAILED, STOPPED */
 	bool set_killed;            /* the last stop of the set needed SIGKILL */
 	bool abandon;               /* survivors after SIGKILL: exit without waiting */
+	bool empty_seen;            /* STOPPING: the set is empty, the leader not yet reaped */
 	const char *status_path;
 	const char *cwd;
 	const char *command;
@@ -722,15 +723,24 @@ static void a_stop_idle(struct shim *s)
 	maybe_exit(s);
 }
 
+static void a_stopped(struct shim *s);
+
 /* The leader ended while being stopped: its status is the stop's record. */
 static void a_stopping_exit(struct shim *s)
 {
 	take_exit(s);
+	if (s->empty_seen)
+		a_stopped(s);
 }
 
-/* Everything is gone after a stop. */
+/* Everything is gone after a stop (the set can be seen empty before the
+ * leader's zombie is reaped: its exit status is then waited for). */
 static void a_stopped(struct shim *s)
 {
+	if (s->child && !s->abandon) {
+		s->empty_seen = true;
+		return;
+	}
 	stopper_destroy(s->stopper);
 	s->stopper = NULL;
 	s->state = SH_DONE;
