@@ -4,12 +4,15 @@
 #include "util/common.h"
 
 #include <fcntl.h>
+#include <ev.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "probe/proc.h"
 #include "proc/reaper.h"
+#include "proc/stopset.h"
 #include "proc/run.h"
 #include "util/timeutil.h"
 
@@ -30,6 +33,35 @@ static bool drain(int fd, struct strbuf *sb)
 			continue;
 		return n < 0 && errno == EAGAIN;
 	}
+}
+
+static void on_group_gone(struct stopper *st, void *data)
+{
+	(void)st;
+	ev_break(data, EVBREAK_ALL);
+}
+
+/* SIGKILL to the group of our un-reaped child pid (its group id is still
+ * its own) through proc/stopset, until nothing of it is left; the leader's
+ * zombie is ours to reap after. No reaper here: we may run inside another
+ * loop's callback, whose reaper owns every other child. */
+static void kill_group(pid_t pid)
+{
+	struct proc_ref leader = {pid, 0};
+	struct procset set = {.groups = &leader, .n_groups = 1, .refs = &leader, .n_refs = 1};
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	struct stopper *st = NULL;
+
+	proc_start_time(pid, &leader.start_time);
+	if (!loop || stopper_start(loop, &set, SIGKILL, 0, on_group_gone, loop, &st) < 0) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+	} else {
+		ev_run(loop, 0);
+	}
+	stopper_destroy(st);
+	if (loop)
+		ev_loop_destroy(loop);
 }
 
 int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
@@ -101,11 +133,8 @@ int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *ou
 					drain(fds[i], sinks[i]);
 		}
 	}
-	if (timed_out || r < 0) {
-		/* Still our un-reaped child: its group id is still its own. */
-		kill(-pid, SIGKILL);
-		kill(pid, SIGKILL);
-	}
+	if (timed_out || r < 0)
+		kill_group(pid);
 	{
 		int ws = 0, rr = reaper_reap_sync(pid, pidfd, &ws);
 
