@@ -16,7 +16,7 @@
 int cmd_tmux_attach(struct cmd_ctx *ctx, const struct session *s, const char *window)
 {
 	struct strvec argv = STRVEC_INIT;
-	struct cmd_svc svc;
+	struct svc_env svc;
 	struct tmux_pane p;
 	char *cause = NULL, *msg = NULL;
 	int code, r, err;
@@ -39,7 +39,7 @@ int cmd_tmux_attach(struct cmd_ctx *ctx, const struct session *s, const char *wi
 	if (!strcmp(window, "shell")) {
 		/* The shell window (and the tmux session with it) is made again
 		 * when its shell ended or the server went away. */
-		r = services_tmux_session(&svc.env, true, &cause);
+		r = services_tmux_session(&svc, true, &cause);
 		if (r < 0) {
 			out_error("cannot open the shell window of session '%s': %s", s->slug,
 				  cause);
@@ -47,7 +47,7 @@ int cmd_tmux_attach(struct cmd_ctx *ctx, const struct session *s, const char *wi
 			goto out;
 		}
 	} else {
-		r = tmux_pane_info(&svc.tmux, s->slug, window, &p, &msg);
+		r = tmux_pane_info(&svc.tmux_server, s->slug, window, &p, &msg);
 		if (r == -ENOENT) {
 			out_error(
 				"session '%s' has no tmux window '%s' (its tmux server or session "
@@ -63,12 +63,12 @@ int cmd_tmux_attach(struct cmd_ctx *ctx, const struct session *s, const char *wi
 			goto out;
 		}
 	}
-	tmux_attach_argv(&svc.tmux, s->slug, window, &argv);
+	tmux_attach_argv(&svc.tmux_server, s->slug, window, &argv);
 	state_close(ctx->state);
 	ctx->state = NULL;
 	fflush(NULL);
 	signals_reset_for_exec();
-	execvpe(argv.v[0], strvec_argv(&argv), strvec_argv(&svc.tmux.env));
+	execvpe(argv.v[0], strvec_argv(&argv), strvec_argv(&svc.tmux_server.env));
 	err = errno;
 	out_error("cannot run tmux: %s", strerror(err));
 	code = err == ENOENT ? 127 : 126;
@@ -76,7 +76,7 @@ out:
 	free(cause);
 	free(msg);
 	strvec_clear(&argv);
-	cmd_svc_finish(&svc);
+	svc_env_finish(&svc);
 	return code;
 }
 

@@ -323,70 +323,52 @@ static char *find_shim(void)
 	return path;
 }
 
-int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct cmd_svc *c)
+int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct svc_env *c)
 {
 	int code;
 
 	memset(c, 0, sizeof(*c));
-	c->shim = find_shim();
-	if (need_shim && access(c->shim, X_OK) < 0) {
+	c->config = &ctx->config;
+	c->session = s;
+	c->berth_dir = ctx->berth_dir;
+	c->stop_grace_ms = ctx->config.stop_grace_ms;
+	c->shim_path = find_shim();
+	if (need_shim && access(c->shim_path, X_OK) < 0) {
 		out_error("cannot run the service supervisor '%s': %s; berth-shim is installed "
 			  "beside berth (reinstall berth, or point $BERTH_SHIM at it)",
-			  c->shim, strerror(errno));
-		free(c->shim);
-		c->shim = NULL;
+			  c->shim_path, strerror(errno));
+		svc_env_finish(c);
 		return EXIT_FAIL;
 	}
-	code = cmd_session_environ(ctx, s, &c->envp);
+	code = cmd_session_environ(ctx, s, &c->env);
 	if (code) {
-		cmd_svc_finish(c);
+		svc_env_finish(c);
 		return code;
 	}
+	c->envp = strvec_argv(&c->env);
 	c->root_id = hash_root_id(ctx->root);
 	/* A stop (need_shim false) also ends the tmux session of a session
 	 * started while the config said runner = tmux. */
 	if (ctx->config.runner == RUNNER_TMUX || (!need_shim && tmux_socket_exists(c->root_id))) {
 		char *cause = NULL;
 
-		if (tmux_init(&c->tmux, c->root_id, environ, &cause) < 0) {
+		if (tmux_init(&c->tmux_server, c->root_id, environ, &cause) < 0) {
 			if (need_shim) {
 				out_error("%s", cause);
 				free(cause);
-				cmd_svc_finish(c);
+				svc_env_finish(c);
 				return EXIT_FAIL;
 			}
 			out_warn("%s; going on without tmux", cause);
 			free(cause);
 		}
 	}
+	c->tmux = c->tmux_server.socket ? &c->tmux_server : NULL;
 	/* Containment: where the session's services run (or why nothing
 	 * contains them but their shims). Starting records it. */
 	services_cgroup(ctx->berth_dir, c->root_id, s->slug, need_shim, &c->cgroup,
 			&c->uncontained);
-	c->env = (struct svc_env){
-		.config = &ctx->config,
-		.session = s,
-		.berth_dir = ctx->berth_dir,
-		.root_id = c->root_id,
-		.shim_path = c->shim,
-		.envp = strvec_argv(&c->envp),
-		.stop_grace_ms = ctx->config.stop_grace_ms,
-		.tmux = c->tmux.socket ? &c->tmux : NULL,
-		.cgroup = c->cgroup,
-		.uncontained = c->uncontained,
-	};
 	return 0;
-}
-
-void cmd_svc_finish(struct cmd_svc *c)
-{
-	tmux_finish(&c->tmux);
-	strvec_clear(&c->envp);
-	free(c->root_id);
-	free(c->shim);
-	free(c->cgroup);
-	free(c->uncontained);
-	memset(c, 0, sizeof(*c));
 }
 
 int cmd_signalfd(void)
@@ -418,15 +400,15 @@ void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f)
 	}
 }
 
-int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, const char *cmd)
+int cmd_stop_services(struct svc_env *c, const struct strvec *names, int sigfd, const char *cmd)
 {
 	struct stop_report rep;
 	uint64_t t0 = time_mono_ms();
 	int r;
 
-	r = services_stop(&c->env, names, sigfd, &rep);
+	r = services_stop(c, names, sigfd, &rep);
 	if (r < 0) {
-		out_error("%s: cannot stop the services of '%s': %s", cmd, c->env.session->slug,
+		out_error("%s: cannot stop the services of '%s': %s", cmd, c->session->slug,
 			  strerror(-r));
 		return r;
 	}
@@ -441,7 +423,7 @@ int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, 
 		out_warn("a supervisor did not end in time and was killed");
 	if (rep.n_survivors) {
 		out_error("%s: %zu process%s of session '%s' still run%s:", cmd, rep.n_survivors,
-			  rep.n_survivors == 1 ? "" : "es", c->env.session->slug,
+			  rep.n_survivors == 1 ? "" : "es", c->session->slug,
 			  rep.n_survivors == 1 ? "s" : "");
 		for (size_t i = 0; i < rep.n_survivors && i < 20; i++) {
 			char *line = NULL;

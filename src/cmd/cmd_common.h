@@ -61,25 +61,12 @@ int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *cons
  * returns an exit code only on failure. */
 int cmd_tmux_attach(struct cmd_ctx *ctx, const struct session *s, const char *window);
 
-/* What the commands that start or stop services share: the svc_env of a
- * session and the strings it points to. */
-struct cmd_svc {
-	struct svc_env env;
-	struct strvec envp;
-	char *root_id;
-	char *shim;
-	struct tmux tmux; /* runner = tmux: env.tmux points here */
-	char *cgroup;     /* the session's cgroup: env.cgroup points here */
-	char *uncontained;
-	bool unvouched; /* a stop could not vouch for a lost supervisor's escapees */
-};
 /* Fill c for session s (the environment of cmd_session_environ, the shim
  * beside our executable or $BERTH_SHIM; the repository's tmux server under
  * runner = tmux). Prints errors; returns an exit code or 0. need_shim: fail
  * when berth-shim or (runner = tmux) a usable tmux cannot be found; without
  * it a missing tmux is a warning and the services are stopped without it. */
-int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct cmd_svc *c);
-void cmd_svc_finish(struct cmd_svc *c);
+int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, struct svc_env *c);
 /* A signalfd for SIGINT, SIGTERM and SIGHUP (blocked by cmd_signals_block):
  * an event loop sees Ctrl-C as an fd. -1 on failure. */
 int cmd_signalfd(void);
@@ -87,7 +74,7 @@ int cmd_signalfd(void);
  * project and wait until its services are ready; prints progress and the
  * failure (with the container's last lines). *started: a rollback must
  * remove the project. 0, -EINTR, or -errno. */
-int cmd_docker_up(struct cmd_ctx *ctx, struct cmd_svc *svc, int sigfd, bool *started);
+int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *started);
 /* Remove the session's compose project (by its exact label), when the mode
  * uses docker or the session has a compose file. Prints errors. 0 or -errno. */
 int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *envp,
@@ -103,7 +90,7 @@ void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f);
  * survived. When everything found was stopped but a lost supervisor's
  * escapees cannot be vouched for (no cgroup containment), it says so and
  * sets c->unvouched. */
-int cmd_stop_services(struct cmd_svc *c, const struct strvec *names, int sigfd, const char *cmd);
+int cmd_stop_services(struct svc_env *c, const struct strvec *names, int sigfd, const char *cmd);
 /* Run hook `which` (its command from the config; nothing when unset) in cwd
  * with envp plus the session's markers, so a process it leaves behind is
  * the session's. Prints what runs and why it failed ("<cmd>: hook pre_up

@@ -61,9 +61,9 @@ static void print_failure(const struct compose_failure *f)
 	}
 }
 
-int cmd_docker_up(struct cmd_ctx *ctx, struct cmd_svc *svc, int sigfd, bool *started)
+int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *started)
 {
-	const struct session *s = svc->env.session;
+	const struct session *s = svc->session;
 	struct compose_port *ports = NULL;
 	struct compose_wait *wait = NULL;
 	struct strvec services = STRVEC_INIT, warnings = STRVEC_INIT;
@@ -113,7 +113,7 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct cmd_svc *svc, int sigfd, bool *sta
 		out_error("up: cannot write %s: %s", out, strerror(-r));
 		goto out;
 	}
-	r = docker_init(&d, strvec_argv(&svc->envp), &cause);
+	r = docker_init(&d, svc->envp, &cause);
 	if (r < 0) {
 		out_error("up: %s", cause);
 		goto out;

@@ -94,7 +94,7 @@ static int refuse_dirty(const struct session *s, long n, const struct strvec *pa
 static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op_rec *op,
 			 bool *unvouched)
 {
-	struct cmd_svc svc;
+	struct svc_env svc;
 	sigset_t old;
 	int code, sigfd, r;
 
@@ -105,14 +105,13 @@ static int stop_services(struct cmd_ctx *ctx, struct session *s, const struct op
 	sigfd = cmd_signalfd();
 	/* pre_down failing does not stop the teardown: nothing may be left */
 	cmd_run_hook(ctx, "down", "pre_down", s->slug,
-		     path_is_dir(s->worktree) ? s->worktree : ctx->root, strvec_argv(&svc.envp),
-		     sigfd);
+		     path_is_dir(s->worktree) ? s->worktree : ctx->root, svc.envp, sigfd);
 	r = cmd_stop_services(&svc, NULL, sigfd, "down");
 	if (sigfd >= 0)
 		close(sigfd);
 	cmd_signals_restore(&old);
 	*unvouched = svc.unvouched;
-	cmd_svc_finish(&svc);
+	svc_env_finish(&svc);
 	if (r < 0) {
 		session_finalize(ctx->state, s, op->id, op->had_prev ? op->prev : SESSION_STOPPED);
 		out_error("down: session '%s' was not removed; stop those processes, then run "
@@ -153,12 +152,12 @@ static int remove_docker(struct cmd_ctx *ctx, struct session *s, const struct op
  * reported, the teardown is done anyway. */
 static void run_post_down(struct cmd_ctx *ctx, const struct session *s)
 {
-	struct cmd_svc svc;
+	struct svc_env svc;
 
 	if (!ctx->config.hooks.post_down || cmd_svc_init(ctx, s, false, &svc))
 		return;
-	cmd_run_hook(ctx, "down", "post_down", s->slug, ctx->root, strvec_argv(&svc.envp), -1);
-	cmd_svc_finish(&svc);
+	cmd_run_hook(ctx, "down", "post_down", s->slug, ctx->root, svc.envp, -1);
+	svc_env_finish(&svc);
 }
 
 static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)

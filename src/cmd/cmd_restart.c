@@ -19,7 +19,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct strvec names = STRVEC_INIT, started = STRVEC_INIT;
 	struct launch_failure f = {0};
 	struct session s = {0}, owned = {0};
-	struct cmd_svc svc = {0};
+	struct svc_env svc = {0};
 	bool have_svc = false, lost = false;
 	size_t *order = NULL, *pick = NULL, k = 0;
 	sigset_t old;
@@ -88,8 +88,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0 && !cmd_own_lost(ctx)) {
-		r = launch_services(&svc.env, pick, k, sigfd, cmd_launch_progress, NULL, &started,
-				    &f);
+		r = launch_services(&svc, pick, k, sigfd, cmd_launch_progress, NULL, &started, &f);
 		if (r < 0 && !cmd_own_lost(ctx)) {
 			if (r == -EINTR)
 				out_error("restart: interrupted; stopping what was started");
@@ -124,7 +123,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 out:
 	launch_failure_finish(&f);
 	if (have_svc)
-		cmd_svc_finish(&svc);
+		svc_env_finish(&svc);
 	strvec_clear(&names);
 	strvec_clear(&started);
 	free(order);

@@ -52,7 +52,7 @@ struct up_run {
 	struct port_rec *prev_ports; /* a resumed session's ports before this run */
 	size_t n_prev_ports;
 	bool have_svc;
-	struct cmd_svc svc;
+	struct svc_env svc;
 	struct strvec started; /* services whose shims this run started */
 	bool service_failed;
 	bool docker_started; /* the session's compose project was started */
@@ -458,7 +458,7 @@ static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 		r = cmd_stop_services(&run->svc, &restart, run->sigfd, "up");
 	}
 	if (r >= 0 && k) {
-		r = launch_services(&run->svc.env, pick, k, run->sigfd, cmd_launch_progress, NULL,
+		r = launch_services(&run->svc, pick, k, run->sigfd, cmd_launch_progress, NULL,
 				    &run->started, &f);
 		if (r < 0 && r != -EINTR) {
 			if (f.service)
@@ -549,8 +549,7 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 	}
 	/* The compose project: a new session's goes with its volumes; a resumed
 	 * one keeps its data. */
-	if (run->docker_started &&
-	    cmd_docker_down(ctx, &run->s, strvec_argv(&run->svc.envp), !run->is_new) < 0) {
+	if (run->docker_started && cmd_docker_down(ctx, &run->s, run->svc.envp, !run->is_new) < 0) {
 		/* Containers may still run: the session stays so that `down` can
 		 * remove them once docker answers. */
 		docker_left = true;
@@ -719,13 +718,13 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			run.service_failed = true;
 	}
 	if (r >= 0)
-		r = cmd_run_hook(ctx, "up", "pre_spawn", run.s.slug, run.s.worktree,
-				 strvec_argv(&run.svc.envp), run.sigfd);
+		r = cmd_run_hook(ctx, "up", "pre_spawn", run.s.slug, run.s.worktree, run.svc.envp,
+				 run.sigfd);
 	if (r >= 0)
 		r = start_services(ctx, &o, &run);
 	if (r >= 0)
-		r = cmd_run_hook(ctx, "up", "post_up", run.s.slug, run.s.worktree,
-				 strvec_argv(&run.svc.envp), run.sigfd);
+		r = cmd_run_hook(ctx, "up", "post_up", run.s.slug, run.s.worktree, run.svc.envp,
+				 run.sigfd);
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0) {
@@ -766,7 +765,7 @@ out_signals:
 	cmd_signals_restore(&old);
 out:
 	if (run.have_svc)
-		cmd_svc_finish(&run.svc);
+		svc_env_finish(&run.svc);
 	strvec_clear(&run.started);
 	session_finish(&run.s);
 	op_rec_finish(&run.op);

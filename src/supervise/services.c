@@ -71,6 +71,17 @@ unsigned services_port(const struct session *s, const char *service)
 	return 0;
 }
 
+void svc_env_finish(struct svc_env *e)
+{
+	tmux_finish(&e->tmux_server);
+	strvec_clear(&e->env);
+	free(e->root_id);
+	free(e->shim_path);
+	free(e->cgroup);
+	free(e->uncontained);
+	memset(e, 0, sizeof(*e));
+}
+
 /* ---- starting ---- */
 
 /* The cgroup of service name, when the session has one. */

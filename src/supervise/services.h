@@ -18,21 +18,29 @@
 #include "probe/proc.h"
 #include "shim/svcstatus.h"
 #include "store/state.h"
+#include "tmux/tmux.h"
 #include "util/strvec.h"
 
-/* What starting or stopping a session's services needs to know. */
+/* What starting or stopping a session's services needs to know; it owns
+ * its strings (cmd_svc_init fills it, svc_env_finish frees it). */
 struct svc_env {
 	const struct config *config;
 	const struct session *session;
 	const char *berth_dir;   /* <root>/.berth */
-	const char *root_id;     /* BERTH_ROOT_ID of this repository */
-	const char *shim_path;   /* the berth-shim executable */
-	char *const *envp;       /* the session's environment, NULL-terminated */
+	char *root_id;           /* BERTH_ROOT_ID of this repository */
+	char *shim_path;         /* the berth-shim executable */
+	struct strvec env;       /* the session's environment */
+	char *const *envp;       /* env, NULL-terminated */
 	uint64_t stop_grace_ms;  /* config's stop_grace */
-	struct tmux *tmux;       /* the tmux runner's server; NULL: the process runner */
-	const char *cgroup;      /* the session's cgroup (containment), or NULL */
-	const char *uncontained; /* why there is none (for messages), or NULL */
+	struct tmux *tmux;       /* &tmux_server under the tmux runner; NULL: the process runner */
+	struct tmux tmux_server; /* the repository's tmux server */
+	char *cgroup;            /* the session's cgroup (containment), or NULL */
+	char *uncontained;       /* why there is none (for messages), or NULL */
+	bool unvouched;          /* a stop could not vouch for a lost supervisor's escapees */
 };
+
+/* Free what e owns. */
+void svc_env_finish(struct svc_env *e);
 
 /* .berth/run/<slug>, .berth/logs/<slug> and the files in them. Caller frees. */
 char *services_run_dir(const char *berth_dir, const char *slug);
