@@ -761,3 +761,77 @@ int state_events_list(struct state *st, int64_t after_id, size_t limit, struct e
 	*ret_n = n;
 	return 0;
 }
+
+int state_check(const char *path, char **cause)
+{
+	struct strbuf problems = STRBUF_INIT;
+	struct state st = {0};
+	sqlite3_stmt *stmt = NULL;
+	unsigned bad = 0, rows = 0;
+	int rc, r;
+
+	/* check_header reads the file only: a missing or empty one is no
+	 * store (never created here), a foreign one is refused untouched. */
+	r = check_header(path, cause);
+	if (r < 0)
+		return r;
+	if (r == 1)
+		return -ENOENT;
+	rc = sqlite3_open_v2(path, &st.db,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		r = sql_err(rc);
+		*cause = xasprintf("cannot open state store '%s' read-only: %s", path,
+				   st.db ? sqlite3_errmsg(st.db) : sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_busy_timeout(st.db, BUSY_TIMEOUT_MS);
+	r = prepare(&st, "PRAGMA quick_check", &stmt);
+	if (r < 0)
+		goto fail_msg;
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		const char *line = (const char *)sqlite3_column_text(stmt, 0);
+
+		rows++;
+		if (line && !strcmp(line, "ok"))
+			continue;
+		/* quick_check lists up to 100 problems, the first after a
+		 * "*** in database main ***" line: a few say enough, on one line */
+		if (line && !strncmp(line, "*** in database main ***\n", 25))
+			line += 25;
+		if (bad++ >= 3)
+			continue;
+		if (bad > 1)
+			strbuf_adds(&problems, "; ");
+		for (const char *p = line ? line : "?"; *p; p++) {
+			if (*p == '\n')
+				strbuf_adds(&problems, "; ");
+			else
+				strbuf_addch(&problems, *p);
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		r = sql_err(rc);
+		goto fail_msg;
+	}
+	if (bad > 3)
+		strbuf_addf(&problems, "; and %u more", bad - 3);
+	if (bad || !rows) {
+		*cause = xasprintf("the state store '%s' is corrupt (quick_check: %s); move it "
+				   "away and run berth again (the sessions it recorded are then "
+				   "forgotten; their worktrees stay on disk)",
+				   path, bad ? strbuf_str(&problems) : "no answer");
+		r = -EBADMSG;
+		goto out;
+	}
+	r = 0;
+	goto out;
+fail_msg:
+	*cause = corrupt_text(&st, r);
+out:
+	sqlite3_finalize(stmt);
+	sqlite3_close(st.db);
+	strbuf_release(&problems);
+	return r;
+}

@@ -115,4 +115,11 @@ void ports_free(struct port_rec *v, size_t n);
 void op_rec_finish(struct op_rec *op);
 void events_free(struct event_rec *v, size_t n);
 
+/* Check the store at path without changing it (`berth doctor`): opened
+ * read-only, never created, then PRAGMA quick_check. 0 when it is sound;
+ * -ENOENT when there is no store (no file, or an empty one); else -errno
+ * with *cause (caller frees) saying what is wrong and what to do: -EBADMSG
+ * when it is corrupt or not a berth store. */
+int state_check(const char *path, char **cause);
+
 #endif

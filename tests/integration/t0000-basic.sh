@@ -3,7 +3,7 @@
 # contract, unknown commands and options, running outside a repository.
 . "$BERTH_SRCDIR/tests/lib.sh"
 
-commands="config down env exec init ls shell up validate whose"
+commands="config doctor down env exec init ls shell up validate whose"
 
 test_expect_success '--version prints the version' '
   berth --version >out &&
