@@ -6,6 +6,12 @@
  * with inotify: a death, an exec failure or a log match is seen the moment
  * the shim records it. The shim itself is our child, watched by the reaper;
  * under the tmux runner it is a window's process, watched through a pidfd.
+ * Readiness is journaled (the session's event journal, as the shims do).
+ *
+ * Once the outcome is decided (all ready, a failure, Ctrl-C) every callback
+ * returns at once: the cleanup kills the readiness checks and reaps them on
+ * the same loop, where shims may still end, and frees what the callbacks
+ * read only after that.
  */
 #include "util/common.h"
 
@@ -19,6 +25,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "supervise/launch.h"
@@ -39,8 +46,11 @@
 #define HTTP_MAX 4096
 #define FAIL_TAIL_LINES 20
 #define SHIM_POLL_S 0.05
+#define DRAIN_MAX_S 2.0 /* cleanup: how long killed checks may take to be reaped */
 
-enum ready_kind { READY_PORT, READY_HTTP, READY_EXEC, READY_LOG, READY_NONE };
+/* READY_FINISH: a oneshot, ready when it finishes with status 0 (whatever
+ * `ready` says), failed when it has not finished within ready_timeout. */
+enum ready_kind { READY_PORT, READY_HTTP, READY_EXEC, READY_LOG, READY_NONE, READY_FINISH };
 enum phase { PH_WAITING, PH_STARTED, PH_READY };
 
 struct launch;
@@ -61,7 +71,8 @@ struct lsvc {
 	uint64_t started_ms; /* monotonic */
 	char *status_path;
 	char *log_path;
-	struct strvec envp; /* the service's environment, for exec checks */
+	struct svc_log_mark log_mark; /* where its log ended when its shim started */
+	struct strvec envp;           /* the service's environment, for exec checks */
 	char *cwd;
 	ev_timer timeout;
 	ev_timer window; /* ready = none: the startup window */
@@ -76,7 +87,8 @@ struct lsvc {
 	ev_timer http_timer;
 	struct strbuf http_in;
 	bool http_sent;
-	char *http_last; /* what the last attempt got */
+	uint64_t http_started_ms; /* of the attempt in flight (monotonic) */
+	char *http_last;          /* what the last finished attempt got */
 };
 
 struct launch {
@@ -90,8 +102,9 @@ struct launch {
 	ev_timer poll;
 	double poll_interval;
 	ev_io sig;
-	int result; /* 1 running, 0 all ready, < 0 failed */
+	int result; /* 1 running, 0 all ready, < 0 failed: callbacks act only while 1 */
 	struct launch_failure *fail;
+	char *journal_path;
 	launch_progress_fn cb;
 	void *cb_data;
 	struct strvec *started;
@@ -129,7 +142,8 @@ static void failf(struct lsvc *s, int err, bool tail, const char *fmt, ...)
 	if (tail) {
 		struct strbuf t = STRBUF_INIT;
 
-		services_log_tail(s->log_path, FAIL_TAIL_LINES, &t);
+		/* this attempt's output only: the log is appended to across runs */
+		services_log_tail_since(s->log_path, &s->log_mark, FAIL_TAIL_LINES, &t);
 		f->tail_lines = FAIL_TAIL_LINES;
 		f->tail = t.len ? strbuf_detach(&t) : NULL;
 		strbuf_release(&t);
@@ -163,14 +177,49 @@ static void stop_shim_watch(struct lsvc *s)
 	}
 }
 
-static void set_ready(struct lsvc *s)
+/* Append "ms<TAB>service<TAB>ready<TAB>ready after 0.21 s (how)" to the
+ * session's event journal the way the shims do: one write(2) with O_APPEND,
+ * so lines of several writers never mix. Best effort, like theirs. */
+static void journal_ready(const struct lsvc *s, uint64_t ms, const char *how)
 {
-	if (s->phase == PH_READY)
+	struct strbuf sb = STRBUF_INIT;
+	struct timespec now;
+	char *detail;
+	int fd;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	strbuf_addf(&sb, "%" PRId64 "\t%s\tready\t",
+		    (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, s->cfg->name);
+	detail = xasprintf("ready after %.2f s (%s)", (double)ms / 1000.0, how);
+	for (const char *p = detail; *p; p++)
+		strbuf_addch(&sb, *p == '\n' || *p == '\t' ? ' ' : *p);
+	strbuf_addch(&sb, '\n');
+	fd = open(s->l->journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		if (write(fd, sb.buf, sb.len) < 0) {
+			/* the journal is best effort: `up` itself reported readiness */
+		}
+		close(fd);
+	}
+	free(detail);
+	strbuf_release(&sb);
+}
+
+/* s is ready. how: what showed it, for the journal; NULL when the shim has
+ * journaled it already (a log match). */
+static void set_ready(struct lsvc *s, const char *how)
+{
+	uint64_t ms;
+
+	if (s->phase == PH_READY || s->l->result != 1)
 		return;
 	s->phase = PH_READY;
 	stop_checks(s);
+	ms = time_mono_ms() - s->started_ms;
+	if (how)
+		journal_ready(s, ms, how);
 	if (s->l->cb)
-		s->l->cb(s->l->cb_data, s->cfg->name, LAUNCH_READY, time_mono_ms() - s->started_ms);
+		s->l->cb(s->l->cb_data, s->cfg->name, LAUNCH_READY, ms);
 	check_all(s->l);
 }
 
@@ -196,7 +245,8 @@ static void died(struct lsvc *s, const struct svc_status *st)
 			       : 0.0;
 
 	if (s->cfg->oneshot && st->state == SVC_EXITED && st->exit_code == 0) {
-		set_ready(s);
+		/* with ready = log:, a match was journaled by the shim */
+		set_ready(s, st->ready_ms ? NULL : "finished with status 0");
 		return;
 	}
 	svc_exit_text(st, text, sizeof(text));
@@ -216,8 +266,8 @@ static void examine(struct lsvc *s)
 {
 	struct svc_status st;
 
-	if (s->phase == PH_WAITING || svc_status_read(s->status_path, &st) < 0 ||
-	    st.shim_pid != s->shim_pid)
+	if (s->l->result != 1 || s->phase == PH_WAITING ||
+	    svc_status_read(s->status_path, &st) < 0 || st.shim_pid != s->shim_pid)
 		return;
 	switch (st.state) {
 	case SVC_FAILED:
@@ -238,7 +288,7 @@ static void examine(struct lsvc *s)
 			return;
 		}
 		if (s->kind == READY_LOG && st.ready_ms)
-			set_ready(s);
+			set_ready(s, NULL); /* the shim journaled the match */
 		return;
 	case SVC_STARTING:
 	case SVC_STOPPING:
@@ -287,6 +337,9 @@ static void shim_ended(struct lsvc *s, int wstatus)
 
 	s->shim_gone = true;
 	stop_shim_watch(s);
+	/* Decided already: the cleanup is on its way, nothing to judge. */
+	if (s->l->result != 1)
+		return;
 	examine(s); /* its last record */
 	if (s->l->result != 1 || (s->phase == PH_READY && s->cfg->oneshot))
 		return;
@@ -386,7 +439,7 @@ static void on_check_exit(struct reaper_child *c, int wstatus, void *data)
 	if (s->phase != PH_STARTED || s->l->result != 1)
 		return;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
-		set_ready(s);
+		set_ready(s, "its ready check exited with status 0");
 		return;
 	}
 	ev_timer_set(&s->retry, PROBE_RETRY_S, 0.);
@@ -487,8 +540,11 @@ static void on_http(struct ev_loop *loop, ev_io *w, int revents)
 			code = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 + (sp[3] - '0');
 	}
 	if (code >= 200 && code < 400) {
+		char *how = xasprintf("http://localhost:%u%s answered %d", s->port, s->arg, code);
+
 		http_done(s, NULL);
-		set_ready(s);
+		set_ready(s, how);
+		free(how);
 		return;
 	}
 	http_done(s, code ? xasprintf("it answered %d", code)
@@ -542,6 +598,7 @@ static void start_http(struct lsvc *s, const struct listener *li)
 	}
 	s->http_fd = fd;
 	s->http_sent = false;
+	s->http_started_ms = time_mono_ms();
 	ev_io_init(&s->http_io, on_http, fd, EV_WRITE);
 	s->http_io.data = s;
 	ev_io_start(s->l->loop, &s->http_io);
@@ -575,9 +632,12 @@ static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
 			if (!listeners_find(&ls, (uint16_t)s->port) ||
 			    !tree_listens(s, &ls, s->port, &li))
 				continue;
-			if (s->kind == READY_PORT)
-				set_ready(s);
-			else
+			if (s->kind == READY_PORT) {
+				char how[32];
+
+				snprintf(how, sizeof(how), "port %u", s->port);
+				set_ready(s, how);
+			} else
 				start_http(s, li);
 		}
 	}
@@ -594,25 +654,50 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (s->phase == PH_STARTED && s->kind == READY_EXEC)
+	if (s->phase == PH_STARTED && s->kind == READY_EXEC && s->l->result == 1)
 		start_exec_check(s);
 }
 
-/* "port 3001 is held by pid 4242 (node) of session feat-b", or NULL. */
-static char *port_holder_text(unsigned port)
+/* Does marker m say: this repository, this session, this service? */
+static bool marker_is_ours(const struct lsvc *s, const struct marker *m)
+{
+	const struct svc_env *e = s->l->e;
+
+	return e->root_id && m->root_id && !strcmp(m->root_id, e->root_id) && m->session &&
+	       !strcmp(m->session, e->session->slug) && m->service &&
+	       !strcmp(m->service, s->cfg->name);
+}
+
+/* Who holds s's port: "port 3001 is held by pid 4242 (node) of session
+ * feat-b", or NULL when nothing berth can see does. *ret_own: the holder is
+ * s's own, a process of its tree or one carrying this session's and this
+ * service's markers. The caller frees. */
+static char *port_holder_text(const struct lsvc *s, bool *ret_own)
 {
 	struct probe p;
 	struct port_holder h;
+	struct proc_ref *v = NULL;
+	pid_t *hints;
+	size_t n = 0;
 	char *text = NULL;
+	unsigned port = s->port;
 
+	*ret_own = false;
 	if (probe_init(&p) < 0)
 		return NULL;
-	if (probe_port(&p, (uint16_t)port, NULL, 0, &h) == 0) {
+	services_tree(s->shim_pid, &v, &n);
+	hints = xcalloc(n ? n : 1, sizeof(*hints));
+	for (size_t i = 0; i < n; i++)
+		hints[i] = v[i].pid;
+	if (probe_port(&p, (uint16_t)port, hints, n, &h) == 0) {
 		if (h.kind == HOLDER_PROCESS) {
 			struct marker m = {0};
 			char *user = proc_user_name(h.uid);
 
+			for (size_t i = 0; i < n; i++)
+				*ret_own |= v[i].pid == h.pid && v[i].start_time == h.start_time;
 			marker_read(h.pid, &m);
+			*ret_own |= marker_is_ours(s, &m);
 			if (m.session)
 				text = xasprintf("port %u is held by pid %d (%s) of session %s%s%s",
 						 port, (int)h.pid, h.comm, m.session,
@@ -631,8 +716,22 @@ static char *port_holder_text(unsigned port)
 		}
 		port_holder_finish(&h);
 	}
+	free(hints);
+	free(v);
 	probe_finish(&p);
 	return text;
+}
+
+/* What the URL answered last, or how long the attempt in flight has waited;
+ * NULL when it was never asked. The caller frees. */
+static char *http_text(const struct lsvc *s)
+{
+	if (s->http_last)
+		return xstrdup(s->http_last);
+	if (s->http_fd >= 0)
+		return xasprintf("no answer after %.2f s",
+				 (double)(time_mono_ms() - s->http_started_ms) / 1000.0);
+	return NULL;
 }
 
 /* Ports the service's tree listens on (the wrong port), or NULL. */
@@ -659,26 +758,33 @@ static char *tree_ports_text(const struct lsvc *s)
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct lsvc *s = w->data;
-	char *after = xasprintf("%.3g s", (double)s->cfg->ready_timeout_ms / 1000.0);
-	char *holder = NULL, *ports = NULL;
+	char *after, *holder = NULL, *ports = NULL, *http = NULL;
+	bool own = false;
 
 	(void)loop;
 	(void)revents;
+	if (s->l->result != 1)
+		return;
+	after = xasprintf("%.3g s", (double)s->cfg->ready_timeout_ms / 1000.0);
 	switch (s->kind) {
 	case READY_PORT:
 	case READY_HTTP:
-		holder = port_holder_text(s->port);
-		ports = holder ? NULL : tree_ports_text(s);
-		if (holder)
+		holder = port_holder_text(s, &own);
+		/* An answer was asked for only once the service's own tree
+		 * listened: unless a foreign process holds the port now, the
+		 * answer is what is missing. */
+		if (s->kind == READY_HTTP)
+			http = http_text(s);
+		if (http && (own || !holder))
+			failf(s, -ETIMEDOUT, true, "not ready after %s: http://localhost:%u%s: %s",
+			      after, s->port, s->arg, http);
+		else if (holder)
 			failf(s, -ETIMEDOUT, true, "not ready after %s: %s", after, holder);
-		else if (ports)
+		else if ((ports = tree_ports_text(s)))
 			failf(s, -ETIMEDOUT, true,
 			      "not ready after %s: port %u is not listening; the service listens "
 			      "on %s instead (does it read $PORT or $BERTH_%s_PORT?)",
 			      after, s->port, ports, s->cfg->name);
-		else if (s->kind == READY_HTTP && s->http_last)
-			failf(s, -ETIMEDOUT, true, "not ready after %s: http://localhost:%u%s: %s",
-			      after, s->port, s->arg, s->http_last);
 		else
 			failf(s, -ETIMEDOUT, true, "not ready after %s: port %u is not listening",
 			      after, s->port);
@@ -704,9 +810,13 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		failf(s, -ETIMEDOUT, true, "not ready after %s: no output line matched /%s/", after,
 		      s->arg);
 		break;
+	case READY_FINISH:
+		failf(s, -ETIMEDOUT, true, "did not finish within %s (its ready_timeout)", after);
+		break;
 	case READY_NONE:
 		break;
 	}
+	free(http);
 	free(holder);
 	free(ports);
 	free(after);
@@ -720,15 +830,13 @@ static void on_window(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	examine(s); /* a death recorded in the same instant wins */
 	if (s->phase == PH_STARTED && s->l->result == 1)
-		set_ready(s);
+		set_ready(s, "still running at the end of its startup window");
 }
 
 static void start_check(struct lsvc *s)
 {
 	struct ev_loop *loop = s->l->loop;
 
-	if (s->cfg->oneshot)
-		return; /* ready when it finishes with status 0 */
 	switch (s->kind) {
 	case READY_NONE:
 		ev_timer_set(&s->window, (double)s->l->e->config->startup_window_ms / 1000.0, 0.);
@@ -745,6 +853,7 @@ static void start_check(struct lsvc *s)
 		ev_timer_start(loop, &s->l->poll);
 		break;
 	case READY_LOG:
+	case READY_FINISH:
 		break;
 	}
 	ev_timer_set(&s->timeout, (double)s->cfg->ready_timeout_ms / 1000.0, 0.);
@@ -770,6 +879,7 @@ static void start_one(struct lsvc *s)
 	pid_t pid = -1;
 	int pidfd = -1, r;
 
+	services_log_mark(s->log_path, &s->log_mark);
 	s->started_ms = time_mono_ms();
 	r = services_spawn_shim(l->e, s->cfg, &pid, &pidfd, &cause);
 	if (pid > 0 && !l->e->tmux) {
@@ -781,6 +891,13 @@ static void start_one(struct lsvc *s)
 	if (r < 0) {
 		failf(s, r, false, "cannot start its supervisor: %s", cause);
 		free(cause);
+		return;
+	}
+	if (pid <= 1) {
+		/* never a tree to scan from: the tree of pid 1 is every process */
+		if (l->e->tmux && pidfd >= 0)
+			close(pidfd);
+		failf(s, -ESRCH, false, "cannot start its supervisor: it got no process id");
 		return;
 	}
 	s->shim_pid = pid;
@@ -854,6 +971,8 @@ static void lsvc_init(struct launch *l, struct lsvc *s, const struct service_con
 	}
 	if ((s->kind == READY_PORT || s->kind == READY_HTTP) && !s->port)
 		s->kind = READY_NONE;
+	if (cfg->oneshot)
+		s->kind = READY_FINISH;
 	ev_timer_init(&s->timeout, on_timeout, 0., 0.);
 	s->timeout.data = s;
 	ev_timer_init(&s->window, on_window, 0., 0.);
@@ -867,10 +986,37 @@ static void lsvc_init(struct launch *l, struct lsvc *s, const struct service_con
 	ev_init(&s->shim_io, on_shim_pidfd);
 }
 
+static void on_drain_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
+/* Wait until the checks stop_checks killed are reaped, for DRAIN_MAX_S at
+ * most (one that is not is left to the reaper's destruction). */
+static void drain_checks(struct launch *l)
+{
+	ev_timer deadline;
+
+	ev_timer_init(&deadline, on_drain_deadline, DRAIN_MAX_S, 0.);
+	ev_now_update(l->loop);
+	ev_timer_start(l->loop, &deadline);
+	for (;;) {
+		bool pending = false;
+
+		for (size_t i = 0; i < l->n; i++)
+			pending |= l->v[i].check != NULL;
+		if (!pending || !ev_is_active(&deadline))
+			break;
+		ev_run(l->loop, EVRUN_ONCE);
+	}
+	ev_timer_stop(l->loop, &deadline);
+}
+
+/* Free what s holds, once nothing can call back (see launch_services). */
 static void lsvc_finish(struct lsvc *s)
 {
-	stop_checks(s);
-	stop_shim_watch(s);
 	free(s->status_path);
 	free(s->log_path);
 	free(s->cwd);
@@ -884,6 +1030,7 @@ int launch_services(const struct svc_env *e, const size_t *idx, size_t n, int si
 		    struct launch_failure *fail)
 {
 	struct launch l = {
+		.journal_path = services_journal_path(e->berth_dir, e->session->slug),
 		.e = e,
 		.result = 1,
 		.fail = fail,
@@ -932,25 +1079,26 @@ int launch_services(const struct svc_env *e, const size_t *idx, size_t n, int si
 	check_all(&l);
 	if (l.result == 1)
 		ev_run(l.loop, 0);
-	r = l.result == 1 ? -EIO : l.result;
+	if (l.result == 1)
+		l.result = -EIO; /* the loop ran dry (cannot happen) */
+	r = l.result;
 
-	for (size_t i = 0; i < n; i++)
-		lsvc_finish(&l.v[i]);
-	/* Checks killed by stop_checks are reaped before the reaper goes. */
-	for (int spins = 0; spins < 100; spins++) {
-		bool pending = false;
-
-		for (size_t i = 0; i < n; i++)
-			pending |= l.v[i].check != NULL;
-		if (!pending)
-			break;
-		ev_run(l.loop, EVRUN_ONCE);
-	}
-	free(l.v);
+	/* Decided: callbacks return at once from here on. Stop our watchers,
+	 * kill the checks and reap them before the reaper goes; shims may end
+	 * meanwhile (the reaper calls back for them too), so what callbacks
+	 * read is freed only after that. */
 	if (sigfd >= 0)
 		ev_io_stop(l.loop, &l.sig);
 	ev_timer_stop(l.loop, &l.poll);
 	ev_io_stop(l.loop, &l.ino_io);
+	for (size_t i = 0; i < n; i++) {
+		stop_checks(&l.v[i]);
+		stop_shim_watch(&l.v[i]);
+	}
+	drain_checks(&l);
+	for (size_t i = 0; i < n; i++)
+		lsvc_finish(&l.v[i]);
+	free(l.v);
 out_reaper:
 	if (l.ino_fd >= 0)
 		close(l.ino_fd);
@@ -958,6 +1106,7 @@ out_reaper:
 out_loop:
 	ev_loop_destroy(l.loop);
 out:
+	free(l.journal_path);
 	free(run);
 	return r;
 }

@@ -6,7 +6,10 @@
  * (inotify), a shim ending (pidfd), a readiness check's process ending, a
  * deadline. Only listening sockets are polled (the kernel has no event for
  * "a socket now listens"), with one sock_diag dump per tick for all services.
- * Readiness never connects to a port that nothing listens on.
+ * Readiness never connects to a port that nothing listens on. A oneshot is
+ * ready when it finishes with status 0, and must do so within its
+ * ready_timeout. Every service that gets ready has a `ready` line in the
+ * session's event journal.
  */
 #ifndef BERTH_LAUNCH_H
 #define BERTH_LAUNCH_H
@@ -26,7 +29,8 @@ typedef void (*launch_progress_fn)(void *data, const char *service, enum launch_
 				   uint64_t ms);
 
 /* Why the launch failed: the service, what happened (one line), and the last
- * lines of its log (byte-exact; NULL when there is no log). */
+ * lines of its log written by this start (byte-exact; NULL when there are
+ * none: output of earlier runs in the same log is not shown). */
 struct launch_failure {
 	char *service;
 	char *what;
