@@ -1,130 +1,257 @@
 /*
  * logfile.c: size-rotated service logs that never tear or lose a line, and
  * the in-memory tail of the last lines.
+ *
+ * Output goes out in whole-line batches: one write(2) per logfile_write for
+ * all the complete lines of the chunk (one per file when the chunk crosses
+ * the limit). A rotation first creates the next file, and only once it exists
+ * shifts the kept files and renames it into place: a file that cannot be
+ * created costs neither a line nor a kept file.
  */
 #include "util/common.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "shim/logfile.h"
 
 #define PARTIAL_MAX (64u << 10)
+/* A tail slot holding more than this is freed when a short line reuses it. */
+#define TAIL_SLOT_KEEP (8u << 10)
 
 struct logfile {
 	char *path;
+	char *next_path; /* <path>LOGFILE_NEXT_SUFFIX: the next file, before it is renamed in */
 	int fd;
 	uint64_t size;
 	uint64_t max_bytes;
+	/* rotate before a line would take size past this: max_bytes, or after a
+	 * failed rotation the size then plus max_bytes (the retry point) */
+	uint64_t limit;
 	unsigned keep;
 	unsigned rotations;
 	struct strbuf partial; /* bytes after the last newline, not yet written */
-	/* ring of the last complete lines (each with its '\n') */
-	char *ring[LOGFILE_TAIL_LINES];
+	/* ring of the last lines (each with its '\n'), slots reused in place */
+	struct strbuf ring[LOGFILE_TAIL_LINES];
 	unsigned ring_next, ring_count;
 };
 
-static int open_log(struct logfile *lf)
-{
-	struct stat st;
-
-	lf->fd = open(lf->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (lf->fd < 0)
-		return -errno;
-	lf->size = fstat(lf->fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-	return 0;
-}
-
 int logfile_open(const char *path, uint64_t max_bytes, unsigned keep, struct logfile **ret)
 {
-	struct logfile *lf = xcalloc(1, sizeof(*lf));
-	int r;
+	struct logfile *lf;
+	struct stat st;
+	int fd;
 
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	lf = xcalloc(1, sizeof(*lf));
 	lf->path = xstrdup(path);
+	lf->next_path = xasprintf("%s%s", path, LOGFILE_NEXT_SUFFIX);
+	lf->fd = fd;
+	lf->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
 	lf->max_bytes = max_bytes;
+	lf->limit = max_bytes;
 	lf->keep = keep;
-	r = open_log(lf);
-	if (r < 0) {
-		free(lf->path);
-		free(lf);
-		return r;
-	}
 	*ret = lf;
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+/* Create <path>.new, replacing one left behind by a shim that died in the
+ * middle of a rotation. Returns the fd or -errno. */
+static int create_next(struct logfile *lf)
 {
-	while (len) {
-		ssize_t n = write(fd, p, len);
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC;
+	int fd = open(lf->next_path, flags, 0644);
+
+	if (fd < 0 && errno == EEXIST) {
+		if (unlink(lf->next_path) < 0)
+			return -EEXIST;
+		fd = open(lf->next_path, flags, 0644);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+/* rename(from, to); a missing `from` is not an error. */
+static int rename_kept(const char *from, const char *to)
+{
+	if (rename(from, to) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+/*
+ * <path>.new is created first; only then <path>.<keep-1> -> <path>.<keep> ...
+ * <path> -> <path>.1 (the oldest dropped), and <path>.new -> <path>. Returns 0,
+ * or -errno with lf->fd still the current file: when the next file cannot be
+ * created nothing was renamed; a rename failing half-way through the shift
+ * (rarer: renames need no inode) stops it there, leaving a gap in the
+ * numbers, and drops no more than a rotation would.
+ */
+static int rotate(struct logfile *lf)
+{
+	char *to = NULL;
+	int fd, r = 0;
+
+	fd = create_next(lf);
+	if (fd < 0)
+		return fd;
+	for (unsigned i = lf->keep; i > 1 && r == 0; i--) {
+		char *older = xasprintf("%s.%u", lf->path, i),
+		     *newer = xasprintf("%s.%u", lf->path, i - 1);
+
+		r = rename_kept(newer, older);
+		free(newer);
+		free(older);
+	}
+	if (r < 0)
+		goto drop_next;
+	if (lf->keep) {
+		to = xasprintf("%s.1", lf->path);
+		r = rename_kept(lf->path, to);
+		if (r < 0)
+			goto drop_next;
+	}
+	/* with keep == 0 this replaces <path> in one step */
+	if (rename(lf->next_path, lf->path) < 0) {
+		r = -errno;
+		if (to && rename(to, lf->path) < 0) {
+			/* <path> stays missing; lf->fd, now <path>.1, still takes the lines */
+		}
+		goto drop_next;
+	}
+	free(to);
+	close(lf->fd);
+	lf->fd = fd;
+	lf->size = 0;
+	lf->limit = lf->max_bytes;
+	lf->rotations++;
+	return 0;
+
+drop_next:
+	free(to);
+	close(fd);
+	unlink(lf->next_path);
+	return r;
+}
+
+/* Keep one line (pre + p) in the next tail slot. */
+static void tail_put(struct logfile *lf, const char *pre, size_t prelen, const char *p, size_t n)
+{
+	struct strbuf *slot = &lf->ring[lf->ring_next];
+
+	if (slot->alloc > TAIL_SLOT_KEEP && prelen + n < TAIL_SLOT_KEEP / 2)
+		strbuf_release(slot);
+	else
+		strbuf_reset(slot);
+	strbuf_add(slot, pre, prelen);
+	strbuf_add(slot, p, n);
+	lf->ring_next = (lf->ring_next + 1) % LOGFILE_TAIL_LINES;
+	if (lf->ring_count < LOGFILE_TAIL_LINES)
+		lf->ring_count++;
+}
+
+/* The last LOGFILE_TAIL_LINES lines of a batch (pre + text, whole lines) go
+ * to the tail; the lines before them are not even looked at. */
+static void tail_add(struct logfile *lf, const char *pre, size_t prelen, const char *text,
+		     size_t len)
+{
+	size_t start[LOGFILE_TAIL_LINES], end = len;
+	unsigned k = 0;
+
+	if (!len) {
+		tail_put(lf, pre, prelen, NULL, 0);
+		return;
+	}
+	/* newest first: a line ends at `end`, its own '\n' is at end - 1 */
+	while (k < LOGFILE_TAIL_LINES) {
+		const char *nl = end > 1 ? memrchr(text, '\n', end - 1) : NULL;
+
+		start[k++] = nl ? (size_t)(nl - text) + 1 : 0;
+		if (!nl)
+			break;
+		end = start[k - 1];
+	}
+	while (k--) {
+		size_t stop = k ? start[k - 1] : len;
+
+		if (start[k] == 0)
+			tail_put(lf, pre, prelen, text, stop);
+		else
+			tail_put(lf, NULL, 0, text + start[k], stop - start[k]);
+	}
+}
+
+/* One write(2) of pre + text (a short write is continued). */
+static int write_batch(struct logfile *lf, const char *pre, size_t prelen, const char *text,
+		       size_t len)
+{
+	struct iovec iov[2] = {{(void *)pre, prelen}, {(void *)text, len}};
+	struct iovec *v = prelen ? iov : iov + 1;
+	int cnt = prelen ? 2 : 1;
+
+	while (cnt) {
+		ssize_t n = writev(lf->fd, v, cnt);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		p += n;
-		len -= (size_t)n;
+		lf->size += (uint64_t)n;
+		while (cnt && (size_t)n >= v->iov_len) {
+			n -= (ssize_t)v->iov_len;
+			v++;
+			cnt--;
+		}
+		if (cnt) {
+			v->iov_base = (char *)v->iov_base + n;
+			v->iov_len -= (size_t)n;
+		}
 	}
 	return 0;
 }
 
-/* <path> -> <path>.1 -> ... -> <path>.<keep>; a new empty <path>. */
-static int rotate(struct logfile *lf)
+/*
+ * Write whole lines: pre (the start of the first line, no newline in it, may
+ * be empty) then text, which ends with '\n' unless this is a forced flush of
+ * a partial line. As many lines go in each write as fit under the limit, so
+ * rotation only ever happens between two lines: one write per file.
+ */
+static int put_lines(struct logfile *lf, const char *pre, size_t prelen, const char *text,
+		     size_t len)
 {
-	char *from, *to;
-
-	close(lf->fd);
-	lf->fd = -1;
-	if (lf->keep == 0) {
-		unlink(lf->path);
-	} else {
-		for (unsigned i = lf->keep; i > 1; i--) {
-			from = xasprintf("%s.%u", lf->path, i - 1);
-			to = xasprintf("%s.%u", lf->path, i);
-			rename(from, to);
-			free(from);
-			free(to);
-		}
-		to = xasprintf("%s.1", lf->path);
-		rename(lf->path, to);
-		free(to);
-	}
-	lf->rotations++;
-	return open_log(lf);
-}
-
-static void ring_add(struct logfile *lf, const char *line, size_t len)
-{
-	free(lf->ring[lf->ring_next]);
-	lf->ring[lf->ring_next] = xstrndup(line, len);
-	lf->ring_next = (lf->ring_next + 1) % LOGFILE_TAIL_LINES;
-	if (lf->ring_count < LOGFILE_TAIL_LINES)
-		lf->ring_count++;
-}
-
-/* Write whole lines (text ends with '\n', or is a forced partial flush):
- * rotation only ever happens between two lines. */
-static int put_lines(struct logfile *lf, const char *text, size_t len)
-{
-	while (len) {
-		const char *nl = memchr(text, '\n', len);
-		size_t n = nl ? (size_t)(nl - text) + 1 : len;
+	while (prelen + len) {
+		const char *nl = len ? memchr(text, '\n', len) : NULL;
+		size_t batch =
+			nl ? (size_t)(nl - text) + 1 : len; /* the first line's part of text */
 		int r;
 
-		if (lf->max_bytes && lf->size > 0 && lf->size + n > lf->max_bytes) {
-			r = rotate(lf);
-			if (r < 0)
-				return r;
+		if (lf->max_bytes && lf->size > 0 && lf->size + prelen + batch > lf->limit &&
+		    rotate(lf) < 0) {
+			/* go on past the limit; try again once another max_bytes went in */
+			lf->limit = lf->size + lf->max_bytes;
 		}
-		r = write_all(lf->fd, text, n);
+		if (!lf->max_bytes || lf->size + prelen + len <= lf->limit) {
+			batch = len;
+		} else if (lf->size + prelen + batch < lf->limit) {
+			/* and the lines after it that still fit */
+			size_t room = lf->limit - lf->size - prelen;
+			const char *last = memrchr(text, '\n', room);
+
+			if (last && (size_t)(last - text) + 1 > batch)
+				batch = (size_t)(last - text) + 1;
+		}
+		r = write_batch(lf, pre, prelen, text, batch);
 		if (r < 0)
 			return r;
-		lf->size += n;
-		ring_add(lf, text, n);
-		text += n;
-		len -= n;
+		tail_add(lf, pre, prelen, text, batch);
+		pre = NULL;
+		prelen = 0;
+		text += batch;
+		len -= batch;
 	}
 	return 0;
 }
@@ -145,27 +272,13 @@ int logfile_write(struct logfile *lf, const void *data, size_t len)
 			return logfile_flush(lf);
 		return 0;
 	}
+	/* the pending partial line, completed, and every whole line after it */
 	head = (size_t)(last_nl - p) + 1;
-	if (lf->partial.len) {
-		/* complete the pending line first */
-		const char *nl = memchr(p, '\n', len);
-		size_t first = (size_t)(nl - p) + 1;
-
-		strbuf_add(&lf->partial, p, first);
-		r = put_lines(lf, lf->partial.buf, lf->partial.len);
-		strbuf_reset(&lf->partial);
-		if (r < 0)
-			return r;
-		p += first;
-		len -= first;
-		head -= first;
-	}
-	r = put_lines(lf, p, head);
-	if (r < 0)
-		return r;
+	r = put_lines(lf, lf->partial.buf, lf->partial.len, p, head);
+	strbuf_reset(&lf->partial);
 	if (len > head)
 		strbuf_add(&lf->partial, p + head, len - head);
-	return 0;
+	return r;
 }
 
 int logfile_flush(struct logfile *lf)
@@ -174,7 +287,7 @@ int logfile_flush(struct logfile *lf)
 
 	if (!lf->partial.len)
 		return 0;
-	r = put_lines(lf, lf->partial.buf, lf->partial.len);
+	r = put_lines(lf, NULL, 0, lf->partial.buf, lf->partial.len);
 	strbuf_reset(&lf->partial);
 	return r;
 }
@@ -189,8 +302,11 @@ void logfile_tail(const struct logfile *lf, unsigned n, struct strbuf *out)
 	if (n > have)
 		n = have;
 	start = (lf->ring_next + LOGFILE_TAIL_LINES - n) % LOGFILE_TAIL_LINES;
-	for (unsigned i = 0; i < n; i++)
-		strbuf_adds(out, lf->ring[(start + i) % LOGFILE_TAIL_LINES]);
+	for (unsigned i = 0; i < n; i++) {
+		const struct strbuf *line = &lf->ring[(start + i) % LOGFILE_TAIL_LINES];
+
+		strbuf_add(out, line->buf, line->len);
+	}
 	if (lf->partial.len)
 		strbuf_add(out, lf->partial.buf, lf->partial.len);
 }
@@ -208,8 +324,9 @@ void logfile_close(struct logfile *lf)
 	if (lf->fd >= 0)
 		close(lf->fd);
 	for (unsigned i = 0; i < LOGFILE_TAIL_LINES; i++)
-		free(lf->ring[i]);
+		strbuf_release(&lf->ring[i]);
 	strbuf_release(&lf->partial);
+	free(lf->next_path);
 	free(lf->path);
 	free(lf);
 }

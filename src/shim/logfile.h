@@ -2,7 +2,12 @@
  * logfile.h: a service's output log. Bytes go to <path> as they come; when
  * the file reaches its size limit it is rotated (<path> -> <path>.1 -> ...
  * <path>.<keep>, the oldest dropped) at a line boundary, so no line is ever
- * split across two files or lost. The last lines are also kept in memory,
+ * split across two files or lost. The next file is created first, as
+ * <path>.new, and renamed to <path> once the kept files are shifted; when it
+ * cannot be created (no inodes, no space, no permission) nothing is renamed:
+ * lines go on to <path> past the limit and the rotation is tried again after
+ * another max_bytes. Complete lines go out in one write(2) per call (per file
+ * when the call crosses the limit). The last lines are also kept in memory,
  * byte-exact (a final line without newline included), for failure reports.
  * libc only: the shim uses it.
  */
@@ -15,13 +20,16 @@
 #include "util/strbuf.h"
 
 #define LOGFILE_TAIL_LINES 20
+/* The next file is created as <path> LOGFILE_NEXT_SUFFIX, then renamed in. */
+#define LOGFILE_NEXT_SUFFIX ".new"
 
 struct logfile;
 
 /* Open (appending to) path; rotate past max_bytes keeping `keep` old files. */
 int logfile_open(const char *path, uint64_t max_bytes, unsigned keep, struct logfile **ret);
 /* Append len bytes. Lines are kept whole: a partial last line waits in memory
- * until its newline comes (or until it grows past 64 KiB, or logfile_flush). */
+ * until its newline comes (or until it grows past 64 KiB, or logfile_flush).
+ * Returns 0 or -errno of a failed write (a failed rotation is not one). */
 int logfile_write(struct logfile *lf, const void *data, size_t len);
 /* Write out a pending partial line (at EOF of the service's output). */
 int logfile_flush(struct logfile *lf);
