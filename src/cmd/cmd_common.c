@@ -396,7 +396,7 @@ void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f)
 		else
 			fputs("---\n", stderr);
 	} else if (f->log_path && path_exists(f->log_path)) {
-		fprintf(stderr, "(its log %s is empty)\n", f->log_path);
+		fprintf(stderr, "(no output of this attempt in its log %s)\n", f->log_path);
 	}
 }
 

@@ -31,8 +31,7 @@
  * child, before control returns to the loop; otherwise a child that dies
  * at once is reaped by the sweep and reported as an orphan.
  *
- * Stopping is a state change plus an ev_timer: sig (+SIGCONT) now, SIGKILL at
- * the grace deadline if the child is still there.
+ * Stopping is not here: proc/stopset stops a child with everything of it.
  */
 #include "util/common.h"
 
@@ -52,12 +51,8 @@ struct reaper_child {
 	int pidfd; /* -1: watched through the SIGCHLD sweep only */
 	reaper_exit_fn cb;
 	void *data;
-	ev_io io;       /* on pidfd, when there is one */
-	ev_timer grace; /* the SIGKILL deadline of reaper_stop */
+	ev_io io; /* on pidfd, when there is one */
 	bool reaped;
-	bool stopping;
-	bool killed;
-	bool stop_group;
 };
 
 struct reaper {
@@ -132,7 +127,6 @@ static void reaper_child_release(struct reaper_child *c)
 		close(c->pidfd);
 		c->pidfd = -1;
 	}
-	ev_timer_stop(loop, &c->grace);
 }
 
 static void reaper_free(struct reaper *r)
@@ -250,21 +244,6 @@ static void reaper_sigchld_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static void reaper_grace_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct reaper_child *c = w->data;
-
-	(void)loop;
-	(void)revents;
-	/* The child may have exited in this same loop iteration, its pidfd
-	 * event not served yet: reap first, so it is not reported as killed. */
-	if (reaper_try_reap(c))
-		return;
-	if (reaper_signal(c, SIGKILL, c->stop_group) >= 0 ||
-	    (c->stop_group && reaper_signal(c, SIGKILL, false) >= 0))
-		c->killed = true;
-}
-
 int reaper_create(struct ev_loop *loop, struct reaper **ret)
 {
 	struct reaper *r;
@@ -366,8 +345,6 @@ int reaper_watch(struct reaper *r, pid_t pid, int pidfd, reaper_exit_fn cb, void
 	c->pidfd = fd;
 	c->cb = cb;
 	c->data = data;
-	ev_timer_init(&c->grace, reaper_grace_cb, 0., 0.);
-	c->grace.data = c;
 	if (fd >= 0) {
 		ev_io_init(&c->io, reaper_pidfd_cb, fd, EV_READ);
 		/* A death wakes both the pidfd and the signalfd, usually in the
@@ -410,44 +387,6 @@ int reaper_signal(struct reaper_child *c, int sig, bool group)
 	else
 		rc = kill(c->pid, sig);
 	return rc < 0 ? -errno : 0;
-}
-
-int reaper_stop(struct reaper_child *c, int sig, uint64_t grace_ms, bool group)
-{
-	int rc;
-
-	if (c->reaped)
-		return -ESRCH;
-	rc = reaper_signal(c, sig, group);
-	if (rc < 0)
-		return rc;
-	/* A stopped process does not act on TERM until it is continued. */
-	if (sig != SIGKILL && sig != SIGCONT)
-		reaper_signal(c, SIGCONT, group);
-	if (c->stopping)
-		return 0; /* the first deadline stands */
-	c->stopping = true;
-	c->stop_group = group;
-	if (sig == SIGKILL) {
-		c->killed = true;
-		return 0;
-	}
-	/* ev_now() is the time of the last loop wake-up, maybe long ago: the
-	 * deadline is measured from now. */
-	ev_now_update(c->r->loop);
-	ev_timer_set(&c->grace, (ev_tstamp)grace_ms / 1000., 0.);
-	ev_timer_start(c->r->loop, &c->grace);
-	return 0;
-}
-
-bool reaper_child_stopping(const struct reaper_child *c)
-{
-	return c->stopping;
-}
-
-bool reaper_child_killed(const struct reaper_child *c)
-{
-	return c->killed;
 }
 
 int reaper_reap_sync(pid_t pid, int pidfd, int *ret_wstatus)

@@ -29,7 +29,7 @@ struct reaper_child;
  * waitpid (WIFEXITED/WIFSIGNALED...); -1 if something outside the reaper
  * reaped the child (a bug: the status is lost). The child object is freed
  * after the callback returns: do not keep it. During the callback it is
- * still valid but reaped (reaper_signal/reaper_stop refuse it with -ESRCH).
+ * still valid but reaped (reaper_signal refuses it with -ESRCH).
  * The callback may watch new children (a restart), signal or stop others,
  * and even destroy the reaper (deferred until the callback returns). */
 typedef void (*reaper_exit_fn)(struct reaper_child *c, int wstatus, void *data);
@@ -66,17 +66,6 @@ pid_t reaper_child_pid(const struct reaper_child *c);
  * (-ESRCH). While the child is un-reaped its pid, hence its group id, cannot
  * be recycled, so kill(-pid) can only reach the group the child made. */
 int reaper_signal(struct reaper_child *c, int sig, bool group);
-/* Stop the child: sig (+SIGCONT, so a stopped process sees it) now, SIGKILL
- * when it is still there after grace_ms. group: the whole process group.
- * A second call re-sends sig but keeps the first deadline. The deadline is
- * about the watched child only: members of its group (or descendants that
- * left it) may outlive it; callers sweep them themselves (probe/, and the
- * orphan callback of a subreaper). */
-int reaper_stop(struct reaper_child *c, int sig, uint64_t grace_ms, bool group);
-/* True between reaper_stop and the exit: the child is being stopped. */
-bool reaper_child_stopping(const struct reaper_child *c);
-/* True when reaper_stop sent SIGKILL (as its sig, or at the deadline). */
-bool reaper_child_killed(const struct reaper_child *c);
 /* Wait for our child pid to exit and reap it (blocking), through pidfd when
  * it is >= 0, else by pid. For a short synchronous run (spawn_run) that no
  * reaper watches: it reaps that one child only, never another's. */

@@ -164,8 +164,10 @@ static void stop_checks(struct lsvc *s)
 		close(s->http_fd);
 		s->http_fd = -1;
 	}
-	if (s->check)
-		reaper_stop(s->check, SIGKILL, 0, true);
+	/* a check is our un-reaped child in a group of its own: its group id
+	 * is still its own; nothing of it is worth a grace */
+	if (s->check && reaper_signal(s->check, SIGKILL, true) < 0)
+		reaper_signal(s->check, SIGKILL, false);
 }
 
 static void stop_shim_watch(struct lsvc *s)

@@ -382,7 +382,7 @@ int services_view(const char *berth_dir, const char *slug, const char *service,
 		v.live = SVC_LIVE_ENDED;
 	else
 		v.live = SVC_LIVE_LOST;
-	v.service_alive = v.st.pid > 0 && proc_is(v.st.pid, v.st.start_time);
+	v.service_alive = v.st.pid > 1 && proc_is(v.st.pid, v.st.start_time);
 	*ret = v;
 	return 0;
 }

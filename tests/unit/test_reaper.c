@@ -43,9 +43,8 @@ struct result {
 	unsigned calls;
 	pid_t pid;
 	int wstatus;
-	bool stopping, killed;
 	uint64_t t_ns; /* when the callback ran */
-	int signal_rc, group_rc, stop_rc;
+	int signal_rc, group_rc;
 };
 
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents)
@@ -117,12 +116,9 @@ static void exit_cb(struct reaper_child *c, int wstatus, void *data)
 	res->calls++;
 	res->pid = reaper_child_pid(c);
 	res->wstatus = wstatus;
-	res->stopping = reaper_child_stopping(c);
-	res->killed = reaper_child_killed(c);
 	res->t_ns = time_mono_ns();
 	res->signal_rc = reaper_signal(c, SIGTERM, false);
 	res->group_rc = reaper_signal(c, 0, true);
-	res->stop_rc = reaper_stop(c, SIGTERM, 100, false);
 	callback_arrived();
 }
 
@@ -203,12 +199,6 @@ static void child_pause(int ready_fd)
 		_exit(101);
 	for (;;)
 		pause();
-}
-
-static void child_ignore_term(int ready_fd)
-{
-	signal(SIGTERM, SIG_IGN);
-	child_pause(ready_fd);
 }
 
 static int go_fd, ready_fd;
@@ -317,7 +307,6 @@ static void test_killed_by_signal(void)
 	run_until(2);
 	check_signaled(&raised, SIGUSR1);
 	check_signaled(&killed, SIGKILL);
-	ASSERT_FALSE(killed.killed); /* reaper_signal is not reaper_stop */
 	teardown();
 }
 
@@ -332,7 +321,6 @@ static void test_signal_after_reap_refused(void)
 	/* In the callback, the child object is valid but reaped. */
 	ASSERT_EQ_INT(res.signal_rc, -ESRCH);
 	ASSERT_EQ_INT(res.group_rc, -ESRCH);
-	ASSERT_EQ_INT(res.stop_rc, -ESRCH);
 	teardown();
 }
 
@@ -394,190 +382,6 @@ static void test_detect_latency(void)
 	teardown();
 	munmap(exit_stamp, sizeof(*exit_stamp));
 	exit_stamp = NULL;
-}
-
-static void test_stop_term_exits_before_grace(void)
-{
-	struct result res = {0};
-	struct reaper_child *c;
-	int rd[2];
-
-	setup(10);
-	make_pipe(rd);
-	ASSERT_OK(reaper_watch(T.r, fork_child(child_pause, rd[1]), watch_mode, exit_cb, &res, &c));
-	close(rd[1]);
-	read_byte(rd[0]);
-	close(rd[0]);
-	ASSERT_FALSE(reaper_child_stopping(c));
-	ASSERT_OK(reaper_stop(c, SIGTERM, 5000, false));
-	ASSERT_TRUE(reaper_child_stopping(c));
-	run_until(1);
-	check_signaled(&res, SIGTERM);
-	ASSERT_TRUE(res.stopping);
-	ASSERT_FALSE(res.killed);
-	teardown();
-}
-
-static void again_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	ASSERT_OK(reaper_stop(w->data, SIGTERM, 5000, false));
-}
-
-/* Stop a child that ignores TERM with grace_ms; optionally call reaper_stop
- * again after again_after_s. */
-static void stop_ignoring_child(uint64_t grace_ms, double again_after_s, uint64_t *ret_elapsed_ms,
-				struct result *res)
-{
-	struct reaper_child *c;
-	ev_timer again;
-	uint64_t t0;
-	int rd[2];
-
-	make_pipe(rd);
-	ASSERT_OK(reaper_watch(T.r, fork_child(child_ignore_term, rd[1]), watch_mode, exit_cb, res,
-			       &c));
-	close(rd[1]);
-	read_byte(rd[0]); /* TERM is ignored from now on */
-	close(rd[0]);
-	t0 = time_mono_ns();
-	ASSERT_OK(reaper_stop(c, SIGTERM, grace_ms, false));
-	if (again_after_s > 0) {
-		ev_now_update(T.loop);
-		ev_timer_init(&again, again_cb, again_after_s, 0.);
-		again.data = c;
-		ev_timer_start(T.loop, &again);
-	}
-	run_until(1);
-	if (again_after_s > 0)
-		ev_timer_stop(T.loop, &again);
-	*ret_elapsed_ms = (res->t_ns - t0) / 1000000;
-}
-
-static void test_stop_ignored_term_killed_at_grace(void)
-{
-	struct result res = {0};
-	uint64_t ms;
-
-	setup(10);
-	stop_ignoring_child(300, 0, &ms, &res);
-	printf("# TERM ignored, grace 300 ms: SIGKILLed after %" PRIu64 " ms\n", ms);
-	check_signaled(&res, SIGKILL);
-	ASSERT_TRUE(res.killed);
-	ASSERT_TRUE(res.stopping);
-	/* never before the deadline; the upper bound only says "at it, not
-	 * much later", with room for a loaded machine */
-	ASSERT_TRUE(ms >= 300);
-	ASSERT_TRUE(ms < 300 + 2000);
-	teardown();
-}
-
-static void test_stop_twice_keeps_deadline(void)
-{
-	struct result res = {0};
-	uint64_t ms;
-
-	setup(10);
-	/* A restarted timer would fire at 1.5 + 2 = 3.5 s; the kept deadline is
-	 * at 2 s: 1.5 s of room for a loaded machine. */
-	stop_ignoring_child(2000, 1.5, &ms, &res);
-	printf("# second stop at 1.5 s, grace 2 s: SIGKILLed after %" PRIu64 " ms\n", ms);
-	check_signaled(&res, SIGKILL);
-	ASSERT_TRUE(res.killed);
-	ASSERT_TRUE(ms >= 2000);
-	ASSERT_TRUE(ms < 3500);
-	teardown();
-}
-
-static void test_stop_stopped_child(void)
-{
-	struct result res = {0};
-	struct proc_stat st;
-	struct reaper_child *c;
-	pid_t pid;
-	int i;
-
-	setup(10);
-	pid = fork_child(child_raise, SIGSTOP);
-	ASSERT_OK(reaper_watch(T.r, pid, watch_mode, exit_cb, &res, &c));
-	/* Bounded poll: the child stops itself at some point soon. */
-	for (i = 0; i < 5000; i++) {
-		ASSERT_OK(proc_stat_read(pid, &st));
-		if (st.state == 'T')
-			break;
-		nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-	}
-	if (i == 5000)
-		tap_fail(__FILE__, __LINE__, "the child did not stop itself within 5 s");
-	/* The stop notification (SIGCHLD, CLD_STOPPED) is not an exit. */
-	ev_run(T.loop, EVRUN_NOWAIT);
-	ASSERT_EQ_INT(res.calls, 0);
-	ASSERT_OK(reaper_stop(c, SIGTERM, 5000, false));
-	run_until(1);
-	check_signaled(&res, SIGTERM);
-	ASSERT_FALSE(res.killed);
-	teardown();
-}
-
-static void grandchild_in_group(int fd)
-{
-	pid_t me = getpid();
-
-	if (write(fd, &me, sizeof(me)) != sizeof(me))
-		_exit(103);
-	for (;;)
-		pause();
-}
-
-static void child_group_leader(int fd)
-{
-	pid_t pid;
-
-	setpgid(0, 0);
-	pid = fork();
-	if (pid < 0)
-		_exit(104);
-	if (pid == 0)
-		grandchild_in_group(fd); /* same group, no parent-death signal */
-	for (;;)
-		pause();
-}
-
-static void test_group_stop(void)
-{
-	struct result res = {0};
-	struct orphans orph = {0};
-	struct reaper_child *c;
-	struct proc_stat st;
-	pid_t pid, gpid;
-	int rd[2];
-
-	ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1));
-	setup(10);
-	reaper_set_orphan_cb(T.r, orphan_cb, &orph);
-	make_pipe(rd);
-	pid = fork_child(child_group_leader, rd[1]);
-	T.cleanup_group = pid;
-	ASSERT_OK(reaper_watch(T.r, pid, watch_mode, exit_cb, &res, &c));
-	close(rd[1]);
-	ASSERT_EQ_INT(read(rd[0], &gpid, sizeof(gpid)), sizeof(gpid));
-	close(rd[0]);
-	ASSERT_OK(proc_stat_read(gpid, &st));
-	ASSERT_EQ_INT(st.pgrp, pid);
-	ASSERT_OK(reaper_stop(c, SIGTERM, 5000, true));
-	run_until(2); /* the leader's exit and the adopted grandchild */
-	check_signaled(&res, SIGTERM);
-	ASSERT_FALSE(res.killed);
-	ASSERT_EQ_INT(orph.n, 1);
-	ASSERT_EQ_INT(orph.pid[0], gpid);
-	ASSERT_TRUE(WIFSIGNALED(orph.wstatus[0]));
-	ASSERT_EQ_INT(WTERMSIG(orph.wstatus[0]), SIGTERM);
-	ASSERT_EQ_INT(kill(gpid, 0), -1);
-	ASSERT_EQ_INT(errno, ESRCH);
-	ASSERT_EQ_INT(kill(-pid, 0), -1);
-	ASSERT_EQ_INT(errno, ESRCH);
-	teardown();
 }
 
 static int orphan_go_fd;
@@ -830,10 +634,6 @@ NOPIDFD(test_pending_counts)
 NOPIDFD(test_killed_by_signal)
 NOPIDFD(test_signal_after_reap_refused)
 NOPIDFD(test_detect_latency)
-NOPIDFD(test_stop_term_exits_before_grace)
-NOPIDFD(test_stop_ignored_term_killed_at_grace)
-NOPIDFD(test_stop_stopped_child)
-NOPIDFD(test_group_stop)
 NOPIDFD(test_restart_from_callback)
 NOPIDFD(test_destroy_from_callback)
 NOPIDFD(test_watch_refuses_non_children)
@@ -844,11 +644,6 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_killed_by_signal),
 	TAP_TEST(test_signal_after_reap_refused),
 	TAP_TEST(test_detect_latency),
-	TAP_TEST(test_stop_term_exits_before_grace),
-	TAP_TEST(test_stop_ignored_term_killed_at_grace),
-	TAP_TEST(test_stop_twice_keeps_deadline),
-	TAP_TEST(test_stop_stopped_child),
-	TAP_TEST(test_group_stop),
 	TAP_TEST(test_orphan_reaping),
 	TAP_TEST(test_restart_from_callback),
 	TAP_TEST(test_destroy_from_callback),
@@ -862,10 +657,6 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_killed_by_signal_sigchld),
 	TAP_TEST(test_signal_after_reap_refused_sigchld),
 	TAP_TEST(test_detect_latency_sigchld),
-	TAP_TEST(test_stop_term_exits_before_grace_sigchld),
-	TAP_TEST(test_stop_ignored_term_killed_at_grace_sigchld),
-	TAP_TEST(test_stop_stopped_child_sigchld),
-	TAP_TEST(test_group_stop_sigchld),
 	TAP_TEST(test_restart_from_callback_sigchld),
 	TAP_TEST(test_destroy_from_callback_sigchld),
 	TAP_TEST(test_watch_refuses_non_children_sigchld),
