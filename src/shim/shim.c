@@ -68,6 +68,7 @@
 #define SCREEN_PENDING_MAX (1u << 20) /* output not yet shown in the pane; beyond: dropped */
 #define OUTPUT_CHUNK (64u << 10)      /* one read of the service's output */
 #define OUTPUT_BURST 4                /* reads per wake-up before the loop runs again */
+#define PIPE_SIZE (1 << 20)           /* the output pipe's capacity */
 
 enum restart_mode { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
@@ -518,8 +519,12 @@ static void start_service(struct shim *s)
 		shim_event(s, EV_START_FAILED);
 		return;
 	}
-	if (!s->terminal)
+	if (!s->terminal) {
 		fcntl(pfd[0], F_SETFL, O_NONBLOCK);
+		/* a larger pipe: a fast writer wakes us less often, and we take
+		 * more per read (capped by fs.pipe-max-size; best effort) */
+		fcntl(pfd[0], F_SETPIPE_SZ, PIPE_SIZE);
+	}
 	if (ev_is_active(&s->out_io)) {
 		/* a restart: the previous run's writers are gone (CLEANING) */
 		read_output(s, true);
