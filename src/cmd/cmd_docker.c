@@ -16,18 +16,6 @@
 
 #define DOCKER_READY_DEFAULT_MS 60000
 
-static bool uses_docker(const struct config *c)
-{
-	if (c->mode == MODE_CONTAINER)
-		return true;
-	if (c->mode != MODE_HYBRID)
-		return false;
-	for (size_t i = 0; i < c->n_services; i++)
-		if (c->services[i].run == RUN_DOCKER)
-			return true;
-	return false;
-}
-
 static char *project_name(const struct cmd_ctx *ctx, const char *slug)
 {
 	return xasprintf("%s_%s", ctx->config.prefix, slug);
@@ -76,7 +64,7 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 	int r = 0;
 
 	*started = false;
-	if (!uses_docker(&ctx->config))
+	if (!config_uses_docker(&ctx->config))
 		return 0;
 	orig = worktree_compose(ctx, s);
 	dir = session_compose_dir(ctx, s->slug);
@@ -178,7 +166,7 @@ int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *e
 
 	/* Teardown goes by what the session has (its compose file), not only by
 	 * what the config says now. */
-	if (!uses_docker(&ctx->config) && !path_exists(dir))
+	if (!config_uses_docker(&ctx->config) && !path_exists(dir))
 		goto out;
 	r = docker_init(&d, envp, &cause);
 	if (r < 0) {
@@ -215,7 +203,7 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 	json_t *arr = NULL;
 	bool header = false;
 
-	if (!uses_docker(&ctx->config) && !path_exists(dir)) {
+	if (!config_uses_docker(&ctx->config) && !path_exists(dir)) {
 		if (obj)
 			json_object_set_new(obj, "docker", json_null());
 		goto out;

@@ -242,25 +242,13 @@ static void check_tmux(struct doctor *d)
 
 /* ---- docker ---- */
 
-static bool uses_docker(const struct config *c)
-{
-	if (c->mode == MODE_CONTAINER)
-		return true;
-	if (c->mode != MODE_HYBRID)
-		return false;
-	for (size_t i = 0; i < c->n_services; i++)
-		if (c->services[i].run == RUN_DOCKER)
-			return true;
-	return false;
-}
-
 static void check_docker(struct doctor *d)
 {
 	const char *argv[] = {"docker", "version", "--format", "{{.Server.Version}}", NULL};
 	struct spawn_opts o = {0};
 	struct strbuf out = STRBUF_INIT;
 	struct docker dk;
-	bool needed = d->have_config && uses_docker(&d->config);
+	bool needed = d->have_config && config_uses_docker(&d->config);
 	enum check_status bad = needed ? CHECK_FAIL : CHECK_WARN;
 	const char *unneeded = needed ? "" : " (this config uses no docker service)";
 	char *why = NULL, *cause = NULL, *version = NULL;

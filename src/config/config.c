@@ -1353,6 +1353,18 @@ char *config_port_env_name(const char *service, const char *extra)
 	return strbuf_detach(&sb);
 }
 
+bool config_uses_docker(const struct config *c)
+{
+	if (c->mode == MODE_CONTAINER)
+		return true;
+	if (c->mode != MODE_HYBRID)
+		return false;
+	for (size_t i = 0; i < c->n_services; i++)
+		if (c->services[i].run == RUN_DOCKER)
+			return true;
+	return false;
+}
+
 const char *config_mode_name(enum config_mode m)
 {
 	return (unsigned)m < ARRAY_SIZE(mode_names) - 1 ? mode_names[m] : "?";

@@ -118,6 +118,9 @@ unsigned config_port(const struct config *c, uint16_t base, unsigned slot);
  * "BERTH_WEB_HMR_PORT". The caller frees. */
 char *config_port_env_name(const char *service, const char *extra);
 /* Mode/runner names. */
+/* Does the session run docker services (container mode, or hybrid with a
+ * service run = docker)? */
+bool config_uses_docker(const struct config *c);
 const char *config_mode_name(enum config_mode m);
 const char *config_runner_name(enum config_runner r);
 /* Parse "host"|"hybrid"|"container"; -EINVAL otherwise. */

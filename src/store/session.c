@@ -212,19 +212,8 @@ fail:
 	return r;
 }
 
-bool session_owns(struct state *st, const char *slug, const char *op_id)
-{
-	struct session s;
-	bool r;
 
-	if (state_session_get(st, slug, &s) < 0)
-		return false;
-	r = s.has_op && !strcmp(s.op.id, op_id);
-	session_finish(&s);
-	return r;
-}
-
-/* Inside a transaction: does op_id own slug? */
+/* Does op_id own slug? (a read: in a transaction, or on its own) */
 static int owned(struct state *st, const char *slug, const char *op_id)
 {
 	struct session s;
@@ -238,6 +227,11 @@ static int owned(struct state *st, const char *slug, const char *op_id)
 	r = s.has_op && !strcmp(s.op.id, op_id) ? 0 : -ESTALE;
 	session_finish(&s);
 	return r;
+}
+
+bool session_owns(struct state *st, const char *slug, const char *op_id)
+{
+	return owned(st, slug, op_id) == 0;
 }
 
 int session_record_ports(struct state *st, const char *slug, const char *op_id,
