@@ -246,6 +246,15 @@ for p in os.listdir("/proc"):
         except OSError:
             pass
 EOF_PY
+  # the cgroups of this test's sessions (berth records each session's)
+  for f in $(find "$TEST_ROOT" -path '*/.berth/run/*/cgroup' 2>/dev/null); do
+    cg=$(cat "$f" 2>/dev/null)
+    case $cg in */berth/*) ;; *) continue ;; esac
+    [ -d "$cg" ] || continue
+    echo 1 >"$cg/cgroup.kill" 2>/dev/null
+    find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    rmdir "$(dirname "$cg")" 2>/dev/null
+  done
   return 0
 }
 

@@ -757,8 +757,13 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 	ret->contained = e->cgroup != NULL;
 
 	/* Empty cgroups go (a populated one stays: its survivors are named). */
-	if (!names && e->cgroup && !ret->n_survivors)
-		cgroup_remove(e->cgroup);
+	if (!names && e->cgroup && !ret->n_survivors && cgroup_remove(e->cgroup) == 0) {
+		/* and the repository's, once its last session is gone */
+		char *parent = xstrndup(e->cgroup, (size_t)(strrchr(e->cgroup, '/') - e->cgroup));
+
+		rmdir(parent);
+		free(parent);
+	}
 	for (size_t i = 0; i < list->n; i++)
 		free(cgroups[i]);
 	for (size_t i = 0; i < n_lost; i++) {
