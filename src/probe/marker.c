@@ -89,8 +89,7 @@ int marker_sweep(const char *root_id, const char *session, const char *service,
 		struct marker m;
 
 		/* Never us, nor what runs us (`berth exec x -- berth down x`). */
-		if (p->pid == self || proc_table_descends(&t, self, p->pid) || p->state == 'Z' ||
-		    p->state == 'X')
+		if (p->pid == self || proc_table_descends(&t, self, p->pid) || proc_stat_gone(p))
 			continue;
 		if (marker_read(p->pid, &m) < 0)
 			continue;

@@ -5,6 +5,8 @@
  */
 #include "util/common.h"
 
+#include <dirent.h>
+
 #include <pwd.h>
 
 #include <fcntl.h>
@@ -162,13 +164,33 @@ int proc_start_time(pid_t pid, uint64_t *ret)
 	return 0;
 }
 
+bool proc_stat_gone(const struct proc_stat *st)
+{
+	char path[64];
+	struct dirent *de;
+	unsigned threads = 0;
+	DIR *d;
+
+	if (st->state != 'Z' && st->state != 'X' && st->state != 'x')
+		return false;
+	/* A main thread that called pthread_exit shows as a zombie while the
+	 * other threads of its process run on: the process is alive. */
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)st->pid);
+	d = opendir(path);
+	if (!d)
+		return true;
+	while ((de = readdir(d)) && threads < 2)
+		threads += de->d_name[0] >= '1' && de->d_name[0] <= '9';
+	closedir(d);
+	return threads < 2;
+}
+
 bool proc_is(pid_t pid, uint64_t start_time)
 {
 	struct proc_stat st;
 
 	/* A zombie keeps its start time until reaped, but it runs no more. */
-	return proc_stat_read(pid, &st) >= 0 && st.start_time == start_time && st.state != 'Z' &&
-	       st.state != 'X' && st.state != 'x';
+	return proc_stat_read(pid, &st) >= 0 && st.start_time == start_time && !proc_stat_gone(&st);
 }
 
 int proc_ref_pidfd(const struct proc_ref *r)

@@ -32,6 +32,10 @@ int proc_stat_parse(const char *text, struct proc_stat *ret);
 int proc_stat_read(pid_t pid, struct proc_stat *ret);
 /* Start time of pid (field 22); -ENOENT when gone. */
 int proc_start_time(pid_t pid, uint64_t *ret);
+/* True when the process st describes has ended: a zombie (or dead) whose
+ * threads are all gone (a main thread that exited while others run makes a
+ * "zombie" that still runs). */
+bool proc_stat_gone(const struct proc_stat *st);
 /* True when pid runs (not a zombie) and has this start time: the identity
  * check before any signal, and the liveness test of an operation's owner. */
 bool proc_is(pid_t pid, uint64_t start_time);

@@ -84,7 +84,7 @@ size_t proc_table_descendants(const struct proc_table *t, pid_t ancestor, struct
 	for (size_t i = 0; i < t->n; i++) {
 		const struct proc_stat *p = &t->v[i];
 
-		if (p->state == 'Z' || p->state == 'X' || !proc_table_descends(t, p->pid, ancestor))
+		if (proc_stat_gone(p) || !proc_table_descends(t, p->pid, ancestor))
 			continue;
 		XGROW(*v, *alloc, *n + 1);
 		(*v)[*n].pid = p->pid;

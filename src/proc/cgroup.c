@@ -210,6 +210,66 @@ int cgroup_attach(const char *path, pid_t pid)
 	return write_value(path, "cgroup.procs", buf);
 }
 
+/* The thread group of tid (Tgid in /proc/<tid>/status), or -ESRCH. */
+static pid_t tgid_of(pid_t tid)
+{
+	char file[64], num[16], *text = NULL, *line;
+	size_t len = 0, k;
+	uint64_t t;
+	pid_t r = -ESRCH;
+
+	snprintf(file, sizeof(file), "/proc/%d/status", (int)tid);
+	if (read_file(file, 1u << 16, &text, &len) < 0)
+		return -ESRCH;
+	line = strstr(text, "\nTgid:");
+	if (line) {
+		line += 6;
+		line += strspn(line, " \t");
+		k = strspn(line, "0123456789");
+		if (k > 0 && k < sizeof(num)) {
+			memcpy(num, line, k);
+			num[k] = '\0';
+			if (parse_u64(num, 1, INT32_MAX, &t) == 0)
+				r = (pid_t)t;
+		}
+	}
+	free(text);
+	return r;
+}
+
+/* A process whose main thread has exited is missing from cgroup.procs (and
+ * from what cgroup.kill walks) while its other threads run in the cgroup:
+ * cgroup.threads names them; their thread group joins the list. */
+static void add_thread_groups(const char *path, pid_t **v, size_t *n, size_t *alloc)
+{
+	char *threads = path_join(path, "cgroup.threads"), *text = NULL, *line, *save = NULL;
+	size_t len = 0;
+	int r = read_file(threads, 16u << 20, &text, &len);
+
+	free(threads);
+	if (r < 0)
+		return;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		uint64_t tid;
+		bool known = false;
+		pid_t tg;
+
+		if (parse_u64(line, 1, INT32_MAX, &tid) < 0)
+			continue;
+		for (size_t i = 0; i < *n && !known; i++)
+			known = (*v)[i] == (pid_t)tid;
+		if (known || (tg = tgid_of((pid_t)tid)) < 0)
+			continue;
+		for (size_t i = 0; i < *n && !known; i++)
+			known = (*v)[i] == tg;
+		if (!known) {
+			XGROW(*v, *alloc, *n + 1);
+			(*v)[(*n)++] = tg;
+		}
+	}
+	free(text);
+}
+
 static int collect(const char *path, int depth, pid_t **v, size_t *n, size_t *alloc)
 {
 	char *procs = path_join(path, "cgroup.procs"), *text = NULL, *line, *save = NULL;
@@ -230,6 +290,7 @@ static int collect(const char *path, int depth, pid_t **v, size_t *n, size_t *al
 		(*v)[(*n)++] = (pid_t)pid;
 	}
 	free(text);
+	add_thread_groups(path, v, n, alloc);
 	if (depth >= CGROUP_DEPTH_MAX)
 		return 0;
 	d = opendir(path);

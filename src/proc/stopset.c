@@ -68,8 +68,12 @@ static bool in_groups(const struct procset *s, const struct proc_table *t,
 		if (g->pid <= 1 || p->pgrp != g->pid)
 			continue;
 		leader = proc_table_get(t, g->pid);
-		if ((leader && leader->start_time == g->start_time) ||
-		    (g->start_time && p->start_time >= g->start_time))
+		/* Another process wears the leader's pid: the kernel reuses no
+		 * pid that is still a group's id, so that group is empty and
+		 * this is another group. */
+		if (leader && leader->start_time != g->start_time)
+			continue;
+		if (leader || (g->start_time && p->start_time >= g->start_time))
 			return true;
 	}
 	return false;
@@ -116,8 +120,7 @@ static int scan_named(const struct procset *s, struct proc_ref **ret, size_t *re
 						: s->refs[i - n_cg - n_tree].pid;
 		struct proc_stat st;
 
-		if (pid <= 1 || pid == self || proc_stat_read(pid, &st) < 0 || st.state == 'Z' ||
-		    st.state == 'X')
+		if (pid <= 1 || pid == self || proc_stat_read(pid, &st) < 0 || proc_stat_gone(&st))
 			continue;
 		if (i >= n_cg + n_tree && st.start_time != s->refs[i - n_cg - n_tree].start_time)
 			continue;
@@ -160,7 +163,7 @@ int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
 
 		/* Never us, nor what runs us (`berth exec x -- berth down x`), nor
 		 * a zombie (gone; its parent reaps it). */
-		if (p->pid == self || p->pid <= 1 || p->state == 'Z' || p->state == 'X' ||
+		if (p->pid == self || p->pid <= 1 || proc_stat_gone(p) ||
 		    proc_table_descends(&t, self, p->pid))
 			continue;
 		for (size_t j = 0; j < n_cg && !member; j++)
@@ -202,6 +205,9 @@ struct stopper {
 	enum stopper_phase phase;
 	struct proc_ref *hit; /* signalled in this phase */
 	size_t n_hit, hit_alloc;
+	struct proc_ref *ever; /* signalled at all: what stopper_signalled counts */
+	size_t n_ever, ever_alloc;
+	bool empty_once; /* the last scan found nothing: one more confirms it */
 	unsigned signalled;
 	bool killed;
 	struct proc_ref *survivors;
@@ -216,10 +222,10 @@ struct stopper {
 	void *data;
 };
 
-static bool was_hit(const struct stopper *st, const struct proc_ref *r)
+static bool in_list(const struct proc_ref *v, size_t n, const struct proc_ref *r)
 {
-	for (size_t i = 0; i < st->n_hit; i++)
-		if (st->hit[i].pid == r->pid && st->hit[i].start_time == r->start_time)
+	for (size_t i = 0; i < n; i++)
+		if (v[i].pid == r->pid && v[i].start_time == r->start_time)
 			return true;
 	return false;
 }
@@ -252,17 +258,35 @@ static bool sweep(struct stopper *st, bool may_finish)
 		v = NULL;
 		n = 0;
 	}
+	/* A cgroup is empty when the kernel says so: a process whose main
+	 * thread has exited is in no cgroup.procs, yet runs (cgroup.kill
+	 * reaches it). */
+	if (!n && st->set.cgroup && cgroup_populated(st->set.cgroup) == 1) {
+		st->empty_once = false;
+		if (st->phase == PH_KILL && cgroup_kill(st->set.cgroup) == 0)
+			st->killed = true;
+		free(v);
+		return false;
+	}
 	if (!n) {
 		free(v);
-		if (!may_finish)
+		/* A walk of the tree can miss a process whose parent died while
+		 * it was read (the child moves to a list read already): the set
+		 * is empty when two scans in a row say so. */
+		if (!may_finish || !st->empty_once) {
+			st->empty_once = true;
+			if (may_finish)
+				stopper_poke(st);
 			return false;
+		}
 		finish(st, NULL, 0);
 		return true;
 	}
+	st->empty_once = false;
 	if (st->phase == PH_KILL && st->set.cgroup && cgroup_kill(st->set.cgroup) == 0)
 		st->killed = true;
 	for (size_t i = 0; i < n; i++) {
-		bool again = was_hit(st, &v[i]);
+		bool again = in_list(st->hit, st->n_hit, &v[i]);
 
 		/* SIGKILL goes on every scan: a member can only outlive it by
 		 * being born after it, and is then a new member anyway. */
@@ -274,6 +298,10 @@ static bool sweep(struct stopper *st, bool may_finish)
 			if (!again) {
 				XGROW(st->hit, st->hit_alloc, st->n_hit + 1);
 				st->hit[st->n_hit++] = v[i];
+			}
+			if (!in_list(st->ever, st->n_ever, &v[i])) {
+				XGROW(st->ever, st->ever_alloc, st->n_ever + 1);
+				st->ever[st->n_ever++] = v[i];
 				st->signalled++;
 			}
 			if (sig == SIGKILL)
@@ -492,6 +520,7 @@ void stopper_destroy(struct stopper *st)
 	free(st->groups);
 	free(st->refs);
 	free(st->hit);
+	free(st->ever);
 	free(st->survivors);
 	free(st);
 }
