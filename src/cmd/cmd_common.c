@@ -412,10 +412,14 @@ int cmd_stop_services(struct svc_env *c, const struct strvec *names, int sigfd, 
 			  strerror(-r));
 		return r;
 	}
-	if (rep.shims || rep.swept)
+	if (rep.shims)
 		out_step("stopped %u service%s%s in %.2f s%s", rep.shims, rep.shims == 1 ? "" : "s",
 			 rep.swept ? " and stray processes" : "",
 			 (double)(time_mono_ms() - t0) / 1000.0,
+			 rep.interrupted ? " (interrupted: killed)" : "");
+	else if (rep.swept)
+		out_step("stopped %u process%s that no supervisor held in %.2f s%s", rep.swept,
+			 rep.swept == 1 ? "" : "es", (double)(time_mono_ms() - t0) / 1000.0,
 			 rep.interrupted ? " (interrupted: killed)" : "");
 	if (rep.tmux_error)
 		out_warn("%s", rep.tmux_error);
