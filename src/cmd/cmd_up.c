@@ -729,9 +729,11 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		r = cmd_interrupted();
 	if (r >= 0) {
 		r = session_finalize(ctx->state, &run.s, run.op.id, SESSION_ACTIVE);
-		if (r == 0)
+		if (r == 0) {
+			/* what the store now holds: active, no operation */
 			run.s.status = SESSION_ACTIVE;
-		else if (r != -ESTALE)
+			run.s.has_op = false;
+		} else if (r != -ESTALE)
 			out_error("up: cannot finalize session '%s': %s", run.s.slug,
 				  state_errmsg(ctx->state));
 	}

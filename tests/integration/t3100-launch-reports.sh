@@ -214,4 +214,18 @@ EOF_PY
   test -z "$(session_pids ev-a)"
 '
 
+test_expect_success 'up --json prints "status": "pending" for a session it just made active: it says active, as ls does' '
+  config <<EOF_INI &&
+[service "w"]
+command = exec sleep 1000
+ready = none
+EOF_INI
+  sed -i "s/^startup_window = 30s/startup_window = 100ms/" .berth.ini &&
+  berth up js-a --json >up.json 2>err &&
+  python3 -c "import json, sys; d = json.load(open(sys.argv[1])); assert d[\"status\"] == \"active\", d[\"status\"]" up.json &&
+  berth ls --json >ls.json &&
+  python3 -c "import json, sys; d = json.load(open(sys.argv[1])); s = [x for x in d if x[\"slug\"] == \"js-a\"]; assert s and s[0][\"status\"] == \"active\", s" ls.json &&
+  berth down js-a >/dev/null 2>&1
+'
+
 test_done
