@@ -271,9 +271,9 @@ static bool sweep(struct stopper *st, bool may_finish)
 	if (!n) {
 		free(v);
 		/* A walk of the tree can miss a process whose parent died while
-		 * it was read (the child moves to a list read already): the set
-		 * is empty when two scans in a row say so. */
-		if (!may_finish || !st->empty_once) {
+		 * it was read (the child moves to a list read already): a set
+		 * with a tree is empty when two scans in a row say so. */
+		if (!may_finish || (st->set.tree > 0 && !st->empty_once)) {
 			st->empty_once = true;
 			if (may_finish)
 				stopper_poke(st);
