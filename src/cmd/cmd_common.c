@@ -382,6 +382,37 @@ int cmd_signalfd(void)
 	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+int cmd_launch(struct svc_env *svc, const size_t *pick, size_t k, int sigfd, struct strvec *started,
+	       const char *cmd, char **ret_service)
+{
+	struct launch_failure f = {0};
+	enum launch_result res;
+	int r = 0;
+
+	res = launch_services(svc, pick, k, sigfd, cmd_launch_progress, NULL, started, &f);
+	switch (res) {
+	case LAUNCH_OK:
+		break;
+	case LAUNCH_INTERRUPTED:
+		r = -EINTR;
+		break;
+	case LAUNCH_DIED:
+	case LAUNCH_NOT_STARTED:
+	case LAUNCH_TIMEOUT:
+		cmd_print_launch_failure(cmd, &f);
+		if (ret_service)
+			*ret_service = xstrdup(f.service);
+		r = -EIO;
+		break;
+	case LAUNCH_ERROR:
+		out_error("%s: cannot start the services: %s", cmd, strerror(f.err));
+		r = -f.err;
+		break;
+	}
+	launch_failure_finish(&f);
+	return r;
+}
+
 void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f)
 {
 	out_error("%s: service '%s' %s", cmd, f->service, f->what);

@@ -83,6 +83,12 @@ int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *e
  * published port taking connections): printed, or as "docker" in obj.
  * *unhealthy set when one of an active session is not well. */
 void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj, bool *unhealthy);
+/* launch_services with its failure printed: 0 (all ready), -EINTR (a signal
+ * on sigfd), -EIO (a service failed: printed with its last lines; its name in
+ * *ret_service (may be NULL; caller frees)), or the -errno that kept the
+ * launch from running (printed). */
+int cmd_launch(struct svc_env *svc, const size_t *pick, size_t k, int sigfd, struct strvec *started,
+	       const char *cmd, char **ret_service);
 /* Print a launch failure: what happened, then the last lines of the log. */
 void cmd_print_launch_failure(const char *cmd, const struct launch_failure *f);
 /* Stop services (NULL: all of the session and anything with its markers);

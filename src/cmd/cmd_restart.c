@@ -17,7 +17,7 @@
 static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct strvec names = STRVEC_INIT, started = STRVEC_INIT;
-	struct launch_failure f = {0};
+	char *failed = NULL;
 	struct session s = {0}, owned = {0};
 	struct svc_env svc = {0};
 	bool have_svc = false, lost = false;
@@ -88,15 +88,9 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0 && !cmd_own_lost(ctx)) {
-		r = launch_services(&svc, pick, k, sigfd, cmd_launch_progress, NULL, &started, &f);
-		if (r < 0 && !cmd_own_lost(ctx)) {
-			if (r == -EINTR)
-				out_error("restart: interrupted; stopping what was started");
-			else if (f.service)
-				cmd_print_launch_failure("restart", &f);
-			else
-				out_error("restart: cannot start the services: %s", strerror(-r));
-		}
+		r = cmd_launch(&svc, pick, k, sigfd, &started, "restart", &failed);
+		if (r == -EINTR && !cmd_own_lost(ctx))
+			out_error("restart: interrupted; stopping what was started");
 	}
 	if (r >= 0 && session_finalize(ctx->state, &s, ctx->own.id, SESSION_ACTIVE) == -ESTALE)
 		r = -ESTALE;
@@ -112,8 +106,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = cmd_stand_down(ctx);
 	} else if (r < 0) {
 		code = r == -EINTR ? EXIT_INTERRUPTED : r == -EBUSY ? EXIT_FAIL : EXIT_UNHEALTHY;
-		session_event(ctx->state, s.slug, "restart-failed", "%s",
-			      f.service ? f.service : "");
+		session_event(ctx->state, s.slug, "restart-failed", "%s", failed ? failed : "");
 	} else {
 		cmd_own_release(ctx);
 		session_event(ctx->state, s.slug, "restart", "%zu service%s", k, k == 1 ? "" : "s");
@@ -121,7 +114,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			 s.slug);
 	}
 out:
-	launch_failure_finish(&f);
+	free(failed);
 	if (have_svc)
 		svc_env_finish(&svc);
 	strvec_clear(&names);

@@ -435,7 +435,6 @@ static size_t pick_services(struct cmd_ctx *ctx, const struct up_opts *o, struct
 static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
 {
 	struct strvec restart = STRVEC_INIT, lost = STRVEC_INIT;
-	struct launch_failure f = {0};
 	size_t *order = NULL, *pick, k;
 	int n, r;
 
@@ -458,17 +457,9 @@ static int start_services(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 		r = cmd_stop_services(&run->svc, &restart, run->sigfd, "up");
 	}
 	if (r >= 0 && k) {
-		r = launch_services(&run->svc, pick, k, run->sigfd, cmd_launch_progress, NULL,
-				    &run->started, &f);
-		if (r < 0 && r != -EINTR) {
-			if (f.service)
-				cmd_print_launch_failure("up", &f);
-			else
-				out_error("up: cannot start the services: %s", strerror(-r));
-			run->service_failed = true;
-		}
+		r = cmd_launch(&run->svc, pick, k, run->sigfd, &run->started, "up", NULL);
+		run->service_failed = r == -EIO;
 	}
-	launch_failure_finish(&f);
 	strvec_clear(&restart);
 	strvec_clear(&lost);
 	free(pick);

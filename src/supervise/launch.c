@@ -102,7 +102,8 @@ struct launch {
 	ev_timer poll;
 	double poll_interval;
 	ev_io sig;
-	int result; /* 1 running, 0 all ready, < 0 failed: callbacks act only while 1 */
+	bool running;              /* callbacks act only while it runs */
+	enum launch_result result; /* once it does not */
 	struct launch_failure *fail;
 	char *journal_path;
 	launch_progress_fn cb;
@@ -115,23 +116,24 @@ static void examine(struct lsvc *s);
 
 /* ---- ending ---- */
 
-static void finish_loop(struct launch *l, int result)
+static void finish_loop(struct launch *l, enum launch_result result)
 {
-	if (l->result != 1)
+	if (!l->running)
 		return;
+	l->running = false;
 	l->result = result;
 	ev_break(l->loop, EVBREAK_ALL);
 }
 
-static void failf(struct lsvc *s, int err, bool tail, const char *fmt, ...)
+static void failf(struct lsvc *s, enum launch_result kind, bool tail, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-static void failf(struct lsvc *s, int err, bool tail, const char *fmt, ...)
+static void failf(struct lsvc *s, enum launch_result kind, bool tail, const char *fmt, ...)
 {
 	struct launch_failure *f = s->l->fail;
 	struct strbuf sb = STRBUF_INIT;
 	va_list ap;
 
-	if (s->l->result != 1)
+	if (!s->l->running)
 		return;
 	va_start(ap, fmt);
 	strbuf_vaddf(&sb, fmt, ap);
@@ -148,7 +150,7 @@ static void failf(struct lsvc *s, int err, bool tail, const char *fmt, ...)
 		f->tail = t.len ? strbuf_detach(&t) : NULL;
 		strbuf_release(&t);
 	}
-	finish_loop(s->l, err);
+	finish_loop(s->l, kind);
 }
 
 static void stop_checks(struct lsvc *s)
@@ -213,7 +215,7 @@ static void set_ready(struct lsvc *s, const char *how)
 {
 	uint64_t ms;
 
-	if (s->phase == PH_READY || s->l->result != 1)
+	if (s->phase == PH_READY || !s->l->running)
 		return;
 	s->phase = PH_READY;
 	stop_checks(s);
@@ -253,30 +255,31 @@ static void died(struct lsvc *s, const struct svc_status *st)
 	}
 	svc_exit_text(st, text, sizeof(text));
 	if (s->phase == PH_READY)
-		failf(s, -EIO, true, "%s%s %.2f s after it started, after it was ready", text,
-		      exit_hint(st), after);
+		failf(s, LAUNCH_DIED, true, "%s%s %.2f s after it started, after it was ready",
+		      text, exit_hint(st), after);
 	else if (st->exit_code == 0 && !st->exit_signal)
-		failf(s, -EIO, true,
+		failf(s, LAUNCH_DIED, true,
 		      "%s %.2f s after it started, before it was ready (a service that is meant "
 		      "to finish is declared `oneshot = true`)",
 		      text, after);
 	else
-		failf(s, -EIO, true, "%s%s %.2f s after it started", text, exit_hint(st), after);
+		failf(s, LAUNCH_DIED, true, "%s%s %.2f s after it started", text, exit_hint(st),
+		      after);
 }
 
 static void examine(struct lsvc *s)
 {
 	struct svc_status st;
 
-	if (s->l->result != 1 || s->phase == PH_WAITING ||
-	    svc_status_read(s->status_path, &st) < 0 || st.shim_pid != s->shim_pid)
+	if (!s->l->running || s->phase == PH_WAITING || svc_status_read(s->status_path, &st) < 0 ||
+	    st.shim_pid != s->shim_pid)
 		return;
 	switch (st.state) {
 	case SVC_FAILED:
 		if (st.restarts)
-			failf(s, -EIO, true, "%s", st.error);
+			failf(s, LAUNCH_DIED, true, "%s", st.error);
 		else
-			failf(s, -ENOEXEC, true, "%s", st.error);
+			failf(s, LAUNCH_NOT_STARTED, true, "%s", st.error);
 		return;
 	case SVC_EXITED:
 	case SVC_RESTARTING:
@@ -285,8 +288,9 @@ static void examine(struct lsvc *s)
 	case SVC_RUNNING:
 		if (st.restarts) {
 			/* a death and a restart came between two looks */
-			failf(s, -EIO, true, "died and was restarted %u time%s before it was ready",
-			      st.restarts, st.restarts == 1 ? "" : "s");
+			failf(s, LAUNCH_DIED, true,
+			      "died and was restarted %u time%s before it was ready", st.restarts,
+			      st.restarts == 1 ? "" : "s");
 			return;
 		}
 		if (s->kind == READY_LOG && st.ready_ms)
@@ -340,16 +344,16 @@ static void shim_ended(struct lsvc *s, int wstatus)
 	s->shim_gone = true;
 	stop_shim_watch(s);
 	/* Decided already: the cleanup is on its way, nothing to judge. */
-	if (s->l->result != 1)
+	if (!s->l->running)
 		return;
 	examine(s); /* its last record */
-	if (s->l->result != 1 || (s->phase == PH_READY && s->cfg->oneshot))
+	if (!s->l->running || (s->phase == PH_READY && s->cfg->oneshot))
 		return;
 	if (svc_status_read(s->status_path, &st) == 0 && st.shim_pid == s->shim_pid) {
 		if (st.state == SVC_EXITED || st.state == SVC_FAILED)
 			return; /* examine() judged it */
 		if (st.error[0]) {
-			failf(s, -EIO, true, "%s", st.error);
+			failf(s, LAUNCH_DIED, true, "%s", st.error);
 			return;
 		}
 	}
@@ -368,7 +372,8 @@ static void shim_ended(struct lsvc *s, int wstatus)
 		snprintf(text, sizeof(text), "ended without recording why");
 	else
 		svc_exit_text(&st, text, sizeof(text));
-	failf(s, -EIO, true, "its supervisor berth-shim (pid %d) %s", (int)s->shim_pid, text);
+	failf(s, LAUNCH_DIED, true, "its supervisor berth-shim (pid %d) %s", (int)s->shim_pid,
+	      text);
 }
 
 static void on_shim_exit(struct reaper_child *c, int wstatus, void *data)
@@ -438,7 +443,7 @@ static void on_check_exit(struct reaper_child *c, int wstatus, void *data)
 	(void)c;
 	s->check = NULL;
 	s->check_last = wstatus;
-	if (s->phase != PH_STARTED || s->l->result != 1)
+	if (s->phase != PH_STARTED || !s->l->running)
 		return;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) {
 		set_ready(s, "its ready check exited with status 0");
@@ -474,7 +479,7 @@ static void start_exec_check(struct lsvc *s)
 	if (r < 0) {
 		char *why = spawn_error_text(&o, &err);
 
-		failf(s, -ENOEXEC, false, "its ready check cannot start: %s", why);
+		failf(s, LAUNCH_NOT_STARTED, false, "its ready check cannot start: %s", why);
 		free(why);
 	}
 }
@@ -622,7 +627,7 @@ static void on_poll(struct ev_loop *loop, ev_timer *w, int revents)
 	if (!waiting)
 		return;
 	if (listeners_dump(&ls) == 0) {
-		for (size_t i = 0; i < l->n && l->result == 1; i++) {
+		for (size_t i = 0; i < l->n && l->running; i++) {
 			struct lsvc *s = &l->v[i];
 			const struct listener *li = NULL;
 
@@ -656,7 +661,7 @@ static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (s->phase == PH_STARTED && s->kind == READY_EXEC && s->l->result == 1)
+	if (s->phase == PH_STARTED && s->kind == READY_EXEC && s->l->running)
 		start_exec_check(s);
 }
 
@@ -765,7 +770,7 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	if (s->l->result != 1)
+	if (!s->l->running)
 		return;
 	after = xasprintf("%.3g s", (double)s->cfg->ready_timeout_ms / 1000.0);
 	switch (s->kind) {
@@ -778,22 +783,23 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 		if (s->kind == READY_HTTP)
 			http = http_text(s);
 		if (http && (own || !holder))
-			failf(s, -ETIMEDOUT, true, "not ready after %s: http://localhost:%u%s: %s",
-			      after, s->port, s->arg, http);
+			failf(s, LAUNCH_TIMEOUT, true,
+			      "not ready after %s: http://localhost:%u%s: %s", after, s->port,
+			      s->arg, http);
 		else if (holder)
-			failf(s, -ETIMEDOUT, true, "not ready after %s: %s", after, holder);
+			failf(s, LAUNCH_TIMEOUT, true, "not ready after %s: %s", after, holder);
 		else if ((ports = tree_ports_text(s)))
-			failf(s, -ETIMEDOUT, true,
+			failf(s, LAUNCH_TIMEOUT, true,
 			      "not ready after %s: port %u is not listening; the service listens "
 			      "on %s instead (does it read $PORT or $BERTH_%s_PORT?)",
 			      after, s->port, ports, s->cfg->name);
 		else
-			failf(s, -ETIMEDOUT, true, "not ready after %s: port %u is not listening",
-			      after, s->port);
+			failf(s, LAUNCH_TIMEOUT, true,
+			      "not ready after %s: port %u is not listening", after, s->port);
 		break;
 	case READY_EXEC:
 		if (s->check_last == -1)
-			failf(s, -ETIMEDOUT, true,
+			failf(s, LAUNCH_TIMEOUT, true,
 			      "not ready after %s: its ready check `%s` never "
 			      "finished",
 			      after, s->arg);
@@ -804,16 +810,17 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 			st.exit_code = WIFEXITED(s->check_last) ? WEXITSTATUS(s->check_last) : -1;
 			st.exit_signal = WIFSIGNALED(s->check_last) ? WTERMSIG(s->check_last) : 0;
 			svc_exit_text(&st, text, sizeof(text));
-			failf(s, -ETIMEDOUT, true, "not ready after %s: its ready check `%s` %s",
-			      after, s->arg, text);
+			failf(s, LAUNCH_TIMEOUT, true,
+			      "not ready after %s: its ready check `%s` %s", after, s->arg, text);
 		}
 		break;
 	case READY_LOG:
-		failf(s, -ETIMEDOUT, true, "not ready after %s: no output line matched /%s/", after,
-		      s->arg);
+		failf(s, LAUNCH_TIMEOUT, true, "not ready after %s: no output line matched /%s/",
+		      after, s->arg);
 		break;
 	case READY_FINISH:
-		failf(s, -ETIMEDOUT, true, "did not finish within %s (its ready_timeout)", after);
+		failf(s, LAUNCH_TIMEOUT, true, "did not finish within %s (its ready_timeout)",
+		      after);
 		break;
 	case READY_NONE:
 		break;
@@ -831,7 +838,7 @@ static void on_window(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	examine(s); /* a death recorded in the same instant wins */
-	if (s->phase == PH_STARTED && s->l->result == 1)
+	if (s->phase == PH_STARTED && s->l->running)
 		set_ready(s, "still running at the end of its startup window");
 }
 
@@ -885,13 +892,18 @@ static void start_one(struct lsvc *s)
 	s->started_ms = time_mono_ms();
 	r = services_spawn_shim(l->e, s->cfg, &pid, &pidfd, &cause);
 	if (pid > 0 && !l->e->tmux) {
-		int wr = reaper_watch(l->reaper, pid, pidfd, r < 0 ? NULL : on_shim_exit, s, NULL);
+		int ws;
 
-		if (wr < 0 && pidfd >= 0)
+		/* a shim whose exec failed has exited: reap exactly it here;
+		 * a running one is watched before the loop runs again */
+		if (r < 0)
+			reaper_reap_sync(pid, -1, &ws);
+		else if (reaper_watch(l->reaper, pid, pidfd, on_shim_exit, s, NULL) < 0 &&
+			 pidfd >= 0)
 			close(pidfd);
 	}
 	if (r < 0) {
-		failf(s, r, false, "cannot start its supervisor: %s", cause);
+		failf(s, LAUNCH_NOT_STARTED, false, "cannot start its supervisor: %s", cause);
 		free(cause);
 		return;
 	}
@@ -899,7 +911,8 @@ static void start_one(struct lsvc *s)
 		/* never a tree to scan from: the tree of pid 1 is every process */
 		if (l->e->tmux && pidfd >= 0)
 			close(pidfd);
-		failf(s, -ESRCH, false, "cannot start its supervisor: it got no process id");
+		failf(s, LAUNCH_NOT_STARTED, false,
+		      "cannot start its supervisor: it got no process id");
 		return;
 	}
 	s->shim_pid = pid;
@@ -918,7 +931,7 @@ static void check_all(struct launch *l)
 {
 	bool all_ready = true;
 
-	for (size_t i = 0; i < l->n && l->result == 1; i++) {
+	for (size_t i = 0; i < l->n && l->running; i++) {
 		struct lsvc *s = &l->v[i];
 
 		if (s->phase == PH_WAITING && deps_ready(l, s))
@@ -926,7 +939,7 @@ static void check_all(struct launch *l)
 		all_ready &= s->phase == PH_READY;
 	}
 	if (all_ready)
-		finish_loop(l, 0);
+		finish_loop(l, LAUNCH_OK);
 }
 
 static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
@@ -939,7 +952,7 @@ static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
 	/* Consumed: the rollback that follows waits for a *second* one. */
 	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
 		;
-	finish_loop(l, -EINTR);
+	finish_loop(l, LAUNCH_INTERRUPTED);
 }
 
 static void lsvc_init(struct launch *l, struct lsvc *s, const struct service_config *cfg)
@@ -1027,14 +1040,14 @@ static void lsvc_finish(struct lsvc *s)
 	strvec_clear(&s->envp);
 }
 
-int launch_services(const struct svc_env *e, const size_t *idx, size_t n, int sigfd,
-		    launch_progress_fn cb, void *data, struct strvec *started,
-		    struct launch_failure *fail)
+enum launch_result launch_services(const struct svc_env *e, const size_t *idx, size_t n, int sigfd,
+				   launch_progress_fn cb, void *data, struct strvec *started,
+				   struct launch_failure *fail)
 {
 	struct launch l = {
 		.journal_path = services_journal_path(e->berth_dir, e->session->slug),
 		.e = e,
-		.result = 1,
+		.running = true,
 		.fail = fail,
 		.cb = cb,
 		.cb_data = data,
@@ -1043,16 +1056,17 @@ int launch_services(const struct svc_env *e, const size_t *idx, size_t n, int si
 		.poll_interval = POLL_FIRST_S,
 	};
 	char *run = services_run_dir(e->berth_dir, e->session->slug);
+	enum launch_result res = LAUNCH_ERROR;
 	int r;
 
 	memset(fail, 0, sizeof(*fail));
 	r = mkdir_p(run, 0755);
 	if (r < 0)
-		goto out;
+		goto fail;
 	l.loop = ev_loop_new(EVFLAG_AUTO);
 	if (!l.loop) {
 		r = -ENOMEM;
-		goto out;
+		goto fail;
 	}
 	r = reaper_create(l.loop, &l.reaper);
 	if (r < 0)
@@ -1079,11 +1093,15 @@ int launch_services(const struct svc_env *e, const size_t *idx, size_t n, int si
 		lsvc_init(&l, &l.v[i], &e->config->services[idx[i]]);
 
 	check_all(&l);
-	if (l.result == 1)
+	if (l.running)
 		ev_run(l.loop, 0);
-	if (l.result == 1)
-		l.result = -EIO; /* the loop ran dry (cannot happen) */
-	r = l.result;
+	if (l.running) {
+		/* the loop ran dry (cannot happen) */
+		l.running = false;
+		l.result = LAUNCH_ERROR;
+		fail->err = EIO;
+	}
+	res = l.result;
 
 	/* Decided: callbacks return at once from here on. Stop our watchers,
 	 * kill the checks and reap them before the reaper goes; shims may end
@@ -1107,10 +1125,15 @@ out_reaper:
 	reaper_destroy(l.reaper);
 out_loop:
 	ev_loop_destroy(l.loop);
+	if (res == LAUNCH_ERROR && !fail->err)
+		fail->err = r < 0 ? -r : EIO;
 out:
 	free(l.journal_path);
 	free(run);
-	return r;
+	return res;
+fail:
+	fail->err = -r;
+	goto out;
 }
 
 void launch_failure_finish(struct launch_failure *f)
