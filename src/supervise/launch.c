@@ -33,6 +33,7 @@
 #include "probe/marker.h"
 #include "probe/probe.h"
 #include "probe/proc.h"
+#include "proc/child.h"
 #include "proc/reaper.h"
 #include "proc/spawn.h"
 #include "tmux/tmux.h"
@@ -467,18 +468,11 @@ static void start_exec_check(struct lsvc *s)
 		.new_pgroup = true,
 	};
 	struct spawn_error err = {0};
-	pid_t pid = -1;
-	int pidfd = -1, r;
 
-	r = spawn_start(&o, &pid, &pidfd, &err);
-	if (pid > 0 && reaper_watch(s->l->reaper, pid, pidfd, on_check_exit, s, &s->check) < 0) {
-		if (pidfd >= 0)
-			close(pidfd);
-		s->check = NULL;
-	}
-	if (r < 0) {
+	if (child_start(s->l->reaper, &o, on_check_exit, s, &s->check, &err) < 0) {
 		char *why = spawn_error_text(&o, &err);
 
+		s->check = NULL;
 		failf(s, LAUNCH_NOT_STARTED, false, "its ready check cannot start: %s", why);
 		free(why);
 	}
