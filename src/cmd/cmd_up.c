@@ -15,7 +15,7 @@
 #include "config/envfile.h"
 #include "cmd/output.h"
 #include "probe/probe.h"
-#include "proc/stopset.h"
+#include "proc/procset.h"
 #include "supervise/hooks.h"
 #include "store/session.h"
 #include "store/slot.h"
@@ -500,7 +500,7 @@ static int run_pre_up(struct cmd_ctx *ctx, struct up_run *run)
 static void stop_crash_leftovers(struct cmd_ctx *ctx, struct up_run *run)
 {
 	char *root_id = hash_root_id(ctx->root), *cg = NULL, *why = NULL, *hook_cg = NULL;
-	struct stop_result res;
+	struct procset_result res;
 	struct procset set;
 
 	services_cgroup(ctx->berth_dir, root_id, run->s.slug, false, &cg, &why);
@@ -513,7 +513,7 @@ static void stop_crash_leftovers(struct cmd_ctx *ctx, struct up_run *run)
 	    res.signalled)
 		out_step("stopped %u process%s the crashed run's hooks left", res.signalled,
 			 res.signalled == 1 ? "" : "es");
-	stop_result_finish(&res);
+	procset_result_finish(&res);
 	free(hook_cg);
 	free(cg);
 	free(why);

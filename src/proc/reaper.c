@@ -31,7 +31,7 @@
  * child, before control returns to the loop; otherwise a child that dies
  * at once is reaped by the sweep and reported as an orphan.
  *
- * Stopping is not here: proc/stopset stops a child with everything of it.
+ * Stopping is not here: proc/procset stops a child with everything of it.
  */
 #include "util/common.h"
 

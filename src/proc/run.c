@@ -12,7 +12,7 @@
 
 #include "probe/proc.h"
 #include "proc/reaper.h"
-#include "proc/stopset.h"
+#include "proc/procset.h"
 #include "proc/run.h"
 #include "util/timeutil.h"
 
@@ -35,14 +35,14 @@ static bool drain(int fd, struct strbuf *sb)
 	}
 }
 
-static void on_group_gone(struct stopper *st, void *data)
+static void on_group_gone(struct procset_stopper *st, void *data)
 {
 	(void)st;
 	ev_break(data, EVBREAK_ALL);
 }
 
 /* SIGKILL to the group of our un-reaped child pid (its group id is still
- * its own) through proc/stopset, until nothing of it is left; the leader's
+ * its own) through proc/procset, until nothing of it is left; the leader's
  * zombie is ours to reap after. No reaper here: we may run inside another
  * loop's callback, whose reaper owns every other child. */
 static void kill_group(pid_t pid)
@@ -50,16 +50,16 @@ static void kill_group(pid_t pid)
 	struct proc_ref leader = {pid, 0};
 	struct procset set = {.groups = &leader, .n_groups = 1, .refs = &leader, .n_refs = 1};
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
-	struct stopper *st = NULL;
+	struct procset_stopper *st = NULL;
 
 	proc_start_time(pid, &leader.start_time);
-	if (!loop || stopper_start(loop, &set, SIGKILL, 0, on_group_gone, loop, &st) < 0) {
+	if (!loop || procset_stopper_start(loop, &set, SIGKILL, 0, on_group_gone, loop, &st) < 0) {
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 	} else {
 		ev_run(loop, 0);
 	}
-	stopper_destroy(st);
+	procset_stopper_destroy(st);
 	if (loop)
 		ev_loop_destroy(loop);
 }

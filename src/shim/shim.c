@@ -55,7 +55,7 @@
 #include "proc/child.h"
 #include "proc/reaper.h"
 #include "proc/spawn.h"
-#include "proc/stopset.h"
+#include "proc/procset.h"
 #include "shim/logfile.h"
 #include "shim/svcstatus.h"
 #include "util/fsutil.h"
@@ -75,8 +75,8 @@ enum restart_mode { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 struct shim {
 	struct ev_loop *loop;
 	struct reaper *reaper;
-	struct reaper_child *child; /* the service's leader while it runs */
-	struct stopper *stopper;    /* stopping the service's set (CLEANING, STOPPING) */
+	struct reaper_child *child;      /* the service's leader while it runs */
+	struct procset_stopper *stopper; /* stopping the service's set (CLEANING, STOPPING) */
 	struct logfile *log;
 	struct svc_status st;       /* the record; written only by the actions */
 	int state;                  /* enum shim_state */
@@ -370,12 +370,12 @@ static void maybe_exit(struct shim *s)
 	ev_break(s->loop, EVBREAK_ALL);
 }
 
-static void on_set_empty(struct stopper *st, void *data)
+static void on_set_empty(struct procset_stopper *st, void *data)
 {
 	struct shim *s = data;
 	size_t n = 0;
 
-	stopper_survivors(st, &n);
+	procset_stopper_survivors(st, &n);
 	if (n) {
 		/* Unkillable (D state) or out of our reach: say so, do not hang. */
 		snprintf(s->st.error, sizeof(s->st.error),
@@ -384,7 +384,7 @@ static void on_set_empty(struct stopper *st, void *data)
 		log_line(s, "%s", s->st.error);
 		s->abandon = true;
 	}
-	s->set_killed = stopper_killed(st);
+	s->set_killed = procset_stopper_killed(st);
 	shim_event(s, EV_EMPTY);
 }
 
@@ -397,8 +397,8 @@ static void stop_set(struct shim *s)
 	if (s->stopper)
 		return;
 	s->set_killed = false;
-	stopper_start(s->loop, &set, s->stop_signal, s->stop_grace_ms, on_set_empty, s,
-		      &s->stopper);
+	procset_stopper_start(s->loop, &set, s->stop_signal, s->stop_grace_ms, on_set_empty, s,
+			      &s->stopper);
 }
 
 static void on_exit_cb(struct reaper_child *c, int wstatus, void *data);
@@ -565,7 +565,7 @@ static void on_orphan(pid_t pid, int wstatus, void *data)
 
 	(void)pid;
 	(void)wstatus;
-	stopper_poke(s->stopper);
+	procset_stopper_poke(s->stopper);
 	maybe_exit(s);
 }
 
@@ -667,7 +667,7 @@ static void a_exited(struct shim *s)
 /* The previous run is gone entirely: restart after the backoff, or end. */
 static void a_cleaned(struct shim *s)
 {
-	stopper_destroy(s->stopper);
+	procset_stopper_destroy(s->stopper);
 	s->stopper = NULL;
 	if (s->after_clean == SVC_RESTARTING) {
 		s->state = SH_BACKOFF;
@@ -746,7 +746,7 @@ static void a_stopped(struct shim *s)
 		s->empty_seen = true;
 		return;
 	}
-	stopper_destroy(s->stopper);
+	procset_stopper_destroy(s->stopper);
 	s->stopper = NULL;
 	s->state = SH_DONE;
 	if (s->after_clean == SVC_EXITED || s->after_clean == SVC_FAILED) {
@@ -1084,7 +1084,7 @@ int main(int argc, char **argv)
 		close(s.out_io.fd);
 		logfile_flush(s.log);
 	}
-	stopper_destroy(s.stopper);
+	procset_stopper_destroy(s.stopper);
 	if (s.st.cgroup[0] && !s.abandon)
 		cgroup_remove(s.st.cgroup);
 	ev_io_stop(s.loop, &s.in_io);

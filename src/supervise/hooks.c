@@ -14,7 +14,7 @@
 #include "proc/cgroup.h"
 #include "proc/child.h"
 #include "proc/reaper.h"
-#include "proc/stopset.h"
+#include "proc/procset.h"
 #include "proc/spawn.h"
 #include "shim/svcstatus.h"
 #include "util/timeutil.h"
@@ -25,7 +25,7 @@ struct hook_run {
 	struct ev_loop *loop;
 	struct reaper_child *child;
 	struct proc_ref leader;
-	struct stopper *stopper; /* stopping the hook's group (timeout, signal) */
+	struct procset_stopper *stopper; /* stopping the hook's group (timeout, signal) */
 	struct hook_result *res;
 	bool done;
 	ev_timer timeout;
@@ -40,12 +40,12 @@ static void on_exit_cb(struct reaper_child *c, int wstatus, void *data)
 	h->child = NULL;
 	h->res->wstatus = wstatus;
 	h->done = true;
-	stopper_poke(h->stopper);
-	if (!h->stopper || stopper_done(h->stopper))
+	procset_stopper_poke(h->stopper);
+	if (!h->stopper || procset_stopper_done(h->stopper))
 		ev_break(h->loop, EVBREAK_ALL);
 }
 
-static void on_stopped(struct stopper *st, void *data)
+static void on_stopped(struct procset_stopper *st, void *data)
 {
 	struct hook_run *h = data;
 
@@ -61,11 +61,11 @@ static void stop_hook(struct hook_run *h, bool now)
 
 	if (h->stopper) {
 		if (now)
-			stopper_hurry(h->stopper);
+			procset_stopper_hurry(h->stopper);
 		return;
 	}
-	stopper_start(h->loop, &set, now ? SIGKILL : SIGTERM, HOOK_KILL_GRACE_MS, on_stopped, h,
-		      &h->stopper);
+	procset_stopper_start(h->loop, &set, now ? SIGKILL : SIGTERM, HOOK_KILL_GRACE_MS,
+			      on_stopped, h, &h->stopper);
 }
 
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -145,7 +145,7 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, const cha
 		h.sig.data = &h;
 		ev_io_start(h.loop, &h.sig);
 	}
-	while (!h.done || (h.stopper && !stopper_done(h.stopper)))
+	while (!h.done || (h.stopper && !procset_stopper_done(h.stopper)))
 		ev_run(h.loop, 0);
 	ev_timer_stop(h.loop, &h.timeout);
 	if (sigfd >= 0)
@@ -158,7 +158,7 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, const cha
 	else
 		r = 0;
 out:
-	stopper_destroy(h.stopper);
+	procset_stopper_destroy(h.stopper);
 	reaper_destroy(reaper);
 	ev_loop_destroy(h.loop);
 	return r;

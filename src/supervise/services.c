@@ -20,7 +20,7 @@
 #include "probe/owners.h"
 #include "probe/tree.h"
 #include "proc/cgroup.h"
-#include "proc/stopset.h"
+#include "proc/procset.h"
 #include "supervise/services.h"
 #include "proc/spawn.h"
 #include "tmux/tmux.h"
@@ -608,7 +608,7 @@ static void kill_tmux_session(const struct svc_env *e, int sigfd, struct stop_re
 	char *msg = NULL;
 	struct proc_ref *refs = NULL;
 	size_t k = 0;
-	struct stop_result res;
+	struct procset_result res;
 
 	tmux_session_pids(e->tmux, e->session->slug, &pids, &n, NULL);
 	refs = xcalloc(n ? n : 1, sizeof(*refs));
@@ -622,8 +622,8 @@ static void kill_tmux_session(const struct svc_env *e, int sigfd, struct stop_re
 	if (k) {
 		struct procset set = {.refs = refs, .n_refs = k};
 
-		procset_stop(&set, 0, STOPSET_KILL_WAIT_MS, sigfd, &res);
-		stop_result_finish(&res);
+		procset_stop(&set, 0, PROCSET_KILL_WAIT_MS, sigfd, &res);
+		procset_result_finish(&res);
 	}
 	free(refs);
 	free(msg);
@@ -666,7 +666,7 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 	struct procset *sets;
 	char **cgroups;
 	int *sigs;
-	struct stop_result res;
+	struct procset_result res;
 	bool hurry = false;
 
 	memset(ret, 0, sizeof(*ret));
@@ -715,7 +715,7 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 		ret->shims = n_shims;
 		ret->shims_killed = res.killed;
 		hurry = res.interrupted;
-		stop_result_finish(&res);
+		procset_result_finish(&res);
 	}
 
 	/* The tmux session goes once its services are stopped: the kernel
@@ -753,7 +753,7 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 	ret->survivors = res.survivors;
 	ret->n_survivors = res.n_survivors;
 	res.survivors = NULL;
-	stop_result_finish(&res);
+	procset_result_finish(&res);
 	ret->contained = e->cgroup != NULL;
 
 	/* Empty cgroups go (a populated one stays: its survivors are named). */

@@ -138,7 +138,7 @@ struct stop_report {
 
 /* Stop services names (NULL: every service recorded for the session) and
  * everything of theirs (every process of the session when names is NULL),
- * through proc/stopset: TERM to each running shim at once (each stops its
+ * through proc/procset: TERM to each running shim at once (each stops its
  * own tree; a shim still there at stop_grace + 2 s is KILLed), then (names
  * NULL, tmux runner) the tmux session, then the safety net: what a lost
  * shim left (its cgroup, its recorded process group, its markers, with the

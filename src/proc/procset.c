@@ -1,5 +1,5 @@
 /*
- * stopset.c: stopping a set of processes (see stopset.h).
+ * procset.c: a set of processes, and stopping it (see procset.h).
  *
  * A stopper is a small state machine: SIGNAL (the stop signal went to every
  * member found so far; members found later get it too) -> KILL (at the grace
@@ -22,7 +22,7 @@
 #include "proc/cgroup.h"
 #include "proc/pidref.h"
 #include "proc/reaper.h"
-#include "proc/stopset.h"
+#include "proc/procset.h"
 
 #define SCAN_FIRST_S 0.005
 #define SCAN_MAX_S 0.05
@@ -196,7 +196,7 @@ int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
 
 enum stopper_phase { PH_SIGNAL, PH_KILL, PH_DONE };
 
-struct stopper {
+struct procset_stopper {
 	struct ev_loop *loop;
 	struct procset set; /* a copy: the strings and arrays below are ours */
 	char *cgroup, *root_id, *session, *service;
@@ -205,7 +205,7 @@ struct stopper {
 	enum stopper_phase phase;
 	struct proc_ref *hit; /* signalled in this phase */
 	size_t n_hit, hit_alloc;
-	struct proc_ref *ever; /* signalled at all: what stopper_signalled counts */
+	struct proc_ref *ever; /* signalled at all: what procset_stopper_signalled counts */
 	size_t n_ever, ever_alloc;
 	bool empty_once; /* the last scan found nothing: one more confirms it */
 	unsigned signalled;
@@ -218,7 +218,7 @@ struct stopper {
 	ev_timer hard;
 	int ino_fd;
 	ev_io ino;
-	stopper_done_fn cb;
+	procset_stopper_done_fn cb;
 	void *data;
 };
 
@@ -230,7 +230,7 @@ static bool in_list(const struct proc_ref *v, size_t n, const struct proc_ref *r
 	return false;
 }
 
-static void finish(struct stopper *st, struct proc_ref *left, size_t n_left)
+static void finish(struct procset_stopper *st, struct proc_ref *left, size_t n_left)
 {
 	st->phase = PH_DONE;
 	st->survivors = left;
@@ -245,7 +245,7 @@ static void finish(struct stopper *st, struct proc_ref *left, size_t n_left)
 
 /* Scan, signal the members not yet signalled in this phase; done when empty
  * (then true, and the callback ran: st may be gone). */
-static bool sweep(struct stopper *st, bool may_finish)
+static bool sweep(struct procset_stopper *st, bool may_finish)
 {
 	struct proc_ref *v = NULL;
 	size_t n = 0;
@@ -276,7 +276,7 @@ static bool sweep(struct stopper *st, bool may_finish)
 		if (!may_finish || (st->set.tree > 0 && !st->empty_once)) {
 			st->empty_once = true;
 			if (may_finish)
-				stopper_poke(st);
+				procset_stopper_poke(st);
 			return false;
 		}
 		finish(st, NULL, 0);
@@ -312,7 +312,7 @@ static bool sweep(struct stopper *st, bool may_finish)
 	return false;
 }
 
-static void schedule(struct stopper *st)
+static void schedule(struct procset_stopper *st)
 {
 	if (st->phase == PH_DONE)
 		return;
@@ -325,7 +325,7 @@ static void schedule(struct stopper *st)
 
 static void on_scan(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct stopper *st = w->data;
+	struct procset_stopper *st = w->data;
 
 	(void)loop;
 	(void)revents;
@@ -333,7 +333,7 @@ static void on_scan(struct ev_loop *loop, ev_timer *w, int revents)
 		schedule(st);
 }
 
-static void enter_kill(struct stopper *st)
+static void enter_kill(struct procset_stopper *st)
 {
 	if (st->phase != PH_SIGNAL)
 		return;
@@ -341,10 +341,10 @@ static void enter_kill(struct stopper *st)
 	st->n_hit = 0;
 	ev_timer_stop(st->loop, &st->grace);
 	ev_now_update(st->loop);
-	ev_timer_set(&st->hard, STOPSET_KILL_WAIT_MS / 1000., 0.);
+	ev_timer_set(&st->hard, PROCSET_KILL_WAIT_MS / 1000., 0.);
 	ev_timer_start(st->loop, &st->hard);
 	sweep(st, false);
-	stopper_poke(st);
+	procset_stopper_poke(st);
 }
 
 static void on_grace(struct ev_loop *loop, ev_timer *w, int revents)
@@ -356,7 +356,7 @@ static void on_grace(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_hard(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	struct stopper *st = w->data;
+	struct procset_stopper *st = w->data;
 	struct proc_ref *v = NULL;
 	size_t n = 0;
 
@@ -370,14 +370,14 @@ static void on_hard(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void on_inotify(struct ev_loop *loop, ev_io *w, int revents)
 {
-	struct stopper *st = w->data;
+	struct procset_stopper *st = w->data;
 	char buf[4096];
 
 	(void)loop;
 	(void)revents;
 	while (read(w->fd, buf, sizeof(buf)) > 0)
 		;
-	stopper_poke(st);
+	procset_stopper_poke(st);
 }
 
 static char *dup_or_null(const char *s)
@@ -396,10 +396,10 @@ static struct proc_ref *dup_refs(const struct proc_ref *v, size_t n)
 	return c;
 }
 
-int stopper_start(struct ev_loop *loop, const struct procset *s, int sig, uint64_t grace_ms,
-		  stopper_done_fn cb, void *data, struct stopper **ret)
+int procset_stopper_start(struct ev_loop *loop, const struct procset *s, int sig, uint64_t grace_ms,
+			  procset_stopper_done_fn cb, void *data, struct procset_stopper **ret)
 {
-	struct stopper *st = xcalloc(1, sizeof(*st));
+	struct procset_stopper *st = xcalloc(1, sizeof(*st));
 
 	st->loop = loop;
 	st->cb = cb;
@@ -449,7 +449,7 @@ int stopper_start(struct ev_loop *loop, const struct procset *s, int sig, uint64
 	ev_now_update(loop);
 	if (sig == SIGKILL) {
 		st->phase = PH_KILL;
-		ev_timer_set(&st->hard, STOPSET_KILL_WAIT_MS / 1000., 0.);
+		ev_timer_set(&st->hard, PROCSET_KILL_WAIT_MS / 1000., 0.);
 		ev_timer_start(loop, &st->hard);
 	} else {
 		st->phase = PH_SIGNAL;
@@ -465,7 +465,7 @@ int stopper_start(struct ev_loop *loop, const struct procset *s, int sig, uint64
 	return 0;
 }
 
-void stopper_poke(struct stopper *st)
+void procset_stopper_poke(struct procset_stopper *st)
 {
 	if (!st || st->phase == PH_DONE)
 		return;
@@ -475,34 +475,34 @@ void stopper_poke(struct stopper *st)
 	ev_timer_start(st->loop, &st->scan);
 }
 
-void stopper_hurry(struct stopper *st)
+void procset_stopper_hurry(struct procset_stopper *st)
 {
 	if (st)
 		enter_kill(st);
 }
 
-bool stopper_done(const struct stopper *st)
+bool procset_stopper_done(const struct procset_stopper *st)
 {
 	return st->phase == PH_DONE;
 }
 
-unsigned stopper_signalled(const struct stopper *st)
+unsigned procset_stopper_signalled(const struct procset_stopper *st)
 {
 	return st->signalled;
 }
 
-bool stopper_killed(const struct stopper *st)
+bool procset_stopper_killed(const struct procset_stopper *st)
 {
 	return st->killed;
 }
 
-const struct proc_ref *stopper_survivors(const struct stopper *st, size_t *ret_n)
+const struct proc_ref *procset_stopper_survivors(const struct procset_stopper *st, size_t *ret_n)
 {
 	*ret_n = st->n_survivors;
 	return st->survivors;
 }
 
-void stopper_destroy(struct stopper *st)
+void procset_stopper_destroy(struct procset_stopper *st)
 {
 	if (!st)
 		return;
@@ -531,12 +531,12 @@ struct stop_many {
 	struct ev_loop *loop;
 	size_t left;
 	bool interrupted;
-	struct stopper **v;
+	struct procset_stopper **v;
 	size_t n;
 	ev_io sig;
 };
 
-static void on_one_done(struct stopper *st, void *data)
+static void on_one_done(struct procset_stopper *st, void *data)
 {
 	struct stop_many *m = data;
 
@@ -556,7 +556,7 @@ static void on_hurry(struct ev_loop *loop, ev_io *w, int revents)
 	m->interrupted = true;
 	ev_io_stop(loop, w);
 	for (size_t i = 0; i < m->n; i++)
-		stopper_hurry(m->v[i]);
+		procset_stopper_hurry(m->v[i]);
 }
 
 static void on_reaped(pid_t pid, int wstatus, void *data)
@@ -566,11 +566,11 @@ static void on_reaped(pid_t pid, int wstatus, void *data)
 	(void)pid;
 	(void)wstatus;
 	for (size_t i = 0; i < m->n; i++)
-		stopper_poke(m->v[i]);
+		procset_stopper_poke(m->v[i]);
 }
 
 int procset_stop_many(const struct procset *v, const int *sigs, size_t n, uint64_t grace_ms,
-		      int sigfd, struct stop_result *ret)
+		      int sigfd, struct procset_result *ret)
 {
 	struct stop_many m = {0};
 	struct reaper *reaper = NULL;
@@ -589,7 +589,7 @@ int procset_stop_many(const struct procset *v, const int *sigs, size_t n, uint64
 	m.n = n;
 	m.left = n;
 	for (size_t i = 0; i < n; i++)
-		stopper_start(m.loop, &v[i], sigs[i], grace_ms, on_one_done, &m, &m.v[i]);
+		procset_stopper_start(m.loop, &v[i], sigs[i], grace_ms, on_one_done, &m, &m.v[i]);
 	if (sigfd >= 0) {
 		ev_io_init(&m.sig, on_hurry, sigfd, EV_READ);
 		m.sig.data = &m;
@@ -600,10 +600,10 @@ int procset_stop_many(const struct procset *v, const int *sigs, size_t n, uint64
 		ev_io_stop(m.loop, &m.sig);
 	for (size_t i = 0; i < n; i++) {
 		size_t k;
-		const struct proc_ref *s = stopper_survivors(m.v[i], &k);
+		const struct proc_ref *s = procset_stopper_survivors(m.v[i], &k);
 
-		ret->signalled += stopper_signalled(m.v[i]);
-		ret->killed |= stopper_killed(m.v[i]);
+		ret->signalled += procset_stopper_signalled(m.v[i]);
+		ret->killed |= procset_stopper_killed(m.v[i]);
 		for (size_t j = 0; j < k; j++) {
 			bool dup = false;
 
@@ -615,7 +615,7 @@ int procset_stop_many(const struct procset *v, const int *sigs, size_t n, uint64
 						       sizeof(*ret->survivors));
 			ret->survivors[ret->n_survivors++] = s[j];
 		}
-		stopper_destroy(m.v[i]);
+		procset_stopper_destroy(m.v[i]);
 	}
 	ret->interrupted = m.interrupted;
 	free(m.v);
@@ -625,12 +625,12 @@ int procset_stop_many(const struct procset *v, const int *sigs, size_t n, uint64
 }
 
 int procset_stop(const struct procset *s, int sig, uint64_t grace_ms, int sigfd,
-		 struct stop_result *ret)
+		 struct procset_result *ret)
 {
 	return procset_stop_many(s, &sig, 1, grace_ms, sigfd, ret);
 }
 
-void stop_result_finish(struct stop_result *r)
+void procset_result_finish(struct procset_result *r)
 {
 	free(r->survivors);
 	memset(r, 0, sizeof(*r));

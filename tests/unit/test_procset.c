@@ -1,5 +1,5 @@
 /*
- * test_stopset.c: stopping sets of processes against the real kernel. The
+ * test_procset.c: stopping sets of processes against the real kernel. The
  * sets are real: fork bombs, a process group larger than the fd limit, a
  * cgroup with a setsid() escapee, a seccomp profile that refuses pidfds, and
  * the real berth-shim restarting around an orphan. Every outcome is checked
@@ -35,7 +35,7 @@
 #include "proc/pidref.h"
 #include "proc/reaper.h"
 #include "proc/spawn.h"
-#include "proc/stopset.h"
+#include "proc/procset.h"
 #include "shim/svcstatus.h"
 #include "util/fsutil.h"
 #include "util/timeutil.h"
@@ -389,7 +389,7 @@ static size_t live_descendants(pid_t pid)
 /* ---- escapees born after the KILL sweep ---- */
 
 /* On a failure: what was left, and in what state. */
-static void show_left(const struct stop_result *res, pid_t sid)
+static void show_left(const struct procset_result *res, pid_t sid)
 {
 	struct proc_table t;
 
@@ -419,7 +419,7 @@ static void test_escapees_born_after_kill_sweep(void)
 	ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1));
 	for (int round = 0; round < 10; round++) {
 		struct procset set = {.tree = getpid()};
-		struct stop_result res;
+		struct procset_result res;
 		size_t left;
 		pid_t helper;
 		uint64_t t0;
@@ -448,7 +448,7 @@ static void test_escapees_born_after_kill_sweep(void)
 		ASSERT_EQ_INT(left, 0);
 		ASSERT_TRUE(res.signalled > BOMB_READY);
 		ASSERT_EQ_INT(live_descendants(getpid()), 0);
-		stop_result_finish(&res);
+		procset_result_finish(&res);
 	}
 }
 
@@ -506,7 +506,7 @@ static void test_sweep_held_one_pidfd_per_process(void)
 	enum { N = 300 };
 	struct proc_ref refs[N];
 	struct rlimit rl = {64, 64};
-	struct stop_result res;
+	struct procset_result res;
 	size_t alive = 0;
 
 	start_group(refs, N);
@@ -525,7 +525,7 @@ static void test_sweep_held_one_pidfd_per_process(void)
 	ASSERT_EQ_INT(res.n_survivors, 0);
 	ASSERT_TRUE(res.killed);
 	ASSERT_TRUE(res.signalled >= N);
-	stop_result_finish(&res);
+	procset_result_finish(&res);
 }
 
 /* ---- pidfd_open answering EPERM (a seccomp profile) ---- */
@@ -670,7 +670,7 @@ static void test_pidfd_open_eperm_falls_back(void)
 	struct reaper_child *c = NULL;
 	struct proc_ref refs[3], ref;
 	struct pidref p;
-	struct stop_result res;
+	struct procset_result res;
 	int r;
 
 	r = deny_pidfd_open();
@@ -727,7 +727,7 @@ static void test_pidfd_open_eperm_falls_back(void)
 	ASSERT_EQ_INT(res.n_survivors, 0);
 	ASSERT_TRUE(res.killed);
 	ASSERT_TRUE(res.signalled >= ARRAY_SIZE(refs));
-	stop_result_finish(&res);
+	procset_result_finish(&res);
 }
 
 /* ---- child_start ---- */
@@ -813,7 +813,7 @@ static void test_cgroup_stop_catches_escapee(void)
 {
 	char *base = NULL, *why = NULL, *path, *environ_path;
 	struct proc_ref helper, escapee;
-	struct stop_result res;
+	struct procset_result res;
 	struct proc_stat st;
 	pid_t *pids = NULL, spawned;
 	size_t n_pids = 0, env_len = 9;
@@ -829,7 +829,7 @@ static void test_cgroup_stop_catches_escapee(void)
 		free(why);
 		tap_skip(msg);
 	}
-	path = xasprintf("%s/test-stopset-%d", base, (int)getpid());
+	path = xasprintf("%s/test-procset-%d", base, (int)getpid());
 	free(base);
 	ASSERT_OK(cgroup_make(path));
 	ASSERT_EQ_INT(cgroup_populated(path), 0);
@@ -881,7 +881,7 @@ static void test_cgroup_stop_catches_escapee(void)
 	ASSERT_OK(cgroup_remove(path));
 	ASSERT_FALSE(path_exists(path));
 	ASSERT_OK(cgroup_remove(path)); /* a missing path is not an error */
-	stop_result_finish(&res);
+	procset_result_finish(&res);
 	free(path);
 }
 
@@ -937,7 +937,7 @@ static void test_cgroup_path_valid(void)
 struct stop_watch {
 	unsigned done_calls;
 	uint64_t t0, done_ms;
-	struct stopper *st;
+	struct procset_stopper *st;
 	struct result child; /* the member's exit, when it is our watched child */
 	bool want_child;
 	bool alive_at_check; /* set by check_cb */
@@ -953,11 +953,11 @@ static void maybe_break(void)
 		ev_break(T.loop, EVBREAK_ONE);
 }
 
-static void done_cb(struct stopper *st, void *data)
+static void done_cb(struct procset_stopper *st, void *data)
 {
 	(void)data;
 	ASSERT_TRUE(st == W.st);
-	ASSERT_TRUE(stopper_done(st));
+	ASSERT_TRUE(procset_stopper_done(st));
 	W.done_calls++;
 	W.done_ms = time_mono_ms() - W.t0;
 	maybe_break();
@@ -969,7 +969,7 @@ static void member_exit_cb(struct reaper_child *c, int wstatus, void *data)
 	W.child.calls++;
 	W.child.pid = reaper_child_pid(c);
 	W.child.wstatus = wstatus;
-	stopper_poke(W.st);
+	procset_stopper_poke(W.st);
 	maybe_break();
 }
 
@@ -986,7 +986,7 @@ static void hurry_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
-	stopper_hurry(W.st);
+	procset_stopper_hurry(W.st);
 }
 
 static int go_write_fd;
@@ -1018,8 +1018,8 @@ static void stop_one(struct proc_ref ref, int sig, uint64_t grace_ms, double at_
 		ev_timer_init(&at, cb, at_s, 0.);
 		ev_timer_start(T.loop, &at);
 	}
-	ASSERT_OK(stopper_start(T.loop, &set, sig, grace_ms, done_cb, NULL, &W.st));
-	ASSERT_EQ_INT(W.done_calls, 0); /* never from stopper_start */
+	ASSERT_OK(procset_stopper_start(T.loop, &set, sig, grace_ms, done_cb, NULL, &W.st));
+	ASSERT_EQ_INT(W.done_calls, 0); /* never from procset_stopper_start */
 	ev_run(T.loop, 0);
 	if (cb)
 		ev_timer_stop(T.loop, &at);
@@ -1027,16 +1027,16 @@ static void stop_one(struct proc_ref ref, int sig, uint64_t grace_ms, double at_
 	ASSERT_EQ_INT(W.child.calls, 1);
 	ASSERT_TRUE(gone(&ref));
 	printf("# done after %" PRIu64 " ms, signalled %u, killed %d\n", W.done_ms,
-	       stopper_signalled(W.st), stopper_killed(W.st));
+	       procset_stopper_signalled(W.st), procset_stopper_killed(W.st));
 }
 
 static void finish_stop(void)
 {
 	size_t n = 99;
 
-	ASSERT_TRUE(stopper_survivors(W.st, &n) == NULL);
+	ASSERT_TRUE(procset_stopper_survivors(W.st, &n) == NULL);
 	ASSERT_EQ_INT(n, 0);
-	stopper_destroy(W.st);
+	procset_stopper_destroy(W.st);
 	W.st = NULL;
 }
 
@@ -1051,8 +1051,8 @@ static void test_stopper_sig0_waits_then_kills(void)
 	ASSERT_TRUE(W.alive_at_check); /* untouched half-way through the grace */
 	ASSERT_TRUE(W.done_ms >= 400);
 	check_signaled(&W.child, SIGKILL);
-	ASSERT_TRUE(stopper_killed(W.st));
-	ASSERT_EQ_INT(stopper_signalled(W.st), 1);
+	ASSERT_TRUE(procset_stopper_killed(W.st));
+	ASSERT_EQ_INT(procset_stopper_signalled(W.st), 1);
 	finish_stop();
 	teardown();
 }
@@ -1071,8 +1071,8 @@ static void test_stopper_sig0_member_ends_itself(void)
 	stop_one(ref, 0, 5000, 0.1, go_cb);
 	ASSERT_TRUE(W.done_ms < 4000);
 	check_exited(&W.child, 0);
-	ASSERT_FALSE(stopper_killed(W.st));
-	ASSERT_EQ_INT(stopper_signalled(W.st), 0);
+	ASSERT_FALSE(procset_stopper_killed(W.st));
+	ASSERT_EQ_INT(procset_stopper_signalled(W.st), 0);
 	finish_stop();
 	close(go[0]);
 	close(go[1]);
@@ -1088,8 +1088,8 @@ static void test_stopper_sigkill_at_once(void)
 	stop_one(ref, SIGKILL, 10000, 0, NULL);
 	ASSERT_TRUE(W.done_ms < 2000);
 	check_signaled(&W.child, SIGKILL);
-	ASSERT_TRUE(stopper_killed(W.st));
-	ASSERT_EQ_INT(stopper_signalled(W.st), 1);
+	ASSERT_TRUE(procset_stopper_killed(W.st));
+	ASSERT_EQ_INT(procset_stopper_signalled(W.st), 1);
 	finish_stop();
 	teardown();
 }
@@ -1104,7 +1104,7 @@ static void test_stopper_hurry_kills_during_grace(void)
 	ASSERT_TRUE(W.done_ms >= 100);
 	ASSERT_TRUE(W.done_ms < 2000);
 	check_signaled(&W.child, SIGKILL);
-	ASSERT_TRUE(stopper_killed(W.st));
+	ASSERT_TRUE(procset_stopper_killed(W.st));
 	finish_stop();
 	teardown();
 }
@@ -1118,13 +1118,13 @@ static void test_stopper_term_exit_not_killed(void)
 	stop_one(ref, SIGTERM, 5000, 0, NULL);
 	ASSERT_TRUE(W.done_ms < 4000);
 	check_signaled(&W.child, SIGTERM);
-	ASSERT_FALSE(stopper_killed(W.st));
-	ASSERT_EQ_INT(stopper_signalled(W.st), 1);
+	ASSERT_FALSE(procset_stopper_killed(W.st));
+	ASSERT_EQ_INT(procset_stopper_signalled(W.st), 1);
 	finish_stop();
 	teardown();
 }
 
-/* An empty set is reported from the loop, once, never from stopper_start. */
+/* An empty set is reported from the loop, once, never from procset_stopper_start. */
 static void test_stopper_empty_set_from_loop(void)
 {
 	struct procset none = {0};
@@ -1132,13 +1132,13 @@ static void test_stopper_empty_set_from_loop(void)
 	setup(10);
 	memset(&W, 0, sizeof(W));
 	W.t0 = time_mono_ms();
-	ASSERT_OK(stopper_start(T.loop, &none, SIGTERM, 5000, done_cb, NULL, &W.st));
+	ASSERT_OK(procset_stopper_start(T.loop, &none, SIGTERM, 5000, done_cb, NULL, &W.st));
 	ASSERT_EQ_INT(W.done_calls, 0);
-	ASSERT_FALSE(stopper_done(W.st));
+	ASSERT_FALSE(procset_stopper_done(W.st));
 	ev_run(T.loop, 0);
 	ASSERT_EQ_INT(W.done_calls, 1);
-	ASSERT_EQ_INT(stopper_signalled(W.st), 0);
-	ASSERT_FALSE(stopper_killed(W.st));
+	ASSERT_EQ_INT(procset_stopper_signalled(W.st), 0);
+	ASSERT_FALSE(procset_stopper_killed(W.st));
 	run_for(50);
 	ASSERT_EQ_INT(W.done_calls, 1);
 	finish_stop();
@@ -1163,18 +1163,18 @@ static void test_stopper_reports_survivors(void)
 	setup(10);
 	memset(&W, 0, sizeof(W));
 	W.t0 = time_mono_ms();
-	ASSERT_OK(stopper_start(T.loop, &(struct procset){.refs = &k, .n_refs = 1}, SIGTERM, 100,
-				done_cb, NULL, &W.st));
+	ASSERT_OK(procset_stopper_start(T.loop, &(struct procset){.refs = &k, .n_refs = 1}, SIGTERM,
+					100, done_cb, NULL, &W.st));
 	ev_run(T.loop, 0);
 	ASSERT_EQ_INT(W.done_calls, 1);
 	printf("# done after %" PRIu64 " ms\n", W.done_ms);
-	ASSERT_TRUE(W.done_ms >= 100 + STOPSET_KILL_WAIT_MS);
-	ASSERT_TRUE(stopper_killed(W.st));
-	v = stopper_survivors(W.st, &n);
+	ASSERT_TRUE(W.done_ms >= 100 + PROCSET_KILL_WAIT_MS);
+	ASSERT_TRUE(procset_stopper_killed(W.st));
+	v = procset_stopper_survivors(W.st, &n);
 	ASSERT_EQ_INT(n, 1);
 	ASSERT_EQ_INT(v[0].pid, 2);
 	ASSERT_EQ_INT(v[0].start_time, k.start_time);
-	stopper_destroy(W.st);
+	procset_stopper_destroy(W.st);
 	teardown();
 }
 
@@ -1182,7 +1182,7 @@ static void test_stopper_reports_survivors(void)
 static void test_stop_hurry_fd(void)
 {
 	struct proc_ref ref = start_child(child_ignore_term);
-	struct stop_result res;
+	struct procset_result res;
 	uint64_t t0;
 	int h[2];
 
@@ -1197,14 +1197,14 @@ static void test_stop_hurry_fd(void)
 	ASSERT_EQ_INT(res.n_survivors, 0);
 	ASSERT_TRUE(gone(&ref));
 	reap_all();
-	stop_result_finish(&res);
+	procset_result_finish(&res);
 	close(h[0]);
 	close(h[1]);
 }
 
 /* ---- known bugs (these tests fail until the library is fixed) ---- */
 
-/* Regression (found by these tests, fixed): stopper_signalled() promises "how many distinct processes it
+/* Regression (found by these tests, fixed): procset_stopper_signalled() promises "how many distinct processes it
  * signalled", but a member that got the stop signal and then SIGKILL is
  * counted twice (enter_kill() empties the list of those signalled, sweep()
  * counts each member again in the KILL phase). `berth up` prints that number
@@ -1218,8 +1218,8 @@ static void test_signalled_counted_once_through_term_and_kill(void)
 	ref = start_child(child_ignore_term);
 	stop_one(ref, SIGTERM, 100, 0, NULL);
 	check_signaled(&W.child, SIGKILL);
-	ASSERT_TRUE(stopper_killed(W.st));
-	ASSERT_EQ_INT(stopper_signalled(W.st), 1); /* fails: 2 */
+	ASSERT_TRUE(procset_stopper_killed(W.st));
+	ASSERT_EQ_INT(procset_stopper_signalled(W.st), 1); /* fails: 2 */
 	finish_stop();
 	teardown();
 }
@@ -1372,7 +1372,7 @@ static struct proc_ref start_zombie_leader(void)
 /* Stop s; true when ref outlived the stop. */
 static bool outlives_stop(const struct procset *s, const struct proc_ref *ref, const char *what)
 {
-	struct stop_result res;
+	struct procset_result res;
 	bool alive;
 
 	ASSERT_OK(procset_stop(s, SIGTERM, 200, -1, &res));
@@ -1383,7 +1383,7 @@ static bool outlives_stop(const struct procset *s, const struct proc_ref *ref, c
 	alive = !gone(ref);
 	printf("# %s: %u signalled, killed %d, %zu survivors; the process is %s\n", what,
 	       res.signalled, res.killed, res.n_survivors, alive ? "alive" : "gone");
-	stop_result_finish(&res);
+	procset_result_finish(&res);
 	return alive;
 }
 
@@ -1407,7 +1407,7 @@ static void test_zombie_leader_with_live_thread_is_stopped(void)
 	ASSERT_FALSE(outlives_stop(&(struct procset){.refs = &ref, .n_refs = 1}, &ref, "refs"));
 	reap_all();
 	if (cgroup_base(&base, &why) == 0) {
-		path = xasprintf("%s/test-stopset-%d", base, (int)getpid());
+		path = xasprintf("%s/test-procset-%d", base, (int)getpid());
 		ASSERT_OK(cgroup_make(path));
 		ref = start_zombie_leader();
 		ASSERT_OK(cgroup_attach(path, ref.pid));
@@ -1491,7 +1491,7 @@ static void test_tree_walk_member_reparented_mid_walk_is_stopped(void)
 	ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1)); /* B comes here when R goes */
 	for (unsigned round = 0; round < rounds; round++) {
 		struct proc_ref a = {0}, bref = {0};
-		struct stop_result res;
+		struct procset_result res;
 		struct proc_table t;
 		pid_t r;
 		int rd[2];
@@ -1519,7 +1519,7 @@ static void test_tree_walk_member_reparented_mid_walk_is_stopped(void)
 		printf("# round %u: %u signalled, killed %d, %zu survivors; B %s\n", round,
 		       res.signalled, res.killed, res.n_survivors, b_alive ? "ALIVE" : "gone");
 		missed += b_alive;
-		stop_result_finish(&res);
+		procset_result_finish(&res);
 		kill(bref.pid, SIGKILL);
 		kill(r, SIGKILL);
 		reap_all();
@@ -1545,7 +1545,7 @@ static void shim_find(void)
 	if (env && *env) {
 		snprintf(shim_path, sizeof(shim_path), "%s", env);
 	} else {
-		/* run by hand from the build tree: tests/test_stopset -> berth-shim */
+		/* run by hand from the build tree: tests/test_procset -> berth-shim */
 		snprintf(shim_path, sizeof(shim_path), "%s", self_path);
 		slash = strrchr(shim_path, '/');
 		if (slash)
@@ -1558,7 +1558,7 @@ static void shim_find(void)
 
 static void shim_dirs(struct shim_run *s)
 {
-	char tmpl[] = "/tmp/berth-test-stopset-XXXXXX";
+	char tmpl[] = "/tmp/berth-test-procset-XXXXXX";
 
 	ASSERT_TRUE(mkdtemp(tmpl) != NULL);
 	s->dir = xstrdup(tmpl);

@@ -1,5 +1,5 @@
 /*
- * stopset.h: the one way berth stops processes. A set is described, not
+ * procset.h: the one way berth stops processes. A set is described, not
  * listed: a cgroup (everything in it and below), the descendants of a pid,
  * process groups by their leader's identity, given processes, the processes
  * carrying a session's markers. Stopping it: the stop signal (+SIGCONT, so
@@ -15,8 +15,8 @@
  * procset_stop); a member that is our own child is reaped by the caller's
  * reaper (procset_stop makes one).
  */
-#ifndef BERTH_PROC_STOPSET_H
-#define BERTH_PROC_STOPSET_H
+#ifndef BERTH_PROC_PROCSET_H
+#define BERTH_PROC_PROCSET_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -51,32 +51,32 @@ struct procset {
  * frees, NULL when empty. */
 int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n);
 
-#define STOPSET_KILL_WAIT_MS 2000 /* after SIGKILL: how long members may take to go */
+#define PROCSET_KILL_WAIT_MS 2000 /* after SIGKILL: how long members may take to go */
 
-struct stopper;
+struct procset_stopper;
 /* Called once, when the set is empty or the hard deadline passed. The
  * stopper may be destroyed from it. */
-typedef void (*stopper_done_fn)(struct stopper *st, void *data);
+typedef void (*procset_stopper_done_fn)(struct procset_stopper *st, void *data);
 
 /* Start stopping s on loop: sig now (0: no signal, wait; SIGKILL: no
  * grace), SIGKILL at grace_ms. s is copied. Never calls back before the loop
  * runs. */
-int stopper_start(struct ev_loop *loop, const struct procset *s, int sig, uint64_t grace_ms,
-		  stopper_done_fn cb, void *data, struct stopper **ret);
+int procset_stopper_start(struct ev_loop *loop, const struct procset *s, int sig, uint64_t grace_ms,
+			  procset_stopper_done_fn cb, void *data, struct procset_stopper **ret);
 /* Scan again now (a member was reaped, a cgroup emptied). */
-void stopper_poke(struct stopper *st);
+void procset_stopper_poke(struct procset_stopper *st);
 /* SIGKILL now (a second Ctrl-C). */
-void stopper_hurry(struct stopper *st);
-bool stopper_done(const struct stopper *st);
+void procset_stopper_hurry(struct procset_stopper *st);
+bool procset_stopper_done(const struct procset_stopper *st);
 /* How many distinct processes it signalled. */
-unsigned stopper_signalled(const struct stopper *st);
+unsigned procset_stopper_signalled(const struct procset_stopper *st);
 /* True when SIGKILL was sent to a member. */
-bool stopper_killed(const struct stopper *st);
+bool procset_stopper_killed(const struct procset_stopper *st);
 /* What was still there at the hard deadline (valid until destroy). */
-const struct proc_ref *stopper_survivors(const struct stopper *st, size_t *ret_n);
-void stopper_destroy(struct stopper *st);
+const struct proc_ref *procset_stopper_survivors(const struct procset_stopper *st, size_t *ret_n);
+void procset_stopper_destroy(struct procset_stopper *st);
 
-struct stop_result {
+struct procset_result {
 	unsigned signalled;
 	bool killed;
 	bool interrupted;           /* sigfd fired: the rest was KILLed at once */
@@ -88,10 +88,10 @@ struct stop_result {
  * private loop with a reaper of its own (our own children among them are
  * reaped). sigfd >= 0: readable means "hurry": KILL now. */
 int procset_stop_many(const struct procset *v, const int *sigs, size_t n, uint64_t grace_ms,
-		      int sigfd, struct stop_result *ret);
+		      int sigfd, struct procset_result *ret);
 /* One set. */
 int procset_stop(const struct procset *s, int sig, uint64_t grace_ms, int sigfd,
-		 struct stop_result *ret);
-void stop_result_finish(struct stop_result *r);
+		 struct procset_result *ret);
+void procset_result_finish(struct procset_result *r);
 
 #endif
