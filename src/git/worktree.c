@@ -374,7 +374,8 @@ int worktree_branch_check(const char *branch, char **cause)
 	else if (branch[0] == '-')
 		why = "must not start with '-'";
 	if (!why && str_has_control(branch))
-		why = "contains a control character or bytes that are not UTF-8";
+		why = "contains a control character (a Unicode bidirectional control too) or "
+		      "bytes that are not UTF-8";
 	else if (!why && strchr(branch, ' '))
 		why = "must not contain spaces";
 	if (why)

@@ -41,9 +41,14 @@ static size_t utf8_seq(const unsigned char *p, unsigned *cp)
 	return n;
 }
 
+/* C0, DEL, C1, and the Unicode controls that make a terminal show text in
+ * another order than it is (bidirectional marks, embeddings, overrides and
+ * isolates: "Trojan Source") or split lines (line and paragraph separators). */
 static bool is_control(unsigned cp)
 {
-	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f);
+	return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c ||
+	       cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
 }
 
 void strbuf_add_printable(struct strbuf *sb, const char *s, size_t max, bool keep_newlines)

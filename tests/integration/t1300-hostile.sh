@@ -104,6 +104,14 @@ test_expect_success 'a name with an escape sequence, DEL or newline: refused (2)
   grep -F "a\\x0ab" err >/dev/null
 '
 
+test_expect_success 'branch names with Unicode bidirectional controls: refused (2) like control characters, shown escaped' '
+  RLO_NAME=$(printf "feat/\342\200\256gnp.exe") &&
+  up_refused "contains a control character" "$RLO_NAME" &&
+  grep -F "feat/\xe2\x80\xaegnp.exe" err >/dev/null &&
+  ISO_NAME=$(printf "a\342\201\246b") &&
+  up_refused "contains a control character" "$ISO_NAME"
+'
+
 test_expect_success 'up "a b": refused (2)' '
   up_refused "invalid branch name .a b.: must not contain spaces" "a b"
 '

@@ -823,6 +823,21 @@ static void test_printable(void)
 	ASSERT_TRUE(str_has_control("a\xc2\x9b"));
 	ASSERT_TRUE(str_has_control("a\xff"));
 	ASSERT_TRUE(str_has_control("tab\there"));
+	/* branch names git accepts but a terminal misrenders: bidirectional
+	 * controls (U+202E right-to-left override, U+2066 isolate, U+200F
+	 * mark, U+061C Arabic letter mark) and line separators (U+2028) */
+	ASSERT_TRUE(str_has_control("feat/\xe2\x80\xae"
+				    "gnp.exe"));
+	ASSERT_TRUE(str_has_control("a\xe2\x81\xa6"
+				    "b"));
+	ASSERT_TRUE(str_has_control("a\xe2\x80\x8f"
+				    "b"));
+	ASSERT_TRUE(str_has_control("a\xd8\x9c"
+				    "b"));
+	ASSERT_TRUE(str_has_control("a\xe2\x80\xa8"
+				    "b"));
+	ASSERT_FALSE(str_has_control("a\xe2\x80\x94"
+				     "b")); /* an em dash is text */
 }
 
 static const struct tap_test tests[] = {
