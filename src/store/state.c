@@ -5,6 +5,7 @@
 #include "util/common.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -143,10 +144,24 @@ static int check_header(const char *path, char **cause)
 {
 	unsigned char h[100];
 	uint32_t app, version;
+	struct stat sb;
 	ssize_t n;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Only a regular file of our own: never a FIFO or a device (a read
+	 * would block or have effects), never a symlink (SQLite would create
+	 * or write its target, anywhere). */
+	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		*cause = xasprintf("'%s' is %s, not a berth state store; it was left untouched: "
+				   "move it away and run the command again",
+				   path,
+				   S_ISLNK(sb.st_mode)    ? "a symbolic link"
+				   : S_ISFIFO(sb.st_mode) ? "a FIFO"
+				   : S_ISDIR(sb.st_mode)  ? "a directory"
+							  : "not a regular file");
+		return -EBADMSG;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 1;
@@ -286,7 +301,7 @@ int state_open(const char *path, struct state **ret, char **cause)
 	st = xcalloc(1, sizeof(*st));
 	rc = sqlite3_open_v2(path, &st->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-				     SQLITE_OPEN_EXRESCODE,
+				     SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		r = sql_err(rc);
@@ -778,7 +793,8 @@ int state_check(const char *path, char **cause)
 	if (r == 1)
 		return -ENOENT;
 	rc = sqlite3_open_v2(path, &st.db,
-			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+			     SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+				     SQLITE_OPEN_NOFOLLOW,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		r = sql_err(rc);

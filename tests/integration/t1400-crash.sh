@@ -201,6 +201,29 @@ test_expect_success 'random bytes in state.db: refused (1), the file is untouche
   refuses_store "not an SQLite database"
 '
 
+test_expect_success 'mkfifo .berth/state.db hangs every command: now refused (1) at once, the FIFO left as it is' '
+  fresh_store &&
+  mkfifo .berth/state.db &&
+  for c in ls "up st-x" "down st-x" "status st-x"; do
+    test_must_fail code=1 timeout 10 $BERTH $c >out 2>err || exit 1
+    test_grep "is a FIFO, not a berth state store" err || exit 1
+  done &&
+  test -p .berth/state.db &&
+  test ! -e "$WTS/st-x" &&
+  rm -f .berth/state.db
+'
+
+test_expect_success 'state.db a symlink out of the repository: refused (1), nothing created at its target' '
+  fresh_store &&
+  ln -s "$TEST_ROOT/outside.db" .berth/state.db &&
+  test_must_fail code=1 berth ls >out 2>err &&
+  test_grep "is a symbolic link, not a berth state store" err &&
+  test_must_fail code=1 berth up st-x >out 2>err &&
+  test ! -e "$TEST_ROOT/outside.db" &&
+  test -L .berth/state.db &&
+  rm -f .berth/state.db
+'
+
 test_expect_success 'the SQLite database of another application: refused (1), untouched' '
   fresh_store &&
   sqlite3 .berth/state.db "create table t(x); insert into t values (42);" &&
