@@ -63,6 +63,55 @@ static int map_get(yaml_document_t *d, const yaml_node_t *m, const char *key)
 	return 0;
 }
 
+#define COMPOSE_DEPTH_MAX 200 /* flow collections nested deeper are refused */
+
+/* Bounded work before libyaml: its scanner takes time quadratic in the
+ * nesting of flow collections ("[[[[..."), so their depth is counted first,
+ * in one pass over the bytes (quoted scalars and comments skipped). */
+static int check_depth(const char *path, const char *buf, size_t len, char **cause)
+{
+	size_t line = 1, col = 0;
+	unsigned depth = 0;
+	char quote = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+
+		col++;
+		if (c == '\n') {
+			line++;
+			col = 0;
+			if (quote == 0)
+				continue;
+		}
+		if (quote) {
+			if (quote == '"' && c == '\\')
+				i++;
+			else if (c == quote)
+				quote = 0;
+			continue;
+		}
+		if (c == '#' &&
+		    (i == 0 || buf[i - 1] == ' ' || buf[i - 1] == '\t' || buf[i - 1] == '\n')) {
+			while (i + 1 < len && buf[i + 1] != '\n')
+				i++;
+		} else if ((c == '"' || c == '\'') &&
+			   (i == 0 || strchr(" \t\n[{,:-", buf[i - 1]))) {
+			quote = c;
+		} else if (c == '[' || c == '{') {
+			if (++depth > COMPOSE_DEPTH_MAX) {
+				*cause = xasprintf("%s:%zu:%zu: nested more than %d levels deep; "
+						   "berth reads compose files up to that depth",
+						   path, line, col, COMPOSE_DEPTH_MAX);
+				return -EINVAL;
+			}
+		} else if ((c == ']' || c == '}') && depth) {
+			depth--;
+		}
+	}
+	return 0;
+}
+
 static int load(const char *path, yaml_document_t *doc, char **cause)
 {
 	yaml_parser_t parser;
@@ -73,6 +122,11 @@ static int load(const char *path, yaml_document_t *doc, char **cause)
 
 	if (r < 0) {
 		*cause = xasprintf("cannot read the compose file %s: %s", path, strerror(-r));
+		return r;
+	}
+	r = check_depth(path, buf, len, cause);
+	if (r < 0) {
+		free(buf);
 		return r;
 	}
 	yaml_parser_initialize(&parser);

@@ -13,6 +13,7 @@
 #include "docker/compose.h"
 #include "tap.h"
 #include "util/fsutil.h"
+#include "util/timeutil.h"
 
 static const struct compose_port ports[] = {
 	{"db", 5432, 15433},     {"cache", 6379, 16380}, {"dns", 53, 10054},
@@ -141,6 +142,50 @@ static void test_alias_bomb(void)
 	free(path);
 }
 
+/* 80,000 nested flow sequences (160 KB) took libyaml 17.9 s (quadratic in
+ * depth): refused after one pass over the bytes, with where; 150 levels, and
+ * brackets inside quotes and comments, are read as before. */
+static void test_yaml_depth(void)
+{
+	char dir[] = "/tmp/bd-XXXXXX", *path, *cause = NULL;
+	struct strbuf y = STRBUF_INIT, out = STRBUF_INIT;
+	uint64_t t0;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	path = xasprintf("%s/compose.yml", dir);
+	strbuf_adds(&y, "x: ");
+	for (int i = 0; i < 80000; i++)
+		strbuf_addch(&y, '[');
+	for (int i = 0; i < 80000; i++)
+		strbuf_addch(&y, ']');
+	strbuf_adds(&y, "\nservices:\n  s:\n    image: x\n");
+	ASSERT_OK(write_file_atomic(path, y.buf, y.len, 0644));
+	t0 = time_mono_ms();
+	ASSERT_EQ_INT(compose_rewrite(path, &rw, &out, NULL, &cause), -EINVAL);
+	ASSERT_TRUE(time_mono_ms() - t0 < 2000);
+	ASSERT_CONTAINS(cause, "compose.yml:1:204: nested more than 200 levels deep");
+	free(cause);
+	cause = NULL;
+	strbuf_reset(&y);
+	strbuf_adds(&y, "x: ");
+	for (int i = 0; i < 150; i++)
+		strbuf_addch(&y, '[');
+	for (int i = 0; i < 150; i++)
+		strbuf_addch(&y, ']');
+	strbuf_adds(&y, "\n# [[[[[[[[[[ a comment\nservices:\n  s:\n    image: x\n    command: \"");
+	for (int i = 0; i < 300; i++)
+		strbuf_addch(&y, '[');
+	strbuf_adds(&y, "\"\n");
+	ASSERT_OK(write_file_atomic(path, y.buf, y.len, 0644));
+	strbuf_reset(&out);
+	if (compose_rewrite(path, &rw, &out, NULL, &cause) < 0)
+		tap_fail(__FILE__, __LINE__, cause);
+	strbuf_release(&y);
+	strbuf_release(&out);
+	rm_rf(dir);
+	free(path);
+}
+
 static void test_services(void)
 {
 	char *path = golden_path("short", "yml"), *cause = NULL;
@@ -167,6 +212,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_anchors_and_tags),
 	TAP_TEST(test_errors),
 	TAP_TEST(test_alias_bomb),
+	TAP_TEST(test_yaml_depth),
 	TAP_TEST(test_services),
 };
 
