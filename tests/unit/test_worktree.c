@@ -850,6 +850,21 @@ static void test_changes(void)
 	ASSERT_OK(worktree_changes(wt, &n, NULL, 0, &cause));
 	ASSERT_EQ_INT(n, 6);
 
+	/* up killed while writing .env.berth leaves .env.berth.tmp.<pid>: berth's
+	 * own, not the user's work (down refused with exit 7 because of it); a
+	 * user's file of a similar name still counts */
+	p = path_join(wt, ".env.berth.tmp.4242");
+	write_str(p, "BERTH_SLOT=1\n");
+	free(p);
+	p = path_join(wt, ".env.berth.tmp.mine");
+	write_str(p, "notes\n");
+	free(p);
+	ASSERT_OK(worktree_changes_except(wt, &ign, &n, &paths, 10, &cause));
+	ASSERT_EQ_INT(n, 6);
+	ASSERT_TRUE(strvec_find(&paths, ".env.berth.tmp.4242") < 0);
+	ASSERT_TRUE(strvec_find(&paths, ".env.berth.tmp.mine") >= 0);
+	strvec_clear(&paths);
+
 	strvec_clear(&ign);
 	free(wt);
 	free(root);
