@@ -516,7 +516,7 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 	struct strvec env = STRVEC_INIT;
 	struct envmap m = {0};
 	struct hook_result res;
-	char *root_id, text[320], *cg = NULL, *why = NULL, *hook_cg = NULL;
+	char *root_id, text[320], *hook_cg = NULL;
 	int r;
 
 	if (!command || !*command)
@@ -534,9 +534,8 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 		strvec_pushf(&env, "%s=%s", m.v[i].key, m.v[i].value);
 	envmap_finish(&m);
 	/* post_down runs after the session's cgroup is gone: none for it */
-	if (strcmp(which, "post_down") &&
-	    services_cgroup(ctx->berth_dir, root_id, slug, false, &cg, &why) == 0)
-		hook_cg = xasprintf("%s/%s", cg, HOOKS_CGROUP);
+	if (strcmp(which, "post_down"))
+		hook_cg = services_hook_cgroup(ctx->berth_dir, root_id, slug);
 	out_step("hook %s: %s", which, command);
 	r = hooks_run(command, cwd, strvec_argv(&env), hook_cg, ctx->config.hooks.timeout_ms, sigfd,
 		      &res);
@@ -547,8 +546,6 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 		      r == 0 ? "succeeded" : text, (double)res.ms / 1000.0);
 	free(res.error);
 	free(root_id);
-	free(cg);
-	free(why);
 	free(hook_cg);
 	strvec_clear(&env);
 	return r;

@@ -15,8 +15,6 @@
 #include "config/envfile.h"
 #include "cmd/output.h"
 #include "probe/probe.h"
-#include "proc/procset.h"
-#include "supervise/hooks.h"
 #include "store/session.h"
 #include "store/slot.h"
 #include "store/slug.h"
@@ -499,24 +497,13 @@ static int run_pre_up(struct cmd_ctx *ctx, struct up_run *run)
  * (a pre_spawn's children...): it is stopped before anything runs again. */
 static void stop_crash_leftovers(struct cmd_ctx *ctx, struct up_run *run)
 {
-	char *root_id = hash_root_id(ctx->root), *cg = NULL, *why = NULL, *hook_cg = NULL;
-	struct procset_result res;
-	struct procset set;
+	char *root_id = hash_root_id(ctx->root);
+	unsigned n = services_stop_hooks(ctx->berth_dir, root_id, run->s.slug,
+					 ctx->config.stop_grace_ms, run->sigfd);
 
-	services_cgroup(ctx->berth_dir, root_id, run->s.slug, false, &cg, &why);
-	hook_cg = cg ? xasprintf("%s/%s", cg, HOOKS_CGROUP) : NULL;
-	set = (struct procset){.cgroup = hook_cg,
-			       .marks = PROCSET_MARKS_HOOKS,
-			       .root_id = root_id,
-			       .session = run->s.slug};
-	if (procset_stop(&set, SIGTERM, ctx->config.stop_grace_ms, run->sigfd, &res) == 0 &&
-	    res.signalled)
-		out_step("stopped %u process%s the crashed run's hooks left", res.signalled,
-			 res.signalled == 1 ? "" : "es");
-	procset_result_finish(&res);
-	free(hook_cg);
-	free(cg);
-	free(why);
+	if (n)
+		out_step("stopped %u process%s the crashed run's hooks left", n,
+			 n == 1 ? "" : "es");
 	free(root_id);
 }
 

@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "probe/marker.h"
-#include "probe/tree.h"
 #include "util/fsutil.h"
 
 #define ENVIRON_MAX (4u << 20)
@@ -64,45 +63,10 @@ void marker_finish(struct marker *m)
 	memset(m, 0, sizeof(*m));
 }
 
-static bool marker_matches(const struct marker *m, const char *root_id, const char *session,
-			   const char *service)
+bool marker_matches(const struct marker *m, const char *root_id, const char *session,
+		    const char *service)
 {
-	return m->root_id && m->session && !strcmp(m->root_id, root_id) &&
+	return root_id && session && m->root_id && m->session && !strcmp(m->root_id, root_id) &&
 	       !strcmp(m->session, session) &&
 	       (!service || (m->service && !strcmp(m->service, service)));
-}
-
-int marker_sweep(const char *root_id, const char *session, const char *service,
-		 struct proc_ref **ret, size_t *ret_n)
-{
-	struct proc_table t;
-	struct proc_ref *v = NULL;
-	size_t n = 0, alloc = 0;
-	pid_t self = getpid();
-	int r;
-
-	r = proc_table_read(&t);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < t.n; i++) {
-		const struct proc_stat *p = &t.v[i];
-		struct marker m;
-
-		/* Never us, nor what runs us (`berth exec x -- berth down x`). */
-		if (p->pid == self || proc_table_descends(&t, self, p->pid) || proc_stat_gone(p))
-			continue;
-		if (marker_read(p->pid, &m) < 0)
-			continue;
-		if (marker_matches(&m, root_id, session, service)) {
-			XGROW(v, alloc, n + 1);
-			v[n].pid = p->pid;
-			v[n].start_time = p->start_time;
-			n++;
-		}
-		marker_finish(&m);
-	}
-	proc_table_finish(&t);
-	*ret = v;
-	*ret_n = n;
-	return 0;
 }

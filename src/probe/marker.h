@@ -30,10 +30,8 @@ int marker_read(pid_t pid, struct marker *ret);
 void marker_parse(const char *env, size_t len, struct marker *ret);
 void marker_finish(struct marker *m);
 
-/* Every live process (us and our ancestors excepted) whose markers say
- * root_id and session, and service when it is not NULL: the processes of a
- * session, wherever they went. *ret (caller frees) may be NULL when none. */
-int marker_sweep(const char *root_id, const char *session, const char *service,
-		 struct proc_ref **ret, size_t *ret_n);
+/* Do m's markers say root_id and session, and service when it is not NULL? */
+bool marker_matches(const struct marker *m, const char *root_id, const char *session,
+		    const char *service);
 
 #endif

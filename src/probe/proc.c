@@ -10,8 +10,6 @@
 #include <pwd.h>
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "probe/proc.h"
@@ -191,51 +189,6 @@ bool proc_is(pid_t pid, uint64_t start_time)
 
 	/* A zombie keeps its start time until reaped, but it runs no more. */
 	return proc_stat_read(pid, &st) >= 0 && st.start_time == start_time && !proc_stat_gone(&st);
-}
-
-int proc_ref_pidfd(const struct proc_ref *r)
-{
-	int fd;
-
-	if (r->pid <= 0)
-		return -ESRCH;
-	fd = (int)syscall(SYS_pidfd_open, r->pid, 0);
-	if (fd < 0) {
-		int err = errno;
-
-		if (err == ENOSYS && !proc_is(r->pid, r->start_time))
-			return -ESRCH;
-		return -err;
-	}
-	/* With the pidfd held, the pid names that process or a zombie of it. */
-	if (!proc_is(r->pid, r->start_time)) {
-		close(fd);
-		return -ESRCH;
-	}
-	return fd;
-}
-
-int proc_ref_signal(const struct proc_ref *r, int sig, bool cont)
-{
-	int fd = proc_ref_pidfd(r), ret = 0;
-
-	if (fd == -ENOSYS) {
-		/* No pidfds (old kernel, valgrind): the identity was checked just
-		 * now; a pid recycled in between is the remaining, tiny, risk. */
-		if (kill(r->pid, sig) < 0)
-			return -errno;
-		if (cont && sig != SIGKILL && sig != SIGCONT)
-			kill(r->pid, SIGCONT);
-		return 0;
-	}
-	if (fd < 0)
-		return fd;
-	if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
-		ret = -errno;
-	else if (cont && sig != SIGKILL && sig != SIGCONT)
-		syscall(SYS_pidfd_send_signal, fd, SIGCONT, NULL, 0);
-	close(fd);
-	return ret;
 }
 
 int proc_uid(pid_t pid, uid_t *ret)

@@ -39,16 +39,6 @@ bool proc_stat_gone(const struct proc_stat *st);
 /* True when pid runs (not a zombie) and has this start time: the identity
  * check before any signal, and the liveness test of an operation's owner. */
 bool proc_is(pid_t pid, uint64_t start_time);
-/* A pidfd (close-on-exec) of the process r names, taken before its identity
- * is checked, so the pidfd refers to that very process. -ESRCH when it is
- * gone, a zombie or another process now wears its pid; -ENOSYS when pidfds
- * are not available and the process runs. */
-int proc_ref_pidfd(const struct proc_ref *r);
-/* Send sig (and SIGCONT after it when cont, so a stopped process sees it)
- * through a verified pidfd: a recycled pid is never signalled (without pidfds:
- * kill(2) right after the identity check). -ESRCH when the process is gone. */
-int proc_ref_signal(const struct proc_ref *r, int sig, bool cont);
-
 /* Real uid of pid from /proc/<pid>/status. */
 int proc_uid(pid_t pid, uid_t *ret);
 /* Command line with arguments joined by spaces (NULs and control bytes made

@@ -38,14 +38,6 @@ int pidref_open(const struct proc_ref *id, struct pidref *ret)
 	return 0;
 }
 
-void pidref_open_child(pid_t pid, struct pidref *ret)
-{
-	int fd = pidref_pidfd_open(pid);
-
-	*ret = (struct pidref){.pid = pid, .fd = fd >= 0 ? fd : -1};
-	proc_start_time(pid, &ret->start_time);
-}
-
 int pidref_signal(const struct pidref *p, int sig)
 {
 	if (p->pid <= 1)

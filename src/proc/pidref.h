@@ -30,9 +30,6 @@ int pidref_pidfd_open(pid_t pid);
 /* Open a reference to the running process id names. -ESRCH when it is gone,
  * a zombie, or another process now has its pid. */
 int pidref_open(const struct proc_ref *id, struct pidref *ret);
-/* A reference to our own un-reaped child pid (its pid cannot be recycled
- * before we reap it): a pidfd when possible, its start time when readable. */
-void pidref_open_child(pid_t pid, struct pidref *ret);
 /* Send sig: through the pidfd, or kill(2) after an identity check. */
 int pidref_signal(const struct pidref *p, int sig);
 /* Close the pidfd (the reference stays an identity). */

@@ -40,16 +40,13 @@ static void add_ref(struct proc_ref **v, size_t *n, size_t *alloc, const struct 
 
 static bool marks_match(const struct procset *s, const struct marker *m)
 {
-	if (!m->root_id || !m->session || strcmp(m->root_id, s->root_id) ||
-	    strcmp(m->session, s->session))
-		return false;
 	switch (s->marks) {
 	case PROCSET_MARKS_SESSION:
-		return true;
+		return marker_matches(m, s->root_id, s->session, NULL);
 	case PROCSET_MARKS_SERVICE:
-		return m->service && s->service && !strcmp(m->service, s->service);
+		return s->service && marker_matches(m, s->root_id, s->session, s->service);
 	case PROCSET_MARKS_HOOKS:
-		return m->hook != NULL;
+		return m->hook && marker_matches(m, s->root_id, s->session, NULL);
 	case PROCSET_MARKS_NONE:
 		break;
 	}

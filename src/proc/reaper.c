@@ -38,10 +38,10 @@
 #include <ev.h>
 #include <signal.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc/pidref.h"
 #include "proc/reaper.h"
 
 struct reaper_child {
@@ -69,16 +69,6 @@ struct reaper {
 	bool chld_action_changed;
 	struct sigaction old_chld_action;
 };
-
-static int sys_pidfd_open(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int sys_pidfd_send_signal(int pidfd, int sig)
-{
-	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
 
 /* The waitpid() status word of a waitid() result. */
 static int wstatus_of(const siginfo_t *info)
@@ -332,7 +322,7 @@ int reaper_watch(struct reaper *r, pid_t pid, int pidfd, reaper_exit_fn cb, void
 		 * profile answering EPERM, no fd to spare): the SIGCHLD sweep
 		 * reaps it all the same. The child is ours and un-reaped (checked
 		 * above), so no failure here can mean "not watchable". */
-		fd = sys_pidfd_open(pid);
+		fd = pidref_pidfd_open(pid);
 		if (fd < 0)
 			fd = -1;
 	} else if (pidfd == REAPER_NO_PIDFD) {
@@ -371,8 +361,6 @@ pid_t reaper_child_pid(const struct reaper_child *c)
 
 int reaper_signal(struct reaper_child *c, int sig, bool group)
 {
-	int rc;
-
 	if (c->reaped)
 		return -ESRCH;
 	/* The child is our un-reaped child: its pid cannot be recycled, and a
@@ -381,12 +369,8 @@ int reaper_signal(struct reaper_child *c, int sig, bool group)
 	 * use as a pgid). So kill(-pid) reaches our child's group, or fails with
 	 * ESRCH when the child never made itself a group leader. */
 	if (group)
-		rc = kill(-c->pid, sig);
-	else if (c->pidfd >= 0)
-		rc = sys_pidfd_send_signal(c->pidfd, sig);
-	else
-		rc = kill(c->pid, sig);
-	return rc < 0 ? -errno : 0;
+		return kill(-c->pid, sig) < 0 ? -errno : 0;
+	return pidref_signal(&(struct pidref){.pid = c->pid, .fd = c->pidfd}, sig);
 }
 
 int reaper_reap_sync(pid_t pid, int pidfd, int *ret_wstatus)

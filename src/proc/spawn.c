@@ -31,6 +31,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "proc/pidref.h"
 #include "proc/spawn.h"
 #include "util/signals.h"
 
@@ -272,7 +273,9 @@ int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
 
 	/* The pid cannot be recycled before we read the pipe: the child is ours
 	 * and unreaped. pidfds are always close-on-exec. */
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	pidfd = pidref_pidfd_open(pid);
+	if (pidfd < 0)
+		pidfd = -1;
 
 	do
 		n = read(pipefd[0], &rec, sizeof(rec));

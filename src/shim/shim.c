@@ -50,7 +50,6 @@
 #include <unistd.h>
 
 #include "probe/proc.h"
-#include "probe/tree.h"
 #include "proc/cgroup.h"
 #include "proc/child.h"
 #include "proc/reaper.h"

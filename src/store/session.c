@@ -212,7 +212,6 @@ fail:
 	return r;
 }
 
-
 /* Does op_id own slug? (a read: in a transaction, or on its own) */
 static int owned(struct state *st, const char *slug, const char *op_id)
 {

@@ -664,9 +664,7 @@ static bool marker_is_ours(const struct lsvc *s, const struct marker *m)
 {
 	const struct svc_env *e = s->l->e;
 
-	return e->root_id && m->root_id && !strcmp(m->root_id, e->root_id) && m->session &&
-	       !strcmp(m->session, e->session->slug) && m->service &&
-	       !strcmp(m->service, s->cfg->name);
+	return marker_matches(m, e->root_id, e->session->slug, s->cfg->name);
 }
 
 /* Who holds s's port: "port 3001 is held by pid 4242 (node) of session

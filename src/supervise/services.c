@@ -6,21 +6,19 @@
 #include "util/common.h"
 
 #include <dirent.h>
-#include <ev.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "config/envfile.h"
 #include "probe/listeners.h"
 #include "probe/marker.h"
 #include "probe/owners.h"
-#include "probe/tree.h"
 #include "proc/cgroup.h"
+#include "proc/pidref.h"
 #include "proc/procset.h"
+#include "supervise/hooks.h"
 #include "supervise/services.h"
 #include "proc/spawn.h"
 #include "tmux/tmux.h"
@@ -309,7 +307,9 @@ static int spawn_in_tmux(const struct svc_env *e, const struct service_config *c
 	 * deadline): nothing is signalled through it, stopping goes by the
 	 * status file's pid and start time. */
 	*ret_pid = pid;
-	*ret_pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	*ret_pidfd = pidref_pidfd_open(pid);
+	if (*ret_pidfd < 0)
+		*ret_pidfd = -1;
 out:
 	free(msg);
 	free(cwd);
@@ -389,15 +389,12 @@ int services_view(const char *berth_dir, const char *slug, const char *service,
 
 void services_tree(pid_t shim_pid, struct proc_ref **v, size_t *n)
 {
-	struct proc_table t;
-	size_t alloc = 0;
-
 	*v = NULL;
 	*n = 0;
-	if (shim_pid <= 0 || proc_table_read(&t) < 0)
-		return;
-	proc_table_descendants(&t, shim_pid, v, n, &alloc);
-	proc_table_finish(&t);
+	/* the walk down from the shim costs what its tree holds, not what the
+	 * machine runs: up looks at it on every readiness poll */
+	if (shim_pid > 1)
+		procset_scan(&(struct procset){.tree = shim_pid}, v, n);
 }
 
 static bool tree_holds(const struct proc_ref *v, size_t n, uint64_t inode)
@@ -580,6 +577,17 @@ out:
 	free(base);
 	free(file);
 	return r;
+}
+
+char *services_hook_cgroup(const char *berth_dir, const char *root_id, const char *slug)
+{
+	char *cg = NULL, *why = NULL, *hook = NULL;
+
+	if (services_cgroup(berth_dir, root_id, slug, false, &cg, &why) == 0)
+		hook = xasprintf("%s/%s", cg, HOOKS_CGROUP);
+	free(cg);
+	free(why);
+	return hook;
 }
 
 /* ---- stopping ---- */
@@ -777,6 +785,24 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 	free(shims);
 	strvec_clear(&all);
 	return 0;
+}
+
+unsigned services_stop_hooks(const char *berth_dir, const char *root_id, const char *slug,
+			     uint64_t grace_ms, int sigfd)
+{
+	char *hook_cg = services_hook_cgroup(berth_dir, root_id, slug);
+	struct procset set = {.cgroup = hook_cg,
+			      .marks = PROCSET_MARKS_HOOKS,
+			      .root_id = root_id,
+			      .session = slug};
+	struct procset_result res;
+	unsigned n = 0;
+
+	if (procset_stop(&set, SIGTERM, grace_ms, sigfd, &res) == 0)
+		n = res.signalled;
+	procset_result_finish(&res);
+	free(hook_cg);
+	return n;
 }
 
 void stop_report_finish(struct stop_report *r)

@@ -149,6 +149,14 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 		  struct stop_report *ret);
 void stop_report_finish(struct stop_report *r);
 
+/* The cgroup where the session's hooks run (a leaf of its cgroup), or NULL
+ * when the machine gives berth none. Caller frees. */
+char *services_hook_cgroup(const char *berth_dir, const char *root_id, const char *slug);
+/* Stop what the session's hooks left running (their cgroup, every process
+ * with the session's markers and BERTH_HOOK): TERM, KILL at grace_ms.
+ * Returns how many processes were signalled. */
+unsigned services_stop_hooks(const char *berth_dir, const char *root_id, const char *slug,
+			     uint64_t grace_ms, int sigfd);
 /* .berth/run/<slug>/cgroup: where the session's cgroup is recorded. */
 char *services_cgroup_file(const char *berth_dir, const char *slug);
 /* The session's cgroup: the recorded one (checked: berth's own, for this
