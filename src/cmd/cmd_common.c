@@ -60,19 +60,11 @@ int cmd_check_config(struct cmd_ctx *ctx, bool warnings)
 	return 0;
 }
 
-static void interrupt_set(sigset_t *set)
-{
-	sigemptyset(set);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
-}
-
 void cmd_signals_block(sigset_t *old)
 {
 	sigset_t mask;
 
-	interrupt_set(&mask);
+	signals_interrupt_set(&mask);
 	sigprocmask(SIG_BLOCK, &mask, old);
 }
 
@@ -81,7 +73,7 @@ void cmd_signals_restore(const sigset_t *old)
 	const struct timespec zero = {0, 0};
 	sigset_t mask;
 
-	interrupt_set(&mask);
+	signals_interrupt_set(&mask);
 	while (sigtimedwait(&mask, NULL, &zero) > 0)
 		;
 	sigprocmask(SIG_SETMASK, old, NULL);
@@ -96,39 +88,6 @@ int cmd_interrupted(void)
 	    sigismember(&pending, SIGHUP))
 		return -EINTR;
 	return 0;
-}
-
-void cmd_test_pause(const char *point)
-{
-	const char *want = getenv("BERTH_TEST_PAUSE");
-	const char *file = getenv("BERTH_TEST_PAUSE_FILE");
-	const struct timespec zero = {0, 0};
-	struct pollfd pfd = {.events = POLLIN};
-	sigset_t mask, usr1, old;
-	int fd;
-
-	if (!want || !file || strcmp(want, point))
-		return;
-	/* Wait until SIGUSR1 (go on) or SIGINT/SIGTERM/SIGHUP is pending. poll
-	 * on a signalfd sees a signal without consuming it, so a pending Ctrl-C
-	 * is found by the next cmd_interrupted() check and rolls back as after
-	 * a real one. SIGKILL ends us here, which is what the crash tests want. */
-	interrupt_set(&mask);
-	sigemptyset(&usr1);
-	sigaddset(&usr1, SIGUSR1);
-	sigaddset(&mask, SIGUSR1);
-	sigprocmask(SIG_BLOCK, &usr1, &old);
-	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
-	fd = open(file, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-	if (pfd.fd >= 0) {
-		while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
-			;
-		close(pfd.fd);
-	}
-	sigtimedwait(&usr1, NULL, &zero);
-	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s)
@@ -600,4 +559,21 @@ void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret
 		if (strvec_find(ret, rec.v[i]) < 0)
 			strvec_push(ret, rec.v[i]);
 	strvec_clear(&rec);
+}
+
+void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const char *cmd)
+{
+	char *cause = NULL;
+	unsigned what = 0;
+
+	if (worktree_recover(ctx->root, s->worktree, &what, &cause) < 0) {
+		out_warn("%s: %s", cmd, cause);
+		free(cause);
+		return;
+	}
+	if (what & WT_RECOVER_SWEPT)
+		out_step("finished what a killed command left of a worktree beside %s",
+			 s->worktree);
+	if (what & WT_RECOVER_REPAIRED)
+		out_step("repaired the damaged .git file of %s", s->worktree);
 }

@@ -29,10 +29,11 @@ int cmd_interrupted(void);
 /* Consume what is still pending of those signals, then restore old: a
  * signal that came too late to interrupt must not kill us on unblocking. */
 void cmd_signals_restore(const sigset_t *old);
-/* Test hook: when BERTH_TEST_PAUSE names this point, create the file
- * BERTH_TEST_PAUSE_FILE and wait: SIGUSR1 goes on, a pending SIGINT/SIGTERM/
- * SIGHUP is left for the next interruption check, SIGKILL ends the process. */
-void cmd_test_pause(const char *point);
+/* Before a command works on a session's worktree: finish what commands
+ * killed while creating or removing worktrees left beside it, and repair its
+ * damaged .git file (worktree_recover); says what it did, warns on failure. */
+void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const char *cmd);
+
 /* {slug, slot, mode, branch, status, worktree_path, env_file, env:{}, ports:{},
  * services:[]}: the shape of `up --json` and `env --json` (docs/json.md). */
 json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s);

@@ -16,6 +16,7 @@
 #include "cmd/output.h"
 #include "store/session.h"
 #include "util/fsutil.h"
+#include "util/testpoint.h"
 
 #define DIRTY_SHOW 10
 
@@ -69,6 +70,39 @@ static long user_changes(struct cmd_ctx *ctx, const struct session *s, struct st
 		return r;
 	}
 	return (long)count;
+}
+
+/* Commits of the worktree no branch holds (a detached HEAD's): deleting the
+ * worktree would lose them. Prints and returns EXIT_DIRTY when there are
+ * some, EXIT_FAIL when they cannot be counted, else 0. */
+static int refuse_lost_commits(const struct session *s)
+{
+	struct strvec commits = STRVEC_INIT;
+	char *cause = NULL;
+	size_t n = 0;
+
+	if (worktree_lost_commits(s->worktree, &n, &commits, DIRTY_SHOW, &cause) < 0) {
+		out_error("down: cannot check '%s' for commits no branch holds: %s; nothing was "
+			  "changed (--force skips the check)",
+			  s->worktree, cause);
+		free(cause);
+		return EXIT_FAIL;
+	}
+	if (!n)
+		return 0;
+	out_error("down: refused: the worktree '%s' has %zu%s commit%s that no branch holds (its "
+		  "HEAD is detached); deleting it would lose them; nothing was stopped or deleted:",
+		  s->worktree, n, n >= LOST_COMMITS_MAX ? " or more" : "", n == 1 ? "" : "s");
+	for (size_t i = 0; i < commits.n; i++)
+		out_line(stderr, "  %s\n", commits.v[i]);
+	if (n > DIRTY_SHOW)
+		fprintf(stderr, "  ... and %zu more\n", n - DIRTY_SHOW);
+	fprintf(stderr,
+		"keep them on a branch (`git -C %s branch <name>`); or `berth down %s "
+		"--keep-worktree`; or --force to delete them\n",
+		s->worktree, s->slug);
+	strvec_clear(&commits);
+	return EXIT_DIRTY;
 }
 
 static int refuse_dirty(const struct session *s, long n, const struct strvec *paths)
@@ -171,7 +205,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{0},
 	};
 	bool keep_wt = false, keep_vol = false, force = false, remove_wt;
-	bool unvouched = false;
+	bool unvouched = false, branch_dropped = false;
 	struct session s = {0}, cur = {0};
 	const struct op_rec *op = &ctx->own;
 	char *slug = NULL, *cause = NULL;
@@ -206,6 +240,10 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_get_session(ctx, slug, &cur);
 	if (code)
 		goto out;
+	/* What a killed command left of a worktree is berth's: finished first,
+	 * so that it never passes for a person's changes. */
+	if (!keep_wt)
+		cmd_recover_worktree(ctx, &cur, "down");
 	/* A worktree directory the user already deleted still has git's entry
 	 * to prune: worktree_remove handles both. */
 	remove_wt = !keep_wt && cur.owns_worktree;
@@ -216,12 +254,12 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		struct strvec paths = STRVEC_INIT;
 		long n = user_changes(ctx, &cur, &paths);
 
-		if (n != 0) {
-			code = n < 0 ? EXIT_FAIL : refuse_dirty(&cur, n, &paths);
-			strvec_clear(&paths);
-			goto out;
-		}
+		code = n < 0 ? EXIT_FAIL
+		       : n   ? refuse_dirty(&cur, n, &paths)
+			     : refuse_lost_commits(&cur);
 		strvec_clear(&paths);
+		if (code)
+			goto out;
 	}
 
 	/* The token, from whoever held it: a live `up` or `restart` stands down
@@ -231,11 +269,13 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	if (s.has_op && !strcmp(s.op.kind, "down") && cur.status == SESSION_PENDING && cur.has_op &&
 	    !session_op_alive(&cur.op))
-		out_step("recovering session '%s' left pending by a crashed %s", slug, cur.op.kind);
+		out_step("recovering session '%s' left pending by a crashed %s%s%s", slug,
+			 cur.op.kind, cur.op.step ? " in step " : "",
+			 cur.op.step ? cur.op.step : "");
 	else if (cur.status == SESSION_PENDING && !cur.has_op)
 		out_step("recovering session '%s' left pending by a crashed command", slug);
 
-	cmd_test_pause("down-taken");
+	test_pause("down-taken");
 	code = stop_services(ctx, &s, op, &unvouched);
 	if (code)
 		goto out;
@@ -253,16 +293,21 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		struct strvec paths = STRVEC_INIT;
 		long n = user_changes(ctx, &s, &paths);
 
-		if (n != 0) {
+		code = n < 0 ? EXIT_FAIL
+		       : n   ? refuse_dirty(&s, n, &paths)
+			     : refuse_lost_commits(&s);
+		strvec_clear(&paths);
+		if (code) {
 			session_finalize(ctx->state, &s, op->id, op->prev);
-			code = n < 0 ? EXIT_FAIL : refuse_dirty(&s, n, &paths);
-			strvec_clear(&paths);
 			goto out;
 		}
-		strvec_clear(&paths);
 	}
 	if (remove_wt) {
 		out_step("removing the worktree %s", s.worktree);
+		/* recorded first: a kill inside leaves the record of it */
+		free(ctx->own.step);
+		ctx->own.step = xstrdup(OP_STEP_WORKTREE_REMOVE);
+		session_op_update(ctx->state, slug, &ctx->own);
 		r = worktree_remove(ctx->root, s.worktree, &cause);
 		if (r < 0) {
 			out_error("down: cannot remove the worktree: %s; the session is kept "
@@ -272,6 +317,18 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			session_finalize(ctx->state, &s, op->id, SESSION_STOPPED);
 			code = EXIT_FAIL;
 			goto out;
+		}
+		/* A branch a crashed (or deposed) `up` created goes, as its
+		 * rollback would have dropped it, while it has no commit of its own. */
+		r = op->branch_at ? worktree_branch_drop(ctx->root, s.branch, op->branch_at, &cause)
+				  : 0;
+		if (r < 0) {
+			out_warn("cannot delete the branch '%s' the interrupted `up` created: %s",
+				 s.branch, cause);
+			free(cause);
+		} else if (r > 0) {
+			out_step("deleted the branch %s the interrupted `up` created", s.branch);
+			branch_dropped = true;
 		}
 	} else if (!keep_wt && !s.owns_worktree && path_exists(s.worktree)) {
 		out_step("keeping the worktree %s: berth did not create it", s.worktree);
@@ -303,8 +360,9 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			 "at %s; `berth up %s` resumes it\n",
 			 slug, s.slot, s.worktree, slug);
 	else
-		out_line(stdout, "session '%s' is down; slot %u is free; branch '%s' is kept\n",
-			 slug, s.slot, s.branch);
+		out_line(stdout, "session '%s' is down; slot %u is free; branch '%s' is %s\n", slug,
+			 s.slot, s.branch,
+			 branch_dropped ? "deleted (no commit of its own)" : "kept");
 	code = unvouched ? EXIT_FAIL : EXIT_OK;
 out:
 	session_finish(&s);

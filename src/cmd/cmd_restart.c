@@ -13,6 +13,7 @@
 #include "cmd/cmd_common.h"
 #include "cmd/output.h"
 #include "store/session.h"
+#include "util/testpoint.h"
 
 static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -84,7 +85,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	cmd_signals_block(&old);
 	sigfd = cmd_signalfd();
 	r = cmd_stop_services(&svc, &names, sigfd, "restart");
-	cmd_test_pause("restart-launch");
+	test_pause("restart-launch");
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0 && !cmd_own_lost(ctx)) {

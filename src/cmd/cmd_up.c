@@ -19,6 +19,7 @@
 #include "store/slot.h"
 #include "store/slug.h"
 #include "util/fsutil.h"
+#include "util/testpoint.h"
 #include "util/hash.h"
 #include "util/parse.h"
 
@@ -45,7 +46,6 @@ struct up_run {
 	bool reserved;
 	bool is_new;
 	bool created_worktree;
-	char *created_branch_at; /* new branch made by this run: the commit it started at */
 	bool recorded_ports;
 	struct port_rec *prev_ports; /* a resumed session's ports before this run */
 	size_t n_prev_ports;
@@ -252,6 +252,20 @@ static int check_service_names(struct cmd_ctx *ctx, const struct strvec *names, 
 	return 0;
 }
 
+/* Record the step this run is about to start (NULL: none in flight). */
+static int set_step(struct cmd_ctx *ctx, struct up_run *run, const char *step)
+{
+	int r;
+
+	free(run->op.step);
+	run->op.step = step ? xstrdup(step) : NULL;
+	r = session_op_update(ctx->state, run->s.slug, &run->op);
+	if (r < 0 && r != -ESTALE)
+		out_error("up: cannot record the step of session '%s': %s", run->s.slug,
+			  state_errmsg(ctx->state));
+	return r;
+}
+
 /* Create or reuse the session's worktree. */
 static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
 {
@@ -282,6 +296,17 @@ static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct 
 		return -ENOENT;
 	}
 	out_step("creating the worktree %s (branch %s)", run->s.worktree, run->s.branch);
+	/* Recorded before the step: a kill inside it leaves the record of
+	 * what was half done, and of the branch it was making. */
+	if (!run->op.branch_at &&
+	    worktree_branch_plan(ctx->root, run->s.branch, &run->op.branch_at, &cause) < 0) {
+		out_error("up: %s", cause);
+		free(cause);
+		return -EIO;
+	}
+	r = set_step(ctx, run, OP_STEP_WORKTREE_CREATE);
+	if (r < 0)
+		return r;
 	r = worktree_create(ctx->root, run->s.worktree, run->s.slug, run->s.branch, &origin,
 			    &cause);
 	if (r < 0) {
@@ -290,14 +315,10 @@ static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct 
 		return r;
 	}
 	run->created_worktree = true;
-	if (origin == WT_NEW_BRANCH &&
-	    worktree_head(run->s.worktree, &run->created_branch_at, &cause) < 0) {
-		out_warn("cannot read the new branch's commit (%s); a rollback will keep the "
-			 "branch",
-			 cause);
-		free(cause);
-	}
-	cmd_test_pause("worktree");
+	r = set_step(ctx, run, NULL);
+	if (r < 0)
+		return r;
+	test_pause("worktree");
 	switch (origin) {
 	case WT_NEW_BRANCH:
 		out_step("new branch %s from the main checkout's HEAD", run->s.branch);
@@ -546,8 +567,8 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 			out_warn("rollback: cannot remove the worktree '%s': %s", run->s.worktree,
 				 cause);
 			free(cause);
-		} else if (run->created_branch_at &&
-			   worktree_branch_drop(ctx->root, run->s.branch, run->created_branch_at,
+		} else if (run->op.branch_at &&
+			   worktree_branch_drop(ctx->root, run->s.branch, run->op.branch_at,
 						&cause) < 0) {
 			out_warn("rollback: cannot delete the branch '%s': %s", run->s.branch,
 				 cause);
@@ -653,15 +674,20 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	run.reserved = true;
 	cmd_own_adopt(ctx, slug, &run.op);
-	if (run.op.recovering)
+	if (run.op.recovering) {
+		if (run.op.crashed_step)
+			out_step("recovering session '%s': a crashed command was in step %s",
+				 run.s.slug, run.op.crashed_step);
 		stop_crash_leftovers(ctx, &run);
+	}
+	cmd_recover_worktree(ctx, &run.s, "up");
 	run.prev_ports = ports_copy(run.s.ports, run.s.n_ports);
 	run.n_prev_ports = run.s.n_ports;
 	if (run.is_new)
 		out_step("reserved slot %u for session '%s'", run.s.slot, run.s.slug);
 	else
 		out_step("resuming session '%s' (slot %u)", run.s.slug, run.s.slot);
-	cmd_test_pause("reserve");
+	test_pause("reserve");
 
 	r = cmd_interrupted();
 	if (r >= 0)
@@ -680,12 +706,12 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		r = cmd_interrupted();
 	if (r >= 0)
 		r = allocate_ports(ctx, &o, &run);
-	cmd_test_pause("ports");
+	test_pause("ports");
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0)
 		r = write_envfile(ctx, &run);
-	cmd_test_pause("envfile");
+	test_pause("envfile");
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0)
@@ -749,7 +775,6 @@ out:
 	strvec_clear(&run.started);
 	session_finish(&run.s);
 	op_rec_finish(&run.op);
-	free(run.created_branch_at);
 	ports_free(run.prev_ports, run.n_prev_ports);
 	ports_free(o.pins, o.n_pins);
 	strvec_clear(&o.services);

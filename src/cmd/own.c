@@ -103,9 +103,7 @@ int cmd_own_session(struct cmd_ctx *ctx, const char *slug, struct session *ret)
 void cmd_own_adopt(struct cmd_ctx *ctx, const char *slug, const struct op_rec *op)
 {
 	ctx->own_slug = xstrdup(slug);
-	ctx->own = *op;
-	ctx->own.id = xstrdup(op->id);
-	ctx->own.kind = xstrdup(op->kind);
+	op_rec_copy(&ctx->own, op);
 }
 
 bool cmd_own_lost(struct cmd_ctx *ctx)

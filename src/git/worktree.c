@@ -14,12 +14,16 @@
  */
 #include "util/common.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <git2.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "util/fsutil.h"
 #include "util/printable.h"
+#include "util/testpoint.h"
 #include "git/worktree.h"
 
 #define BRANCH_MAX 200
@@ -522,6 +526,137 @@ static char *checked_out_at(git_repository *repo, const char *refname, bool *ret
 }
 
 /*
+ * A worktree is created in a side directory "<dir>/.<base>.berth-new" and
+ * moved into place once checked out; it is moved to "<dir>/.<base>.berth-old"
+ * before it is deleted. Each move is one rename(2), so a command killed at
+ * any instant leaves the worktree's own path either complete or absent, and
+ * never a half tree that would pass for a person's deletions or additions.
+ * What a killed command leaves under a side name is berth's alone.
+ */
+#define SIDE_NEW ".berth-new"
+#define SIDE_OLD ".berth-old"
+
+static char *side_path(const char *path, const char *side)
+{
+	char *dir = dir_of(path), *p = xasprintf("%s/.%s%s", dir, base_of(path), side);
+
+	free(dir);
+	return p;
+}
+
+/* The <base> of a side directory's name ".<base>.berth-new|old", or NULL. */
+static char *side_base(const char *name)
+{
+	size_t n = strlen(name), l = strlen(SIDE_NEW);
+
+	if (n <= l + 1 || name[0] != '.' ||
+	    (strcmp(name + n - l, SIDE_NEW) && strcmp(name + n - l, SIDE_OLD)))
+		return NULL;
+	return xstrndup(name + 1, n - l - 1);
+}
+
+/* Point the admin entry's gitdir file at wt/.git (what `git worktree move`
+ * does), atomically. */
+static int point_entry_at(const char *admin, const char *wt)
+{
+	char *file = path_join(admin, "gitdir"), *text = xasprintf("%s/.git\n", wt);
+	int r = write_file_atomic(file, text, strlen(text), 0644);
+
+	free(text);
+	free(file);
+	return r;
+}
+
+/* The worktree directory an admin entry's gitdir file names (canonical as
+ * far as it exists), or NULL when the file is missing, empty or unreadable. */
+static char *entry_target(const char *admin)
+{
+	char *file = path_join(admin, "gitdir"), *buf = NULL, *wt = NULL;
+	size_t len;
+
+	if (read_file(file, GITFILE_MAX, &buf, &len) == 0 && strlen(buf) == len) {
+		buf[strcspn(buf, "\r\n")] = '\0';
+		if (buf[0] == '/' && strcmp(base_of(buf), ".git") == 0) {
+			char *d = dir_of(buf);
+
+			wt = canonical_maybe_missing(d);
+			free(d);
+		}
+	}
+	free(buf);
+	free(file);
+	return wt;
+}
+
+/*
+ * Remove what commands killed while creating or removing a worktree in dir
+ * (canonical) left: the side directories, and the admin entries of common
+ * that belonged to them (their gitdir names a side directory, or the
+ * worktree a side directory was becoming or ceasing to be, which is absent;
+ * or it was never written). Entries of any other worktree, and locked ones,
+ * are never touched. Runs under the repository lock, when no live command
+ * has a side directory. Returns how many things were removed.
+ */
+static unsigned sweep_leftovers(const char *common, const char *dir)
+{
+	struct strvec bases = STRVEC_INIT;
+	char *wts = path_join(common, "worktrees");
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		char *base = side_base(de->d_name), *p;
+		struct stat st;
+
+		if (!base)
+			continue;
+		p = path_join(dir, de->d_name);
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode) && rm_rf_last(p, ".git") == 0) {
+			strvec_push(&bases, base);
+			n++;
+		}
+		free(p);
+		free(base);
+	}
+	if (d)
+		closedir(d);
+	d = bases.n ? opendir(wts) : NULL;
+	while (d && (de = readdir(d))) {
+		char *admin, *locked, *wt, *wdir = NULL, *sb = NULL;
+		bool ours = false;
+
+		if (de->d_name[0] == '.')
+			continue;
+		admin = path_join(wts, de->d_name);
+		locked = path_join(admin, "locked");
+		wt = entry_target(admin);
+		if (wt)
+			wdir = dir_of(wt);
+		if (path_exists(locked))
+			ours = false;
+		else if (!wt)
+			ours = strvec_find(&bases, de->d_name) >= 0;
+		else if (!strcmp(wdir, dir) && !path_exists(wt))
+			ours = (sb = side_base(base_of(wt))) != NULL ||
+			       strvec_find(&bases, base_of(wt)) >= 0;
+		if (ours && rm_rf(admin) == 0)
+			n++;
+		free(sb);
+		free(wdir);
+		free(wt);
+		free(locked);
+		free(admin);
+	}
+	if (d)
+		closedir(d);
+	free(wts);
+	strvec_clear(&bases);
+	return n;
+}
+
+/*
  * Make the administrative name free: an entry whose worktree directory is
  * gone (and that is not locked) is pruned, as is a half-written one; a live
  * one is an error.
@@ -660,6 +795,57 @@ static void delete_branch(git_repository *repo, const char *refname, bool has_up
 	git_error_clear();
 }
 
+/* The crash tests stop a checkout half way (pause point "worktree-checkout"). */
+static void checkout_progress(const char *path, size_t done, size_t total, void *payload)
+{
+	(void)path;
+	(void)payload;
+	if (total > 1 && done == total / 2)
+		test_pause("worktree-checkout");
+}
+
+int worktree_branch_plan(const char *main_root, const char *branch, char **ret_new_at, char **cause)
+{
+	git_repository *repo = NULL;
+	git_object *obj = NULL;
+	char *refname = xasprintf("refs/heads/%s", branch), *remote = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid oid;
+	int r, gr;
+
+	worktree_lib_init();
+	*ret_new_at = NULL;
+	r = open_main(main_root, &repo, cause);
+	if (r < 0)
+		goto out;
+	gr = git_reference_name_to_id(&oid, repo, refname);
+	if (gr != GIT_ENOTFOUND)
+		goto out; /* it exists (or cannot be read: worktree_create says why) */
+	/* what worktree_create starts a new branch at: origin/<branch>, or HEAD */
+	remote = xasprintf("refs/remotes/origin/%s", branch);
+	gr = git_revparse_single(&obj, repo, remote);
+	if (gr == GIT_ENOTFOUND)
+		gr = git_revparse_single(&obj, repo, "HEAD^{commit}");
+	else if (gr == 0) {
+		git_object *c = NULL;
+
+		gr = git_object_peel(&c, obj, GIT_OBJECT_COMMIT);
+		git_object_free(obj);
+		obj = c;
+	}
+	if (gr == 0) {
+		git_oid_tostr(hex, sizeof(hex), git_object_id(obj));
+		*ret_new_at = xstrdup(hex);
+	}
+out:
+	git_object_free(obj);
+	git_repository_free(repo);
+	git_error_clear();
+	free(remote);
+	free(refname);
+	return r;
+}
+
 int worktree_create(const char *main_root, const char *path, const char *name, const char *branch,
 		    enum worktree_origin *ret_origin, char **cause)
 {
@@ -669,7 +855,7 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 	git_commit *commit = NULL;
 	git_worktree *wt = NULL;
 	char *parent = NULL, *cparent = NULL, *abs_path = NULL, *admin = NULL, *common = NULL;
-	char *refname = NULL, *remote_name = NULL, *where = NULL;
+	char *refname = NULL, *remote_name = NULL, *where = NULL, *staging = NULL;
 	enum worktree_origin origin;
 	bool created_branch = false, stale;
 	int gr, r, lock = -1;
@@ -695,6 +881,24 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 		r = lock;
 		goto out;
 	}
+	/* libgit2 wants an absolute path and an existing parent. */
+	parent = dir_of(path);
+	r = mkdir_p(parent, 0755);
+	if (r < 0) {
+		fail(cause, r, "cannot create directory '%s': %s", parent, strerror(-r));
+		goto out;
+	}
+	cparent = path_canonical(parent);
+	if (!cparent) {
+		r = -errno;
+		fail(cause, r, "cannot resolve '%s': %s", parent, strerror(-r));
+		goto out;
+	}
+	abs_path = path_join(cparent, base_of(path));
+	staging = side_path(abs_path, SIDE_NEW);
+	/* What a killed command left here would make libgit2 refuse every
+	 * branch ("reference is already checked out"). */
+	sweep_leftovers(common, cparent);
 	admin = xasprintf("%s/worktrees/%s", common, name);
 	r = free_admin_name(repo, name, admin, cause);
 	if (r < 0)
@@ -762,24 +966,11 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 		}
 	}
 
-	/* libgit2 wants an absolute path and an existing parent. */
-	parent = dir_of(path);
-	r = mkdir_p(parent, 0755);
-	if (r < 0) {
-		fail(cause, r, "cannot create directory '%s': %s", parent, strerror(-r));
-		goto rollback;
-	}
-	cparent = path_canonical(parent);
-	if (!cparent) {
-		r = -errno;
-		fail(cause, r, "cannot resolve '%s': %s", parent, strerror(-r));
-		goto rollback;
-	}
-	abs_path = path_join(cparent, base_of(path));
-
 	git_worktree_add_options_init(&opts, GIT_WORKTREE_ADD_OPTIONS_VERSION);
 	opts.ref = ref;
-	gr = git_worktree_add(&wt, repo, name, abs_path, &opts);
+	if (getenv("BERTH_TEST_PAUSE"))
+		opts.checkout_options.progress_cb = checkout_progress;
+	gr = git_worktree_add(&wt, repo, name, staging, &opts);
 	if (gr < 0) {
 		r = git_fail(cause, git_errno(gr),
 			     "cannot create worktree '%s' at '%s' on branch '%s'", name, abs_path,
@@ -787,6 +978,20 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 		goto rollback;
 	}
 	git_worktree_free(wt);
+	test_pause("worktree-staged");
+	/* Checked out: the entry names the final path, then the tree moves
+	 * there in one step (never over something that appeared meanwhile). */
+	r = point_entry_at(admin, abs_path);
+	if (r < 0) {
+		fail(cause, r, "cannot update the worktree entry '%s': %s", admin, strerror(-r));
+		goto rollback;
+	}
+	if (renameat2(AT_FDCWD, staging, AT_FDCWD, abs_path, RENAME_NOREPLACE) < 0) {
+		r = -errno;
+		fail(cause, r, "cannot move the new worktree into place at '%s': %s", abs_path,
+		     strerror(-r));
+		goto rollback;
+	}
 	if (ret_origin)
 		*ret_origin = origin;
 	r = 0;
@@ -794,11 +999,10 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 
 rollback:
 	/*
-	 * Undo in reverse. The path and the admin entry did not exist when we
-	 * started (checked above), so whatever is there now is ours.
+	 * Undo in reverse. The side directory and the admin entry did not
+	 * exist when we started (checked above, under the lock): they are ours.
 	 */
-	if (abs_path)
-		rm_rf(abs_path);
+	rm_rf(staging);
 	rm_rf(admin);
 	if (created_branch)
 		delete_branch(repo, refname, origin == WT_REMOTE_BRANCH);
@@ -811,6 +1015,7 @@ out:
 	free(where);
 	free(remote_name);
 	free(refname);
+	free(staging);
 	free(abs_path);
 	free(cparent);
 	free(parent);
@@ -1000,7 +1205,7 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 	git_buf reason = GIT_BUF_INIT;
 	git_repository *repo = NULL;
 	git_worktree *wt = NULL;
-	char *root, *cpath = NULL, *name = NULL, *entry_path = NULL;
+	char *root, *cpath = NULL, *name = NULL, *entry_path = NULL, *old = NULL;
 	int gr, r, lock = -1;
 
 	worktree_lib_init();
@@ -1064,10 +1269,20 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 	}
 	git_error_clear();
 
-	/* The .git file goes last: a removal cut short (Ctrl-C, a file that
-	 * cannot be deleted) leaves a directory that still proves it is ours,
-	 * so the next `down` can finish the job. */
-	r = rm_rf_last(cpath, ".git");
+	/* Moved aside first: a removal cut short (a kill, a file that cannot
+	 * be deleted) never leaves a half tree at the worktree's path, which
+	 * would pass for a person's deletions; the next command that meets
+	 * the side directory finishes it. Where it cannot move (a mount point),
+	 * it is removed in place, the .git file last so that what is left still
+	 * proves it is ours. */
+	old = side_path(cpath, SIDE_OLD);
+	rm_rf_last(old, ".git");
+	if (renameat2(AT_FDCWD, cpath, AT_FDCWD, old, RENAME_NOREPLACE) == 0) {
+		test_pause("worktree-remove");
+		r = rm_rf_last(old, ".git");
+	} else {
+		r = rm_rf_last(cpath, ".git");
+	}
 	if (r < 0) {
 		fail(cause, r, "cannot remove worktree '%s': %s", cpath, strerror(-r));
 		goto out;
@@ -1092,11 +1307,142 @@ out:
 	git_worktree_free(wt);
 	git_repository_free(repo);
 	free(entry_path);
+	free(old);
 	free(name);
 	free(cpath);
 	free(root);
 	if (lock >= 0)
 		close(lock);
+	return r;
+}
+
+int worktree_recover(const char *main_root, const char *path, unsigned *ret_what, char **cause)
+{
+	git_repository *repo = NULL;
+	char *cpath = NULL, *dir = NULL, *common = NULL, *admin = NULL, *target = NULL;
+	char *text = NULL, *dotgit = NULL;
+	unsigned what = 0;
+	int r, lock = -1;
+
+	worktree_lib_init();
+	*ret_what = 0;
+	r = open_main(main_root, &repo, cause);
+	if (r < 0)
+		return r;
+	cpath = canonical_maybe_missing(path);
+	if (!cpath) {
+		r = fail(cause, -EINVAL, "cannot resolve '%s'", path);
+		goto out;
+	}
+	common = commondir_of(repo);
+	lock = lock_repo(repo, cause);
+	if (lock < 0) {
+		r = lock;
+		goto out;
+	}
+	dir = dir_of(cpath);
+	if (sweep_leftovers(common, dir))
+		what |= WT_RECOVER_SWEPT;
+	/* A damaged .git file while the entry of the same name still names
+	 * this directory: written again, as `git worktree repair` does. */
+	if (path_is_dir(cpath) && !gitfile_entry(repo, cpath, NULL)) {
+		admin = xasprintf("%s/worktrees/%s", common, base_of(cpath));
+		target = entry_target(admin);
+		if (target && !strcmp(target, cpath)) {
+			dotgit = path_join(cpath, ".git");
+			text = xasprintf("gitdir: %s\n", admin);
+			r = write_file_atomic(dotgit, text, strlen(text), 0644);
+			if (r < 0) {
+				fail(cause, r, "cannot repair '%s': %s", dotgit, strerror(-r));
+				goto out;
+			}
+			what |= WT_RECOVER_REPAIRED;
+		}
+	}
+	*ret_what = what;
+	r = 0;
+out:
+	git_repository_free(repo);
+	git_error_clear();
+	free(dotgit);
+	free(text);
+	free(target);
+	free(admin);
+	free(dir);
+	free(common);
+	free(cpath);
+	if (lock >= 0)
+		close(lock);
+	return r;
+}
+
+int worktree_lost_commits(const char *path, size_t *ret_count, struct strvec *ret, size_t max,
+			  char **cause)
+{
+	git_repository *repo = NULL;
+	git_reference_iterator *it = NULL;
+	git_reference *ref;
+	git_revwalk *walk = NULL;
+	git_oid oid;
+	size_t count = 0;
+	int gr, r = 0;
+
+	worktree_lib_init();
+	*ret_count = 0;
+	gr = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+	if (gr < 0)
+		return git_fail(cause, gr == GIT_ENOTFOUND ? -ENOENT : git_errno(gr),
+				"cannot open the worktree at '%s'", path);
+	/* On a branch, every commit is that branch's. */
+	if (git_repository_head_detached(repo) != 1)
+		goto out;
+	gr = git_revwalk_new(&walk, repo);
+	if (gr == 0)
+		gr = git_revwalk_push_head(walk);
+	if (gr == 0)
+		gr = git_reference_iterator_new(&it, repo);
+	if (gr < 0) {
+		r = git_fail(cause, git_errno(gr), "cannot read the history of '%s'", path);
+		goto out;
+	}
+	/* Whatever a branch, a tag, a remote-tracking branch or the stash
+	 * holds is kept by them. */
+	while (git_reference_next(&ref, it) == 0) {
+		git_object *obj = NULL;
+
+		if (git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT) == 0)
+			git_revwalk_hide(walk, git_object_id(obj));
+		git_object_free(obj);
+		git_reference_free(ref);
+	}
+	while (count < LOST_COMMITS_MAX && (gr = git_revwalk_next(&oid, walk)) == 0) {
+		git_commit *c = NULL;
+		char hex[GIT_OID_HEXSZ + 1];
+
+		count++;
+		if (count > max || !ret)
+			continue;
+		git_oid_tostr(hex, 8, &oid);
+		if (git_commit_lookup(&c, repo, &oid) == 0) {
+			char *summary = str_printable(git_commit_summary(c), 60);
+
+			strvec_pushf(ret, "%s %s", hex, summary);
+			free(summary);
+		} else {
+			strvec_push(ret, hex);
+		}
+		git_commit_free(c);
+	}
+	if (gr < 0 && gr != GIT_ITEROVER) {
+		r = git_fail(cause, git_errno(gr), "cannot read the history of '%s'", path);
+		goto out;
+	}
+	*ret_count = count;
+out:
+	git_reference_iterator_free(it);
+	git_revwalk_free(walk);
+	git_repository_free(repo);
+	git_error_clear();
 	return r;
 }
 
@@ -1279,6 +1625,8 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 	gr = git_reference_delete(ref);
 	if (gr < 0)
 		r = git_fail(cause, git_errno(gr), "cannot delete branch '%s'", branch);
+	else
+		r = 1;
 	git_error_clear();
 out:
 	git_reference_free(ref);

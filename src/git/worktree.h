@@ -38,9 +38,17 @@ enum worktree_origin {
 	WT_REMOTE_BRANCH, /* local branch created tracking origin/<branch> */
 };
 
+/* The commit worktree_create would start branch at when it has to create it
+ * (origin/<branch>, else the main checkout's HEAD), as hex in *ret_new_at;
+ * NULL when the branch exists. Recorded before the create, it lets the
+ * recovery from a kill inside it delete the branch it made. */
+int worktree_branch_plan(const char *main_root, const char *branch, char **ret_new_at,
+			 char **cause);
+
 /* Create a linked worktree at path (which must not exist; its parents are
  * created) named name ([A-Za-z0-9._-], the .git/worktrees/<name> entry), on
- * branch. *ret_origin (may be NULL) tells which case applied. On failure
+ * branch. It is checked out in a side directory and moved to path in one
+ * step: path is never a half checkout, even after a kill. *ret_origin (may be NULL) tells which case applied. On failure
  * nothing is left behind (no directory, no .git/worktrees entry, no new
  * branch): -EEXIST path or name taken, -EBUSY branch checked out elsewhere,
  * -ENOENT no commits yet, -EINVAL bad name or branch. */
@@ -60,10 +68,32 @@ int worktree_changes_except(const char *path, const struct strvec *ignore, size_
 			    struct strvec *ret_paths, size_t max, char **cause);
 
 /* Remove the linked worktree at path: the directory (untracked files too) and
- * its administrative entry. The branch is kept. Missing pieces are fine.
+ * its administrative entry. The directory is first moved aside in one step:
+ * a removal cut short never leaves a half tree at path. The branch is kept. Missing pieces are fine.
  * -EINVAL (nothing touched) for the main worktree or anything that does not
  * prove to be a linked worktree of main_root; -EBUSY when it is locked. */
 int worktree_remove(const char *main_root, const char *path, char **cause);
+
+/* What worktree_recover did. */
+#define WT_RECOVER_SWEPT 1u    /* removed what a killed create or remove left */
+#define WT_RECOVER_REPAIRED 2u /* wrote a damaged .git file again */
+
+/* Finish what commands killed while creating or removing worktrees beside
+ * path left (a worktree is made in a side directory and moved into place,
+ * and moved aside before it is deleted: those side directories and their
+ * admin entries go; nothing else is touched), and repair path/.git when it
+ * is damaged while the admin entry of its name still names path. *ret_what
+ * tells what was done (WT_RECOVER_*). */
+int worktree_recover(const char *main_root, const char *path, unsigned *ret_what, char **cause);
+
+#define LOST_COMMITS_MAX 10000 /* counted at most */
+
+/* Commits of the worktree at path that no branch, tag, remote-tracking
+ * branch or stash holds (a detached HEAD's new commits): deleting the
+ * worktree would lose them. *ret_count their number, ret (may be NULL) up to
+ * max of them as "<short id> <summary>". */
+int worktree_lost_commits(const char *path, size_t *ret_count, struct strvec *ret, size_t max,
+			  char **cause);
 
 /* Link (symlink, absolute) or copy each existing main_root/<file> into the
  * worktree; a real file already in the worktree is kept; a stale symlink is
@@ -76,7 +106,8 @@ int worktree_head(const char *wt_path, char **ret_oid_hex, char **cause);
 
 /* Delete the local branch when it still points at oid_hex and no worktree has
  * it checked out: how a rolled-back `up` drops the branch it created without
- * ever losing a commit. A branch that moved or is gone is left alone (0). */
+ * ever losing a commit: 1 when deleted. A branch that moved, is checked out
+ * or is gone is left alone (0). */
 int worktree_branch_drop(const char *main_root, const char *branch, const char *oid_hex,
 			 char **cause);
 

@@ -78,6 +78,20 @@ static char *slots_full_text(struct state *st, unsigned max_slots)
 	return strbuf_detach(&sb);
 }
 
+/* Taking a session over from another operation: what that one left to
+ * recover goes with the token (a branch it created; the step it crashed in). */
+static void inherit_op(struct op_rec *op, const struct session *s, bool crashed)
+{
+	if (!s->has_op)
+		return;
+	if (s->op.branch_at && !op->branch_at)
+		op->branch_at = xstrdup(s->op.branch_at);
+	if (crashed && s->op.step) {
+		free(op->crashed_step);
+		op->crashed_step = xstrdup(s->op.step);
+	}
+}
+
 int session_reserve(struct state *st, const struct reserve_req *req, struct op_rec *op,
 		    struct session *ret, bool *ret_new, char **cause)
 {
@@ -105,6 +119,7 @@ int session_reserve(struct state *st, const struct reserve_req *req, struct op_r
 		}
 		op->had_prev = true;
 		op->recovering = s.status == SESSION_PENDING;
+		inherit_op(op, &s, true);
 		if (s.status != SESSION_PENDING)
 			op->prev = s.status;
 		else if (s.has_op && s.op.had_prev)
@@ -183,6 +198,7 @@ int session_take(struct state *st, const char *slug, enum session_take_how how, 
 	}
 	op->had_prev = true;
 	op->recovering = s.status == SESSION_PENDING && !live;
+	inherit_op(op, &s, !live);
 	if (s.status != SESSION_PENDING)
 		op->prev = s.status;
 	else
@@ -231,6 +247,23 @@ static int owned(struct state *st, const char *slug, const char *op_id)
 bool session_owns(struct state *st, const char *slug, const char *op_id)
 {
 	return owned(st, slug, op_id) == 0;
+}
+
+int session_op_update(struct state *st, const char *slug, const struct op_rec *op)
+{
+	int r;
+
+	r = state_begin(st);
+	if (r < 0)
+		return r;
+	r = owned(st, slug, op->id);
+	if (r >= 0)
+		r = state_op_set(st, slug, op);
+	if (r >= 0)
+		r = state_commit(st);
+	if (r < 0)
+		state_rollback(st);
+	return r;
 }
 
 int session_record_ports(struct state *st, const char *slug, const char *op_id,

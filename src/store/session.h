@@ -47,7 +47,8 @@ enum session_take_how {
  * SESSION_TAKE_ANY takes it even from a live owner: *ret_live (may be NULL)
  * then names that owner (kind, id, pid, start time; else it is zeroed), so
  * that the caller can tell it to stand down and wait for it. op->recovering
- * is set when the previous owner had crashed. -ENOENT when absent; with
+ * is set when the previous owner had crashed (op->crashed_step: the step it
+ * was in); a branch the previous owner created (branch_at) passes to op. -ENOENT when absent; with
  * SESSION_TAKE_IDLE, -EBUSY (a live owner) or -ESTALE (not active), with
  * *cause. */
 int session_take(struct state *st, const char *slug, enum session_take_how how, struct op_rec *op,
@@ -55,6 +56,11 @@ int session_take(struct state *st, const char *slug, enum session_take_how how, 
 /* Does op_id own the session now? (false when another command took it over,
  * or it is gone) */
 bool session_owns(struct state *st, const char *slug, const char *op_id);
+
+/* Store op's step and branch_at, if op still owns the session (-ESTALE
+ * otherwise): written before a step starts, so that a crash inside it leaves
+ * the record of what was half done. */
+int session_op_update(struct state *st, const char *slug, const struct op_rec *op);
 
 /* Record the session's ports, if op still owns it. -ESTALE when another
  * command took it over; -EADDRINUSE when another session holds a port. */

@@ -55,6 +55,11 @@ static const char *const migrations[] = {
 	"  kind TEXT NOT NULL,"
 	"  detail TEXT);"
 	"CREATE INDEX events_slug ON events(slug, id);",
+	/* 1 -> 2: the step an operation is in (recovery resumes from it) and
+	 * the commit of a branch it created (recovery deletes it, as a rollback
+	 * does) */
+	"ALTER TABLE ops ADD COLUMN step TEXT;"
+	"ALTER TABLE ops ADD COLUMN branch_at TEXT;",
 };
 
 static int sql_err(int rc)
@@ -398,7 +403,20 @@ void op_rec_finish(struct op_rec *op)
 {
 	free(op->id);
 	free(op->kind);
+	free(op->step);
+	free(op->branch_at);
+	free(op->crashed_step);
 	memset(op, 0, sizeof(*op));
+}
+
+void op_rec_copy(struct op_rec *dst, const struct op_rec *src)
+{
+	*dst = *src;
+	dst->id = src->id ? xstrdup(src->id) : NULL;
+	dst->kind = src->kind ? xstrdup(src->kind) : NULL;
+	dst->step = src->step ? xstrdup(src->step) : NULL;
+	dst->branch_at = src->branch_at ? xstrdup(src->branch_at) : NULL;
+	dst->crashed_step = src->crashed_step ? xstrdup(src->crashed_step) : NULL;
 }
 
 void ports_free(struct port_rec *v, size_t n)
@@ -431,7 +449,7 @@ void sessions_free(struct session *v, size_t n)
 #define SESSION_COLS                                                                  \
 	"s.slug, s.slot, s.branch, s.worktree, s.mode, s.status, s.owns_worktree, "   \
 	"s.created_at, s.updated_at, o.op_id, o.kind, o.pid, o.start_time, o.since, " \
-	"o.prev_status FROM sessions s LEFT JOIN ops o ON o.slug = s.slug"
+	"o.prev_status, o.step, o.branch_at FROM sessions s LEFT JOIN ops o ON o.slug = s.slug"
 
 static int row_to_session(sqlite3_stmt *stmt, struct session *s)
 {
@@ -455,6 +473,8 @@ static int row_to_session(sqlite3_stmt *stmt, struct session *s)
 		s->op.since = sqlite3_column_int64(stmt, 13);
 		s->op.had_prev = session_status_parse((const char *)sqlite3_column_text(stmt, 14),
 						      &s->op.prev) == 0;
+		s->op.step = col_text(stmt, 15);
+		s->op.branch_at = col_text(stmt, 16);
 	}
 	if (!s->slug || !s->branch || !s->worktree || !s->mode)
 		return -EBADMSG;
@@ -641,7 +661,7 @@ int state_op_set(struct state *st, const char *slug, const struct op_rec *op)
 
 	r = prepare(st,
 		    "INSERT OR REPLACE INTO ops (slug, op_id, kind, pid, start_time, since, "
-		    "prev_status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		    "prev_status, step, branch_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 		    &stmt);
 	if (r < 0)
 		return r;
@@ -652,6 +672,8 @@ int state_op_set(struct state *st, const char *slug, const struct op_rec *op)
 	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)op->start_time);
 	sqlite3_bind_int64(stmt, 6, op->since);
 	bind_text(stmt, 7, op->had_prev ? session_status_name(op->prev) : NULL);
+	bind_text(stmt, 8, op->step);
+	bind_text(stmt, 9, op->branch_at);
 	return step_done(stmt);
 }
 

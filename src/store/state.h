@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define STATE_SCHEMA_VERSION 1
+#define STATE_SCHEMA_VERSION 2
 #define STATE_APPLICATION_ID 0x62657274 /* "bert" */
 
 struct state;
@@ -34,8 +34,17 @@ struct op_rec {
 	int64_t since;       /* epoch seconds */
 	bool had_prev;
 	enum session_status prev; /* status before the operation, when had_prev */
+	char *step;               /* the step in flight (OP_STEP_*), or NULL */
+	char *branch_at;          /* a branch this operation (or the one it took over) created, at
+			    this commit: recovery deletes it while it still points there */
 	bool recovering;          /* not stored: reserve/take found a crashed owner's op */
+	char *crashed_step;       /* not stored: the step that crashed owner was in, or NULL */
 };
+
+/* Steps an operation records before it starts them: recovery from a crash
+ * inside one knows what was half done. */
+#define OP_STEP_WORKTREE_CREATE "worktree-create"
+#define OP_STEP_WORKTREE_REMOVE "worktree-remove"
 
 struct session {
 	char *slug;
@@ -113,6 +122,7 @@ void session_finish(struct session *s);
 void sessions_free(struct session *v, size_t n);
 void ports_free(struct port_rec *v, size_t n);
 void op_rec_finish(struct op_rec *op);
+void op_rec_copy(struct op_rec *dst, const struct op_rec *src);
 void events_free(struct event_rec *v, size_t n);
 
 /* Check the store at path without changing it (`berth doctor`): opened

@@ -36,3 +36,11 @@ void signals_reset_for_exec(void)
 	signals_default_all();
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, none, NULL, sizeof(none));
 }
+
+void signals_interrupt_set(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+}

@@ -13,4 +13,9 @@ void signals_default_all(void);
  * start must see. Async-signal-safe. */
 void signals_reset_for_exec(void);
 
+#include <signal.h>
+
+/* The interruptions a command turns into a rollback: SIGINT, SIGTERM, SIGHUP. */
+void signals_interrupt_set(sigset_t *set);
+
 #endif

@@ -33,6 +33,10 @@ struct tmp {
 	char *db; /* <dir>/state.db, not created */
 };
 
+#define TEXT_OF(x) #x
+#define TEXT_OF_VALUE(x) TEXT_OF(x)
+#define SCHEMA_TEXT TEXT_OF_VALUE(STATE_SCHEMA_VERSION)
+
 static void tmp_init(struct tmp *t)
 {
 	const char *base = getenv("TMPDIR");
@@ -237,7 +241,7 @@ static void test_reopen_is_idempotent(void)
 	state_close(st2);
 	state_close(st);
 
-	assert_raw(t.db, "PRAGMA user_version", "1");
+	assert_raw(t.db, "PRAGMA user_version", SCHEMA_TEXT);
 	assert_raw(t.db, "SELECT count(*) FROM sessions", "2");
 	assert_store_intact(t.db);
 	tmp_finish(&t);
@@ -250,7 +254,7 @@ static void test_open_zero_byte_file_is_new(void)
 	tmp_init(&t);
 	write_bytes(t.db, "", 0);
 	state_close(open_ok(t.db));
-	assert_raw(t.db, "PRAGMA user_version", "1");
+	assert_raw(t.db, "PRAGMA user_version", SCHEMA_TEXT);
 	assert_store_intact(t.db);
 	tmp_finish(&t);
 }
@@ -446,9 +450,9 @@ static void test_refuse_newer_schema_in_rollback_mode(void)
 	 * not even by switching it to WAL first (state.h: "not touched"). */
 	tmp_init(&t);
 	state_close(open_ok(t.db));
-	raw_exec(t.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 2");
+	raw_exec(t.db, "PRAGMA journal_mode = DELETE; PRAGMA user_version = 9");
 	assert_raw(t.db, "PRAGMA journal_mode", "delete");
-	expect_refused(&t, -EPROTO, false, "schema version 2", "newer berth");
+	expect_refused(&t, -EPROTO, false, "schema version 9", "newer berth");
 	assert_raw(t.db, "PRAGMA journal_mode", "delete");
 	tmp_finish(&t);
 }
@@ -475,7 +479,7 @@ static void test_migrates_empty_store_with_our_id(void)
 	ASSERT_OK(state_session_get(st, "migrated", &s));
 	session_finish(&s);
 	state_close(st);
-	assert_raw(t.db, "PRAGMA user_version", "1");
+	assert_raw(t.db, "PRAGMA user_version", SCHEMA_TEXT);
 	assert_store_intact(t.db);
 	tmp_finish(&t);
 }
@@ -770,6 +774,47 @@ static void test_delete_cascades(void)
 
 /* ---- ops --------------------------------------------------------------- */
 
+/* A store written by the berth before steps were recorded (schema 1): its
+ * sessions and a crashed command's op survive the migration, without step. */
+static void test_migrates_v1_store_with_an_op(void)
+{
+	struct tmp t;
+	struct state *st;
+	struct session s;
+
+	tmp_init(&t);
+	raw_exec(t.db,
+		 "PRAGMA application_id = 1650815604; PRAGMA journal_mode = WAL;"
+		 "CREATE TABLE sessions (slug TEXT PRIMARY KEY, slot INTEGER NOT NULL UNIQUE "
+		 "CHECK (slot > 0), branch TEXT NOT NULL, worktree TEXT NOT NULL, mode TEXT NOT "
+		 "NULL, status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'stopped')), "
+		 "owns_worktree INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, "
+		 "updated_at INTEGER NOT NULL);"
+		 "CREATE TABLE ports (slug TEXT NOT NULL REFERENCES sessions(slug) ON DELETE "
+		 "CASCADE, name TEXT NOT NULL, port INTEGER NOT NULL UNIQUE CHECK (port BETWEEN 1 "
+		 "AND 65535), PRIMARY KEY (slug, name));"
+		 "CREATE TABLE ops (slug TEXT PRIMARY KEY REFERENCES sessions(slug) ON DELETE "
+		 "CASCADE, op_id TEXT NOT NULL, kind TEXT NOT NULL, pid INTEGER NOT NULL, "
+		 "start_time INTEGER NOT NULL, since INTEGER NOT NULL, prev_status TEXT);"
+		 "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, "
+		 "slug TEXT, service TEXT, kind TEXT NOT NULL, detail TEXT);"
+		 "CREATE INDEX events_slug ON events(slug, id);"
+		 "INSERT INTO sessions VALUES ('old', 1, 'old', '/x/old', 'host', 'pending', 1, 1, "
+		 "1);"
+		 "INSERT INTO ops VALUES ('old', 'abcd', 'up', 1, 1, 1, NULL);"
+		 "PRAGMA user_version = 1;");
+	st = open_ok(t.db);
+	ASSERT_OK(state_session_get(st, "old", &s));
+	ASSERT_TRUE(s.has_op);
+	ASSERT_STREQ(s.op.kind, "up");
+	ASSERT_TRUE(s.op.step == NULL && s.op.branch_at == NULL);
+	session_finish(&s);
+	state_close(st);
+	assert_raw(t.db, "PRAGMA user_version", SCHEMA_TEXT);
+	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
 static void test_op_set_clear(void)
 {
 	struct op_rec op = {
@@ -780,6 +825,8 @@ static void test_op_set_clear(void)
 		.since = 1700000000,
 		.had_prev = true,
 		.prev = SESSION_STOPPED,
+		.step = (char *)OP_STEP_WORKTREE_CREATE,
+		.branch_at = (char *)"0123456789012345678901234567890123456789",
 	};
 	struct session s;
 	struct tmp t;
@@ -791,6 +838,8 @@ static void test_op_set_clear(void)
 	ASSERT_OK(state_op_set(st, "s1", &op));
 	ASSERT_OK(state_session_get(st, "s1", &s));
 	ASSERT_TRUE(s.has_op);
+	ASSERT_STREQ(s.op.step, OP_STEP_WORKTREE_CREATE);
+	ASSERT_STREQ(s.op.branch_at, "0123456789012345678901234567890123456789");
 	ASSERT_STREQ(s.op.id, "0123456789abcdef");
 	ASSERT_STREQ(s.op.kind, "up");
 	ASSERT_EQ_INT(s.op.pid, 4242);
@@ -805,9 +854,12 @@ static void test_op_set_clear(void)
 	op.kind = (char *)"down";
 	op.had_prev = false;
 	op.prev = SESSION_ACTIVE;
+	op.step = NULL;
+	op.branch_at = NULL;
 	ASSERT_OK(state_op_set(st, "s1", &op));
 	ASSERT_OK(state_session_get(st, "s1", &s));
 	ASSERT_TRUE(s.has_op);
+	ASSERT_TRUE(s.op.step == NULL && s.op.branch_at == NULL);
 	ASSERT_STREQ(s.op.id, "fedcba9876543210");
 	ASSERT_STREQ(s.op.kind, "down");
 	ASSERT_FALSE(s.op.had_prev);
@@ -1397,6 +1449,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_ports_unique_across_sessions),
 	TAP_TEST(test_ports_need_a_session),
 	TAP_TEST(test_delete_cascades),
+	TAP_TEST(test_migrates_v1_store_with_an_op),
 	TAP_TEST(test_op_set_clear),
 	TAP_TEST(test_events),
 	TAP_TEST(test_sigkill_in_transaction),
