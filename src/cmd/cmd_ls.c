@@ -26,6 +26,7 @@ static json_t *session_ls_json(const struct session *s)
 		json_object_set_new(op, "pid", json_integer(s->op.pid));
 		json_object_set_new(op, "since", json_string(since));
 		json_object_set_new(op, "alive", json_boolean(session_op_alive(&s->op)));
+		json_object_set_new(op, "step", s->op.step ? json_string(s->op.step) : json_null());
 		free(since);
 	}
 	json_object_set_new(o, "slug", json_string(s->slug));

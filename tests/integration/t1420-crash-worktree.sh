@@ -62,6 +62,8 @@ for p in worktree-checkout worktree-staged; do
   test_expect_success "up killed in the checkout ($p): plain down recovers, nothing left (was: exit 7, every file an uncommitted change)" '
     crash '$p' up k1 &&
     test ! -e "$WTS/k1" &&
+    berth ls --json >ls.json &&
+    test_eq "$(json_get ls.json "d[0][\"operation\"][\"step\"]")" worktree-create &&
     berth down k1 >out 2>err &&
     test_grep "finished what a killed command left" err &&
     test_grep "deleted the branch k1 the interrupted .up. created" err &&
