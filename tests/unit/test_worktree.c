@@ -1300,6 +1300,147 @@ static void test_inherit_env_rejects_escapes(void)
 
 /* ---- timing ------------------------------------------------------------------------------- */
 
+/* What a create killed inside libgit2 leaves: the side directory with a .git
+ * file, and an admin entry whose commondir and gitdir were never written. */
+static void leave_half_create(const char *root, const char *name)
+{
+	char *side = xasprintf("%s/.berth/worktrees/.%s.berth-new", root, name);
+	char *admin = xasprintf("%s/.git/worktrees/%s", root, name), *p;
+
+	ASSERT_OK(mkdir_p(side, 0755));
+	ASSERT_OK(mkdir_p(admin, 0755));
+	p = path_join(side, ".git");
+	{
+		char *text = xasprintf("gitdir: %s\n", admin);
+
+		write_str(p, text);
+		free(text);
+	}
+	free(p);
+	p = path_join(admin, "commondir");
+	write_str(p, "");
+	free(p);
+	free(admin);
+	free(side);
+}
+
+static void test_create_sweeps_a_killed_create(void)
+{
+	char *root = make_repo(), *wt = path_join(root, ".berth/worktrees/b");
+	char *side = path_join(root, ".berth/worktrees/.a.berth-new");
+	char *admin = path_join(root, ".git/worktrees/a"), *cause = NULL;
+
+	leave_half_create(root, "a");
+	ASSERT_OK(worktree_create(root, wt, "b", "b", NULL, &cause));
+	ASSERT_FALSE(path_exists(side));
+	ASSERT_FALSE(path_exists(admin));
+	ASSERT_TRUE(worktree_is_linked(root, wt));
+	free(admin);
+	free(side);
+	free(wt);
+	free(root);
+	finish();
+}
+
+static void test_recover_moved_aside_and_foreign_entries(void)
+{
+	char *root = make_repo(), *wt = path_join(root, ".berth/worktrees/s");
+	char *old = path_join(root, ".berth/worktrees/.s.berth-old"), *cause = NULL;
+	char *theirs = xasprintf("%s/../theirs", root);
+	unsigned what = 0;
+
+	ASSERT_OK(worktree_create(root, wt, "s", "s", NULL, &cause));
+	/* a remove killed after the move aside */
+	ASSERT_OK(rename(wt, old) == 0 ? 0 : -errno);
+	/* someone else's worktree whose directory is gone: not ours to prune */
+	GIT_OK(root, "worktree", "add", "-q", theirs, "-b", "theirs");
+	ASSERT_OK(rm_rf(theirs));
+	ASSERT_OK(worktree_recover(root, wt, &what, &cause));
+	ASSERT_TRUE(what & WT_RECOVER_SWEPT);
+	ASSERT_FALSE(path_exists(old));
+	ASSERT_FALSE(path_exists(wt));
+	free(old);
+	old = path_join(root, ".git/worktrees/s");
+	ASSERT_FALSE(path_exists(old));
+	free(old);
+	old = path_join(root, ".git/worktrees/theirs");
+	ASSERT_TRUE(path_exists(old));
+	/* nothing more to do: a second pass changes nothing */
+	ASSERT_OK(worktree_recover(root, wt, &what, &cause));
+	ASSERT_EQ_INT(what, 0);
+	free(old);
+	free(theirs);
+	free(wt);
+	free(root);
+	finish();
+}
+
+static void test_recover_repairs_gitfile(void)
+{
+	char *root = make_repo(), *wt = path_join(root, ".berth/worktrees/s");
+	char *dotgit = path_join(wt, ".git"), *cause = NULL;
+	unsigned what = 0;
+	size_t n = 99;
+
+	ASSERT_OK(worktree_create(root, wt, "s", "s", NULL, &cause));
+	write_str(dotgit, "garbage\n");
+	ASSERT_FALSE(worktree_is_linked(root, wt));
+	ASSERT_OK(worktree_recover(root, wt, &what, &cause));
+	ASSERT_EQ_INT(what, WT_RECOVER_REPAIRED);
+	ASSERT_TRUE(worktree_is_linked(root, wt));
+	ASSERT_OK(worktree_changes(wt, &n, NULL, 0, &cause));
+	ASSERT_EQ_INT(n, 0);
+	free(dotgit);
+	free(wt);
+	free(root);
+	finish();
+}
+
+static void test_lost_commits(void)
+{
+	char *root = make_repo(), *wt = path_join(root, ".berth/worktrees/s"), *cause = NULL;
+	char *p = path_join(wt, "c.txt");
+	struct strvec v = STRVEC_INIT;
+	size_t n = 99;
+
+	ASSERT_OK(worktree_create(root, wt, "s", "s", NULL, &cause));
+	ASSERT_OK(worktree_lost_commits(wt, &n, &v, 5, &cause));
+	ASSERT_EQ_INT(n, 0);
+	GIT_OK(wt, "checkout", "-q", "--detach");
+	ASSERT_OK(worktree_lost_commits(wt, &n, &v, 5, &cause));
+	ASSERT_EQ_INT(n, 0); /* detached at a commit a branch holds */
+	write_str(p, "c\n");
+	GIT_OK(wt, "add", "c.txt");
+	GIT_OK(wt, "commit", "-q", "-m", "detached work");
+	ASSERT_OK(worktree_lost_commits(wt, &n, &v, 5, &cause));
+	ASSERT_EQ_INT(n, 1);
+	ASSERT_EQ_INT(v.n, 1);
+	ASSERT_TRUE(strstr(v.v[0], " detached work") != NULL);
+	strvec_clear(&v);
+	GIT_OK(wt, "tag", "kept");
+	ASSERT_OK(worktree_lost_commits(wt, &n, &v, 5, &cause));
+	ASSERT_EQ_INT(n, 0); /* a tag holds it */
+	free(p);
+	free(wt);
+	free(root);
+	finish();
+}
+
+static void test_branch_plan(void)
+{
+	char *root = make_repo(), *at = NULL, *head = NULL, *cause = NULL;
+
+	ASSERT_OK(worktree_branch_plan(root, "main", &at, &cause));
+	ASSERT_TRUE(at == NULL); /* exists: nothing to create */
+	ASSERT_OK(worktree_branch_plan(root, "fresh", &at, &cause));
+	ASSERT_OK(worktree_head(root, &head, &cause));
+	ASSERT_STREQ(at, head);
+	free(head);
+	free(at);
+	free(root);
+	finish();
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -1365,6 +1506,11 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_create_reclaims_stale_name),
 	TAP_TEST(test_create_name_taken_by_live_worktree),
 	TAP_TEST(test_create_relative_path_no_fd_leak),
+	TAP_TEST(test_create_sweeps_a_killed_create),
+	TAP_TEST(test_recover_moved_aside_and_foreign_entries),
+	TAP_TEST(test_recover_repairs_gitfile),
+	TAP_TEST(test_lost_commits),
+	TAP_TEST(test_branch_plan),
 	TAP_TEST(test_changes),
 	TAP_TEST(test_changes_not_a_worktree),
 	TAP_TEST(test_remove_everything),
