@@ -51,17 +51,21 @@ static bool inherited_unchanged(struct cmd_ctx *ctx, const struct session *s, co
  * inherit_env files). Returns the count (>= 0) or -errno (printed). */
 static long user_changes(struct cmd_ctx *ctx, const struct session *s, struct strvec *ret)
 {
-	struct strvec ignore = STRVEC_INIT;
+	struct strvec ignore = STRVEC_INIT, writes = STRVEC_INIT;
 	char *cause = NULL;
 	size_t count = 0;
 	int r;
 
 	strvec_push(&ignore, ENVFILE_NAME);
-	for (size_t i = 0; i < ctx->config.inherit_env.n; i++)
+	strvec_push(&writes, ENVFILE_NAME);
+	for (size_t i = 0; i < ctx->config.inherit_env.n; i++) {
 		if (inherited_unchanged(ctx, s, ctx->config.inherit_env.v[i]))
 			strvec_push(&ignore, ctx->config.inherit_env.v[i]);
-	r = worktree_changes_except(s->worktree, &ignore, &count, ret, DIRTY_SHOW, &cause);
+		strvec_push(&writes, ctx->config.inherit_env.v[i]);
+	}
+	r = worktree_changes_except(s->worktree, &ignore, &writes, &count, ret, DIRTY_SHOW, &cause);
 	strvec_clear(&ignore);
+	strvec_clear(&writes);
 	if (r < 0) {
 		out_error("down: cannot check '%s' for uncommitted work: %s; nothing was "
 			  "changed (--force skips the check)",

@@ -1123,24 +1123,26 @@ out:
 	return linked;
 }
 
-/* Is p one of ignore, or the temporary file berth writes one of them through
- * ("<name>.tmp.<pid>", write_file_atomic), left by a command killed while it
- * wrote? Neither is the user's work. */
-static bool ignored(const struct strvec *ignore, const char *p)
+/* Is p one of ignore, or the temporary file berth writes one of writes
+ * through ("<name>.tmp.<pid>", write_file_atomic), left by a command killed
+ * while it wrote? Neither is the user's work. */
+static bool ignored(const struct strvec *ignore, const struct strvec *writes, const char *p)
 {
-	for (size_t i = 0; ignore && i < ignore->n; i++) {
-		size_t l = strlen(ignore->v[i]);
-
+	for (size_t i = 0; ignore && i < ignore->n; i++)
 		if (!strcmp(p, ignore->v[i]))
 			return true;
-		if (!strncmp(p, ignore->v[i], l) && !strncmp(p + l, ".tmp.", 5) && p[l + 5] &&
+	for (size_t i = 0; writes && i < writes->n; i++) {
+		size_t l = strlen(writes->v[i]);
+
+		if (!strncmp(p, writes->v[i], l) && !strncmp(p + l, ".tmp.", 5) && p[l + 5] &&
 		    strspn(p + l + 5, "0123456789") == strlen(p + l + 5))
 			return true;
 	}
 	return false;
 }
 
-int worktree_changes_except(const char *path, const struct strvec *ignore, size_t *ret_count,
+int worktree_changes_except(const char *path, const struct strvec *ignore,
+			    const struct strvec *writes, size_t *ret_count,
 			    struct strvec *ret_paths, size_t max, char **cause)
 {
 	git_status_options opts;
@@ -1180,7 +1182,7 @@ int worktree_changes_except(const char *path, const struct strvec *ignore, size_
 		d = e->index_to_workdir ? e->index_to_workdir : e->head_to_index;
 		if (d)
 			p = d->new_file.path ? d->new_file.path : d->old_file.path;
-		if (p && e->status == GIT_STATUS_WT_NEW && ignored(ignore, p))
+		if (p && e->status == GIT_STATUS_WT_NEW && ignored(ignore, writes, p))
 			continue;
 		count++;
 		if (ret_paths && count <= max)
@@ -1196,7 +1198,7 @@ out:
 int worktree_changes(const char *path, size_t *ret_count, struct strvec *ret_paths, size_t max,
 		     char **cause)
 {
-	return worktree_changes_except(path, NULL, ret_count, ret_paths, max, cause);
+	return worktree_changes_except(path, NULL, NULL, ret_count, ret_paths, max, cause);
 }
 
 int worktree_remove(const char *main_root, const char *path, char **cause)

@@ -63,8 +63,11 @@ bool worktree_is_linked(const char *main_root, const char *path);
 int worktree_changes(const char *path, size_t *ret_count, struct strvec *ret_paths, size_t max,
 		     char **cause);
 /* Same, but an untracked file whose worktree-relative path is in ignore (may
- * be NULL) is not counted: berth's own files (.env.berth, inherited env links). */
-int worktree_changes_except(const char *path, const struct strvec *ignore, size_t *ret_count,
+ * be NULL) is not counted: berth's own files (.env.berth, inherited env
+ * links); nor is the temporary file "<name>.tmp.<pid>" of a file in writes
+ * (may be NULL), which a command killed while it wrote <name> leaves. */
+int worktree_changes_except(const char *path, const struct strvec *ignore,
+			    const struct strvec *writes, size_t *ret_count,
 			    struct strvec *ret_paths, size_t max, char **cause);
 
 /* Remove the linked worktree at path: the directory (untracked files too) and

@@ -784,7 +784,7 @@ static void test_create_relative_path_no_fd_leak(void)
 static void test_changes(void)
 {
 	char *root = make_repo(), *wt = path_join(root, ".berth/worktrees/c"), *cause = NULL, *p;
-	struct strvec paths = STRVEC_INIT, ign = STRVEC_INIT;
+	struct strvec paths = STRVEC_INIT, ign = STRVEC_INIT, writes = STRVEC_INIT;
 	enum worktree_origin origin;
 	size_t n = 99;
 
@@ -842,7 +842,7 @@ static void test_changes(void)
 	free(p);
 	strvec_push(&ign, ".env.berth");
 	strvec_push(&ign, "a.txt"); /* tracked: never excluded */
-	ASSERT_OK(worktree_changes_except(wt, &ign, &n, &paths, 10, &cause));
+	ASSERT_OK(worktree_changes_except(wt, &ign, NULL, &n, &paths, 10, &cause));
 	ASSERT_EQ_INT(n, 5);
 	ASSERT_TRUE(strvec_find(&paths, "sub/b.txt") >= 0);
 	ASSERT_TRUE(strvec_find(&paths, ".env.berth") < 0);
@@ -859,11 +859,20 @@ static void test_changes(void)
 	p = path_join(wt, ".env.berth.tmp.mine");
 	write_str(p, "notes\n");
 	free(p);
-	ASSERT_OK(worktree_changes_except(wt, &ign, &n, &paths, 10, &cause));
+	/* the same for an inherited env file's copy, written before the file
+	 * itself exists (so it is not in ign) */
+	p = path_join(wt, ".env.local.tmp.4243");
+	write_str(p, "A=1\n");
+	free(p);
+	strvec_push(&writes, ".env.berth");
+	strvec_push(&writes, ".env.local");
+	ASSERT_OK(worktree_changes_except(wt, &ign, &writes, &n, &paths, 10, &cause));
 	ASSERT_EQ_INT(n, 6);
 	ASSERT_TRUE(strvec_find(&paths, ".env.berth.tmp.4242") < 0);
+	ASSERT_TRUE(strvec_find(&paths, ".env.local.tmp.4243") < 0);
 	ASSERT_TRUE(strvec_find(&paths, ".env.berth.tmp.mine") >= 0);
 	strvec_clear(&paths);
+	strvec_clear(&writes);
 
 	strvec_clear(&ign);
 	free(wt);
