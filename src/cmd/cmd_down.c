@@ -2,7 +2,8 @@
  * cmd_down.c: `berth down`: refuse before touching anything when the worktree
  * holds uncommitted or untracked work (unless --force), take the session over,
  * remove the worktree berth created (or keep it: a stopped session that keeps
- * slot and ports), and free the slot. Branches are never deleted.
+ * slot and ports), and free the slot. Branches are kept, but for one a crashed
+ * or deposed `up` created that has no commit of its own.
  */
 #include "util/common.h"
 
@@ -379,10 +380,11 @@ const struct cmd_entry cmd_down_entry = {
 	.name = "down",
 	.usage = "down [<slug>] [--keep-worktree] [--force]",
 	.summary = "stop a session, remove its worktree, free its slot and ports",
-	.help = "A worktree with uncommitted or untracked changes is never deleted without "
-		"--force:\n"
-		"down refuses before it stops anything. Branches are never deleted. A worktree\n"
-		"berth did not create (adopted with `berth up` inside it) is kept.\n\n"
+	.help = "A worktree with uncommitted or untracked changes, or commits no branch holds,\n"
+		"is never deleted without --force: down refuses before it stops anything.\n"
+		"Branches are kept, but for one an interrupted `up` created that has no commit\n"
+		"of its own. A worktree berth did not create (adopted with `berth up` inside it)\n"
+		"is kept.\n\n"
 		"Options:\n"
 		"  --keep-worktree   stop the session but keep worktree, slot and ports; `berth "
 		"up` "
