@@ -5,7 +5,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MESON_TEST = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps test-deps build demo test unit asan valgrind check-format format bench clean
+.PHONY: all deps test-deps build demo test unit asan valgrind crash check-format format bench clean
 
 all: build
 
@@ -45,6 +45,14 @@ asan: test-deps $(ASAN_BUILD)/build.ninja
 # The core commands under valgrind: no leak, no error.
 valgrind: test-deps build
 	meson test -C $(BUILD) --print-errorlogs t9000-valgrind
+
+# The crash-injection suite with full counts: 100 random kills of up and of
+# down for each recovery (plain down, and up), every pause point.
+CRASH_RUNS ?= 100
+crash: test-deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+	CRASH_RUNS=$(CRASH_RUNS) meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 10 \
+	  t1450-crash-inject
 
 check-format:
 	@bad=$$(find src tests bench -name '*.[ch]' | xargs clang-format --dry-run -Werror 2>&1 | grep -c 'error:' || true); \

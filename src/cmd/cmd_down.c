@@ -339,6 +339,12 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		out_step("keeping the worktree %s: berth did not create it", s.worktree);
 	}
 
+	/* The run files go before the row: a kill in between leaves a session
+	 * the next `down` finishes, never run files no session names. */
+	if (!keep_wt) {
+		cmd_ingest_journal(ctx, slug);
+		services_clear(ctx->berth_dir, slug, true);
+	}
 	if (keep_wt)
 		r = session_finalize(ctx->state, &s, op->id, SESSION_STOPPED);
 	else
@@ -352,10 +358,6 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		out_error("down: cannot update the state store: %s", state_errmsg(ctx->state));
 		code = EXIT_FAIL;
 		goto out;
-	}
-	if (!keep_wt) {
-		cmd_ingest_journal(ctx, slug);
-		services_clear(ctx->berth_dir, slug, true);
 	}
 	run_post_down(ctx, &s);
 	session_event(ctx->state, slug, keep_wt ? "stopped" : "down", "slot %u", s.slot);
