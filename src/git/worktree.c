@@ -262,6 +262,22 @@ static int open_main(const char *main_root, git_repository **ret, char **cause)
 	return 0;
 }
 
+/* open_main, then lock_repo: the lock's fd (the caller closes it and frees
+ * *ret), or -errno with nothing left open. */
+static int open_main_locked(const char *main_root, git_repository **ret, char **cause)
+{
+	int r = open_main(main_root, ret, cause), lock;
+
+	if (r < 0)
+		return r;
+	lock = lock_repo(*ret, cause);
+	if (lock < 0) {
+		git_repository_free(*ret);
+		*ret = NULL;
+	}
+	return lock;
+}
+
 int worktree_locate(const char *dir, struct repo_location *ret, char **cause)
 {
 	git_repository *repo = NULL, *main = NULL, *check = NULL;
@@ -872,15 +888,10 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 	if (path_exists(path))
 		return fail(cause, -EEXIST, "cannot create a worktree at '%s': it already exists",
 			    path);
-	r = open_main(main_root, &repo, cause);
-	if (r < 0)
-		return r;
+	lock = open_main_locked(main_root, &repo, cause);
+	if (lock < 0)
+		return lock;
 	common = commondir_of(repo);
-	lock = lock_repo(repo, cause);
-	if (lock < 0) {
-		r = lock;
-		goto out;
-	}
 	/* libgit2 wants an absolute path and an existing parent. */
 	parent = dir_of(path);
 	r = mkdir_p(parent, 0755);
@@ -1225,10 +1236,7 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 			 strcmp(root, cpath) ? "contains" : "is");
 		goto out;
 	}
-	r = open_main(root, &repo, cause);
-	if (r < 0)
-		goto out;
-	lock = lock_repo(repo, cause);
+	lock = open_main_locked(root, &repo, cause);
 	if (lock < 0) {
 		r = lock;
 		goto out;
@@ -1328,20 +1336,15 @@ int worktree_recover(const char *main_root, const char *path, unsigned *ret_what
 
 	worktree_lib_init();
 	*ret_what = 0;
-	r = open_main(main_root, &repo, cause);
-	if (r < 0)
-		return r;
 	cpath = canonical_maybe_missing(path);
-	if (!cpath) {
-		r = fail(cause, -EINVAL, "cannot resolve '%s'", path);
-		goto out;
-	}
-	common = commondir_of(repo);
-	lock = lock_repo(repo, cause);
+	if (!cpath)
+		return fail(cause, -EINVAL, "cannot resolve '%s'", path);
+	lock = open_main_locked(main_root, &repo, cause);
 	if (lock < 0) {
 		r = lock;
 		goto out;
 	}
+	common = commondir_of(repo);
 	dir = dir_of(cpath);
 	if (sweep_leftovers(common, dir))
 		what |= WT_RECOVER_SWEPT;
@@ -1597,11 +1600,8 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 	bool stale = false;
 	int r = 0, gr, lock = -1;
 
-	r = open_main(main_root, &repo, cause);
-	if (r < 0)
-		goto out;
 	/* under the repository lock: no `up` may check the branch out meanwhile */
-	lock = lock_repo(repo, cause);
+	lock = open_main_locked(main_root, &repo, cause);
 	if (lock < 0) {
 		r = lock;
 		goto out;
