@@ -344,6 +344,29 @@ berth_start_paused() {
   fi
 }
 
+# berth_crash_at POINT ARGS...: `berth ARGS` killed with SIGKILL at POINT
+# (berth_start_paused). Sets CRASHED_PID.
+berth_crash_at() {
+  berth_start_paused "$@" &&
+  CRASHED_PID=$PAUSED_PID &&
+  kill -9 "$PAUSED_PID" &&
+  { wait "$PAUSED_PID"; test $? -eq 137; }
+}
+
+# no_sessions_left: no session row; nothing in .berth/worktrees (side
+# directories of a killed create or remove included); only the main
+# checkout in git's worktree list, no admin entry under .git/worktrees and
+# nothing for `git worktree prune` to do.
+no_sessions_left() {
+  test_eq "$(session_count)" 0 &&
+  test -z "$(ls -A "$REPO/.berth/worktrees" 2>/dev/null)" &&
+  git worktree list --porcelain >wl &&
+  test_eq "$(grep -c "^worktree " wl)" 1 &&
+  test -z "$(ls -A "$REPO/.git/worktrees" 2>/dev/null)" &&
+  git worktree prune --dry-run -v >prune.out 2>&1 &&
+  test ! -s prune.out
+}
+
 # ls_get SLUG KEY: field KEY of session SLUG in `berth ls --json` (empty
 # output and status 1 when there is no such session).
 ls_get() {

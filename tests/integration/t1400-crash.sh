@@ -21,23 +21,9 @@ POINTS="reserve worktree ports envfile"
 
 # crash_up POINT SLUG: `berth up SLUG` killed with SIGKILL at POINT. Sets
 # CRASHED_PID.
-crash_up() {
-  berth_start_paused "$1" up "$2" &&
-  CRASHED_PID=$PAUSED_PID &&
-  kill -9 "$PAUSED_PID" &&
-  { wait "$PAUSED_PID"; test $? -eq 137; }
-}
+crash_up() { berth_crash_at "$1" up "$2"; }
 
-# all_clean: no session, no worktree (directory, git entry or prunable
-# admin entry), only the main checkout.
-all_clean() {
-  test_eq "$(session_count)" 0 &&
-  test -z "$(ls -A "$WTS" 2>/dev/null)" &&
-  git worktree list --porcelain >wl &&
-  test_eq "$(grep -c "^worktree " wl)" 1 &&
-  git worktree prune --dry-run -v >prune.out 2>&1 &&
-  test ! -s prune.out
-}
+all_clean() { no_sessions_left; }
 
 # slot_is_free_again SLOT: the next `up` gets SLOT.
 slot_is_free_again() {

@@ -31,22 +31,11 @@ done
 git add -A && git commit -q -m "300 files"
 NFILES=$(git ls-files | wc -l)
 
-crash() {
-  berth_start_paused "$@" &&
-  kill -9 "$PAUSED_PID" &&
-  { wait "$PAUSED_PID"; test $? -eq 137; }
-}
+crash() { berth_crash_at "$@"; }
 
-# nothing_left SLUG: no session, no worktree, no side directory, no git
-# admin entry (nor a prunable one), no branch SLUG.
+# nothing_left SLUG: no_sessions_left, and no branch SLUG.
 nothing_left() {
-  test_eq "$(session_count)" 0 &&
-  test -z "$(ls -A "$WTS" 2>/dev/null)" &&
-  git worktree list --porcelain >wl &&
-  test_eq "$(grep -c "^worktree " wl)" 1 &&
-  test -z "$(ls -A .git/worktrees 2>/dev/null)" &&
-  git worktree prune --dry-run -v >prune.out 2>&1 &&
-  test ! -s prune.out &&
+  no_sessions_left &&
   test_must_fail git rev-parse --verify -q "refs/heads/$1"
 }
 
