@@ -284,6 +284,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = stop_services(ctx, &s, op, &unvouched);
 	if (code)
 		goto out;
+	test_pause("down-stopped");
 	/* A second `down` may have taken the session meanwhile: it removes. */
 	if (cmd_own_lost(ctx)) {
 		code = cmd_stand_down(ctx);

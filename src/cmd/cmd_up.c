@@ -726,6 +726,7 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				 run.sigfd);
 	if (r >= 0)
 		r = start_services(ctx, &o, &run);
+	test_pause("services");
 	if (r >= 0)
 		r = cmd_run_hook(ctx, "up", "post_up", run.s.slug, run.s.worktree, run.svc.envp,
 				 run.sigfd);

@@ -10,10 +10,11 @@
 #
 #   CRASH_RUNS         random-kill runs per command per recovery kind
 #                      (default 12, as in CI; `make crash` runs 100 or more)
-#   CRASH_POINTS_UP    pause points of `up` (default: reserve worktree-checkout worktree-staged
-#                      worktree ports envfile)
+#   CRASH_POINTS_UP    pause points of `up` (default: reserve
+#                      worktree-checkout worktree-staged worktree ports
+#                      envfile services)
 #   CRASH_POINTS_DOWN  pause points of `down` (default: down-taken
-#                      worktree-remove)
+#                      down-stopped worktree-remove)
 #   CRASH_SEED         seed of the random instants (default: the clock; it
 #                      is printed, and the same seed gives the same delays)
 #
@@ -32,8 +33,8 @@ PYBIN=$(python3 -c 'import sys; print(sys.executable)') &&
   mkdir -p "$TEST_ROOT/bin" && ln -sf "$PYBIN" "$TEST_ROOT/bin/python3" &&
   PATH=$TEST_ROOT/bin:$PATH
 RUNS=${CRASH_RUNS:-12}
-POINTS_UP=${CRASH_POINTS_UP-reserve worktree-checkout worktree-staged worktree ports envfile}
-POINTS_DOWN=${CRASH_POINTS_DOWN-down-taken worktree-remove}
+POINTS_UP=${CRASH_POINTS_UP-reserve worktree-checkout worktree-staged worktree ports envfile services}
+POINTS_DOWN=${CRASH_POINTS_DOWN-down-taken down-stopped worktree-remove}
 SEED=${CRASH_SEED:-$(date +%s)}
 KILLER=$BERTH_SRCDIR/tests/crash_inject/crashkill.py
 P=27000 # web: 27000 + slot, api: 27020 + slot (bumped by 4 at most)
