@@ -51,7 +51,7 @@ valgrind: test-deps build
 CRASH_RUNS ?= 100
 crash: test-deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
-	CRASH_RUNS=$(CRASH_RUNS) meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 10 \
+	CRASH_RUNS=$(CRASH_RUNS) CRASH_PORT_BASE=27600 meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 10 \
 	  t1450-crash-inject
 
 check-format:

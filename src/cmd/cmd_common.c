@@ -576,4 +576,16 @@ void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const ch
 			 s->worktree);
 	if (what & WT_RECOVER_REPAIRED)
 		out_step("repaired the damaged .git file of %s", s->worktree);
+	/* the temporary files of a killed writer of berth's own files */
+	if (path_is_dir(s->worktree)) {
+		char *p = path_join(s->worktree, ENVFILE_NAME);
+
+		rm_atomic_leftovers(p);
+		free(p);
+		for (size_t i = 0; i < ctx->config.inherit_env.n; i++) {
+			p = path_join(s->worktree, ctx->config.inherit_env.v[i]);
+			rm_atomic_leftovers(p);
+			free(p);
+		}
+	}
 }

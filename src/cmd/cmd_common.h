@@ -31,7 +31,9 @@ int cmd_interrupted(void);
 void cmd_signals_restore(const sigset_t *old);
 /* Before a command works on a session's worktree: finish what commands
  * killed while creating or removing worktrees left beside it, and repair its
- * damaged .git file (worktree_recover); says what it did, warns on failure. */
+ * damaged .git file (worktree_recover); says what it did, warns on failure.
+ * The temporary files a killed writer of .env.berth or an inherit_env copy
+ * left in it go too. */
 void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const char *cmd);
 
 /* {slug, slot, mode, branch, status, worktree_path, env_file, env:{}, ports:{},

@@ -1142,13 +1142,9 @@ static bool ignored(const struct strvec *ignore, const struct strvec *writes, co
 	for (size_t i = 0; ignore && i < ignore->n; i++)
 		if (!strcmp(p, ignore->v[i]))
 			return true;
-	for (size_t i = 0; writes && i < writes->n; i++) {
-		size_t l = strlen(writes->v[i]);
-
-		if (!strncmp(p, writes->v[i], l) && !strncmp(p + l, ".tmp.", 5) && p[l + 5] &&
-		    strspn(p + l + 5, "0123456789") == strlen(p + l + 5))
+	for (size_t i = 0; writes && i < writes->n; i++)
+		if (atomic_leftover_of(p, writes->v[i]))
 			return true;
-	}
 	return false;
 }
 

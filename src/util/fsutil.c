@@ -83,6 +83,35 @@ out:
 	return r;
 }
 
+bool atomic_leftover_of(const char *name, const char *base)
+{
+	size_t l = strlen(base);
+	const char *pid = name + l + 5;
+
+	return !strncmp(name, base, l) && !strncmp(name + l, ".tmp.", 5) && *pid &&
+	       strspn(pid, "0123456789") == strlen(pid);
+}
+
+unsigned rm_atomic_leftovers(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	const char *base = slash ? slash + 1 : path;
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	if (slash)
+		*slash = '\0';
+	d = opendir(slash ? (*dir ? dir : "/") : ".");
+	while (d && (de = readdir(d)))
+		if (atomic_leftover_of(de->d_name, base) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+			n++;
+	if (d)
+		closedir(d);
+	free(dir);
+	return n;
+}
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());

@@ -15,8 +15,14 @@ int mkdir_p(const char *path, mode_t mode);
 /* Read a whole file (at most max bytes, -EFBIG past that); *ret is NUL-terminated,
  * the caller frees. */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-/* Write data to path atomically (temp file in the same directory, fsync, rename). */
+/* Write data to path atomically (temp file "<path>.tmp.<pid>" in the same
+ * directory, fsync, rename). */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* Is name ("<base>.tmp.<digits>") the temporary file write_file_atomic writes
+ * base through? A command killed while it wrote leaves one. */
+bool atomic_leftover_of(const char *name, const char *base);
+/* Remove what killed writers of path left beside it; how many. */
+unsigned rm_atomic_leftovers(const char *path);
 /* True when path exists (any type, symlinks not followed). */
 bool path_exists(const char *path);
 /* True when path is a directory. */

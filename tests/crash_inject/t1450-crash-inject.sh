@@ -15,6 +15,7 @@
 #                      envfile services)
 #   CRASH_POINTS_DOWN  pause points of `down` (default: down-taken
 #                      down-stopped worktree-remove)
+#   CRASH_PORT_BASE    the ports (default 27000: 27001-27039)
 #   CRASH_SEED         seed of the random instants (default: the clock; it
 #                      is printed, and the same seed gives the same delays)
 #
@@ -37,7 +38,9 @@ POINTS_UP=${CRASH_POINTS_UP-reserve worktree-checkout worktree-staged worktree p
 POINTS_DOWN=${CRASH_POINTS_DOWN-down-taken down-stopped worktree-remove}
 SEED=${CRASH_SEED:-$(date +%s)}
 KILLER=$BERTH_SRCDIR/tests/crash_inject/crashkill.py
-P=27000 # web: 27000 + slot, api: 27020 + slot (bumped by 4 at most)
+# web: P + slot, api: P + 20 + slot (bumped by 4 at most); CRASH_PORT_BASE
+# lets a full run (make crash) go on beside the suite's CI run
+P=${CRASH_PORT_BASE:-27000}
 WTS=$REPO/.berth/worktrees
 DB=$REPO/.berth/state.db
 W=$TEST_ROOT/w # the runs' scratch files (kept out of the repository)

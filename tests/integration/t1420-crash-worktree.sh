@@ -116,6 +116,20 @@ test_expect_success 'up killed in the checkout, then a person writes into the wo
   nothing_left k5
 '
 
+test_expect_success 'up killed while writing .env.berth: the up that recovers removes the temporary file (was: left in the worktree)' '
+  crash ports up t1 &&
+  echo "BERTH_SLOT=1" >"$WTS/t1/.env.berth.tmp.99999" &&
+  echo "mine" >"$WTS/t1/.env.berth.tmp.notes" &&
+  test_quiet berth up t1 &&
+  test ! -e "$WTS/t1/.env.berth.tmp.99999" &&
+  test_eq "$(cat "$WTS/t1/.env.berth.tmp.notes")" mine &&
+  rm "$WTS/t1/.env.berth.tmp.notes" &&
+  full_tree t1 &&
+  test_quiet berth down t1 &&
+  test_quiet git branch -D t1 &&
+  nothing_left t1
+'
+
 test_expect_success 'down killed while removing the worktree: plain down finishes (was: exit 7, its own deletions counted as changes)' '
   test_quiet berth up r1 &&
   crash worktree-remove down r1 &&
