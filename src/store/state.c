@@ -18,6 +18,8 @@
 
 struct state {
 	sqlite3 *db;
+	char *path; /* the store's file: every message names it */
+	char *err;  /* why the last failed call failed (state_errmsg) */
 };
 
 /* Migration N brings the schema from version N to N + 1. Never edit a shipped
@@ -98,19 +100,71 @@ static int sql_err(int rc)
 	}
 }
 
+/* SQLite's reason for the failure rc of a call on db (its message while it
+ * still has one, else the generic text of rc). */
+static const char *sql_why(sqlite3 *db, int rc)
+{
+	if (db && sqlite3_errcode(db) != SQLITE_OK)
+		return sqlite3_errmsg(db);
+	return sqlite3_errstr(rc);
+}
+
+/* What the failure rc of SQLite on the store at path means, for a person
+ * (why: SQLite's reason). */
+static char *failure_text(const char *path, int rc, const char *why)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return xasprintf("the state store '%s' is corrupt (%s); it was left as it is: move "
+				 "it away and run the command again (the sessions it recorded are "
+				 "then forgotten; their worktrees stay on disk)",
+				 path, why);
+	case SQLITE_READONLY:
+		return xasprintf("cannot write the state store '%s': read-only (%s)", path, why);
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return xasprintf("the state store '%s' stayed locked by another berth command for "
+				 "%d s (%s); run the command again once it is done",
+				 path, BUSY_TIMEOUT_MS / 1000, why);
+	default:
+		return xasprintf("'%s': %s", path, why);
+	}
+}
+
+/* Keep why a call on st failed while SQLite still knows it (a rollback
+ * afterwards leaves it saying "not an error"); returns rc as -errno. */
+static int fail(struct state *st, int rc)
+{
+	free(st->err);
+	st->err = failure_text(st->path, rc, sql_why(st->db, rc));
+	return sql_err(rc);
+}
+
+/* SQLite's error while the last call's failure is still its error code;
+ * else the failure kept (by fail, or by state_rollback before the rollback
+ * cleared SQLite's). */
 const char *state_errmsg(struct state *st)
 {
-	return sqlite3_errmsg(st->db);
+	int rc = sqlite3_extended_errcode(st->db);
+
+	if (rc != SQLITE_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		fail(st, rc);
+	return st->err ? st->err : "the state store failed without a reason";
 }
 
 static int exec_sql(struct state *st, const char *sql)
 {
-	return sql_err(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+	int rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : fail(st, rc);
 }
 
 static int prepare(struct state *st, const char *sql, sqlite3_stmt **ret)
 {
-	return sql_err(sqlite3_prepare_v2(st->db, sql, -1, ret, NULL));
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, ret, NULL);
+
+	return rc == SQLITE_OK ? 0 : fail(st, rc);
 }
 
 /* Step a statement that returns no rows and finalize it. */
@@ -203,20 +257,6 @@ static int check_header(const char *path, char **cause)
 	return 0;
 }
 
-/* The message for a store SQLite cannot use: corrupt, or another failure. */
-static char *corrupt_text(struct state *st, int r)
-{
-	const char *path = sqlite3_db_filename(st->db, "main");
-
-	if (r == -EBADMSG)
-		return xasprintf("the state store '%s' is corrupt (%s); it was left as it is: "
-				 "move it away and run the command again (the sessions it "
-				 "recorded are then forgotten; their worktrees stay on disk)",
-				 path ? path : "state.db", sqlite3_errmsg(st->db));
-	return xasprintf("cannot open the state store '%s': %s", path ? path : "state.db",
-			 sqlite3_errmsg(st->db));
-}
-
 static int user_version(struct state *st, int *ret)
 {
 	sqlite3_stmt *stmt;
@@ -271,7 +311,7 @@ static int migrate(struct state *st, char **cause)
 fail_rollback:
 	state_rollback(st);
 fail:
-	*cause = corrupt_text(st, r);
+	*cause = xstrdup(state_errmsg(st));
 	return r;
 }
 
@@ -304,6 +344,7 @@ int state_open(const char *path, struct state **ret, char **cause)
 		return is_new;
 	}
 	st = xcalloc(1, sizeof(*st));
+	st->path = xstrdup(path);
 	rc = sqlite3_open_v2(path, &st->db,
 			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
 				     SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW,
@@ -339,10 +380,9 @@ int state_open(const char *path, struct state **ret, char **cause)
 	*ret = st;
 	return 0;
 fail_msg:
-	*cause = corrupt_text(st, r);
+	*cause = xstrdup(state_errmsg(st));
 fail:
-	sqlite3_close(st->db);
-	free(st);
+	state_close(st);
 	close(lock);
 	return r;
 }
@@ -352,6 +392,8 @@ void state_close(struct state *st)
 	if (!st)
 		return;
 	sqlite3_close(st->db);
+	free(st->path);
+	free(st->err);
 	free(st);
 }
 
@@ -367,8 +409,11 @@ int state_commit(struct state *st)
 
 void state_rollback(struct state *st)
 {
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	if (sqlite3_get_autocommit(st->db))
+		return;
+	/* the rollback clears SQLite's message of the failure that led here */
+	state_errmsg(st);
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 const char *session_status_name(enum session_status s)
@@ -802,7 +847,7 @@ int state_events_list(struct state *st, int64_t after_id, size_t limit, struct e
 int state_check(const char *path, char **cause)
 {
 	struct strbuf problems = STRBUF_INIT;
-	struct state st = {0};
+	struct state st = {.path = (char *)path};
 	sqlite3_stmt *stmt = NULL;
 	unsigned bad = 0, rows = 0;
 	int rc, r;
@@ -866,10 +911,11 @@ int state_check(const char *path, char **cause)
 	r = 0;
 	goto out;
 fail_msg:
-	*cause = corrupt_text(&st, r);
+	*cause = xstrdup(state_errmsg(&st));
 out:
 	sqlite3_finalize(stmt);
 	sqlite3_close(st.db);
+	free(st.err);
 	strbuf_release(&problems);
 	return r;
 }

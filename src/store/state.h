@@ -75,7 +75,8 @@ struct event_rec {
  * not a berth store, or a newer schema, is refused with *cause and not touched. */
 int state_open(const char *path, struct state **ret, char **cause);
 void state_close(struct state *st);
-/* The last SQLite error message of st. */
+/* Why the last failed call on st failed, naming the store's file: kept when
+ * it failed, so that a rollback since does not lose it. */
 const char *state_errmsg(struct state *st);
 
 /* BEGIN IMMEDIATE (waits up to the busy timeout for other writers). */

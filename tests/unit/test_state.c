@@ -1104,6 +1104,29 @@ static void test_sigkill_in_first_transaction(void)
 	tmp_finish(&t);
 }
 
+/* Regression: the cause of a failure was read from SQLite after the
+ * rollback had cleared it: `up: cannot reserve session 's2': not an error`.
+ * The cause is kept when the call fails, and names the file. */
+static void test_errmsg_after_rollback_said_not_an_error(void)
+{
+	struct state *st;
+	struct session s;
+	struct tmp t;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "taken", 1);
+	ASSERT_OK(state_begin(st));
+	session_fill(&s, "taken", 2);
+	ASSERT_EQ_INT(state_session_insert(st, &s), -EEXIST);
+	state_rollback(st);
+	printf("# %s\n", state_errmsg(st));
+	ASSERT_CONTAINS(state_errmsg(st), "UNIQUE constraint failed");
+	ASSERT_CONTAINS(state_errmsg(st), t.db);
+	state_close(st);
+	tmp_finish(&t);
+}
+
 /* ---- concurrent writers ------------------------------------------------ */
 
 /*
@@ -1456,6 +1479,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_sigkill_after_commit),
 	TAP_TEST(test_sigkill_after_first_open),
 	TAP_TEST(test_sigkill_in_first_transaction),
+	TAP_TEST(test_errmsg_after_rollback_said_not_an_error),
 	TAP_TEST(test_concurrent_reserve),
 	TAP_TEST(test_concurrent_first_open),
 	TAP_TEST(test_busy_writer_is_waited_for),
