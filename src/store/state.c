@@ -4,7 +4,9 @@
  */
 #include "util/common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <sys/stat.h>
 #include <sqlite3.h>
 #include <sys/time.h>
@@ -193,9 +195,9 @@ static char *col_text(sqlite3_stmt *stmt, int i)
 }
 
 /*
- * Look at the file's bytes before SQLite does: an empty or missing file is a
- * new store (returns 1); anything else must be an SQLite file carrying our
- * application id (returns 0).
+ * Look at the file's bytes before SQLite does: a missing file is a new store
+ * (returns 1); anything else must be an SQLite file carrying our application
+ * id (returns 0).
  * Reading the header ourselves means a foreign file is never written to (not
  * even by the switch to WAL).
  */
@@ -229,8 +231,17 @@ static int check_header(const char *path, char **cause)
 	}
 	n = read(fd, h, sizeof(h));
 	close(fd);
-	if (n == 0)
-		return 1;
+	/* berth never leaves an empty store (it builds one aside and links it
+	 * into place): an empty file was truncated, or is not berth's */
+	if (n == 0) {
+		*cause = xasprintf("the state store '%s' is empty (0 bytes), which berth never "
+				   "leaves it: it was truncated, or is not berth's; it was left "
+				   "untouched: move it away and run the command again (berth then "
+				   "starts a new store: the sessions it recorded are forgotten, "
+				   "their worktrees stay on disk)",
+				   path);
+		return -EBADMSG;
+	}
 	if (n < (ssize_t)sizeof(h) || memcmp(h, "SQLite format 3", 16)) {
 		*cause = xasprintf("'%s' is not a berth state store (not an SQLite database); "
 				   "it was left untouched: move it away and run the command again",
@@ -255,6 +266,25 @@ static int check_header(const char *path, char **cause)
 		return -EPROTO;
 	}
 	return 0;
+}
+
+static bool side_exists(const char *path, const char *suffix)
+{
+	char *side = xasprintf("%s%s", path, suffix);
+	struct stat sb;
+	bool r = lstat(side, &sb) == 0;
+
+	free(side);
+	return r;
+}
+
+/* The directory of path (caller frees). */
+static char *dir_of(const char *path)
+{
+	char *copy = xstrdup(path), *dir = xstrdup(dirname(copy));
+
+	free(copy);
+	return dir;
 }
 
 static int user_version(struct state *st, int *ret)
@@ -330,6 +360,115 @@ static int open_lock(const char *path, char **cause)
 	return fd;
 }
 
+/* Remove what a creator killed before it linked its store into place left:
+ * <name>.new.<pid> and its SQLite side files. Under the open lock, so none
+ * of them is being built. */
+static void remove_stale_new(const char *path)
+{
+	char *dir = dir_of(path), *copy = xstrdup(path), *prefix;
+	struct dirent *de;
+	DIR *d;
+
+	prefix = xasprintf("%s.new.", basename(copy));
+	d = opendir(dir);
+	while (d && (de = readdir(d))) {
+		const char *p = de->d_name + strlen(prefix);
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) || !(*p >= '0' && *p <= '9'))
+			continue;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (!*p || !strcmp(p, "-journal") || !strcmp(p, "-wal") || !strcmp(p, "-shm"))
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+	if (d)
+		closedir(d);
+	free(prefix);
+	free(copy);
+	free(dir);
+}
+
+/*
+ * Build a new store whole (application id, schema at the current version,
+ * WAL mode) in <path>.new.<pid>, then link it into place only if path is
+ * still absent. Under the open lock. A store that appeared meanwhile is kept
+ * (and validated by the caller).
+ */
+static int create_store(const char *path, char **cause)
+{
+	char *tmp = xasprintf("%s.new.%d", path, (int)getpid()), *set, *dir;
+	struct state st = {.path = tmp};
+	int rc, r, fd;
+
+	remove_stale_new(path);
+	rc = sqlite3_open_v2(tmp, &st.db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+				     SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW,
+			     NULL);
+	if (rc != SQLITE_OK) {
+		r = fail(&st, rc);
+		goto fail;
+	}
+	set = xasprintf("PRAGMA application_id = %d; BEGIN IMMEDIATE;", STATE_APPLICATION_ID);
+	r = exec_sql(&st, set);
+	free(set);
+	for (size_t v = 0; r >= 0 && v < ARRAY_SIZE(migrations); v++)
+		r = exec_sql(&st, migrations[v]);
+	if (r >= 0) {
+		set = xasprintf("PRAGMA user_version = %zu; COMMIT; PRAGMA journal_mode = WAL;",
+				ARRAY_SIZE(migrations));
+		r = exec_sql(&st, set);
+		free(set);
+	}
+	if (r < 0)
+		goto fail;
+	rc = sqlite3_close(st.db);
+	st.db = NULL;
+	/* the close checkpointed the WAL: the file alone is the whole store */
+	if (rc != SQLITE_OK || side_exists(tmp, "-wal")) {
+		r = -EIO;
+		free(st.err);
+		st.err = xasprintf("'%s': SQLite did not close it cleanly", tmp);
+		goto fail;
+	}
+	/* into place only if nothing is there: a rename that replaces
+	 * nothing, or (where the file system cannot) a link */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0 && errno != EEXIST) {
+		if (errno != EINVAL && errno != ENOSYS) {
+			r = -errno;
+			free(st.err);
+			st.err = xasprintf("cannot rename '%s' to '%s': %s", tmp, path,
+					   strerror(-r));
+			goto fail;
+		}
+		if (link(tmp, path) < 0 && errno != EEXIST) {
+			r = -errno;
+			free(st.err);
+			st.err = xasprintf("cannot link '%s' to '%s': %s", tmp, path, strerror(-r));
+			goto fail;
+		}
+	}
+	unlink(tmp);
+	/* the new name lasts as long as the store's first commit does */
+	dir = dir_of(path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+	free(dir);
+	free(tmp);
+	return 0;
+fail:
+	*cause = xasprintf("cannot create the state store '%s': %s", path,
+			   st.err ? st.err : strerror(-r));
+	sqlite3_close(st.db);
+	remove_stale_new(path);
+	free(st.err);
+	free(tmp);
+	return r;
+}
+
 int state_open(const char *path, struct state **ret, char **cause)
 {
 	struct state *st;
@@ -339,6 +478,11 @@ int state_open(const char *path, struct state **ret, char **cause)
 	if (lock < 0)
 		return lock;
 	is_new = check_header(path, cause);
+	if (is_new == 1) {
+		is_new = create_store(path, cause);
+		if (is_new >= 0)
+			is_new = check_header(path, cause);
+	}
 	if (is_new < 0) {
 		close(lock);
 		return is_new;
@@ -346,8 +490,8 @@ int state_open(const char *path, struct state **ret, char **cause)
 	st = xcalloc(1, sizeof(*st));
 	st->path = xstrdup(path);
 	rc = sqlite3_open_v2(path, &st->db,
-			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-				     SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOFOLLOW,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
+				     SQLITE_OPEN_NOFOLLOW,
 			     NULL);
 	if (rc != SQLITE_OK) {
 		r = sql_err(rc);
@@ -356,17 +500,6 @@ int state_open(const char *path, struct state **ret, char **cause)
 		goto fail;
 	}
 	sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
-	/* The application id goes into the file header while the store is still
-	 * in rollback-journal mode: in WAL mode page 1 would sit in the WAL until
-	 * a checkpoint, and check_header reads the main file. */
-	if (is_new) {
-		char *set = xasprintf("PRAGMA application_id = %d", STATE_APPLICATION_ID);
-
-		r = exec_sql(st, set);
-		free(set);
-		if (r < 0)
-			goto fail_msg;
-	}
 	r = exec_sql(st, "PRAGMA journal_mode = WAL");
 	if (r < 0)
 		goto fail_msg;
@@ -852,8 +985,8 @@ int state_check(const char *path, char **cause)
 	unsigned bad = 0, rows = 0;
 	int rc, r;
 
-	/* check_header reads the file only: a missing or empty one is no
-	 * store (never created here), a foreign one is refused untouched. */
+	/* check_header reads the file only: a missing one is no store (never
+	 * created here), a foreign or empty one is refused untouched. */
 	r = check_header(path, cause);
 	if (r < 0)
 		return r;

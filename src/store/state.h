@@ -71,8 +71,10 @@ struct event_rec {
 	char *detail; /* may be NULL */
 };
 
-/* Open (creating and migrating when needed) the store at path. A file that is
- * not a berth store, or a newer schema, is refused with *cause and not touched. */
+/* Open (creating and migrating when needed) the store at path. A new store
+ * is built whole beside it and linked into place. A file that is not a berth
+ * store (an empty one included), or a newer schema, is refused with *cause
+ * and not touched. */
 int state_open(const char *path, struct state **ret, char **cause);
 void state_close(struct state *st);
 /* Why the last failed call on st failed, naming the store's file: kept when
@@ -128,9 +130,9 @@ void events_free(struct event_rec *v, size_t n);
 
 /* Check the store at path without changing it (`berth doctor`): opened
  * read-only, never created, then PRAGMA quick_check. 0 when it is sound;
- * -ENOENT when there is no store (no file, or an empty one); else -errno
- * with *cause (caller frees) saying what is wrong and what to do: -EBADMSG
- * when it is corrupt or not a berth store. */
+ * -ENOENT when there is no file; else -errno with *cause (caller frees)
+ * saying what is wrong and what to do: -EBADMSG when it is corrupt or not a
+ * berth store (an empty file included). */
 int state_check(const char *path, char **cause);
 
 #endif

@@ -8,6 +8,7 @@
  */
 #include "util/common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sqlite3.h>
@@ -247,18 +248,6 @@ static void test_reopen_is_idempotent(void)
 	tmp_finish(&t);
 }
 
-static void test_open_zero_byte_file_is_new(void)
-{
-	struct tmp t;
-
-	tmp_init(&t);
-	write_bytes(t.db, "", 0);
-	state_close(open_ok(t.db));
-	assert_raw(t.db, "PRAGMA user_version", SCHEMA_TEXT);
-	assert_store_intact(t.db);
-	tmp_finish(&t);
-}
-
 static void test_open_missing_directory(void)
 {
 	struct state *st = (struct state *)0x1;
@@ -315,6 +304,23 @@ static void expect_refused(struct tmp *t, int r_want, bool foreign, const char *
 	}
 	free(before);
 	free(after);
+}
+
+/* Regression: a 0-byte state.db was taken for a new store and initialised
+ * in place: every session it had recorded was forgotten, silently. berth
+ * never leaves an empty store (it builds one aside and links it), so an
+ * empty file is refused like any other that is not a store. */
+static void test_zero_byte_store_was_reinitialised(void)
+{
+	struct tmp t;
+	struct stat sb;
+
+	tmp_init(&t);
+	write_bytes(t.db, "", 0);
+	expect_refused(&t, -EBADMSG, true, "is empty (0 bytes)", "move it away");
+	ASSERT_OK(stat(t.db, &sb));
+	ASSERT_EQ_INT(sb.st_size, 0);
+	tmp_finish(&t);
 }
 
 static void test_refuse_random_bytes(void)
@@ -1074,9 +1080,10 @@ static void test_sigkill_after_first_open(void)
 	struct session s;
 
 	/* The very first command in a repository creates the store and is killed
-	 * (SPEC §5: SIGKILL of `up`) before it closes it: the schema, the
-	 * application id and its session are only in the WAL. The next command
-	 * must open the store and recover, not call it a foreign database. */
+	 * (SPEC §5: SIGKILL of `up`) before it closes it: its session is only in
+	 * the WAL (the store itself was built whole before it was linked into
+	 * place). The next command must open the store and recover, not call it
+	 * a foreign database. */
 	tmp_init(&t);
 	crash_child(t.db, CRASH_AFTER_COMMIT);
 
@@ -1101,6 +1108,85 @@ static void test_sigkill_in_first_transaction(void)
 	ASSERT_EQ_INT(state_session_get(st, "victim", &s), -ENOENT);
 	state_close(st);
 	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+/* The names in dir, sorted, one per line (for before/after comparisons). */
+static char *dir_listing(const char *dir)
+{
+	struct strvec names = STRVEC_INIT;
+	struct strbuf sb = STRBUF_INIT;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	ASSERT_TRUE(d != NULL);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strvec_push(&names, de->d_name);
+	closedir(d);
+	for (size_t i = 0; i < names.n; i++)
+		for (size_t j = i + 1; j < names.n; j++)
+			if (strcmp(names.v[i], names.v[j]) > 0) {
+				char *x = names.v[i];
+
+				names.v[i] = names.v[j];
+				names.v[j] = x;
+			}
+	for (size_t i = 0; i < names.n; i++)
+		strbuf_addf(&sb, "%s\n", names.v[i]);
+	strvec_clear(&names);
+	return strbuf_detach(&sb);
+}
+
+/* A new store is built whole beside its name and linked into place: the
+ * file at path is never empty nor half made, even when the creator is
+ * killed. What a killed creator left (state.db.new.<pid> and its side
+ * files) is removed by the next one; a symlink planted at our own
+ * temporary name is not followed. */
+static void test_new_store_is_built_aside(void)
+{
+	static const char *const stale[] = {"state.db.new.999999", "state.db.new.999999-journal",
+					    "state.db.new.12-wal", "state.db.new.12-shm"};
+	static const char *const kept[] = {"state.db.newer", "state.db.new.x", "notes.new.12"};
+	char *ours, *target, *listing;
+	unsigned char *h;
+	struct tmp t;
+	size_t len;
+
+	tmp_init(&t);
+	for (size_t i = 0; i < ARRAY_SIZE(stale); i++) {
+		char *p = path_join(t.dir, stale[i]);
+
+		write_bytes(p, "half", 4);
+		free(p);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++) {
+		char *p = path_join(t.dir, kept[i]);
+
+		write_bytes(p, "mine", 4);
+		free(p);
+	}
+	ours = xasprintf("%s.new.%d", t.db, (int)getpid());
+	target = path_join(t.dir, "target-outside");
+	ASSERT_OK(symlink(target, ours));
+
+	state_close(open_ok(t.db));
+	listing = dir_listing(t.dir);
+	ASSERT_STREQ(listing, "notes.new.12\nstate.db\nstate.db.lock\nstate.db.new.x\n"
+			      "state.db.newer\n");
+	ASSERT_FALSE(path_exists(target));
+	/* whole in the main file: id, version, WAL mode (bytes 18 and 19) */
+	h = (unsigned char *)read_bytes(t.db, &len);
+	ASSERT_TRUE(len >= 100);
+	ASSERT_EQ_INT(h[18], 2);
+	ASSERT_EQ_INT(h[19], 2);
+	ASSERT_EQ_INT(h[63], STATE_SCHEMA_VERSION);
+	ASSERT_EQ_INT(memcmp(h + 68, "bert", 4), 0);
+	free(h);
+	assert_store_intact(t.db);
+	free(listing);
+	free(ours);
+	free(target);
 	tmp_finish(&t);
 }
 
@@ -1453,7 +1539,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_open_creates_store),
 	TAP_TEST(test_open_header_bytes),
 	TAP_TEST(test_reopen_is_idempotent),
-	TAP_TEST(test_open_zero_byte_file_is_new),
+	TAP_TEST(test_zero_byte_store_was_reinitialised),
 	TAP_TEST(test_open_missing_directory),
 	TAP_TEST(test_refuse_random_bytes),
 	TAP_TEST(test_refuse_text_file),
@@ -1479,6 +1565,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_sigkill_after_commit),
 	TAP_TEST(test_sigkill_after_first_open),
 	TAP_TEST(test_sigkill_in_first_transaction),
+	TAP_TEST(test_new_store_is_built_aside),
 	TAP_TEST(test_errmsg_after_rollback_said_not_an_error),
 	TAP_TEST(test_concurrent_reserve),
 	TAP_TEST(test_concurrent_first_open),
