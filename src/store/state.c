@@ -18,13 +18,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sqlite3.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "store/state.h"
-#include "util/fsutil.h"
 #include "util/timeutil.h"
 
 #define BUSY_TIMEOUT_MS 10000
@@ -755,12 +755,43 @@ static int inspect(const char *path, enum inspect_how how, struct found *f, char
 static int open_lock(const char *path, char **cause)
 {
 	char *lock = xasprintf("%s.lock", path);
-	int fd = lock_file(lock);
+	struct stat sb;
+	int fd, r;
 
-	if (fd < 0)
-		*cause = xasprintf("cannot lock '%s': %s", lock, strerror(-fd));
+	/* never through a symlink (its target would be created, anywhere),
+	 * never a FIFO or a device */
+	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+	if (fd < 0) {
+		r = -errno;
+		*cause = r == -ELOOP ? xasprintf("'%s' is a symbolic link, not berth's lock of the "
+						 "state store; it was left untouched: move it away "
+						 "and run the command again",
+						 lock)
+				     : xasprintf("cannot lock '%s': %s", lock, strerror(-r));
+		goto out;
+	}
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		*cause = xasprintf("'%s' is not a regular file, not berth's lock of the state "
+				   "store; it was left untouched: move it away and run the command "
+				   "again",
+				   lock);
+		r = -EBADMSG;
+		goto out_close;
+	}
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			r = -errno;
+			*cause = xasprintf("cannot lock '%s': %s", lock, strerror(-r));
+			goto out_close;
+		}
+	}
+	r = fd;
+	goto out;
+out_close:
+	close(fd);
+out:
 	free(lock);
-	return fd;
+	return r;
 }
 
 /* Remove what a creator killed before it linked its store into place left:

@@ -1474,6 +1474,36 @@ static void test_new_store_is_built_aside(void)
 	tmp_finish(&t);
 }
 
+/* The lock beside the store is never followed through a symlink (its
+ * target would be created anywhere) nor taken on a FIFO. */
+static void test_lock_file_not_regular_is_refused(void)
+{
+	struct state *st = (struct state *)0x1;
+	char *lock, *target, *cause = NULL;
+	struct tmp t;
+
+	tmp_init(&t);
+	lock = xasprintf("%s.lock", t.db);
+	target = path_join(t.dir, "outside-lock");
+	ASSERT_OK(symlink(target, lock));
+	ASSERT_EQ_INT(state_open(t.db, &st, &cause), -ELOOP);
+	ASSERT_CONTAINS(cause, "is a symbolic link");
+	ASSERT_CONTAINS(cause, lock);
+	free(cause);
+	cause = NULL;
+	ASSERT_FALSE(path_exists(target));
+	ASSERT_OK(unlink(lock));
+	ASSERT_OK(mkfifo(lock, 0600));
+	ASSERT_EQ_INT(state_open(t.db, &st, &cause), -EBADMSG);
+	ASSERT_CONTAINS(cause, lock);
+	free(cause);
+	ASSERT_TRUE(st == (struct state *)0x1);
+	ASSERT_FALSE(path_exists(t.db)); /* no store was made */
+	free(lock);
+	free(target);
+	tmp_finish(&t);
+}
+
 /* Regression: the cause of a failure was read from SQLite after the
  * rollback had cleared it: `up: cannot reserve session 's2': not an error`.
  * The cause is kept when the call fails, and names the file. */
@@ -2153,6 +2183,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_sigkill_after_first_open),
 	TAP_TEST(test_sigkill_in_first_transaction),
 	TAP_TEST(test_new_store_is_built_aside),
+	TAP_TEST(test_lock_file_not_regular_is_refused),
 	TAP_TEST(test_errmsg_after_rollback_said_not_an_error),
 	TAP_TEST(test_readonly_open_switched_journal_mode),
 	TAP_TEST(test_readonly_open_reads_the_wal),
