@@ -236,6 +236,6 @@ const struct cmd_entry cmd_events_entry = {
 		"Options:\n"
 		"  -f, --follow   then print new events as they come (Ctrl-C ends)\n"
 		"  --json         a JSON array (with -f: one JSON object per line)\n",
-	.flags = CMD_STATE,
+	.flags = CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_events_exec,
 };
