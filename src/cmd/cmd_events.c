@@ -144,8 +144,10 @@ static void follow(struct events_ctx *e)
 	if (ino < 0)
 		goto out;
 	mkdir_p(run, 0755);
-	/* the store's WAL, new session dirs, and each journal */
-	inotify_add_watch(ino, e->ctx->berth_dir, IN_MODIFY);
+	/* the store's WAL (written; and closed by a writer, once its last
+	 * commit shows: a reader woken by the write may look too early), new
+	 * session dirs, and each journal */
+	inotify_add_watch(ino, e->ctx->berth_dir, IN_MODIFY | IN_CLOSE_WRITE);
 	inotify_add_watch(ino, run, IN_CREATE);
 	for (;;) {
 		struct event_rec *v;
