@@ -33,6 +33,7 @@ struct state {
 	sqlite3 *db;
 	char *path; /* the store's file: every message names it */
 	char *err;  /* why the last failed call failed (state_errmsg) */
+	bool copy;  /* db is a copy in memory (state_is_copy) */
 };
 
 /* Migration N brings the schema from version N to N + 1. Never edit a shipped
@@ -1115,11 +1116,14 @@ int state_open_readonly(const char *path, struct state **ret, char **cause)
 			state_close(st);
 			return sql_err(rc);
 		}
+		st->copy = true;
 		r = migrate(st, cause);
 	} else {
 		st->db = f.db;
-		if (f.version < STATE_SCHEMA_VERSION)
+		if (f.version < STATE_SCHEMA_VERSION) {
+			st->copy = true;
 			r = migrate_in_memory(st, cause);
+		}
 	}
 	if (r < 0) {
 		state_close(st);
@@ -1127,6 +1131,11 @@ int state_open_readonly(const char *path, struct state **ret, char **cause)
 	}
 	*ret = st;
 	return 0;
+}
+
+bool state_is_copy(struct state *st)
+{
+	return st->copy;
 }
 
 void state_close(struct state *st)

@@ -84,6 +84,10 @@ int state_open(const char *path, struct state **ret, char **cause);
  * created. No file reads as an empty store; a store of an older schema is
  * read through a migrated copy in memory. Refusals as state_open. */
 int state_open_readonly(const char *path, struct state **ret, char **cause);
+/* True when st reads a copy in memory (state_open_readonly found no store,
+ * or one of an older schema): it never sees later changes; open the store
+ * again to see them. */
+bool state_is_copy(struct state *st);
 void state_close(struct state *st);
 /* Why the last failed call on st failed, naming the store's file: kept when
  * it failed, so that a rollback since does not lose it. */
