@@ -99,18 +99,22 @@ int cmd_exit_for(int r)
 
 int cmd_open_state(struct cmd_ctx *ctx)
 {
+	bool ro = ctx->entry && (ctx->entry->flags & CMD_STATE_RO);
 	char *path, *cause = NULL;
 	int r;
 
 	if (ctx->state)
 		return 0;
-	r = mkdir_p(ctx->berth_dir, 0755);
-	if (r < 0) {
-		out_error("cannot create '%s': %s", ctx->berth_dir, strerror(-r));
-		return EXIT_FAIL;
+	if (!ro) {
+		r = mkdir_p(ctx->berth_dir, 0755);
+		if (r < 0) {
+			out_error("cannot create '%s': %s", ctx->berth_dir, strerror(-r));
+			return EXIT_FAIL;
+		}
 	}
 	path = path_join(ctx->berth_dir, "state.db");
-	r = state_open(path, &ctx->state, &cause);
+	r = ro ? state_open_readonly(path, &ctx->state, &cause)
+	       : state_open(path, &ctx->state, &cause);
 	free(path);
 	if (r < 0) {
 		out_error("%s", cause);

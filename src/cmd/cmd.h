@@ -31,6 +31,7 @@ enum cmd_flags {
 	CMD_CONFIG = 1 << 1,          /* load .berth.ini (implies CMD_REPO) */
 	CMD_STATE = 1 << 2,           /* open .berth/state.db (implies CMD_REPO) */
 	CMD_CONFIG_OPTIONAL = 1 << 3, /* with CMD_CONFIG: a missing file is not an error */
+	CMD_STATE_RO = 1 << 4,        /* with CMD_STATE: only reads it, never creates it */
 };
 
 /* How a command takes the session it changes (own.c). */

@@ -117,6 +117,6 @@ const struct cmd_entry cmd_attach_entry = {
 		"the session's environment), started again if it ended. Detach with the tmux\n"
 		"prefix key and d (C-b d); the services keep running. Replaces berth: no lock\n"
 		"is held while attached.\n",
-	.flags = CMD_CONFIG | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_attach_exec,
 };

@@ -83,6 +83,6 @@ const struct cmd_entry cmd_env_entry = {
 		"  --format dotenv   KEY=VALUE lines, as in .env.berth (default)\n"
 		"  --format sh       export KEY='VALUE' lines for eval\n"
 		"  --json            the session as JSON (docs/json.md)\n",
-	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_env_exec,
 };

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <getopt.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,18 +136,50 @@ static void print_event(const struct events_ctx *e, const struct event_rec *ev, 
 		 ev->detail ? ev->detail : "");
 }
 
-static void follow(struct events_ctx *e)
+/* What the store's file and WAL look like (zeros for a missing one): a copy
+ * read from them is out of date once this changes. */
+struct store_stamp {
+	struct timespec mtim[2];
+	off_t size[2];
+	ino_t ino[2];
+};
+
+static void store_stamp(const char *berth_dir, struct store_stamp *ret)
 {
-	int ino = inotify_init1(IN_CLOEXEC);
+	static const char *const names[] = {"state.db", "state.db-wal"};
+
+	memset(ret, 0, sizeof(*ret));
+	for (int i = 0; i < 2; i++) {
+		char *path = path_join(berth_dir, names[i]);
+		struct stat sb;
+
+		if (lstat(path, &sb) == 0) {
+			ret->mtim[i] = sb.st_mtim;
+			ret->size[i] = sb.st_size;
+			ret->ino[i] = sb.st_ino;
+		}
+		free(path);
+	}
+}
+
+static int follow(struct events_ctx *e)
+{
+	struct store_stamp read_at, now;
+	int ino = inotify_init1(IN_CLOEXEC), code = EXIT_OK;
 	char *run = path_join(e->ctx->berth_dir, "run");
 	char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
 
 	if (ino < 0)
 		goto out;
 	mkdir_p(run, 0755);
-	/* the store's WAL, new session dirs, and each journal */
-	inotify_add_watch(ino, e->ctx->berth_dir, IN_MODIFY);
+	/* the store's WAL (written; and closed by a writer, once its last
+	 * commit shows: a reader woken by the write may look too early), new
+	 * session dirs, and each journal */
+	inotify_add_watch(ino, e->ctx->berth_dir, IN_MODIFY | IN_CLOSE_WRITE);
 	inotify_add_watch(ino, run, IN_CREATE);
+	/* a copy was read before this, when the store looked unknown: no file
+	 * stamps as zeros, any file (since made or changed) otherwise */
+	memset(&read_at, 0, sizeof(read_at));
 	for (;;) {
 		struct event_rec *v;
 		size_t n;
@@ -164,6 +197,17 @@ static void follow(struct events_ctx *e)
 		}
 		if (d)
 			closedir(d);
+		store_stamp(e->ctx->berth_dir, &now);
+		if (state_is_copy(e->ctx->state) && memcmp(&now, &read_at, sizeof(now))) {
+			/* no store yet, or an older one read through a copy: a
+			 * copy never changes, read the store as it is now */
+			read_at = now;
+			state_close(e->ctx->state);
+			e->ctx->state = NULL;
+			code = cmd_open_state(e->ctx);
+			if (code)
+				break;
+		}
 		collect(e, &v, &n);
 		for (size_t i = 0; i < n; i++)
 			print_event(e, &v[i], NULL);
@@ -175,6 +219,7 @@ static void follow(struct events_ctx *e)
 	close(ino);
 out:
 	free(run);
+	return code;
 }
 
 static int cmd_events_exec(struct cmd_ctx *ctx, int argc, char **argv)
@@ -187,8 +232,8 @@ static int cmd_events_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct events_ctx e = {.ctx = ctx};
 	struct event_rec *v = NULL;
 	bool follow_on = false;
+	int c, code = EXIT_OK;
 	size_t n = 0;
-	int c;
 
 	optind = 1;
 	opterr = 0;
@@ -219,11 +264,11 @@ static int cmd_events_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	events_free(v, n);
 	if (follow_on)
-		follow(&e);
+		code = follow(&e);
 	for (size_t i = 0; i < e.n_pos; i++)
 		free(e.pos[i].slug);
 	free(e.pos);
-	return EXIT_OK;
+	return code;
 }
 
 const struct cmd_entry cmd_events_entry = {
@@ -236,6 +281,6 @@ const struct cmd_entry cmd_events_entry = {
 		"Options:\n"
 		"  -f, --follow   then print new events as they come (Ctrl-C ends)\n"
 		"  --json         a JSON array (with -f: one JSON object per line)\n",
-	.flags = CMD_STATE,
+	.flags = CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_events_exec,
 };

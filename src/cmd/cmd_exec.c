@@ -47,6 +47,6 @@ const struct cmd_entry cmd_exec_entry = {
 	.help = "The environment is yours, then the worktree's inherit_env files, then the\n"
 		"session's variables (BERTH_*, ports, PORT). The exit status is the command's;\n"
 		"127 when it cannot be found, 126 when it cannot be run.\n",
-	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_exec_exec,
 };

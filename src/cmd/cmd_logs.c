@@ -204,6 +204,6 @@ const struct cmd_entry cmd_logs_entry = {
 		"  -n, --lines N   the last N lines of each log (default 10)\n"
 		"  -f, --follow    then follow them, across rotation and restarts (Ctrl-C "
 		"ends)\n",
-	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_logs_exec,
 };

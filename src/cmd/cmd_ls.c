@@ -106,6 +106,6 @@ const struct cmd_entry cmd_ls_entry = {
 		"command working on it died; `berth down` or `berth up` recovers it).\n\n"
 		"Options:\n"
 		"  --json   a JSON array on stdout (docs/json.md)\n",
-	.flags = CMD_STATE,
+	.flags = CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_ls_exec,
 };

@@ -48,6 +48,6 @@ const struct cmd_entry cmd_shell_entry = {
 	.summary = "open $SHELL in the session's worktree with its environment",
 	.help = "The shell replaces berth: no lock is held while it runs. Under runner = tmux it\n"
 		"attaches to the session's shell window instead (see `berth attach`).\n",
-	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_shell_exec,
 };

@@ -413,6 +413,6 @@ const struct cmd_entry cmd_status_entry = {
 		"is `lost`. Exit status 6 when a started service is not healthy.\n\n"
 		"Options:\n"
 		"  --json   one JSON object (with a slug) or an array (docs/json.md)\n",
-	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_status_exec,
 };

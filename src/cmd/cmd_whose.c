@@ -249,6 +249,6 @@ const struct cmd_entry cmd_whose_entry = {
 		"markers it or an ancestor carries. Exit 1 when nobody owns it.\n\n"
 		"Options:\n"
 		"  --json   the answer as JSON (docs/json.md)\n",
-	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_whose_exec,
 };

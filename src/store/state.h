@@ -2,7 +2,10 @@
  * state.h: the state store, .berth/state.db. SQLite in WAL mode with a busy
  * timeout; the schema is versioned (PRAGMA user_version) and migrated forward.
  * Every change is one short transaction; nothing slow happens inside one.
- * A file that is not a berth store is refused and never written.
+ * A file that is not a berth store is refused and never written: before
+ * anything writes to it, a store is read through a read-only connection and
+ * must have berth's application id, a schema version berth knows and exactly
+ * the schema the migrations make at that version.
  */
 #ifndef BERTH_STATE_H
 #define BERTH_STATE_H
@@ -71,11 +74,23 @@ struct event_rec {
 	char *detail; /* may be NULL */
 };
 
-/* Open (creating and migrating when needed) the store at path. A file that is
- * not a berth store, or a newer schema, is refused with *cause and not touched. */
+/* Open the store at path to read and write, creating it when there is no
+ * file (built whole beside it, then linked into place) and migrating it.
+ * A file that is not a berth store (an empty one included), a newer schema,
+ * or a store berth cannot write (-EROFS) is refused with *cause (caller
+ * frees) naming the file, and is not touched. */
 int state_open(const char *path, struct state **ret, char **cause);
+/* Open the store at path only to read it: nothing is ever written nor
+ * created. No file reads as an empty store; a store of an older schema is
+ * read through a migrated copy in memory. Refusals as state_open. */
+int state_open_readonly(const char *path, struct state **ret, char **cause);
+/* True when st reads a copy in memory (state_open_readonly found no store,
+ * or one of an older schema): it never sees later changes; open the store
+ * again to see them. */
+bool state_is_copy(struct state *st);
 void state_close(struct state *st);
-/* The last SQLite error message of st. */
+/* Why the last failed call on st failed, naming the store's file: kept when
+ * it failed, so that a rollback since does not lose it. */
 const char *state_errmsg(struct state *st);
 
 /* BEGIN IMMEDIATE (waits up to the busy timeout for other writers). */
@@ -125,11 +140,11 @@ void op_rec_finish(struct op_rec *op);
 void op_rec_copy(struct op_rec *dst, const struct op_rec *src);
 void events_free(struct event_rec *v, size_t n);
 
-/* Check the store at path without changing it (`berth doctor`): opened
- * read-only, never created, then PRAGMA quick_check. 0 when it is sound;
- * -ENOENT when there is no store (no file, or an empty one); else -errno
- * with *cause (caller frees) saying what is wrong and what to do: -EBADMSG
- * when it is corrupt or not a berth store. */
+/* Check the store at path without changing it (`berth doctor`): refused as
+ * state_open_readonly refuses, never created, then PRAGMA quick_check. 0
+ * when it is sound; -ENOENT when there is no file; else -errno with *cause
+ * (caller frees) saying what is wrong and what to do: -EBADMSG when it is
+ * corrupt or not a berth store (an empty file included). */
 int state_check(const char *path, char **cause);
 
 #endif

@@ -93,6 +93,9 @@ test_expect_success 'outside a repository it still runs: the repository is a war
 
 test_expect_success 'a sound state store: quick_check ok, and it is left as it was' '
   berth ls >/dev/null 2>&1 &&
+  test ! -e .berth &&
+  test_quiet berth up doc-s &&
+  test_quiet berth down doc-s &&
   test -s .berth/state.db &&
   sum=$(cksum <.berth/state.db) &&
   berth doctor >out 2>err &&

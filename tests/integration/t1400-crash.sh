@@ -228,7 +228,7 @@ test_expect_success 'SQLite'"'"'s header with garbage after it: refused (1), unt
 
 test_expect_success 'a berth store whose pages are garbage: an error (1) naming the file, untouched' '
   fresh_store &&
-  test_quiet berth ls &&
+  test_quiet berth up st-pages && test_quiet berth down st-pages &&
   head -c 100 .berth/state.db >header &&
   rm -f .berth/state.db* &&
   { cat header; head -c 8092 /dev/zero | tr "\000" x; } >.berth/state.db &&

@@ -8,8 +8,11 @@
  */
 #include "util/common.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <poll.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -247,18 +250,6 @@ static void test_reopen_is_idempotent(void)
 	tmp_finish(&t);
 }
 
-static void test_open_zero_byte_file_is_new(void)
-{
-	struct tmp t;
-
-	tmp_init(&t);
-	write_bytes(t.db, "", 0);
-	state_close(open_ok(t.db));
-	assert_raw(t.db, "PRAGMA user_version", SCHEMA_TEXT);
-	assert_store_intact(t.db);
-	tmp_finish(&t);
-}
-
 static void test_open_missing_directory(void)
 {
 	struct state *st = (struct state *)0x1;
@@ -270,51 +261,136 @@ static void test_open_missing_directory(void)
 	free(cause);
 }
 
+enum opener { OPEN_RW, OPEN_RO, OPEN_CHECK };
+
+static int open_with(enum opener how, const char *path, struct state **ret, char **cause)
+{
+	switch (how) {
+	case OPEN_RW:
+		return state_open(path, ret, cause);
+	case OPEN_RO:
+		return state_open_readonly(path, ret, cause);
+	case OPEN_CHECK:
+		break;
+	}
+	return state_check(path, cause);
+}
+
+/* A file's bytes, or NULL when there is none; an empty file counts as none
+ * when empty_is_none (SQLite reads an empty WAL as no WAL). */
+static char *bytes_or_null(const char *path, size_t *ret_len, bool empty_is_none)
+{
+	char *data = NULL;
+	struct stat sb;
+	int r;
+
+	/* a symlink or a FIFO is compared by what it is, never read */
+	if (lstat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+		data = xasprintf("<not a regular file: mode %o>", (unsigned)sb.st_mode);
+		*ret_len = strlen(data);
+		return data;
+	}
+	r = read_file(path, 64 << 20, &data, ret_len);
+
+	if (r == -ENOENT || (r >= 0 && empty_is_none && *ret_len == 0)) {
+		free(data);
+		*ret_len = 0;
+		return NULL;
+	}
+	ASSERT_OK(r);
+	return data;
+}
+
+static void assert_same_bytes(const char *what, const char *a, size_t na, const char *b, size_t nb)
+{
+	if ((a == NULL) != (b == NULL) || na != nb || (a && memcmp(a, b, na))) {
+		char *m = xasprintf("%s changed (%zu bytes%s before, %zu bytes%s after)", what, na,
+				    a ? "" : ", absent", nb, b ? "" : ", absent");
+
+		tap_fail(__FILE__, __LINE__, m);
+	}
+}
+
 /*
- * state_open on t->db must fail with r_want, a cause containing every
- * non-NULL want, leave the file byte for byte as it was and (when foreign:
- * not a berth store at all) name the file and create no -wal / -shm /
- * -journal beside it.
+ * state_open, state_open_readonly and state_check on t->db must each fail
+ * with r_want, a cause containing every non-NULL want and naming the file,
+ * and leave the file and its -wal byte for byte as they were (its mtime
+ * too); when foreign (refused for what the file itself is), nothing may be
+ * created beside it either: no -wal, -shm, -journal.
  */
 static void expect_refused(struct tmp *t, int r_want, bool foreign, const char *want1,
 			   const char *want2)
 {
-	struct state *st = (struct state *)0x1;
-	char *before, *after, *cause = NULL;
-	size_t n_before, n_after;
+	static const enum opener how[] = {OPEN_RW, OPEN_RO, OPEN_CHECK};
+	char *before, *after, *wal_before, *wal_after, *wal;
+	size_t n_before, n_after, nw_before, nw_after;
+	bool shm_before, journal_before;
 	struct stat sb, sa;
-	int r;
 
+	wal = xasprintf("%s-wal", t->db);
 	before = read_bytes(t->db, &n_before);
+	wal_before = bytes_or_null(wal, &nw_before, false);
+	shm_before = sidecar_exists(t->db, "-shm");
+	journal_before = sidecar_exists(t->db, "-journal");
 	ASSERT_OK(stat(t->db, &sb));
-	r = state_open(t->db, &st, &cause);
-	if (r >= 0)
-		state_close(st);
-	if (cause)
-		printf("# cause: %s\n", cause);
-	ASSERT_EQ_INT(r, r_want);
-	ASSERT_TRUE(st == (struct state *)0x1);
-	if (foreign)
-		ASSERT_CONTAINS(cause, t->db);
-	if (want1)
-		ASSERT_CONTAINS(cause, want1);
-	if (want2)
-		ASSERT_CONTAINS(cause, want2);
-	free(cause);
+	for (size_t i = 0; i < ARRAY_SIZE(how); i++) {
+		struct state *st = (struct state *)0x1;
+		char *cause = NULL;
+		int r = open_with(how[i], t->db, &st, &cause);
 
-	after = read_bytes(t->db, &n_after);
-	ASSERT_EQ_INT(n_after, n_before);
-	ASSERT_TRUE(memcmp(before, after, n_before) == 0);
-	ASSERT_OK(stat(t->db, &sa));
-	ASSERT_EQ_INT(sa.st_mtim.tv_sec, sb.st_mtim.tv_sec);
-	ASSERT_EQ_INT(sa.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
-	if (foreign) {
-		ASSERT_FALSE(sidecar_exists(t->db, "-wal"));
-		ASSERT_FALSE(sidecar_exists(t->db, "-shm"));
-		ASSERT_FALSE(sidecar_exists(t->db, "-journal"));
+		if (r >= 0 && how[i] != OPEN_CHECK)
+			state_close(st);
+		printf("# %s: %s\n",
+		       how[i] == OPEN_RW   ? "state_open"
+		       : how[i] == OPEN_RO ? "state_open_readonly"
+					   : "state_check",
+		       cause ? cause : "(no cause)");
+		ASSERT_EQ_INT(r, r_want);
+		if (how[i] != OPEN_CHECK)
+			ASSERT_TRUE(st == (struct state *)0x1);
+		ASSERT_CONTAINS(cause, t->db);
+		if (want1)
+			ASSERT_CONTAINS(cause, want1);
+		if (want2)
+			ASSERT_CONTAINS(cause, want2);
+		ASSERT_TRUE(strstr(cause, "not an error") == NULL);
+		free(cause);
+
+		after = read_bytes(t->db, &n_after);
+		assert_same_bytes(t->db, before, n_before, after, n_after);
+		free(after);
+		wal_after = bytes_or_null(wal, &nw_after, false);
+		assert_same_bytes(wal, wal_before, nw_before, wal_after, nw_after);
+		free(wal_after);
+		ASSERT_OK(stat(t->db, &sa));
+		ASSERT_EQ_INT(sa.st_mtim.tv_sec, sb.st_mtim.tv_sec);
+		ASSERT_EQ_INT(sa.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+		if (foreign) {
+			ASSERT_EQ_INT(sidecar_exists(t->db, "-wal"), wal_before != NULL);
+			ASSERT_EQ_INT(sidecar_exists(t->db, "-shm"), shm_before);
+			ASSERT_EQ_INT(sidecar_exists(t->db, "-journal"), journal_before);
+		}
 	}
 	free(before);
-	free(after);
+	free(wal_before);
+	free(wal);
+}
+
+/* Regression: a 0-byte state.db was taken for a new store and initialised
+ * in place: every session it had recorded was forgotten, silently. berth
+ * never leaves an empty store (it builds one aside and links it), so an
+ * empty file is refused like any other that is not a store. */
+static void test_zero_byte_store_was_reinitialised(void)
+{
+	struct tmp t;
+	struct stat sb;
+
+	tmp_init(&t);
+	write_bytes(t.db, "", 0);
+	expect_refused(&t, -EBADMSG, true, "is empty (0 bytes)", "move it away");
+	ASSERT_OK(stat(t.db, &sb));
+	ASSERT_EQ_INT(sb.st_size, 0);
+	tmp_finish(&t);
 }
 
 static void test_refuse_random_bytes(void)
@@ -457,30 +533,242 @@ static void test_refuse_newer_schema_in_rollback_mode(void)
 	tmp_finish(&t);
 }
 
-static void test_migrates_empty_store_with_our_id(void)
+/* Regression: version 0 with our application id and no tables (what an
+ * interrupted first open of an older berth could leave, or anyone else) was
+ * migrated forward as if it were a store. berth builds a new store whole
+ * before it has a name: a half-made one is refused, untouched. */
+static void test_half_made_store_version_0_was_migrated(void)
 {
 	struct tmp t;
-	struct state *st;
-	struct session s;
+	struct stat sb;
 
-	/* Version 0 with our application id and no tables (what an interrupted
-	 * first open could leave if the id were written first): migrated forward. */
 	tmp_init(&t);
 	raw_exec(t.db, "PRAGMA application_id = 1650815604");
 	assert_raw(t.db, "PRAGMA user_version", "0");
-	{
-		struct stat sb;
+	ASSERT_OK(stat(t.db, &sb));
+	ASSERT_TRUE(sb.st_size >= 100); /* not an empty file: a real header */
+	expect_refused(&t, -EBADMSG, true, "schema version 0", "move it away");
+	assert_raw(t.db, "SELECT count(*) FROM sqlite_master", "0");
+	tmp_finish(&t);
+}
 
-		ASSERT_OK(stat(t.db, &sb));
-		ASSERT_TRUE(sb.st_size >= 100); /* not an empty file: a real header */
-	}
+/* Regression: a store with our id and version whose tables are missing was
+ * used as it was ("no such table: ops" at the first query, "not an error"
+ * from up), and a dropped table was even created again by nobody. */
+static void test_half_made_store_with_missing_tables_was_used(void)
+{
+	struct tmp t;
+
+	tmp_init(&t);
+	raw_exec(t.db, "PRAGMA application_id = 1650815604; PRAGMA user_version = 1;"
+		       "PRAGMA journal_mode = WAL;"
+		       "CREATE TABLE sessions (slug TEXT PRIMARY KEY);");
+	expect_refused(&t, -EBADMSG, true, "table 'events' is missing", "not a berth state store");
+	tmp_finish(&t);
+}
+
+/* Regression: an SQLite database of another program that happens to carry
+ * berth's application id got berth's tables added beside its own. */
+static void test_foreign_db_with_our_id_got_our_tables(void)
+{
+	struct tmp t;
+
+	tmp_init(&t);
+	raw_exec(t.db, "PRAGMA application_id = 1650815604;"
+		       "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+		       "INSERT INTO notes (body) VALUES ('precious');");
+	/* version 0: never a store of ours */
+	expect_refused(&t, -EBADMSG, true, "schema version 0", NULL);
+	/* version 1 and our tables plus its own */
+	raw_exec(t.db, "PRAGMA user_version = 1");
+	expect_refused(&t, -EBADMSG, true, "table 'events' is missing", NULL);
+	assert_raw(t.db, "SELECT count(*) FROM sqlite_master", "1");
+	assert_raw(t.db, "SELECT body FROM notes", "precious");
+	tmp_finish(&t);
+}
+
+/* A store of ours with an extra table, or a table of another shape. */
+static void test_store_with_other_tables_is_refused(void)
+{
+	struct tmp t;
+
+	tmp_init(&t);
+	state_close(open_ok(t.db));
+	raw_exec(t.db, "CREATE TABLE extra (x)");
+	expect_refused(&t, -EBADMSG, false, "table 'extra' that berth does not create", NULL);
+	raw_exec(t.db, "DROP TABLE extra; ALTER TABLE sessions ADD COLUMN color TEXT");
+	expect_refused(&t, -EBADMSG, false, "table 'sessions' is not the one berth creates", NULL);
+	tmp_finish(&t);
+}
+
+/* Regression: a store whose events table was dropped was used: up and
+ * down went on without it (their events lost), ls said nothing. */
+static void test_dropped_table_was_used(void)
+{
+	struct tmp t;
+	struct state *st;
+
+	tmp_init(&t);
 	st = open_ok(t.db);
-	insert_session(st, "migrated", 1);
-	ASSERT_OK(state_session_get(st, "migrated", &s));
-	session_finish(&s);
+	insert_session(st, "kept", 1);
 	state_close(st);
-	assert_raw(t.db, "PRAGMA user_version", SCHEMA_TEXT);
-	assert_store_intact(t.db);
+	raw_exec(t.db, "DROP TABLE events");
+	expect_refused(&t, -EBADMSG, false, "table 'events' is missing", "move it away");
+	tmp_finish(&t);
+}
+
+/* Zero pages [first, last] (1-based) of the file at path. */
+static void zero_pages(const char *path, unsigned first, unsigned last)
+{
+	unsigned char zero[4096] = {0};
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+
+	ASSERT_TRUE(fd >= 0);
+	for (unsigned p = first; p <= last; p++)
+		ASSERT_EQ_INT(pwrite(fd, zero, sizeof(zero), (off_t)(p - 1) * 4096), 4096);
+	ASSERT_OK(close(fd));
+}
+
+/* Regression: a store whose pages after the first were zeroed opened, and
+ * every command then failed its own way ("not an error" from up). It is
+ * refused at open, as corrupt, untouched; page 1 zeroed is not SQLite. */
+static void test_zeroed_pages_were_used(void)
+{
+	struct tmp t;
+	struct state *st;
+	struct stat sb;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "kept", 1);
+	state_close(st);
+	ASSERT_FALSE(sidecar_exists(t.db, "-wal"));
+	ASSERT_OK(stat(t.db, &sb));
+	ASSERT_TRUE(sb.st_size >= 2 * 4096);
+	zero_pages(t.db, 2, (unsigned)(sb.st_size / 4096));
+	expect_refused(&t, -EBADMSG, true, "is corrupt", "move it away");
+	zero_pages(t.db, 1, 1);
+	expect_refused(&t, -EBADMSG, true, "not an SQLite database", NULL);
+	tmp_finish(&t);
+}
+
+/* The -wal an SQLite database of another program left (pages 1 and 2 of
+ * a table "notes"), as the bytes of a file, through *ret_len. */
+static char *foreign_wal(const char *dir, size_t *ret_len)
+{
+	char *other = path_join(dir, "other.db"), *wal = xasprintf("%s-wal", other), *data;
+	sqlite3 *db = NULL;
+
+	ASSERT_EQ_INT(sqlite3_open_v2(other, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+		      SQLITE_OK);
+	ASSERT_EQ_INT(sqlite3_exec(db,
+				   "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;"
+				   "CREATE TABLE notes (body TEXT);"
+				   "INSERT INTO notes VALUES ('not berth''s');",
+				   NULL, NULL, NULL),
+		      SQLITE_OK);
+	data = read_bytes(wal, ret_len); /* while it is open: not checkpointed */
+	ASSERT_TRUE(*ret_len > 0);
+	ASSERT_EQ_INT(sqlite3_close(db), SQLITE_OK);
+	unlink(other);
+	free(other);
+	free(wal);
+	return data;
+}
+
+/* Regression: the -wal of another SQLite database beside state.db was
+ * replayed into it by the first command (its pages became ours: every
+ * session forgotten, the store now someone else's). It is refused, the
+ * store and the log both left as they are. */
+static void test_foreign_wal_was_replayed(void)
+{
+	struct tmp t;
+	struct state *st;
+	char *wal, *data;
+	size_t len;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "kept", 1);
+	state_close(st);
+	data = foreign_wal(t.dir, &len);
+	wal = xasprintf("%s-wal", t.db);
+	write_bytes(wal, data, len);
+	expect_refused(&t, -EBADMSG, false, "-wal', the write-ahead log beside", "0x00000000");
+	/* once the log is moved away, the store is what it was */
+	ASSERT_OK(unlink(wal));
+	assert_raw(t.db, "SELECT slug FROM sessions", "kept");
+	free(data);
+	free(wal);
+	tmp_finish(&t);
+}
+
+/* A -wal or -shm that is not a regular file: SQLite would follow a symlink
+ * (creating or writing its target anywhere) or block on a FIFO. */
+static void test_side_file_not_regular_is_refused(void)
+{
+	static const char *const sides[] = {"-wal", "-shm"};
+	struct tmp t;
+
+	tmp_init(&t);
+	state_close(open_ok(t.db));
+	for (size_t i = 0; i < ARRAY_SIZE(sides); i++) {
+		char *side = xasprintf("%s%s", t.db, sides[i]);
+		char *target = path_join(t.dir, "elsewhere");
+
+		ASSERT_OK(symlink(target, side));
+		expect_refused(&t, -EBADMSG, false, "is a symbolic link", sides[i]);
+		ASSERT_FALSE(path_exists(target));
+		ASSERT_OK(unlink(side));
+		ASSERT_OK(mkfifo(side, 0600));
+		expect_refused(&t, -EBADMSG, false, "is a FIFO", sides[i]);
+		ASSERT_OK(unlink(side));
+		free(side);
+		free(target);
+	}
+	tmp_finish(&t);
+}
+
+/* Regression: a symlink to /dev/null at state.db said "database is locked"
+ * (SQLite could not lock a character device); any symlink is refused for
+ * what it is, wherever it points, and its target is left alone. */
+static void test_symlink_store_said_database_is_locked(void)
+{
+	struct tmp t;
+	char *empty, *missing, *inside;
+	struct stat sb;
+
+	tmp_init(&t);
+	empty = path_join(t.dir, "empty");
+	missing = path_join(t.dir, "missing");
+	inside = path_join(t.dir, "real.db");
+	write_bytes(empty, "", 0);
+	state_close(open_ok(inside));
+
+	const char *targets[] = {"/dev/null", empty, missing, inside, "real.db"};
+	for (size_t i = 0; i < ARRAY_SIZE(targets); i++) {
+		ASSERT_OK(symlink(targets[i], t.db));
+		for (int how = OPEN_RW; how <= OPEN_CHECK; how++) {
+			struct state *st = NULL;
+			char *cause = NULL;
+
+			ASSERT_EQ_INT(open_with((enum opener)how, t.db, &st, &cause), -EBADMSG);
+			ASSERT_CONTAINS(cause, t.db);
+			ASSERT_CONTAINS(cause, "is a symbolic link, not a berth state store");
+			ASSERT_TRUE(strstr(cause, "locked") == NULL);
+			free(cause);
+		}
+		ASSERT_OK(unlink(t.db));
+	}
+	ASSERT_OK(stat("/dev/null", &sb));
+	ASSERT_TRUE(S_ISCHR(sb.st_mode));
+	ASSERT_OK(stat(empty, &sb));
+	ASSERT_EQ_INT(sb.st_size, 0);
+	ASSERT_FALSE(path_exists(missing));
+	ASSERT_FALSE(sidecar_exists(inside, "-wal"));
+	free(empty);
+	free(missing);
+	free(inside);
 	tmp_finish(&t);
 }
 
@@ -1074,9 +1362,10 @@ static void test_sigkill_after_first_open(void)
 	struct session s;
 
 	/* The very first command in a repository creates the store and is killed
-	 * (SPEC §5: SIGKILL of `up`) before it closes it: the schema, the
-	 * application id and its session are only in the WAL. The next command
-	 * must open the store and recover, not call it a foreign database. */
+	 * (SPEC §5: SIGKILL of `up`) before it closes it: its session is only in
+	 * the WAL (the store itself was built whole before it was linked into
+	 * place). The next command must open the store and recover, not call it
+	 * a foreign database. */
 	tmp_init(&t);
 	crash_child(t.db, CRASH_AFTER_COMMIT);
 
@@ -1101,6 +1390,435 @@ static void test_sigkill_in_first_transaction(void)
 	ASSERT_EQ_INT(state_session_get(st, "victim", &s), -ENOENT);
 	state_close(st);
 	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+/* ---- creating, reading only, read-only files -------------------------- */
+
+/* The names in dir, sorted, one per line (for before/after comparisons). */
+static char *dir_listing(const char *dir)
+{
+	struct strvec names = STRVEC_INIT;
+	struct strbuf sb = STRBUF_INIT;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	ASSERT_TRUE(d != NULL);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strvec_push(&names, de->d_name);
+	closedir(d);
+	for (size_t i = 0; i < names.n; i++)
+		for (size_t j = i + 1; j < names.n; j++)
+			if (strcmp(names.v[i], names.v[j]) > 0) {
+				char *x = names.v[i];
+
+				names.v[i] = names.v[j];
+				names.v[j] = x;
+			}
+	for (size_t i = 0; i < names.n; i++)
+		strbuf_addf(&sb, "%s\n", names.v[i]);
+	strvec_clear(&names);
+	return strbuf_detach(&sb);
+}
+
+/* A new store is built whole beside its name and linked into place: the
+ * file at path is never empty nor half made, even when the creator is
+ * killed. What a killed creator left (state.db.new.<pid> and its side
+ * files) is removed by the next one; a symlink planted at our own
+ * temporary name is not followed. */
+static void test_new_store_is_built_aside(void)
+{
+	static const char *const stale[] = {"state.db.new.999999", "state.db.new.999999-journal",
+					    "state.db.new.12-wal", "state.db.new.12-shm"};
+	static const char *const kept[] = {"state.db.newer", "state.db.new.x", "notes.new.12"};
+	char *ours, *target, *listing;
+	unsigned char *h;
+	struct tmp t;
+	size_t len;
+
+	tmp_init(&t);
+	for (size_t i = 0; i < ARRAY_SIZE(stale); i++) {
+		char *p = path_join(t.dir, stale[i]);
+
+		write_bytes(p, "half", 4);
+		free(p);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kept); i++) {
+		char *p = path_join(t.dir, kept[i]);
+
+		write_bytes(p, "mine", 4);
+		free(p);
+	}
+	ours = xasprintf("%s.new.%d", t.db, (int)getpid());
+	target = path_join(t.dir, "target-outside");
+	ASSERT_OK(symlink(target, ours));
+
+	state_close(open_ok(t.db));
+	listing = dir_listing(t.dir);
+	ASSERT_STREQ(listing, "notes.new.12\nstate.db\nstate.db.lock\nstate.db.new.x\n"
+			      "state.db.newer\n");
+	ASSERT_FALSE(path_exists(target));
+	/* whole in the main file: id, version, WAL mode (bytes 18 and 19) */
+	h = (unsigned char *)read_bytes(t.db, &len);
+	ASSERT_TRUE(len >= 100);
+	ASSERT_EQ_INT(h[18], 2);
+	ASSERT_EQ_INT(h[19], 2);
+	ASSERT_EQ_INT(h[63], STATE_SCHEMA_VERSION);
+	ASSERT_EQ_INT(memcmp(h + 68, "bert", 4), 0);
+	free(h);
+	assert_store_intact(t.db);
+	free(listing);
+	free(ours);
+	free(target);
+	tmp_finish(&t);
+}
+
+/* The lock beside the store is never followed through a symlink (its
+ * target would be created anywhere) nor taken on a FIFO. */
+static void test_lock_file_not_regular_is_refused(void)
+{
+	struct state *st = (struct state *)0x1;
+	char *lock, *target, *cause = NULL;
+	struct tmp t;
+
+	tmp_init(&t);
+	lock = xasprintf("%s.lock", t.db);
+	target = path_join(t.dir, "outside-lock");
+	ASSERT_OK(symlink(target, lock));
+	ASSERT_EQ_INT(state_open(t.db, &st, &cause), -ELOOP);
+	ASSERT_CONTAINS(cause, "is a symbolic link");
+	ASSERT_CONTAINS(cause, lock);
+	free(cause);
+	cause = NULL;
+	ASSERT_FALSE(path_exists(target));
+	ASSERT_OK(unlink(lock));
+	ASSERT_OK(mkfifo(lock, 0600));
+	ASSERT_EQ_INT(state_open(t.db, &st, &cause), -EBADMSG);
+	ASSERT_CONTAINS(cause, lock);
+	free(cause);
+	ASSERT_TRUE(st == (struct state *)0x1);
+	ASSERT_FALSE(path_exists(t.db)); /* no store was made */
+	free(lock);
+	free(target);
+	tmp_finish(&t);
+}
+
+/* Regression: the cause of a failure was read from SQLite after the
+ * rollback had cleared it: `up: cannot reserve session 's2': not an error`.
+ * The cause is kept when the call fails, and names the file. */
+static void test_errmsg_after_rollback_said_not_an_error(void)
+{
+	struct reserve_req req = {
+		.slug = "s2",
+		.branch = "s2",
+		.worktree = "/repo/wt/s2",
+		.mode = "host",
+		.max_slots = 4,
+	};
+	struct state *st, *ro = NULL;
+	struct session s, got;
+	struct op_rec op;
+	char *cause = NULL;
+	bool is_new;
+	struct tmp t;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "taken", 1);
+	ASSERT_OK(state_begin(st));
+	session_fill(&s, "taken", 2);
+	ASSERT_EQ_INT(state_session_insert(st, &s), -EEXIST);
+	state_rollback(st);
+	printf("# %s\n", state_errmsg(st));
+	ASSERT_CONTAINS(state_errmsg(st), "UNIQUE constraint failed");
+	ASSERT_CONTAINS(state_errmsg(st), t.db);
+	state_close(st);
+
+	/* a store opened read-only: session_reserve rolls back, then says why */
+	ASSERT_OK(state_open_readonly(t.db, &ro, &cause));
+	ASSERT_OK(session_op_new(&op, "up"));
+	ASSERT_TRUE(session_reserve(ro, &req, &op, &got, &is_new, &cause) < 0);
+	ASSERT_TRUE(cause == NULL);
+	printf("# %s\n", state_errmsg(ro));
+	ASSERT_TRUE(strstr(state_errmsg(ro), "not an error") == NULL);
+	ASSERT_CONTAINS(state_errmsg(ro), "read-only");
+	ASSERT_CONTAINS(state_errmsg(ro), t.db);
+	op_rec_finish(&op);
+	state_close(ro);
+	tmp_finish(&t);
+}
+
+/* Regression: `ls` opened the store to write, switching a store in
+ * rollback-journal mode to WAL (its header rewritten) and creating what
+ * was missing. A read-only open writes nothing: header, pages, mtime. */
+static void test_readonly_open_switched_journal_mode(void)
+{
+	char *before, *after, *listing, *listing_after;
+	size_t n_before, n_after;
+	struct session s;
+	struct state *st = NULL;
+	struct stat sb, sa;
+	char *cause = NULL;
+	struct tmp t;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "kept", 1);
+	state_close(st);
+	raw_exec(t.db, "PRAGMA journal_mode = DELETE");
+	listing = dir_listing(t.dir);
+	before = read_bytes(t.db, &n_before);
+	ASSERT_EQ_INT(before[18], 1);
+	ASSERT_OK(stat(t.db, &sb));
+
+	ASSERT_OK(state_open_readonly(t.db, &st, &cause));
+	ASSERT_OK(state_session_get(st, "kept", &s));
+	session_finish(&s);
+	session_fill(&s, "new", 2);
+	ASSERT_EQ_INT(state_session_insert(st, &s), -EROFS);
+	ASSERT_CONTAINS(state_errmsg(st), t.db);
+	state_close(st);
+
+	after = read_bytes(t.db, &n_after);
+	assert_same_bytes(t.db, before, n_before, after, n_after);
+	ASSERT_OK(stat(t.db, &sa));
+	ASSERT_EQ_INT(sa.st_mtim.tv_nsec, sb.st_mtim.tv_nsec);
+	listing_after = dir_listing(t.dir);
+	ASSERT_STREQ(listing_after, listing);
+	assert_raw(t.db, "PRAGMA journal_mode", "delete");
+	free(listing);
+	free(listing_after);
+	free(before);
+	free(after);
+	tmp_finish(&t);
+}
+
+/* A read-only open of a WAL store reads what the WAL holds, and leaves the
+ * store and its WAL as they were. */
+static void test_readonly_open_reads_the_wal(void)
+{
+	char *before, *after, *wal_before, *wal_after, *wal;
+	size_t n_before, n_after, nw_before, nw_after;
+	struct state *st = NULL;
+	struct session s;
+	char *cause = NULL;
+	struct tmp t;
+
+	tmp_init(&t);
+	crash_child(t.db, CRASH_AFTER_COMMIT); /* "victim" only in the WAL */
+	wal = xasprintf("%s-wal", t.db);
+	before = read_bytes(t.db, &n_before);
+	wal_before = bytes_or_null(wal, &nw_before, false);
+	ASSERT_TRUE(wal_before != NULL);
+
+	ASSERT_OK(state_open_readonly(t.db, &st, &cause));
+	ASSERT_OK(state_session_get(st, "victim", &s));
+	session_finish(&s);
+	state_close(st);
+
+	after = read_bytes(t.db, &n_after);
+	assert_same_bytes(t.db, before, n_before, after, n_after);
+	wal_after = bytes_or_null(wal, &nw_after, false);
+	assert_same_bytes(wal, wal_before, nw_before, wal_after, nw_after);
+	free(before);
+	free(after);
+	free(wal_before);
+	free(wal_after);
+	free(wal);
+	tmp_finish(&t);
+}
+
+/* No store: a read-only open reads an empty one and creates nothing, not
+ * even its directory. */
+static void test_readonly_open_of_missing_store_creates_nothing(void)
+{
+	struct state *st = NULL;
+	struct session *v;
+	struct event_rec *e;
+	char *cause = NULL, *listing, *nodir;
+	struct tmp t;
+	size_t n;
+
+	tmp_init(&t);
+	ASSERT_OK(state_open_readonly(t.db, &st, &cause));
+	ASSERT_OK(state_sessions_list(st, &v, &n));
+	ASSERT_EQ_INT(n, 0);
+	sessions_free(v, n);
+	ASSERT_OK(state_events_list(st, 0, 0, &e, &n));
+	ASSERT_EQ_INT(n, 0);
+	events_free(e, n);
+	state_close(st);
+	listing = dir_listing(t.dir);
+	ASSERT_STREQ(listing, "");
+	free(listing);
+
+	nodir = path_join(t.dir, "no-such-dir/state.db");
+	ASSERT_OK(state_open_readonly(nodir, &st, &cause));
+	state_close(st);
+	listing = dir_listing(t.dir);
+	ASSERT_STREQ(listing, "");
+	ASSERT_EQ_INT(state_check(t.db, &cause), -ENOENT);
+	free(listing);
+	free(nodir);
+	tmp_finish(&t);
+}
+
+/*
+ * Run fn(t) in a child that cannot write what it does not have permission
+ * to: as itself when not root; as root, in a user namespace where root is
+ * uid 1000 without capabilities (the files stay its own, so their mode
+ * bits apply). Skips when neither can be had.
+ */
+static void run_unprivileged(void (*fn)(struct tmp *), struct tmp *t)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		if (geteuid() == 0) {
+			struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+			struct __user_cap_data_struct d[2];
+			int fd;
+
+			memset(d, 0, sizeof(d));
+			if (unshare(CLONE_NEWUSER) < 0)
+				_exit(TAP_EXIT_SKIP);
+			fd = open("/proc/self/setgroups", O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, "deny", 4) != 4)
+				_exit(TAP_EXIT_SKIP);
+			close(fd);
+			fd = open("/proc/self/uid_map", O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, "1000 0 1", 8) != 8)
+				_exit(TAP_EXIT_SKIP);
+			close(fd);
+			fd = open("/proc/self/gid_map", O_WRONLY | O_CLOEXEC);
+			if (fd < 0 || write(fd, "1000 0 1", 8) != 8)
+				_exit(TAP_EXIT_SKIP);
+			close(fd);
+			if (syscall(SYS_capset, &h, d) < 0)
+				_exit(TAP_EXIT_SKIP);
+			/* the mode bits must now apply to us */
+			if (access(t->db, W_OK) == 0 && access(t->dir, W_OK) == 0)
+				_exit(TAP_EXIT_SKIP);
+		}
+		fn(t);
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		ASSERT_EQ_INT(errno, EINTR);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == TAP_EXIT_SKIP)
+		tap_skip("no user namespace to run without privileges in");
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* A sound store that cannot be written: a writing open says so, naming the
+ * file ("cannot write ...: read-only"), before it creates anything; a
+ * read-only open reads it. */
+static void readonly_store_checks(struct tmp *t)
+{
+	struct state *st = (struct state *)0x1;
+	char *cause = NULL, *before, *after, *listing, *listing_after;
+	size_t n_before, n_after;
+	struct stat dir;
+	struct session s;
+
+	ASSERT_OK(stat(t->dir, &dir));
+	before = read_bytes(t->db, &n_before);
+	listing = dir_listing(t->dir);
+	ASSERT_EQ_INT(state_open(t->db, &st, &cause), -EROFS);
+	ASSERT_TRUE(st == (struct state *)0x1);
+	printf("# %s\n", cause);
+	ASSERT_CONTAINS(cause, "cannot write the state store '");
+	ASSERT_CONTAINS(cause, t->db);
+	ASSERT_CONTAINS(cause, "read-only");
+	ASSERT_CONTAINS(cause, (dir.st_mode & 0200) ? "read-only (" : "its directory");
+	ASSERT_TRUE(strstr(cause, "not an error") == NULL);
+	free(cause);
+	cause = NULL;
+	listing_after = dir_listing(t->dir);
+	ASSERT_STREQ(listing_after, listing); /* nothing created */
+	free(listing_after);
+
+	ASSERT_OK(state_open_readonly(t->db, &st, &cause));
+	ASSERT_OK(state_session_get(st, "kept", &s));
+	session_finish(&s);
+	state_close(st);
+	ASSERT_OK(state_check(t->db, &cause));
+
+	after = read_bytes(t->db, &n_after);
+	assert_same_bytes(t->db, before, n_before, after, n_after);
+	free(before);
+	free(after);
+	free(listing);
+}
+
+/* Regression: on a read-only state.db, up said "cannot reserve session
+ * 's2': not an error" and down "not an error"; ls created state.db-wal. */
+static void test_readonly_file_said_not_an_error(void)
+{
+	struct state *st;
+	struct tmp t;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "kept", 1);
+	state_close(st);
+	ASSERT_OK(chmod(t.db, 0444));
+	run_unprivileged(readonly_store_checks, &t);
+	tmp_finish(&t);
+}
+
+/* Regression: in a read-only .berth/ directory every command failed with
+ * "attempt to write a readonly database", ls and status included. */
+static void test_readonly_dir_could_not_be_read(void)
+{
+	struct state *st;
+	struct tmp t;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	insert_session(st, "kept", 1);
+	state_close(st);
+	ASSERT_OK(chmod(t.dir, 0555));
+	run_unprivileged(readonly_store_checks, &t);
+	ASSERT_OK(chmod(t.dir, 0755));
+	tmp_finish(&t);
+}
+
+/* A store whose last commits are only in its WAL, in a directory that
+ * cannot be written and without the -shm SQLite needs to read a WAL: the
+ * message says so (it said "unable to open database file"). */
+static void wal_without_shm_checks(struct tmp *t)
+{
+	struct state *st = (struct state *)0x1;
+	char *cause = NULL;
+
+	ASSERT_TRUE(state_open_readonly(t->db, &st, &cause) < 0);
+	ASSERT_TRUE(st == (struct state *)0x1);
+	printf("# %s\n", cause);
+	ASSERT_CONTAINS(cause, t->db);
+	ASSERT_CONTAINS(cause, "-shm' beside it, and its directory is read-only");
+	free(cause);
+}
+
+static void test_readonly_dir_wal_without_shm_says_why(void)
+{
+	char *shm;
+	struct tmp t;
+
+	tmp_init(&t);
+	crash_child(t.db, CRASH_AFTER_COMMIT);
+	ASSERT_TRUE(sidecar_exists(t.db, "-wal"));
+	shm = xasprintf("%s-shm", t.db);
+	ASSERT_OK(unlink(shm));
+	ASSERT_OK(chmod(t.dir, 0555));
+	run_unprivileged(wal_without_shm_checks, &t);
+	ASSERT_OK(chmod(t.dir, 0755));
+	free(shm);
 	tmp_finish(&t);
 }
 
@@ -1430,7 +2148,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_open_creates_store),
 	TAP_TEST(test_open_header_bytes),
 	TAP_TEST(test_reopen_is_idempotent),
-	TAP_TEST(test_open_zero_byte_file_is_new),
+	TAP_TEST(test_zero_byte_store_was_reinitialised),
 	TAP_TEST(test_open_missing_directory),
 	TAP_TEST(test_refuse_random_bytes),
 	TAP_TEST(test_refuse_text_file),
@@ -1440,7 +2158,15 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_refuse_header_then_garbage_with_our_id),
 	TAP_TEST(test_refuse_newer_schema),
 	TAP_TEST(test_refuse_newer_schema_in_rollback_mode),
-	TAP_TEST(test_migrates_empty_store_with_our_id),
+	TAP_TEST(test_half_made_store_version_0_was_migrated),
+	TAP_TEST(test_half_made_store_with_missing_tables_was_used),
+	TAP_TEST(test_foreign_db_with_our_id_got_our_tables),
+	TAP_TEST(test_store_with_other_tables_is_refused),
+	TAP_TEST(test_dropped_table_was_used),
+	TAP_TEST(test_zeroed_pages_were_used),
+	TAP_TEST(test_foreign_wal_was_replayed),
+	TAP_TEST(test_side_file_not_regular_is_refused),
+	TAP_TEST(test_symlink_store_said_database_is_locked),
 	TAP_TEST(test_session_crud),
 	TAP_TEST(test_sessions_list_empty),
 	TAP_TEST(test_status_names),
@@ -1456,6 +2182,15 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_sigkill_after_commit),
 	TAP_TEST(test_sigkill_after_first_open),
 	TAP_TEST(test_sigkill_in_first_transaction),
+	TAP_TEST(test_new_store_is_built_aside),
+	TAP_TEST(test_lock_file_not_regular_is_refused),
+	TAP_TEST(test_errmsg_after_rollback_said_not_an_error),
+	TAP_TEST(test_readonly_open_switched_journal_mode),
+	TAP_TEST(test_readonly_open_reads_the_wal),
+	TAP_TEST(test_readonly_open_of_missing_store_creates_nothing),
+	TAP_TEST(test_readonly_file_said_not_an_error),
+	TAP_TEST(test_readonly_dir_could_not_be_read),
+	TAP_TEST(test_readonly_dir_wal_without_shm_says_why),
 	TAP_TEST(test_concurrent_reserve),
 	TAP_TEST(test_concurrent_first_open),
 	TAP_TEST(test_busy_writer_is_waited_for),
