@@ -14,13 +14,20 @@
 
 #define CGROUP_DEPTH_MAX 16
 
-/* Undo the octal escapes of /proc/self/mountinfo ("\040" for a space). */
+static bool is_octal(char c)
+{
+	return c >= '0' && c <= '7';
+}
+
+/* Undo the octal escapes of /proc/self/mountinfo ("\040" for a space); a
+ * backslash not followed by three octal digits within s is kept. */
 static char *unescape(const char *s, size_t n)
 {
 	char *out = xmalloc(n + 1), *o = out;
 
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '\\' && i + 3 < n + 1 && s[i + 1] >= '0' && s[i + 1] <= '3') {
+		if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+		    is_octal(s[i + 2]) && is_octal(s[i + 3])) {
 			*o++ = (char)(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) |
 				      (s[i + 3] - '0'));
 			i += 3;
