@@ -522,8 +522,11 @@ int compose_rewrite(const char *path, const struct compose_rewrite *rw, struct s
 		const char *key = scalar(get(&c.in, p.key));
 		int value;
 
-		if (key && !strcmp(key, "services")) {
-			yaml_node_t *s = get(&c.in, p.value);
+		yaml_node_t *s = get(&c.in, p.value);
+
+		/* load() checked the first `services:` only: a second one may be
+		 * anything (a scalar was read as a mapping) */
+		if (key && !strcmp(key, "services") && s && s->type == YAML_MAPPING_NODE) {
 			size_t ns =
 				(size_t)(s->data.mapping.pairs.top - s->data.mapping.pairs.start);
 

@@ -186,6 +186,28 @@ static void test_yaml_depth(void)
 	free(path);
 }
 
+/* A second top-level `services:` whose value is not a mapping (found by
+ * fuzz_compose): load() checks the first only, and the rewrite read the
+ * second, a scalar, as a mapping (heap overflow under ASan). It is copied
+ * as it is. */
+static void test_second_services_key(void)
+{
+	char dir[] = "/tmp/bs-XXXXXX", *path, *cause = NULL;
+	const char *y = "services:\n  db:\n    image: x\nservices: dbdata:/data\n";
+	struct strbuf out = STRBUF_INIT;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	path = xasprintf("%s/compose.yml", dir);
+	ASSERT_OK(write_file_atomic(path, y, strlen(y), 0644));
+	if (compose_rewrite(path, &rw, &out, NULL, &cause) < 0)
+		tap_fail(__FILE__, __LINE__, cause);
+	ASSERT_CONTAINS(out.buf, "services: dbdata:/data\n");
+	ASSERT_CONTAINS(out.buf, "- \"15433:5432\"");
+	strbuf_release(&out);
+	rm_rf(dir);
+	free(path);
+}
+
 static void test_services(void)
 {
 	char *path = golden_path("short", "yml"), *cause = NULL;
@@ -213,6 +235,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_errors),
 	TAP_TEST(test_alias_bomb),
 	TAP_TEST(test_yaml_depth),
+	TAP_TEST(test_second_services_key),
 	TAP_TEST(test_services),
 };
 
