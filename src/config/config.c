@@ -35,6 +35,13 @@
 
 #define CONFIG_MAX_LINE 4096          /* bytes of one line, without its newline */
 #define CONFIG_MAX_SIZE (1024 * 1024) /* bytes of the whole file */
+/* What validation compares pair by pair and orders is bounded: services,
+ * ports (base_port and extra_ports), the env names they export (port_env and
+ * extra ports' names) and depends_on entries, each of all services. */
+#define CONFIG_MAX_SERVICES 256
+#define CONFIG_MAX_PORTS 1024
+#define CONFIG_MAX_ENV_NAMES 1024
+#define CONFIG_MAX_DEPENDS 1024
 #define KEY_MAX 64
 #define SERVICE_NAME_MAX 31
 #define MS_MIN 60000ULL
@@ -966,6 +973,11 @@ static int lex_section(struct parse_ctx *ctx, char *s, char *out, int num)
 			     dup->line);
 			goto out;
 		}
+		if (ctx->c->n_services >= CONFIG_MAX_SERVICES) {
+			fail(ctx, "more than %d services; berth reads configs with up to that many",
+			     CONFIG_MAX_SERVICES);
+			goto out;
+		}
 		add_service(ctx, sub);
 		strbuf_addf(&ctx->sect_text, "service \"%s\"", sub);
 	}
@@ -1166,6 +1178,35 @@ static int handler(void *user, const char *section, const char *name, const char
 	return 1;
 }
 
+/* The totals of all services against the limits above: past one, a cause. */
+static char *check_totals(const struct config *c, const char *name)
+{
+	size_t ports = 0, env_names = 0, depends = 0;
+
+	for (size_t i = 0; i < c->n_services; i++) {
+		const struct service_config *s = &c->services[i];
+
+		ports += (s->base_port != 0) + s->n_extra;
+		env_names += s->port_env.n;
+		for (size_t j = 0; j < s->n_extra; j++)
+			env_names += s->extra[j].env.n;
+		depends += s->depends_on.n;
+	}
+	if (ports > CONFIG_MAX_PORTS)
+		return xasprintf("%s: more than %d ports (base_port and extra_ports of all "
+				 "services); berth reads configs with up to that many",
+				 name, CONFIG_MAX_PORTS);
+	if (env_names > CONFIG_MAX_ENV_NAMES)
+		return xasprintf("%s: more than %d port_env and extra port env names (of all "
+				 "services); berth reads configs with up to that many",
+				 name, CONFIG_MAX_ENV_NAMES);
+	if (depends > CONFIG_MAX_DEPENDS)
+		return xasprintf("%s: more than %d depends_on entries (of all services); berth "
+				 "reads configs with up to that many",
+				 name, CONFIG_MAX_DEPENDS);
+	return NULL;
+}
+
 /* What the parse leaves implicit: `ready` follows base_port. */
 static void finalize(struct config *c)
 {
@@ -1199,6 +1240,8 @@ static int load_buf(struct config *c, const char *root, const char *text, size_t
 	r = ini_parse_stream(reader, ctx, handler, ctx);
 	if (!ctx->cause && r != 0)
 		ctx->cause = xasprintf("%s:%d: internal error: inih rejected the line", name, r);
+	if (!ctx->cause)
+		ctx->cause = check_totals(c, name);
 	strbuf_release(&ctx->lbuf);
 	strbuf_release(&ctx->sect_text);
 	free(ctx->svc_seen);
@@ -1506,15 +1549,17 @@ static void check_ports(const struct config *c, struct config_issues *is)
 			      "port_search_range",
 			      t[i].desc, t[i].base, t[i].base + span);
 	}
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = i + 1; j < n; j++) {
+	/* Each thing's first clash with an earlier one: a pair per clash made
+	 * n^2 / 2 messages for n things on one port. */
+	for (size_t j = 1; j < n; j++) {
+		for (size_t i = 0; i < j; i++) {
 			const struct port_thing *lo = &t[i], *hi = &t[j];
 			uint64_t d;
 
 			if (lo->base == hi->base) {
 				issue(is, true, "%s and %s use the same base port %" PRIu64,
 				      lo->desc, hi->desc, lo->base);
-				continue;
+				break;
 			}
 			if (lo->base > hi->base) {
 				lo = &t[j];
@@ -1522,7 +1567,7 @@ static void check_ports(const struct config *c, struct config_issues *is)
 			}
 			/* lo + k1*stride == hi + k2*stride for some k1, k2 in 1..K. */
 			d = hi->base - lo->base;
-			if (d % stride == 0 && d < span)
+			if (d % stride == 0 && d < span) {
 				issue(is, true,
 				      "%s (base %" PRIu64 ") can take ports up to %" PRIu64
 				      ", which overlaps %s (base %" PRIu64
@@ -1530,6 +1575,8 @@ static void check_ports(const struct config *c, struct config_issues *is)
 				      " apart or lower port_search_range",
 				      lo->desc, lo->base, lo->base + span, hi->desc, hi->base,
 				      span);
+				break;
+			}
 		}
 	}
 	for (size_t i = 0; i < n; i++)

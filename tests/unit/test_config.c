@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "util/fsutil.h"
+#include "util/timeutil.h"
 #include "tap.h"
 
 /* Debian's libinih exports its build options as variables; other builds may
@@ -1669,6 +1670,75 @@ static void test_service_order(void)
 	config_finish(&c);
 }
 
+/* Hostile sizes (issue 11): a dependency chain of 5,000 services (180 KB)
+ * took config_service_order over two minutes; 5,000 services on one port
+ * made validate write 12.5 million issues (1.5 GB, 30 s); 40,000 services
+ * took 12 s to load. Now: at most 256 services, 1024 ports, 1024 exported
+ * env names and 1024 depends_on entries in all, and a clash of ports is
+ * told once per port, with the first one it clashes with. */
+static void test_config_limits(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct config c;
+	struct config_issues is;
+	size_t *order = NULL;
+	uint64_t t0;
+
+	for (int i = 0; i < 257; i++)
+		strbuf_addf(&sb, "[service \"s%d\"]\n", i);
+	EXPECT_ERR(sb.buf, ".berth.ini:257: more than 256 services; berth reads configs with up to "
+			   "that many");
+
+	/* the most services, in the slowest order, each on the same port */
+	strbuf_reset(&sb);
+	for (int i = 0; i < 256; i++) {
+		strbuf_addf(&sb, "[service \"s%d\"]\nbase_port = 3000\ndepends_on =", i);
+		for (int j = i + 1; j < 256 && j < i + 5; j++)
+			strbuf_addf(&sb, " s%d", j);
+		strbuf_addch(&sb, '\n');
+	}
+	t0 = time_mono_ms();
+	LOAD(&c, sb.buf);
+	ASSERT_EQ_INT(config_service_order(&c, &order), 256);
+	ASSERT_STREQ(c.services[order[0]].name, "s255");
+	ASSERT_EQ_INT(config_validate(&c, &is), 255);
+	ASSERT_STREQ(is.v[256].msg, "service 's0' and service 's1' use the same base port 3000");
+	ASSERT_STREQ(is.v[510].msg, "service 's0' and service 's255' use the same base port 3000");
+	ASSERT_TRUE(time_mono_ms() - t0 < 2000);
+	config_issues_finish(&is);
+	config_finish(&c);
+	free(order);
+
+	strbuf_reset(&sb);
+	for (int i = 0; i < 8; i++) {
+		strbuf_addf(&sb, "[service \"s%d\"]\nextra_ports =", i);
+		for (int j = 0; j < 129; j++)
+			strbuf_addf(&sb, " x%d:%d", j, 1024 + i * 129 + j);
+		strbuf_addch(&sb, '\n');
+	}
+	EXPECT_ERR(sb.buf, ".berth.ini: more than 1024 ports (base_port and extra_ports of all "
+			   "services); berth reads configs with up to that many");
+	strbuf_reset(&sb);
+	for (int i = 0; i < 5; i++) {
+		strbuf_addf(&sb, "[service \"s%d\"]\nport_env =", i);
+		for (int j = 0; j < 205; j++)
+			strbuf_addf(&sb, " E%d", j);
+		strbuf_addch(&sb, '\n');
+	}
+	EXPECT_ERR(sb.buf, ".berth.ini: more than 1024 port_env and extra port env names (of all "
+			   "services); berth reads configs with up to that many");
+	strbuf_reset(&sb);
+	for (int i = 0; i < 5; i++) {
+		strbuf_addf(&sb, "[service \"s%d\"]\ndepends_on =", i);
+		for (int j = 0; j < 205; j++)
+			strbuf_addf(&sb, " s%d", j % 5);
+		strbuf_addch(&sb, '\n');
+	}
+	EXPECT_ERR(sb.buf, ".berth.ini: more than 1024 depends_on entries (of all services); "
+			   "berth reads configs with up to that many");
+	strbuf_release(&sb);
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_defaults),
 	TAP_TEST(test_empty_file),
@@ -1721,6 +1791,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_validate_env_collisions),
 	TAP_TEST(test_validate_compose),
 	TAP_TEST(test_service_order),
+	TAP_TEST(test_config_limits),
 };
 
 int main(int argc, char **argv)
