@@ -830,6 +830,50 @@ static void test_err_bad_regex(void)
 	free(cause);
 }
 
+/* ready = log:(a{1,1000}){1,100}, 25 bytes: glibc's regcomp took 5 s and
+ * 820 MB expanding it, a{1,10000} over 20 s and 690 MB (and the shim compiles
+ * it again). A pattern over 1000 atoms once its {m,n} are expanded is refused
+ * before regcomp; ordinary ones and one a{1,1000} are read. */
+static void test_ready_regex_too_large(void)
+{
+	static const char *const bad[] = {
+		"(a{1,1000}){1,100}",
+		"(a|b|c){1,1000}",
+		"a{1,1001}",
+		"((x{10}){10}){11}",
+		"[[:digit:]]{999}ab",
+		"a{2000,}",
+		"(((a{1,99999999999999999999})))",
+	};
+	static const char *const good[] = {
+		"listening on [0-9]+", "a{1,1000}",   "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+		"\\{1,99999\\}",       "[{]{1}x{,5}", "((x{10}){10}){10}",
+		"[]{1,9999}]x",        "a{0}{9999}",  "ready|(up{2}){3}",
+	};
+	uint64_t t0 = time_mono_ms();
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *text = xasprintf("[service \"a\"]\nready = log:%s\n", bad[i]);
+		char *want = xasprintf(".berth.ini:2: bad value 'log:%s' for ready: the regular "
+				       "expression is too large: over 1000 atoms once its {m,n} "
+				       "repetitions are expanded",
+				       bad[i]);
+
+		EXPECT_ERR(text, want);
+		free(text);
+		free(want);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		struct config c;
+		char *text = xasprintf("[service \"a\"]\nready = log:%s\n", good[i]);
+
+		LOAD(&c, text);
+		config_finish(&c);
+		free(text);
+	}
+	ASSERT_TRUE(time_mono_ms() - t0 < 5000);
+}
+
 static void test_err_long_value_shortened(void)
 {
 	char *v = repeat('v', 200), *text;
@@ -1768,6 +1812,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_err_database),
 	TAP_TEST(test_err_bad_values),
 	TAP_TEST(test_err_bad_regex),
+	TAP_TEST(test_ready_regex_too_large),
 	TAP_TEST(test_err_long_value_shortened),
 	TAP_TEST(test_err_cause_optional),
 	TAP_TEST(test_load_file),
