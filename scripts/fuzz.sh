@@ -6,6 +6,9 @@
 # one line per harness (executions, rate, new inputs, peak memory) and every
 # crash, leak, timeout or out-of-memory with the input that caused it, kept
 # in BUILD/fuzz-artifacts/NAME/. Exits 1 when any harness failed.
+# FUZZ_MAX_LEN (default 16384) bounds the inputs libFuzzer makes: larger
+# seeds (the 160 KB deep-nesting ones) are cut to it and stay deep; without
+# it libFuzzer works on inputs as large as the largest seed, 20 times slower.
 set -u
 
 build=$1
@@ -27,7 +30,8 @@ for name in "$@"; do
 	# -timeout: one input taking longer is a hang; -rss_limit_mb and
 	# -malloc_limit_mb: more memory is a blow-up.
 	"$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="$artifacts/" "$work/corpus" >"$work/log" 2>&1
+		-max_len="${FUZZ_MAX_LEN:-16384}" -artifact_prefix="$artifacts/" "$work/corpus" \
+		>"$work/log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
 	rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$work/log")
