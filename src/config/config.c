@@ -448,7 +448,8 @@ static size_t regex_size(const char *re)
 			continue;
 		} else if (*p == ')' && depth) {
 			item = total[depth--];
-		} else if (*p == '{' && p[1] >= '0' && p[1] <= '9') {
+		} else if (*p == '{' && ((p[1] >= '0' && p[1] <= '9') || p[1] == ',')) {
+			/* {m}, {m,}, {m,n} and glibc's {,n} (that is {0,n}) */
 			const char *q = p + 1;
 			size_t m = bound_number(&q), n = m;
 
