@@ -1372,7 +1372,9 @@ int config_load(struct config *c, const char *root, const char *path, char **cau
 			set_cause(cause, xasprintf("%s: the file is larger than %d bytes", path,
 						   CONFIG_MAX_SIZE));
 		else
-			set_cause(cause, xasprintf("cannot open '%s': %s", path, strerror(-r)));
+			set_cause(cause,
+				  xasprintf("cannot open '%s': %s", path,
+					    r == -EINVAL ? "not a regular file" : strerror(-r)));
 		return r;
 	}
 	r = load_buf(c, root, text, len, path, cause);

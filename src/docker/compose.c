@@ -256,7 +256,8 @@ static int load(const char *path, yaml_document_t *doc, char **cause)
 	int r = read_file(path, COMPOSE_MAX_BYTES, &buf, &len);
 
 	if (r < 0) {
-		*cause = xasprintf("cannot read the compose file %s: %s", path, strerror(-r));
+		*cause = xasprintf("cannot read the compose file %s: %s", path,
+				   r == -EINVAL ? "not a regular file" : strerror(-r));
 		return r;
 	}
 	r = check_bounds(path, buf, len, cause);

@@ -113,6 +113,11 @@ static void test_errors(void)
 		      -ENOENT);
 	ASSERT_CONTAINS(cause, "cannot read the compose file");
 	free(cause);
+	cause = NULL;
+	/* a FIFO (or a device) is not read: it would block */
+	ASSERT_EQ_INT(compose_rewrite("/dev/null", &rw, &out, NULL, &cause), -EINVAL);
+	ASSERT_STREQ(cause, "cannot read the compose file /dev/null: not a regular file");
+	free(cause);
 	strbuf_release(&out);
 }
 

@@ -1786,6 +1786,23 @@ static void test_config_limits(void)
 	strbuf_release(&sb);
 }
 
+/* A .berth.ini that is a FIFO, or a symlink to /dev/tty, hung config_load in
+ * its read: refused unopened. */
+static void test_config_file_fifo(void)
+{
+	char dir[] = "/tmp/bf-XXXXXX", *path, *cause = NULL;
+	struct config c;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	path = xasprintf("%s/.berth.ini", dir);
+	ASSERT_TRUE(mkfifo(path, 0600) == 0);
+	ASSERT_EQ_INT(config_load(&c, dir, path, &cause), -EINVAL);
+	ASSERT_CONTAINS(cause, "not a regular file");
+	free(cause);
+	rm_rf(dir);
+	free(path);
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_defaults),
 	TAP_TEST(test_empty_file),
@@ -1840,6 +1857,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_validate_compose),
 	TAP_TEST(test_service_order),
 	TAP_TEST(test_config_limits),
+	TAP_TEST(test_config_file_fifo),
 };
 
 int main(int argc, char **argv)
