@@ -469,6 +469,11 @@ static size_t regex_size(const char *re)
 		last[depth] = item;
 		total[depth] = sat_add(total[depth], item);
 	}
+	/* a group left open counts too: regcomp expands before it sees that */
+	while (depth) {
+		depth--;
+		total[depth] = sat_add(total[depth], total[depth + 1]);
+	}
 	return total[0];
 }
 
