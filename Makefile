@@ -1,19 +1,39 @@
-# Thin wrapper around meson. `make demo` and `make test` install what is
-# missing (Debian packages, as root), build, and run.
+# Thin wrapper around meson. `make demo`, `make test` and `make fuzz` install
+# what is missing (Debian packages, as root), build, and run. `make help` lists
+# the targets.
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZERS = config compose envfile proc
 MESON_TEST = meson test --print-errorlogs --num-processes 2
 
-.PHONY: all deps test-deps build demo test unit asan valgrind crash check-format format bench clean
+.PHONY: all help deps test-deps fuzz-deps build demo test unit asan valgrind crash fuzz check-format \
+	format bench clean
 
 all: build
+
+help:
+	@echo "make build          build berth and berth-shim in $(BUILD)/"
+	@echo "make demo           build and run the demo"
+	@echo "make test           every suite (installs what is missing)"
+	@echo "make asan           every suite under ASan+UBSan in $(ASAN_BUILD)/"
+	@echo "make valgrind       the core commands under valgrind"
+	@echo "make fuzz           each fuzzer of tests/fuzz for FUZZ_SECONDS (default 60) with"
+	@echo "                    clang and libFuzzer in $(FUZZ_BUILD)/; fails on a crash"
+	@echo "make check-format   clang-format check; make format rewrites"
+	@echo "make bench          the benchmarks"
+	@echo "make clean          remove the build directories"
 
 deps:
 	@sh scripts/install-deps.sh build
 
 test-deps:
 	@sh scripts/install-deps.sh test
+
+fuzz-deps:
+	@sh scripts/install-deps.sh fuzz
 
 $(BUILD)/build.ninja: | deps
 	meson setup $(BUILD)
@@ -42,6 +62,15 @@ asan: test-deps $(ASAN_BUILD)/build.ninja
 	  $(MESON_TEST) -C $(ASAN_BUILD); rc=$$?; \
 	  python3 tests/summary.py $(ASAN_BUILD)/meson-logs/testlog.json; exit $$rc
 
+$(FUZZ_BUILD)/build.ninja: | fuzz-deps
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+
+# Each libFuzzer harness for FUZZ_SECONDS on a copy of its corpus
+# (tests/fuzz/corpus/NAME/); fails on a crash, leak, hang or blow-up.
+fuzz: fuzz-deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) $(FUZZERS:%=tests/fuzz/fuzz_%)
+	@sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZERS)
+
 # The core commands under valgrind: no leak, no error.
 valgrind: test-deps build
 	meson test -C $(BUILD) --print-errorlogs t9000-valgrind
@@ -65,4 +94,4 @@ bench: build
 	sh bench/run-all.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,17 +1,21 @@
 #!/bin/sh
 # Install what berth needs to build, test and run its demo, on Debian.
 # Idempotent: installs only missing packages (apt, as root; `apt-get update` first).
-# Usage: scripts/install-deps.sh [build|test]
+# Usage: scripts/install-deps.sh [build|test|fuzz]
 set -eu
 
 want="build"
 [ $# -gt 0 ] && want=$1
 
 build_pkgs="gcc meson ninja-build pkg-config libev-dev libgit2-dev libinih-dev libsqlite3-dev libjansson-dev libyaml-dev git"
+# fuzz: clang with libFuzzer and the sanitizer runtimes (libclang-rt-dev is only
+# recommended by clang), llvm-symbolizer (llvm) for readable crash reports.
+fuzz_pkgs="clang libclang-rt-dev llvm"
 test_pkgs="python3 lsof iproute2 procps valgrind clang-format sqlite3 tmux docker.io docker-compose busybox-static curl strace"
 
 pkgs=$build_pkgs
 [ "$want" = test ] && pkgs="$build_pkgs $test_pkgs"
+[ "$want" = fuzz ] && pkgs="$build_pkgs $fuzz_pkgs"
 
 missing=""
 for p in $pkgs; do

@@ -35,6 +35,13 @@
 
 #define CONFIG_MAX_LINE 4096          /* bytes of one line, without its newline */
 #define CONFIG_MAX_SIZE (1024 * 1024) /* bytes of the whole file */
+/* What validation compares pair by pair and orders is bounded: services,
+ * ports (base_port and extra_ports), the env names they export (port_env and
+ * extra ports' names) and depends_on entries, each of all services. */
+#define CONFIG_MAX_SERVICES 256
+#define CONFIG_MAX_PORTS 1024
+#define CONFIG_MAX_ENV_NAMES 1024
+#define CONFIG_MAX_DEPENDS 1024
 #define KEY_MAX 64
 #define SERVICE_NAME_MAX 31
 #define MS_MIN 60000ULL
@@ -374,6 +381,102 @@ static int parse_signal(const char *v, int *ret)
 	return 0;
 }
 
+#define READY_RE_MAX 1000 /* atoms of a log: pattern once its {m,n} are expanded */
+#define READY_RE_GROUPS 64
+
+static size_t sat_add(size_t a, size_t b)
+{
+	return a + b > READY_RE_MAX + 1 ? READY_RE_MAX + 1 : a + b;
+}
+
+static size_t sat_mul(size_t a, size_t b)
+{
+	return b && a > (READY_RE_MAX + 1) / b ? READY_RE_MAX + 1 : a * b;
+}
+
+/* The ']' that closes the bracket expression opened at p (or the last byte). */
+static const char *bracket_end(const char *p)
+{
+	p++;
+	p += *p == '^';
+	p += *p == ']'; /* first: a member */
+	while (*p && *p != ']') {
+		const char *e = NULL;
+
+		if (*p == '[' && p[1] && strchr(":=.", p[1])) {
+			char close[3] = {p[1], ']', '\0'};
+
+			e = strstr(p + 2, close);
+		}
+		p = e ? e + 2 : p + 1;
+	}
+	return *p ? p : p - 1;
+}
+
+/* A decimal number at *p (advanced past it), saturated. */
+static size_t bound_number(const char **p)
+{
+	size_t v = 0;
+
+	while (**p >= '0' && **p <= '9')
+		v = sat_add(sat_mul(v, 10), (size_t)(*(*p)++ - '0'));
+	return v;
+}
+
+/* How many atoms the extended regular expression re stands for once its
+ * bounded repetitions are expanded, saturated past READY_RE_MAX: what
+ * glibc's regcomp builds, in time and memory that grow faster still
+ * ("(a{1,1000}){1,100}": 5 s and 820 MB; "a{1,10000}": over 20 s). Only
+ * what matters to the count is parsed (escapes, bracket expressions,
+ * groups, {m,n}); regcomp judges the rest. */
+static size_t regex_size(const char *re)
+{
+	size_t total[READY_RE_GROUPS], last[READY_RE_GROUPS], depth = 0;
+
+	total[0] = last[0] = 0;
+	for (const char *p = re; *p; p++) {
+		size_t item = 1;
+
+		if (*p == '\\' && p[1]) {
+			p++;
+		} else if (*p == '[') {
+			p = bracket_end(p);
+		} else if (*p == '(') {
+			if (++depth == READY_RE_GROUPS)
+				return READY_RE_MAX + 1;
+			total[depth] = last[depth] = 0;
+			continue;
+		} else if (*p == ')' && depth) {
+			item = total[depth--];
+		} else if (*p == '{' && ((p[1] >= '0' && p[1] <= '9') || p[1] == ',')) {
+			/* {m}, {m,}, {m,n} and glibc's {,n} (that is {0,n}) */
+			const char *q = p + 1;
+			size_t m = bound_number(&q), n = m;
+
+			if (*q == ',') {
+				q++;
+				n = *q >= '0' && *q <= '9' ? bound_number(&q) : m + 1;
+			}
+			if (*q == '}') { /* else not a bound: regcomp says what it is */
+				size_t times = sat_mul(last[depth], n > m ? n : m);
+
+				total[depth] = sat_add(total[depth] - last[depth], times);
+				last[depth] = times;
+				p = q;
+				continue;
+			}
+		}
+		last[depth] = item;
+		total[depth] = sat_add(total[depth], item);
+	}
+	/* a group left open counts too: regcomp expands before it sees that */
+	while (depth) {
+		depth--;
+		total[depth] = sat_add(total[depth], total[depth + 1]);
+	}
+	return total[0];
+}
+
 static int parse_ready(const char *v, char **why)
 {
 	if (!strcmp(v, "port") || !strcmp(v, "none"))
@@ -396,6 +499,12 @@ static int parse_ready(const char *v, char **why)
 
 		if (!v[4]) {
 			*why = xstrdup("expected a regular expression after log:");
+			return -EINVAL;
+		}
+		if (regex_size(v + 4) > READY_RE_MAX) {
+			*why = xasprintf("the regular expression is too large: over %d atoms once "
+					 "its {m,n} repetitions are expanded",
+					 READY_RE_MAX);
 			return -EINVAL;
 		}
 		r = regcomp(&re, v + 4, REG_EXTENDED | REG_NOSUB);
@@ -966,6 +1075,11 @@ static int lex_section(struct parse_ctx *ctx, char *s, char *out, int num)
 			     dup->line);
 			goto out;
 		}
+		if (ctx->c->n_services >= CONFIG_MAX_SERVICES) {
+			fail(ctx, "more than %d services; berth reads configs with up to that many",
+			     CONFIG_MAX_SERVICES);
+			goto out;
+		}
 		add_service(ctx, sub);
 		strbuf_addf(&ctx->sect_text, "service \"%s\"", sub);
 	}
@@ -1166,6 +1280,35 @@ static int handler(void *user, const char *section, const char *name, const char
 	return 1;
 }
 
+/* The totals of all services against the limits above: past one, a cause. */
+static char *check_totals(const struct config *c, const char *name)
+{
+	size_t ports = 0, env_names = 0, depends = 0;
+
+	for (size_t i = 0; i < c->n_services; i++) {
+		const struct service_config *s = &c->services[i];
+
+		ports += (s->base_port != 0) + s->n_extra;
+		env_names += s->port_env.n;
+		for (size_t j = 0; j < s->n_extra; j++)
+			env_names += s->extra[j].env.n;
+		depends += s->depends_on.n;
+	}
+	if (ports > CONFIG_MAX_PORTS)
+		return xasprintf("%s: more than %d ports (base_port and extra_ports of all "
+				 "services); berth reads configs with up to that many",
+				 name, CONFIG_MAX_PORTS);
+	if (env_names > CONFIG_MAX_ENV_NAMES)
+		return xasprintf("%s: more than %d port_env and extra port env names (of all "
+				 "services); berth reads configs with up to that many",
+				 name, CONFIG_MAX_ENV_NAMES);
+	if (depends > CONFIG_MAX_DEPENDS)
+		return xasprintf("%s: more than %d depends_on entries (of all services); berth "
+				 "reads configs with up to that many",
+				 name, CONFIG_MAX_DEPENDS);
+	return NULL;
+}
+
 /* What the parse leaves implicit: `ready` follows base_port. */
 static void finalize(struct config *c)
 {
@@ -1199,6 +1342,8 @@ static int load_buf(struct config *c, const char *root, const char *text, size_t
 	r = ini_parse_stream(reader, ctx, handler, ctx);
 	if (!ctx->cause && r != 0)
 		ctx->cause = xasprintf("%s:%d: internal error: inih rejected the line", name, r);
+	if (!ctx->cause)
+		ctx->cause = check_totals(c, name);
 	strbuf_release(&ctx->lbuf);
 	strbuf_release(&ctx->sect_text);
 	free(ctx->svc_seen);
@@ -1232,7 +1377,9 @@ int config_load(struct config *c, const char *root, const char *path, char **cau
 			set_cause(cause, xasprintf("%s: the file is larger than %d bytes", path,
 						   CONFIG_MAX_SIZE));
 		else
-			set_cause(cause, xasprintf("cannot open '%s': %s", path, strerror(-r)));
+			set_cause(cause,
+				  xasprintf("cannot open '%s': %s", path,
+					    r == -EINVAL ? "not a regular file" : strerror(-r)));
 		return r;
 	}
 	r = load_buf(c, root, text, len, path, cause);
@@ -1506,15 +1653,17 @@ static void check_ports(const struct config *c, struct config_issues *is)
 			      "port_search_range",
 			      t[i].desc, t[i].base, t[i].base + span);
 	}
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = i + 1; j < n; j++) {
+	/* Each thing's first clash with an earlier one: a pair per clash made
+	 * n^2 / 2 messages for n things on one port. */
+	for (size_t j = 1; j < n; j++) {
+		for (size_t i = 0; i < j; i++) {
 			const struct port_thing *lo = &t[i], *hi = &t[j];
 			uint64_t d;
 
 			if (lo->base == hi->base) {
 				issue(is, true, "%s and %s use the same base port %" PRIu64,
 				      lo->desc, hi->desc, lo->base);
-				continue;
+				break;
 			}
 			if (lo->base > hi->base) {
 				lo = &t[j];
@@ -1522,7 +1671,7 @@ static void check_ports(const struct config *c, struct config_issues *is)
 			}
 			/* lo + k1*stride == hi + k2*stride for some k1, k2 in 1..K. */
 			d = hi->base - lo->base;
-			if (d % stride == 0 && d < span)
+			if (d % stride == 0 && d < span) {
 				issue(is, true,
 				      "%s (base %" PRIu64 ") can take ports up to %" PRIu64
 				      ", which overlaps %s (base %" PRIu64
@@ -1530,6 +1679,8 @@ static void check_ports(const struct config *c, struct config_issues *is)
 				      " apart or lower port_search_range",
 				      lo->desc, lo->base, lo->base + span, hi->desc, hi->base,
 				      span);
+				break;
+			}
 		}
 	}
 	for (size_t i = 0; i < n; i++)

@@ -7,33 +7,60 @@
 
 #include "config/envfile.h"
 #include "util/fsutil.h"
+#include "util/hash.h"
+
+/* Where key is in m's index, or the empty slot where it would go. */
+static size_t *index_slot(const struct envmap *m, const char *key)
+{
+	size_t mask = m->index_cap - 1;
+
+	for (size_t i = hash_fnv1a64(key) & mask;; i = (i + 1) & mask) {
+		size_t *slot = &m->index[i];
+
+		if (!*slot || !strcmp(m->v[*slot - 1].key, key))
+			return slot;
+	}
+}
+
+static void index_rebuild(struct envmap *m, size_t cap)
+{
+	free(m->index);
+	m->index = xcalloc(cap, sizeof(*m->index));
+	m->index_cap = cap;
+	for (size_t i = 0; i < m->n; i++)
+		*index_slot(m, m->v[i].key) = i + 1;
+}
 
 void envmap_set(struct envmap *m, const char *key, const char *value)
 {
-	for (size_t i = 0; i < m->n; i++) {
-		if (!strcmp(m->v[i].key, key)) {
-			free(m->v[i].value);
-			m->v[i].value = xstrdup(value);
-			return;
-		}
+	size_t *slot;
+
+	if ((m->n + 1) * 2 > m->index_cap)
+		index_rebuild(m, m->index_cap ? m->index_cap * 2 : 16);
+	slot = index_slot(m, key);
+	if (*slot) {
+		free(m->v[*slot - 1].value);
+		m->v[*slot - 1].value = xstrdup(value);
+		return;
 	}
 	XGROW(m->v, m->alloc, m->n + 1);
 	m->v[m->n].key = xstrdup(key);
 	m->v[m->n].value = xstrdup(value);
-	m->n++;
+	*slot = ++m->n;
 }
 
 void envmap_unset(struct envmap *m, const char *key)
 {
-	for (size_t i = 0; i < m->n; i++) {
-		if (!strcmp(m->v[i].key, key)) {
-			free(m->v[i].key);
-			free(m->v[i].value);
-			memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
-			m->n--;
-			return;
-		}
-	}
+	size_t *slot = m->index_cap ? index_slot(m, key) : NULL, i;
+
+	if (!slot || !*slot)
+		return;
+	i = *slot - 1;
+	free(m->v[i].key);
+	free(m->v[i].value);
+	memmove(&m->v[i], &m->v[i + 1], (m->n - i - 1) * sizeof(*m->v));
+	m->n--;
+	index_rebuild(m, m->index_cap);
 }
 
 void envmap_set_kv(struct envmap *m, const char *kv)
@@ -50,10 +77,12 @@ void envmap_set_kv(struct envmap *m, const char *kv)
 
 const char *envmap_get(const struct envmap *m, const char *key)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (!strcmp(m->v[i].key, key))
-			return m->v[i].value;
-	return NULL;
+	size_t *slot;
+
+	if (!m->index_cap)
+		return NULL;
+	slot = index_slot(m, key);
+	return *slot ? m->v[*slot - 1].value : NULL;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -63,8 +92,10 @@ static int cmp_entry(const void *a, const void *b)
 
 void envmap_sort(struct envmap *m)
 {
-	if (m->n > 1)
+	if (m->n > 1) {
 		qsort(m->v, m->n, sizeof(*m->v), cmp_entry);
+		index_rebuild(m, m->index_cap);
+	}
 }
 
 void envmap_finish(struct envmap *m)
@@ -74,6 +105,7 @@ void envmap_finish(struct envmap *m)
 		free(m->v[i].value);
 	}
 	free(m->v);
+	free(m->index);
 	memset(m, 0, sizeof(*m));
 }
 

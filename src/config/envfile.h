@@ -20,9 +20,13 @@ struct env_entry {
 	char *value;
 };
 
+/* Entries in the order they were first set; index finds a key in constant
+ * time (open addressing: slots hold entry index + 1, 0 when empty). */
 struct envmap {
 	struct env_entry *v;
 	size_t n, alloc;
+	size_t *index;
+	size_t index_cap; /* a power of two, at least twice n; 0 before the first set */
 };
 
 /* Set key to value (replacing an earlier value). */

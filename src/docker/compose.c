@@ -11,15 +11,11 @@
 #include "util/fsutil.h"
 
 #define COMPOSE_MAX_BYTES (4u << 20)
-#define COPY_MAX_NODES 200000 /* aliases can make a small file huge */
-#define COPY_MAX_DEPTH 200
 
 struct rw {
 	yaml_document_t in, out; /* in is only read: its node pointers stay valid */
 	const struct compose_rewrite *rw;
 	struct strvec *warnings;
-	size_t copied;
-	bool too_big;
 };
 
 static void warn(struct rw *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -63,53 +59,192 @@ static int map_get(yaml_document_t *d, const yaml_node_t *m, const char *key)
 	return 0;
 }
 
-#define COMPOSE_DEPTH_MAX 200 /* flow collections nested deeper are refused */
+/* Limits of what berth reads: deeper nesting, more nodes (aliases expanded),
+ * anchors or aliases are refused before the document is built. */
+#define COMPOSE_DEPTH_MAX 200
+#define COMPOSE_NODES_MAX 200000
+#define COMPOSE_ANCHORS_MAX 1000
+#define COMPOSE_ALIASES_MAX 10000
 
-/* Bounded work before libyaml: its scanner takes time quadratic in the
- * nesting of flow collections ("[[[[..."), so their depth is counted first,
- * in one pass over the bytes (quoted scalars and comments skipped). */
-static int check_depth(const char *path, const char *buf, size_t len, char **cause)
+/* An anchor seen by the pre-pass and what its node expands to. */
+struct anchor {
+	char *name;
+	size_t nodes;    /* nodes in the anchored node, its aliases expanded */
+	unsigned height; /* levels of collections in it, itself included (0: a scalar) */
+	bool open;       /* a collection not yet ended: an alias to it is recursive */
+};
+
+/* A collection not yet ended. */
+struct frame {
+	size_t first;    /* the node count at its start */
+	unsigned height; /* as in struct anchor */
+	long anchor;     /* index into the anchors, -1 if none */
+};
+
+struct scan {
+	const char *path;
+	struct anchor *anchors;
+	size_t n_anchors, anchors_alloc;
+	struct frame *stack;
+	size_t depth, stack_alloc; /* open collections */
+	size_t nodes, aliases;
+	char **cause;
+};
+
+static int __attribute__((format(printf, 3, 4)))
+refuse(struct scan *sc, const yaml_mark_t *at, const char *fmt, ...)
 {
-	size_t line = 1, col = 0;
-	unsigned depth = 0;
-	char quote = 0;
+	va_list ap;
+	char *msg;
 
-	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	*sc->cause = xasprintf("%s:%zu:%zu: %s", sc->path, at->line + 1, at->column + 1, msg);
+	free(msg);
+	return -EINVAL;
+}
 
-		col++;
-		if (c == '\n') {
-			line++;
-			col = 0;
-			if (quote == 0)
-				continue;
-		}
-		if (quote) {
-			if (quote == '"' && c == '\\')
-				i++;
-			else if (c == quote)
-				quote = 0;
-			continue;
-		}
-		if (c == '#' &&
-		    (i == 0 || buf[i - 1] == ' ' || buf[i - 1] == '\t' || buf[i - 1] == '\n')) {
-			while (i + 1 < len && buf[i + 1] != '\n')
-				i++;
-		} else if ((c == '"' || c == '\'') &&
-			   (i == 0 || strchr(" \t\n[{,:-", buf[i - 1]))) {
-			quote = c;
-		} else if (c == '[' || c == '{') {
-			if (++depth > COMPOSE_DEPTH_MAX) {
-				*cause = xasprintf("%s:%zu:%zu: nested more than %d levels deep; "
-						   "berth reads compose files up to that depth",
-						   path, line, col, COMPOSE_DEPTH_MAX);
-				return -EINVAL;
-			}
-		} else if ((c == ']' || c == '}') && depth) {
-			depth--;
-		}
-	}
+/* Record the anchor name (NULL: none) of the node starting at at; *ret is its
+ * index, -1 for none. */
+static int anchor_add(struct scan *sc, const yaml_char_t *name, const yaml_mark_t *at, long *ret)
+{
+	struct anchor *a;
+
+	*ret = -1;
+	if (!name)
+		return 0;
+	if (sc->n_anchors >= COMPOSE_ANCHORS_MAX)
+		return refuse(sc, at,
+			      "more than %d anchors; berth reads compose files with up to that "
+			      "many",
+			      COMPOSE_ANCHORS_MAX);
+	XGROW(sc->anchors, sc->anchors_alloc, sc->n_anchors + 1);
+	a = &sc->anchors[sc->n_anchors];
+	a->name = xstrdup((const char *)name);
+	a->nodes = 1;
+	a->height = 0;
+	a->open = false;
+	*ret = (long)sc->n_anchors++;
 	return 0;
+}
+
+/* A node of height h (and nodes nodes) in the collection on top of the stack. */
+static int add_node(struct scan *sc, size_t nodes, unsigned h, const yaml_mark_t *at)
+{
+	sc->nodes += nodes;
+	if (sc->nodes > COMPOSE_NODES_MAX)
+		return refuse(sc, at,
+			      "more than %d nodes once aliases are expanded; berth reads compose "
+			      "files up to that size",
+			      COMPOSE_NODES_MAX);
+	if (sc->depth && sc->stack[sc->depth - 1].height < h + 1)
+		sc->stack[sc->depth - 1].height = h + 1;
+	return 0;
+}
+
+static int scan_event(struct scan *sc, const yaml_event_t *ev)
+{
+	const yaml_mark_t *at = &ev->start_mark;
+	const yaml_char_t *anchor;
+	struct frame *f;
+	long a;
+
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		if (anchor_add(sc, ev->data.scalar.anchor, at, &a) < 0)
+			return -EINVAL;
+		return add_node(sc, 1, 0, at);
+	case YAML_ALIAS_EVENT:
+		if (++sc->aliases > COMPOSE_ALIASES_MAX)
+			return refuse(sc, at,
+				      "more than %d aliases; berth reads compose files with up to "
+				      "that many",
+				      COMPOSE_ALIASES_MAX);
+		for (a = (long)sc->n_anchors - 1; a >= 0; a--)
+			if (!strcmp(sc->anchors[a].name, (const char *)ev->data.alias.anchor))
+				break;
+		if (a < 0) /* libyaml's loader says it is undefined */
+			return add_node(sc, 1, 0, at);
+		if (sc->anchors[a].open)
+			return refuse(sc, at, "alias *%s is inside the node it names",
+				      sc->anchors[a].name);
+		if (sc->anchors[a].height &&
+		    sc->depth + sc->anchors[a].height - 1 > COMPOSE_DEPTH_MAX)
+			return refuse(sc, at,
+				      "nested more than %d levels deep once aliases are expanded; "
+				      "berth reads compose files up to that depth",
+				      COMPOSE_DEPTH_MAX);
+		return add_node(sc, sc->anchors[a].nodes, sc->anchors[a].height, at);
+	case YAML_SEQUENCE_START_EVENT:
+	case YAML_MAPPING_START_EVENT:
+		if (sc->depth > COMPOSE_DEPTH_MAX)
+			return refuse(
+				sc, at,
+				"nested more than %d levels deep; berth reads compose files up "
+				"to that depth",
+				COMPOSE_DEPTH_MAX);
+		anchor = ev->type == YAML_SEQUENCE_START_EVENT ? ev->data.sequence_start.anchor
+							       : ev->data.mapping_start.anchor;
+		if (anchor_add(sc, anchor, at, &a) < 0 || add_node(sc, 1, 1, at) < 0)
+			return -EINVAL;
+		if (a >= 0)
+			sc->anchors[a].open = true;
+		XGROW(sc->stack, sc->stack_alloc, sc->depth + 1);
+		sc->stack[sc->depth++] = (struct frame){sc->nodes - 1, 1, a};
+		return 0;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		f = &sc->stack[--sc->depth];
+		if (f->anchor >= 0) {
+			sc->anchors[f->anchor].nodes = sc->nodes - f->first;
+			sc->anchors[f->anchor].height = f->height;
+			sc->anchors[f->anchor].open = false;
+		}
+		if (sc->depth && sc->stack[sc->depth - 1].height < f->height + 1)
+			sc->stack[sc->depth - 1].height = f->height + 1;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Bounded work before the document is built: one pass over libyaml's events
+ * of the first document, refusing at the first limit passed, with where.
+ * libyaml's scanner takes time quadratic in the nesting of flow collections
+ * ("[[[[...": 17.9 s for 80,000 levels) and its loader in the number of
+ * anchors; aliases make a small file a huge document ("billion laughs"),
+ * which every walk of it (the services' images, the session's copy) would
+ * expand. The events come as libyaml reads the bytes: a refusal costs the
+ * bytes up to it, and libyaml's own reading decides what is a quote, a
+ * comment or a bracket. */
+static int check_bounds(const char *path, const char *buf, size_t len, char **cause)
+{
+	struct scan sc = {.path = path, .cause = cause};
+	yaml_parser_t parser;
+	bool end = false;
+	int r = 0;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!end && r == 0) {
+		yaml_event_t ev;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			r = refuse(&sc, &parser.problem_mark, "not valid YAML: %s",
+				   parser.problem ? parser.problem : "parse error");
+			break;
+		}
+		end = ev.type == YAML_DOCUMENT_END_EVENT || ev.type == YAML_STREAM_END_EVENT;
+		r = scan_event(&sc, &ev);
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	for (size_t i = 0; i < sc.n_anchors; i++)
+		free(sc.anchors[i].name);
+	free(sc.anchors);
+	free(sc.stack);
+	return r;
 }
 
 static int load(const char *path, yaml_document_t *doc, char **cause)
@@ -121,10 +256,11 @@ static int load(const char *path, yaml_document_t *doc, char **cause)
 	int r = read_file(path, COMPOSE_MAX_BYTES, &buf, &len);
 
 	if (r < 0) {
-		*cause = xasprintf("cannot read the compose file %s: %s", path, strerror(-r));
+		*cause = xasprintf("cannot read the compose file %s: %s", path,
+				   r == -EINVAL ? "not a regular file" : strerror(-r));
 		return r;
 	}
-	r = check_depth(path, buf, len, cause);
+	r = check_bounds(path, buf, len, cause);
 	if (r < 0) {
 		free(buf);
 		return r;
@@ -185,16 +321,15 @@ static int add_str(struct rw *c, const char *s, yaml_scalar_style_t style)
 					style);
 }
 
-/* Copy node id of the original (and all below it) into the output. */
-static int copy(struct rw *c, int id, unsigned depth)
+/* Copy node id of the original (and all below it) into the output: bounded
+ * work, as check_bounds bounded the original with its aliases expanded. */
+static int copy(struct rw *c, int id)
 {
 	yaml_node_t *n = get(&c->in, id);
 	int out = 0;
 
-	if (!n || depth > COPY_MAX_DEPTH || ++c->copied > COPY_MAX_NODES) {
-		c->too_big = true;
+	if (!n)
 		return add_str(c, "", YAML_PLAIN_SCALAR_STYLE);
-	}
 	switch (n->type) {
 	case YAML_SCALAR_NODE:
 		return yaml_document_add_scalar(&c->out, n->tag, n->data.scalar.value,
@@ -207,7 +342,7 @@ static int copy(struct rw *c, int id, unsigned depth)
 		for (size_t i = 0; i < k; i++) {
 			int item = n->data.sequence.items.start[i];
 
-			yaml_document_append_sequence_item(&c->out, out, copy(c, item, depth + 1));
+			yaml_document_append_sequence_item(&c->out, out, copy(c, item));
 		}
 		return out;
 	}
@@ -217,10 +352,9 @@ static int copy(struct rw *c, int id, unsigned depth)
 		out = yaml_document_add_mapping(&c->out, n->tag, n->data.mapping.style);
 		for (size_t i = 0; i < k; i++) {
 			yaml_node_pair_t p = n->data.mapping.pairs.start[i];
-			int key = copy(c, p.key, depth + 1);
+			int key = copy(c, p.key);
 
-			yaml_document_append_mapping_pair(&c->out, out, key,
-							  copy(c, p.value, depth + 1));
+			yaml_document_append_mapping_pair(&c->out, out, key, copy(c, p.value));
 		}
 		return out;
 	}
@@ -328,8 +462,8 @@ static int port_entry(struct rw *c, const char *service, int id, bool *used)
 
 			if (key && !strcmp(key, "published"))
 				continue;
-			yaml_document_append_mapping_pair(&c->out, out, copy(c, p.key, 3),
-							  copy(c, p.value, 3));
+			yaml_document_append_mapping_pair(&c->out, out, copy(c, p.key),
+							  copy(c, p.value));
 		}
 		snprintf(text, sizeof(text), "%u", m->host);
 		put(c, out, "published", add_str(c, text, YAML_PLAIN_SCALAR_STYLE));
@@ -419,7 +553,7 @@ static int rewrite_service(struct rw *c, const char *name, int id)
 	int out;
 
 	if (!n || n->type != YAML_MAPPING_NODE)
-		return copy(c, id, 2);
+		return copy(c, id);
 	k = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	out = yaml_document_add_mapping(&c->out, n->tag, n->data.mapping.style);
 	for (size_t i = 0; i < k; i++) {
@@ -435,8 +569,8 @@ static int rewrite_service(struct rw *c, const char *name, int id)
 			put(c, out, "container_name", add_str(c, cn, YAML_PLAIN_SCALAR_STYLE));
 			free(cn);
 		} else {
-			yaml_document_append_mapping_pair(&c->out, out, copy(c, p.key, 2),
-							  copy(c, p.value, 2));
+			yaml_document_append_mapping_pair(&c->out, out, copy(c, p.key),
+							  copy(c, p.value));
 		}
 	}
 	if (!had_ports && has_mapping(c, name))
@@ -452,7 +586,7 @@ static int rewrite_named(struct rw *c, const char *what, int id)
 	int out;
 
 	if (!n || n->type != YAML_MAPPING_NODE)
-		return copy(c, id, 1);
+		return copy(c, id);
 	k = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 	out = yaml_document_add_mapping(&c->out, n->tag, n->data.mapping.style);
 	for (size_t i = 0; i < k; i++) {
@@ -468,8 +602,8 @@ static int rewrite_named(struct rw *c, const char *what, int id)
 			warn(c, "%s '%s' is external: every session shares it", what,
 			     key ? key : "?");
 		if (external || !explicit_name || !v || v->type != YAML_MAPPING_NODE) {
-			yaml_document_append_mapping_pair(&c->out, out, copy(c, p.key, 2),
-							  copy(c, p.value, 2));
+			yaml_document_append_mapping_pair(&c->out, out, copy(c, p.key),
+							  copy(c, p.value));
 			continue;
 		}
 		entry = yaml_document_add_mapping(&c->out, v->tag, v->data.mapping.style);
@@ -483,11 +617,11 @@ static int rewrite_named(struct rw *c, const char *what, int id)
 				put(c, entry, "name", add_str(c, nn, YAML_PLAIN_SCALAR_STYLE));
 				free(nn);
 			} else {
-				yaml_document_append_mapping_pair(
-					&c->out, entry, copy(c, q->key, 3), copy(c, q->value, 3));
+				yaml_document_append_mapping_pair(&c->out, entry, copy(c, q->key),
+								  copy(c, q->value));
 			}
 		}
-		yaml_document_append_mapping_pair(&c->out, out, copy(c, p.key, 2), entry);
+		yaml_document_append_mapping_pair(&c->out, out, copy(c, p.key), entry);
 	}
 	return out;
 }
@@ -522,8 +656,11 @@ int compose_rewrite(const char *path, const struct compose_rewrite *rw, struct s
 		const char *key = scalar(get(&c.in, p.key));
 		int value;
 
-		if (key && !strcmp(key, "services")) {
-			yaml_node_t *s = get(&c.in, p.value);
+		yaml_node_t *s = get(&c.in, p.value);
+
+		/* load() checked the first `services:` only: a second one may be
+		 * anything (a scalar was read as a mapping) */
+		if (key && !strcmp(key, "services") && s && s->type == YAML_MAPPING_NODE) {
 			size_t ns =
 				(size_t)(s->data.mapping.pairs.top - s->data.mapping.pairs.start);
 
@@ -533,27 +670,19 @@ int compose_rewrite(const char *path, const struct compose_rewrite *rw, struct s
 				const char *name = scalar(get(&c.in, q.key));
 
 				yaml_document_append_mapping_pair(
-					&c.out, value, copy(&c, q.key, 2),
+					&c.out, value, copy(&c, q.key),
 					name ? rewrite_service(&c, name, q.value)
-					     : copy(&c, q.value, 2));
+					     : copy(&c, q.value));
 			}
 		} else if (key && (!strcmp(key, "volumes") || !strcmp(key, "networks"))) {
 			value = rewrite_named(&c, !strcmp(key, "volumes") ? "volume" : "network",
 					      p.value);
 		} else {
-			value = copy(&c, p.value, 1);
+			value = copy(&c, p.value);
 		}
-		yaml_document_append_mapping_pair(&c.out, top, copy(&c, p.key, 1), value);
+		yaml_document_append_mapping_pair(&c.out, top, copy(&c, p.key), value);
 	}
 	yaml_document_delete(&c.in);
-	if (c.too_big) {
-		yaml_document_delete(&c.out);
-		*cause =
-			xasprintf("%s: too large once its aliases are expanded (more than %d nodes "
-				  "or %d levels)",
-				  path, COPY_MAX_NODES, COPY_MAX_DEPTH);
-		return -EINVAL;
-	}
 	yaml_emitter_initialize(&em);
 	yaml_emitter_set_output(&em, write_handler, out);
 	yaml_emitter_set_unicode(&em, 1);

@@ -24,7 +24,8 @@ struct listener_set {
 };
 
 /* Fill set with every LISTEN socket: sock_diag first, /proc/net/tcp{,6} if
- * netlink is not available. */
+ * netlink is not available. These add to set; on an error set keeps only
+ * the entries it had, but its array may have grown: finish it either way. */
 int listeners_dump(struct listener_set *set);
 /* The sock_diag path only. */
 int listeners_dump_netlink(struct listener_set *set);

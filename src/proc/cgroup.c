@@ -14,13 +14,20 @@
 
 #define CGROUP_DEPTH_MAX 16
 
-/* Undo the octal escapes of /proc/self/mountinfo ("\040" for a space). */
+static bool is_octal(char c)
+{
+	return c >= '0' && c <= '7';
+}
+
+/* Undo the octal escapes of /proc/self/mountinfo ("\040" for a space); a
+ * backslash not followed by three octal digits within s is kept. */
 static char *unescape(const char *s, size_t n)
 {
 	char *out = xmalloc(n + 1), *o = out;
 
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '\\' && i + 3 < n + 1 && s[i + 1] >= '0' && s[i + 1] <= '3') {
+		if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+		    is_octal(s[i + 2]) && is_octal(s[i + 3])) {
 			*o++ = (char)(((s[i + 1] - '0') << 6) | ((s[i + 2] - '0') << 3) |
 				      (s[i + 3] - '0'));
 			i += 3;
@@ -32,15 +39,10 @@ static char *unescape(const char *s, size_t n)
 	return out;
 }
 
-int cgroup_mount(char **ret)
+int cgroup_mount_parse(char *text, char **ret)
 {
-	char *text = NULL, *line, *save = NULL;
-	size_t len = 0;
-	int r = read_file("/proc/self/mountinfo", 1u << 20, &text, &len);
+	char *line, *save = NULL;
 
-	if (r < 0)
-		return r;
-	r = -ENOENT;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		/* id parent major:minor root mountpoint options ... - fstype source super */
 		const char *sep = strstr(line, " - "), *mp = line;
@@ -55,9 +57,20 @@ int cgroup_mount(char **ret)
 		if (!mp || mp > sep)
 			continue;
 		*ret = unescape(mp, strcspn(mp, " "));
-		r = 0;
-		break;
+		return 0;
 	}
+	return -ENOENT;
+}
+
+int cgroup_mount(char **ret)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r = read_file("/proc/self/mountinfo", 1u << 20, &text, &len);
+
+	if (r < 0)
+		return r;
+	r = cgroup_mount_parse(text, ret);
 	free(text);
 	return r;
 }
@@ -270,17 +283,10 @@ static void add_thread_groups(const char *path, pid_t **v, size_t *n, size_t *al
 	free(text);
 }
 
-static int collect(const char *path, int depth, pid_t **v, size_t *n, size_t *alloc)
+void cgroup_procs_parse(char *text, pid_t **v, size_t *n, size_t *alloc)
 {
-	char *procs = path_join(path, "cgroup.procs"), *text = NULL, *line, *save = NULL;
-	size_t len = 0;
-	struct dirent *de;
-	DIR *d;
-	int r = read_file(procs, 16u << 20, &text, &len);
+	char *line, *save = NULL;
 
-	free(procs);
-	if (r < 0)
-		return r;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		uint64_t pid;
 
@@ -289,6 +295,20 @@ static int collect(const char *path, int depth, pid_t **v, size_t *n, size_t *al
 		XGROW(*v, *alloc, *n + 1);
 		(*v)[(*n)++] = (pid_t)pid;
 	}
+}
+
+static int collect(const char *path, int depth, pid_t **v, size_t *n, size_t *alloc)
+{
+	char *procs = path_join(path, "cgroup.procs"), *text = NULL;
+	size_t len = 0;
+	struct dirent *de;
+	DIR *d;
+	int r = read_file(procs, 16u << 20, &text, &len);
+
+	free(procs);
+	if (r < 0)
+		return r;
+	cgroup_procs_parse(text, v, n, alloc);
 	free(text);
 	add_thread_groups(path, v, n, alloc);
 	if (depth >= CGROUP_DEPTH_MAX)

@@ -22,6 +22,8 @@
 int cgroup_base(char **ret, char **why);
 /* The cgroup2 mount point (caller frees); -ENOENT when none is mounted. */
 int cgroup_mount(char **ret);
+/* The same from the text of /proc/self/mountinfo (split in place). */
+int cgroup_mount_parse(char *text, char **ret);
 /* True when path is a cgroup of berth's for session slug of root_id: below
  * a cgroup2 mount, no "..", ending in /<root_id>/<slug> (or, with leaf, in
  * /<root_id>/<slug>/<leaf-name>). Paths read back from files are checked
@@ -37,6 +39,9 @@ int cgroup_attach(const char *path, pid_t pid);
 /* Every pid in path and its descendants (*v: caller frees; may be NULL).
  * -ENOENT when path does not exist. */
 int cgroup_pids(const char *path, pid_t **v, size_t *n);
+/* Append the pids of the text of a cgroup.procs file (split in place) to *v
+ * (n, alloc as in XGROW); lines that are not a pid are skipped. */
+void cgroup_procs_parse(char *text, pid_t **v, size_t *n, size_t *alloc);
 /* SIGKILL to everything in path and below at once (cgroup.kill); -ENOTSUP
  * on kernels without it (before 5.14). */
 int cgroup_kill(const char *path);

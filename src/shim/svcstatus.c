@@ -76,12 +76,9 @@ int svc_state_parse(const char *s, enum svc_state *ret)
 	return -EINVAL;
 }
 
-int svc_status_write(const char *path, const struct svc_status *s)
+void svc_status_format(const struct svc_status *s, struct strbuf *out)
 {
-	struct strbuf sb = STRBUF_INIT;
-	int r;
-
-	strbuf_addf(&sb,
+	strbuf_addf(out,
 		    "state=%s\nshim_pid=%d\nshim_start=%" PRIu64 "\npid=%d\nstart_time=%" PRIu64
 		    "\nexit_code=%d\nexit_signal=%d\ncore_dumped=%d\nkilled=%d\nrestarts=%u\n"
 		    "since_ms=%" PRId64 "\nexec_ms=%" PRId64 "\nready_ms=%" PRId64 "\n",
@@ -89,12 +86,20 @@ int svc_status_write(const char *path, const struct svc_status *s)
 		    s->start_time, s->exit_code, s->exit_signal, s->core_dumped, s->killed,
 		    s->restarts, s->since_ms, s->exec_ms, s->ready_ms);
 	/* the error text is one line: newlines would break the format */
-	strbuf_adds(&sb, "error=");
+	strbuf_adds(out, "error=");
 	for (const char *p = s->error; *p; p++)
-		strbuf_addch(&sb, *p == '\n' ? ' ' : *p);
-	strbuf_addch(&sb, '\n');
+		strbuf_addch(out, *p == '\n' ? ' ' : *p);
+	strbuf_addch(out, '\n');
 	if (s->cgroup[0])
-		strbuf_addf(&sb, "cgroup=%s\n", s->cgroup);
+		strbuf_addf(out, "cgroup=%s\n", s->cgroup);
+}
+
+int svc_status_write(const char *path, const struct svc_status *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int r;
+
+	svc_status_format(s, &sb);
 	r = write_file_atomic(path, sb.buf, sb.len, 0644);
 	strbuf_release(&sb);
 	return r;
@@ -149,35 +154,37 @@ static int set_field(struct svc_status *s, const char *key, const char *val)
 	return 0;
 }
 
-int svc_status_read(const char *path, struct svc_status *ret)
+int svc_status_parse(char *text, struct svc_status *ret)
 {
 	struct svc_status s = {.exit_code = -1};
-	char *text = NULL, *line, *save = NULL;
+	char *line, *save = NULL;
 	bool have_state = false;
+
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		if (!eq)
+			return -EBADMSG;
+		*eq = '\0';
+		if (set_field(&s, line, eq + 1) < 0)
+			return -EBADMSG;
+		have_state |= !strcmp(line, "state");
+	}
+	if (!have_state)
+		return -EBADMSG;
+	*ret = s;
+	return 0;
+}
+
+int svc_status_read(const char *path, struct svc_status *ret)
+{
+	char *text = NULL;
 	int r;
 
 	r = read_file(path, 64 << 10, &text, NULL);
 	if (r < 0)
 		return r;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq = strchr(line, '=');
-
-		if (!eq) {
-			r = -EBADMSG;
-			break;
-		}
-		*eq = '\0';
-		if (set_field(&s, line, eq + 1) < 0) {
-			r = -EBADMSG;
-			break;
-		}
-		have_state |= !strcmp(line, "state");
-	}
+	r = svc_status_parse(text, ret);
 	free(text);
-	if (r < 0)
-		return r;
-	if (!have_state)
-		return -EBADMSG;
-	*ret = s;
-	return 0;
+	return r;
 }

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "util/strbuf.h"
+
 enum svc_state {
 	SVC_STARTING,   /* forked, exec not yet confirmed */
 	SVC_RUNNING,    /* exec succeeded */
@@ -44,6 +46,10 @@ struct svc_status {
 int svc_status_write(const char *path, const struct svc_status *s);
 /* Read path into *ret. -ENOENT when absent, -EBADMSG when malformed. */
 int svc_status_read(const char *path, struct svc_status *ret);
+/* The text of a status file: what svc_status_write writes (appended to out). */
+void svc_status_format(const struct svc_status *s, struct strbuf *out);
+/* Parse that text (split in place) into *ret; -EBADMSG when malformed. */
+int svc_status_parse(char *text, struct svc_status *ret);
 const char *svc_state_name(enum svc_state st);
 /* "exited with status 3", "killed by signal SIGSEGV (core dumped)" for the
  * last exit recorded in s, into buf. */

@@ -742,8 +742,10 @@ static char *tree_ports_text(const struct lsvc *s)
 	size_t n, n_ports;
 	struct strbuf sb = STRBUF_INIT;
 
-	if (listeners_dump(&ls) < 0)
+	if (listeners_dump(&ls) < 0) {
+		listener_set_finish(&ls);
 		return NULL;
+	}
 	services_tree(s->shim_pid, &v, &n);
 	services_tree_ports(v, n, &ls, &ports, &n_ports);
 	for (size_t i = 0; i < n_ports; i++)

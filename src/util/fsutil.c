@@ -50,12 +50,23 @@ out:
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 {
 	struct strbuf sb = STRBUF_INIT;
+	struct stat st;
 	char buf[8192];
 	int fd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* A regular file only, symlinks followed: a FIFO or a device is not
+	 * even opened (a read would block or never end; some act on an open). */
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) { /* replaced meanwhile */
+		r = -EINVAL;
+		goto out;
+	}
 	for (;;) {
 		ssize_t n = read(fd, buf, sizeof(buf));
 

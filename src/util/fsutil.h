@@ -13,7 +13,8 @@ char *path_join(const char *a, const char *b);
 /* Create a directory and its parents with mode; existing ones are fine. */
 int mkdir_p(const char *path, mode_t mode);
 /* Read a whole file (at most max bytes, -EFBIG past that); *ret is NUL-terminated,
- * the caller frees. */
+ * the caller frees. A regular file only: -EINVAL for a FIFO or a device, which is
+ * not opened (-EISDIR for a directory). */
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Write data to path atomically (temp file "<path>.tmp.<pid>" in the same
  * directory, fsync, rename). */

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "util/fsutil.h"
+#include "util/timeutil.h"
 #include "tap.h"
 
 /* Debian's libinih exports its build options as variables; other builds may
@@ -827,6 +828,55 @@ static void test_err_bad_regex(void)
 		      -EINVAL);
 	ASSERT_CONTAINS(cause, "x.ini:2: bad value 'log:([a-' for ready: bad regular expression: ");
 	free(cause);
+}
+
+/* ready = log:(a{1,1000}){1,100}, 25 bytes: glibc's regcomp took 5 s and
+ * 820 MB expanding it, a{1,10000} over 20 s and 690 MB (and the shim compiles
+ * it again). A pattern over 1000 atoms once its {m,n} are expanded is refused
+ * before regcomp; ordinary ones and one a{1,1000} are read. */
+static void test_ready_regex_too_large(void)
+{
+	static const char *const bad[] = {
+		"(a{1,1000}){1,100}",
+		"(a|b|c){1,1000}",
+		"a{1,1001}",
+		"((x{10}){10}){11}",
+		"[[:digit:]]{999}ab",
+		"a{2000,}",
+		"(((a{1,99999999999999999999})))",
+		/* glibc reads {,n} as {0,n} (found by fuzz_config: 14 s) */
+		"(a{,11000}){1,100}",
+		"a{,1001}",
+		/* a group left open: regcomp expands, then says so (fuzz_config: 12 s) */
+		"x(a(a{,5537}){,2200}",
+	};
+	static const char *const good[] = {
+		"listening on [0-9]+", "a{1,1000}",   "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+		"\\{1,99999\\}",       "[{]{1}x{,5}", "((x{10}){10}){10}",
+		"[]{1,9999}]x",        "a{0}{9999}",  "ready|(up{2}){3}",
+	};
+	uint64_t t0 = time_mono_ms();
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *text = xasprintf("[service \"a\"]\nready = log:%s\n", bad[i]);
+		char *want = xasprintf(".berth.ini:2: bad value 'log:%s' for ready: the regular "
+				       "expression is too large: over 1000 atoms once its {m,n} "
+				       "repetitions are expanded",
+				       bad[i]);
+
+		EXPECT_ERR(text, want);
+		free(text);
+		free(want);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(good); i++) {
+		struct config c;
+		char *text = xasprintf("[service \"a\"]\nready = log:%s\n", good[i]);
+
+		LOAD(&c, text);
+		config_finish(&c);
+		free(text);
+	}
+	ASSERT_TRUE(time_mono_ms() - t0 < 5000);
 }
 
 static void test_err_long_value_shortened(void)
@@ -1669,6 +1719,92 @@ static void test_service_order(void)
 	config_finish(&c);
 }
 
+/* Hostile sizes (issue 11): a dependency chain of 5,000 services (180 KB)
+ * took config_service_order over two minutes; 5,000 services on one port
+ * made validate write 12.5 million issues (1.5 GB, 30 s); 40,000 services
+ * took 12 s to load. Now: at most 256 services, 1024 ports, 1024 exported
+ * env names and 1024 depends_on entries in all, and a clash of ports is
+ * told once per port, with the first one it clashes with. */
+static void test_config_limits(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct config c;
+	struct config_issues is;
+	size_t *order = NULL;
+	uint64_t t0;
+
+	for (int i = 0; i < 257; i++)
+		strbuf_addf(&sb, "[service \"s%d\"]\n", i);
+	EXPECT_ERR(sb.buf, ".berth.ini:257: more than 256 services; berth reads configs with up to "
+			   "that many");
+
+	/* the most services, in the slowest order, each on the same port */
+	strbuf_reset(&sb);
+	for (int i = 0; i < 256; i++) {
+		strbuf_addf(&sb, "[service \"s%d\"]\nbase_port = 3000\ndepends_on =", i);
+		for (int j = i + 1; j < 256 && j < i + 5; j++)
+			strbuf_addf(&sb, " s%d", j);
+		strbuf_addch(&sb, '\n');
+	}
+	t0 = time_mono_ms();
+	LOAD(&c, sb.buf);
+	ASSERT_EQ_INT(config_service_order(&c, &order), 256);
+	ASSERT_STREQ(c.services[order[0]].name, "s255");
+	ASSERT_EQ_INT(config_validate(&c, &is), 255);
+	ASSERT_STREQ(is.v[256].msg, "service 's0' and service 's1' use the same base port 3000");
+	ASSERT_STREQ(is.v[510].msg, "service 's0' and service 's255' use the same base port 3000");
+	ASSERT_TRUE(time_mono_ms() - t0 < 2000);
+	config_issues_finish(&is);
+	config_finish(&c);
+	free(order);
+
+	strbuf_reset(&sb);
+	for (int i = 0; i < 8; i++) {
+		strbuf_addf(&sb, "[service \"s%d\"]\nextra_ports =", i);
+		for (int j = 0; j < 129; j++)
+			strbuf_addf(&sb, " x%d:%d", j, 1024 + i * 129 + j);
+		strbuf_addch(&sb, '\n');
+	}
+	EXPECT_ERR(sb.buf, ".berth.ini: more than 1024 ports (base_port and extra_ports of all "
+			   "services); berth reads configs with up to that many");
+	strbuf_reset(&sb);
+	for (int i = 0; i < 5; i++) {
+		strbuf_addf(&sb, "[service \"s%d\"]\nport_env =", i);
+		for (int j = 0; j < 205; j++)
+			strbuf_addf(&sb, " E%d", j);
+		strbuf_addch(&sb, '\n');
+	}
+	EXPECT_ERR(sb.buf, ".berth.ini: more than 1024 port_env and extra port env names (of all "
+			   "services); berth reads configs with up to that many");
+	strbuf_reset(&sb);
+	for (int i = 0; i < 5; i++) {
+		strbuf_addf(&sb, "[service \"s%d\"]\ndepends_on =", i);
+		for (int j = 0; j < 205; j++)
+			strbuf_addf(&sb, " s%d", j % 5);
+		strbuf_addch(&sb, '\n');
+	}
+	EXPECT_ERR(sb.buf, ".berth.ini: more than 1024 depends_on entries (of all services); "
+			   "berth reads configs with up to that many");
+	strbuf_release(&sb);
+}
+
+/* A .berth.ini that is a FIFO, or a symlink to /dev/tty, hung config_load in
+ * its read: refused unopened. */
+static void test_config_file_fifo(void)
+{
+	char dir[] = "/tmp/bf-XXXXXX", *path, *cause = NULL;
+	struct config c;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	path = xasprintf("%s/.berth.ini", dir);
+	ASSERT_TRUE(mkfifo(path, 0600) == 0);
+	ASSERT_EQ_INT(config_load(&c, dir, path, &cause), -EINVAL);
+	ASSERT_CONTAINS(cause, "not a regular file");
+	free(cause);
+	rm_rf(dir);
+	free(path);
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_defaults),
 	TAP_TEST(test_empty_file),
@@ -1698,6 +1834,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_err_database),
 	TAP_TEST(test_err_bad_values),
 	TAP_TEST(test_err_bad_regex),
+	TAP_TEST(test_ready_regex_too_large),
 	TAP_TEST(test_err_long_value_shortened),
 	TAP_TEST(test_err_cause_optional),
 	TAP_TEST(test_load_file),
@@ -1721,6 +1858,8 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_validate_env_collisions),
 	TAP_TEST(test_validate_compose),
 	TAP_TEST(test_service_order),
+	TAP_TEST(test_config_limits),
+	TAP_TEST(test_config_file_fifo),
 };
 
 int main(int argc, char **argv)

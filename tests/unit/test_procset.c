@@ -932,6 +932,22 @@ static void test_cgroup_path_valid(void)
 	free(mnt);
 }
 
+/* A mountinfo escape cut short or holding non-octal digits ("\0,0" from the
+ * fuzzer) was decoded anyway: a left shift of a negative value (UB), and a
+ * short one at the end of the field took in the space after it. Such a
+ * backslash is now kept as it is; "\040" still decodes. */
+static void test_mountinfo_bad_escape(void)
+{
+	char text[] = "21 26 0:20 / /proc rw - proc proc rw\n"
+		      "30 22 0:26 / /sys/fs/cg\\0,0x\\040y\\04 rw - cgroup2 cgroup2 rw\n";
+	char none[] = "21 26 0:20 / /proc rw - proc proc rw\n", *mnt = NULL;
+
+	ASSERT_OK(cgroup_mount_parse(text, &mnt));
+	ASSERT_STREQ(mnt, "/sys/fs/cg\\0,0x y\\04");
+	free(mnt);
+	ASSERT_EQ_INT(cgroup_mount_parse(none, &mnt), -ENOENT);
+}
+
 /* ---- the stopper on a loop ---- */
 
 struct stop_watch {
@@ -1890,6 +1906,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_child_start_failure_never_calls_back),
 	TAP_TEST(test_cgroup_stop_catches_escapee),
 	TAP_TEST(test_cgroup_path_valid),
+	TAP_TEST(test_mountinfo_bad_escape),
 	TAP_TEST(test_stopper_sig0_waits_then_kills),
 	TAP_TEST(test_stopper_sig0_member_ends_itself),
 	TAP_TEST(test_stopper_sigkill_at_once),

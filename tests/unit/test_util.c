@@ -534,6 +534,36 @@ static void test_read_file(void)
 	free(dir);
 }
 
+/* A committed symlink docker-compose.yml -> /dev/stdin (or a FIFO, or
+ * compose_file = /dev/tty in .berth.ini) hung `berth validate` and `up` in
+ * read_file, which opened and read whatever the path named. A FIFO or a
+ * device is now refused without being opened. */
+static void test_read_file_not_regular(void)
+{
+	char *dir = tmpdir_new();
+	char *fifo = path_join(dir, "fifo"), *link = path_join(dir, "link");
+	char *f = path_join(dir, "f"), *flink = path_join(dir, "flink"), *text = NULL;
+	size_t len;
+
+	ASSERT_OK(mkfifo(fifo, 0600) < 0 ? -errno : 0);
+	ASSERT_EQ_INT(read_file(fifo, 100, &text, &len), -EINVAL);
+	ASSERT_OK(symlink(fifo, link) < 0 ? -errno : 0);
+	ASSERT_EQ_INT(read_file(link, 100, &text, &len), -EINVAL);
+	ASSERT_EQ_INT(read_file("/dev/null", 100, &text, &len), -EINVAL);
+	ASSERT_TRUE(text == NULL);
+	put_file(f, "x");
+	ASSERT_OK(symlink(f, flink) < 0 ? -errno : 0);
+	ASSERT_OK(read_file(flink, 100, &text, &len));
+	ASSERT_STREQ(text, "x");
+	free(text);
+	ASSERT_OK(rm_rf(dir));
+	free(fifo);
+	free(link);
+	free(f);
+	free(flink);
+	free(dir);
+}
+
 static void test_write_file_atomic(void)
 {
 	char *dir = tmpdir_new();
@@ -860,6 +890,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_path_exists_and_dir),
 	TAP_TEST(test_mkdir_p),
 	TAP_TEST(test_read_file),
+	TAP_TEST(test_read_file_not_regular),
 	TAP_TEST(test_write_file_atomic),
 	TAP_TEST(test_rm_rf_tree),
 	TAP_TEST(test_rm_rf_does_not_follow_symlinks),
