@@ -262,6 +262,17 @@ static int open_main(const char *main_root, git_repository **ret, char **cause)
 	return 0;
 }
 
+/* Open the worktree at path (exactly there: no upward search). */
+static int open_worktree(const char *path, git_repository **ret, char **cause)
+{
+	int gr = git_repository_open_ext(ret, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+
+	if (gr < 0)
+		return git_fail(cause, gr == GIT_ENOTFOUND ? -ENOENT : git_errno(gr),
+				"cannot open the worktree at '%s'", path);
+	return 0;
+}
+
 /* open_main, then lock_repo: the lock's fd (the caller closes it and frees
  * *ret), or -errno with nothing left open. */
 static int open_main_locked(const char *main_root, git_repository **ret, char **cause)
@@ -1159,10 +1170,9 @@ int worktree_changes_except(const char *path, const struct strvec *ignore,
 	int gr, r = 0;
 
 	worktree_lib_init();
-	gr = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-	if (gr < 0)
-		return git_fail(cause, gr == GIT_ENOTFOUND ? -ENOENT : git_errno(gr),
-				"cannot open the worktree at '%s'", path);
+	r = open_worktree(path, &repo, cause);
+	if (r < 0)
+		return r;
 	if (git_repository_is_bare(repo)) {
 		r = fail(cause, -EINVAL, "'%s' is a bare repository, not a worktree", path);
 		goto out;
@@ -1390,10 +1400,9 @@ int worktree_lost_commits(const char *path, size_t *ret_count, struct strvec *re
 
 	worktree_lib_init();
 	*ret_count = 0;
-	gr = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-	if (gr < 0)
-		return git_fail(cause, gr == GIT_ENOTFOUND ? -ENOENT : git_errno(gr),
-				"cannot open the worktree at '%s'", path);
+	r = open_worktree(path, &repo, cause);
+	if (r < 0)
+		return r;
 	/* On a branch, every commit is that branch's. */
 	if (git_repository_head_detached(repo) != 1)
 		goto out;
@@ -1571,12 +1580,12 @@ int worktree_head(const char *wt_path, char **ret_oid_hex, char **cause)
 	git_repository *repo = NULL;
 	git_oid oid;
 	char hex[GIT_OID_HEXSZ + 1];
-	int gr;
+	int gr, r;
 
 	worktree_lib_init();
-	gr = git_repository_open_ext(&repo, wt_path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-	if (gr < 0)
-		return git_fail(cause, git_errno(gr), "cannot open the worktree '%s'", wt_path);
+	r = open_worktree(wt_path, &repo, cause);
+	if (r < 0)
+		return r;
 	gr = git_reference_name_to_id(&oid, repo, "HEAD");
 	git_repository_free(repo);
 	if (gr < 0)
