@@ -834,6 +834,7 @@ static void checkout_progress(const char *path, size_t done, size_t total, void 
 int worktree_branch_plan(const char *main_root, const char *branch, char **ret_new_at, char **cause)
 {
 	git_repository *repo = NULL;
+	git_reference *ref = NULL;
 	git_object *obj = NULL;
 	char *refname = xasprintf("refs/heads/%s", branch), *remote = NULL;
 	char hex[GIT_OID_HEXSZ + 1];
@@ -848,24 +849,22 @@ int worktree_branch_plan(const char *main_root, const char *branch, char **ret_n
 	gr = git_reference_name_to_id(&oid, repo, refname);
 	if (gr != GIT_ENOTFOUND)
 		goto out; /* it exists (or cannot be read: worktree_create says why) */
-	/* what worktree_create starts a new branch at: origin/<branch>, or HEAD */
+	/* what worktree_create starts a new branch at: origin/<branch>, or HEAD
+	 * (references looked up as such: git_revparse_single would read
+	 * "x-g1234" as describe output, and leaks on it in libgit2 1.5) */
 	remote = xasprintf("refs/remotes/origin/%s", branch);
-	gr = git_revparse_single(&obj, repo, remote);
+	gr = git_reference_lookup(&ref, repo, remote);
 	if (gr == GIT_ENOTFOUND)
-		gr = git_revparse_single(&obj, repo, "HEAD^{commit}");
-	else if (gr == 0) {
-		git_object *c = NULL;
-
-		gr = git_object_peel(&c, obj, GIT_OBJECT_COMMIT);
-		git_object_free(obj);
-		obj = c;
-	}
+		gr = git_repository_head(&ref, repo);
+	if (gr == 0)
+		gr = git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT);
 	if (gr == 0) {
 		git_oid_tostr(hex, sizeof(hex), git_object_id(obj));
 		*ret_new_at = xstrdup(hex);
 	}
 out:
 	git_object_free(obj);
+	git_reference_free(ref);
 	git_repository_free(repo);
 	git_error_clear();
 	free(remote);
