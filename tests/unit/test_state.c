@@ -1062,6 +1062,29 @@ static void test_delete_cascades(void)
 
 /* ---- ops --------------------------------------------------------------- */
 
+/* A store of schema version 1 with session "old" and its op (the layout of
+ * its SQL is not the migration's: the same schema typed out again). */
+static const char v1_store_sql[] =
+	"PRAGMA application_id = 1650815604; PRAGMA journal_mode = WAL;"
+	"CREATE TABLE sessions (slug TEXT PRIMARY KEY, slot INTEGER NOT NULL UNIQUE "
+	"CHECK (slot > 0), branch TEXT NOT NULL, worktree TEXT NOT NULL, mode TEXT NOT "
+	"NULL, status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'stopped')), "
+	"owns_worktree INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, "
+	"updated_at INTEGER NOT NULL);"
+	"CREATE TABLE ports (slug TEXT NOT NULL REFERENCES sessions(slug) ON DELETE "
+	"CASCADE, name TEXT NOT NULL, port INTEGER NOT NULL UNIQUE CHECK (port BETWEEN 1 "
+	"AND 65535), PRIMARY KEY (slug, name));"
+	"CREATE TABLE ops (slug TEXT PRIMARY KEY REFERENCES sessions(slug) ON DELETE "
+	"CASCADE, op_id TEXT NOT NULL, kind TEXT NOT NULL, pid INTEGER NOT NULL, "
+	"start_time INTEGER NOT NULL, since INTEGER NOT NULL, prev_status TEXT);"
+	"CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, "
+	"slug TEXT, service TEXT, kind TEXT NOT NULL, detail TEXT);"
+	"CREATE INDEX events_slug ON events(slug, id);"
+	"INSERT INTO sessions VALUES ('old', 1, 'old', '/x/old', 'host', 'pending', 1, 1, "
+	"1);"
+	"INSERT INTO ops VALUES ('old', 'abcd', 'up', 1, 1, 1, NULL);"
+	"PRAGMA user_version = 1;";
+
 /* A store written by the berth before steps were recorded (schema 1): its
  * sessions and a crashed command's op survive the migration, without step. */
 static void test_migrates_v1_store_with_an_op(void)
@@ -1071,26 +1094,7 @@ static void test_migrates_v1_store_with_an_op(void)
 	struct session s;
 
 	tmp_init(&t);
-	raw_exec(t.db,
-		 "PRAGMA application_id = 1650815604; PRAGMA journal_mode = WAL;"
-		 "CREATE TABLE sessions (slug TEXT PRIMARY KEY, slot INTEGER NOT NULL UNIQUE "
-		 "CHECK (slot > 0), branch TEXT NOT NULL, worktree TEXT NOT NULL, mode TEXT NOT "
-		 "NULL, status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'stopped')), "
-		 "owns_worktree INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, "
-		 "updated_at INTEGER NOT NULL);"
-		 "CREATE TABLE ports (slug TEXT NOT NULL REFERENCES sessions(slug) ON DELETE "
-		 "CASCADE, name TEXT NOT NULL, port INTEGER NOT NULL UNIQUE CHECK (port BETWEEN 1 "
-		 "AND 65535), PRIMARY KEY (slug, name));"
-		 "CREATE TABLE ops (slug TEXT PRIMARY KEY REFERENCES sessions(slug) ON DELETE "
-		 "CASCADE, op_id TEXT NOT NULL, kind TEXT NOT NULL, pid INTEGER NOT NULL, "
-		 "start_time INTEGER NOT NULL, since INTEGER NOT NULL, prev_status TEXT);"
-		 "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, "
-		 "slug TEXT, service TEXT, kind TEXT NOT NULL, detail TEXT);"
-		 "CREATE INDEX events_slug ON events(slug, id);"
-		 "INSERT INTO sessions VALUES ('old', 1, 'old', '/x/old', 'host', 'pending', 1, 1, "
-		 "1);"
-		 "INSERT INTO ops VALUES ('old', 'abcd', 'up', 1, 1, 1, NULL);"
-		 "PRAGMA user_version = 1;");
+	raw_exec(t.db, v1_store_sql);
 	st = open_ok(t.db);
 	ASSERT_OK(state_session_get(st, "old", &s));
 	ASSERT_TRUE(s.has_op);
@@ -1100,6 +1104,43 @@ static void test_migrates_v1_store_with_an_op(void)
 	state_close(st);
 	assert_raw(t.db, "PRAGMA user_version", SCHEMA_TEXT);
 	assert_store_intact(t.db);
+	tmp_finish(&t);
+}
+
+/* A reading command on a store of an older schema reads it through a copy
+ * migrated in memory: the new columns read as NULL, and the file is left
+ * at its version, byte for byte (the next writing command upgrades it). */
+static void test_readonly_open_of_older_schema_reads_a_copy(void)
+{
+	char *before, *after;
+	size_t n_before, n_after;
+	struct state *st = NULL;
+	struct session s;
+	char *cause = NULL;
+	struct tmp t;
+
+	tmp_init(&t);
+	raw_exec(t.db, v1_store_sql);
+	raw_exec(t.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	before = read_bytes(t.db, &n_before);
+	ASSERT_OK(state_open_readonly(t.db, &st, &cause));
+	ASSERT_TRUE(state_is_copy(st));
+	ASSERT_OK(state_session_get(st, "old", &s));
+	ASSERT_TRUE(s.has_op);
+	ASSERT_STREQ(s.op.kind, "up");
+	ASSERT_TRUE(s.op.step == NULL && s.op.branch_at == NULL);
+	session_finish(&s);
+	state_close(st);
+	after = read_bytes(t.db, &n_after);
+	assert_same_bytes(t.db, before, n_before, after, n_after);
+	assert_raw(t.db, "PRAGMA user_version", "1");
+	/* a current store is read directly */
+	state_close(open_ok(t.db));
+	ASSERT_OK(state_open_readonly(t.db, &st, &cause));
+	ASSERT_FALSE(state_is_copy(st));
+	state_close(st);
+	free(before);
+	free(after);
 	tmp_finish(&t);
 }
 
@@ -2176,6 +2217,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_ports_need_a_session),
 	TAP_TEST(test_delete_cascades),
 	TAP_TEST(test_migrates_v1_store_with_an_op),
+	TAP_TEST(test_readonly_open_of_older_schema_reads_a_copy),
 	TAP_TEST(test_op_set_clear),
 	TAP_TEST(test_events),
 	TAP_TEST(test_sigkill_in_transaction),
