@@ -460,8 +460,12 @@ static size_t regex_size(const char *re)
 			if (*q == '}') { /* else not a bound: regcomp says what it is */
 				size_t times = sat_mul(last[depth], n > m ? n : m);
 
-				total[depth] = sat_add(total[depth] - last[depth], times);
-				last[depth] = times;
+				/* only ever added to: a total saturates, and regcomp
+				 * builds what {0} then drops */
+				if (times > last[depth]) {
+					total[depth] = sat_add(total[depth], times - last[depth]);
+					last[depth] = times;
+				}
 				p = q;
 				continue;
 			}
