@@ -423,12 +423,24 @@ static size_t bound_number(const char **p)
 	return v;
 }
 
-/* How many atoms the extended regular expression re stands for once its
- * bounded repetitions are expanded, saturated past READY_RE_MAX: what
- * glibc's regcomp builds, in time and memory that grow faster still
- * ("(a{1,1000}){1,100}": 5 s and 820 MB; "a{1,10000}": over 20 s). Only
- * what matters to the count is parsed (escapes, bracket expressions,
- * groups, {m,n}); regcomp judges the rest. */
+/* The last item of a group repeated times times: only ever added to (a total
+ * saturates, and regcomp builds what {0} then drops). */
+static void repeat_last(size_t *total, size_t *last, size_t times)
+{
+	times = sat_mul(*last, times);
+	if (times > *last) {
+		*total = sat_add(*total, times - *last);
+		*last = times;
+	}
+}
+
+/* How many atoms the extended regular expression re stands for once glibc's
+ * regcomp has expanded its repetitions, saturated past READY_RE_MAX: x{m,n}
+ * is max(m, n) copies of x, x{m,} m + 1, x+ two (x x*), x* and x? one. Its
+ * time and memory grow faster still ("(a{1,1000}){1,100}": 5 s and 820 MB;
+ * "a{1,10000}": over 20 s; 67 '+' in a row: 2^67). Only what matters to the
+ * count is parsed (escapes, bracket expressions, groups, repetitions);
+ * regcomp judges the rest. */
 static size_t regex_size(const char *re)
 {
 	size_t total[READY_RE_GROUPS], last[READY_RE_GROUPS], depth = 0;
@@ -448,6 +460,11 @@ static size_t regex_size(const char *re)
 			continue;
 		} else if (*p == ')' && depth) {
 			item = total[depth--];
+		} else if (*p == '*' || *p == '?') {
+			continue;
+		} else if (*p == '+') {
+			repeat_last(&total[depth], &last[depth], 2);
+			continue;
 		} else if (*p == '{' && ((p[1] >= '0' && p[1] <= '9') || p[1] == ',')) {
 			/* {m}, {m,}, {m,n} and glibc's {,n} (that is {0,n}) */
 			const char *q = p + 1;
@@ -458,10 +475,7 @@ static size_t regex_size(const char *re)
 				n = *q >= '0' && *q <= '9' ? bound_number(&q) : m + 1;
 			}
 			if (*q == '}') { /* else not a bound: regcomp says what it is */
-				size_t times = sat_mul(last[depth], n > m ? n : m);
-
-				total[depth] = sat_add(total[depth] - last[depth], times);
-				last[depth] = times;
+				repeat_last(&total[depth], &last[depth], n > m ? n : m);
 				p = q;
 				continue;
 			}
