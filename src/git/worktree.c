@@ -1217,6 +1217,21 @@ int worktree_changes(const char *path, size_t *ret_count, struct strvec *ret_pat
 	return worktree_changes_except(path, NULL, NULL, ret_count, ret_paths, max, cause);
 }
 
+/* Remove the admin entry name when it has no gitdir file left (what a prune
+ * cut short leaves) and is not locked. */
+static void drop_headless_entry(git_repository *repo, const char *name)
+{
+	char *common = commondir_of(repo), *admin = xasprintf("%s/worktrees/%s", common, name);
+	char *locked = path_join(admin, "locked"), *target = entry_target(admin);
+
+	if (!target && path_is_dir(admin) && !path_exists(locked) && check_name(name, NULL) == 0)
+		rm_rf(admin);
+	free(target);
+	free(locked);
+	free(admin);
+	free(common);
+}
+
 int worktree_remove(const char *main_root, const char *path, char **cause)
 {
 	git_worktree_prune_options popts = GIT_WORKTREE_PRUNE_OPTIONS_INIT;
@@ -1260,7 +1275,11 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 			goto out;
 		}
 	} else if (!entry_for_path(repo, cpath, &name)) {
-		r = 0; /* already gone, entry and all */
+		/* Already gone, entry and all; but a prune cut short (a kill)
+		 * leaves the entry of its name without its gitdir file, which git
+		 * can no longer tie to any directory: it goes too. */
+		drop_headless_entry(repo, base_of(cpath));
+		r = 0;
 		goto out;
 	}
 

@@ -1405,6 +1405,34 @@ static void test_recover_repairs_gitfile(void)
 	finish();
 }
 
+/* A remove killed inside the prune of the admin entry: the directory is
+ * gone, the entry has lost its gitdir file. The next remove drops it (the
+ * crash suite's down recovered this way left it, and git called it
+ * prunable); a locked one stays. */
+static void test_remove_finishes_a_prune_cut_short(void)
+{
+	char *root = make_repo(), *wt = path_join(root, ".berth/worktrees/s");
+	char *admin = path_join(root, ".git/worktrees/s"), *p, *cause = NULL;
+
+	ASSERT_OK(worktree_create(root, wt, "s", "s", NULL, &cause));
+	ASSERT_OK(rm_rf(wt));
+	p = path_join(admin, "gitdir");
+	ASSERT_OK(unlink(p) == 0 ? 0 : -errno);
+	free(p);
+	p = path_join(admin, "locked");
+	write_str(p, "kept\n");
+	ASSERT_OK(worktree_remove(root, wt, &cause));
+	ASSERT_TRUE(path_exists(admin));
+	ASSERT_OK(unlink(p) == 0 ? 0 : -errno);
+	free(p);
+	ASSERT_OK(worktree_remove(root, wt, &cause));
+	ASSERT_FALSE(path_exists(admin));
+	free(admin);
+	free(wt);
+	free(root);
+	finish();
+}
+
 static void test_lost_commits(void)
 {
 	char *root = make_repo(), *wt = path_join(root, ".berth/worktrees/s"), *cause = NULL;
@@ -1530,6 +1558,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_create_sweeps_a_killed_create),
 	TAP_TEST(test_recover_moved_aside_and_foreign_entries),
 	TAP_TEST(test_recover_repairs_gitfile),
+	TAP_TEST(test_remove_finishes_a_prune_cut_short),
 	TAP_TEST(test_lost_commits),
 	TAP_TEST(test_branch_plan),
 	TAP_TEST(test_changes),
