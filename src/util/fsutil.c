@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -114,9 +115,18 @@ unsigned rm_atomic_leftovers(const char *path)
 	if (slash)
 		*slash = '\0';
 	d = opendir(slash ? (*dir ? dir : "/") : ".");
-	while (d && (de = readdir(d)))
-		if (atomic_leftover_of(de->d_name, base) && unlinkat(dirfd(d), de->d_name, 0) == 0)
+	while (d && (de = readdir(d))) {
+		long pid;
+
+		if (!atomic_leftover_of(de->d_name, base))
+			continue;
+		/* a writer that still runs is between its write and its rename */
+		pid = strtol(de->d_name + strlen(base) + 5, NULL, 10);
+		if (pid > 0 && pid <= INT_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
 			n++;
+	}
 	if (d)
 		closedir(d);
 	free(dir);

@@ -22,7 +22,8 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 /* Is name ("<base>.tmp.<digits>") the temporary file write_file_atomic writes
  * base through? A command killed while it wrote leaves one. */
 bool atomic_leftover_of(const char *name, const char *base);
-/* Remove what killed writers of path left beside it; how many. */
+/* Remove what killed writers of path left beside it (never the file of a
+ * writer that still runs: its pid is in the name); how many. */
 unsigned rm_atomic_leftovers(const char *path);
 /* True when path exists (any type, symlinks not followed). */
 bool path_exists(const char *path);

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -870,6 +871,40 @@ static void test_printable(void)
 				     "b")); /* an em dash is text */
 }
 
+/* The temporary file of a writer that still runs is never removed: down
+ * removed up's .env.berth.tmp.<pid> between its write and its rename, and up
+ * failed with ENOENT (t3200's up-racing-down under ASan); a dead writer's is. */
+static void test_rm_atomic_leftovers_spares_live_writers(void)
+{
+	char dir[] = "/tmp/berth-leftovers-XXXXXX", *path, *live, *dead, *mine;
+	pid_t pid = fork();
+	int status;
+
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	ASSERT_EQ_INT(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	path = xasprintf("%s/.env.berth", dir);
+	live = xasprintf("%s.tmp.%d", path, (int)getpid());
+	dead = xasprintf("%s.tmp.%d", path, (int)pid);
+	mine = xasprintf("%s.tmp.notes", path);
+	ASSERT_OK(write_file_atomic(mine, "n", 1, 0644));
+	ASSERT_OK(rename(mine, live) == 0 ? 0 : -errno);
+	ASSERT_OK(write_file_atomic(mine, "n", 1, 0644));
+	ASSERT_OK(rename(mine, dead) == 0 ? 0 : -errno);
+	ASSERT_OK(write_file_atomic(mine, "n", 1, 0644));
+	ASSERT_EQ_INT(rm_atomic_leftovers(path), 1);
+	ASSERT_TRUE(path_exists(live));
+	ASSERT_FALSE(path_exists(dead));
+	ASSERT_TRUE(path_exists(mine));
+	ASSERT_OK(rm_rf(dir));
+	free(mine);
+	free(dead);
+	free(live);
+	free(path);
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_parse_u64_valid),
 	TAP_TEST(test_parse_u64_range),
@@ -900,6 +935,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_hash_root_id),
 	TAP_TEST(test_time_format_age),
 	TAP_TEST(test_time_rfc3339_and_clocks),
+	TAP_TEST(test_rm_atomic_leftovers_spares_live_writers),
 };
 
 int main(int argc, char **argv)
