@@ -210,7 +210,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{0},
 	};
 	bool keep_wt = false, keep_vol = false, force = false, remove_wt;
-	bool unvouched = false, branch_dropped = false;
+	bool unvouched = false, branch_dropped = false, crashed;
 	struct session s = {0}, cur = {0};
 	const struct op_rec *op = &ctx->own;
 	char *slug = NULL, *cause = NULL;
@@ -269,11 +269,12 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	/* The token, from whoever held it: a live `up` or `restart` stands down
 	 * (and is waited for) before anything is stopped or removed here. */
+	/* (told before the take-over: a live owner deposed there is gone after it) */
+	crashed = cur.status == SESSION_PENDING && cur.has_op && !session_op_alive(&cur.op);
 	code = cmd_own_session(ctx, slug, &s);
 	if (code)
 		goto out;
-	if (s.has_op && !strcmp(s.op.kind, "down") && cur.status == SESSION_PENDING && cur.has_op &&
-	    !session_op_alive(&cur.op))
+	if (s.has_op && !strcmp(s.op.kind, "down") && crashed)
 		out_step("recovering session '%s' left pending by a crashed %s%s%s", slug,
 			 cur.op.kind, cur.op.step ? " in step " : "",
 			 cur.op.step ? cur.op.step : "");
