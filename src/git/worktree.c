@@ -162,22 +162,6 @@ static char *canonical_maybe_missing(const char *path)
 	return ret;
 }
 
-/* The directory part of path ("." when there is none). The caller frees. */
-static char *dir_of(const char *path)
-{
-	char *p = strip_slash(path), *s = strrchr(p, '/');
-
-	if (!s) {
-		free(p);
-		return xstrdup(".");
-	}
-	if (s == p)
-		s[1] = '\0';
-	else
-		*s = '\0';
-	return p;
-}
-
 /* The last component of path. Points into path. */
 static const char *base_of(const char *path)
 {
@@ -495,7 +479,7 @@ static int read_gitfile(const char *file, char **ret)
 		free(buf);
 		return -EINVAL;
 	}
-	dir = dir_of(file);
+	dir = path_dir(file);
 	*ret = path_join(dir, p);
 	free(dir);
 	free(buf);
@@ -565,7 +549,7 @@ static char *checked_out_at(git_repository *repo, const char *refname, bool *ret
 
 static char *side_path(const char *path, const char *side)
 {
-	char *dir = dir_of(path), *p = xasprintf("%s/.%s%s", dir, base_of(path), side);
+	char *dir = path_dir(path), *p = xasprintf("%s/.%s%s", dir, base_of(path), side);
 
 	free(dir);
 	return p;
@@ -604,7 +588,7 @@ static char *entry_target(const char *admin)
 	if (read_file(file, GITFILE_MAX, &buf, &len) == 0 && strlen(buf) == len) {
 		buf[strcspn(buf, "\r\n")] = '\0';
 		if (buf[0] == '/' && strcmp(base_of(buf), ".git") == 0) {
-			char *d = dir_of(buf);
+			char *d = path_dir(buf);
 
 			wt = canonical_maybe_missing(d);
 			free(d);
@@ -660,7 +644,7 @@ static unsigned sweep_leftovers(const char *common, const char *dir)
 		locked = path_join(admin, "locked");
 		wt = entry_target(admin);
 		if (wt)
-			wdir = dir_of(wt);
+			wdir = path_dir(wt);
 		if (path_exists(locked))
 			ours = false;
 		else if (!wt)
@@ -903,7 +887,7 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 		return lock;
 	common = commondir_of(repo);
 	/* libgit2 wants an absolute path and an existing parent. */
-	parent = dir_of(path);
+	parent = path_dir(path);
 	r = mkdir_p(parent, 0755);
 	if (r < 0) {
 		fail(cause, r, "cannot create directory '%s': %s", parent, strerror(-r));
@@ -1065,7 +1049,7 @@ static bool gitfile_entry(git_repository *repo, const char *wt, char **ret_name)
 		goto out;
 	ctarget = canonical_maybe_missing(target);
 	if (ctarget) {
-		char *d = dir_of(ctarget);
+		char *d = path_dir(ctarget);
 		const char *b = base_of(ctarget);
 
 		if (!strcmp(d, wtdir) && check_name(b, NULL) == 0) {
@@ -1369,7 +1353,7 @@ int worktree_recover(const char *main_root, const char *path, unsigned *ret_what
 		goto out;
 	}
 	common = commondir_of(repo);
-	dir = dir_of(cpath);
+	dir = path_dir(cpath);
 	if (sweep_leftovers(common, dir))
 		what |= WT_RECOVER_SWEPT;
 	/* A damaged .git file while the entry of the same name still names
@@ -1530,7 +1514,7 @@ int worktree_inherit_env(const char *main_root, const char *wt_path, const struc
 	for (size_t i = 0; i < files->n && r >= 0; i++) {
 		const char *name = files->v[i];
 		char *src = path_join(root, name), *dst = path_join(wt, name);
-		char *parent = dir_of(dst), *cparent = NULL, *link = NULL;
+		char *parent = path_dir(dst), *cparent = NULL, *link = NULL;
 		struct stat st;
 
 		if (lstat(src, &st) < 0) {

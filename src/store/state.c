@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "store/state.h"
+#include "util/fsutil.h"
 #include "util/timeutil.h"
 
 #define BUSY_TIMEOUT_MS 10000
@@ -343,15 +344,6 @@ static bool side_exists(const char *path, const char *suffix)
 	return r;
 }
 
-/* The directory of path (caller frees). */
-static char *dir_of(const char *path)
-{
-	char *copy = xstrdup(path), *dir = xstrdup(dirname(copy));
-
-	free(copy);
-	return dir;
-}
-
 /* ---- what SQLite reads: the validation --------------------------------- */
 
 /* Append sql to sb with its layout left out: each run of white space one
@@ -655,7 +647,7 @@ static int open_readonly(const char *path, bool immutable, sqlite3 **ret, char *
 /* 0 when the directory of path is writable, else an errno value. */
 static int dir_access(const char *path)
 {
-	char *dir = dir_of(path);
+	char *dir = path_dir(path);
 	int err = access(dir, W_OK) == 0 ? 0 : errno;
 
 	free(dir);
@@ -800,7 +792,7 @@ out:
  * of them is being built. */
 static void remove_stale_new(const char *path)
 {
-	char *dir = dir_of(path), *copy = xstrdup(path), *prefix;
+	char *dir = path_dir(path), *copy = xstrdup(path), *prefix;
 	struct dirent *de;
 	DIR *d;
 
@@ -885,7 +877,7 @@ static int create_store(const char *path, char **cause)
 	}
 	unlink(tmp);
 	/* the new name lasts as long as the store's first commit does */
-	dir = dir_of(path);
+	dir = path_dir(path);
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		fsync(fd);
@@ -913,7 +905,7 @@ static bool read_only_errno(int err)
 /* The message for a store that cannot be written. */
 static char *read_only_text(const char *path, bool dir, int err)
 {
-	char *d = dir_of(path), *text;
+	char *d = path_dir(path), *text;
 
 	if (dir)
 		text = xasprintf("cannot write the state store '%s': its directory '%s' is "

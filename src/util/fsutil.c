@@ -95,6 +95,26 @@ out:
 	return r;
 }
 
+char *path_dir(const char *path)
+{
+	char *p = xstrdup(path);
+	size_t n = strlen(p);
+	char *s;
+
+	while (n > 1 && p[n - 1] == '/')
+		p[--n] = '\0';
+	s = strrchr(p, '/');
+	if (!s) {
+		free(p);
+		return xstrdup(".");
+	}
+	if (s == p)
+		s[1] = '\0';
+	else
+		*s = '\0';
+	return p;
+}
+
 bool atomic_leftover_of(const char *name, const char *base)
 {
 	size_t l = strlen(base);
@@ -106,15 +126,13 @@ bool atomic_leftover_of(const char *name, const char *base)
 
 unsigned rm_atomic_leftovers(const char *path)
 {
-	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
-	const char *base = slash ? slash + 1 : path;
+	char *dir = path_dir(path);
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
 	struct dirent *de;
 	unsigned n = 0;
 	DIR *d;
 
-	if (slash)
-		*slash = '\0';
-	d = opendir(slash ? (*dir ? dir : "/") : ".");
+	d = opendir(dir);
 	while (d && (de = readdir(d))) {
 		long pid;
 

@@ -34,6 +34,9 @@ int rm_rf(const char *path);
 /* Same, removing path/<last> only after everything else: an interrupted or
  * failed removal leaves path/<last> in place. */
 int rm_rf_last(const char *path, const char *last);
+/* The directory part of path, as dirname(3) gives it ("." when there is
+ * none, "/" for the root's children). The caller frees. */
+char *path_dir(const char *path);
 /* Absolute canonical path (realpath). The caller frees; NULL with errno set on failure. */
 char *path_canonical(const char *path);
 /* True when path is relative and stays below its base: not empty, no leading

@@ -905,6 +905,21 @@ static void test_rm_atomic_leftovers_spares_live_writers(void)
 	free(path);
 }
 
+static void test_path_dir(void)
+{
+	static const char *const cases[][2] = {
+		{"/a/b/c", "/a/b"}, {"/a/b/", "/a"}, {"/x", "/"},  {"/", "/"},
+		{"x", "."},         {"x/y", "x"},    {"x//", "."},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		char *d = path_dir(cases[i][0]);
+
+		ASSERT_STREQ(d, cases[i][1]);
+		free(d);
+	}
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_parse_u64_valid),
 	TAP_TEST(test_parse_u64_range),
@@ -936,6 +951,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_time_format_age),
 	TAP_TEST(test_time_rfc3339_and_clocks),
 	TAP_TEST(test_rm_atomic_leftovers_spares_live_writers),
+	TAP_TEST(test_path_dir),
 };
 
 int main(int argc, char **argv)
