@@ -2,14 +2,20 @@
 """Count TAP results in meson's testlog.json files.
 
 Prints one line: "N passed, N failed, N skipped". A test program that
-failed without printing any TAP result counts as one failure.
+failed without printing any TAP result counts as one failure. Before that
+line, each failure is shown with the lines that led up to it, so a CI log
+that keeps only its tail still says what failed.
 """
 import json
 import re
 import sys
 
 
-def count(path):
+def context(lines, i, before=25):
+    return "\n".join("    " + l for l in lines[max(0, i - before):i + 1])
+
+
+def count(path, report):
     passed = failed = skipped = 0
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
@@ -20,7 +26,8 @@ def count(path):
             out = t.get("stdout", "") or ""
             nok = 0
             seen = 0
-            for l in out.splitlines():
+            lines = out.splitlines()
+            for i, l in enumerate(lines):
                 if re.match(r"^1\.\.0\b.*#\s*SKIP", l, re.I):
                     skipped += 1
                     seen += 1
@@ -31,6 +38,8 @@ def count(path):
                     else:
                         failed += 1
                         nok += 1
+                        report.append(f"FAILED {t.get('name')}: {l}\n"
+                                      + context(lines, i))
                 elif re.match(r"^ok\b", l):
                     seen += 1
                     if re.search(r"#\s*SKIP", l, re.I):
@@ -43,18 +52,24 @@ def count(path):
             elif result not in ("OK", "SKIP", "EXPECTEDFAIL") and nok == 0:
                 # crashed, timed out or broke its plan without a "not ok"
                 failed += 1
+                err = (t.get("stderr", "") or "").splitlines()
+                report.append(f"FAILED {t.get('name')}: {result}\n"
+                              + context(lines + err, len(lines + err) - 1))
     return passed, failed, skipped
 
 
 def main():
     p = f = s = 0
+    report = []
     for path in sys.argv[1:]:
         try:
-            a, b, c = count(path)
+            a, b, c = count(path, report)
         except FileNotFoundError:
             print(f"summary: no test log at {path}", file=sys.stderr)
             b, a, c = 1, 0, 0
         p, f, s = p + a, f + b, s + c
+    for r in report:
+        print(r)
     print(f"{p} passed, {f} failed, {s} skipped")
 
 
