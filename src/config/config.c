@@ -50,8 +50,8 @@
 #define CONT_HINT " (continuation lines are not supported: put the whole value on one line)"
 #define COMMENT_HINT " (comments must be on their own line)"
 
-enum sect { SECT_NONE, SECT_BERTH, SECT_SERVICE, SECT_HOOKS, SECT_DATABASE };
-static const char *const sect_names[] = {"", "berth", "service", "hooks", "database"};
+enum sect { SECT_NONE, SECT_BERTH, SECT_SERVICE, SECT_HOOKS, SECT_DATABASE, SECT_WATCH };
+static const char *const sect_names[] = {"", "berth", "service", "hooks", "database", "watch"};
 
 enum opt_type {
 	T_STRING,      /* char *, trimmed */
@@ -103,6 +103,7 @@ static check_fn check_prefix, check_relpath, check_env_name, check_service_name;
 #define B(f) offsetof(struct config, f)
 #define S(f) offsetof(struct service_config, f)
 #define H(f) offsetof(struct hooks_config, f)
+#define W(f) offsetof(struct watch_config, f)
 
 /* clang-format off */
 static const struct option options[] = {
@@ -175,6 +176,17 @@ static const struct option options[] = {
 	 "runs after the session is gone"},
 	{SECT_HOOKS, "timeout", T_DURATION, 0, 24 * MS_HOUR, "10m", H(timeout_ms), NULL, NULL, 0,
 	 "each hook is killed after this long"},
+
+	{SECT_WATCH, "interval", T_DURATION, 1000, 24 * MS_HOUR, "30s", W(interval_ms), NULL, NULL,
+	 0, "how often `berth watch` reconciles every session (deaths are seen at once)"},
+	{SECT_WATCH, "idle_stop", T_DURATION, 0, 365 * 24 * MS_HOUR, "0", W(idle_stop_ms), NULL,
+	 NULL, 0, "stop the services of a session idle this long, keeping worktree and slot; 0: never"},
+	{SECT_WATCH, "autostart", T_BOOL, 0, 0, "false", W(autostart), NULL, NULL, 0,
+	 "`berth up` starts `berth watch --daemon` when no watcher runs"},
+	{SECT_WATCH, "events_keep", T_UINT, 100, 10000000, "10000", W(events_keep), NULL, NULL, 0,
+	 "the event log keeps this many of the newest events"},
+	{SECT_WATCH, "events_max_age", T_DURATION, MS_HOUR, 3650 * 24 * MS_HOUR, "30d",
+	 W(events_max_age_ms), NULL, NULL, 0, "events older than this are dropped"},
 };
 /* clang-format on */
 
@@ -910,6 +922,7 @@ void config_init(struct config *c, const char *root)
 	c->root = xstrdup(root);
 	apply_defaults(SECT_BERTH, c);
 	apply_defaults(SECT_HOOKS, &c->hooks);
+	apply_defaults(SECT_WATCH, &c->watch);
 	c->prefix = derive_prefix(root);
 }
 
@@ -926,6 +939,7 @@ void config_finish(struct config *c)
 	free(c->services);
 	free_section(SECT_BERTH, c);
 	free_section(SECT_HOOKS, &c->hooks);
+	free_section(SECT_WATCH, &c->watch);
 	free(c->path);
 	free(c->root);
 	memset(c, 0, sizeof(*c));
@@ -945,7 +959,7 @@ struct parse_ctx {
 	bool indented;           /* the current line started with whitespace */
 	enum sect sect;          /* current section */
 	struct strbuf sect_text; /* as handed to inih: `berth`, `service "web"` */
-	unsigned berth_seen[N_OPTIONS], hooks_seen[N_OPTIONS]; /* line a key was set on */
+	unsigned berth_seen[N_OPTIONS], hooks_seen[N_OPTIONS], watch_seen[N_OPTIONS]; /* line a key was set on */
 	unsigned (*svc_seen)[N_OPTIONS];
 	char *cause; /* the first error, "name:line: what" */
 };
@@ -1058,7 +1072,7 @@ static int lex_section(struct parse_ctx *ctx, char *s, char *out, int num)
 		else
 			fail(ctx,
 			     "unknown section [%s%s%s%s]: expected [berth], [service \"NAME\"], "
-			     "[hooks] or [database]",
+			     "[hooks], [watch] or [database]",
 			     name, q, subq, eq);
 		goto out;
 	}
@@ -1194,6 +1208,8 @@ static unsigned *seen_slot(struct parse_ctx *ctx, const struct option *o)
 		return &ctx->berth_seen[i];
 	case SECT_HOOKS:
 		return &ctx->hooks_seen[i];
+	case SECT_WATCH:
+		return &ctx->watch_seen[i];
 	default:
 		return &ctx->svc_seen[ctx->c->n_services - 1][i];
 	}
@@ -1206,6 +1222,8 @@ static void *section_base(struct parse_ctx *ctx)
 		return ctx->c;
 	case SECT_HOOKS:
 		return &ctx->c->hooks;
+	case SECT_WATCH:
+		return &ctx->c->watch;
 	default:
 		return &ctx->c->services[ctx->c->n_services - 1];
 	}
@@ -1436,6 +1454,8 @@ void config_show(const struct config *c, struct strbuf *out)
 	}
 	strbuf_adds(out, "\n[hooks]\n");
 	show_section(SECT_HOOKS, &c->hooks, out);
+	strbuf_adds(out, "\n[watch]\n");
+	show_section(SECT_WATCH, &c->watch, out);
 }
 
 static const char *type_name(const struct option *o)

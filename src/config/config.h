@@ -52,6 +52,15 @@ struct hooks_config {
 	uint64_t timeout_ms;
 };
 
+/* [watch]: the background supervisor (`berth watch`). */
+struct watch_config {
+	uint64_t interval_ms;  /* reconcile period */
+	uint64_t idle_stop_ms; /* 0: never */
+	bool autostart;        /* `up` starts `berth watch --daemon` */
+	unsigned events_keep;  /* the event log's newest events kept */
+	uint64_t events_max_age_ms;
+};
+
 struct config {
 	char *path; /* absolute path of the file read; NULL for defaults */
 	char *root; /* main worktree root the file belongs to */
@@ -71,6 +80,7 @@ struct config {
 	struct service_config *services; /* in file order */
 	size_t n_services;
 	struct hooks_config hooks;
+	struct watch_config watch;
 };
 
 /* Fill c with every default (no services). root may be NULL. */

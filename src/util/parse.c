@@ -73,6 +73,8 @@ int parse_duration_ms(const char *s, uint64_t *ret_ms)
 		mult = 60000;
 	else if (!strcmp(p, "h"))
 		mult = 3600000;
+	else if (!strcmp(p, "d"))
+		mult = 86400000;
 	else
 		return -EINVAL;
 	if (whole > (UINT64_MAX - mult) / mult)
@@ -83,6 +85,8 @@ int parse_duration_ms(const char *s, uint64_t *ret_ms)
 
 char *format_duration_ms(uint64_t ms)
 {
+	if (ms && ms % 86400000 == 0)
+		return xasprintf("%" PRIu64 "d", ms / 86400000);
 	if (ms && ms % 3600000 == 0)
 		return xasprintf("%" PRIu64 "h", ms / 3600000);
 	if (ms && ms % 60000 == 0)

@@ -12,7 +12,7 @@
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
 /* Same for a signed value. */
 int parse_i64(const char *s, int64_t min, int64_t max, int64_t *ret);
-/* Parse a duration: a number with an optional suffix ms, s, m or h (no suffix
+/* Parse a duration: a number with an optional suffix ms, s, m, h or d (no suffix
  * means seconds); fractions allowed ("1.5s"). Result in milliseconds. */
 int parse_duration_ms(const char *s, uint64_t *ret_ms);
 /* Format a duration in the shortest exact unit ("1500ms" -> "1.5s"). The caller frees. */

@@ -534,7 +534,7 @@ static void test_err_unknown_section(void)
 	EXPECT_ERR("[hook]\n", ".berth.ini:1: unknown section [hook] (did you mean [hooks]?)");
 	EXPECT_ERR("[general]\nmode = host\n",
 		   ".berth.ini:1: unknown section [general]: expected [berth], [service "
-		   "\"NAME\"], [hooks] or [database]");
+		   "\"NAME\"], [hooks], [watch] or [database]");
 	EXPECT_ERR("[berth \"x\"]\n", ".berth.ini:1: section [berth] takes no name: found [berth "
 				      "\"x\"]");
 }
@@ -794,7 +794,7 @@ static void test_err_bad_values(void)
 		 "log:"},
 		{"[service \"a\"]\nready_timeout = 0\n",
 		 ".berth.ini:2: bad value '0' for ready_timeout: expected a duration from 1ms to "
-		 "24h "
+		 "1d "
 		 "(like 500ms, 5s, 10m, 1h)"},
 		{"[service \"a\"]\ndepends_on = db Api\n",
 		 ".berth.ini:2: bad value 'db Api' for depends_on: 'Api' is not a service name"},
@@ -810,7 +810,7 @@ static void test_err_bad_values(void)
 		{"[service \"a\"]\noneshot = 2\n",
 		 ".berth.ini:2: bad value '2' for oneshot: expected true or false"},
 		{"[hooks]\ntimeout = soon\n",
-		 ".berth.ini:2: bad value 'soon' for timeout: expected a duration from 0s to 24h "
+		 ".berth.ini:2: bad value 'soon' for timeout: expected a duration from 0s to 1d "
 		 "(like 500ms, 5s, 10m, 1h)"},
 	};
 
@@ -1036,7 +1036,14 @@ static void test_show_defaults(void)
 			     "post_up =\n"
 			     "pre_down =\n"
 			     "post_down =\n"
-			     "timeout = 10m\n");
+			     "timeout = 10m\n"
+			     "\n"
+			     "[watch]\n"
+			     "interval = 30s\n"
+			     "idle_stop = 0s\n"
+			     "autostart = false\n"
+			     "events_keep = 10000\n"
+			     "events_max_age = 30d\n");
 	strbuf_release(&sb);
 	config_finish(&c);
 }
@@ -1191,7 +1198,7 @@ static void test_describe_and_docs(void)
 		ASSERT_CONTAINS(doc, needle);
 		free(needle);
 	}
-	ASSERT_EQ_INT(n, 33);
+	ASSERT_EQ_INT(n, 38);
 	free(doc);
 	free(path);
 	strbuf_release(&sb);
