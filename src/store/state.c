@@ -1540,6 +1540,23 @@ int state_event_add_at(struct state *st, int64_t ts_ms, const char *slug, const 
 	return step_done(stmt);
 }
 
+int state_events_prune(struct state *st, unsigned keep, int64_t before_ms)
+{
+	sqlite3_stmt *stmt;
+	int r;
+
+	/* ids grow with time: the newest `keep` are the highest ids */
+	r = prepare(st,
+		    "DELETE FROM events WHERE id <= (SELECT max(id) FROM events) - ?1 OR ts < ?2",
+		    &stmt);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(stmt, 1, (sqlite3_int64)keep);
+	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)before_ms);
+	r = step_done(stmt);
+	return r < 0 ? r : sqlite3_changes(st->db);
+}
+
 void events_free(struct event_rec *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {

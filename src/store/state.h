@@ -131,6 +131,10 @@ int state_event_add_at(struct state *st, int64_t ts_ms, const char *slug, const 
 int state_events_list(struct state *st, int64_t after_id, size_t limit, struct event_rec **ret,
 		      size_t *ret_n);
 
+/* Drop every event but the newest keep, and those older than before_ms
+ * (epoch milliseconds): the event log's retention. Returns how many went. */
+int state_events_prune(struct state *st, unsigned keep, int64_t before_ms);
+
 const char *session_status_name(enum session_status s);
 int session_status_parse(const char *s, enum session_status *ret);
 void session_finish(struct session *s);

@@ -1221,6 +1221,37 @@ static void test_op_set_clear(void)
 
 /* ---- events ------------------------------------------------------------ */
 
+/* The event log's retention: the newest `keep`, none older than the cut. */
+static void test_events_prune(void)
+{
+	struct event_rec *v = NULL;
+	struct tmp t;
+	struct state *st;
+	int64_t now = time_wall_s() * 1000;
+	size_t n = 0;
+
+	tmp_init(&t);
+	st = open_ok(t.db);
+	ASSERT_OK(state_event_add_at(st, now - 3600000, "old", NULL, "up", NULL));
+	for (int i = 0; i < 150; i++)
+		ASSERT_OK(state_event_add(st, "s", NULL, "restart", NULL));
+	/* nothing older than an hour ago minus a minute: only the count cuts */
+	ASSERT_EQ_INT(state_events_prune(st, 100, now - 3660000), 51);
+	ASSERT_OK(state_events_list(st, 0, 0, &v, &n));
+	ASSERT_EQ_INT(n, 100);
+	ASSERT_STREQ(v[0].slug, "s");
+	events_free(v, n);
+	/* the age cut */
+	ASSERT_OK(state_event_add_at(st, now - 7200000, "older", NULL, "up", NULL));
+	ASSERT_EQ_INT(state_events_prune(st, 1000, now - 3600000), 1);
+	ASSERT_EQ_INT(state_events_prune(st, 1000, now - 3600000), 0);
+	ASSERT_OK(state_events_list(st, 0, 0, &v, &n));
+	ASSERT_EQ_INT(n, 100);
+	events_free(v, n);
+	state_close(st);
+	tmp_finish(&t);
+}
+
 static void test_events(void)
 {
 	struct event_rec *v = NULL;
@@ -2220,6 +2251,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_readonly_open_of_older_schema_reads_a_copy),
 	TAP_TEST(test_op_set_clear),
 	TAP_TEST(test_events),
+	TAP_TEST(test_events_prune),
 	TAP_TEST(test_sigkill_in_transaction),
 	TAP_TEST(test_sigkill_after_commit),
 	TAP_TEST(test_sigkill_after_first_open),
