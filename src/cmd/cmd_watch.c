@@ -238,7 +238,6 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			free(exe);
 			return code;
 		}
-		signal(SIGHUP, SIG_IGN); /* no terminal: a hangup is nobody's word to stop */
 	} else {
 		lock_fd = watch_lock_take(ctx->berth_dir, &holder);
 		if (lock_fd == -EBUSY) {
@@ -264,6 +263,17 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return code;
 	}
 	cmd_signals_block(&old);
+	if (daemon) {
+		/* no terminal: a hangup is nobody's word to stop. Ignored and
+		 * unblocked, it is discarded (a blocked one would be queued
+		 * for the signalfd) */
+		sigset_t hup;
+
+		sigemptyset(&hup);
+		sigaddset(&hup, SIGHUP);
+		signal(SIGHUP, SIG_IGN);
+		sigprocmask(SIG_UNBLOCK, &hup, NULL);
+	}
 	sigfd = cmd_signalfd();
 	cfg_path = path_join(ctx->root, CONFIG_FILE);
 	struct watch_opts o = {

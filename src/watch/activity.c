@@ -125,7 +125,9 @@ void activity_find(const char *berth_dir, const struct session *s, const struct 
 	int fd;
 
 	*a = (struct activity){0};
-	seen(a, s->updated_at * 1000, "a berth command on it");
+	/* not the row's updated_at: a command that takes the session to
+	 * check it (stop --if-idle) changes that */
+	seen(a, s->created_at * 1000, "a berth command on it");
 	if (stat(stamp, &st) == 0)
 		seen(a, mtime_ms(&st), "a berth command on it");
 	newest_in_dir(a, logs, "output from its services");
