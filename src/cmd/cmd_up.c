@@ -626,7 +626,11 @@ static void start_watcher(struct cmd_ctx *ctx)
 		return;
 	char *const argv[] = {self, watch, daemon, NULL};
 	struct spawn_opts o = {
-		.path = self, .argv = argv, .cwd = ctx->root, .stdin_fd = -1, .stdout_fd = -1,
+		.path = self,
+		.argv = argv,
+		.cwd = ctx->root,
+		.stdin_fd = -1,
+		.stdout_fd = -1,
 		.stderr_fd = -1,
 	};
 	if (spawn_run_checked(&o, 10000, NULL, &why) < 0 && !watch_running(ctx->berth_dir, NULL))

@@ -82,9 +82,10 @@ static int stop_watcher(struct cmd_ctx *ctx)
 		return EXIT_OK;
 	}
 	if (!id.pid || pidref_open(&id, &ref) < 0) {
-		out_error("watch: a watcher holds %s/watch.lock but its pid cannot be read; stop it "
-			  "by hand (fuser %s/watch.lock names it)",
-			  ctx->berth_dir, ctx->berth_dir);
+		out_error(
+			"watch: a watcher holds %s/watch.lock but its pid cannot be read; stop it "
+			"by hand (fuser %s/watch.lock names it)",
+			ctx->berth_dir, ctx->berth_dir);
 		return EXIT_FAIL;
 	}
 	pidref_signal(&ref, SIGTERM);
@@ -174,9 +175,10 @@ static int daemonize(struct cmd_ctx *ctx, struct watch_out *wo, int *lock_fd, bo
 		return EXIT_OK;
 	}
 	if (!strncmp(msg, "busy ", 5)) {
-		out_error("watch: a watcher already runs for this repository (pid %s); `berth watch "
-			  "--stop` ends it",
-			  msg + 5);
+		out_error(
+			"watch: a watcher already runs for this repository (pid %s); `berth watch "
+			"--stop` ends it",
+			msg + 5);
 		return EXIT_BUSY;
 	}
 	out_error("watch: the daemon did not start");
@@ -241,7 +243,8 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	} else {
 		lock_fd = watch_lock_take(ctx->berth_dir, &holder);
 		if (lock_fd == -EBUSY) {
-			out_error("watch: a watcher already runs for this repository (pid %d); `berth "
+			out_error("watch: a watcher already runs for this repository (pid %d); "
+				  "`berth "
 				  "watch --stop` ends it",
 				  (int)holder.pid);
 			free(exe);

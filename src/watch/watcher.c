@@ -28,9 +28,9 @@
 #include "watch/activity.h"
 #include "watch/watcher.h"
 
-#define RESCAN_DELAY 0.01     /* s: inotify events are gathered this long before a scan */
-#define ACTION_ERR_KEEP 4096  /* bytes of an action's stderr kept for its event */
-#define EXIT_DIRTY_CODE 7     /* `down` refused: uncommitted work */
+#define RESCAN_DELAY 0.01    /* s: inotify events are gathered this long before a scan */
+#define ACTION_ERR_KEEP 4096 /* bytes of an action's stderr kept for its event */
+#define EXIT_DIRTY_CODE 7    /* `down` refused: uncommitted work */
 
 struct watcher;
 
@@ -133,8 +133,10 @@ static void load_config(struct watcher *w)
 	}
 	if (r < 0) {
 		if (!w->cfg_error || strcmp(w->cfg_error, cause))
-			emit(w, NULL, NULL, "config-error", "%s; the watcher keeps the last config "
-			     "it could read", cause);
+			emit(w, NULL, NULL, "config-error",
+			     "%s; the watcher keeps the last config "
+			     "it could read",
+			     cause);
 		free(w->cfg_error);
 		w->cfg_error = cause;
 		return;
@@ -346,8 +348,8 @@ static void shim_lost(struct watcher *w, const struct session *s, const char *se
 	struct strbuf why = STRBUF_INIT;
 	pid_t pids[2] = {shim->pid, service_pid};
 	bool restart = cfg && cfg->restart != RESTART_NO;
-	char *key = xasprintf("%s %s %d %" PRIu64, s->slug, service, (int)shim->pid,
-			      shim->start_time);
+	char *key =
+		xasprintf("%s %s %d %" PRIu64, s->slug, service, (int)shim->pid, shim->start_time);
 
 	/* one death, one record: its pidfd and a reconcile pass may both
 	 * find it */
@@ -650,7 +652,8 @@ static void ino_add(struct watcher *w, const char *path)
 {
 	if (w->ino_fd >= 0)
 		inotify_add_watch(w->ino_fd, path,
-				  IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR | IN_EXCL_UNLINK);
+				  IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR |
+					  IN_EXCL_UNLINK);
 }
 
 /* Watch every running shim of every session no command is changing, and
@@ -747,7 +750,8 @@ static void check_ports(struct watcher *w, struct probe *p, const struct session
 			if ((!hidden || strvec_find(&w->suspect, key) >= 0) &&
 			    strvec_find(&w->reported, key) < 0) {
 				emit(w, s->slug, svc, "port-taken",
-				     "port %u (%s) is listened on by %s, not by the session; `berth "
+				     "port %u (%s) is listened on by %s, not by the session; "
+				     "`berth "
 				     "whose :%u` tells more",
 				     s->ports[i].port, s->ports[i].name, who, s->ports[i].port);
 				strvec_push(&w->reported, key);
