@@ -234,7 +234,18 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		free(exe);
 		return EXIT_FAIL;
 	}
+	/* the store first: one berth cannot use is refused before anything
+	 * else happens (and, for --daemon, in the caller's terminal) */
+	code = cmd_open_state(ctx);
+	if (code) {
+		free(exe);
+		return code;
+	}
 	if (daemon) {
+		/* an SQLite connection never crosses a fork: the daemon opens
+		 * its own */
+		state_close(ctx->state);
+		ctx->state = NULL;
 		code = daemonize(ctx, &wo, &lock_fd, &parent);
 		if (parent) {
 			free(exe);
@@ -257,7 +268,6 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			return EXIT_FAIL;
 		}
 	}
-	/* opened here, after any fork: an SQLite connection never crosses one */
 	code = cmd_open_state(ctx);
 	if (code) {
 		close(lock_fd);
