@@ -22,7 +22,13 @@ def count(path, report):
             line = line.strip()
             if not line:
                 continue
-            t = json.loads(line)
+            try:
+                t = json.loads(line)
+            except ValueError:
+                # a log cut short (a run killed while it wrote): one failure
+                failed += 1
+                report.append(f"FAILED {path}: a line of the test log does not parse")
+                continue
             out = t.get("stdout", "") or ""
             nok = 0
             seen = 0

@@ -22,32 +22,20 @@
 #include "util/fsutil.h"
 #include "util/timeutil.h"
 #include "watch/lock.h"
-#include "watch/watcher.h"
 
 #define LOG_NAME "watch.log"
-#define LOG_MAX (1 << 20) /* bytes: the log is rotated past this (one old copy kept) */
+#define ENGINE_NAME "berth-watch"
 #define STOP_WAIT_MS 15000
 
 struct watch_out {
 	char *log_path; /* --daemon: the log that stdout and stderr go to */
 };
 
-/* Reopen the daemon's log on fds 1 and 2, the old one kept as watch.log.1
- * once it passed LOG_MAX. */
-static void log_rotate(struct watch_out *wo, bool force)
+/* The daemon's stdout and stderr: its log, appended to. */
+static void log_open(struct watch_out *wo)
 {
-	struct stat st;
-	char *old;
-	int fd;
+	int fd = open(wo->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 
-	if (!force && (fstat(STDOUT_FILENO, &st) < 0 || st.st_size < LOG_MAX))
-		return;
-	if (!force) {
-		old = xasprintf("%s.1", wo->log_path);
-		rename(wo->log_path, old);
-		free(old);
-	}
-	fd = open(wo->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return;
 	dup2(fd, STDOUT_FILENO);
@@ -55,18 +43,15 @@ static void log_rotate(struct watch_out *wo, bool force)
 	close(fd);
 }
 
-static void print_event(const struct event_rec *ev, void *data)
+/* The engine's lean program, beside berth (like berth-shim). Caller frees. */
+static char *engine_path(const char *self)
 {
-	struct watch_out *wo = data;
-	json_t *o = out_event_json(ev);
-	char *line = json_dumps(o, JSON_COMPACT);
+	const char *env = getenv("BERTH_WATCH_ENGINE");
+	const char *slash = strrchr(self, '/');
 
-	printf("%s\n", line);
-	fflush(stdout);
-	free(line);
-	json_decref(o);
-	if (wo->log_path)
-		log_rotate(wo, false);
+	if (env && *env)
+		return xstrdup(env);
+	return xasprintf("%.*s/" ENGINE_NAME, (int)(slash ? slash - self : 1), slash ? self : ".");
 }
 
 /* --stop: SIGTERM to the running watcher (its identity checked), and wait
@@ -155,7 +140,7 @@ static int daemonize(struct cmd_ctx *ctx, struct watch_out *wo, int *lock_fd, bo
 			close(devnull);
 		}
 		wo->log_path = path_join(ctx->berth_dir, LOG_NAME);
-		log_rotate(wo, true);
+		log_open(wo);
 		if (chdir("/") < 0)
 			_exit(EXIT_FAIL);
 		dprintf(p[1], "ok %d\n", (int)getpid());
@@ -196,10 +181,10 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	};
 	bool once = false, daemon = false, stop = false, parent = false;
 	struct watch_out wo = {0};
+	struct strvec args = STRVEC_INIT;
 	struct proc_ref holder;
-	char *cause = NULL, *exe = NULL, *cfg_path;
-	sigset_t old;
-	int c, code, lock_fd = -1, sigfd = -1, r;
+	char *exe = NULL, *cfg_path = NULL, *engine = NULL;
+	int c, code, lock_fd = -1;
 
 	optind = 1;
 	opterr = 0;
@@ -229,28 +214,28 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		out_error("watch: cannot find berth's own executable: %s", strerror(errno));
 		return EXIT_FAIL;
 	}
-	if (mkdir_p(ctx->berth_dir, 0755) < 0) {
-		out_error("watch: cannot create '%s': %s", ctx->berth_dir, strerror(errno));
-		free(exe);
-		return EXIT_FAIL;
-	}
 	/* the store first: one berth cannot use is refused before anything
-	 * else happens (and, for --daemon, in the caller's terminal) */
+	 * else happens (and, for --daemon, in the caller's terminal); the
+	 * engine opens its own (an SQLite connection never crosses a fork) */
 	code = cmd_open_state(ctx);
 	if (code) {
 		free(exe);
 		return code;
 	}
+	state_close(ctx->state);
+	ctx->state = NULL;
+	engine = engine_path(exe);
+	if (access(engine, X_OK) < 0) {
+		out_error("watch: cannot run '%s': %s; berth-watch is installed beside berth "
+			  "(reinstall berth)",
+			  engine, strerror(errno));
+		code = EXIT_FAIL;
+		goto out;
+	}
 	if (daemon) {
-		/* an SQLite connection never crosses a fork: the daemon opens
-		 * its own */
-		state_close(ctx->state);
-		ctx->state = NULL;
 		code = daemonize(ctx, &wo, &lock_fd, &parent);
-		if (parent) {
-			free(exe);
-			return code;
-		}
+		if (parent)
+			goto out;
 	} else {
 		lock_fd = watch_lock_take(ctx->berth_dir, &holder);
 		if (lock_fd == -EBUSY) {
@@ -258,60 +243,44 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				  "`berth "
 				  "watch --stop` ends it",
 				  (int)holder.pid);
-			free(exe);
-			return EXIT_BUSY;
+			code = EXIT_BUSY;
+			goto out;
 		}
 		if (lock_fd < 0) {
 			out_error("watch: cannot take %s/watch.lock: %s", ctx->berth_dir,
 				  strerror(-lock_fd));
-			free(exe);
-			return EXIT_FAIL;
+			code = EXIT_FAIL;
+			goto out;
 		}
 	}
-	code = cmd_open_state(ctx);
-	if (code) {
-		close(lock_fd);
-		free(exe);
-		free(wo.log_path);
-		return code;
-	}
-	cmd_signals_block(&old);
-	if (daemon) {
-		/* no terminal: a hangup is nobody's word to stop. Ignored and
-		 * unblocked, it is discarded (a blocked one would be queued
-		 * for the signalfd) */
-		sigset_t hup;
-
-		sigemptyset(&hup);
-		sigaddset(&hup, SIGHUP);
-		signal(SIGHUP, SIG_IGN);
-		sigprocmask(SIG_UNBLOCK, &hup, NULL);
-	}
-	sigfd = cmd_signalfd();
-	cfg_path = path_join(ctx->root, CONFIG_FILE);
-	struct watch_opts o = {
-		.root = ctx->root,
-		.berth_dir = ctx->berth_dir,
-		.config_path = cfg_path,
-		.exe = exe,
-		.once = once,
-		.stop_fd = sigfd,
-		.emit = print_event,
-		.emit_data = &wo,
-	};
-	r = watcher_run(&o, ctx->state, &cause);
-	if (r < 0) {
-		out_error("watch: %s", cause);
-		free(cause);
+	/* the engine keeps the lock (fd 3) for as long as it runs */
+	if (dup2(lock_fd, 3) < 0) {
+		out_error("watch: %s", strerror(errno));
 		code = EXIT_FAIL;
-	} else {
-		code = r ? EXIT_FAIL : EXIT_OK;
+		goto out;
 	}
-	if (sigfd >= 0)
-		close(sigfd);
-	cmd_signals_restore(&old);
-	close(lock_fd);
+	cfg_path = path_join(ctx->root, CONFIG_FILE);
+	strvec_push(&args, engine);
+	strvec_push(&args, ctx->root);
+	strvec_push(&args, ctx->berth_dir);
+	strvec_push(&args, cfg_path);
+	strvec_push(&args, exe);
+	if (once)
+		strvec_push(&args, "--once");
+	if (wo.log_path) {
+		strvec_push(&args, "--log");
+		strvec_push(&args, wo.log_path);
+	}
+	fflush(NULL);
+	execv(engine, strvec_argv(&args));
+	out_error("watch: cannot run '%s': %s", engine, strerror(errno));
+	code = EXIT_FAIL;
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	strvec_clear(&args);
 	free(cfg_path);
+	free(engine);
 	free(exe);
 	free(wo.log_path);
 	return code;

@@ -676,9 +676,7 @@ void tmux_attach_argv(const struct tmux *t, const char *session, const char *win
 	strvec_push_owned(argv, session_target(session));
 }
 
-/* Lines of "<pid>[ <rest>]" from out: each must start with a pid (an empty
- * or unreadable field is never taken for "none"). */
-static int parse_pid_lines(char *buf, pid_t *first, struct strvec *rest, size_t *n)
+int tmux_pid_lines(char *buf, pid_t *first, struct strvec *rest, size_t *n)
 {
 	char *line = buf;
 
@@ -716,7 +714,7 @@ int tmux_session_clients(const struct tmux *t, const char *name, size_t *ret_n, 
 	*ret_n = 0;
 	if (a == TMUX_OK) {
 		strbuf_addch(&out, '\0');
-		r = parse_pid_lines(out.buf, NULL, NULL, ret_n);
+		r = tmux_pid_lines(out.buf, NULL, NULL, ret_n);
 		if (r < 0 && msg) {
 			free(*msg);
 			*msg = xstrdup(
@@ -740,7 +738,7 @@ int tmux_server_sessions(const struct tmux *t, pid_t *ret_pid, struct strvec *na
 	*ret_pid = 0;
 	if (a == TMUX_OK) {
 		strbuf_addch(&out, '\0');
-		r = parse_pid_lines(out.buf, ret_pid, names, &n);
+		r = tmux_pid_lines(out.buf, ret_pid, names, &n);
 	} else if (a == TMUX_FAILED) {
 		r = -EIO;
 	}

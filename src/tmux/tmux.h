@@ -104,6 +104,11 @@ int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t 
  * when there was none), or -EIO with *msg. */
 int tmux_kill_session(struct tmux *t, const char *name, char **msg);
 
+/* Parse tmux's answer of lines "<pid>[ <rest>]" (buf is changed): *n lines,
+ * the first pid in *first (may be NULL), each rest appended to rest (may be
+ * NULL). -EIO when a line does not start with a pid: an empty or
+ * unreadable field is never taken for "none". */
+int tmux_pid_lines(char *buf, pid_t *first, struct strvec *rest, size_t *n);
 /* How many clients are attached to session name (0 when there is no server
  * or no such session). -EIO with *msg when tmux's answer says neither, or
  * has a line that is not a client's pid: never read as "none". */

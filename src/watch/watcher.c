@@ -176,7 +176,8 @@ static void action_free(struct waction *a)
 	free(a);
 }
 
-static void read_err(struct waction *a)
+/* Read what the action wrote to stderr; false at its end (or an error). */
+static bool read_err(struct waction *a)
 {
 	char buf[1024];
 	ssize_t k;
@@ -191,11 +192,13 @@ static void read_err(struct waction *a)
 			a->err.buf[a->err.len] = '\0';
 		}
 	}
+	return k < 0 && errno == EAGAIN;
 }
 
 static void on_action_err(struct ev_loop *loop, ev_io *io, int revents)
 {
-	read_err(io->data);
+	if (!read_err(io->data))
+		ev_io_stop(loop, io); /* at its end a pipe stays readable */
 }
 
 /* The last non-empty line of s, without its newline (into out). */

@@ -325,6 +325,33 @@ static void test_run_missing_program(void)
 	ASSERT_EQ_INT(se.stage, SPAWN_STAGE_EXEC);
 }
 
+/* A peer's idle reaper never reaped anything: its re-check read empty
+ * fields from tmux and took them for "no client". Here an empty or
+ * unreadable line is doubt (-EIO), never "none". */
+static void test_pid_lines_empty_field_is_doubt(void)
+{
+	struct strvec rest = STRVEC_INIT;
+	char none[] = "", one[] = "4242\n", two[] = "10 a\n11 b", empty[] = "\n",
+	     blank_after[] = "12\n\n", junk[] = "x1\n";
+	pid_t first = 0;
+	size_t n = 9;
+
+	ASSERT_OK(tmux_pid_lines(none, &first, NULL, &n));
+	ASSERT_EQ_INT(n, 0);
+	ASSERT_OK(tmux_pid_lines(one, &first, NULL, &n));
+	ASSERT_EQ_INT(n, 1);
+	ASSERT_EQ_INT(first, 4242);
+	ASSERT_OK(tmux_pid_lines(two, &first, &rest, &n));
+	ASSERT_EQ_INT(n, 2);
+	ASSERT_EQ_INT(first, 10);
+	ASSERT_EQ_INT(rest.n, 2);
+	ASSERT_STREQ(rest.v[1], "b");
+	ASSERT_EQ_INT(tmux_pid_lines(empty, NULL, NULL, &n), -EIO);
+	ASSERT_EQ_INT(tmux_pid_lines(blank_after, NULL, NULL, &n), -EIO);
+	ASSERT_EQ_INT(tmux_pid_lines(junk, NULL, NULL, &n), -EIO);
+	strvec_clear(&rest);
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_version_parse),
 	TAP_TEST(test_socket_dir),
@@ -334,6 +361,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_run_timeout_kills_the_group),
 	TAP_TEST(test_run_daemon_holding_the_pipe),
 	TAP_TEST(test_run_missing_program),
+	TAP_TEST(test_pid_lines_empty_field_is_doubt),
 };
 
 int main(int argc, char **argv)
