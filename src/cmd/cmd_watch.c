@@ -253,8 +253,9 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	/* the engine keeps the lock (fd 3) for as long as it runs */
-	if (dup2(lock_fd, 3) < 0) {
+	/* the engine keeps the lock (fd 3) for as long as it runs: open across
+	 * the exec (dup2 clears close-on-exec; onto itself it does not) */
+	if (lock_fd == 3 ? fcntl(3, F_SETFD, 0) < 0 : dup2(lock_fd, 3) < 0) {
 		out_error("watch: %s", strerror(errno));
 		code = EXIT_FAIL;
 		goto out;

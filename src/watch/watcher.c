@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,8 @@ struct watcher {
 	struct strvec told;     /* "slug service shim-pid start": deaths recorded */
 	bool failed;            /* an action failed (--once exit status) */
 	bool stopping;
+	int stop_signo; /* what stopped us, and who sent it */
+	pid_t stop_sender;
 };
 
 /* ---- events ---- */
@@ -889,7 +892,13 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 static void on_stop(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct watcher *w = io->data;
+	struct signalfd_siginfo si;
 
+	/* who stopped us goes into watch-stop */
+	if (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		w->stop_signo = (int)si.ssi_signo;
+		w->stop_sender = (pid_t)si.ssi_pid;
+	}
 	w->stopping = true;
 	ev_break(loop, EVBREAK_ALL);
 }
@@ -943,7 +952,13 @@ int watcher_run(const struct watch_opts *o, struct state *st, char **cause)
 		ev_timer_set(&w.tick, w.tick.repeat, w.tick.repeat);
 		ev_timer_start(w.loop, &w.tick);
 		ev_run(w.loop, 0);
-		emit(&w, NULL, NULL, "watch-stop", "pid %d", (int)getpid());
+		if (w.stop_signo)
+			emit(&w, NULL, NULL, "watch-stop", "pid %d; SIG%s from pid %d",
+			     (int)getpid(),
+			     sigabbrev_np(w.stop_signo) ? sigabbrev_np(w.stop_signo) : "?",
+			     (int)w.stop_sender);
+		else
+			emit(&w, NULL, NULL, "watch-stop", "pid %d", (int)getpid());
 	} else {
 		reconcile(&w);
 		/* the shims scan() watched are not waited for: only the actions */
