@@ -116,8 +116,10 @@ extern const struct cmd_entry cmd_restart_entry;
 extern const struct cmd_entry cmd_shell_entry;
 extern const struct cmd_entry cmd_attach_entry;
 extern const struct cmd_entry cmd_status_entry;
+extern const struct cmd_entry cmd_stop_entry;
 extern const struct cmd_entry cmd_up_entry;
 extern const struct cmd_entry cmd_validate_entry;
+extern const struct cmd_entry cmd_watch_entry;
 extern const struct cmd_entry cmd_whose_entry;
 
 #endif

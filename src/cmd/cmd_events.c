@@ -107,18 +107,8 @@ static void print_event(const struct events_ctx *e, const struct event_rec *ev, 
 	localtime_r(&secs, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
 	if (e->json) {
-		json_t *o = json_object();
-		char *iso = time_format_rfc3339(secs);
+		json_t *o = out_event_json(ev);
 
-		json_object_set_new(o, "ts", json_string(iso));
-		json_object_set_new(o, "ts_ms", json_integer(ev->ts_ms));
-		json_object_set_new(o, "slug", ev->slug ? json_string(ev->slug) : json_null());
-		json_object_set_new(o, "service",
-				    ev->service ? json_string(ev->service) : json_null());
-		json_object_set_new(o, "kind", json_string(ev->kind));
-		json_object_set_new(o, "detail",
-				    ev->detail ? json_string(ev->detail) : json_null());
-		free(iso);
 		if (arr) {
 			json_array_append_new(arr, o);
 		} else {

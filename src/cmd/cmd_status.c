@@ -77,33 +77,23 @@ static void row_fill(struct cmd_ctx *ctx, const struct session *s, struct probe 
 		r->healthy = true;
 	}
 	if (r->port && r->v.live != SVC_LIVE_NONE) {
-		struct port_holder h;
+		char *who = NULL;
 
-		if (!probe_listening(probe, (uint16_t)r->port)) {
+		switch (services_port_owner(probe, tree, n_tree, s->slug, r->name, r->port, &who)) {
+		case SVC_PORT_FREE:
 			r->listener = xstrdup("not listening");
-		} else if (services_tree_listens(tree, n_tree, &probe->listeners, r->port, NULL)) {
+			break;
+		case SVC_PORT_OURS:
 			r->listener = xstrdup("ok");
 			r->port_ok = true;
-		} else if (probe_port(probe, (uint16_t)r->port, NULL, 0, &h) == 0) {
-			struct marker m = {0};
-
-			if (h.kind == HOLDER_PROCESS && marker_read(h.pid, &m) == 0 && m.session &&
-			    !strcmp(m.session, s->slug) && m.service &&
-			    !strcmp(m.service, r->name)) {
-				/* its own process, outside a (lost) supervisor's tree */
-				r->listener = xstrdup("ok");
-				r->port_ok = true;
-			} else if (h.kind == HOLDER_PROCESS && m.session)
-				r->listener = xasprintf("wrong owner: pid %d (%s) of session %s",
-							(int)h.pid, h.comm, m.session);
-			else if (h.kind == HOLDER_PROCESS)
-				r->listener =
-					xasprintf("wrong owner: pid %d (%s)", (int)h.pid, h.comm);
-			else
-				r->listener = xstrdup("wrong owner: not visible to berth");
-			marker_finish(&m);
-			port_holder_finish(&h);
+			break;
+		case SVC_PORT_FOREIGN:
+			r->listener = xasprintf("wrong owner: %s", who);
+			break;
+		case SVC_PORT_UNKNOWN:
+			break;
 		}
+		free(who);
 		if (r->healthy && wants_port(r->cfg) && !r->port_ok)
 			r->healthy = false;
 	}

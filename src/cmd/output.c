@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "cmd/output.h"
 #include "util/printable.h"
+#include "util/timeutil.h"
 
 static bool quiet;
 
@@ -190,4 +191,19 @@ int out_finish(void)
 		return EXIT_FAIL;
 	}
 	return 0;
+}
+
+json_t *out_event_json(const struct event_rec *ev)
+{
+	json_t *o = json_object();
+	char *iso = time_format_rfc3339((time_t)(ev->ts_ms / 1000));
+
+	json_object_set_new(o, "ts", json_string(iso));
+	json_object_set_new(o, "ts_ms", json_integer(ev->ts_ms));
+	json_object_set_new(o, "slug", ev->slug ? json_string(ev->slug) : json_null());
+	json_object_set_new(o, "service", ev->service ? json_string(ev->service) : json_null());
+	json_object_set_new(o, "kind", json_string(ev->kind));
+	json_object_set_new(o, "detail", ev->detail ? json_string(ev->detail) : json_null());
+	free(iso);
+	return o;
 }

@@ -41,6 +41,9 @@ void table_finish(struct table *t);
 
 /* Print a JSON document to stdout (indented) and release it. */
 int out_json(json_t *doc);
+/* An event as JSON: {ts, ts_ms, slug, service, kind, detail} (docs/json.md). */
+struct event_rec;
+json_t *out_event_json(const struct event_rec *ev);
 /* Flush stdout and fail loudly on a write error (EPIPE aside); returns 0 or EXIT_FAIL. */
 int out_finish(void);
 

@@ -44,7 +44,6 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -59,6 +58,7 @@
 #include "shim/svcstatus.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
+#include "util/timeutil.h"
 
 #define QUICK_DEATH_MS 2000 /* a run shorter than this counts towards a crash loop */
 #define CRASH_LOOP_MAX 5    /* quick deaths in a row before giving up */
@@ -115,14 +115,6 @@ struct shim {
 	struct strbuf screen; /* output waiting for the pane */
 };
 
-static int64_t now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* Append one line "ms<TAB>service<TAB>kind<TAB>detail" to the session's event
  * journal: one write(2) with O_APPEND, so lines of several shims never mix. */
 static void journal(struct shim *s, const char *kind, const char *detail)
@@ -132,7 +124,7 @@ static void journal(struct shim *s, const char *kind, const char *detail)
 
 	if (!s->events_path)
 		return;
-	strbuf_addf(&sb, "%" PRId64 "\t%s\t%s\t", now_ms(), s->name, kind);
+	strbuf_addf(&sb, "%" PRId64 "\t%s\t%s\t", time_wall_ms(), s->name, kind);
 	for (const char *p = detail; *p; p++)
 		strbuf_addch(&sb, *p == '\n' || *p == '\t' ? ' ' : *p);
 	strbuf_addch(&sb, '\n');
@@ -151,7 +143,7 @@ static void record(struct shim *s, enum svc_state state)
 	char detail[384];
 
 	s->st.state = state;
-	s->st.since_ms = now_ms();
+	s->st.since_ms = time_wall_ms();
 	/* A status that cannot be written must not take the service down. */
 	svc_status_write(s->status_path, &s->st);
 	svc_status_describe(&s->st, detail, sizeof(detail));
@@ -587,7 +579,7 @@ static void a_bug(struct shim *s)
 static void a_running(struct shim *s)
 {
 	s->state = SH_RUNNING;
-	s->st.exec_ms = now_ms();
+	s->st.exec_ms = time_wall_ms();
 	s->st.ready_ms = 0;
 	strbuf_reset(&s->line);
 	s->st.error[0] = '\0';
@@ -607,7 +599,7 @@ static void a_start_failed(struct shim *s)
 
 static void a_ready(struct shim *s)
 {
-	s->st.ready_ms = now_ms();
+	s->st.ready_ms = time_wall_ms();
 	svc_status_write(s->status_path, &s->st);
 	journal(s, "ready", "its output matched the ready pattern");
 }
@@ -636,7 +628,7 @@ static void a_exited(struct shim *s)
 	take_exit(s);
 	s->st.killed = false;
 	failed = !WIFEXITED(s->wstatus) || WEXITSTATUS(s->wstatus) != 0;
-	quick = now_ms() - s->st.exec_ms < QUICK_DEATH_MS;
+	quick = time_wall_ms() - s->st.exec_ms < QUICK_DEATH_MS;
 	s->quick_deaths = quick ? s->quick_deaths + 1 : 0;
 	s->state = SH_CLEANING;
 	if (s->restart == RESTART_ALWAYS || (s->restart == RESTART_ON_FAILURE && failed)) {

@@ -21,7 +21,6 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sqlite3.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "store/state.h"
@@ -1513,11 +1512,7 @@ int state_ports_all(struct state *st, struct port_rec **ret, size_t *ret_n)
 int state_event_add(struct state *st, const char *slug, const char *service, const char *kind,
 		    const char *detail)
 {
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return state_event_add_at(st, (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, slug, service,
-				  kind, detail);
+	return state_event_add_at(st, time_wall_ms(), slug, service, kind, detail);
 }
 
 int state_event_add_at(struct state *st, int64_t ts_ms, const char *slug, const char *service,

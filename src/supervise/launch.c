@@ -188,13 +188,10 @@ static void stop_shim_watch(struct lsvc *s)
 static void journal_ready(const struct lsvc *s, uint64_t ms, const char *how)
 {
 	struct strbuf sb = STRBUF_INIT;
-	struct timespec now;
 	char *detail;
 	int fd;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	strbuf_addf(&sb, "%" PRId64 "\t%s\tready\t",
-		    (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, s->cfg->name);
+	strbuf_addf(&sb, "%" PRId64 "\t%s\tready\t", time_wall_ms(), s->cfg->name);
 	detail = xasprintf("ready after %.2f s (%s)", (double)ms / 1000.0, how);
 	for (const char *p = detail; *p; p++)
 		strbuf_addch(&sb, *p == '\n' || *p == '\t' ? ' ' : *p);

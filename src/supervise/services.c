@@ -15,6 +15,7 @@
 #include "probe/listeners.h"
 #include "probe/marker.h"
 #include "probe/owners.h"
+#include "probe/probe.h"
 #include "proc/cgroup.h"
 #include "proc/pidref.h"
 #include "proc/procset.h"
@@ -441,6 +442,39 @@ bool services_tree_listens(const struct proc_ref *v, size_t n, const struct list
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *tree, size_t n,
+					const char *slug, const char *service, unsigned port,
+					char **who)
+{
+	enum svc_port_owner ret = SVC_PORT_UNKNOWN;
+	struct port_holder h;
+	struct marker m = {0};
+
+	*who = NULL;
+	if (!probe_listening(p, (uint16_t)port))
+		return SVC_PORT_FREE;
+	if (services_tree_listens(tree, n, &p->listeners, port, NULL))
+		return SVC_PORT_OURS;
+	if (probe_port(p, (uint16_t)port, NULL, 0, &h) < 0)
+		return SVC_PORT_UNKNOWN;
+	if (h.kind == HOLDER_PROCESS && marker_read(h.pid, &m) == 0 && m.session &&
+	    !strcmp(m.session, slug) && m.service && !strcmp(m.service, service)) {
+		/* its own process, outside a (lost) supervisor's tree */
+		ret = SVC_PORT_OURS;
+	} else {
+		ret = SVC_PORT_FOREIGN;
+		if (h.kind == HOLDER_PROCESS && m.session)
+			*who = xasprintf("pid %d (%s) of session %s", (int)h.pid, h.comm, m.session);
+		else if (h.kind == HOLDER_PROCESS)
+			*who = xasprintf("pid %d (%s)", (int)h.pid, h.comm);
+		else
+			*who = xstrdup(SVC_PORT_HIDDEN);
+	}
+	marker_finish(&m);
+	port_holder_finish(&h);
+	return ret;
 }
 
 void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret)

@@ -105,6 +105,20 @@ struct listener;
 bool services_tree_listens(const struct proc_ref *v, size_t n, const struct listener_set *ls,
 			   unsigned port, const struct listener **ret);
 
+/* Who listens on port, the port of service in session slug. */
+#define SVC_PORT_HIDDEN "a process not visible to berth"
+enum svc_port_owner {
+	SVC_PORT_FREE,    /* nothing listens */
+	SVC_PORT_OURS,    /* its tree (tree[0..n)), or a process with its markers */
+	SVC_PORT_FOREIGN, /* someone else: *who says who ("pid 42 (nc)", "pid 42 (x) of
+			     session y", SVC_PORT_HIDDEN) */
+	SVC_PORT_UNKNOWN, /* the owner could not be looked up */
+};
+struct probe;
+enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *tree, size_t n,
+					const char *slug, const char *service, unsigned port,
+					char **who);
+
 /* Names of the services with a status file in the session's run dir, sorted. */
 void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret);
 /* The last n lines of service's log (byte-exact), appended to out. */

@@ -675,3 +675,74 @@ void tmux_attach_argv(const struct tmux *t, const char *session, const char *win
 	strvec_push(argv, "-t");
 	strvec_push_owned(argv, session_target(session));
 }
+
+/* Lines of "<pid>[ <rest>]" from out: each must start with a pid (an empty
+ * or unreadable field is never taken for "none"). */
+static int parse_pid_lines(char *buf, pid_t *first, struct strvec *rest, size_t *n)
+{
+	char *line = buf;
+
+	*n = 0;
+	/* line by line, empty ones included: strtok would skip them */
+	while (*line) {
+		char *nl = strchr(line, '\n'), *next = nl ? nl + 1 : line + strlen(line), *sp;
+		int64_t pid;
+
+		if (nl)
+			*nl = '\0';
+		if ((sp = strchr(line, ' ')))
+			*sp = '\0';
+		if (parse_i64(line, 1, INT32_MAX, &pid) < 0)
+			return -EIO;
+		if (first && !*n)
+			*first = (pid_t)pid;
+		if (rest && sp)
+			strvec_push(rest, sp + 1);
+		(*n)++;
+		line = next;
+	}
+	return 0;
+}
+
+int tmux_session_clients(const struct tmux *t, const char *name, size_t *ret_n, char **msg)
+{
+	char *target = xasprintf("=%s", name);
+	const char *args[] = {"list-clients", "-t", target, "-F", "#{client_pid}", NULL};
+	struct strbuf out = STRBUF_INIT;
+	enum tmux_answer a = tmux_run(t, args, &out, msg);
+	int r = 0;
+
+	free(target);
+	*ret_n = 0;
+	if (a == TMUX_OK) {
+		strbuf_addch(&out, '\0');
+		r = parse_pid_lines(out.buf, NULL, NULL, ret_n);
+		if (r < 0 && msg) {
+			free(*msg);
+			*msg = xstrdup("tmux list-clients printed a line that is not a client's pid");
+		}
+	} else if (a == TMUX_FAILED) {
+		r = -EIO;
+	}
+	strbuf_release(&out);
+	return r;
+}
+
+int tmux_server_sessions(const struct tmux *t, pid_t *ret_pid, struct strvec *names, char **msg)
+{
+	const char *args[] = {"list-sessions", "-F", "#{pid} #{session_name}", NULL};
+	struct strbuf out = STRBUF_INIT;
+	enum tmux_answer a = tmux_run(t, args, &out, msg);
+	size_t n = 0;
+	int r = 0;
+
+	*ret_pid = 0;
+	if (a == TMUX_OK) {
+		strbuf_addch(&out, '\0');
+		r = parse_pid_lines(out.buf, ret_pid, names, &n);
+	} else if (a == TMUX_FAILED) {
+		r = -EIO;
+	}
+	strbuf_release(&out);
+	return r;
+}

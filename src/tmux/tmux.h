@@ -104,6 +104,14 @@ int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t 
  * when there was none), or -EIO with *msg. */
 int tmux_kill_session(struct tmux *t, const char *name, char **msg);
 
+/* How many clients are attached to session name (0 when there is no server
+ * or no such session). -EIO with *msg when tmux's answer says neither, or
+ * has a line that is not a client's pid: never read as "none". */
+int tmux_session_clients(const struct tmux *t, const char *name, size_t *ret_n, char **msg);
+/* The server's pid and its sessions' names (appended to names, may be
+ * NULL); *ret_pid 0 when no server runs. -EIO with *msg when tmux's answer
+ * says neither. */
+int tmux_server_sessions(const struct tmux *t, pid_t *ret_pid, struct strvec *names, char **msg);
 /* The command line of `tmux attach` to window (NULL: the session's current
  * one) of session, appended to argv. */
 void tmux_attach_argv(const struct tmux *t, const char *session, const char *window,

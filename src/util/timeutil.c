@@ -25,6 +25,14 @@ int64_t time_wall_s(void)
 	return (int64_t)time(NULL);
 }
 
+int64_t time_wall_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 char *time_format_age(int64_t s)
 {
 	if (s < 0)

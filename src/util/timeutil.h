@@ -12,6 +12,8 @@ uint64_t time_mono_ms(void);
 uint64_t time_mono_ns(void);
 /* Wall clock, seconds since the epoch. */
 int64_t time_wall_s(void);
+/* Wall clock, milliseconds since the epoch. */
+int64_t time_wall_ms(void);
 /* "3s", "5m", "2h", "4d": a short age for tables. The caller frees. */
 char *time_format_age(int64_t seconds);
 /* RFC 3339 UTC ("2026-11-22T10:00:00Z"). The caller frees. */

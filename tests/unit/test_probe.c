@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "probe/forensics.h"
 #include "probe/listeners.h"
 #include "probe/owners.h"
 #include "probe/probe.h"
@@ -912,6 +913,75 @@ static void test_probe_leaks_no_fds(void)
 	close(s.fd);
 }
 
+
+/* ---- forensics ---------------------------------------------------------- */
+
+/* The kernel's OOM records name the pid exactly: 12 is not 123. */
+static void test_forensics_oom_lines(void)
+{
+	static const char log[] =
+		"6,100,1000,-;eth0: link up\n"
+		"4,101,2000,-;node invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0\n"
+		"6,102,2001,-;oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=node,"
+		"pid=123,uid=0\n"
+		"3,103,2002,-;Out of memory: Killed process 123 (node) total-vm:100kB\n"
+		" SUBSYSTEM=memory\n"
+		"3,104,3000,-;Out of memory: Killed process 1234 (other) total-vm:1kB\n"
+		"3,105,4000,-;Memory cgroup out of memory: Killed process 77 (sh) total-vm:5kB";
+	struct strbuf sb = STRBUF_INIT;
+	pid_t mine[] = {12, 123}, other[] = {77}, none[] = {5};
+
+	ASSERT_EQ_INT(forensics_oom_lines(log, mine, 2, 3, &sb), 2);
+	ASSERT_CONTAINS(sb.buf, "oom: oom-kill:constraint=CONSTRAINT_NONE");
+	ASSERT_CONTAINS(sb.buf, "; oom: Out of memory: Killed process 123 (node)");
+	ASSERT_TRUE(strstr(sb.buf, "1234") == NULL);
+	strbuf_reset(&sb);
+	ASSERT_EQ_INT(forensics_oom_lines(log, mine, 2, 1, &sb), 1);
+	strbuf_reset(&sb);
+	ASSERT_EQ_INT(forensics_oom_lines(log, other, 1, 3, &sb), 1);
+	ASSERT_CONTAINS(sb.buf, "Memory cgroup out of memory: Killed process 77 (sh)");
+	strbuf_reset(&sb);
+	ASSERT_EQ_INT(forensics_oom_lines(log, none, 1, 3, &sb), 0);
+	ASSERT_EQ_INT(sb.len, 0);
+	strbuf_release(&sb);
+}
+
+/* The snapshot reads pressure and the log from the paths it is given, and
+ * says so when it cannot. */
+static void test_forensics_snapshot(void)
+{
+	char dir[] = "/tmp/berth-forensics-XXXXXX", *psi, *kmsg;
+	struct strbuf sb = STRBUF_INIT;
+	pid_t pid = 123;
+	FILE *f;
+
+	ASSERT_TRUE(mkdtemp(dir) != NULL);
+	psi = xasprintf("%s/memory", dir);
+	kmsg = xasprintf("%s/kmsg", dir);
+	f = fopen(psi, "w");
+	fputs("some avg10=1.50 avg60=0.20 avg300=0.00 total=9\nfull avg10=0.50 avg60=0.10 "
+	      "avg300=0.00 total=3\n",
+	      f);
+	fclose(f);
+	f = fopen(kmsg, "w");
+	fputs("3,1,1,-;Out of memory: Killed process 123 (node) total-vm:1kB\n", f);
+	fclose(f);
+	forensics_snapshot(&pid, 1, kmsg, psi, &sb);
+	ASSERT_STREQ(sb.buf, "memory pressure: some avg10=1.50 avg60=0.20 avg300=0.00 total=9, "
+			     "full avg10=0.50 avg60=0.10 avg300=0.00 total=3; oom: Out of memory: "
+			     "Killed process 123 (node) total-vm:1kB");
+	strbuf_reset(&sb);
+	unlink(kmsg);
+	unlink(psi);
+	forensics_snapshot(&pid, 1, kmsg, psi, &sb);
+	ASSERT_CONTAINS(sb.buf, "memory pressure: unknown");
+	ASSERT_CONTAINS(sb.buf, "the kernel log is not readable (No such file or directory)");
+	strbuf_release(&sb);
+	rmdir(dir);
+	free(psi);
+	free(kmsg);
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_stat_parse_kthread_line),
 	TAP_TEST(test_stat_parse_comm_with_spaces_and_parens),
@@ -940,6 +1010,8 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_probe_port_own_socket),
 	TAP_TEST(test_probe_port_hidden_other_uid),
 	TAP_TEST(test_probe_leaks_no_fds),
+	TAP_TEST(test_forensics_oom_lines),
+	TAP_TEST(test_forensics_snapshot),
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,314 @@
+/*
+ * cmd_watch.c: `berth watch`: the background supervisor of the repository's
+ * sessions (src/watch/watcher.c). One per repository (watch/lock.c); in the
+ * foreground it prints every event as one JSON line on stdout; --daemon
+ * detaches it (its own session, output to .berth/watch.log, rotated);
+ * --stop ends the running one; --once runs one reconcile pass.
+ */
+#include "util/common.h"
+
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/cmd_common.h"
+#include "cmd/output.h"
+#include "proc/pidref.h"
+#include "util/fsutil.h"
+#include "util/timeutil.h"
+#include "watch/lock.h"
+#include "watch/watcher.h"
+
+#define LOG_NAME "watch.log"
+#define LOG_MAX (1 << 20) /* bytes: the log is rotated past this (one old copy kept) */
+#define STOP_WAIT_MS 15000
+
+struct watch_out {
+	char *log_path; /* --daemon: the log that stdout and stderr go to */
+};
+
+/* Reopen the daemon's log on fds 1 and 2, the old one kept as watch.log.1
+ * once it passed LOG_MAX. */
+static void log_rotate(struct watch_out *wo, bool force)
+{
+	struct stat st;
+	char *old;
+	int fd;
+
+	if (!force && (fstat(STDOUT_FILENO, &st) < 0 || st.st_size < LOG_MAX))
+		return;
+	if (!force) {
+		old = xasprintf("%s.1", wo->log_path);
+		rename(wo->log_path, old);
+		free(old);
+	}
+	fd = open(wo->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return;
+	dup2(fd, STDOUT_FILENO);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+}
+
+static void print_event(const struct event_rec *ev, void *data)
+{
+	struct watch_out *wo = data;
+	json_t *o = out_event_json(ev);
+	char *line = json_dumps(o, JSON_COMPACT);
+
+	printf("%s\n", line);
+	fflush(stdout);
+	free(line);
+	json_decref(o);
+	if (wo->log_path)
+		log_rotate(wo, false);
+}
+
+/* --stop: SIGTERM to the running watcher (its identity checked), and wait
+ * until it is gone. */
+static int stop_watcher(struct cmd_ctx *ctx)
+{
+	struct proc_ref id;
+	struct pidref ref;
+	uint64_t deadline = time_mono_ms() + STOP_WAIT_MS;
+
+	if (!watch_running(ctx->berth_dir, &id)) {
+		out_line(stdout, "no watcher runs for this repository\n");
+		return EXIT_OK;
+	}
+	if (!id.pid || pidref_open(&id, &ref) < 0) {
+		out_error("watch: a watcher holds %s/watch.lock but its pid cannot be read; stop it "
+			  "by hand (fuser %s/watch.lock names it)",
+			  ctx->berth_dir, ctx->berth_dir);
+		return EXIT_FAIL;
+	}
+	pidref_signal(&ref, SIGTERM);
+	while (proc_is(id.pid, id.start_time) && time_mono_ms() < deadline) {
+		struct pollfd p = {.fd = ref.fd, .events = POLLIN};
+
+		if (ref.fd >= 0)
+			poll(&p, 1, (int)(deadline - time_mono_ms()));
+		else
+			poll(NULL, 0, 10);
+	}
+	if (proc_is(id.pid, id.start_time)) {
+		out_warn("the watcher (pid %d) did not stop within %d s; killing it", (int)id.pid,
+			 STOP_WAIT_MS / 1000);
+		pidref_signal(&ref, SIGKILL);
+	}
+	pidref_close(&ref);
+	out_line(stdout, "stopped the watcher (pid %d)\n", (int)id.pid);
+	return EXIT_OK;
+}
+
+/* --daemon: double fork; the grandchild takes the lock and says so through
+ * a pipe before the caller returns, so a second watcher is refused here and
+ * `berth watch --stop` right after finds this one. Returns in the daemon
+ * only (0, *lock_fd set), or an exit code in the caller's process. */
+static int daemonize(struct cmd_ctx *ctx, struct watch_out *wo, int *lock_fd, bool *parent)
+{
+	int p[2], devnull;
+	char msg[64] = "";
+	pid_t pid;
+	ssize_t k;
+
+	*parent = true;
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		out_error("watch: cannot start the daemon: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		out_error("watch: cannot start the daemon: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		setsid();
+		pid = fork();
+		if (pid != 0)
+			_exit(pid < 0 ? 1 : 0);
+		*parent = false;
+		/* nothing of the caller's but fds 0-2 (replaced below): a pipe
+		 * it reads to its end must not wait for the daemon */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != p[1])
+				close(fd);
+		struct proc_ref holder;
+		int fd = watch_lock_take(ctx->berth_dir, &holder);
+
+		if (fd < 0) {
+			dprintf(p[1], "busy %d\n", (int)holder.pid);
+			_exit(EXIT_BUSY);
+		}
+		*lock_fd = fd;
+		devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (devnull >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			close(devnull);
+		}
+		wo->log_path = path_join(ctx->berth_dir, LOG_NAME);
+		log_rotate(wo, true);
+		if (chdir("/") < 0)
+			_exit(EXIT_FAIL);
+		dprintf(p[1], "ok %d\n", (int)getpid());
+		close(p[1]);
+		return 0;
+	}
+	close(p[1]);
+	waitpid(pid, NULL, 0);
+	k = read(p[0], msg, sizeof(msg) - 1);
+	close(p[0]);
+	msg[k > 0 ? k : 0] = '\0';
+	msg[strcspn(msg, "\n")] = '\0';
+	if (!strncmp(msg, "ok ", 3)) {
+		out_line(stdout,
+			 "the watcher runs (pid %s); its events are in %s/%s and `berth events`\n",
+			 msg + 3, ctx->berth_dir, LOG_NAME);
+		return EXIT_OK;
+	}
+	if (!strncmp(msg, "busy ", 5)) {
+		out_error("watch: a watcher already runs for this repository (pid %s); `berth watch "
+			  "--stop` ends it",
+			  msg + 5);
+		return EXIT_BUSY;
+	}
+	out_error("watch: the daemon did not start");
+	return EXIT_FAIL;
+}
+
+static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_ONCE = 256, OPT_DAEMON, OPT_STOP };
+	static const struct option longopts[] = {
+		{"once", no_argument, NULL, OPT_ONCE},
+		{"daemon", no_argument, NULL, OPT_DAEMON},
+		{"stop", no_argument, NULL, OPT_STOP},
+		{0},
+	};
+	bool once = false, daemon = false, stop = false, parent = false;
+	struct watch_out wo = {0};
+	struct proc_ref holder;
+	char *cause = NULL, *exe = NULL, *cfg_path;
+	sigset_t old;
+	int c, code, lock_fd = -1, sigfd = -1, r;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ONCE:
+			once = true;
+			break;
+		case OPT_DAEMON:
+			daemon = true;
+			break;
+		case OPT_STOP:
+			stop = true;
+			break;
+		default:
+			return cmd_bad_option(&cmd_watch_entry, argv);
+		}
+	}
+	if (optind < argc)
+		return cmd_usage_error(&cmd_watch_entry, "unexpected argument '%s'", argv[optind]);
+	if (once + daemon + stop > 1)
+		return cmd_usage_error(&cmd_watch_entry, "--once, --daemon and --stop go alone");
+	if (stop)
+		return stop_watcher(ctx);
+	exe = realpath("/proc/self/exe", NULL);
+	if (!exe) {
+		out_error("watch: cannot find berth's own executable: %s", strerror(errno));
+		return EXIT_FAIL;
+	}
+	if (mkdir_p(ctx->berth_dir, 0755) < 0) {
+		out_error("watch: cannot create '%s': %s", ctx->berth_dir, strerror(errno));
+		free(exe);
+		return EXIT_FAIL;
+	}
+	if (daemon) {
+		code = daemonize(ctx, &wo, &lock_fd, &parent);
+		if (parent) {
+			free(exe);
+			return code;
+		}
+		signal(SIGHUP, SIG_IGN); /* no terminal: a hangup is nobody's word to stop */
+	} else {
+		lock_fd = watch_lock_take(ctx->berth_dir, &holder);
+		if (lock_fd == -EBUSY) {
+			out_error("watch: a watcher already runs for this repository (pid %d); `berth "
+				  "watch --stop` ends it",
+				  (int)holder.pid);
+			free(exe);
+			return EXIT_BUSY;
+		}
+		if (lock_fd < 0) {
+			out_error("watch: cannot take %s/watch.lock: %s", ctx->berth_dir,
+				  strerror(-lock_fd));
+			free(exe);
+			return EXIT_FAIL;
+		}
+	}
+	/* opened here, after any fork: an SQLite connection never crosses one */
+	code = cmd_open_state(ctx);
+	if (code) {
+		close(lock_fd);
+		free(exe);
+		free(wo.log_path);
+		return code;
+	}
+	cmd_signals_block(&old);
+	sigfd = cmd_signalfd();
+	cfg_path = path_join(ctx->root, CONFIG_FILE);
+	struct watch_opts o = {
+		.root = ctx->root,
+		.berth_dir = ctx->berth_dir,
+		.config_path = cfg_path,
+		.exe = exe,
+		.once = once,
+		.stop_fd = sigfd,
+		.emit = print_event,
+		.emit_data = &wo,
+	};
+	r = watcher_run(&o, ctx->state, &cause);
+	if (r < 0) {
+		out_error("watch: %s", cause);
+		free(cause);
+		code = EXIT_FAIL;
+	} else {
+		code = r ? EXIT_FAIL : EXIT_OK;
+	}
+	if (sigfd >= 0)
+		close(sigfd);
+	cmd_signals_restore(&old);
+	close(lock_fd);
+	free(cfg_path);
+	free(exe);
+	free(wo.log_path);
+	return code;
+}
+
+const struct cmd_entry cmd_watch_entry = {
+	.name = "watch",
+	.usage = "watch [--once | --daemon | --stop]",
+	.summary = "the background supervisor: keeps every session true between commands",
+	.help = "Watches every shim and the repository's tmux server (a death is seen at once,\n"
+		"recorded with its cause, and the service restarted per its restart policy),\n"
+		"and reconciles every [watch] interval: operations whose command died, worktrees\n"
+		"deleted by hand, foreign processes on a session's port, idle sessions\n"
+		"([watch] idle_stop). One per repository. In the foreground every event is one\n"
+		"JSON line on stdout.\n\n"
+		"Options:\n"
+		"  --once     one reconcile pass, wait for what it started, exit (cron, CI)\n"
+		"  --daemon   detach (its own session; output to .berth/watch.log)\n"
+		"  --stop     end the running watcher\n",
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL,
+	.owner = OWNER_NONE,
+	.exec = cmd_watch_exec,
+};
