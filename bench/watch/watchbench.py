@@ -61,7 +61,12 @@ TICK_MODEL_S = 60.0    # the reconcile tick modelled in part 1
 SHIM_QUIET_S = 2.5     # a berth-shim gives up after 5 deaths each within 2 s
                        # of starting: its service is killed only after this
 SETTLE_S = 3.0         # part 3: how long processes run before they are read
+CPU_S = 10.0           # part 3: the window in which their CPU time is taken
 GIVE_UP_S = 30.0
+
+# the reader and pidfd threads stamp their times as soon as they wake: hand
+# the GIL over quickly (the default 5 ms interval would show in the floor)
+sys.setswitchinterval(0.0001)
 
 ENV = dict(os.environ)
 ENV["BENCH_TAG"] = WORK
@@ -176,15 +181,46 @@ def kill_pids(pids, sig=signal.SIGKILL):
 
 
 def smaps(pid):
-    """(RSS, PSS) in kB from /proc/PID/smaps_rollup."""
-    rss = pss = None
+    """(RSS, PSS, anonymous) in kB from /proc/PID/smaps_rollup. Anonymous is
+    the process's own heap, stacks and written data: unlike PSS (and Private_*,
+    where a library's pages count as private while no other process maps that
+    library) it does not move with what else runs."""
+    got = {}
     with open("/proc/%d/smaps_rollup" % pid) as f:
         for line in f:
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
-    return rss, pss
+            k, _, v = line.partition(":")
+            if k in ("Rss", "Pss", "Anonymous"):
+                got[k] = int(v.split()[0])
+    return got["Rss"], got["Pss"], got["Anonymous"]
+
+
+def cpu_ms(pid):
+    """utime + stime of PID so far, in ms."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000.0 / os.sysconf("SC_CLK_TCK")
+
+
+def kmsg_read_ms():
+    """(ms, records): reading /dev/kmsg to its end, non-blocking, one record
+    per read(2), as the watcher's forensics do before a "shim-died" line."""
+    t0 = now()
+    try:
+        fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None, 0
+    n = 0
+    while True:
+        try:
+            if not os.read(fd, 8192):
+                break
+        except BlockingIOError:
+            break
+        except BrokenPipeError:
+            continue
+        n += 1
+    os.close(fd)
+    return ms(now() - t0), n
 
 
 def nfds(pid):
@@ -230,13 +266,14 @@ def wait_until(cond, what, timeout=GIVE_UP_S, tick=TICK):
         time.sleep(tick)
 
 
-def wait_listening_again(port, old_pid, timeout=GIVE_UP_S):
-    """monotonic ns at which OLD_PID is dead and PORT listens (a new listener)."""
+def wait_listening_again(port, old_pid, timeout=GIVE_UP_S, gone=None):
+    """monotonic ns at which OLD_PID is dead and PORT listens (a new listener);
+    None after TIMEOUT, or as soon as GONE() says the restarter is gone."""
     end = time.monotonic() + timeout
     while True:
         if not alive(old_pid) and port in listening_ports():
             return now()
-        if time.monotonic() > end:
+        if time.monotonic() > end or (gone and gone()):
             return None
         time.sleep(TICK)
 
@@ -359,7 +396,7 @@ class Watcher:
         self.log = os.path.join(WORK, os.path.basename(repo) + ".watch.log")
         self.out = os.path.join(WORK, os.path.basename(repo) + ".watch.jsonl")
         self.q = queue.Queue()
-        self.kinds = {}
+        self.last_kind = None
         err = open(self.log, "ab")
         self.p = subprocess.Popen([BERTH, "watch"], cwd=repo, env=ENV, stdin=subprocess.DEVNULL,
                                   stdout=subprocess.PIPE, stderr=err)
@@ -381,6 +418,7 @@ class Watcher:
                         raise ValueError
                 except ValueError:
                     ev = {"kind": "(not JSON)", "raw": raw.decode(errors="replace")}
+                self.last_kind = ev.get("kind")
                 self.q.put((tm, te, ev))
         self.q.put(None)
 
@@ -409,8 +447,12 @@ class Watcher:
                 if x is None:
                     self.q.put(None)
                 state = "exited %s" % self.p.poll() if self.p.poll() is not None else "still runs"
-                die("berth watch in %s: no %s within %.0f s (the watcher %s); its stdout:\n%s\n"
-                    "its stderr:\n%s" % (self.repo, what, timeout, state, tail(self.out),
+                if self.last_kind == "watch-stop":
+                    state += ("; its last line is watch-stop: it was sent SIGINT, SIGTERM or "
+                              "SIGHUP, and not by this benchmark")
+                when = "before its stdout closed" if x is None else "within %.0f s" % timeout
+                die("berth watch in %s: no %s %s (the watcher %s); its stdout:\n%s\n"
+                    "its stderr:\n%s" % (self.repo, what, when, state, tail(self.out),
                                          tail(self.log)))
             ev = x[2]
             if seen is not None:
@@ -489,6 +531,13 @@ class System:
         self.notes = []
 
 
+def ratio_str(x, base):
+    if not base or x != x:
+        return ""
+    r = x / base
+    return "%.0f×" % r if r >= 10 else "%.2g×" % r
+
+
 def kill_at_random_phase():
     """A pause of U(0, POLL): a poll started just before lands at a uniform
     phase of its period when the kill comes."""
@@ -505,7 +554,7 @@ def cmd_kills():
 
     # --- berth watch: kill -9 of the session's shim ---------------------------
     w = {"watch_ts": [], "watch_read": [], "pidfd": [], "poll_self": [], "restart": [],
-         "died_to_listen": [], "kinds": {}, "line": None}
+         "died_to_listen": [], "kmsg": [], "kmsg_n": 0, "kinds": {}, "line": None}
     watcher = None
     if NO_WATCH:
         notes.append("berth watch: skipped (this berth has no `watch` command)")
@@ -526,15 +575,20 @@ def cmd_kills():
             kill_at_random_phase()
             t_kill, e_kill = now(), time.time_ns()
             os.kill(shim, signal.SIGKILL)
-            t_listen = wait_listening_again(P_WATCHED, svc)
+            t_listen = wait_listening_again(P_WATCHED, svc,
+                                            gone=lambda: watcher.p.poll() is not None)
             seen = {}
             tm, te, ev = watcher.wait(
                 lambda e: e.get("kind") == "shim-died" and e.get("slug") == "watched" and
                 e.get("service") == "web", "shim-died line for watched/web", seen=seen)
             if t_listen is None:
+                rc = watcher.p.poll()
                 die("berth watch: the service did not listen again within %.0f s of the shim's "
-                    "kill (the shim-died line came: %s); watcher's stdout:\n%s\nstderr:\n%s"
-                    % (GIVE_UP_S, json.dumps(ev), tail(watcher.out), tail(watcher.log)))
+                    "kill (the shim-died line came: %s; the watcher %s); its stdout:\n%s\n"
+                    "its stderr:\n%s"
+                    % (GIVE_UP_S, json.dumps(ev),
+                       "still runs" if rc is None else "exited %d, its last line %s"
+                       % (rc, watcher.last_kind), tail(watcher.out), tail(watcher.log)))
             pidfd.join(GIVE_UP_S)
             state["svc"] = running_service(repo_w, "watched", not_shim=shim,
                                            what="the watched service")
@@ -552,6 +606,9 @@ def cmd_kills():
                 seen[x[2].get("kind")] = seen.get(x[2].get("kind"), 0) + 1
             if not counted:
                 return
+            k_ms, w["kmsg_n"] = kmsg_read_ms()
+            if k_ms is not None:
+                w["kmsg"].append(k_ms)
             if w["line"] is None:
                 w["line"] = ev
             for k, n in seen.items():
@@ -710,7 +767,7 @@ def cmd_kills():
             if not v:
                 print("| %s | 0 | — | — | — | |" % label)
                 return
-            r = "%.0f×" % (med(v) / base) if (ratio and base) else ""
+            r = ratio_str(med(v), base) if ratio else ""
             print("| %s | %d | %s | %s | %s | %s |" % (label, len(v), fmt(med(v)),
                                                        fmt(pct(v, 99)), fmt(max(v)), r))
         if not NO_WATCH:
@@ -728,8 +785,15 @@ def cmd_kills():
               "inside the period) | — | %s | %s | %s | %s |"
               % (TICK_MODEL_S, fmt(TICK_MODEL_S * 500), fmt(TICK_MODEL_S * 990),
                  fmt(TICK_MODEL_S * 1000),
-                 "%.0f×" % (TICK_MODEL_S * 500 / base) if base else ""))
+                 ratio_str(TICK_MODEL_S * 500, base)))
         print()
+        if w["kmsg"]:
+            print("Before its line the watcher reads the kernel log for an OOM kill of the shim "
+                  "(`forensics_snapshot`: all of `/dev/kmsg`, one record per read). The same "
+                  "read done by the bench (Python) after each kill: median %s, %d records. "
+                  "The floor row is when the death could be known; the gap to the watcher's "
+                  "line is mostly this read." % (fmt(med(w["kmsg"])), w["kmsg_n"]))
+            print()
         if w["line"] is not None:
             print("The watcher's line, first counted kill: `%s`" % json.dumps(w["line"]))
             print()
@@ -744,20 +808,21 @@ def cmd_kills():
               "(a new process), read from /proc/net/tcp every 0.5 ms; the same "
               "`berth-test-listen` under every system. %d counted kills each, ms." % KILLS)
         print()
-        print("| system | n | median | p99 | max |")
-        print("|---|---|---|---|---|")
+        print("| system | n | median | p99 | max | median ÷ `berth watch`'s |")
+        print("|---|---|---|---|---|---|")
+        base = med(w["restart"]) if w["restart"] else None
+
+        def row2(label, v, ratio=True):
+            print("| %s | %d | %s | %s | %s | %s |"
+                  % (label, len(v), fmt(med(v)), fmt(pct(v, 99)), fmt(max(v) if v else None),
+                     ratio_str(med(v), base) if ratio and v else ""))
         if not NO_WATCH:
-            v = w["restart"]
-            print("| **`berth watch` (`restart = on-failure`): kill -9 of the shim; the watcher "
-                  "runs `berth restart`** | %d | %s | %s | %s |"
-                  % (len(v), fmt(med(v)), fmt(pct(v, 99)), fmt(max(v) if v else None)))
-            v = w["died_to_listen"]
-            print("| of which: the \"shim-died\" line → listening again | %d | %s | %s | %s |"
-                  % (len(v), fmt(med(v)), fmt(pct(v, 99)), fmt(max(v) if v else None)))
-        for s in systems:
-            v = s.restart
-            print("| %s | %d | %s | %s | %s |" % (s.label, len(v), fmt(med(v)), fmt(pct(v, 99)),
-                                                 fmt(max(v) if v else None)))
+            row2("**`berth watch` (`restart = on-failure`): kill -9 of the shim; the watcher "
+                 "runs `berth restart`**", w["restart"], ratio=False)
+            row2("of which: the \"shim-died\" line → listening again", w["died_to_listen"],
+                 ratio=False)
+        for sy in systems:
+            row2(sy.label, sy.restart)
         print()
     for n in notes:
         print(n)
@@ -766,6 +831,17 @@ def cmd_kills():
 
 # ---------------------------------------------------------------------------
 # Part 3: memory.
+
+def measure(label, pid):
+    """A row of part 3: after SETTLE_S, smaps_rollup and fds, then the CPU
+    time used in the next CPU_S."""
+    time.sleep(SETTLE_S)
+    rss, pss, anon = smaps(pid)
+    fds = nfds(pid)
+    c0 = cpu_ms(pid)
+    time.sleep(CPU_S)
+    return (label, rss, pss, anon, fds, cpu_ms(pid) - c0)
+
 
 def cmd_memory():
     sup = os.environ.get("BENCH_SUPERVISORD", "")
@@ -786,19 +862,16 @@ def cmd_memory():
             repo = make_repo("memory", listener_ini(P_MEM_BERTH, max(n, 20) + 4, "on-failure",
                                                     "1s"))
             watcher = Watcher(repo)
-            time.sleep(SETTLE_S)
-            rss, pss = smaps(watcher.p.pid)
-            rows.append(("`berth watch`, 0 sessions", rss, pss, nfds(watcher.p.pid)))
+            rows.append(measure("`berth watch`, 0 sessions (`interval = 1s`)", watcher.p.pid))
             for k in range(1, n + 1):
                 berth_up(repo, "m%d" % k)
             wait_until(lambda: set(berth_ports) <= listening_ports(), "the %d sessions' ports" % n)
-            time.sleep(SETTLE_S)
             if watcher.p.poll() is not None:
                 die("berth watch exited (%s) while %d sessions came up:\n%s"
                     % (watcher.p.returncode, n, tail(watcher.log)))
-            rss, pss = smaps(watcher.p.pid)
-            rows.append(("**`berth watch`, %d sessions** (interval 1s, %.0f s after the last "
-                         "`up`)" % (n, SETTLE_S), rss, pss, nfds(watcher.p.pid)))
+            rows.append(measure("**`berth watch`, %d sessions** (`interval = 1s`)" % n,
+                                watcher.p.pid))
+            rss, pss, anon = rows[-1][1:4]
             shims = []
             for k in range(1, n + 1):
                 s = service(repo, "m%d" % k)
@@ -806,9 +879,11 @@ def cmd_memory():
                     die("berth status m%d: no shim pid" % k)
                 shims.append(s["shim_pid"])
             sr = [smaps(p) for p in shims]
-            srss, spss = sum(x[0] for x in sr), sum(x[1] for x in sr)
-            rows.append(("the %d sessions' `berth-shim`s, summed" % n, srss, spss, None))
-            rows.append(("berth in all: the watcher + %d shims" % n, rss + srss, pss + spss, None))
+            srss, spss, sanon = (sum(x[i] for x in sr) for i in range(3))
+            rows.append(("the %d sessions' `berth-shim`s, summed" % n, srss, spss, sanon, None,
+                         None))
+            rows.append(("berth in all: the watcher + %d shims" % n, rss + srss, pss + spss,
+                         anon + sanon, None, None))
             watcher.stop()
             watcher = None
             for k in range(1, n + 1):
@@ -821,9 +896,7 @@ def cmd_memory():
             try:
                 wait_until(lambda: {P_MEM_SUP + k for k in range(1, n + 1)} <= listening_ports(),
                            "supervisord's %d listeners" % n)
-                time.sleep(SETTLE_S)
-                rss, pss = smaps(p.pid)
-                rows.append(("supervisord with %d programs" % n, rss, pss, nfds(p.pid)))
+                rows.append(measure("supervisord with %d programs" % n, p.pid))
             finally:
                 p.send_signal(signal.SIGTERM)
                 p.wait()
@@ -839,13 +912,10 @@ def cmd_memory():
                 run([pm2, "start", eco], log=log, env=env)
                 wait_until(lambda: {P_MEM_PM2 + k for k in range(1, n + 1)} <= listening_ports(),
                            "pm2's %d listeners" % n)
-                time.sleep(SETTLE_S)
                 pid = pm2_daemon_pid("pm2home-mem")
                 if pid is None:
                     die("pm2: no pm2.pid in its PM2_HOME")
-                rss, pss = smaps(pid)
-                rows.append(("pm2's daemon (`God Daemon`, node) with %d apps" % n, rss, pss,
-                             nfds(pid)))
+                rows.append(measure("pm2's daemon (`God Daemon`, node) with %d apps" % n, pid))
             finally:
                 run([pm2, "kill"], log=log, env=env, check=False)
         else:
@@ -854,13 +924,19 @@ def cmd_memory():
         if watcher:
             watcher.stop()
 
-    print("`/proc/<pid>/smaps_rollup` of each daemon, %.0f s after its %d listeners all listened "
-          "(the listeners themselves not counted)." % (SETTLE_S, n))
+    print("`/proc/<pid>/smaps_rollup` and open fds of each daemon, %.0f s after its %d "
+          "listeners all listened (the listeners themselves not counted). PSS divides a "
+          "library's pages among the processes that map it, so it moves with what else runs; "
+          "anonymous (heap, stacks, written data) does not. Then the CPU time "
+          "(utime + stime, in ticks of %.0f ms) it used, idle, in the next %.0f s."
+          % (SETTLE_S, n, 1000.0 / os.sysconf("SC_CLK_TCK"), CPU_S))
     print()
-    print("| process | RSS | PSS | open fds |")
-    print("|---|---|---|---|")
-    for label, rss, pss, fds in rows:
-        print("| %s | %s | %s | %s |" % (label, mb(rss), mb(pss), "" if fds is None else fds))
+    print("| process | RSS | PSS | anonymous | open fds | CPU in %.0f s idle |" % CPU_S)
+    print("|---|---|---|---|---|---|")
+    for label, rss, pss, anon, fds, cpu in rows:
+        print("| %s | %s | %s | %s | %s | %s |"
+              % (label, mb(rss), mb(pss), mb(anon), "" if fds is None else fds,
+                 "" if cpu is None else "%.0f ms" % cpu))
     print()
     for x in notes:
         print(x)
