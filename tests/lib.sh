@@ -39,6 +39,7 @@ test_failed=0
 berth() { "$BERTH" "$@"; }
 
 test_cleanup() {
+  test_kill_watchers
   test_kill_tracked
   test_kill_docker
   test_kill_tmux
@@ -254,6 +255,16 @@ EOF_PY
     echo 1 >"$cg/cgroup.kill" 2>/dev/null
     find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
     rmdir "$(dirname "$cg")" 2>/dev/null
+  done
+  return 0
+}
+
+# The watchers (`berth watch`) of this test's repositories: the pid and
+# start time each wrote in its .berth/watch.lock.
+test_kill_watchers() {
+  for f in $(find "$TEST_ROOT" -name watch.lock -path '*/.berth/*' 2>/dev/null); do
+    read -r wpid wstart <"$f" 2>/dev/null || continue
+    [ -n "$wpid" ] && [ "$(proc_start_time "$wpid")" = "$wstart" ] && kill -9 "$wpid" 2>/dev/null
   done
   return 0
 }

@@ -15,6 +15,8 @@
 #include "supervise/hooks.h"
 #include "probe/marker.h"
 #include "cmd/output.h"
+#include "watch/activity.h"
+#include "watch/lock.h"
 #include "store/session.h"
 #include "probe/proc.h"
 #include "util/fsutil.h"
@@ -232,6 +234,7 @@ int cmd_session_for_run(struct cmd_ctx *ctx, const char *arg, struct session *re
 		session_finish(ret);
 		return EXIT_NOTFOUND;
 	}
+	activity_touch(ctx->berth_dir, ret->slug);
 	return 0;
 }
 
@@ -588,4 +591,24 @@ void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const ch
 			free(p);
 		}
 	}
+}
+
+json_t *cmd_watcher_json(struct cmd_ctx *ctx)
+{
+	struct proc_ref id;
+	bool on = watch_running(ctx->berth_dir, &id);
+
+	return json_pack("{s:b, s:o}", "running", on, "pid",
+			 on && id.pid ? json_integer(id.pid) : json_null());
+}
+
+void cmd_print_watcher(struct cmd_ctx *ctx, FILE *f)
+{
+	struct proc_ref id;
+
+	if (watch_running(ctx->berth_dir, &id))
+		out_line(f, "watcher: running (pid %d)\n", (int)id.pid);
+	else
+		out_line(f, "watcher: not running; `berth watch --daemon` restarts a service whose "
+			    "supervisor is killed and reconciles sessions between commands\n");
 }

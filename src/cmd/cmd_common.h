@@ -119,6 +119,10 @@ void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret
 /* Move the session's journal (what its shims recorded) into the state
  * store's events, before its run directory is removed. */
 void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug);
+/* Whether `berth watch` runs for this repository: {"running": bool, "pid":
+ * N or null} for --json, or one line ("watcher: running (pid N)") on f. */
+json_t *cmd_watcher_json(struct cmd_ctx *ctx);
+void cmd_print_watcher(struct cmd_ctx *ctx, FILE *f);
 /* Progress callback for launch_services: "web: ready (0.21 s)". */
 void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms);
 

@@ -18,6 +18,7 @@
 #include "store/session.h"
 #include "util/fsutil.h"
 #include "util/testpoint.h"
+#include "util/timeutil.h"
 
 #define DIRTY_SHOW 10
 
@@ -363,6 +364,9 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	run_post_down(ctx, &s);
 	session_event(ctx->state, slug, keep_wt ? "stopped" : "down", "slot %u", s.slot);
+	/* the event log's retention ([watch] events_keep, events_max_age) */
+	state_events_prune(ctx->state, ctx->config.watch.events_keep,
+			   time_wall_ms() - (int64_t)ctx->config.watch.events_max_age_ms);
 	if (keep_wt)
 		out_line(stdout,
 			 "session '%s' is stopped; slot %u and its ports are kept, the worktree is "

@@ -11,6 +11,7 @@
 #include "config/envfile.h"
 #include "cmd/output.h"
 #include "store/session.h"
+#include "watch/activity.h"
 
 static int cmd_env_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -57,6 +58,7 @@ static int cmd_env_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_get_session(ctx, slug, &s);
 	if (code)
 		goto out;
+	activity_touch(ctx->berth_dir, s.slug);
 	if (s.status != SESSION_ACTIVE)
 		out_warn("session '%s' is %s", slug, session_display_status(&s));
 	if (json) {

@@ -17,6 +17,7 @@
 #include "cmd/output.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
+#include "watch/activity.h"
 
 struct follow {
 	const char *name;
@@ -135,6 +136,7 @@ static int cmd_logs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
 	if (code)
 		goto out;
+	activity_touch(ctx->berth_dir, s.slug);
 	for (int i = first; i < argc; i++) {
 		char *path = services_log_path(ctx->berth_dir, s.slug, argv[i]);
 

@@ -89,6 +89,7 @@ static int cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		}
 		table_print(&t);
 		table_finish(&t);
+		cmd_print_watcher(ctx, stderr);
 		if (crashed)
 			fprintf(stderr, "crashed-op: the command working on the session died; "
 					"`berth down <slug>` cleans it up, `berth up <slug>` "

@@ -14,6 +14,7 @@
 #include "cmd/output.h"
 #include "store/session.h"
 #include "util/testpoint.h"
+#include "watch/activity.h"
 
 static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
@@ -110,6 +111,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		session_event(ctx->state, s.slug, "restart-failed", "%s", failed ? failed : "");
 	} else {
 		cmd_own_release(ctx);
+		activity_touch(ctx->berth_dir, s.slug);
 		session_event(ctx->state, s.slug, "restart", "%zu service%s", k, k == 1 ? "" : "s");
 		out_line(stdout, "restarted %zu service%s of session '%s'\n", k, k == 1 ? "" : "s",
 			 s.slug);

@@ -18,6 +18,7 @@
 #include "store/session.h"
 #include "util/hash.h"
 #include "util/timeutil.h"
+#include "watch/activity.h"
 
 /* One service as status shows it. */
 struct svc_row {
@@ -314,6 +315,7 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = cmd_get_session(ctx, slug, &one);
 		if (code)
 			goto out;
+		activity_touch(ctx->berth_dir, one.slug);
 	}
 	if (probe_init(&probe) < 0)
 		memset(&probe, 0, sizeof(probe));
@@ -357,6 +359,7 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				o, "tmux",
 				ts ? json_pack("{s:s, s:s}", "state", ts, "socket", tmp->socket)
 				   : json_null());
+			json_object_set_new(o, "watcher", cmd_watcher_json(ctx));
 			json_array_append_new(arr, o);
 		} else {
 			if (i)
@@ -381,6 +384,8 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		out_json(arr);
 	} else if (all && !n) {
 		fprintf(stderr, "no sessions; `berth up <branch>` starts one\n");
+	} else {
+		cmd_print_watcher(ctx, stdout);
 	}
 	probe_finish(&probe);
 	tmux_finish(&tm);

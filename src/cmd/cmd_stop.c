@@ -146,9 +146,10 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		close(sigfd);
 	cmd_signals_restore(&old);
 	if (r < 0) {
-		out_error("stop: processes of session '%s' survived; stop them, then run `berth stop "
-			  "%s` again",
-			  s.slug, s.slug);
+		out_error(
+			"stop: processes of session '%s' survived; stop them, then run `berth stop "
+			"%s` again",
+			s.slug, s.slug);
 		code = EXIT_FAIL;
 		goto out;
 	}

@@ -15,6 +15,7 @@
 #include "config/envfile.h"
 #include "cmd/output.h"
 #include "probe/probe.h"
+#include "proc/run.h"
 #include "store/session.h"
 #include "store/slot.h"
 #include "store/slug.h"
@@ -22,6 +23,8 @@
 #include "util/testpoint.h"
 #include "util/hash.h"
 #include "util/parse.h"
+#include "watch/activity.h"
+#include "watch/lock.h"
 
 extern char **environ;
 
@@ -609,6 +612,35 @@ static void print_result(struct cmd_ctx *ctx, const struct up_run *run, bool jso
 	cmd_print_session_summary(&run->s);
 }
 
+/* [watch] autostart: `berth watch --daemon` when no watcher runs. The
+ * daemon says it holds its lock before this returns; a failure is a
+ * warning (the session is up either way). */
+static void start_watcher(struct cmd_ctx *ctx)
+{
+	char *self, *why = NULL, watch[] = "watch", daemon[] = "--daemon";
+
+	if (watch_running(ctx->berth_dir, NULL))
+		return;
+	self = realpath("/proc/self/exe", NULL);
+	if (!self)
+		return;
+	char *const argv[] = {self, watch, daemon, NULL};
+	struct spawn_opts o = {
+		.path = self,
+		.argv = argv,
+		.cwd = ctx->root,
+		.stdin_fd = -1,
+		.stdout_fd = -1,
+		.stderr_fd = -1,
+	};
+	if (spawn_run_checked(&o, 10000, NULL, &why) < 0 && !watch_running(ctx->berth_dir, NULL))
+		out_warn("cannot start the watcher ([watch] autostart): %s", why);
+	else
+		out_step("started the watcher ([watch] autostart)");
+	free(why);
+	free(self);
+}
+
 static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct up_opts o = {0};
@@ -764,6 +796,9 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	cmd_own_release(ctx);
 	session_event(ctx->state, run.s.slug, "up", "slot %u, branch %s", run.s.slot, run.s.branch);
+	activity_touch(ctx->berth_dir, run.s.slug);
+	if (ctx->config.watch.autostart)
+		start_watcher(ctx);
 	print_result(ctx, &run, o.json);
 	code = EXIT_OK;
 out_signals:

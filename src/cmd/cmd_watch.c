@@ -82,9 +82,10 @@ static int stop_watcher(struct cmd_ctx *ctx)
 		return EXIT_OK;
 	}
 	if (!id.pid || pidref_open(&id, &ref) < 0) {
-		out_error("watch: a watcher holds %s/watch.lock but its pid cannot be read; stop it "
-			  "by hand (fuser %s/watch.lock names it)",
-			  ctx->berth_dir, ctx->berth_dir);
+		out_error(
+			"watch: a watcher holds %s/watch.lock but its pid cannot be read; stop it "
+			"by hand (fuser %s/watch.lock names it)",
+			ctx->berth_dir, ctx->berth_dir);
 		return EXIT_FAIL;
 	}
 	pidref_signal(&ref, SIGTERM);
@@ -174,9 +175,10 @@ static int daemonize(struct cmd_ctx *ctx, struct watch_out *wo, int *lock_fd, bo
 		return EXIT_OK;
 	}
 	if (!strncmp(msg, "busy ", 5)) {
-		out_error("watch: a watcher already runs for this repository (pid %s); `berth watch "
-			  "--stop` ends it",
-			  msg + 5);
+		out_error(
+			"watch: a watcher already runs for this repository (pid %s); `berth watch "
+			"--stop` ends it",
+			msg + 5);
 		return EXIT_BUSY;
 	}
 	out_error("watch: the daemon did not start");
@@ -232,17 +234,28 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		free(exe);
 		return EXIT_FAIL;
 	}
+	/* the store first: one berth cannot use is refused before anything
+	 * else happens (and, for --daemon, in the caller's terminal) */
+	code = cmd_open_state(ctx);
+	if (code) {
+		free(exe);
+		return code;
+	}
 	if (daemon) {
+		/* an SQLite connection never crosses a fork: the daemon opens
+		 * its own */
+		state_close(ctx->state);
+		ctx->state = NULL;
 		code = daemonize(ctx, &wo, &lock_fd, &parent);
 		if (parent) {
 			free(exe);
 			return code;
 		}
-		signal(SIGHUP, SIG_IGN); /* no terminal: a hangup is nobody's word to stop */
 	} else {
 		lock_fd = watch_lock_take(ctx->berth_dir, &holder);
 		if (lock_fd == -EBUSY) {
-			out_error("watch: a watcher already runs for this repository (pid %d); `berth "
+			out_error("watch: a watcher already runs for this repository (pid %d); "
+				  "`berth "
 				  "watch --stop` ends it",
 				  (int)holder.pid);
 			free(exe);
@@ -255,7 +268,6 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			return EXIT_FAIL;
 		}
 	}
-	/* opened here, after any fork: an SQLite connection never crosses one */
 	code = cmd_open_state(ctx);
 	if (code) {
 		close(lock_fd);
@@ -264,6 +276,17 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return code;
 	}
 	cmd_signals_block(&old);
+	if (daemon) {
+		/* no terminal: a hangup is nobody's word to stop. Ignored and
+		 * unblocked, it is discarded (a blocked one would be queued
+		 * for the signalfd) */
+		sigset_t hup;
+
+		sigemptyset(&hup);
+		sigaddset(&hup, SIGHUP);
+		signal(SIGHUP, SIG_IGN);
+		sigprocmask(SIG_UNBLOCK, &hup, NULL);
+	}
 	sigfd = cmd_signalfd();
 	cfg_path = path_join(ctx->root, CONFIG_FILE);
 	struct watch_opts o = {

@@ -959,7 +959,8 @@ struct parse_ctx {
 	bool indented;           /* the current line started with whitespace */
 	enum sect sect;          /* current section */
 	struct strbuf sect_text; /* as handed to inih: `berth`, `service "web"` */
-	unsigned berth_seen[N_OPTIONS], hooks_seen[N_OPTIONS], watch_seen[N_OPTIONS]; /* line a key was set on */
+	unsigned berth_seen[N_OPTIONS], hooks_seen[N_OPTIONS],
+		watch_seen[N_OPTIONS]; /* line a key was set on */
 	unsigned (*svc_seen)[N_OPTIONS];
 	char *cause; /* the first error, "name:line: what" */
 };

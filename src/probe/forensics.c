@@ -16,7 +16,8 @@
 /* Does line (a kmsg record's text) name an OOM kill of one of pids? */
 static bool names_oom_of(const char *line, size_t len, const pid_t *pids, size_t n)
 {
-	static const char *const marks[] = {"Killed process ", "oom-kill:", "Memory cgroup out of memory: Killed process "};
+	static const char *const marks[] = {
+		"Killed process ", "oom-kill:", "Memory cgroup out of memory: Killed process "};
 	char *copy = xstrndup(line, len);
 	bool hit = false;
 
@@ -100,8 +101,8 @@ void forensics_snapshot(const pid_t *pids, size_t n, const char *kmsg, const cha
 		for (char *p = psi, *nl; *p; p = nl + 1) {
 			if (!(nl = strchr(p, '\n')))
 				nl = p + strlen(p) - 1;
-			strbuf_addf(out, "%s%.*s", p == psi ? "" : ", ", (int)(nl - p + (*nl != '\n')),
-				    p);
+			strbuf_addf(out, "%s%.*s", p == psi ? "" : ", ",
+				    (int)(nl - p + (*nl != '\n')), p);
 			if (!nl[1])
 				break;
 		}

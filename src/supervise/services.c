@@ -466,7 +466,8 @@ enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *
 	} else {
 		ret = SVC_PORT_FOREIGN;
 		if (h.kind == HOLDER_PROCESS && m.session)
-			*who = xasprintf("pid %d (%s) of session %s", (int)h.pid, h.comm, m.session);
+			*who = xasprintf("pid %d (%s) of session %s", (int)h.pid, h.comm,
+					 m.session);
 		else if (h.kind == HOLDER_PROCESS)
 			*who = xasprintf("pid %d (%s)", (int)h.pid, h.comm);
 		else

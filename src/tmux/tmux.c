@@ -719,7 +719,8 @@ int tmux_session_clients(const struct tmux *t, const char *name, size_t *ret_n, 
 		r = parse_pid_lines(out.buf, NULL, NULL, ret_n);
 		if (r < 0 && msg) {
 			free(*msg);
-			*msg = xstrdup("tmux list-clients printed a line that is not a client's pid");
+			*msg = xstrdup(
+				"tmux list-clients printed a line that is not a client's pid");
 		}
 	} else if (a == TMUX_FAILED) {
 		r = -EIO;

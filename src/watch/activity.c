@@ -48,7 +48,8 @@ static void newest_in_dir(struct activity *a, const char *path, const char *what
 	if (fstat(dirfd(dir), &st) == 0)
 		seen(a, mtime_ms(&st), what);
 	while ((d = readdir(dir)))
-		if (d->d_name[0] != '.' && fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		if (d->d_name[0] != '.' &&
+		    fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
 			seen(a, mtime_ms(&st), what);
 	closedir(dir);
 }
@@ -76,7 +77,8 @@ static void walk_tree(struct walk *w, int fd, const char *name)
 	while (!w->stop && (d = readdir(dir))) {
 		struct stat st;
 
-		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, "..") || !strcmp(d->d_name, ".git"))
+		if (!strcmp(d->d_name, ".") || !strcmp(d->d_name, "..") ||
+		    !strcmp(d->d_name, ".git"))
 			continue;
 		if (++w->entries > WALK_MAX) {
 			doubt(w->a, xasprintf("the worktree has more than %d entries", WALK_MAX));
@@ -119,13 +121,16 @@ void activity_find(const char *berth_dir, const struct session *s, const struct 
 		   int64_t since_ms, struct activity *ret)
 {
 	struct activity *a = ret;
-	char *run = services_run_dir(berth_dir, s->slug), *logs = services_log_dir(berth_dir, s->slug);
+	char *run = services_run_dir(berth_dir, s->slug),
+	     *logs = services_log_dir(berth_dir, s->slug);
 	char *stamp = path_join(run, "activity"), *admin;
 	struct stat st;
 	int fd;
 
 	*a = (struct activity){0};
-	seen(a, s->updated_at * 1000, "a berth command on it");
+	/* not the row's updated_at: a command that takes the session to
+	 * check it (stop --if-idle) changes that */
+	seen(a, s->created_at * 1000, "a berth command on it");
 	if (stat(stamp, &st) == 0)
 		seen(a, mtime_ms(&st), "a berth command on it");
 	newest_in_dir(a, logs, "output from its services");

@@ -28,9 +28,9 @@
 #include "watch/activity.h"
 #include "watch/watcher.h"
 
-#define RESCAN_DELAY 0.01     /* s: inotify events are gathered this long before a scan */
-#define ACTION_ERR_KEEP 4096  /* bytes of an action's stderr kept for its event */
-#define EXIT_DIRTY_CODE 7     /* `down` refused: uncommitted work */
+#define RESCAN_DELAY 0.01    /* s: inotify events are gathered this long before a scan */
+#define ACTION_ERR_KEEP 4096 /* bytes of an action's stderr kept for its event */
+#define EXIT_DIRTY_CODE 7    /* `down` refused: uncommitted work */
 
 struct watcher;
 
@@ -75,6 +75,7 @@ struct watcher {
 	int tmux_fd;
 	ev_io tmux_io;
 	struct strvec tmux_sessions; /* its sessions when last seen */
+	struct strvec tmux_hit;      /* sessions its death took down (until a new one runs) */
 	struct wshim *shims;
 	struct waction *actions;
 	/* inotify on .berth/run and each session's run directory */
@@ -132,8 +133,10 @@ static void load_config(struct watcher *w)
 	}
 	if (r < 0) {
 		if (!w->cfg_error || strcmp(w->cfg_error, cause))
-			emit(w, NULL, NULL, "config-error", "%s; the watcher keeps the last config "
-			     "it could read", cause);
+			emit(w, NULL, NULL, "config-error",
+			     "%s; the watcher keeps the last config "
+			     "it could read",
+			     cause);
 		free(w->cfg_error);
 		w->cfg_error = cause;
 		return;
@@ -345,8 +348,8 @@ static void shim_lost(struct watcher *w, const struct session *s, const char *se
 	struct strbuf why = STRBUF_INIT;
 	pid_t pids[2] = {shim->pid, service_pid};
 	bool restart = cfg && cfg->restart != RESTART_NO;
-	char *key = xasprintf("%s %s %d %" PRIu64, s->slug, service, (int)shim->pid,
-			      shim->start_time);
+	char *key =
+		xasprintf("%s %s %d %" PRIu64, s->slug, service, (int)shim->pid, shim->start_time);
 
 	/* one death, one record: its pidfd and a reconcile pass may both
 	 * find it */
@@ -421,7 +424,7 @@ static void shim_ended(struct watcher *w, struct wshim *sh)
 		if (v.live == SVC_LIVE_LOST)
 			shim_lost(w, &s, sh->service, &sh->id, sh->service_pid);
 		else if (v.live == SVC_LIVE_ENDED && v.st.state == SVC_STOPPED &&
-			 strvec_find(&w->tmux_sessions, sh->slug) < 0)
+			 strvec_find(&w->tmux_hit, sh->slug) < 0)
 			emit(w, sh->slug, sh->service, "shim-ended",
 			     "its supervisor (pid %d) stopped the service on a signal that did "
 			     "not come from berth; not restarted",
@@ -529,13 +532,37 @@ static void tmux_unwatch(struct watcher *w)
 	w->tmux_id = (struct proc_ref){0};
 }
 
+/* A session whose tmux session is gone: its services with a restart policy
+ * are restarted, which makes its tmux session again. */
+static void bring_back(struct watcher *w, const char *slug)
+{
+	struct strvec args = STRVEC_INIT;
+
+	strvec_push(&args, "restart");
+	strvec_push(&args, slug);
+	for (size_t k = 0; w->have_cfg && k < w->cfg.n_services; k++) {
+		const struct service_config *c = &w->cfg.services[k];
+
+		if (c->run == RUN_NATIVE && c->command && c->restart != RESTART_NO)
+			strvec_push(&args, c->name);
+	}
+	if (args.n == 2)
+		emit(w, slug, NULL, "watch-action",
+		     "not brought back: none of its services has a restart policy");
+	else if (!busy(w, slug)) {
+		emit(w, slug, NULL, "watch-action", "bringing its services back");
+		action_start(w, ACT_RESTART, slug, (const char *const *)args.v);
+	}
+	strvec_clear(&args);
+}
+
 /* The server died: once, with forensics, unless no session was using it
  * (a `down` of the last one ends it on purpose). Every session it carried
  * that no command owns is brought back: its services with a restart policy
  * are restarted (which makes its tmux session again). */
 static void tmux_died(struct watcher *w)
 {
-	struct strvec hit = STRVEC_INIT, names = STRVEC_INIT;
+	struct strvec hit = STRVEC_INIT;
 	struct strbuf why = STRBUF_INIT;
 	pid_t pid = w->tmux_id.pid;
 
@@ -543,11 +570,14 @@ static void tmux_died(struct watcher *w)
 	for (size_t i = 0; i < w->tmux_sessions.n; i++) {
 		struct session s = {0};
 
-		if (session_idle_now(w, w->tmux_sessions.v[i], &s) && s.status == SESSION_ACTIVE)
+		if (session_idle_now(w, w->tmux_sessions.v[i], &s) && s.status == SESSION_ACTIVE) {
 			strvec_push(&hit, s.slug);
+			strvec_push(&w->tmux_hit, s.slug);
+		}
 		if (s.slug)
 			session_finish(&s);
 	}
+	strvec_clear(&w->tmux_sessions); /* what it carried is told once */
 	if (hit.n) {
 		forensics_snapshot(&pid, 1, "/dev/kmsg", "/proc/pressure/memory", &why);
 		emit(w, NULL, NULL, "tmux-server-died",
@@ -555,32 +585,16 @@ static void tmux_died(struct watcher *w)
 		     "it; %s",
 		     (int)pid, hit.n, hit.n == 1 ? "" : "s", why.buf);
 	}
-	for (size_t i = 0; i < hit.n; i++) {
-		strvec_clear(&names);
-		strvec_push(&names, "restart");
-		strvec_push(&names, hit.v[i]);
-		for (size_t k = 0; w->have_cfg && k < w->cfg.n_services; k++) {
-			const struct service_config *c = &w->cfg.services[k];
-
-			if (c->run == RUN_NATIVE && c->command && c->restart != RESTART_NO)
-				strvec_push(&names, c->name);
-		}
-		if (names.n == 2) {
-			emit(w, hit.v[i], NULL, "watch-action",
-			     "not brought back: none of its services has a restart policy");
-			continue;
-		}
-		emit(w, hit.v[i], NULL, "watch-action", "bringing its services back");
-		if (!busy(w, hit.v[i]))
-			action_start(w, ACT_RESTART, hit.v[i], (const char *const *)names.v);
-	}
-	strvec_clear(&names);
+	for (size_t i = 0; i < hit.n; i++)
+		bring_back(w, hit.v[i]);
 	strvec_clear(&hit);
 	strbuf_release(&why);
 }
 
-/* Find the repository's tmux server and watch it. */
-static void watch_tmux(struct watcher *w)
+/* Find the repository's tmux server and watch it: 0 when tmux answered
+ * (w->tmux_sessions is then what runs), 1 when the server we watch is
+ * gone and its death not yet handled, -1 when tmux could not be asked. */
+static int watch_tmux(struct watcher *w)
 {
 	struct strvec names = STRVEC_INIT;
 	struct pidref ref;
@@ -591,38 +605,45 @@ static void watch_tmux(struct watcher *w)
 		char *cause = NULL;
 
 		if (!tmux_socket_exists(w->root_id))
-			return;
+			return -1;
 		if (tmux_init(&w->tmux, w->root_id, environ, &cause) < 0) {
 			free(cause);
-			return;
+			return -1;
 		}
 		w->have_tmux = true;
 	}
 	if (tmux_server_sessions(&w->tmux, &pid, &names, NULL) < 0) {
 		strvec_clear(&names);
-		return; /* unknown: keep what we know */
+		return -1; /* unknown: keep what we know */
+	}
+	if (!pid && w->tmux_fd >= 0) {
+		/* the server we watch is going: what it carried is for
+		 * tmux_died, now or when its pidfd says so */
+		strvec_clear(&names);
+		if (tmux_gone(w))
+			tmux_died(w);
+		return 1;
 	}
 	strvec_clear(&w->tmux_sessions);
 	w->tmux_sessions = names;
-	if (!pid) {
-		if (w->tmux_fd >= 0 && tmux_gone(w))
-			tmux_died(w);
-		return;
-	}
+	if (!pid)
+		return 0;
 	if (proc_start_time(pid, &start) < 0)
-		return;
+		return 0;
 	if (w->tmux_fd >= 0 && w->tmux_id.pid == pid && w->tmux_id.start_time == start)
-		return;
+		return 0;
 	if (w->tmux_fd >= 0 && tmux_gone(w))
 		tmux_died(w);
 	tmux_unwatch(w);
+	strvec_clear(&w->tmux_hit); /* a new server: its sessions' ends are theirs again */
 	w->tmux_id = (struct proc_ref){pid, start};
 	if (pidref_open(&w->tmux_id, &ref) < 0 || ref.fd < 0)
-		return;
+		return 0;
 	w->tmux_fd = ref.fd;
 	ev_io_init(&w->tmux_io, on_tmux_death, w->tmux_fd, EV_READ);
 	w->tmux_io.data = w;
 	ev_io_start(w->loop, &w->tmux_io);
+	return 0;
 }
 
 /* ---- scanning: what runs now ---- */
@@ -631,7 +652,8 @@ static void ino_add(struct watcher *w, const char *path)
 {
 	if (w->ino_fd >= 0)
 		inotify_add_watch(w->ino_fd, path,
-				  IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR | IN_EXCL_UNLINK);
+				  IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_ONLYDIR |
+					  IN_EXCL_UNLINK);
 }
 
 /* Watch every running shim of every session no command is changing, and
@@ -728,7 +750,8 @@ static void check_ports(struct watcher *w, struct probe *p, const struct session
 			if ((!hidden || strvec_find(&w->suspect, key) >= 0) &&
 			    strvec_find(&w->reported, key) < 0) {
 				emit(w, s->slug, svc, "port-taken",
-				     "port %u (%s) is listened on by %s, not by the session; `berth "
+				     "port %u (%s) is listened on by %s, not by the session; "
+				     "`berth "
 				     "whose :%u` tells more",
 				     s->ports[i].port, s->ports[i].name, who, s->ports[i].port);
 				strvec_push(&w->reported, key);
@@ -773,7 +796,7 @@ static void reconcile(struct watcher *w)
 	struct session *v = NULL;
 	struct strvec suspects = STRVEC_INIT;
 	struct probe p;
-	bool have_probe;
+	bool have_probe, tmux_answered;
 	size_t n = 0;
 
 	load_config(w);
@@ -786,6 +809,17 @@ static void reconcile(struct watcher *w)
 		return;
 	}
 	have_probe = probe_init(&p) == 0;
+	tmux_answered = w->have_cfg && w->cfg.runner == RUNNER_TMUX && watch_tmux(w) == 0;
+	if (tmux_answered) {
+		/* a session back on the server is its own again */
+		struct strvec keep = STRVEC_INIT;
+
+		for (size_t i = 0; i < w->tmux_hit.n; i++)
+			if (strvec_find(&w->tmux_sessions, w->tmux_hit.v[i]) < 0)
+				strvec_push(&keep, w->tmux_hit.v[i]);
+		strvec_clear(&w->tmux_hit);
+		w->tmux_hit = keep;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct session *s = &v[i];
 		bool owned = s->has_op && session_op_alive(&s->op);
@@ -817,6 +851,18 @@ static void reconcile(struct watcher *w)
 		}
 		if (s->status != SESSION_ACTIVE)
 			continue;
+		/* under tmux: its tmux session ended while nobody watched (a
+		 * server that died before it was found, a kill-session) */
+		if (tmux_answered && w->cfg.runner == RUNNER_TMUX &&
+		    strvec_find(&w->tmux_sessions, s->slug) < 0 &&
+		    strvec_find(&w->tmux_hit, s->slug) < 0) {
+			emit(w, s->slug, NULL, "tmux-session-gone",
+			     "its tmux session ended (the tmux server died or the session was "
+			     "killed)");
+			strvec_push(&w->tmux_hit, s->slug);
+			bring_back(w, s->slug);
+			continue;
+		}
 		check_lost(w, s);
 		if (busy(w, s->slug))
 			continue;
@@ -886,9 +932,10 @@ int watcher_run(const struct watch_opts *o, struct state *st, char **cause)
 			w.stop_io.data = &w;
 			ev_io_start(w.loop, &w.stop_io);
 		}
-		emit(&w, NULL, NULL, "watch-start", "pid %d, reconciling every %.3g s",
-		     (int)getpid(), (double)w.cfg.watch.interval_ms / 1000.0);
+		/* "watch-start" once every shim and the tmux server are watched */
 		scan(&w);
+		emit(&w, NULL, NULL, "watch-start", "pid %d, reconciling every %.3g s",
+		     (int)getpid(), (double)w.tick.repeat);
 		reconcile(&w);
 		ev_timer_set(&w.tick, w.tick.repeat, w.tick.repeat);
 		ev_timer_start(w.loop, &w.tick);
@@ -936,6 +983,7 @@ int watcher_run(const struct watch_opts *o, struct state *st, char **cause)
 	free(w.cfg_error);
 	free(w.root_id);
 	strvec_clear(&w.tmux_sessions);
+	strvec_clear(&w.tmux_hit);
 	strvec_clear(&w.reported);
 	strvec_clear(&w.suspect);
 	strvec_clear(&w.told);

@@ -41,9 +41,27 @@ vg() {
 
 for cmd in "validate --ports" "config show" "up feat-a" "up feat-a --json" "ls" "ls --json" \
   "env feat-a" "env feat-a --json" "env feat-a --format sh" "whose :$((B + 1))" \
-  "down feat-a --keep-worktree" "up feat-a" "exec feat-a -- true" "down feat-a"; do
+  "down feat-a --keep-worktree" "up feat-a" "exec feat-a -- true" "stop feat-a web" \
+  "watch --once" "stop feat-a" "up feat-a" "down feat-a"; do
   test_expect_success "valgrind: berth $cmd" "vg $cmd >/dev/null"
 done
+
+test_expect_success 'valgrind: berth watch through a shim death, its restart and SIGTERM' '
+  sed -i "/^\[service \"web\"\]/a restart = on-failure" .berth.ini &&
+  printf "[watch]\ninterval = 1s\n" >>.berth.ini &&
+  berth up feat-w -q >/dev/null &&
+  ( vg watch >watch.out 2>watch.err; echo $? >watch.rc ) &
+  wait_for 60 "grep -q watch-start watch.out" "watch-start" &&
+  shim=$(sed -n "s/^shim_pid=//p" .berth/run/feat-w/web.status) &&
+  kill -9 "$shim" &&
+  wait_for 60 "grep -q \"restart feat-w web. done\" watch.out" "the restart" &&
+  read -r wpid wstart <.berth/watch.lock &&
+  kill "$wpid" &&
+  wait_for 60 "test -s watch.rc" "the watcher to exit" &&
+  test_eq "$(cat watch.rc)" 0 &&
+  git checkout -q .berth.ini &&
+  berth down feat-w -q
+'
 
 # The tmux runner's paths (its driver, the window shims, status's tmux line).
 if command -v tmux >/dev/null 2>&1; then

@@ -913,7 +913,6 @@ static void test_probe_leaks_no_fds(void)
 	close(s.fd);
 }
 
-
 /* ---- forensics ---------------------------------------------------------- */
 
 /* The kernel's OOM records name the pid exactly: 12 is not 123. */
