@@ -269,6 +269,24 @@ test_kill_watchers() {
   return 0
 }
 
+# watch_start: `berth watch` in the background (berth itself, no shell
+# function between: it execs berth-watch, so WATCH_PID is the watcher), its
+# JSON lines in $WOUT (one file per test); waits for its "watch-start" line.
+watch_start() {
+  WOUT=$TEST_ROOT/watch.$test_count.out
+  "$BERTH" watch >"$WOUT" 2>"$TEST_ROOT/watch.$test_count.err" &
+  WATCH_PID=$!
+  test_track_pid $WATCH_PID
+  wait_for 20 'grep -q "\"kind\":\"watch-start\"" "$WOUT"' "watch-start"
+}
+
+# watch_stop: end the watcher watch_start started, and wait for it.
+watch_stop() {
+  kill "$WATCH_PID" 2>/dev/null
+  wait "$WATCH_PID" 2>/dev/null
+  return 0
+}
+
 # The tmux servers of this test's repositories (sockets in its runtime dir).
 test_kill_tmux() {
   for s in "$XDG_RUNTIME_DIR"/berth/*; do

@@ -29,21 +29,6 @@ interval = 1s
 EOF_INI
 ROOT_ID=$(root_id_of)
 
-# watch_start: `berth watch` in the background, its JSON lines in
-# $TEST_ROOT/watch.out; waits for its first line. Sets WATCH_PID.
-watch_start() {
-  "$BERTH" watch >"$TEST_ROOT/watch.out" 2>"$TEST_ROOT/watch.err" &
-  WATCH_PID=$!
-  test_track_pid $WATCH_PID
-  wait_for 20 'grep -q "\"kind\":\"watch-start\"" "$TEST_ROOT/watch.out"' "watch-start"
-}
-
-watch_stop() {
-  kill "$WATCH_PID" 2>/dev/null
-  wait "$WATCH_PID" 2>/dev/null
-  return 0
-}
-
 # svc FIELD SLUG SERVICE: a field of the service in `berth status --json`.
 svc() {
   berth status "$2" --json >"$TEST_ROOT/svc.json" 2>/dev/null
@@ -64,7 +49,7 @@ nothing_keyed() {
 
 # died SERVICE: the watcher printed the death of SERVICE's shim.
 died() {
-  grep '"kind":"shim-died"' "$TEST_ROOT/watch.out" | grep -q "\"service\":\"$1\""
+  grep '"kind":"shim-died"' "$WOUT" | grep -q "\"service\":\"$1\""
 }
 
 # running_again SLUG SERVICE OLDPID: running under a new pid.
@@ -99,7 +84,7 @@ test_expect_success 'kill -9 of the shim of a restart = on-failure service: list
   test "$(svc shim_pid w1 web)" != "$shim" &&
   event_kinds w1 >kinds &&
   test_grep "^shim-died$" kinds && test_grep "^restart$" kinds &&
-  grep "shim-died" "$TEST_ROOT/watch.out" >died &&
+  grep "shim-died" "$WOUT" >died &&
   test_eq "$(wc -l <died)" 1 &&
   test_grep "memory pressure" died &&
   watch_stop && berth down w1 -q
@@ -129,7 +114,7 @@ test_expect_success 'rm -rf of a session worktree: within an interval the sessio
   test -z "$(session_pids w3)" &&
   ! port_listening $((B + slot)) &&
   nothing_keyed w3 &&
-  test_grep "worktree-gone" "$TEST_ROOT/watch.out" &&
+  test_grep "worktree-gone" "$WOUT" &&
   berth up w4 -q >/dev/null &&
   test_eq "$(ls_get w4 slot)" "$slot" &&
   watch_stop && berth down w4 -q
@@ -195,12 +180,12 @@ test_expect_success 'a foreign listener on a session port: an event names it, on
   port=$((B + 50 + $(ls_get w7 slot))) &&
   start_listener $port &&
   watch_start &&
-  wait_for 20 "grep -q port-taken \"$TEST_ROOT/watch.out\"" "port-taken" &&
-  grep port-taken "$TEST_ROOT/watch.out" >pt &&
+  wait_for 20 "grep -q port-taken \"$WOUT\"" "port-taken" &&
+  grep port-taken "$WOUT" >pt &&
   test_grep "pid $LISTEN_PID (berth-test-list" pt &&
   berth status w7 >st ; test_grep "wrong owner: pid $LISTEN_PID" st &&
   watch_stop &&
-  test_eq "$(grep -c port-taken "$TEST_ROOT/watch.out")" 1 &&
+  test_eq "$(grep -c port-taken "$WOUT")" 1 &&
   kill "$LISTEN_PID" &&
   berth down w7 -q &&
   git checkout -q .berth.ini
@@ -244,7 +229,7 @@ test_expect_success 'idle_stop: the watcher stops an idle session (resumable), n
   watch_start &&
   wait_for 30 "[ \"\$(ls_get w9 status)\" = stopped ]" "w9 idle-stopped" &&
   test_eq "$(ls_get w10 status)" active &&
-  grep "\"kind\":\"idle\"" "$TEST_ROOT/watch.out" >idle &&
+  grep "\"kind\":\"idle\"" "$WOUT" >idle &&
   test_grep "w9" idle && test_grep_not "w10" idle &&
   kill $writer &&
   watch_stop &&

@@ -31,20 +31,6 @@ ROOT_ID=$(root_id_of "$REPO")
 SOCK=$XDG_RUNTIME_DIR/berth/$ROOT_ID
 tmx() { tmux -S "$SOCK" "$@"; }
 
-watch_start() {
-  WOUT=$TEST_ROOT/watch.$test_count.out
-  "$BERTH" watch >"$WOUT" 2>"$TEST_ROOT/watch.err" &
-  WATCH_PID=$!
-  test_track_pid $WATCH_PID
-  wait_for 20 'grep -q "\"kind\":\"watch-start\"" "$WOUT"' "watch-start"
-}
-
-watch_stop() {
-  kill "$WATCH_PID" 2>/dev/null
-  wait "$WATCH_PID" 2>/dev/null
-  return 0
-}
-
 web_pid() {
   sed -n "s/^pid=//p" "$REPO/.berth/run/$1/web.status"
 }
