@@ -262,7 +262,9 @@ static void on_action_exit(struct reaper_child *c, int wstatus, void *data)
 	}
 	strbuf_release(&line);
 	strbuf_release(&cmd);
-	if (!w->stopping && !busy(w, a->slug)) {
+	/* after a success, what else of the session died meanwhile; after a
+	 * failure, the next reconcile pass tries again (no tight loop) */
+	if (!w->stopping && code == 0 && !busy(w, a->slug)) {
 		struct session s = {0};
 
 		if (session_idle_now(w, a->slug, &s)) {
