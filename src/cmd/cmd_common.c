@@ -550,6 +550,22 @@ int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int op
 	return code;
 }
 
+int cmd_native_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
+			struct strvec *names)
+{
+	for (int i = first; i < argc; i++) {
+		const struct service_config *cfg = config_service(&ctx->config, argv[i]);
+
+		if (!cfg || cfg->run != RUN_NATIVE || !cfg->command) {
+			out_error("%s: no native service '%s' in %s", cmd, argv[i], CONFIG_FILE);
+			return EXIT_NOTFOUND;
+		}
+		if (names)
+			strvec_push(names, argv[i]);
+	}
+	return 0;
+}
+
 void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret)
 {
 	struct strvec rec = STRVEC_INIT;

@@ -113,6 +113,11 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
  * argument. Prints errors; returns an exit code or 0. */
 int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
 			      struct session *ret, int *ret_first);
+/* argv[first..argc) must each name a native service with a command in the
+ * config; appended to names (may be NULL). Prints "<cmd>: no native
+ * service 'x'" and returns EXIT_NOTFOUND for the first that does not. */
+int cmd_native_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
+			struct strvec *names);
 /* The session's native services: those of the config with a command, then
  * those recorded in its run directory but no longer configured. */
 void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret);

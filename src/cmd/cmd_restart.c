@@ -40,15 +40,9 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = EXIT_BUSY;
 		goto out;
 	}
-	for (int i = first; i < argc; i++) {
-		const struct service_config *cfg = config_service(&ctx->config, argv[i]);
-
-		if (!cfg || cfg->run != RUN_NATIVE || !cfg->command) {
-			out_error("restart: no native service '%s' in %s", argv[i], CONFIG_FILE);
-			code = EXIT_NOTFOUND;
-			goto out;
-		}
-	}
+	code = cmd_native_services(ctx, "restart", argv, first, argc, NULL);
+	if (code)
+		goto out;
 	n = config_service_order(&ctx->config, &order);
 	if (n < 0) {
 		out_error("restart: the services' depends_on form a cycle; `berth validate` "

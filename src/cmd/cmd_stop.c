@@ -103,16 +103,9 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 							"service");
 		goto out;
 	}
-	for (int i = first; i < argc; i++) {
-		const struct service_config *cfg = config_service(&ctx->config, argv[i]);
-
-		if (!cfg || cfg->run != RUN_NATIVE || !cfg->command) {
-			out_error("stop: no native service '%s' in %s", argv[i], CONFIG_FILE);
-			code = EXIT_NOTFOUND;
-			goto out;
-		}
-		strvec_push(&names, argv[i]);
-	}
+	code = cmd_native_services(ctx, "stop", argv, first, argc, &names);
+	if (code)
+		goto out;
 	if (s.status == SESSION_STOPPED && whole) {
 		out_line(stdout, "session '%s' is already stopped\n", s.slug);
 		goto out;
