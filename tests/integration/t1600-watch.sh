@@ -199,6 +199,8 @@ test_expect_success 'stop --if-idle: refused (5) right after a file is written i
   test_eq "$(ls_get w8 status)" active &&
   test_must_fail code=2 berth stop --if-idle 1h w8 web 2>e &&
   test_must_fail code=2 berth stop --if-idle soon w8 2>e &&
+  test_must_fail code=4 berth stop w8 nosuch 2>e &&
+  test_grep "stop: no native service .nosuch." e &&
   touch -d "3 hours ago" .berth/worktrees/w8/new-file .berth/worktrees/w8 .berth/worktrees/w8/* &&
   find .berth/worktrees/w8 .berth/logs/w8 .git/worktrees/w8 -exec touch -h -d "3 hours ago" {} + &&
   berth status w8 >/dev/null &&
