@@ -3,16 +3,27 @@
 
 Prints one line: "N passed, N failed, N skipped". A test program that
 failed without printing any TAP result counts as one failure. Before that
-line, each failure is shown with the lines that led up to it, so a CI log
-that keeps only its tail still says what failed.
+line, each failure is shown with its diagnostics (or, for a program that
+crashed or timed out, its last lines), so a CI log that keeps only its tail
+still says what failed.
 """
 import json
 import re
 import sys
 
 
-def context(lines, i, before=25):
-    return "\n".join("    " + l for l in lines[max(0, i - before):i + 1])
+def context(lines, i, after=30):
+    """A "not ok" line and the diagnostics ("#" lines) that follow it."""
+    out = [lines[i]]
+    for l in lines[i + 1:i + 1 + after]:
+        if not l.startswith("#"):
+            break
+        out.append(l)
+    return "\n".join("    " + l for l in out)
+
+
+def tail(lines, n=25):
+    return "\n".join("    " + l for l in lines[-n:])
 
 
 def count(path, report):
@@ -59,8 +70,7 @@ def count(path, report):
                 # crashed, timed out or broke its plan without a "not ok"
                 failed += 1
                 err = (t.get("stderr", "") or "").splitlines()
-                report.append(f"FAILED {t.get('name')}: {result}\n"
-                              + context(lines + err, len(lines + err) - 1))
+                report.append(f"FAILED {t.get('name')}: {result}\n" + tail(lines + err))
     return passed, failed, skipped
 
 

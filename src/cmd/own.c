@@ -115,6 +115,12 @@ int cmd_stand_down(struct cmd_ctx *ctx)
 {
 	struct session s = {0};
 
+	/* The command that took the session over tells us to stand down with
+	 * a SIGTERM, which may come after we noticed on our own (the store
+	 * said so) and after our signals are unblocked again: it must not
+	 * turn this clean exit (5) into a death by signal (143). */
+	signal(SIGTERM, SIG_IGN);
+
 	if (ctx->own_slug && state_session_get(ctx->state, ctx->own_slug, &s) == 0 && s.has_op)
 		out_error("%s: session '%s' was taken over by `%s` (pid %d); this run stood down "
 			  "and removed nothing",
