@@ -265,22 +265,19 @@ int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *cons
 	return err == ENOENT ? 127 : 126;
 }
 
-#define BERTH_SHIM_NAME "berth-shim"
-
-/* berth-shim: $BERTH_SHIM, else beside our own executable. */
-static char *find_shim(void)
+char *cmd_companion_path(const char *name, const char *env_name)
 {
-	const char *env = getenv("BERTH_SHIM");
+	const char *env = getenv(env_name);
 	char *self, *slash, *path;
 
 	if (env && *env)
 		return xstrdup(env);
 	self = realpath("/proc/self/exe", NULL);
 	if (!self)
-		return xstrdup(BERTH_SHIM_NAME);
+		return xstrdup(name);
 	slash = strrchr(self, '/');
 	*slash = '\0';
-	path = path_join(self, BERTH_SHIM_NAME);
+	path = path_join(self, name);
 	free(self);
 	return path;
 }
@@ -294,7 +291,7 @@ int cmd_svc_init(struct cmd_ctx *ctx, const struct session *s, bool need_shim, s
 	c->session = s;
 	c->berth_dir = ctx->berth_dir;
 	c->stop_grace_ms = ctx->config.stop_grace_ms;
-	c->shim_path = find_shim();
+	c->shim_path = cmd_companion_path("berth-shim", "BERTH_SHIM");
 	if (need_shim && access(c->shim_path, X_OK) < 0) {
 		out_error("cannot run the service supervisor '%s': %s; berth-shim is installed "
 			  "beside berth (reinstall berth, or point $BERTH_SHIM at it)",

@@ -64,6 +64,10 @@ int cmd_exec_in_session(struct cmd_ctx *ctx, const struct session *s, char *cons
  * returns an exit code only on failure. */
 int cmd_tmux_attach(struct cmd_ctx *ctx, const struct session *s, const char *window);
 
+/* A program installed beside berth (berth-shim, berth-watch): $env_name
+ * when set, else name in the directory of berth's own executable. Caller
+ * frees. */
+char *cmd_companion_path(const char *name, const char *env_name);
 /* Fill c for session s (the environment of cmd_session_environ, the shim
  * beside our executable or $BERTH_SHIM; the repository's tmux server under
  * runner = tmux). Prints errors; returns an exit code or 0. need_shim: fail

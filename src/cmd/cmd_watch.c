@@ -24,7 +24,6 @@
 #include "watch/lock.h"
 
 #define LOG_NAME "watch.log"
-#define ENGINE_NAME "berth-watch"
 #define STOP_WAIT_MS 15000
 
 struct watch_out {
@@ -41,17 +40,6 @@ static void log_open(struct watch_out *wo)
 	dup2(fd, STDOUT_FILENO);
 	dup2(fd, STDERR_FILENO);
 	close(fd);
-}
-
-/* The engine's lean program, beside berth (like berth-shim). Caller frees. */
-static char *engine_path(const char *self)
-{
-	const char *env = getenv("BERTH_WATCH_ENGINE");
-	const char *slash = strrchr(self, '/');
-
-	if (env && *env)
-		return xstrdup(env);
-	return xasprintf("%.*s/" ENGINE_NAME, (int)(slash ? slash - self : 1), slash ? self : ".");
 }
 
 /* --stop: SIGTERM to the running watcher (its identity checked), and wait
@@ -224,7 +212,7 @@ static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	state_close(ctx->state);
 	ctx->state = NULL;
-	engine = engine_path(exe);
+	engine = cmd_companion_path("berth-watch", "BERTH_WATCH_ENGINE");
 	if (access(engine, X_OK) < 0) {
 		out_error("watch: cannot run '%s': %s; berth-watch is installed beside berth "
 			  "(reinstall berth)",
