@@ -12,10 +12,17 @@ import re
 import sys
 
 
-def context(lines, i, after=30):
-    """A "not ok" line and the diagnostics ("#" lines) that follow it."""
-    out = [lines[i]]
-    for l in lines[i + 1:i + 1 + after]:
+def context(lines, i, around=30):
+    """A "not ok" line and the diagnostics ("#" lines) next to it: the unit
+    tests print theirs before it (the failing child's own lines), the shell
+    suites after it."""
+    before = []
+    for l in reversed(lines[max(0, i - around):i]):
+        if not l.startswith("#"):
+            break
+        before.insert(0, l)
+    out = before + [lines[i]]
+    for l in lines[i + 1:i + 1 + around]:
         if not l.startswith("#"):
             break
         out.append(l)

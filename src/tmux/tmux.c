@@ -108,8 +108,12 @@ static enum tmux_answer classify(const char *err)
 	    (strstr(err, "error connecting to") &&
 	     (strstr(err, "No such file or directory") || strstr(err, "Connection refused"))))
 		return TMUX_NO_SERVER;
+	/* "no current target": the server has no session at all (our client is
+	 * never attached, and tmux looks for a current session before it reads
+	 * the target), so it has not the one named either. */
 	if (strstr(err, "can't find session") || strstr(err, "can't find window") ||
-	    strstr(err, "can't find pane") || strstr(err, "session not found"))
+	    strstr(err, "can't find pane") || strstr(err, "session not found") ||
+	    strstr(err, "no current target"))
 		return TMUX_NO_TARGET;
 	return TMUX_FAILED;
 }
@@ -351,8 +355,20 @@ int tmux_has_session(const struct tmux *t, const char *name, char **msg)
 {
 	char *target = session_target(name);
 	const char *args[] = {"has-session", "-t", target, NULL};
-	enum tmux_answer a = tmux_run(t, args, NULL, msg);
+	char *why = NULL;
+	enum tmux_answer a = tmux_run(t, args, NULL, &why);
 
+	/* A server that exits while it answers (its last session just killed)
+	 * leaves the client with "server exited unexpectedly": ask again. */
+	if (a == TMUX_FAILED && why && strstr(why, "server exited unexpectedly")) {
+		free(why);
+		why = NULL;
+		a = tmux_run(t, args, NULL, &why);
+	}
+	if (msg)
+		*msg = why;
+	else
+		free(why);
 	free(target);
 	if (a == TMUX_OK)
 		return 1;
@@ -641,20 +657,24 @@ int tmux_kill_session(struct tmux *t, const char *name, char **msg)
 
 	free(target);
 	forget(t);
-	if (a == TMUX_FAILED)
-		return -EIO;
-	if (msg) {
+	/* Believe has-session, not kill-session's answer: killing the last
+	 * session ends the server, and the client may then report "server
+	 * exited unexpectedly" or "no current target" for a kill that was
+	 * done. */
+	r = tmux_has_session(t, name, NULL);
+	if (r == 0) {
+		if (msg) {
+			free(*msg);
+			*msg = NULL;
+		}
+		return 0;
+	}
+	if (a != TMUX_FAILED && msg) {
 		free(*msg);
-		*msg = NULL;
+		*msg = r > 0 ? xasprintf("tmux session %s is still there after kill-session", name)
+			     : xstrdup("tmux does not answer has-session after kill-session");
 	}
-	/* Believe it when has-session says so. */
-	r = tmux_has_session(t, name, msg);
-	if (r > 0) {
-		if (msg)
-			*msg = xasprintf("tmux session %s is still there after kill-session", name);
-		return -EIO;
-	}
-	return r;
+	return -EIO;
 }
 
 void tmux_attach_argv(const struct tmux *t, const char *session, const char *window,

@@ -9,6 +9,7 @@
 #include "util/common.h"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,6 +152,42 @@ static void test_answers(void)
 	}
 	ASSERT_OK(tmux_kill_session(&t, "feat-b", &msg));
 	ASSERT_EQ_INT(tmux_has_session(&t, "feat-b", NULL), 0);
+	teardown(&t, dir);
+}
+
+/* Killing a server's last session ends the server, and the client may hear
+ * "server exited unexpectedly" or "no current target" for a kill that was
+ * done: berth down of a repository's last session failed with it (CI, unit
+ * test_answers under load). Many rounds, with the CPUs kept busy. */
+static void test_kill_last_session_server_exits(void)
+{
+	struct tmux t;
+	char *dir = setup(&t), *msg = NULL;
+	const char *argv[] = {"sleep", "100", NULL};
+	pid_t busy[2];
+
+	for (size_t i = 0; i < ARRAY_SIZE(busy); i++) {
+		busy[i] = fork();
+		ASSERT_TRUE(busy[i] >= 0);
+		if (busy[i] == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test */
+			for (;;)
+				;
+		}
+	}
+	for (int round = 0; round < 40; round++) {
+		ASSERT_OK(tmux_ensure_session(&t, "last", "/", NULL, argv, &msg));
+		if (tmux_kill_session(&t, "last", &msg) != 0) {
+			printf("# round %d: %s\n", round, msg ? msg : "(no message)");
+			ASSERT_TRUE(0);
+		}
+		ASSERT_TRUE(msg == NULL);
+		ASSERT_EQ_INT(tmux_has_session(&t, "last", NULL), 0);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(busy); i++) {
+		kill(busy[i], SIGKILL);
+		waitpid(busy[i], NULL, 0);
+	}
 	teardown(&t, dir);
 }
 
@@ -356,6 +393,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_version_parse),
 	TAP_TEST(test_socket_dir),
 	TAP_TEST(test_answers),
+	TAP_TEST(test_kill_last_session_server_exits),
 	TAP_TEST(test_windows),
 	TAP_TEST(test_run_captures),
 	TAP_TEST(test_run_timeout_kills_the_group),
