@@ -115,6 +115,7 @@ extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_restart_entry;
 extern const struct cmd_entry cmd_shell_entry;
 extern const struct cmd_entry cmd_attach_entry;
+extern const struct cmd_entry cmd_start_entry;
 extern const struct cmd_entry cmd_status_entry;
 extern const struct cmd_entry cmd_stop_entry;
 extern const struct cmd_entry cmd_up_entry;

@@ -457,6 +457,8 @@ static const char *hook_command(const struct hooks_config *h, const char *which)
 {
 	if (!strcmp(which, "pre_up"))
 		return h->pre_up;
+	if (!strcmp(which, "post_create"))
+		return h->post_create;
 	if (!strcmp(which, "pre_spawn"))
 		return h->pre_spawn;
 	if (!strcmp(which, "post_up"))

@@ -1,7 +1,9 @@
 /*
- * cmd_restart.c: `berth restart`: stop services of an active session (each
- * whole tree, as down does) and start them again on the same ports, waiting
- * for readiness as up does.
+ * cmd_restart.c: `berth restart` and `berth start`. restart: stop services
+ * of an active session (each whole tree, as down does) and start them again
+ * on the same ports, waiting for readiness as up does. start: the same for
+ * services that do not run (stopped by `berth stop`, ended, failed), and
+ * what they depend on; a stopped session is resumed by `berth up`.
  */
 #include "util/common.h"
 
@@ -16,9 +18,23 @@
 #include "util/testpoint.h"
 #include "watch/activity.h"
 
+/* start of a stopped session, no service named: what `berth up` does. */
+static int start_session(const char *slug)
+{
+	char *argv[] = {(char *)"berth", (char *)"up", (char *)slug, NULL};
+
+	fflush(NULL);
+	execv("/proc/self/exe", argv);
+	out_error("start: cannot run `berth up %s`: %s", slug, strerror(errno));
+	return EXIT_FAIL;
+}
+
 static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct strvec names = STRVEC_INIT, started = STRVEC_INIT;
+	bool start = ctx->entry == &cmd_start_entry;
+	const char *cmd = ctx->entry->name;
+	struct strvec names = STRVEC_INIT, started = STRVEC_INIT, wanted = STRVEC_INIT,
+		      lost_ones = STRVEC_INIT;
 	char *failed = NULL;
 	struct session s = {0}, owned = {0};
 	struct svc_env svc = {0};
@@ -30,37 +46,55 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt(argc, argv, "")) != -1)
-		return cmd_bad_option(&cmd_restart_entry, argv);
+		return cmd_bad_option(ctx->entry, argv);
 	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
 	if (code)
 		goto out;
+	if (start && s.status == SESSION_STOPPED && first == argc) {
+		code = start_session(s.slug);
+		goto out;
+	}
 	if (s.status != SESSION_ACTIVE) {
-		out_error("restart: session '%s' is %s; `berth up %s` starts it", s.slug,
+		out_error("%s: session '%s' is %s; `berth up %s` starts it", cmd, s.slug,
 			  session_display_status(&s), s.slug);
 		code = EXIT_BUSY;
 		goto out;
 	}
-	code = cmd_native_services(ctx, "restart", argv, first, argc, NULL);
+	code = cmd_native_services(ctx, cmd, argv, first, argc, &wanted);
 	if (code)
 		goto out;
+	if (start && wanted.n)
+		config_with_deps(&ctx->config, &wanted); /* what they depend on comes too */
 	n = config_service_order(&ctx->config, &order);
 	if (n < 0) {
-		out_error("restart: the services' depends_on form a cycle; `berth validate` "
-			  "shows it");
+		out_error("%s: the services' depends_on form a cycle; `berth validate` shows it",
+			  cmd);
 		code = EXIT_CONFIG;
 		goto out;
 	}
 	pick = xcalloc(n ? (size_t)n : 1, sizeof(*pick));
 	for (int i = 0; i < n; i++) {
 		const struct service_config *cfg = &ctx->config.services[order[i]];
-		bool named = first == argc;
+		struct svc_view v;
 
-		for (int j = first; j < argc; j++)
-			named |= !strcmp(argv[j], cfg->name);
-		if (!named || cfg->run != RUN_NATIVE || !cfg->command)
+		if ((wanted.n && strvec_find(&wanted, cfg->name) < 0) || cfg->run != RUN_NATIVE ||
+		    !cfg->command)
 			continue;
+		if (start && services_view(ctx->berth_dir, s.slug, cfg->name, &v) == 0) {
+			if (v.live == SVC_LIVE_RUNNING)
+				continue; /* start leaves what runs alone */
+			/* a lost shim's service may still run: stopped first,
+			 * so that exactly one copy runs */
+			if (v.live == SVC_LIVE_LOST ||
+			    (v.live == SVC_LIVE_ENDED && v.service_alive))
+				strvec_push(&lost_ones, cfg->name);
+		}
 		pick[k++] = order[i];
 		strvec_push(&names, cfg->name);
+	}
+	if (!k && start) {
+		out_line(stdout, "every service named of session '%s' runs already\n", s.slug);
+		goto out;
 	}
 	if (!k) {
 		out_error("restart: session '%s' has no native service to restart", s.slug);
@@ -79,14 +113,15 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	have_svc = true;
 	cmd_signals_block(&old);
 	sigfd = cmd_signalfd();
-	r = cmd_stop_services(&svc, &names, sigfd, "restart");
+	r = start ? (lost_ones.n ? cmd_stop_services(&svc, &lost_ones, sigfd, cmd) : 0)
+		  : cmd_stop_services(&svc, &names, sigfd, cmd);
 	test_pause("restart-launch");
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0 && !cmd_own_lost(ctx)) {
-		r = cmd_launch(&svc, pick, k, sigfd, &started, "restart", &failed);
+		r = cmd_launch(&svc, pick, k, sigfd, &started, cmd, &failed);
 		if (r == -EINTR && !cmd_own_lost(ctx))
-			out_error("restart: interrupted; stopping what was started");
+			out_error("%s: interrupted; stopping what was started", cmd);
 	}
 	if (r >= 0 && session_finalize(ctx->state, &s, ctx->own.id, SESSION_ACTIVE) == -ESTALE)
 		r = -ESTALE;
@@ -94,7 +129,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	/* what did not come up, or what a run that lost its session started,
 	 * is stopped, not left half-alive */
 	if (r < 0 && started.n)
-		cmd_stop_services(&svc, &started, lost ? -1 : sigfd, "restart");
+		cmd_stop_services(&svc, &started, lost ? -1 : sigfd, cmd);
 	if (sigfd >= 0)
 		close(sigfd);
 	cmd_signals_restore(&old);
@@ -102,13 +137,14 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = cmd_stand_down(ctx);
 	} else if (r < 0) {
 		code = r == -EINTR ? EXIT_INTERRUPTED : r == -EBUSY ? EXIT_FAIL : EXIT_UNHEALTHY;
-		session_event(ctx->state, s.slug, "restart-failed", "%s", failed ? failed : "");
+		session_event(ctx->state, s.slug, start ? "start-failed" : "restart-failed", "%s",
+			      failed ? failed : "");
 	} else {
 		cmd_own_release(ctx);
 		activity_touch(ctx->berth_dir, s.slug);
-		session_event(ctx->state, s.slug, "restart", "%zu service%s", k, k == 1 ? "" : "s");
-		out_line(stdout, "restarted %zu service%s of session '%s'\n", k, k == 1 ? "" : "s",
-			 s.slug);
+		session_event(ctx->state, s.slug, cmd, "%zu service%s", k, k == 1 ? "" : "s");
+		out_line(stdout, "%s %zu service%s of session '%s'\n",
+			 start ? "started" : "restarted", k, k == 1 ? "" : "s", s.slug);
 	}
 out:
 	free(failed);
@@ -116,6 +152,8 @@ out:
 		svc_env_finish(&svc);
 	strvec_clear(&names);
 	strvec_clear(&started);
+	strvec_clear(&wanted);
+	strvec_clear(&lost_ones);
 	free(order);
 	free(pick);
 	session_finish(&s);
@@ -130,6 +168,21 @@ const struct cmd_entry cmd_restart_entry = {
 	.help = "Without services: every native service, in dependency order. Each service's\n"
 		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
 		"that does not get ready again is stopped, and restart exits 6.\n",
+	.flags = CMD_CONFIG | CMD_STATE,
+	.owner = OWNER_IDLE,
+	.exec = cmd_restart_exec,
+};
+
+const struct cmd_entry cmd_start_entry = {
+	.name = "start",
+	.usage = "start [<slug>] [service...]",
+	.summary = "start services that do not run, on their ports, waiting until they are ready",
+	.help = "Named services (and what they depend on) that are not running: stopped by\n"
+		"`berth stop`, ended or failed. Without services: every native service that\n"
+		"does not run. Each starts on its session's ports and is waited for as `up`\n"
+		"does; one that does not get ready is stopped again, and start exits 6. What\n"
+		"runs is left alone. A stopped session with no service named is resumed as\n"
+		"`berth up <slug>` does.\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_IDLE,
 	.exec = cmd_restart_exec,

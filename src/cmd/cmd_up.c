@@ -269,6 +269,27 @@ static int set_step(struct cmd_ctx *ctx, struct up_run *run, const char *step)
 	return r;
 }
 
+/* post_create: once per worktree berth created, before docker services and
+ * pre_spawn, with the session's environment; again when a killed `up` had
+ * not finished it. */
+static int run_post_create(struct cmd_ctx *ctx, struct up_run *run)
+{
+	bool due = run->created_worktree ||
+		   (run->op.crashed_step && !strcmp(run->op.crashed_step, OP_STEP_POST_CREATE));
+	int r;
+
+	if (!due || !ctx->config.hooks.post_create)
+		return 0;
+	if (!run->created_worktree) {
+		r = set_step(ctx, run, OP_STEP_POST_CREATE);
+		if (r < 0)
+			return r;
+	}
+	r = cmd_run_hook(ctx, "up", "post_create", run->s.slug, run->s.worktree, run->svc.envp,
+			 run->sigfd);
+	return r < 0 ? r : set_step(ctx, run, NULL);
+}
+
 /* Create or reuse the session's worktree. */
 static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
 {
@@ -318,7 +339,9 @@ static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct 
 		return r;
 	}
 	run->created_worktree = true;
-	r = set_step(ctx, run, NULL);
+	/* Until its post_create hook has finished: a kill before that makes
+	 * the next `up` run it. */
+	r = set_step(ctx, run, ctx->config.hooks.post_create ? OP_STEP_POST_CREATE : NULL);
 	if (r < 0)
 		return r;
 	test_pause("worktree");
@@ -669,6 +692,14 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = check_service_names(ctx, &o.skip, "--skip");
 	if (code)
 		goto out;
+	if (o.services.n) {
+		size_t named = o.services.n;
+
+		/* what they depend on comes too (--skip still wins) */
+		config_with_deps(&ctx->config, &o.services);
+		for (size_t i = named; i < o.services.n; i++)
+			out_step("--services: %s comes too (a dependency)", o.services.v[i]);
+	}
 	code = resolve_target(ctx, &o, &slug, &branch, &path, &explicit_branch);
 	if (code)
 		goto out;
@@ -753,6 +784,8 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		if (r == -EIO)
 			run.service_failed = true;
 	}
+	if (r >= 0)
+		r = run_post_create(ctx, &run);
 	if (r >= 0)
 		r = cmd_run_hook(ctx, "up", "pre_spawn", run.s.slug, run.s.worktree, run.svc.envp,
 				 run.sigfd);

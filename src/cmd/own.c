@@ -21,7 +21,7 @@
 #include "store/session.h"
 #include "util/timeutil.h"
 
-#define STAND_DOWN_EXTRA_MS 10000 /* beyond twice stop_grace, before the owner is killed */
+#define STAND_DOWN_EXTRA_MS 10000 /* beyond the longest stop, before the owner is killed */
 
 /* Wait until the process id names is gone, at most timeout_ms. */
 static bool wait_gone(const struct proc_ref *id, uint64_t timeout_ms)
@@ -56,7 +56,7 @@ static bool wait_gone(const struct proc_ref *id, uint64_t timeout_ms)
 static void depose(struct cmd_ctx *ctx, const char *slug, const struct op_rec *live)
 {
 	struct proc_ref id = {live->pid, live->start_time};
-	uint64_t bound = 2 * ctx->config.stop_grace_ms + STAND_DOWN_EXTRA_MS;
+	uint64_t bound = config_stop_time_ms(&ctx->config) + STAND_DOWN_EXTRA_MS;
 
 	out_warn("session '%s' was being changed by `%s` (pid %d); it is told to stand down", slug,
 		 live->kind, (int)live->pid);

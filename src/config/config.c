@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <ini.h>
 #include <limits.h>
+#include <pwd.h>
 #include <regex.h>
 #include <signal.h>
 #include <strings.h>
@@ -98,7 +99,7 @@ _Static_assert(sizeof(enum service_run) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum restart_policy) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum inherit_mode) == sizeof(int), "enum stored as int");
 
-static check_fn check_prefix, check_relpath, check_env_name, check_service_name;
+static check_fn check_prefix, check_relpath, check_env_name, check_service_name, check_user_name;
 
 #define B(f) offsetof(struct config, f)
 #define S(f) offsetof(struct service_config, f)
@@ -161,11 +162,17 @@ static const struct option options[] = {
 	 "no, on-failure or always"},
 	{SECT_SERVICE, "stop_signal", T_SIGNAL, 0, 0, "TERM", S(stop_signal), NULL, NULL, 0,
 	 "first signal of a stop: TERM, INT, KILL, HUP, QUIT, USR1, USR2 or a number"},
+	{SECT_SERVICE, "stop_grace", T_DURATION, 0, MS_HOUR, NULL, S(stop_grace_ms), NULL, NULL,
+	 0, "time between the stop signal and SIGKILL; default: [berth] stop_grace"},
+	{SECT_SERVICE, "user", T_STRING, 0, 0, NULL, S(user), NULL, check_user_name, OPT_EMPTY,
+	 "run the service as this user (berth must run as root); default: berth's own"},
 	{SECT_SERVICE, "oneshot", T_BOOL, 0, 0, "false", S(oneshot), NULL, NULL, 0,
 	 "true: exiting 0 is success, not a failure"},
 
 	{SECT_HOOKS, "pre_up", T_COMMAND, 0, 0, NULL, H(pre_up), NULL, NULL, 0,
 	 "runs before the worktree is created"},
+	{SECT_HOOKS, "post_create", T_COMMAND, 0, 0, NULL, H(post_create), NULL, NULL, 0,
+	 "runs once, when the session's worktree is created (dependency installs)"},
 	{SECT_HOOKS, "pre_spawn", T_COMMAND, 0, 0, NULL, H(pre_spawn), NULL, NULL, 0,
 	 "runs before native services start"},
 	{SECT_HOOKS, "post_up", T_COMMAND, 0, 0, NULL, H(post_up), NULL, NULL, 0,
@@ -269,13 +276,46 @@ static int check_relpath(const char *s, char **why)
 	return -EINVAL;
 }
 
+/* A name berth sets itself, which a port_env or an extra port's env name
+ * would override for every service: why, or NULL. */
+static const char *builtin_env_name(const char *s)
+{
+	if (!strcmp(s, "PORT"))
+		return "berth sets PORT to each service's own port";
+	if (!strncmp(s, "BERTH_", 6))
+		return "BERTH_ names are berth's own";
+	return NULL;
+}
+
 static int check_env_name(const char *s, char **why)
 {
+	const char *builtin = builtin_env_name(s);
+
+	if (builtin) {
+		*why = xasprintf("'%s' cannot be exported with a port: %s", s, builtin);
+		return -EINVAL;
+	}
 	if (valid_env_name(s))
 		return 0;
 	*why = xasprintf("'%s' is not an environment variable name (letters, digits and '_', not "
 			 "starting with a digit)",
 			 s);
+	return -EINVAL;
+}
+
+/* A user name as useradd takes it (the user itself is looked up by validate
+ * and when the service starts). */
+static int check_user_name(const char *s, char **why)
+{
+	size_t n = strlen(s);
+	bool ok = n >= 1 && n <= 32 && s[0] != '-';
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = isalnum((unsigned char)s[i]) || strchr("._-", s[i]) ||
+		     (s[i] == '$' && i == n - 1);
+	if (ok)
+		return 0;
+	*why = xasprintf("'%s' is not a user name", s);
 	return -EINVAL;
 }
 
@@ -583,8 +623,12 @@ static int parse_extra_word(const char *w, struct extra_port *x, char **why)
 		p++; /* the ':' or ',' */
 		len = strcspn(p, ",");
 		e = xstrndup(p, len);
-		if (!valid_env_name(e)) {
-			*why = xasprintf("'%s': '%s' is not an environment variable name", w, e);
+		if (!valid_env_name(e) || builtin_env_name(e)) {
+			*why = builtin_env_name(e)
+				       ? xasprintf("'%s': '%s' cannot be exported with a port: %s",
+						   w, e, builtin_env_name(e))
+				       : xasprintf("'%s': '%s' is not an environment variable name",
+						   w, e);
 			free(e);
 			return -EINVAL;
 		}
@@ -1342,14 +1386,20 @@ static char *check_totals(const struct config *c, const char *name)
 	return NULL;
 }
 
-/* What the parse leaves implicit: `ready` follows base_port. */
-static void finalize(struct config *c)
+/* What the parse leaves implicit: `ready` follows base_port, a service's
+ * stop_grace is [berth]'s unless it set its own (seen: the lines its keys
+ * were set on). */
+static void finalize(struct config *c, unsigned (*seen)[N_OPTIONS])
 {
+	size_t grace = (size_t)(find_option(SECT_SERVICE, "stop_grace") - options);
+
 	for (size_t i = 0; i < c->n_services; i++) {
 		struct service_config *s = &c->services[i];
 
 		if (!s->ready)
 			s->ready = xstrdup(s->base_port ? "port" : "none");
+		if (!seen[i][grace])
+			s->stop_grace_ms = c->stop_grace_ms;
 	}
 }
 
@@ -1379,15 +1429,16 @@ static int load_buf(struct config *c, const char *root, const char *text, size_t
 		ctx->cause = check_totals(c, name);
 	strbuf_release(&ctx->lbuf);
 	strbuf_release(&ctx->sect_text);
-	free(ctx->svc_seen);
 	if (ctx->cause) {
 		set_cause(cause, ctx->cause);
+		free(ctx->svc_seen);
 		free(ctx);
 		config_finish(c);
 		return -EINVAL;
 	}
+	finalize(c, ctx->svc_seen);
+	free(ctx->svc_seen);
 	free(ctx);
-	finalize(c);
 	return 0;
 }
 
@@ -1579,6 +1630,80 @@ int config_runner_parse(const char *s, enum config_runner *ret)
 	return -EINVAL;
 }
 
+int config_stop_levels(const struct config *c, unsigned **ret)
+{
+	size_t n = c->n_services;
+	unsigned *level = xcalloc(n ? n : 1, sizeof(*level));
+	bool changed = true;
+
+	/* Relax until nothing moves: a service's level is one more than the
+	 * highest of the services that depend on it. More than n rounds: a
+	 * cycle. */
+	for (size_t round = 0; changed; round++) {
+		if (round > n) {
+			free(level);
+			*ret = NULL;
+			return -ELOOP;
+		}
+		changed = false;
+		for (size_t i = 0; i < n; i++) {
+			const struct strvec *deps = &c->services[i].depends_on;
+
+			for (size_t j = 0; j < deps->n; j++) {
+				long d = service_index(c, deps->v[j]);
+
+				if (d >= 0 && level[d] < level[i] + 1) {
+					level[d] = level[i] + 1;
+					changed = true;
+				}
+			}
+		}
+	}
+	*ret = level;
+	return 0;
+}
+
+void config_with_deps(const struct config *c, struct strvec *names)
+{
+	/* names grows as it is walked: each name's dependencies are appended
+	 * once, so the walk ends. */
+	for (size_t i = 0; i < names->n; i++) {
+		long k = service_index(c, names->v[i]);
+
+		if (k < 0)
+			continue;
+		for (size_t j = 0; j < c->services[k].depends_on.n; j++)
+			if (strvec_find(names, c->services[k].depends_on.v[j]) < 0)
+				strvec_push(names, c->services[k].depends_on.v[j]);
+	}
+}
+
+uint64_t config_stop_time_ms(const struct config *c)
+{
+	unsigned *levels = NULL, top = 0;
+	uint64_t total = c->stop_grace_ms, *per;
+
+	if (config_stop_levels(c, &levels) < 0)
+		levels = NULL;
+	for (size_t i = 0; levels && i < c->n_services; i++)
+		if (levels[i] > top)
+			top = levels[i];
+	per = xcalloc(top + 1, sizeof(*per));
+	for (size_t i = 0; i < c->n_services; i++) {
+		unsigned l = levels ? levels[i] : 0;
+
+		if (c->services[i].stop_grace_ms > per[l])
+			per[l] = c->services[i].stop_grace_ms;
+		if (c->services[i].stop_grace_ms > total)
+			total = c->services[i].stop_grace_ms;
+	}
+	for (unsigned l = 0; l <= top; l++)
+		total += per[l];
+	free(per);
+	free(levels);
+	return total;
+}
+
 int config_service_order(const struct config *c, size_t **ret)
 {
 	size_t n = c->n_services, *order;
@@ -1723,17 +1848,12 @@ static void check_ports(const struct config *c, struct config_issues *is)
 	free(t);
 }
 
-/* Env names a service exports: BERTH_<S>_PORT, port_env, extra ports and their names. */
+/* Env names a service exports: BERTH_<S>_PORT, port_env, extra ports and their
+ * names (berth's own names, PORT among them, are refused when the file is read). */
 static void check_env_names(const struct config *c, struct config_issues *is)
 {
-	static const char *const reserved[] = {"BERTH_SLUG",    "BERTH_SLOT",    "BERTH_MODE",
-					       "BERTH_ROOT_ID", "BERTH_SESSION", "BERTH_SERVICE"};
 	struct strvec names = STRVEC_INIT, owners = STRVEC_INIT;
 
-	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
-		strvec_push(&names, reserved[i]);
-		strvec_push(&owners, "berth itself");
-	}
 	for (size_t i = 0; i < c->n_services; i++) {
 		const struct service_config *s = &c->services[i];
 		size_t first = names.n;
@@ -1834,6 +1954,26 @@ static void check_compose(const struct config *c, struct config_issues *is)
 	free(path);
 }
 
+/* user = : the user exists, is not a docker service's key, and berth may
+ * switch to it. */
+static void check_user(const struct service_config *s, struct config_issues *is)
+{
+	struct passwd *pw = getpwnam(s->user);
+
+	if (s->run == RUN_DOCKER)
+		issue(is, true,
+		      "service '%s' has run = docker and user = %s: set the user in the compose "
+		      "file",
+		      s->name, s->user);
+	else if (!pw)
+		issue(is, true, "service '%s': no such user '%s' (user =)", s->name, s->user);
+	else if (geteuid() != 0 && pw->pw_uid != geteuid())
+		issue(is, false,
+		      "service '%s' runs as user '%s': berth must run as root for that, or it "
+		      "fails to start",
+		      s->name, s->user);
+}
+
 int config_validate(const struct config *c, struct config_issues *ret)
 {
 	int *color;
@@ -1873,6 +2013,8 @@ int config_validate(const struct config *c, struct config_issues *ret)
 			issue(ret, true,
 			      "service 'shell' clashes with the tmux runner's shell window; rename "
 			      "the service");
+		if (s->user)
+			check_user(s, ret);
 		if (s->oneshot && s->restart == RESTART_ALWAYS)
 			issue(ret, true,
 			      "service '%s' is oneshot with restart = always: a oneshot service is "

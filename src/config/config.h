@@ -43,12 +43,14 @@ struct service_config {
 	uint64_t ready_timeout_ms;
 	struct strvec depends_on;
 	enum restart_policy restart;
-	int stop_signal; /* signal number */
+	int stop_signal;        /* signal number */
+	uint64_t stop_grace_ms; /* [berth] stop_grace unless the service sets its own */
+	char *user;             /* run as this user (NULL: berth's own) */
 	bool oneshot;
 };
 
 struct hooks_config {
-	char *pre_up, *pre_spawn, *post_up, *pre_down, *post_down; /* NULL = none */
+	char *pre_up, *post_create, *pre_spawn, *post_up, *pre_down, *post_down; /* NULL = none */
 	uint64_t timeout_ms;
 };
 
@@ -141,5 +143,16 @@ int config_runner_parse(const char *s, enum config_runner *ret);
  * the number of services, -ELOOP on a cycle. ret holds indexes into
  * c->services (NULL when there is none); the caller frees. */
 int config_service_order(const struct config *c, size_t **ret);
+/* The order of a stop: (*ret)[i] is service i's level, 0 for a service no
+ * other depends on, else one more than the highest level of those that depend
+ * on it. Level 0 stops first, each level in parallel. -ELOOP on a cycle
+ * (*ret NULL); the caller frees. */
+int config_stop_levels(const struct config *c, unsigned **ret);
+/* Add to names every service they depend on, directly or not (unknown names
+ * are left to config_validate). */
+void config_with_deps(const struct config *c, struct strvec *names);
+/* The longest a stop of every service takes before its last SIGKILL: each
+ * level's longest stop_grace, then the longest of all (the safety net). */
+uint64_t config_stop_time_ms(const struct config *c);
 
 #endif

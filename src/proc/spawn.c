@@ -102,6 +102,13 @@ CHILD_CODE static int child_main(void *arg)
 		if (setpgid(0, 0) < 0)
 			child_fail(errfd, SPAWN_STAGE_SETPGID, errno);
 	}
+	if (o->cwd && chdir(o->cwd) < 0)
+		child_fail(errfd, SPAWN_STAGE_CHDIR, errno);
+	/* Raw system calls: glibc's wrappers would ask every thread of the
+	 * parent (whose memory we share) to change too. */
+	if (o->set_user && (syscall(SYS_setgroups, o->n_groups, o->groups) < 0 ||
+			    syscall(SYS_setgid, o->gid) < 0 || syscall(SYS_setuid, o->uid) < 0))
+		child_fail(errfd, SPAWN_STAGE_USER, errno);
 	if (o->pdeath_sig) {
 		if (prctl(PR_SET_PDEATHSIG, (unsigned long)o->pdeath_sig) < 0)
 			child_fail(errfd, SPAWN_STAGE_NONE, errno);
@@ -138,8 +145,6 @@ CHILD_CODE static int child_main(void *arg)
 
 	if (o->ctty && ioctl(0, TIOCSCTTY, 0) < 0)
 		child_fail(errfd, SPAWN_STAGE_TTY, errno);
-	if (o->cwd && chdir(o->cwd) < 0)
-		child_fail(errfd, SPAWN_STAGE_CHDIR, errno);
 
 	/* execvpe's rules: skip candidates that are missing, remember one that
 	 * exists but cannot be run, stop at any other error. */
@@ -332,6 +337,8 @@ const char *spawn_stage_name(enum spawn_stage s)
 		return "tty";
 	case SPAWN_STAGE_CHDIR:
 		return "chdir";
+	case SPAWN_STAGE_USER:
+		return "user";
 	case SPAWN_STAGE_EXEC:
 		return "exec";
 	}
@@ -359,6 +366,11 @@ char *spawn_error_text(const struct spawn_opts *o, const struct spawn_error *e)
 		return xasprintf("cannot give '%s' its terminal: %s", prog, why);
 	case SPAWN_STAGE_CGROUP:
 		return xasprintf("cannot move '%s' into its cgroup: %s", prog, why);
+	case SPAWN_STAGE_USER:
+		return xasprintf("cannot run '%s' as uid %u: %s%s", prog, (unsigned)o->uid, why,
+				 e->err == EPERM ? " (running a service as another user needs "
+						   "berth to run as root)"
+						 : "");
 	case SPAWN_STAGE_NONE:
 		break;
 	}

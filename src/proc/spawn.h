@@ -20,6 +20,7 @@ enum spawn_stage {
 	SPAWN_STAGE_FDS,
 	SPAWN_STAGE_TTY,
 	SPAWN_STAGE_CHDIR,
+	SPAWN_STAGE_USER,
 	SPAWN_STAGE_EXEC,
 };
 
@@ -38,6 +39,14 @@ struct spawn_opts {
 	int pdeath_sig;    /* 0, or a signal the child gets when we die */
 	int cgroup_fd;     /* 0: none; else an fd on a cgroup.procs (cgroup_procs_fd)
 			    * that the child enters before anything else */
+	/* set_user: the child drops to uid, gid and groups[0..n_groups)
+	 * after its chdir (made with our rights) and before its parent-death
+	 * signal is set (a change of credentials clears that). */
+	bool set_user;
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups;
+	size_t n_groups;
 };
 
 struct spawn_error {

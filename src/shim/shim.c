@@ -39,6 +39,8 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <regex.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -104,7 +106,14 @@ struct shim {
 	bool have_ready_re;
 	struct strbuf line; /* the output line being assembled for ready_re */
 	char **envp;        /* --env-file: the service's environment, or NULL */
-	char *buf;          /* OUTPUT_CHUNK bytes for reading the output */
+	/* --user: the service runs as this user (resolved once, at start) */
+	const char *user;
+	bool have_user;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;
+	int n_groups;
+	char *buf; /* OUTPUT_CHUNK bytes for reading the output */
 	/* --terminal */
 	bool terminal;
 	bool hangup;              /* our terminal hung up */
@@ -449,6 +458,25 @@ static void on_output(struct ev_loop *loop, ev_io *w, int revents)
 		maybe_exit(s);
 }
 
+/* --user: its uid, gid and groups, looked up once (a user that does not
+ * exist makes every start fail, saying so). */
+static void resolve_user(struct shim *s)
+{
+	struct passwd *pw = getpwnam(s->user);
+	int n = 16;
+
+	if (!pw)
+		return;
+	s->uid = pw->pw_uid;
+	s->gid = pw->pw_gid;
+	s->groups = xcalloc((size_t)n, sizeof(*s->groups));
+	while (getgrouplist(s->user, pw->pw_gid, s->groups, &n) < 0) {
+		s->groups = xreallocarray(s->groups, (size_t)n, sizeof(*s->groups));
+	}
+	s->n_groups = n;
+	s->have_user = true;
+}
+
 /* Spawn the service (STARTING): EV_STARTED or EV_START_FAILED follows. */
 static void start_service(struct shim *s)
 {
@@ -467,6 +495,17 @@ static void start_service(struct shim *s)
 	int pfd[2], r, cgfd = -1;
 
 	s->state = SH_STARTING;
+	if (s->user && !s->have_user) {
+		snprintf(s->st.error, sizeof(s->st.error),
+			 "no such user '%s' (user = of the service)", s->user);
+		shim_event(s, EV_START_FAILED);
+		return;
+	}
+	o.set_user = s->have_user;
+	o.uid = s->uid;
+	o.gid = s->gid;
+	o.groups = s->groups;
+	o.n_groups = (size_t)s->n_groups;
 	if (s->terminal) {
 		/* pfd[0] our side, pfd[1] the service's terminal, made its
 		 * controlling one in a session of its own (^C reaches it) */
@@ -803,7 +842,7 @@ static int usage(void)
 	fprintf(stderr, "usage: berth-shim --status FILE --log FILE [--cwd DIR] [--stop-signal N] "
 			"[--stop-grace MS] [--restart no|on-failure|always] [--log-max BYTES] "
 			"[--log-keep N] [--ready-log REGEX] [--events FILE] [--env-file FILE] "
-			"[--terminal] -- COMMAND\n"
+			"[--terminal] [--cgroup DIR] [--user NAME] -- COMMAND\n"
 			"       berth-shim --exec --env-file FILE [--cwd DIR] -- COMMAND\n");
 	return 2;
 }
@@ -888,7 +927,8 @@ int main(int argc, char **argv)
 		O_ENVFILE,
 		O_TERMINAL,
 		O_EXEC,
-		O_CGROUP
+		O_CGROUP,
+		O_USER
 	};
 	static const struct option longopts[] = {
 		{"status", required_argument, NULL, O_STATUS},
@@ -905,6 +945,7 @@ int main(int argc, char **argv)
 		{"terminal", no_argument, NULL, O_TERMINAL},
 		{"exec", no_argument, NULL, O_EXEC},
 		{"cgroup", required_argument, NULL, O_CGROUP},
+		{"user", required_argument, NULL, O_USER},
 		{0},
 	};
 	static const char *const keep_terminal[] = {"TERM", NULL};
@@ -977,6 +1018,9 @@ int main(int argc, char **argv)
 				return usage();
 			snprintf(s.st.cgroup, sizeof(s.st.cgroup), "%s", optarg);
 			break;
+		case O_USER:
+			s.user = optarg;
+			break;
 		default:
 			return usage();
 		}
@@ -997,6 +1041,8 @@ int main(int argc, char **argv)
 			return 1;
 	}
 
+	if (s.user)
+		resolve_user(&s);
 	s.name = getenv("BERTH_SERVICE") ? getenv("BERTH_SERVICE") : "service";
 	if (ready_log && regcomp(&s.ready_re, ready_log, REG_EXTENDED | REG_NOSUB) != 0) {
 		fprintf(stderr, "berth-shim: bad --ready-log pattern '%s'\n", ready_log);
@@ -1090,6 +1136,7 @@ int main(int argc, char **argv)
 	strbuf_release(&s.line);
 	strbuf_release(&s.screen);
 	free_env(s.envp);
+	free(s.groups);
 	free(s.buf);
 	return s.exit_code;
 }

@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,6 +111,31 @@ void services_env(const struct svc_env *e, const struct service_config *cfg, str
 	 * then the markers, which nothing may override. */
 	for (char *const *p = e->envp; p && *p; p++)
 		envmap_set_kv(&m, *p);
+	/* PORT is the service's own port (the session's is its first
+	 * service's): two services that listen on $PORT never collide. */
+	if (cfg) {
+		unsigned port = services_port(e->session, cfg->name);
+
+		if (port) {
+			char num[16];
+
+			snprintf(num, sizeof(num), "%u", port);
+			envmap_set(&m, "PORT", num);
+		} else {
+			envmap_unset(&m, "PORT");
+		}
+	}
+	/* A service run as another user gets that user's HOME, USER and
+	 * LOGNAME (as login would), unless its env sets them. */
+	if (cfg && cfg->user) {
+		struct passwd *pw = getpwnam(cfg->user);
+
+		if (pw) {
+			envmap_set(&m, "HOME", pw->pw_dir);
+			envmap_set(&m, "USER", pw->pw_name);
+			envmap_set(&m, "LOGNAME", pw->pw_name);
+		}
+	}
 	for (size_t i = 0; cfg && i < cfg->env.n; i++)
 		envmap_set_kv(&m, cfg->env.v[i]);
 	/* A service is not inside the caller's tmux (nor, under the tmux
@@ -146,7 +172,11 @@ void services_shim_argv(const struct svc_env *e, const struct service_config *cf
 	strvec_push(argv, "--stop-signal");
 	strvec_pushf(argv, "%d", cfg->stop_signal ? cfg->stop_signal : SIGTERM);
 	strvec_push(argv, "--stop-grace");
-	strvec_pushf(argv, "%" PRIu64, e->stop_grace_ms);
+	strvec_pushf(argv, "%" PRIu64, cfg->stop_grace_ms);
+	if (cfg->user) {
+		strvec_push(argv, "--user");
+		strvec_push(argv, cfg->user);
+	}
 	strvec_push(argv, "--restart");
 	strvec_push(argv, cfg->oneshot ? "no" : restart_name(cfg->restart));
 	if (cfg->ready && !strncmp(cfg->ready, "log:", 4)) {
@@ -698,12 +728,74 @@ static size_t own_sets(const struct svc_env *e, const struct strvec *names, stru
 	return n;
 }
 
+/* The longest stop_grace of the session's services (the safety net's). */
+static uint64_t max_grace(const struct svc_env *e)
+{
+	uint64_t g = e->stop_grace_ms;
+
+	for (size_t i = 0; i < e->config->n_services; i++)
+		if (e->config->services[i].stop_grace_ms > g)
+			g = e->config->services[i].stop_grace_ms;
+	return g;
+}
+
+/* TERM the running shims shims[0..n) (cfg[i]: service i's config, or NULL
+ * for one no longer configured) in stop order: dependents before what they
+ * depend on, each level at once, so the total is the slowest chain, not the
+ * sum. Each shim stops its own tree; one still there at its stop_grace +
+ * SHIM_EXTRA_MS is KILLed (its service then gets its parent-death signal, and
+ * the safety net takes the rest). Once interrupted (sigfd), the remaining
+ * levels are KILLed at once. Returns whether it was interrupted. */
+static bool stop_shims(const struct svc_env *e, const struct proc_ref *shims,
+		       const struct service_config *const *cfg, size_t n, int sigfd,
+		       struct stop_report *ret)
+{
+	unsigned *levels = NULL, top = 0;
+	unsigned *lv = xcalloc(n + 1, sizeof(*lv));
+	struct proc_ref *batch = xcalloc(n + 1, sizeof(*batch));
+	bool hurry = false;
+
+	if (config_stop_levels(e->config, &levels) < 0)
+		levels = NULL; /* a cycle (validate says so): all at once */
+	for (size_t i = 0; i < n; i++) {
+		lv[i] = levels && cfg[i] ? levels[cfg[i] - e->config->services] : 0;
+		if (lv[i] > top)
+			top = lv[i];
+	}
+	for (unsigned level = 0; level <= top; level++) {
+		struct procset set = {.refs = batch};
+		struct procset_result res;
+		uint64_t grace = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (lv[i] != level)
+				continue;
+			batch[set.n_refs++] = shims[i];
+			if ((cfg[i] ? cfg[i]->stop_grace_ms : e->stop_grace_ms) > grace)
+				grace = cfg[i] ? cfg[i]->stop_grace_ms : e->stop_grace_ms;
+		}
+		if (!set.n_refs)
+			continue;
+		procset_stop(&set, hurry ? SIGKILL : SIGTERM, grace + SHIM_EXTRA_MS,
+			     hurry ? -1 : sigfd, &res);
+		ret->shims += set.n_refs;
+		ret->shims_killed |= res.killed;
+		hurry |= res.interrupted;
+		procset_result_finish(&res);
+	}
+	free(batch);
+	free(lv);
+	free(levels);
+	return hurry;
+}
+
 int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd,
 		  struct stop_report *ret)
 {
 	struct strvec all = STRVEC_INIT;
 	const struct strvec *list = names;
 	struct proc_ref *shims = NULL;
+	const struct service_config **shim_cfg = NULL;
 	struct lost *lost = NULL;
 	size_t n_shims = 0, n_lost = 0, n_sets;
 	struct procset *sets;
@@ -718,6 +810,7 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 		list = &all;
 	}
 	shims = xcalloc(list->n + 1, sizeof(*shims));
+	shim_cfg = xcalloc(list->n + 1, sizeof(*shim_cfg));
 	lost = xcalloc(list->n + 1, sizeof(*lost));
 	for (size_t i = 0; i < list->n; i++) {
 		const struct service_config *cfg = find_config(e, list->v[i]);
@@ -727,6 +820,7 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 		    v.live == SVC_LIVE_NONE)
 			continue;
 		if (v.live == SVC_LIVE_RUNNING) {
+			shim_cfg[n_shims] = cfg;
 			shims[n_shims++] = (struct proc_ref){v.st.shim_pid, v.st.shim_start};
 			continue;
 		}
@@ -747,19 +841,7 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 		n_lost++;
 	}
 
-	/* Every shim at once: each stops its own tree; the total is the
-	 * slowest service, not the sum. A shim still there at stop_grace +
-	 * SHIM_EXTRA_MS is KILLed (its service then gets its parent-death
-	 * signal, and the safety net below takes the rest). */
-	if (n_shims) {
-		struct procset set = {.refs = shims, .n_refs = n_shims};
-
-		procset_stop(&set, SIGTERM, e->stop_grace_ms + SHIM_EXTRA_MS, sigfd, &res);
-		ret->shims = n_shims;
-		ret->shims_killed = res.killed;
-		hurry = res.interrupted;
-		procset_result_finish(&res);
-	}
+	hurry = stop_shims(e, shims, shim_cfg, n_shims, sigfd, ret);
 
 	/* The tmux session goes once its services are stopped: the kernel
 	 * hangs up the processes of its other windows (the shell). */
@@ -790,7 +872,7 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 			sigs[n_sets + i] = hurry ? SIGKILL : SIGTERM;
 		n_sets += k;
 	}
-	procset_stop_many(sets, sigs, n_sets, e->stop_grace_ms, hurry ? -1 : sigfd, &res);
+	procset_stop_many(sets, sigs, n_sets, max_grace(e), hurry ? -1 : sigfd, &res);
 	ret->swept = res.signalled;
 	ret->interrupted = hurry || res.interrupted;
 	ret->survivors = res.survivors;
@@ -818,6 +900,7 @@ int services_stop(const struct svc_env *e, const struct strvec *names, int sigfd
 	free(sets);
 	free(lost);
 	free(shims);
+	free(shim_cfg);
 	strvec_clear(&all);
 	return 0;
 }

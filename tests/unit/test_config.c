@@ -213,7 +213,7 @@ static void test_every_type(void)
 		 "command = npm run dev -- --port $PORT\n"
 		 "cwd = apps/web\n"
 		 "base_port = 3000\n"
-		 "port_env = PORT VITE_PORT\n"
+		 "port_env = APP_PORT VITE_PORT\n"
 		 "extra_ports = hmr:24678 debug:9229:NODE_DEBUG,DBG_PORT\n"
 		 "env = NODE_ENV=development B=two\n"
 		 "env = C=x=y\n"
@@ -739,9 +739,20 @@ static void test_err_bad_values(void)
 		 ".berth.ini:2: bad value '65536' for base_port: expected a port from 1 to 65535"},
 		{"[service \"a\"]\nhost_port = x1\n",
 		 ".berth.ini:2: bad value 'x1' for host_port: expected a port from 1 to 65535"},
-		{"[service \"a\"]\nport_env = PORT 2X\n",
-		 ".berth.ini:2: bad value 'PORT 2X' for port_env: '2X' is not an environment "
+		{"[service \"a\"]\nport_env = APP_PORT 2X\n",
+		 ".berth.ini:2: bad value 'APP_PORT 2X' for port_env: '2X' is not an environment "
 		 "variable name (letters, digits and '_', not starting with a digit)"},
+		/* PORT is each service's own: port_env = PORT would give every
+		 * service the same one */
+		{"[service \"a\"]\nport_env = VITE_PORT PORT\n",
+		 ".berth.ini:2: bad value 'VITE_PORT PORT' for port_env: 'PORT' cannot be exported "
+		 "with a port: berth sets PORT to each service's own port"},
+		{"[service \"a\"]\nport_env = BERTH_SLOT\n",
+		 ".berth.ini:2: bad value 'BERTH_SLOT' for port_env: 'BERTH_SLOT' cannot be "
+		 "exported with a port: BERTH_ names are berth's own"},
+		{"[service \"a\"]\nextra_ports = m:5000:X,PORT\n",
+		 ".berth.ini:2: bad value 'm:5000:X,PORT' for extra_ports: 'm:5000:X,PORT': 'PORT' "
+		 "cannot be exported with a port: berth sets PORT to each service's own port"},
 		{"[service \"a\"]\nextra_ports = hmr\n",
 		 ".berth.ini:2: bad value 'hmr' for extra_ports: 'hmr': expected NAME:PORT or "
 		 "NAME:PORT:ENV,ENV..."},
@@ -987,7 +998,7 @@ static const char rich[] = "[berth]\n"
 			   "command = npm run dev -- --port \"$PORT\" ; echo done # ok\n"
 			   "cwd = apps/web\n"
 			   "base_port = 3000\n"
-			   "port_env = PORT VITE_PORT\n"
+			   "port_env = APP_PORT VITE_PORT\n"
 			   "extra_ports = hmr:24000 dbg:9000:A,B\n"
 			   "env = A=1 B=2\n"
 			   "env = C=3\n"
@@ -1032,6 +1043,7 @@ static void test_show_defaults(void)
 			     "\n"
 			     "[hooks]\n"
 			     "pre_up =\n"
+			     "post_create =\n"
 			     "pre_spawn =\n"
 			     "post_up =\n"
 			     "pre_down =\n"
@@ -1045,6 +1057,68 @@ static void test_show_defaults(void)
 			     "events_keep = 10000\n"
 			     "events_max_age = 30d\n");
 	strbuf_release(&sb);
+	config_finish(&c);
+}
+
+/* A service's stop_grace is [berth]'s, wherever [berth] is in the file,
+ * unless it sets its own (0 included). */
+static void test_service_stop_grace_and_user(void)
+{
+	struct config c;
+	char *cause = NULL;
+
+	LOAD(&c, "[service \"a\"]\ncommand = x\n"
+		 "[service \"b\"]\ncommand = x\nstop_grace = 0\nuser = nobody\n"
+		 "[service \"c\"]\ncommand = x\nstop_grace = 250ms\n"
+		 "[berth]\nstop_grace = 7s\n");
+	ASSERT_EQ_INT((long long)c.services[0].stop_grace_ms, 7000);
+	ASSERT_EQ_INT((long long)c.services[1].stop_grace_ms, 0);
+	ASSERT_EQ_INT((long long)c.services[2].stop_grace_ms, 250);
+	ASSERT_STREQ(c.services[1].user, "nobody");
+	ASSERT_TRUE(c.services[0].user == NULL);
+	config_finish(&c);
+	ASSERT_EQ_INT(
+		config_load_string(&c, "/r", "[service \"a\"]\nuser = -x\n", ".berth.ini", &cause),
+		-EINVAL);
+	ASSERT_STREQ(cause, ".berth.ini:2: bad value '-x' for user: '-x' is not a user name");
+	free(cause);
+}
+
+/* Stop order: what nobody depends on first; a dependency after every service
+ * that depends on it, however long the chain. */
+static void test_stop_levels(void)
+{
+	struct config c;
+	unsigned *lv = NULL;
+	struct strvec names = STRVEC_INIT;
+
+	LOAD(&c, "[service \"db\"]\ncommand = x\nstop_grace = 1s\n"
+		 "[service \"cache\"]\ncommand = x\nstop_grace = 3s\n"
+		 "[service \"api\"]\ncommand = x\ndepends_on = db cache\nstop_grace = 2s\n"
+		 "[service \"worker\"]\ncommand = x\ndepends_on = db\nstop_grace = 4s\n"
+		 "[service \"web\"]\ncommand = x\ndepends_on = api\nstop_grace = 1s\n"
+		 "[berth]\nstop_grace = 1s\n");
+	ASSERT_OK(config_stop_levels(&c, &lv));
+	ASSERT_EQ_INT(lv[0], 2); /* db: under api, under web */
+	ASSERT_EQ_INT(lv[1], 2); /* cache */
+	ASSERT_EQ_INT(lv[2], 1); /* api */
+	ASSERT_EQ_INT(lv[3], 0); /* worker */
+	ASSERT_EQ_INT(lv[4], 0); /* web */
+	free(lv);
+	/* level 0: 4 s, level 1: 2 s, level 2: 3 s, then the safety net 4 s */
+	ASSERT_EQ_INT((long long)config_stop_time_ms(&c), 13000);
+	strvec_push(&names, "web");
+	config_with_deps(&c, &names);
+	ASSERT_EQ_INT(names.n, 4);
+	ASSERT_STREQ(names.v[1], "api");
+	ASSERT_STREQ(names.v[2], "db");
+	ASSERT_STREQ(names.v[3], "cache");
+	strvec_clear(&names);
+	config_finish(&c);
+	LOAD(&c, "[service \"a\"]\ncommand = x\ndepends_on = b\n"
+		 "[service \"b\"]\ncommand = x\ndepends_on = a\n");
+	ASSERT_EQ_INT(config_stop_levels(&c, &lv), -ELOOP);
+	ASSERT_TRUE(lv == NULL);
 	config_finish(&c);
 }
 
@@ -1070,6 +1144,8 @@ static void test_show_service(void)
 				"depends_on =\n"
 				"restart = no\n"
 				"stop_signal = TERM\n"
+				"stop_grace = 5s\n"
+				"user =\n"
 				"oneshot = false\n"
 				"\n[service \"w2\"]\n");
 	ASSERT_CONTAINS(sb.buf, "\n[service \"w2\"]\nrun = native\ncommand =\n");
@@ -1571,26 +1647,18 @@ static void test_validate_env_collisions(void)
 	config_issues_finish(&is);
 
 	ASSERT_EQ_INT(validate_text("[service \"web\"]\ncommand = x\nbase_port = 3000\n"
-				    "port_env = PORT\n"
+				    "port_env = APP_PORT\n"
 				    "[service \"api\"]\ncommand = y\nbase_port = 4000\n"
-				    "extra_ports = m:5000:PORT\n",
+				    "extra_ports = m:5000:APP_PORT\n",
 				    &is),
 		      1);
-	ASSERT_STREQ(is.v[0].msg, "env name 'PORT' is exported by both service 'web' and "
+	ASSERT_STREQ(is.v[0].msg, "env name 'APP_PORT' is exported by both service 'web' and "
 				  "service 'api'");
-	config_issues_finish(&is);
-
-	ASSERT_EQ_INT(validate_text("[service \"web\"]\ncommand = x\nbase_port = 3000\n"
-				    "port_env = BERTH_SLOT\n",
-				    &is),
-		      1);
-	ASSERT_STREQ(is.v[0].msg, "env name 'BERTH_SLOT' is exported by both berth itself and "
-				  "service 'web'");
 	config_issues_finish(&is);
 
 	/* a service may repeat its own names */
 	ASSERT_EQ_INT(validate_text("[service \"web\"]\ncommand = x\nbase_port = 3000\n"
-				    "port_env = PORT PORT\n",
+				    "port_env = APP_PORT APP_PORT\n",
 				    &is),
 		      0);
 	config_issues_finish(&is);
@@ -1854,6 +1922,8 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_load_file),
 	TAP_TEST(test_show_defaults),
 	TAP_TEST(test_show_service),
+	TAP_TEST(test_service_stop_grace_and_user),
+	TAP_TEST(test_stop_levels),
 	TAP_TEST(test_show_roundtrip),
 	TAP_TEST(test_show_roundtrip_derived_prefix),
 	TAP_TEST(test_describe_and_docs),
