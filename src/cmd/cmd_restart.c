@@ -45,8 +45,16 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt(argc, argv, "")) != -1)
-		return cmd_bad_option(ctx->entry, argv);
+	static const struct option longopts[] = {
+		{"quiet", no_argument, NULL, 'q'},
+		{0},
+	};
+
+	while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
+		if (c != 'q')
+			return cmd_bad_option(ctx->entry, argv);
+		out_set_quiet(true);
+	}
 	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
 	if (code)
 		goto out;
@@ -163,11 +171,13 @@ out:
 
 const struct cmd_entry cmd_restart_entry = {
 	.name = "restart",
-	.usage = "restart [<slug>] [service...]",
+	.usage = "restart [<slug>] [service...] [-q]",
 	.summary = "restart services in place: same ports, waiting until they are ready",
 	.help = "Without services: every native service, in dependency order. Each service's\n"
 		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
-		"that does not get ready again is stopped, and restart exits 6.\n",
+		"that does not get ready again is stopped, and restart exits 6.\n\n"
+		"Options:\n"
+		"  -q, --quiet   no progress on stderr\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_IDLE,
 	.exec = cmd_restart_exec,
@@ -175,14 +185,16 @@ const struct cmd_entry cmd_restart_entry = {
 
 const struct cmd_entry cmd_start_entry = {
 	.name = "start",
-	.usage = "start [<slug>] [service...]",
+	.usage = "start [<slug>] [service...] [-q]",
 	.summary = "start services that do not run, on their ports, waiting until they are ready",
 	.help = "Named services (and what they depend on) that are not running: stopped by\n"
 		"`berth stop`, ended or failed. Without services: every native service that\n"
 		"does not run. Each starts on its session's ports and is waited for as `up`\n"
 		"does; one that does not get ready is stopped again, and start exits 6. What\n"
 		"runs is left alone. A stopped session with no service named is resumed as\n"
-		"`berth up <slug>` does.\n",
+		"`berth up <slug>` does.\n\n"
+		"Options:\n"
+		"  -q, --quiet   no progress on stderr\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_IDLE,
 	.exec = cmd_restart_exec,

@@ -131,6 +131,10 @@ static int daemonize(struct cmd_ctx *ctx, struct watch_out *wo, int *lock_fd, bo
 		log_open(wo);
 		if (chdir("/") < 0)
 			_exit(EXIT_FAIL);
+		/* A hangup from the moment the caller hears "ok" must not end
+		 * us before the engine runs (it ignores SIGHUP too; the
+		 * disposition survives the exec). */
+		signal(SIGHUP, SIG_IGN);
 		dprintf(p[1], "ok %d\n", (int)getpid());
 		close(p[1]);
 		return 0;

@@ -168,6 +168,17 @@ test_expect_success '--daemon: its own session, survives SIGHUP, ls and status s
   berth down w6 -q
 '
 
+test_expect_success 'a SIGHUP at once after watch --daemon returned does not end the daemon before its engine runs (t1600 under ASan in CI), 20 rounds' '
+  for i in $(seq 1 20); do
+    berth watch --daemon >o 2>e &&
+    dpid=$(sed -n "s/.*the watcher runs (pid \([0-9]*\)).*/\1/p" o) &&
+    kill -HUP "$dpid" &&
+    wait_for 10 "grep -q watch-start .berth/watch.log 2>/dev/null || ! pid_alive $dpid" "the engine" &&
+    pid_alive "$dpid" || { echo "round $i: the daemon $dpid died of the hangup" >&2; return 1; }
+    berth watch --stop >/dev/null && rm -f .berth/watch.log || return 1
+  done
+'
+
 test_expect_success 'a foreign listener on a session port: an event names it, once, and status names it' '
   git checkout -q .berth.ini &&
   cat >>.berth.ini <<-EOF &&
