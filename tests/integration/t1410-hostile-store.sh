@@ -31,13 +31,13 @@ mkdir -p "$W" "$OUT"
 # that do not open it. Each must be listed: a new command fails the first
 # test until it is placed here.
 RO_CMDS="attach env events exec logs ls shell status whose"
-RW_CMDS="down restart stop up watch"
+RW_CMDS="down restart start stop up watch"
 NO_STORE_CMDS="config init validate"
 
 # args CMD: what CMD needs to reach the store (session s1 exists).
 args() {
   case $1 in
-  attach | down | env | logs | restart | shell | status | stop) echo "$1 s1" ;;
+  attach | down | env | logs | restart | shell | start | status | stop) echo "$1 s1" ;;
   watch) echo "watch --once" ;;
   exec) echo "exec s1 -- true" ;;
   up) echo "up s2" ;;

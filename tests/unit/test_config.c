@@ -1274,7 +1274,7 @@ static void test_describe_and_docs(void)
 		ASSERT_CONTAINS(doc, needle);
 		free(needle);
 	}
-	ASSERT_EQ_INT(n, 38);
+	ASSERT_EQ_INT(n, 41);
 	free(doc);
 	free(path);
 	strbuf_release(&sb);
