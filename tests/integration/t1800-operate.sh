@@ -207,6 +207,35 @@ if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null; then
     cp "$TEST_ROOT/base.ini" .berth.ini &&
     test_must_fail berth status p5 >/dev/null 2>&1
   '
+  PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -n "$PGBIN" ] && [ -x "$PGBIN/postgres" ] && id postgres >/dev/null 2>&1; then
+    test_expect_success 'user = postgres: PostgreSQL runs as its user with no wrapper, and down stops it in well under a second' '
+      PGDIR=$(mktemp -d /tmp/berth-t1800-pg.XXXXXX) && chmod 755 "$PGDIR" &&
+      chown postgres "$PGDIR" &&
+      runuser -u postgres -- "$PGBIN/initdb" -D "$PGDIR/data" -A trust >initdb.out 2>&1 &&
+      cat "$TEST_ROOT/base.ini" >.berth.ini &&
+      cat >>.berth.ini <<-EOF_INI &&
+
+	[service "pg"]
+	command = exec $PGBIN/postgres -D $PGDIR/data -p \$PORT -k $PGDIR -c listen_addresses=127.0.0.1
+	base_port = $((B + 30))
+	user = postgres
+	EOF_INI
+      berth up p8 --services pg -q >/dev/null &&
+      pid=$(svc pid p8 pg) &&
+      test_eq "$(awk "/^Uid:/ {print \$2}" /proc/$pid/status)" "$(id -u postgres)" &&
+      port_listening "$(svc port p8 pg)" &&
+      berth down p8 >down.out 2>down.err &&
+      secs=$(sed -n "s/.*stopped 1 service in \([0-9.]*\) s.*/\1/p" down.err) &&
+      test -n "$secs" &&
+      python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) < 1.0 else 1)" "$secs" &&
+      ! pid_alive "$pid" &&
+      cp "$TEST_ROOT/base.ini" .berth.ini &&
+      rm -rf "$PGDIR"
+    '
+  else
+    test_skip 'user = postgres: PostgreSQL as its user' 'PostgreSQL is not installed (make test installs it)'
+  fi
 else
   test_skip 'user = runs the service as that user' 'needs root and useradd to make a user'
   test_skip 'user = a user that does not exist' 'needs root'
