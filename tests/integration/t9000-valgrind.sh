@@ -41,7 +41,7 @@ vg() {
 
 for cmd in "validate --ports" "config show" "up feat-a" "up feat-a --json" "ls" "ls --json" \
   "env feat-a" "env feat-a --json" "env feat-a --format sh" "whose :$((B + 1))" \
-  "down feat-a --keep-worktree" "up feat-a" "exec feat-a -- true" "stop feat-a web" \
+  "down feat-a --keep-worktree" "up feat-a" "exec feat-a -- true" "stop feat-a web" "start feat-a web" \
   "watch --once" "stop feat-a" "up feat-a" "down feat-a"; do
   test_expect_success "valgrind: berth $cmd" "vg $cmd >/dev/null"
 done
