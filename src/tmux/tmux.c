@@ -140,7 +140,24 @@ static enum tmux_answer run_raw(const struct tmux *t, struct strvec *argv, struc
 	o.envp = strvec_argv((struct strvec *)&t->env);
 	o.cwd = "/";
 	o.stdin_fd = -1;
-	r = spawn_run_checked(&o, TMUX_TIMEOUT_MS, out, &why);
+	/* A server that is exiting (its last session just killed, by us or by
+	 * another berth a moment ago) may take the connection and go: "server
+	 * exited unexpectedly". Whatever the command did went with that
+	 * server, so it is asked again (a command that starts a server then
+	 * starts a new one). */
+	for (int tries = 0;; tries++) {
+		size_t mark = out ? out->len : 0;
+
+		r = spawn_run_checked(&o, TMUX_TIMEOUT_MS, out, &why);
+		if (r != -EIO || tries == 4 || !why || !strstr(why, "server exited unexpectedly"))
+			break;
+		if (out && out->buf) {
+			out->len = mark;
+			out->buf[mark] = '\0';
+		}
+		free(why);
+		why = NULL;
+	}
 	if (r == 0) {
 		a = TMUX_OK;
 	} else if (r == -ENOENT) {
@@ -355,20 +372,8 @@ int tmux_has_session(const struct tmux *t, const char *name, char **msg)
 {
 	char *target = session_target(name);
 	const char *args[] = {"has-session", "-t", target, NULL};
-	char *why = NULL;
-	enum tmux_answer a = tmux_run(t, args, NULL, &why);
+	enum tmux_answer a = tmux_run(t, args, NULL, msg);
 
-	/* A server that exits while it answers (its last session just killed)
-	 * leaves the client with "server exited unexpectedly": ask again. */
-	if (a == TMUX_FAILED && why && strstr(why, "server exited unexpectedly")) {
-		free(why);
-		why = NULL;
-		a = tmux_run(t, args, NULL, &why);
-	}
-	if (msg)
-		*msg = why;
-	else
-		free(why);
 	free(target);
 	if (a == TMUX_OK)
 		return 1;
@@ -429,6 +434,7 @@ int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const
 {
 	struct strvec args = STRVEC_INIT;
 	enum tmux_answer a;
+	char *why = NULL;
 	int r = tmux_session_known(t, name, msg);
 
 	if (r != 0)
@@ -445,21 +451,25 @@ int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const
 	strvec_push(&args, "-y");
 	strvec_push(&args, "50");
 	push_program(&args, cwd, env, argv);
-	a = run_raw(t, &args, NULL, msg);
+	a = run_raw(t, &args, NULL, &why);
 	strvec_clear(&args);
 	forget(t);
 	if (a == TMUX_OK) {
+		free(why);
 		t->known = xstrdup(name);
 		t->known_exists = true;
 		strvec_push(&t->known_windows, SHELL_WINDOW);
 		return 0;
 	}
 	/* Made by someone else in between: fine. */
-	if (msg && *msg && strstr(*msg, "duplicate session")) {
-		free(*msg);
-		*msg = NULL;
+	if (why && strstr(why, "duplicate session")) {
+		free(why);
 		return 0;
 	}
+	if (msg)
+		*msg = why;
+	else
+		free(why);
 	return -EIO;
 }
 

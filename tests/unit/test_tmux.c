@@ -176,7 +176,10 @@ static void test_kill_last_session_server_exits(void)
 		}
 	}
 	for (int round = 0; round < 40; round++) {
-		ASSERT_OK(tmux_ensure_session(&t, "last", "/", NULL, argv, &msg));
+		if (tmux_ensure_session(&t, "last", "/", NULL, argv, &msg) != 0) {
+			printf("# round %d: new-session: %s\n", round, msg ? msg : "(no message)");
+			ASSERT_TRUE(0);
+		}
 		if (tmux_kill_session(&t, "last", &msg) != 0) {
 			printf("# round %d: %s\n", round, msg ? msg : "(no message)");
 			ASSERT_TRUE(0);
