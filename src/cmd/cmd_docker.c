@@ -49,6 +49,44 @@ static void print_failure(const struct compose_failure *f)
 	}
 }
 
+/* The session's host ports of its docker services for compose_rewrite:
+ * each one's port for its container port base_port, and each extra port's
+ * for the extra's base. ports has room for every service and extra port. */
+static size_t session_ports(const struct cmd_ctx *ctx, const struct session *s,
+			    struct compose_port *ports)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *c = &ctx->config.services[i];
+		unsigned host = services_port(s, c->name);
+
+		if (c->run != RUN_DOCKER)
+			continue;
+		if (c->base_port && host)
+			ports[n++] = (struct compose_port){c->name, c->base_port, (uint16_t)host};
+		for (size_t j = 0; j < c->n_extra; j++) {
+			char *rec = xasprintf("%s.%s", c->name, c->extra[j].name);
+
+			host = services_port(s, rec);
+			free(rec);
+			if (host)
+				ports[n++] = (struct compose_port){c->name, c->extra[j].base,
+								   (uint16_t)host};
+		}
+	}
+	return n;
+}
+
+static size_t count_ports(const struct cmd_ctx *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->config.n_services; i++)
+		n += 1 + ctx->config.services[i].n_extra;
+	return n;
+}
+
 int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *started)
 {
 	const struct session *s = svc->session;
@@ -59,7 +97,7 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 	struct compose_failure fail = {0};
 	struct docker d = {0};
 	char *orig = NULL, *dir = NULL, *out = NULL, *project = NULL, *cause = NULL, *odir = NULL;
-	size_t np = 0, nw = 0;
+	size_t np, nw = 0;
 	uint64_t timeout = 0, t0 = time_mono_ms();
 	int r = 0;
 
@@ -70,18 +108,17 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 	dir = session_compose_dir(ctx, s->slug);
 	out = path_join(dir, "docker-compose.yml");
 	project = project_name(ctx, s->slug);
-	ports = xcalloc(ctx->config.n_services + 1, sizeof(*ports));
+	ports = xcalloc(count_ports(ctx) + 1, sizeof(*ports));
+	np = session_ports(ctx, s, ports);
 	wait = xcalloc(ctx->config.n_services + 1, sizeof(*wait));
 	for (size_t i = 0; i < ctx->config.n_services; i++) {
 		const struct service_config *c = &ctx->config.services[i];
-		unsigned host = services_port(s, c->name);
 
 		if (c->run != RUN_DOCKER)
 			continue;
 		strvec_push(&services, c->name);
-		if (c->base_port && host)
-			ports[np++] = (struct compose_port){c->name, c->base_port, (uint16_t)host};
-		wait[nw++] = (struct compose_wait){c->name, (uint16_t)host};
+		/* the main port only: extra ports are not waited for */
+		wait[nw++] = (struct compose_wait){c->name, (uint16_t)services_port(s, c->name)};
 		if (c->ready_timeout_ms > timeout)
 			timeout = c->ready_timeout_ms;
 	}
