@@ -18,11 +18,11 @@
 
 static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	struct strvec names = STRVEC_INIT, started = STRVEC_INIT;
+	struct strvec names = STRVEC_INIT, started = STRVEC_INIT, docker = STRVEC_INIT;
 	char *failed = NULL;
 	struct session s = {0}, owned = {0};
 	struct svc_env svc = {0};
-	bool have_svc = false, lost = false;
+	bool have_svc = false, lost = false, docker_failed = false;
 	size_t *order = NULL, *pick = NULL, k = 0;
 	sigset_t old;
 	int c, code, first, n, r, sigfd;
@@ -40,7 +40,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = EXIT_BUSY;
 		goto out;
 	}
-	code = cmd_native_services(ctx, "restart", argv, first, argc, NULL);
+	code = cmd_named_services(ctx, "restart", argv, first, argc, NULL, &docker);
 	if (code)
 		goto out;
 	n = config_service_order(&ctx->config, &order);
@@ -62,7 +62,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		pick[k++] = order[i];
 		strvec_push(&names, cfg->name);
 	}
-	if (!k) {
+	if (!k && !docker.n) {
 		out_error("restart: session '%s' has no native service to restart", s.slug);
 		code = EXIT_NOTFOUND;
 		goto out;
@@ -79,11 +79,17 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	have_svc = true;
 	cmd_signals_block(&old);
 	sigfd = cmd_signalfd();
-	r = cmd_stop_services(&svc, &names, sigfd, "restart");
+	r = k ? cmd_stop_services(&svc, &names, sigfd, "restart") : 0;
 	test_pause("restart-launch");
 	if (r >= 0)
 		r = cmd_interrupted();
-	if (r >= 0 && !cmd_own_lost(ctx)) {
+	/* Named docker services (cmd_docker.c) come back before the native
+	 * ones, which may depend on them. */
+	if (r >= 0 && docker.n && !cmd_own_lost(ctx)) {
+		r = cmd_docker_restart(ctx, &s, &docker, svc.envp, sigfd, "restart", &failed);
+		docker_failed = r < 0 && r != -EIO && r != -EINTR;
+	}
+	if (r >= 0 && k && !cmd_own_lost(ctx)) {
 		r = cmd_launch(&svc, pick, k, sigfd, &started, "restart", &failed);
 		if (r == -EINTR && !cmd_own_lost(ctx))
 			out_error("restart: interrupted; stopping what was started");
@@ -101,11 +107,14 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (lost) {
 		code = cmd_stand_down(ctx);
 	} else if (r < 0) {
-		code = r == -EINTR ? EXIT_INTERRUPTED : r == -EBUSY ? EXIT_FAIL : EXIT_UNHEALTHY;
+		code = r == -EINTR                    ? EXIT_INTERRUPTED
+		       : r == -EBUSY || docker_failed ? EXIT_FAIL
+						      : EXIT_UNHEALTHY;
 		session_event(ctx->state, s.slug, "restart-failed", "%s", failed ? failed : "");
 	} else {
 		cmd_own_release(ctx);
 		activity_touch(ctx->berth_dir, s.slug);
+		k += docker.n;
 		session_event(ctx->state, s.slug, "restart", "%zu service%s", k, k == 1 ? "" : "s");
 		out_line(stdout, "restarted %zu service%s of session '%s'\n", k, k == 1 ? "" : "s",
 			 s.slug);
@@ -116,6 +125,7 @@ out:
 		svc_env_finish(&svc);
 	strvec_clear(&names);
 	strvec_clear(&started);
+	strvec_clear(&docker);
 	free(order);
 	free(pick);
 	session_finish(&s);
@@ -129,7 +139,11 @@ const struct cmd_entry cmd_restart_entry = {
 	.summary = "restart services in place: same ports, waiting until they are ready",
 	.help = "Without services: every native service, in dependency order. Each service's\n"
 		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
-		"that does not get ready again is stopped, and restart exits 6.\n",
+		"that does not get ready again is stopped, and restart exits 6.\n"
+		"A docker service (run = docker) named is stopped and started again in the\n"
+		"session's compose project (compose stop, then compose up), before the native\n"
+		"ones, and waited for as up does: running, healthy, its port answering; one\n"
+		"that exits fails at once (exit 6) with its container's last lines.\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_IDLE,
 	.exec = cmd_restart_exec,

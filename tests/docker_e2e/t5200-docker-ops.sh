@@ -1,7 +1,11 @@
 #!/bin/sh
 # Docker services operated like native ones, against the real engine: the
 # extra ports of a docker service published (host: the session's port,
-# container: the extra's base).
+# container: the extra's base), `restart` (a new start of its container,
+# waited for until its port answers; one that exits fails with exit 6 and
+# its last lines), `stop` of a docker service (its container stopped, the
+# native services and the session untouched), native and docker services
+# named together.
 . "$BERTH_SRCDIR/tests/lib.sh"
 test_require_docker
 
@@ -69,6 +73,91 @@ test_expect_success 'the extra port of a docker service is published: the sessio
   test_grep "0.0.0.0:$((P + 1))->5432" ports &&
   test_grep_not "5432->5432" ports &&
   test_grep_not "is not published" err
+'
+
+test_expect_success 'restart of a docker service: a new start of its container, waited for until its port answers' '
+  t0=$(started_at s1 db) && wpid=$(web_pid s1 web) &&
+  berth restart s1 db >out 2>err &&
+  test_grep "restarted 1 service of session .s1." out &&
+  test_grep "docker: 1 service ready" err &&
+  test_eq "$(http_get $((P + 1)) runs)" 2 &&
+  test_eq "$(http_get $((P + 301)) admin.html)" admin-page &&
+  test "$(started_at s1 db)" != "$t0" &&
+  test_eq "$(running s1 db)" true &&
+  test_eq "$(web_pid s1 web)" "$wpid" &&
+  berth events s1 >ev && test_grep "restart" ev
+'
+
+test_expect_success 'stop of a docker service: its container stopped, the native services and the session untouched; restart starts it again' '
+  wpid=$(web_pid s1 web) &&
+  berth stop s1 db >out 2>err &&
+  test_grep "stopped 1 service of session .s1." out &&
+  test_eq "$(running s1 db)" false &&
+  test_eq "$(ls_get s1 status)" active &&
+  pid_alive "$wpid" &&
+  test_must_fail code=6 berth status s1 --json >st.json &&
+  test_eq "$(json_get st.json "[x for x in d[\"services\"] if x[\"name\"] == \"web\"][0][\"pid\"]")" "$wpid" &&
+  test_eq "$(json_get st.json "d[\"docker\"][\"services\"][0][\"state\"]")" exited &&
+  test_must_fail http_get $((P + 1)) runs >/dev/null &&
+  berth restart s1 db >out 2>err &&
+  test_eq "$(http_get $((P + 1)) runs)" 3 &&
+  test_eq "$(web_pid s1 web)" "$wpid" &&
+  berth status s1 >/dev/null
+'
+
+test_expect_success 'native and docker services named together: restart and stop both' '
+  wpid=$(web_pid s1 web) && t0=$(started_at s1 db) &&
+  berth restart s1 web db >out 2>err &&
+  test_grep "restarted 2 services of session .s1." out &&
+  test "$(web_pid s1 web)" != "$wpid" &&
+  test "$(started_at s1 db)" != "$t0" &&
+  test_eq "$(http_get $((P + 1)) runs)" 4 &&
+  port_listening $((P + 101)) &&
+  berth stop s1 db web >out 2>err &&
+  test_grep "stopped 2 services of session .s1." out &&
+  test_eq "$(running s1 db)" false &&
+  ! port_listening $((P + 101)) &&
+  test_eq "$(ls_get s1 status)" active &&
+  berth restart s1 db web >out 2>err &&
+  port_listening $((P + 101)) &&
+  test_eq "$(http_get $((P + 1)) runs)" 5
+'
+
+test_expect_success 'docker does not answer: stop and restart of a docker service exit 1, the session kept active' '
+  no=unix://$TEST_ROOT/no-docker.sock &&
+  DOCKER_HOST=$no test_must_fail code=1 "$BERTH" stop s1 db 2>e &&
+  test_grep "stop: the Docker daemon does not answer" e &&
+  DOCKER_HOST=$no test_must_fail code=1 "$BERTH" restart s1 db 2>e &&
+  test_grep "restart: the Docker daemon does not answer" e &&
+  test_eq "$(ls_get s1 status)" active &&
+  test_eq "$(running s1 db)" true &&
+  berth status s1 >/dev/null
+'
+
+test_expect_success 'restart interrupted while it waits for a docker service: exit 130, its container stopped, the session free' '
+  docker exec "$(container s1 db)" touch /data/slow &&
+  "$BERTH" restart s1 db >ri.out 2>ri.err &
+  rpid=$!
+  test_track_pid $rpid
+  wait_for 60 "grep -q \"docker: waiting for\" ri.err" "restart to wait for db" &&
+  wait_for 30 "docker logs \"\$(container s1 db)\" 2>&1 | grep -q \"db slow\"" "db to be slow" &&
+  kill -TERM $rpid &&
+  test_must_fail code=130 wait $rpid &&
+  test_eq "$(running s1 db)" false &&
+  test_eq "$(ls_get s1 status)" active &&
+  berth restart s1 db >out 2>err &&
+  test_eq "$(http_get $((P + 1)) runs)" 7
+'
+
+test_expect_success 'a docker service that exits on restart: restart exits 6 with its last lines' '
+  docker exec "$(container s1 db)" touch /data/fail &&
+  test_must_fail code=6 berth restart s1 db >out 2>err &&
+  test_grep "restart: docker service .db. Exited (3)" err &&
+  test_grep "last 20 lines of its container" err &&
+  test_grep "db giving up" err &&
+  test_eq "$(running s1 db)" false &&
+  test_eq "$(ls_get s1 status)" active &&
+  berth events s1 >ev && test_grep "restart-failed.*db" ev
 '
 
 test_expect_success 'down removes everything' '
