@@ -1,7 +1,8 @@
 #!/bin/sh
 # Docker services operated like native ones, against the real engine: the
 # extra ports of a docker service published (host: the session's port,
-# container: the extra's base), `restart` (a new start of its container,
+# container: the extra's base), `logs` of a docker service (its container's
+# output, -n, -f across a restart), `restart` (a new start of its container,
 # waited for until its port answers; one that exits fails with exit 6 and
 # its last lines), `stop` of a docker service (its container stopped, the
 # native services and the session untouched), native and docker services
@@ -75,8 +76,24 @@ test_expect_success 'the extra port of a docker service is published: the sessio
   test_grep_not "is not published" err
 '
 
-test_expect_success 'restart of a docker service: a new start of its container, waited for until its port answers' '
+test_expect_success 'logs of a docker service: its container'"'"'s output, -n lines, with native services' '
+  berth logs s1 db >lg 2>lg.err &&
+  test_grep "^db | db run 1$" lg &&
+  test_grep "^db | db serving$" lg &&
+  berth logs -n 1 s1 db >lg1 &&
+  test_eq "$(cat lg1)" "db | db serving" &&
+  berth logs s1 web db >lg2 &&
+  test_grep "^web | web sees db at $((P + 1))$" lg2 &&
+  test_grep "^db  | db serving$" lg2 &&
+  test_must_fail code=4 berth logs s1 nosuch 2>e
+'
+
+test_expect_success 'restart of a docker service: a new start of its container, waited for until its port answers; logs -f follows it' '
+  "$BERTH" logs -f s1 db >lf 2>lf.err &
+  lpid=$!
+  test_track_pid $lpid
   t0=$(started_at s1 db) && wpid=$(web_pid s1 web) &&
+  wait_for 30 "grep -q \"db serving\" lf" "logs -f to show the tail" &&
   berth restart s1 db >out 2>err &&
   test_grep "restarted 1 service of session .s1." out &&
   test_grep "docker: 1 service ready" err &&
@@ -85,6 +102,11 @@ test_expect_success 'restart of a docker service: a new start of its container, 
   test "$(started_at s1 db)" != "$t0" &&
   test_eq "$(running s1 db)" true &&
   test_eq "$(web_pid s1 web)" "$wpid" &&
+  wait_for 30 "test \$(grep -c \"db serving\" lf) -ge 2" "logs -f to follow the restarted container" &&
+  kill $lpid &&
+  test_grep "^db | db run 2$" lf &&
+  test_eq "$(grep -c "db run 1" lf)" 1 &&
+  test_eq "$(grep -c "db run 2" lf)" 1 &&
   berth events s1 >ev && test_grep "restart" ev
 '
 
@@ -123,8 +145,10 @@ test_expect_success 'native and docker services named together: restart and stop
   test_eq "$(http_get $((P + 1)) runs)" 5
 '
 
-test_expect_success 'docker does not answer: stop and restart of a docker service exit 1, the session kept active' '
+test_expect_success 'docker does not answer: logs, stop and restart of a docker service exit 1, the session kept active' '
   no=unix://$TEST_ROOT/no-docker.sock &&
+  DOCKER_HOST=$no test_must_fail code=1 "$BERTH" logs s1 db 2>e &&
+  test_grep "logs: the Docker daemon does not answer" e &&
   DOCKER_HOST=$no test_must_fail code=1 "$BERTH" stop s1 db 2>e &&
   test_grep "stop: the Docker daemon does not answer" e &&
   DOCKER_HOST=$no test_must_fail code=1 "$BERTH" restart s1 db 2>e &&
