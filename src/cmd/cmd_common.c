@@ -552,11 +552,23 @@ int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int op
 int cmd_native_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
 			struct strvec *names)
 {
+	return cmd_named_services(ctx, cmd, argv, first, argc, names, NULL);
+}
+
+int cmd_named_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
+		       struct strvec *names, struct strvec *docker)
+{
 	for (int i = first; i < argc; i++) {
 		const struct service_config *cfg = config_service(&ctx->config, argv[i]);
 
+		if (docker && cfg && cfg->run == RUN_DOCKER) {
+			if (strvec_find(docker, argv[i]) < 0)
+				strvec_push(docker, argv[i]);
+			continue;
+		}
 		if (!cfg || cfg->run != RUN_NATIVE || !cfg->command) {
-			out_error("%s: no native service '%s' in %s", cmd, argv[i], CONFIG_FILE);
+			out_error("%s: no native service '%s' in %s%s", cmd, argv[i], CONFIG_FILE,
+				  docker ? " (nor a docker one)" : "");
 			return EXIT_NOTFOUND;
 		}
 		if (names)

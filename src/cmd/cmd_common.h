@@ -86,6 +86,31 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
  * uses docker or the session has a compose file. Prints errors. 0 or -errno. */
 int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *envp,
 		    bool keep_volumes);
+/* The compose project of session slug: <prefix>_<slug>. Caller frees. */
+char *cmd_docker_project(const struct cmd_ctx *ctx, const char *slug);
+/* Docker services of an active session, by name (names: docker services of
+ * the config), in its compose project as `up` wrote it (the file is not
+ * written again). Each prints its progress and errors, prefixed with cmd,
+ * and returns 0, or: -EIO when a service failed (printed with its
+ * container's last lines; the command exits 6; its name in *ret_service,
+ * may be NULL, caller frees), -EINTR on a signal on sigfd (-1: none), any
+ * other -errno when docker or compose failed (exit 1).
+ * cmd_docker_stop: `compose stop` of them (each container gets stop_grace,
+ * rounded up to whole seconds, then SIGKILL); their containers are kept,
+ * the session's other services are not touched.
+ * cmd_docker_start: for `berth start` (and restart): start them again
+ * (`compose up --detach` of them: a stopped container is started, a missing
+ * one made) and wait as `up` does until each runs, is healthy when it has a
+ * healthcheck and its session port takes connections (extra ports are not
+ * waited for); a container that exits or turns unhealthy fails at once.
+ * What did not get ready (or was interrupted) is stopped again.
+ * cmd_docker_restart: cmd_docker_stop, then cmd_docker_start. */
+int cmd_docker_stop(struct cmd_ctx *ctx, const struct session *s, const struct strvec *names,
+		    char *const *envp, const char *cmd);
+int cmd_docker_start(struct cmd_ctx *ctx, const struct session *s, const struct strvec *names,
+		     char *const *envp, int sigfd, const char *cmd, char **ret_service);
+int cmd_docker_restart(struct cmd_ctx *ctx, const struct session *s, const struct strvec *names,
+		       char *const *envp, int sigfd, const char *cmd, char **ret_service);
 /* status: the session's docker services (container state, health, its
  * published port taking connections): printed, or as "docker" in obj.
  * *unhealthy set when one of an active session is not well. */
@@ -122,6 +147,11 @@ int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int op
  * service 'x'" and returns EXIT_NOTFOUND for the first that does not. */
 int cmd_native_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
 			struct strvec *names);
+/* The same, where a docker service (run = docker) may be named too: native
+ * ones are appended to names (may be NULL), docker ones to docker (once
+ * each; NULL: refused as cmd_native_services does). */
+int cmd_named_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
+		       struct strvec *names, struct strvec *docker);
 /* The session's native services: those of the config with a command, then
  * those recorded in its run directory but no longer configured. */
 void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret);

@@ -1,7 +1,9 @@
 /*
- * cmd_docker.c: a session's compose project for `up` and `down` (SPEC §8):
- * the session's compose file written from the worktree's, the project
- * started and waited for, and removed by its exact label.
+ * cmd_docker.c: a session's compose project (SPEC §8): for `up`, the
+ * session's compose file written from the worktree's, the project started
+ * and waited for; for `down`, removed by its exact label; for `stop`,
+ * `restart` (and `start`), named docker services stopped and started again
+ * in it, with the same wait as `up`; the docker rows of `status`.
  */
 #include "util/common.h"
 
@@ -16,7 +18,7 @@
 
 #define DOCKER_READY_DEFAULT_MS 60000
 
-static char *project_name(const struct cmd_ctx *ctx, const char *slug)
+char *cmd_docker_project(const struct cmd_ctx *ctx, const char *slug)
 {
 	return xasprintf("%s_%s", ctx->config.prefix, slug);
 }
@@ -34,12 +36,13 @@ static char *worktree_compose(const struct cmd_ctx *ctx, const struct session *s
 	return f[0] == '/' ? xstrdup(f) : path_join(s->worktree, f);
 }
 
-static void print_failure(const struct compose_failure *f)
+static void print_failure(const char *cmd, const struct compose_failure *f)
 {
 	if (f->service)
-		out_error("up: docker service '%s' %s", f->service, f->what);
+		out_error("%s: docker service '%s' %s", cmd, f->service, f->what);
 	else
-		out_error("up: docker services not ready: %s", f->what ? f->what : "no answer");
+		out_error("%s: docker services not ready: %s", cmd,
+			  f->what ? f->what : "no answer");
 	if (f->tail) {
 		size_t len = strlen(f->tail);
 
@@ -49,18 +52,100 @@ static void print_failure(const struct compose_failure *f)
 	}
 }
 
+/* The session's host ports of its docker services for compose_rewrite:
+ * each one's port for its container port base_port, and each extra port's
+ * for the extra's base. ports has room for every service and extra port. */
+static size_t session_ports(const struct cmd_ctx *ctx, const struct session *s,
+			    struct compose_port *ports)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *c = &ctx->config.services[i];
+		unsigned host = services_port(s, c->name);
+
+		if (c->run != RUN_DOCKER)
+			continue;
+		if (c->base_port && host)
+			ports[n++] = (struct compose_port){c->name, c->base_port, (uint16_t)host};
+		for (size_t j = 0; j < c->n_extra; j++) {
+			char *rec = xasprintf("%s.%s", c->name, c->extra[j].name);
+
+			host = services_port(s, rec);
+			free(rec);
+			if (host)
+				ports[n++] = (struct compose_port){c->name, c->extra[j].base,
+								   (uint16_t)host};
+		}
+	}
+	return n;
+}
+
+static size_t count_ports(const struct cmd_ctx *ctx)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ctx->config.n_services; i++)
+		n += 1 + ctx->config.services[i].n_extra;
+	return n;
+}
+
+/* Wait as `up` does until the docker services named (NULL: every docker
+ * service of the config) run, are healthy where they have a healthcheck and
+ * their session port (the main one; extra ports are not waited for) takes
+ * connections, within the longest of their ready_timeout. Prints progress
+ * (t0: when the start began) and the failure, with the container's last
+ * lines. 0, -EINTR, -EIO (a service failed or timed out), -EHOSTDOWN. The
+ * name of the failed service goes to *ret_service (may be NULL). */
+static int wait_ready(struct cmd_ctx *ctx, const struct session *s, const struct docker *d,
+		      const char *project, const struct strvec *names, int sigfd, uint64_t t0,
+		      const char *cmd, char **ret_service)
+{
+	struct compose_wait *wait = xcalloc(ctx->config.n_services + 1, sizeof(*wait));
+	struct compose_failure fail = {0};
+	uint64_t timeout = 0;
+	size_t nw = 0;
+	int r;
+
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *c = &ctx->config.services[i];
+
+		if (c->run != RUN_DOCKER || (names && strvec_find(names, c->name) < 0))
+			continue;
+		wait[nw++] = (struct compose_wait){c->name, (uint16_t)services_port(s, c->name)};
+		if (c->ready_timeout_ms > timeout)
+			timeout = c->ready_timeout_ms;
+	}
+	out_step("docker: waiting for %zu service%s (running, healthy, port answering)", nw,
+		 nw == 1 ? "" : "s");
+	r = docker_compose_wait(d, project, wait, nw, timeout ? timeout : DOCKER_READY_DEFAULT_MS,
+				sigfd, &fail);
+	if (r == 0) {
+		out_step("docker: %zu service%s ready (%.2f s)", nw, nw == 1 ? "" : "s",
+			 (double)(time_mono_ms() - t0) / 1000.0);
+	} else if (r == -EHOSTDOWN) {
+		out_error("%s: %s", cmd, fail.what);
+	} else if (r != -EINTR) {
+		print_failure(cmd, &fail);
+		if (ret_service && fail.service)
+			*ret_service = xstrdup(fail.service);
+		r = -EIO;
+	}
+	compose_failure_finish(&fail);
+	free(wait);
+	return r;
+}
+
 int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *started)
 {
 	const struct session *s = svc->session;
 	struct compose_port *ports = NULL;
-	struct compose_wait *wait = NULL;
 	struct strvec services = STRVEC_INIT, warnings = STRVEC_INIT;
 	struct strbuf file = STRBUF_INIT, log = STRBUF_INIT;
-	struct compose_failure fail = {0};
 	struct docker d = {0};
 	char *orig = NULL, *dir = NULL, *out = NULL, *project = NULL, *cause = NULL, *odir = NULL;
-	size_t np = 0, nw = 0;
-	uint64_t timeout = 0, t0 = time_mono_ms();
+	size_t np;
+	uint64_t t0 = time_mono_ms();
 	int r = 0;
 
 	*started = false;
@@ -69,22 +154,12 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 	orig = worktree_compose(ctx, s);
 	dir = session_compose_dir(ctx, s->slug);
 	out = path_join(dir, "docker-compose.yml");
-	project = project_name(ctx, s->slug);
-	ports = xcalloc(ctx->config.n_services + 1, sizeof(*ports));
-	wait = xcalloc(ctx->config.n_services + 1, sizeof(*wait));
-	for (size_t i = 0; i < ctx->config.n_services; i++) {
-		const struct service_config *c = &ctx->config.services[i];
-		unsigned host = services_port(s, c->name);
-
-		if (c->run != RUN_DOCKER)
-			continue;
-		strvec_push(&services, c->name);
-		if (c->base_port && host)
-			ports[np++] = (struct compose_port){c->name, c->base_port, (uint16_t)host};
-		wait[nw++] = (struct compose_wait){c->name, (uint16_t)host};
-		if (c->ready_timeout_ms > timeout)
-			timeout = c->ready_timeout_ms;
-	}
+	project = cmd_docker_project(ctx, s->slug);
+	ports = xcalloc(count_ports(ctx) + 1, sizeof(*ports));
+	np = session_ports(ctx, s, ports);
+	for (size_t i = 0; i < ctx->config.n_services; i++)
+		if (ctx->config.services[i].run == RUN_DOCKER)
+			strvec_push(&services, ctx->config.services[i].name);
 	r = compose_rewrite(
 		orig, &(struct compose_rewrite){project, ctx->config.prefix, s->slot, ports, np},
 		&file, &warnings, &cause);
@@ -121,32 +196,14 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 		r = -EPROTO; /* compose's own failure, not a service's */
 		goto out;
 	}
-	out_step("docker: waiting for %zu service%s (running, healthy, port answering)", nw,
-		 nw == 1 ? "" : "s");
-	r = docker_compose_wait(&d, project, wait, nw, timeout ? timeout : DOCKER_READY_DEFAULT_MS,
-				sigfd, &fail);
-	if (r == -EINTR)
-		goto out;
-	if (r == -EHOSTDOWN) {
-		out_error("up: %s", fail.what);
-		goto out;
-	}
-	if (r < 0) {
-		print_failure(&fail);
-		r = -EIO;
-		goto out;
-	}
-	out_step("docker: %zu service%s ready (%.2f s)", nw, nw == 1 ? "" : "s",
-		 (double)(time_mono_ms() - t0) / 1000.0);
+	r = wait_ready(ctx, s, &d, project, NULL, sigfd, t0, "up", NULL);
 out:
-	compose_failure_finish(&fail);
 	docker_finish(&d);
 	strvec_clear(&services);
 	strvec_clear(&warnings);
 	strbuf_release(&file);
 	strbuf_release(&log);
 	free(ports);
-	free(wait);
 	free(orig);
 	free(odir);
 	free(dir);
@@ -160,7 +217,8 @@ int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *e
 		    bool keep_volumes)
 {
 	char *dir = session_compose_dir(ctx, s->slug), *file = path_join(dir, "docker-compose.yml");
-	char *project = project_name(ctx, s->slug), *orig = worktree_compose(ctx, s), *cause = NULL;
+	char *project = cmd_docker_project(ctx, s->slug), *orig = worktree_compose(ctx, s),
+	     *cause = NULL;
 	struct docker d = {0};
 	int r = 0;
 
@@ -193,9 +251,162 @@ out:
 	return r;
 }
 
+/* The compose project of an active session, for commands on its docker
+ * services: the file `up` wrote (not written again: it is what runs), and
+ * the engine. */
+struct session_project {
+	struct docker d;
+	char *name, *file, *dir;
+};
+
+static void session_project_finish(struct session_project *p)
+{
+	docker_finish(&p->d);
+	free(p->name);
+	free(p->file);
+	free(p->dir);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Prints what is wrong: 0, -ENOENT (the session has no compose file) or
+ * the -errno of docker_init. */
+static int session_project_open(struct cmd_ctx *ctx, const struct session *s, char *const *envp,
+				const char *cmd, struct session_project *p)
+{
+	char *dir = session_compose_dir(ctx, s->slug), *cause = NULL;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	p->file = path_join(dir, "docker-compose.yml");
+	free(dir);
+	p->name = cmd_docker_project(ctx, s->slug);
+	p->dir = worktree_compose(ctx, s);
+	if (strrchr(p->dir, '/'))
+		*strrchr(p->dir, '/') = '\0';
+	if (!path_exists(p->file)) {
+		out_error("%s: session '%s' has no compose project (no %s); `berth up %s` starts "
+			  "its docker services",
+			  cmd, s->slug, p->file, s->slug);
+		session_project_finish(p);
+		return -ENOENT;
+	}
+	r = docker_init(&p->d, envp, &cause);
+	if (r < 0) {
+		out_error("%s: %s", cmd, cause);
+		free(cause);
+		session_project_finish(p);
+	}
+	return r;
+}
+
+static void list_text(const struct strvec *names, struct strbuf *out)
+{
+	for (size_t i = 0; i < names->n; i++)
+		strbuf_addf(out, "%s%s", i ? ", " : "", names->v[i]);
+}
+
+/* `compose stop` of names (their containers kept), each container getting
+ * stop_grace (rounded up to whole seconds) before SIGKILL. */
+static int project_stop(struct cmd_ctx *ctx, struct session_project *p, const struct strvec *names,
+			const char *cmd)
+{
+	struct strbuf list = STRBUF_INIT;
+	char *cause = NULL;
+	uint64_t t0 = time_mono_ms();
+	int r;
+
+	list_text(names, &list);
+	r = docker_compose_stop(&p->d, &(struct compose_project){p->name, p->file, p->dir}, names,
+				(unsigned)((ctx->config.stop_grace_ms + 999) / 1000), NULL, &cause);
+	if (r < 0)
+		out_error("%s: docker compose stop of %s failed: %s", cmd, list.buf, cause);
+	else
+		out_step("docker: stopped %s in %.2f s", list.buf,
+			 (double)(time_mono_ms() - t0) / 1000.0);
+	strbuf_release(&list);
+	free(cause);
+	return r;
+}
+
+/* `compose up --detach` of names (their containers started again, made
+ * when missing) and the wait of `up`; what did not get ready is stopped. */
+static int project_start(struct cmd_ctx *ctx, const struct session *s, struct session_project *p,
+			 const struct strvec *names, int sigfd, const char *cmd, char **ret_service)
+{
+	struct strbuf list = STRBUF_INIT, log = STRBUF_INIT;
+	char *cause = NULL;
+	uint64_t t0 = time_mono_ms();
+	int r;
+
+	list_text(names, &list);
+	out_step("docker: starting %s (project %s)", list.buf, p->name);
+	r = docker_compose_up(&p->d, &(struct compose_project){p->name, p->file, p->dir}, names,
+			      &log, &cause);
+	if (r < 0) {
+		out_error("%s: docker compose up of %s failed: %s", cmd, list.buf, cause);
+		r = -EPROTO; /* compose's own failure, not a service's */
+		goto out;
+	}
+	r = wait_ready(ctx, s, &p->d, p->name, names, sigfd, t0, cmd, ret_service);
+	if (r == -EINTR)
+		out_error("%s: interrupted; stopping %s", cmd, list.buf);
+	if (r == -EIO || r == -EINTR)
+		project_stop(ctx, p, names, cmd);
+out:
+	strbuf_release(&list);
+	strbuf_release(&log);
+	free(cause);
+	return r;
+}
+
+int cmd_docker_stop(struct cmd_ctx *ctx, const struct session *s, const struct strvec *names,
+		    char *const *envp, const char *cmd)
+{
+	struct session_project p;
+	int r = session_project_open(ctx, s, envp, cmd, &p);
+
+	if (r < 0)
+		return r;
+	r = project_stop(ctx, &p, names, cmd);
+	session_project_finish(&p);
+	return r;
+}
+
+/* For `berth start` (and restart): start named docker services of an active
+ * session again and wait as `up` does; see cmd_common.h. */
+int cmd_docker_start(struct cmd_ctx *ctx, const struct session *s, const struct strvec *names,
+		     char *const *envp, int sigfd, const char *cmd, char **ret_service)
+{
+	struct session_project p;
+	int r = session_project_open(ctx, s, envp, cmd, &p);
+
+	if (r < 0)
+		return r;
+	r = project_start(ctx, s, &p, names, sigfd, cmd, ret_service);
+	session_project_finish(&p);
+	return r;
+}
+
+int cmd_docker_restart(struct cmd_ctx *ctx, const struct session *s, const struct strvec *names,
+		       char *const *envp, int sigfd, const char *cmd, char **ret_service)
+{
+	struct session_project p;
+	int r = session_project_open(ctx, s, envp, cmd, &p);
+
+	if (r < 0)
+		return r;
+	r = project_stop(ctx, &p, names, cmd);
+	if (r >= 0)
+		r = cmd_interrupted();
+	if (r >= 0)
+		r = project_start(ctx, s, &p, names, sigfd, cmd, ret_service);
+	session_project_finish(&p);
+	return r;
+}
+
 void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj, bool *unhealthy)
 {
-	char *dir = session_compose_dir(ctx, s->slug), *project = project_name(ctx, s->slug);
+	char *dir = session_compose_dir(ctx, s->slug), *project = cmd_docker_project(ctx, s->slug);
 	char *cause = NULL;
 	struct container *cs = NULL;
 	size_t nc = 0;

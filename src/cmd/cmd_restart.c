@@ -29,16 +29,44 @@ static int start_session(const char *slug)
 	return EXIT_FAIL;
 }
 
+/* start: the named services and what they depend on, split into native
+ * (wanted) and docker ones; none named (all): every docker service too. */
+static void start_set(struct cmd_ctx *ctx, bool all, struct strvec *wanted, struct strvec *docker)
+{
+	bool docker_mode = config_uses_docker(&ctx->config);
+	struct strvec both = STRVEC_INIT;
+
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *cfg = &ctx->config.services[i];
+
+		if (strvec_find(wanted, cfg->name) >= 0 || strvec_find(docker, cfg->name) >= 0 ||
+		    (all && docker_mode && cfg->run == RUN_DOCKER))
+			strvec_push(&both, cfg->name);
+	}
+	config_with_deps(&ctx->config, &both);
+	strvec_clear(wanted);
+	strvec_clear(docker);
+	for (size_t i = 0; i < both.n; i++) {
+		const struct service_config *cfg = config_service(&ctx->config, both.v[i]);
+
+		if (cfg && cfg->run == RUN_DOCKER && docker_mode)
+			strvec_push(docker, cfg->name);
+		else if (cfg)
+			strvec_push(wanted, cfg->name);
+	}
+	strvec_clear(&both);
+}
+
 static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	bool start = ctx->entry == &cmd_start_entry;
 	const char *cmd = ctx->entry->name;
 	struct strvec names = STRVEC_INIT, started = STRVEC_INIT, wanted = STRVEC_INIT,
-		      lost_ones = STRVEC_INIT;
+		      lost_ones = STRVEC_INIT, docker = STRVEC_INIT;
 	char *failed = NULL;
 	struct session s = {0}, owned = {0};
 	struct svc_env svc = {0};
-	bool have_svc = false, lost = false;
+	bool have_svc = false, lost = false, docker_failed = false, all;
 	size_t *order = NULL, *pick = NULL, k = 0;
 	sigset_t old;
 	int c, code, first, n, r, sigfd;
@@ -68,11 +96,12 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		code = EXIT_BUSY;
 		goto out;
 	}
-	code = cmd_native_services(ctx, cmd, argv, first, argc, &wanted);
+	all = first == argc;
+	code = cmd_named_services(ctx, cmd, argv, first, argc, &wanted, &docker);
 	if (code)
 		goto out;
-	if (start && wanted.n)
-		config_with_deps(&ctx->config, &wanted); /* what they depend on comes too */
+	if (start)
+		start_set(ctx, all, &wanted, &docker);
 	n = config_service_order(&ctx->config, &order);
 	if (n < 0) {
 		out_error("%s: the services' depends_on form a cycle; `berth validate` shows it",
@@ -85,7 +114,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		const struct service_config *cfg = &ctx->config.services[order[i]];
 		struct svc_view v;
 
-		if ((wanted.n && strvec_find(&wanted, cfg->name) < 0) || cfg->run != RUN_NATIVE ||
+		if ((!all && strvec_find(&wanted, cfg->name) < 0) || cfg->run != RUN_NATIVE ||
 		    !cfg->command)
 			continue;
 		if (start && services_view(ctx->berth_dir, s.slug, cfg->name, &v) == 0) {
@@ -100,11 +129,11 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		pick[k++] = order[i];
 		strvec_push(&names, cfg->name);
 	}
-	if (!k && start) {
+	if (!k && !docker.n && start) {
 		out_line(stdout, "every service named of session '%s' runs already\n", s.slug);
 		goto out;
 	}
-	if (!k) {
+	if (!k && !docker.n) {
 		out_error("restart: session '%s' has no native service to restart", s.slug);
 		code = EXIT_NOTFOUND;
 		goto out;
@@ -121,12 +150,21 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	have_svc = true;
 	cmd_signals_block(&old);
 	sigfd = cmd_signalfd();
-	r = start ? (lost_ones.n ? cmd_stop_services(&svc, &lost_ones, sigfd, cmd) : 0)
-		  : cmd_stop_services(&svc, &names, sigfd, cmd);
+	if (start)
+		r = lost_ones.n ? cmd_stop_services(&svc, &lost_ones, sigfd, cmd) : 0;
+	else
+		r = k ? cmd_stop_services(&svc, &names, sigfd, cmd) : 0;
 	test_pause("restart-launch");
 	if (r >= 0)
 		r = cmd_interrupted();
-	if (r >= 0 && !cmd_own_lost(ctx)) {
+	/* Named docker services (cmd_docker.c) come back before the native
+	 * ones, which may depend on them. */
+	if (r >= 0 && docker.n && !cmd_own_lost(ctx)) {
+		r = start ? cmd_docker_start(ctx, &s, &docker, svc.envp, sigfd, cmd, &failed)
+			  : cmd_docker_restart(ctx, &s, &docker, svc.envp, sigfd, cmd, &failed);
+		docker_failed = r < 0 && r != -EIO && r != -EINTR;
+	}
+	if (r >= 0 && k && !cmd_own_lost(ctx)) {
 		r = cmd_launch(&svc, pick, k, sigfd, &started, cmd, &failed);
 		if (r == -EINTR && !cmd_own_lost(ctx))
 			out_error("%s: interrupted; stopping what was started", cmd);
@@ -144,12 +182,15 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (lost) {
 		code = cmd_stand_down(ctx);
 	} else if (r < 0) {
-		code = r == -EINTR ? EXIT_INTERRUPTED : r == -EBUSY ? EXIT_FAIL : EXIT_UNHEALTHY;
+		code = r == -EINTR                    ? EXIT_INTERRUPTED
+		       : r == -EBUSY || docker_failed ? EXIT_FAIL
+						      : EXIT_UNHEALTHY;
 		session_event(ctx->state, s.slug, start ? "start-failed" : "restart-failed", "%s",
 			      failed ? failed : "");
 	} else {
 		cmd_own_release(ctx);
 		activity_touch(ctx->berth_dir, s.slug);
+		k += docker.n;
 		session_event(ctx->state, s.slug, cmd, "%zu service%s", k, k == 1 ? "" : "s");
 		out_line(stdout, "%s %zu service%s of session '%s'\n",
 			 start ? "started" : "restarted", k, k == 1 ? "" : "s", s.slug);
@@ -162,6 +203,7 @@ out:
 	strvec_clear(&started);
 	strvec_clear(&wanted);
 	strvec_clear(&lost_ones);
+	strvec_clear(&docker);
 	free(order);
 	free(pick);
 	session_finish(&s);
@@ -175,7 +217,11 @@ const struct cmd_entry cmd_restart_entry = {
 	.summary = "restart services in place: same ports, waiting until they are ready",
 	.help = "Without services: every native service, in dependency order. Each service's\n"
 		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
-		"that does not get ready again is stopped, and restart exits 6.\n\n"
+		"that does not get ready again is stopped, and restart exits 6.\n"
+		"A docker service (run = docker) named is stopped and started again in the\n"
+		"session's compose project (compose stop, then compose up), before the native\n"
+		"ones, and waited for as up does: running, healthy, its port answering; one\n"
+		"that exits fails at once (exit 6) with its container's last lines.\n\n"
 		"Options:\n"
 		"  -q, --quiet   no progress on stderr\n",
 	.flags = CMD_CONFIG | CMD_STATE,
@@ -188,8 +234,9 @@ const struct cmd_entry cmd_start_entry = {
 	.usage = "start [<slug>] [service...] [-q]",
 	.summary = "start services that do not run, on their ports, waiting until they are ready",
 	.help = "Named services (and what they depend on) that are not running: stopped by\n"
-		"`berth stop`, ended or failed. Without services: every native service that\n"
-		"does not run. Each starts on its session's ports and is waited for as `up`\n"
+		"`berth stop`, ended or failed. Without services: every service that does not\n"
+		"run, docker ones too (compose up of them; a running container is left as it\n"
+		"is). Each starts on its session's ports and is waited for as `up`\n"
 		"does; one that does not get ready is stopped again, and start exits 6. What\n"
 		"runs is left alone. A stopped session with no service named is resumed as\n"
 		"`berth up <slug>` does.\n\n"

@@ -67,11 +67,11 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
-	struct strvec names = STRVEC_INIT;
+	struct strvec names = STRVEC_INIT, docker = STRVEC_INIT;
 	struct session s = {0}, owned = {0};
 	struct svc_env svc = {0};
 	struct svc_view *before = NULL;
-	bool have_svc = false, whole;
+	bool have_svc = false, whole, docker_failed = false;
 	uint64_t idle_ms = 0;
 	sigset_t old;
 	int c, code, first, r, sigfd;
@@ -103,7 +103,7 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 							"service");
 		goto out;
 	}
-	code = cmd_native_services(ctx, "stop", argv, first, argc, &names);
+	code = cmd_named_services(ctx, "stop", argv, first, argc, &names, &docker);
 	if (code)
 		goto out;
 	if (s.status == SESSION_STOPPED && whole) {
@@ -134,7 +134,11 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		services_view(ctx->berth_dir, s.slug, names.v[i], &before[i]);
 	cmd_signals_block(&old);
 	sigfd = cmd_signalfd();
-	r = cmd_stop_services(&svc, whole ? NULL : &names, sigfd, "stop");
+	r = whole || names.n ? cmd_stop_services(&svc, whole ? NULL : &names, sigfd, "stop") : 0;
+	/* Named docker services: their containers (cmd_docker.c), the
+	 * signals still blocked (compose stop is bounded by stop_grace). */
+	if (r >= 0 && docker.n)
+		docker_failed = cmd_docker_stop(ctx, &owned, &docker, svc.envp, "stop") < 0;
 	if (sigfd >= 0)
 		close(sigfd);
 	cmd_signals_restore(&old);
@@ -149,6 +153,10 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	for (size_t i = 0; i < names.n; i++)
 		if (before[i].live == SVC_LIVE_LOST)
 			record_lost(ctx, s.slug, names.v[i], &before[i]);
+	if (docker_failed) {
+		code = EXIT_FAIL;
+		goto out;
+	}
 	if (whole && cmd_docker_down(ctx, &owned, svc.envp, true) < 0) {
 		out_error("stop: the session's docker services were not stopped; once docker "
 			  "answers, run `berth stop %s` again",
@@ -171,10 +179,11 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			 "`berth up %s` resumes it\n",
 			 s.slug, s.slot, s.slug);
 	} else {
-		session_event(ctx->state, s.slug, "stopped", "%zu service%s", names.n,
-			      names.n == 1 ? "" : "s");
-		out_line(stdout, "stopped %zu service%s of session '%s'\n", names.n,
-			 names.n == 1 ? "" : "s", s.slug);
+		size_t k = names.n + docker.n;
+
+		session_event(ctx->state, s.slug, "stopped", "%zu service%s", k, k == 1 ? "" : "s");
+		out_line(stdout, "stopped %zu service%s of session '%s'\n", k, k == 1 ? "" : "s",
+			 s.slug);
 	}
 	code = svc.unvouched ? EXIT_FAIL : EXIT_OK;
 out:
@@ -182,6 +191,7 @@ out:
 		svc_env_finish(&svc);
 	free(before);
 	strvec_clear(&names);
+	strvec_clear(&docker);
 	session_finish(&s);
 	session_finish(&owned);
 	return code;
@@ -193,6 +203,7 @@ const struct cmd_entry cmd_stop_entry = {
 	.summary = "stop services in place, keeping the session (worktree, slot, ports)",
 	.help = "Named services: each whole process tree is stopped (TERM, then KILL at\n"
 		"stop_grace); the session stays active and `berth restart` starts them again.\n"
+		"A docker service named: its container is stopped (compose stop), and kept.\n"
 		"No service named: every service of the session, docker ones too; the session\n"
 		"becomes stopped and `berth up` resumes it. A session a running command owns\n"
 		"is refused (exit 5).\n\n"

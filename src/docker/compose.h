@@ -5,11 +5,12 @@
  * A session gets its own complete compose file (never an overlay: compose
  * merges `ports:` additively, which would also publish the base host port).
  * It is the original, read from the session's worktree, with:
- *   - ports: each service publishes exactly the session's host port for the
- *     container port berth manages for it (host IP and protocol kept; added
- *     when the original published nothing) and nothing else: every other
- *     published port, a range among them, is dropped with a warning (it
- *     would collide between sessions);
+ *   - ports: each service publishes exactly the session's host ports for
+ *     the container ports berth manages for it (its base_port and the base
+ *     of each of its extra ports; host IP and protocol kept; added when the
+ *     original did not publish that container port) and nothing else: every
+ *     other published port, a range among them, is dropped with a warning
+ *     (it would collide between sessions);
  *   - container_name, where set, made <prefix>-<service>-<slot>;
  *   - top-level volumes and networks with an explicit `name:` get
  *     `_<project>` appended (the others are namespaced by the project name
@@ -31,7 +32,7 @@
 /* The session's host port for one container port of a compose service. */
 struct compose_port {
 	const char *service;
-	uint16_t container; /* the port inside the container (base_port) */
+	uint16_t container; /* the port inside the container (base_port, or an extra's base) */
 	uint16_t host;      /* the session's port on the host */
 };
 

@@ -8,10 +8,13 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "docker/docker.h"
+#include "proc/reaper.h"
 #include "proc/run.h"
 #include "util/timeutil.h"
 
@@ -130,6 +133,26 @@ int docker_compose_up(const struct docker *d, const struct compose_project *p,
 	return r;
 }
 
+int docker_compose_stop(const struct docker *d, const struct compose_project *p,
+			const struct strvec *services, unsigned stop_timeout_s, struct strbuf *log,
+			char **cause)
+{
+	struct strvec v = STRVEC_INIT;
+	char timeout[16];
+	int r;
+
+	compose_argv(d, p, &v);
+	snprintf(timeout, sizeof(timeout), "%u", stop_timeout_s);
+	strvec_push(&v, "stop");
+	strvec_push(&v, "--timeout");
+	strvec_push(&v, timeout);
+	for (size_t i = 0; services && i < services->n; i++)
+		strvec_push(&v, services->v[i]);
+	r = run(d, (const char *const *)strvec_argv(&v), DOCKER_SLOW_MS, log, cause);
+	strvec_clear(&v);
+	return r;
+}
+
 void containers_free(struct container *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -225,17 +248,196 @@ int docker_container_on_port(const struct docker *d, uint16_t port, struct conta
 	return 0;
 }
 
-void docker_logs_tail(const struct docker *d, const char *id, unsigned n, struct strbuf *out)
+/* ---- streams ---- */
+
+static int stream_start(const struct docker *d, const char *const *argv, struct docker_stream *ret,
+			char **cause)
 {
-	char tail[16];
-	const char *argv[] = {"docker", "logs", "--tail", tail, id, NULL};
-	struct spawn_opts o = {.argv = (char *const *)argv, .stdin_fd = -1};
+	struct spawn_opts o = {0};
+	struct spawn_error se = {0};
+	int fds[2], r, ws;
+
+	*ret = (struct docker_stream)DOCKER_STREAM_INIT;
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		r = -errno;
+		*cause = xasprintf("cannot make a pipe: %s", strerror(-r));
+		return r;
+	}
+	o.argv = (char *const *)argv;
+	o.envp = strvec_argv((struct strvec *)&d->env);
+	o.stdin_fd = -1;
+	/* one pipe for both: the lines stay in the order docker wrote them */
+	o.stdout_fd = o.stderr_fd = fds[1];
+	o.new_pgroup = true;
+	o.pdeath_sig = SIGTERM;
+	r = spawn_start(&o, &ret->pid, &ret->pidfd, &se);
+	close(fds[1]);
+	if (r < 0) {
+		if (ret->pid > 0)
+			reaper_reap_sync(ret->pid, -1, &ws);
+		*cause = spawn_error_text(&o, &se);
+		close(fds[0]);
+		*ret = (struct docker_stream)DOCKER_STREAM_INIT;
+		return r;
+	}
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	ret->fd = fds[0];
+	return 0;
+}
+
+/* "<seconds>.<nanoseconds>", as docker reads a time. */
+static void since_text(uint64_t ns, char *buf, size_t size)
+{
+	snprintf(buf, size, "%" PRIu64 ".%09" PRIu64, ns / 1000000000u, ns % 1000000000u);
+}
+
+int docker_logs_stream(const struct docker *d, const char *id, long tail, uint64_t since_ns,
+		       bool follow, struct docker_stream *ret, char **cause)
+{
+	const char *argv[11];
+	char t[24], since[48];
+	size_t n = 0;
+
+	if (tail < 0)
+		snprintf(t, sizeof(t), "all");
+	else
+		snprintf(t, sizeof(t), "%ld", tail);
+	argv[n++] = "docker";
+	argv[n++] = "logs";
+	argv[n++] = "--tail";
+	argv[n++] = t;
+	if (since_ns) {
+		since_text(since_ns, since, sizeof(since));
+		argv[n++] = "--since";
+		argv[n++] = since;
+	}
+	if (follow) {
+		argv[n++] = "--follow";
+		argv[n++] = "--timestamps";
+	}
+	argv[n++] = id;
+	argv[n] = NULL;
+	return stream_start(d, argv, ret, cause);
+}
+
+int docker_log_line(const char *line, uint64_t *ret_ns, const char **ret_text)
+{
+	struct tm tm = {0};
+	uint64_t frac = 0;
+	int used = 0, digits = 0;
+	time_t t;
+
+	/* docker writes RFC 3339 in UTC with up to 9 digits of fraction */
+	if (sscanf(line, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &used) != 6 ||
+	    used != 19)
+		return -EINVAL;
+	line += used;
+	if (*line == '.')
+		for (line++; *line >= '0' && *line <= '9'; line++, digits++)
+			if (digits < 9)
+				frac = frac * 10 + (uint64_t)(*line - '0');
+	for (; digits < 9; digits++)
+		frac *= 10;
+	if (line[0] != 'Z' || line[1] != ' ')
+		return -EINVAL;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	t = timegm(&tm);
+	if (t < 0)
+		return -EINVAL;
+	*ret_ns = (uint64_t)t * 1000000000u + frac;
+	*ret_text = line + 2;
+	return 0;
+}
+
+int docker_starts_stream(const struct docker *d, const char *project, uint64_t since_ns,
+			 struct docker_stream *ret, char **cause)
+{
+	char *filter = xasprintf("label=" LABEL_PROJECT "=%s", project);
+	const char *argv[14];
+	char since[48];
+	size_t n = 0;
+	int r;
+
+	argv[n++] = "docker";
+	argv[n++] = "events";
+	if (since_ns) {
+		since_text(since_ns, since, sizeof(since));
+		argv[n++] = "--since";
+		argv[n++] = since;
+	}
+	argv[n++] = "--filter";
+	argv[n++] = "type=container";
+	argv[n++] = "--filter";
+	argv[n++] = "event=start";
+	argv[n++] = "--filter";
+	argv[n++] = filter;
+	argv[n++] = "--format";
+	argv[n++] = "{{index .Actor.Attributes \"com.docker.compose.service\"}}\t{{.Actor.ID}}";
+	argv[n] = NULL;
+	r = stream_start(d, argv, ret, cause);
+	free(filter);
+	return r;
+}
+
+bool docker_stream_read(struct docker_stream *s, struct strbuf *out)
+{
+	char buf[16384];
+	ssize_t n;
+
+	if (s->fd < 0)
+		return false;
+	do
+		n = read(s->fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		strbuf_add(out, buf, (size_t)n);
+		return true;
+	}
+	if (n < 0 && errno == EAGAIN)
+		return true;
+	close(s->fd);
+	s->fd = -1;
+	return false;
+}
+
+void docker_stream_close(struct docker_stream *s)
+{
 	int ws;
 
-	snprintf(tail, sizeof(tail), "%u", n);
-	o.envp = strvec_argv((struct strvec *)&d->env);
-	/* the container's stdout and stderr, both */
-	spawn_run(&o, DOCKER_QUICK_MS, out, out, &ws, NULL);
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->pid > 0) {
+		/* Ended or not, it is killed: the wait below is bounded. While it
+		 * is not reaped, its group id is still its own. */
+		kill(-s->pid, SIGKILL);
+		reaper_reap_sync(s->pid, s->pidfd, &ws);
+	}
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	*s = (struct docker_stream)DOCKER_STREAM_INIT;
+}
+
+void docker_logs_tail(const struct docker *d, const char *id, unsigned n, struct strbuf *out)
+{
+	struct docker_stream s;
+	uint64_t deadline = time_mono_ms() + DOCKER_QUICK_MS;
+	char *cause = NULL;
+
+	if (docker_logs_stream(d, id, (long)n, 0, false, &s, &cause) < 0) {
+		free(cause);
+		return;
+	}
+	while (docker_stream_read(&s, out)) {
+		struct pollfd p = {.fd = s.fd, .events = POLLIN};
+		uint64_t now = time_mono_ms();
+
+		if (now >= deadline)
+			break;
+		poll(&p, 1, (int)(deadline - now));
+	}
+	docker_stream_close(&s);
 }
 
 /* ---- the wait ---- */

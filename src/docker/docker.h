@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "util/strbuf.h"
 #include "util/strvec.h"
@@ -42,6 +43,14 @@ struct compose_project {
 int docker_compose_up(const struct docker *d, const struct compose_project *p,
 		      const struct strvec *services, struct strbuf *log, char **cause);
 
+/* `stop` of services (compose's own stop: each container gets its stop
+ * signal, then SIGKILL after stop_timeout_s; the containers are kept, a
+ * later docker_compose_up starts them again). The command's output is
+ * appended to log (may be NULL). */
+int docker_compose_stop(const struct docker *d, const struct compose_project *p,
+			const struct strvec *services, unsigned stop_timeout_s, struct strbuf *log,
+			char **cause);
+
 /* A container of a project. */
 struct container {
 	char *id;
@@ -53,8 +62,43 @@ void containers_free(struct container *v, size_t n);
 /* The containers with label com.docker.compose.project=project (exactly). */
 int docker_project_containers(const struct docker *d, const char *project, struct container **v,
 			      size_t *n, char **cause);
-/* The last n lines of a container's output, appended to out. */
+/* The last n lines of a container's output (stdout and stderr in the
+ * order it wrote them), appended to out. */
 void docker_logs_tail(const struct docker *d, const char *id, unsigned n, struct strbuf *out);
+
+/* A docker command whose output is read as it comes (`docker logs
+ * --follow`, `docker events`): its stdout and stderr on one pipe, in a
+ * process group of its own, with a parent-death signal. */
+struct docker_stream {
+	pid_t pid;
+	int pidfd; /* -1: none */
+	int fd;    /* the pipe's read end (non-blocking), -1 once at its end */
+};
+#define DOCKER_STREAM_INIT                       \
+	{                                        \
+		.pid = -1, .pidfd = -1, .fd = -1 \
+	}
+/* `docker logs` of container id: its last tail lines (-1: all of them)
+ * written since since_ns (0: ever; ns since the epoch), then, with follow,
+ * what it writes until it stops. With follow, each line starts with the
+ * time docker logged it (docker_log_line reads it). -errno with *cause
+ * when it cannot start. */
+int docker_logs_stream(const struct docker *d, const char *id, long tail, uint64_t since_ns,
+		       bool follow, struct docker_stream *ret, char **cause);
+/* A line of `docker logs --timestamps`: "<RFC 3339 time> <text>": *ret_ns
+ * (ns since the epoch) and *ret_text (in line). -EINVAL when it does not
+ * start with a time. */
+int docker_log_line(const char *line, uint64_t *ret_ns, const char **ret_text);
+/* `docker events` of project's containers as they start, from since_ns (0:
+ * from now on; ns since the epoch): one line "<service>\t<container id>"
+ * per start. */
+int docker_starts_stream(const struct docker *d, const char *project, uint64_t since_ns,
+			 struct docker_stream *ret, char **cause);
+/* Append what s's pipe holds now to out: false once the pipe is at its end
+ * (the command ended: docker_stream_close reaps it). */
+bool docker_stream_read(struct docker_stream *s, struct strbuf *out);
+/* Close s: a command still running is killed (its group), then reaped. */
+void docker_stream_close(struct docker_stream *s);
 
 /* The container publishing host port (docker ps --filter publish=):
  * *ret filled (id, service; state holds its name, status its compose
