@@ -145,6 +145,23 @@ test_expect_success 'native and docker services named together: restart and stop
   test_eq "$(http_get $((P + 1)) runs)" 5
 '
 
+test_expect_success 'start of a native service brings the docker service it depends on: stop both, start web, both serve again' '
+  berth stop s1 db web >out 2>err &&
+  test_eq "$(running s1 db)" false &&
+  ! port_listening $((P + 101)) &&
+  berth start s1 web >out 2>err &&
+  test_grep "started 2 services of session .s1." out &&
+  test_eq "$(running s1 db)" true &&
+  port_listening $((P + 101)) &&
+  test_eq "$(http_get $((P + 1)) runs)" 6 &&
+  wpid=$(web_pid s1 web) &&
+  berth stop s1 db >out 2>err &&
+  berth start s1 >out 2>err &&
+  test_eq "$(running s1 db)" true &&
+  test_eq "$(web_pid s1 web)" "$wpid" &&
+  test_eq "$(http_get $((P + 1)) runs)" 7
+'
+
 test_expect_success 'docker does not answer: logs, stop and restart of a docker service exit 1, the session kept active' '
   no=unix://$TEST_ROOT/no-docker.sock &&
   DOCKER_HOST=$no test_must_fail code=1 "$BERTH" logs s1 db 2>e &&
@@ -170,7 +187,7 @@ test_expect_success 'restart interrupted while it waits for a docker service: ex
   test_eq "$(running s1 db)" false &&
   test_eq "$(ls_get s1 status)" active &&
   berth restart s1 db >out 2>err &&
-  test_eq "$(http_get $((P + 1)) runs)" 7
+  test_eq "$(http_get $((P + 1)) runs)" 9
 '
 
 test_expect_success 'a docker service that exits on restart: restart exits 6 with its last lines' '
