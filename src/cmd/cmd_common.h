@@ -19,6 +19,10 @@
 void cmd_split_list(const char *s, struct strvec *out);
 /* Report the option getopt just rejected; returns EXIT_USAGE. */
 int cmd_bad_option(const struct cmd_entry *e, char **argv);
+/* On a terminal only (false otherwise): ask question on stderr and read the
+ * answer from stdin. want NULL: a yes/no question, true for an answer that
+ * starts with y or Y; else true only for exactly want ("yes"). */
+bool cmd_confirm(const char *question, const char *want);
 /* Run config_validate; print errors (and warnings when asked). EXIT_CONFIG or 0. */
 int cmd_check_config(struct cmd_ctx *ctx, bool warnings);
 /* Block SIGINT, SIGTERM and SIGHUP so that they become checks between steps
@@ -132,6 +136,10 @@ void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug);
  * N or null} for --json, or one line ("watcher: running (pid N)") on f. */
 json_t *cmd_watcher_json(struct cmd_ctx *ctx);
 void cmd_print_watcher(struct cmd_ctx *ctx, FILE *f);
+/* End the repository's running watcher (what `berth watch --stop` does):
+ * SIGTERM, its identity checked, KILL after 15 s; waits until it is gone.
+ * *ret_pid: its pid, 0 when none ran. Prints errors; an exit code or 0. */
+int cmd_stop_watcher(struct cmd_ctx *ctx, pid_t *ret_pid);
 /* Progress callback for launch_services: "web: ready (0.21 s)". */
 void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms);
 
