@@ -15,11 +15,11 @@
 
 /* Alphabetical. */
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_attach_entry, &cmd_config_entry, &cmd_doctor_entry,  &cmd_down_entry,
-	&cmd_events_entry, &cmd_env_entry,    &cmd_exec_entry,    &cmd_init_entry,
-	&cmd_logs_entry,   &cmd_ls_entry,     &cmd_restart_entry, &cmd_shell_entry,
-	&cmd_status_entry, &cmd_stop_entry,   &cmd_up_entry,      &cmd_validate_entry,
-	&cmd_watch_entry,  &cmd_whose_entry,
+	&cmd_attach_entry, &cmd_config_entry,   &cmd_doctor_entry, &cmd_down_entry,
+	&cmd_events_entry, &cmd_env_entry,      &cmd_exec_entry,   &cmd_flush_entry,
+	&cmd_init_entry,   &cmd_logs_entry,     &cmd_ls_entry,     &cmd_restart_entry,
+	&cmd_shell_entry,  &cmd_shutdown_entry, &cmd_status_entry, &cmd_stop_entry,
+	&cmd_up_entry,     &cmd_validate_entry, &cmd_watch_entry,  &cmd_whose_entry,
 };
 
 static const char exit_codes_help[] =

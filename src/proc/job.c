@@ -14,6 +14,7 @@
 struct job {
 	struct ev_loop *loop;
 	pid_t pid;
+	struct reaper_child *child; /* until it was reaped */
 	int err_fd;
 	ev_io err_io;
 	struct strbuf err;
@@ -66,6 +67,7 @@ static void on_exit_(struct reaper_child *c, int wstatus, void *data)
 					  : 1;
 
 	(void)c;
+	j->child = NULL;
 	/* what it wrote before it ended (a daemon it left may hold the pipe:
 	 * what is there now is read, no more) */
 	if (j->err_fd >= 0)
@@ -103,6 +105,7 @@ int job_start(struct ev_loop *loop, struct reaper *r, const struct spawn_opts *o
 		free(j);
 		return rr;
 	}
+	j->child = c;
 	j->pid = reaper_child_pid(c);
 	j->err_fd = pipefd[0];
 	ev_io_init(&j->err_io, on_err, j->err_fd, EV_READ);
@@ -115,6 +118,11 @@ int job_start(struct ev_loop *loop, struct reaper *r, const struct spawn_opts *o
 pid_t job_pid(const struct job *j)
 {
 	return j->pid;
+}
+
+int job_signal(struct job *j, int sig, bool group)
+{
+	return j->child ? reaper_signal(j->child, sig, group) : -ESRCH;
 }
 
 void job_last_line(const struct job *j, struct strbuf *out)

@@ -7,6 +7,7 @@
 #ifndef BERTH_PROC_JOB_H
 #define BERTH_PROC_JOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -28,6 +29,9 @@ int job_start(struct ev_loop *loop, struct reaper *r, const struct spawn_opts *o
 	      job_done_fn cb, void *data, struct job **ret, char **ret_why);
 /* Its pid (its process group's id too when o->new_pgroup was set). */
 pid_t job_pid(const struct job *j);
+/* Send sig to the job (group: to its process group, when it made one),
+ * while it runs: -ESRCH once it was reaped. */
+int job_signal(struct job *j, int sig, bool group);
 /* The last non-empty line of what it wrote to stderr, appended to out. */
 void job_last_line(const struct job *j, struct strbuf *out);
 /* Free j: after its callback, or a job still running, which is then
