@@ -82,27 +82,6 @@ objects() {
 ids() {
   docker ps -a -q --no-trunc --filter "label=com.docker.compose.project=$1" | sort
 }
-# root_pids ROOT: live processes whose BERTH_ROOT_ID is ROOT, with their start times.
-root_snapshot() {
-  for p in $(session_pids_any "$1"); do echo "$p $(proc_start_time "$p")"; done | sort
-}
-session_pids_any() {
-  python3 - "$1" <<'EOF_PY'
-import os, sys
-want = b"BERTH_ROOT_ID=" + sys.argv[1].encode()
-for p in os.listdir("/proc"):
-    if not p.isdigit():
-        continue
-    try:
-        env = open("/proc/%s/environ" % p, "rb").read().split(b"\0")
-        state = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        continue
-    if want in env and state not in ("Z", "X"):
-        print(p)
-EOF_PY
-}
-
 test_expect_success 'flush in A (h2 dirty): A'"'"'s projects and tmux server gone but h2'"'"'s volume, exit 7; B and look-alike projects untouched' '
   for s in h1 h2; do
     berth up $s -q >/dev/null && (cd "$OTHER" && berth up $s -q >/dev/null) || return 1
@@ -116,7 +95,7 @@ test_expect_success 'flush in A (h2 dirty): A'"'"'s projects and tmux server gon
   b_ids=$(ids "${OTHER_PREFIX}_h1"; ids "${OTHER_PREFIX}_h2") && test -n "$b_ids" &&
   b_vols=$(objects "$OTHER_PREFIX" volume) && test_eq "$(echo "$b_vols" | wc -l)" 2 &&
   b_nets=$(objects "$OTHER_PREFIX" network) &&
-  b_pids=$(root_snapshot "$OTHER_ID") && test -n "$b_pids" &&
+  b_pids=$(marked_snapshot "$OTHER_ID") && test -n "$b_pids" &&
   b_server=$(tmux -S "$OTHER_SOCK" display -p "#{pid}") &&
   test -S "$SOCK" &&
   test_must_fail code=7 berth flush --yes >out 2>err &&
@@ -128,7 +107,7 @@ test_expect_success 'flush in A (h2 dirty): A'"'"'s projects and tmux server gon
   test_eq "$(objects "$PREFIX" ps)" "${PREFIX}_not_a_slug" &&
   test_eq "$(objects "$PREFIX" volume)" "${PREFIX}_h2" &&
   test -z "$(ids "${PREFIX}_h1")" && test -z "$(ids "${PREFIX}_h2")" &&
-  test ! -e "$SOCK" && test -z "$(session_pids_any "$ROOT_ID")" &&
+  test ! -e "$SOCK" && test -z "$(marked_pids "$ROOT_ID")" &&
   test_eq "$(ls_get h2 status)" stopped && test -f .berth/worktrees/h2/draft.txt &&
   test ! -e .berth/worktrees/h1 &&
   test_eq "$(docker inspect -f "{{.State.Running}}" flush-decoy-1)" true &&
@@ -136,7 +115,7 @@ test_expect_success 'flush in A (h2 dirty): A'"'"'s projects and tmux server gon
   test_eq "$(ids "${OTHER_PREFIX}_h1"; ids "${OTHER_PREFIX}_h2")" "$b_ids" &&
   test_eq "$(objects "$OTHER_PREFIX" volume)" "$b_vols" &&
   test_eq "$(objects "$OTHER_PREFIX" network)" "$b_nets" &&
-  test_eq "$(root_snapshot "$OTHER_ID")" "$b_pids" &&
+  test_eq "$(marked_snapshot "$OTHER_ID")" "$b_pids" &&
   test_eq "$(tmux -S "$OTHER_SOCK" display -p "#{pid}")" "$b_server" &&
   curl -s --max-time 5 "http://127.0.0.1:$((P + 501))/index.html" | grep -q db &&
   port_listening $((P + 601)) && port_listening $((P + 602))
@@ -144,7 +123,7 @@ test_expect_success 'flush in A (h2 dirty): A'"'"'s projects and tmux server gon
 
 test_expect_success 'flush --yes --force in A: the kept session and its volume go too, exit 0; B still untouched' '
   b_ids=$(ids "${OTHER_PREFIX}_h1"; ids "${OTHER_PREFIX}_h2") &&
-  b_pids=$(root_snapshot "$OTHER_ID") &&
+  b_pids=$(marked_snapshot "$OTHER_ID") &&
   berth flush --yes --force >out 2>err &&
   test_grep "h2  *removed" out &&
   test -z "$(objects "$PREFIX" volume)" && test -z "$(objects "$PREFIX" network)" &&
@@ -152,7 +131,7 @@ test_expect_success 'flush --yes --force in A: the kept session and its volume g
   test ! -e .berth && test -f .berth.ini &&
   test_eq "$(git worktree list --porcelain | grep -c "^worktree ")" 1 &&
   test_eq "$(ids "${OTHER_PREFIX}_h1"; ids "${OTHER_PREFIX}_h2")" "$b_ids" &&
-  test_eq "$(root_snapshot "$OTHER_ID")" "$b_pids" &&
+  test_eq "$(marked_snapshot "$OTHER_ID")" "$b_pids" &&
   (cd "$OTHER" && berth shutdown -q >/dev/null) &&
   test -z "$(objects "$OTHER_PREFIX" ps)" &&
   docker rm -f flush-decoy-1 flush-decoy-2 >/dev/null

@@ -40,29 +40,6 @@ new_repo() {
   git -C "$1" add -A && git -C "$1" commit -q -m initial
 }
 
-# root_pids ROOT: live processes whose BERTH_ROOT_ID is ROOT.
-root_pids() {
-  python3 - "$1" <<'EOF_PY'
-import os, sys
-want = b"BERTH_ROOT_ID=" + sys.argv[1].encode()
-for p in os.listdir("/proc"):
-    if not p.isdigit():
-        continue
-    try:
-        env = open("/proc/%s/environ" % p, "rb").read().split(b"\0")
-        state = open("/proc/%s/stat" % p).read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        continue
-    if want in env and state not in ("Z", "X"):
-        print(p)
-EOF_PY
-}
-
-# snapshot ROOT: "pid start-time" of every process of ROOT, sorted.
-snapshot() {
-  for p in $(root_pids "$1"); do echo "$p $(proc_start_time "$p")"; done | sort
-}
-
 # spawn_bg CMD...: CMD in the background, tracked; its pid in SPAWNED.
 spawn_bg() {
   "$@" &
@@ -118,10 +95,10 @@ test_expect_success 'shutdown with no session says so, exit 0' '
 
 test_expect_success 'flush refuses without --yes when stdin is not a terminal (exit 2); nothing changed' '
   berth up fr1 -q >/dev/null &&
-  before=$(snapshot "$ROOT_ID") && test -n "$before" &&
+  before=$(marked_snapshot "$ROOT_ID") && test -n "$before" &&
   test_must_fail code=2 berth flush </dev/null >out 2>err &&
   test_grep "flush: refused: .*stdin is not a terminal.*pass --yes" err &&
-  test_eq "$(snapshot "$ROOT_ID")" "$before" &&
+  test_eq "$(marked_snapshot "$ROOT_ID")" "$before" &&
   test_eq "$(ls_get fr1 status)" active && test -d .berth/worktrees/fr1 &&
   port_listening $((B + 1)) &&
   berth down fr1 -q >/dev/null
@@ -135,17 +112,17 @@ test_expect_success 'flush --yes in A while B runs sessions of the same names: A
   for s in x1 x2; do
     berth up $s -q >/dev/null && (cd "$OTHER" && berth up $s -q >/dev/null) || return 1
   done &&
-  b_before=$(snapshot "$OTHER_ID") && test -n "$b_before" &&
+  b_before=$(marked_snapshot "$OTHER_ID") && test -n "$b_before" &&
   (cd "$OTHER" && berth ls) >b_ls.before &&
-  test -n "$(root_pids "$ROOT_ID")" &&
+  test -n "$(marked_pids "$ROOT_ID")" &&
   berth flush --yes >out 2>err &&
   test_grep "x1  *removed" out && test_grep "x2  *removed" out &&
-  test -z "$(root_pids "$ROOT_ID")" &&
+  test -z "$(marked_pids "$ROOT_ID")" &&
   test_eq "$(session_count)" 0 &&
   test ! -e .berth && test -f .berth.ini &&
   test_eq "$(worktrees "$REPO")" 1 &&
   ! port_listening $((B + 1)) && ! port_listening $((B + 2)) &&
-  test_eq "$(snapshot "$OTHER_ID")" "$b_before" &&
+  test_eq "$(marked_snapshot "$OTHER_ID")" "$b_before" &&
   (cd "$OTHER" && berth ls) >b_ls.after &&
   test_eq "$(cut -c1-35 b_ls.after)" "$(cut -c1-35 b_ls.before)" &&
   port_listening $((B + 101)) && port_listening $((B + 102)) &&
@@ -165,7 +142,7 @@ test_expect_success 'flush kills an orphan with the markers and no session recor
   pid_alive $foreign && port_listening $port &&
   test_grep "$port: held by pid $foreign .*not this repository.s: left alone" out &&
   test_grep "processes  *stopped 1 that no session record held" out &&
-  test -z "$(root_pids "$ROOT_ID")" && test_eq "$(session_count)" 0 &&
+  test -z "$(marked_pids "$ROOT_ID")" && test_eq "$(session_count)" 0 &&
   kill $foreign $twin
 '
 
@@ -197,17 +174,17 @@ test_expect_success 'runner = tmux: flush in A kills A'"'"'s tmux server only; B
   tmux -S "$SA" new-session -d -s not-a-session "sleep 1000" &&
   a_server=$(tmux -S "$SA" display -p "#{pid}") &&
   b_server=$(tmux -S "$SB" display -p "#{pid}") &&
-  b_before=$(snapshot "$TB_ID") && test -n "$b_before" &&
+  b_before=$(marked_snapshot "$TB_ID") && test -n "$b_before" &&
   tmux -S "$SB" list-sessions -F "#{session_name}" | sort >b_sessions.before &&
   (cd "$TA" && berth flush --yes >../flush.out 2>../flush.err) &&
   test_grep "tmux server  *killed (pid $a_server" "$TEST_ROOT/flush.out" &&
   ! pid_alive $a_server &&
-  test ! -e "$SA" && test -z "$(root_pids "$TA_ID")" &&
+  test ! -e "$SA" && test -z "$(marked_pids "$TA_ID")" &&
   (cd "$TA" && test ! -e .berth && test_eq "$(worktrees "$TA")" 1) &&
   test_eq "$(tmux -S "$SB" display -p "#{pid}")" "$b_server" &&
   tmux -S "$SB" list-sessions -F "#{session_name}" | sort >b_sessions.after &&
   cmp b_sessions.before b_sessions.after &&
-  test_eq "$(snapshot "$TB_ID")" "$b_before" &&
+  test_eq "$(marked_snapshot "$TB_ID")" "$b_before" &&
   port_listening $((B + 301)) && port_listening $((B + 302)) &&
   (cd "$TB" && berth shutdown -q >/dev/null)
 '
