@@ -104,6 +104,22 @@ test_expect_success 'flush refuses without --yes when stdin is not a terminal (e
   berth down fr1 -q >/dev/null
 '
 
+if command -v script >/dev/null 2>&1; then
+test_expect_success 'flush on a terminal asks: an answer other than yes changes nothing (exit 1); yes flushes' '
+  berth up ft1 -q >/dev/null &&
+  before=$(marked_snapshot "$ROOT_ID") && test -n "$before" &&
+  { printf "y\n" | script -qec "\"$BERTH\" flush" /dev/null >out 2>&1; rc=$?; } &&
+  test_eq "$rc" 1 &&
+  test_grep "Type .yes. to go on" out && test_grep "not confirmed; nothing was changed" out &&
+  test_eq "$(marked_snapshot "$ROOT_ID")" "$before" && test_eq "$(ls_get ft1 status)" active &&
+  { printf "yes\n" | script -qec "\"$BERTH\" flush" /dev/null >out 2>&1; rc=$?; } &&
+  test_eq "$rc" 0 &&
+  test -z "$(marked_pids "$ROOT_ID")" && test ! -e .berth
+'
+else
+  test_skip 'flush on a terminal asks' 'script (util-linux) is not installed'
+fi
+
 OTHER=$TEST_ROOT/other
 new_repo "$OTHER" $((B + 100)) process
 OTHER_ID=$(root_id_of "$OTHER")
