@@ -63,20 +63,17 @@ static const char *outcome_text(enum shutdown_outcome o)
 static char *down_reason(struct job *j, int code)
 {
 	struct strbuf line = STRBUF_INIT;
-	size_t skip;
+	char *r;
 
 	job_last_line(j, &line);
-	if (!line.len) {
-		strbuf_release(&line);
-		return xasprintf("`berth down` exited with status %d", code);
-	}
-	skip = strncmp(line.buf, ERROR_PREFIX, strlen(ERROR_PREFIX)) ? 0 : strlen(ERROR_PREFIX);
-	{
-		char *r = xstrdup(line.buf + skip);
-
-		strbuf_release(&line);
-		return r;
-	}
+	if (!line.len)
+		r = xasprintf("`berth down` exited with status %d", code);
+	else if (!strncmp(line.buf, ERROR_PREFIX, strlen(ERROR_PREFIX)))
+		r = xstrdup(line.buf + strlen(ERROR_PREFIX));
+	else
+		r = xstrdup(line.buf);
+	strbuf_release(&line);
+	return r;
 }
 
 static void fill(struct shutdown_run *sr)
@@ -97,6 +94,10 @@ static void on_down_exit(struct job *j, int code, void *data)
 			break;
 		}
 	sr->running--;
+	if (!it) { /* not one of ours: cannot happen */
+		job_destroy(j);
+		return;
+	}
 	it->code = code;
 	if (code == EXIT_OK || code == EXIT_NOTFOUND) {
 		/* (not found: another command removed it meanwhile) */

@@ -88,6 +88,22 @@ test_expect_success 'shutdown --keep-worktrees: every session stopped and kept (
   test_eq "$(session_count)" 0 && test_eq "$(worktrees "$REPO")" 1
 '
 
+test_expect_success 'shutdown: a down that fails (a locked worktree) is named with its exit code and reason; exit 1 even with a dirty session kept' '
+  for s in lk1 lk2 lk3; do berth up $s -q >/dev/null || return 1; done &&
+  git worktree lock .berth/worktrees/lk1 &&
+  echo draft >.berth/worktrees/lk2/draft.txt &&
+  test_must_fail code=1 berth shutdown >out 2>err &&
+  test_grep "lk1  *failed (exit 1): down: cannot remove the worktree: .*locked" out &&
+  test_grep "lk2  *stopped and kept: its worktree" out &&
+  test_grep "lk3  *removed" out &&
+  test_grep "not every session was removed: .*lk1. (.berth down. exited 1)" err &&
+  test_grep "lk2. (kept: uncommitted work" err &&
+  test -z "$(session_pids lk1)" && test_eq "$(ls_get lk1 status)" stopped &&
+  git worktree unlock .berth/worktrees/lk1 &&
+  berth shutdown --force -q >/dev/null &&
+  test_eq "$(session_count)" 0
+'
+
 test_expect_success 'shutdown with no session says so, exit 0' '
   berth shutdown >out 2>err &&
   test_grep "no sessions" out
