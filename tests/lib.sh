@@ -208,12 +208,14 @@ print("%016x" % h)
 EOF_PY
 }
 
-# The pids of live processes carrying session $1's markers in the repository
-# whose BERTH_ROOT_ID is $2 (default: $ROOT_ID).
-session_pids() {
-  python3 - "$1" "${2:-$ROOT_ID}" <<'EOF_PY'
+# marked_pids ROOT_ID [SESSION]: the pids of live processes whose
+# BERTH_ROOT_ID is ROOT_ID (and whose BERTH_SESSION is SESSION, when given).
+marked_pids() {
+  python3 - "$@" <<'EOF_PY'
 import os, sys
-want = {b"BERTH_SESSION=" + sys.argv[1].encode(), b"BERTH_ROOT_ID=" + sys.argv[2].encode()}
+want = {b"BERTH_ROOT_ID=" + sys.argv[1].encode()}
+if len(sys.argv) > 2:
+    want.add(b"BERTH_SESSION=" + sys.argv[2].encode())
 for p in os.listdir("/proc"):
     if not p.isdigit():
         continue
@@ -225,6 +227,18 @@ for p in os.listdir("/proc"):
     if want <= env and state not in ("Z", "X"):
         print(p)
 EOF_PY
+}
+
+# The pids of live processes carrying session $1's markers in the repository
+# whose BERTH_ROOT_ID is $2 (default: $ROOT_ID).
+session_pids() {
+  marked_pids "${2:-$ROOT_ID}" "$1"
+}
+
+# marked_snapshot ROOT_ID: "pid start-time" of each process marked_pids
+# finds, sorted: equal before and after means the very same processes.
+marked_snapshot() {
+  for p in $(marked_pids "$1"); do echo "$p $(proc_start_time "$p")"; done | sort
 }
 
 # Kill every process a berth session of this test started (services, hooks:

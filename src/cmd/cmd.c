@@ -15,11 +15,12 @@
 
 /* Alphabetical. */
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_attach_entry,   &cmd_config_entry, &cmd_doctor_entry,  &cmd_down_entry,
-	&cmd_events_entry,   &cmd_env_entry,    &cmd_exec_entry,    &cmd_init_entry,
-	&cmd_logs_entry,     &cmd_ls_entry,     &cmd_restart_entry, &cmd_shell_entry,
-	&cmd_start_entry,    &cmd_status_entry, &cmd_stop_entry,    &cmd_up_entry,
-	&cmd_validate_entry, &cmd_watch_entry,  &cmd_whose_entry,
+	&cmd_attach_entry, &cmd_config_entry,   &cmd_doctor_entry,   &cmd_down_entry,
+	&cmd_env_entry,    &cmd_events_entry,   &cmd_exec_entry,     &cmd_flush_entry,
+	&cmd_init_entry,   &cmd_logs_entry,     &cmd_ls_entry,       &cmd_restart_entry,
+	&cmd_shell_entry,  &cmd_shutdown_entry, &cmd_start_entry,    &cmd_status_entry,
+	&cmd_stop_entry,   &cmd_up_entry,       &cmd_validate_entry, &cmd_watch_entry,
+	&cmd_whose_entry,
 };
 
 static const char exit_codes_help[] =
@@ -122,6 +123,26 @@ int cmd_open_state(struct cmd_ctx *ctx)
 		free(cause);
 		return EXIT_FAIL;
 	}
+	return 0;
+}
+
+int cmd_store_writable(struct cmd_ctx *ctx)
+{
+	char *path = path_join(ctx->berth_dir, "state.db"), *cause = NULL;
+	struct state *st = NULL;
+	int r = 0;
+
+	/* no store: nothing to change in it (and none is made here) */
+	if (path_exists(path))
+		r = state_open(path, &st, &cause);
+	free(path);
+	if (r < 0) {
+		out_error("%s: %s; nothing was changed", ctx->entry->name, cause);
+		free(cause);
+		return EXIT_FAIL;
+	}
+	if (st)
+		state_close(st);
 	return 0;
 }
 

@@ -86,6 +86,10 @@ int cmd_resolve_slug(struct cmd_ctx *ctx, const char *arg, char **ret);
 /* Open the state store if the command did not (for commands that need it
  * only sometimes). Prints the error; returns an exit code or 0. */
 int cmd_open_state(struct cmd_ctx *ctx);
+/* For a command that reads the store read-only and has others change it
+ * (shutdown, flush): can it be changed? Prints why not ("nothing was
+ * changed") and returns EXIT_FAIL, else 0. */
+int cmd_store_writable(struct cmd_ctx *ctx);
 /* Take session slug as the entry's owner field says (OWNER_TAKE,
  * OWNER_IDLE; nothing for others), into *ret. Prints errors; returns an
  * exit code or 0. */
@@ -109,11 +113,13 @@ extern const struct cmd_entry cmd_down_entry;
 extern const struct cmd_entry cmd_env_entry;
 extern const struct cmd_entry cmd_events_entry;
 extern const struct cmd_entry cmd_exec_entry;
+extern const struct cmd_entry cmd_flush_entry;
 extern const struct cmd_entry cmd_init_entry;
 extern const struct cmd_entry cmd_logs_entry;
 extern const struct cmd_entry cmd_ls_entry;
 extern const struct cmd_entry cmd_restart_entry;
 extern const struct cmd_entry cmd_shell_entry;
+extern const struct cmd_entry cmd_shutdown_entry;
 extern const struct cmd_entry cmd_attach_entry;
 extern const struct cmd_entry cmd_start_entry;
 extern const struct cmd_entry cmd_status_entry;

@@ -42,6 +42,24 @@ int cmd_bad_option(const struct cmd_entry *e, char **argv)
 	return cmd_usage_error(e, "unknown option '%s' (or it needs a value)", argv[optind - 1]);
 }
 
+bool cmd_confirm(const char *question, const char *want)
+{
+	char answer[16];
+
+	if (!isatty(STDIN_FILENO))
+		return false;
+	if (want)
+		fprintf(stderr, "%s Type '%s' to go on: ", question, want);
+	else
+		fprintf(stderr, "%s [y/N] ", question);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	if (!want)
+		return answer[0] == 'y' || answer[0] == 'Y';
+	answer[strcspn(answer, "\r\n")] = '\0';
+	return !strcmp(answer, want);
+}
+
 int cmd_check_config(struct cmd_ctx *ctx, bool warnings)
 {
 	struct config_issues is = {0};

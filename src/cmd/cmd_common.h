@@ -19,6 +19,10 @@
 void cmd_split_list(const char *s, struct strvec *out);
 /* Report the option getopt just rejected; returns EXIT_USAGE. */
 int cmd_bad_option(const struct cmd_entry *e, char **argv);
+/* On a terminal only (false otherwise): ask question on stderr and read the
+ * answer from stdin. want NULL: a yes/no question, true for an answer that
+ * starts with y or Y; else true only for exactly want ("yes"). */
+bool cmd_confirm(const char *question, const char *want);
 /* Run config_validate; print errors (and warnings when asked). EXIT_CONFIG or 0. */
 int cmd_check_config(struct cmd_ctx *ctx, bool warnings);
 /* Block SIGINT, SIGTERM and SIGHUP so that they become checks between steps
@@ -162,6 +166,45 @@ void cmd_ingest_journal(struct cmd_ctx *ctx, const char *slug);
  * N or null} for --json, or one line ("watcher: running (pid N)") on f. */
 json_t *cmd_watcher_json(struct cmd_ctx *ctx);
 void cmd_print_watcher(struct cmd_ctx *ctx, FILE *f);
+/* End the repository's running watcher (what `berth watch --stop` does):
+ * SIGTERM, its identity checked, KILL after 15 s; waits until it is gone.
+ * *ret_pid: its pid, 0 when none ran. Prints errors; an exit code or 0. */
+int cmd_stop_watcher(struct cmd_ctx *ctx, pid_t *ret_pid);
+/* What `berth shutdown` did to one session. */
+enum shutdown_outcome {
+	SHUTDOWN_NOT_RUN,    /* interrupted before its down started */
+	SHUTDOWN_REMOVED,    /* `down` removed it */
+	SHUTDOWN_KEPT,       /* stopped and kept, as asked (--keep-worktrees) */
+	SHUTDOWN_KEPT_DIRTY, /* its worktree has uncommitted work: stopped and kept */
+	SHUTDOWN_FAILED,     /* `down` failed: code and reason say how */
+};
+struct shutdown_item {
+	char *slug;
+	char *worktree;
+	enum shutdown_outcome outcome;
+	int code;     /* the exit status of its (last) down */
+	char *reason; /* SHUTDOWN_FAILED: what down said last, or why it did not run */
+	bool dirty;   /* its first down refused: uncommitted work */
+	uint64_t t0_ms;
+};
+struct shutdown_report {
+	struct shutdown_item *v;
+	size_t n;
+	bool interrupted; /* a signal came: what had not started was not run */
+};
+/* `berth down <slug>` of each session of v[0..n), run as berth's children
+ * (at most 4 at once; each takes its session's token), going on past
+ * failures. A down refused for uncommitted work (exit 7) is followed by
+ * `down --keep-worktree`. keep: every one with --keep-worktree; force: with
+ * --force. Progress on stderr; *ret says what happened to each (free it
+ * with shutdown_report_finish). 0, or -errno (printed) when none could run. */
+int cmd_shutdown_run(struct cmd_ctx *ctx, const struct session *v, size_t n, bool keep, bool force,
+		     struct shutdown_report *ret);
+/* One line per session on stdout; what was not removed named on stderr.
+ * Returns the exit code: EXIT_FAIL when a down failed, else EXIT_DIRTY when
+ * a session was kept for its uncommitted work, else 0 (130 interrupted). */
+int cmd_shutdown_print(const struct shutdown_report *rep, const char *cmd);
+void shutdown_report_finish(struct shutdown_report *r);
 /* Progress callback for launch_services: "web: ready (0.21 s)". */
 void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms);
 

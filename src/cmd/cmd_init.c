@@ -239,18 +239,6 @@ out:
 	return r;
 }
 
-static bool confirm(const char *question)
-{
-	char answer[16];
-
-	if (!isatty(STDIN_FILENO))
-		return false;
-	fprintf(stderr, "%s [y/N] ", question);
-	if (!fgets(answer, sizeof(answer), stdin))
-		return false;
-	return answer[0] == 'y' || answer[0] == 'Y';
-}
-
 static int cmd_init_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -296,7 +284,8 @@ static int cmd_init_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (optind < argc)
 		return cmd_usage_error(&cmd_init_entry, "unexpected argument '%s'", argv[optind]);
 	path = path_join(ctx->root, CONFIG_FILE);
-	if (path_exists(path) && !yes && !confirm("berth: .berth.ini exists; overwrite it?")) {
+	if (path_exists(path) && !yes &&
+	    !cmd_confirm("berth: .berth.ini exists; overwrite it?", NULL)) {
 		out_error("init: '%s' already exists; pass --yes to overwrite it", path);
 		free(path);
 		return EXIT_BUSY;

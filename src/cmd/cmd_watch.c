@@ -9,7 +9,6 @@
 
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -19,8 +18,8 @@
 #include "cmd/cmd_common.h"
 #include "cmd/output.h"
 #include "proc/pidref.h"
+#include "proc/procset.h"
 #include "util/fsutil.h"
-#include "util/timeutil.h"
 #include "watch/lock.h"
 
 #define LOG_NAME "watch.log"
@@ -42,41 +41,43 @@ static void log_open(struct watch_out *wo)
 	close(fd);
 }
 
-/* --stop: SIGTERM to the running watcher (its identity checked), and wait
- * until it is gone. */
-static int stop_watcher(struct cmd_ctx *ctx)
+int cmd_stop_watcher(struct cmd_ctx *ctx, pid_t *ret_pid)
 {
 	struct proc_ref id;
-	struct pidref ref;
-	uint64_t deadline = time_mono_ms() + STOP_WAIT_MS;
 
-	if (!watch_running(ctx->berth_dir, &id)) {
-		out_line(stdout, "no watcher runs for this repository\n");
+	*ret_pid = 0;
+	if (!watch_running(ctx->berth_dir, &id))
 		return EXIT_OK;
-	}
-	if (!id.pid || pidref_open(&id, &ref) < 0) {
+	if (!id.pid || !proc_is(id.pid, id.start_time)) {
 		out_error(
 			"watch: a watcher holds %s/watch.lock but its pid cannot be read; stop it "
 			"by hand (fuser %s/watch.lock names it)",
 			ctx->berth_dir, ctx->berth_dir);
 		return EXIT_FAIL;
 	}
-	pidref_signal(&ref, SIGTERM);
-	while (proc_is(id.pid, id.start_time) && time_mono_ms() < deadline) {
-		struct pollfd p = {.fd = ref.fd, .events = POLLIN};
-
-		if (ref.fd >= 0)
-			poll(&p, 1, (int)(deadline - time_mono_ms()));
-		else
-			poll(NULL, 0, 10);
-	}
-	if (proc_is(id.pid, id.start_time)) {
+	pidref_signal_once(&id, SIGTERM, false);
+	if (!pidref_wait_gone(&id, STOP_WAIT_MS)) {
 		out_warn("the watcher (pid %d) did not stop within %d s; killing it", (int)id.pid,
 			 STOP_WAIT_MS / 1000);
-		pidref_signal(&ref, SIGKILL);
+		pidref_signal_once(&id, SIGKILL, false);
+		pidref_wait_gone(&id, PROCSET_KILL_WAIT_MS);
 	}
-	pidref_close(&ref);
-	out_line(stdout, "stopped the watcher (pid %d)\n", (int)id.pid);
+	*ret_pid = id.pid;
+	return EXIT_OK;
+}
+
+/* --stop: end the running watcher and say so. */
+static int stop_watcher(struct cmd_ctx *ctx)
+{
+	pid_t pid;
+	int code = cmd_stop_watcher(ctx, &pid);
+
+	if (code)
+		return code;
+	if (pid)
+		out_line(stdout, "stopped the watcher (pid %d)\n", (int)pid);
+	else
+		out_line(stdout, "no watcher runs for this repository\n");
 	return EXIT_OK;
 }
 

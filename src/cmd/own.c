@@ -11,7 +11,6 @@
  */
 #include "util/common.h"
 
-#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,38 +18,8 @@
 #include "cmd/output.h"
 #include "proc/pidref.h"
 #include "store/session.h"
-#include "util/timeutil.h"
 
 #define STAND_DOWN_EXTRA_MS 10000 /* beyond the longest stop, before the owner is killed */
-
-/* Wait until the process id names is gone, at most timeout_ms. */
-static bool wait_gone(const struct proc_ref *id, uint64_t timeout_ms)
-{
-	uint64_t deadline = time_mono_ms() + timeout_ms;
-	struct pidref p;
-
-	if (pidref_open(id, &p) < 0)
-		return true;
-	for (;;) {
-		uint64_t now = time_mono_ms();
-		struct pollfd pfd = {.fd = p.fd, .events = POLLIN};
-
-		if (!proc_is(id->pid, id->start_time))
-			break;
-		if (now >= deadline) {
-			pidref_close(&p);
-			return false;
-		}
-		/* a pidfd is readable when the process exits; without one, look
-		 * again in 10 ms */
-		if (p.fd >= 0)
-			poll(&pfd, 1, (int)(deadline - now));
-		else
-			poll(NULL, 0, 10);
-	}
-	pidref_close(&p);
-	return true;
-}
 
 /* Tell the live owner to stand down and wait for it; KILL it past the bound. */
 static void depose(struct cmd_ctx *ctx, const char *slug, const struct op_rec *live)
@@ -62,12 +31,12 @@ static void depose(struct cmd_ctx *ctx, const char *slug, const struct op_rec *l
 		 live->kind, (int)live->pid);
 	if (pidref_signal_once(&id, SIGTERM, false) < 0)
 		return;
-	if (wait_gone(&id, bound))
+	if (pidref_wait_gone(&id, bound))
 		return;
 	out_warn("`%s` (pid %d) did not stand down within %.0f s; killing it", live->kind,
 		 (int)live->pid, (double)bound / 1000.0);
 	pidref_signal_once(&id, SIGKILL, false);
-	wait_gone(&id, 2000);
+	pidref_wait_gone(&id, 2000);
 }
 
 int cmd_own_session(struct cmd_ctx *ctx, const char *slug, struct session *ret)

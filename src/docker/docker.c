@@ -582,6 +582,35 @@ int docker_compose_wait(const struct docker *d, const char *project, const struc
 
 /* ---- teardown ---- */
 
+int docker_projects(const struct docker *d, struct strvec *ret, char **cause)
+{
+	static const char *const kinds[] = {"container", "network", "volume"};
+	const char *format = "{{.Label \"" LABEL_PROJECT "\"}}";
+	struct strvec names = STRVEC_INIT;
+	int r = 0;
+
+	for (size_t k = 0; k < ARRAY_SIZE(kinds) && r == 0; k++) {
+		const char *ps[] = {"docker",   "ps",   "--all", "--filter", "label=" LABEL_PROJECT,
+				    "--format", format, NULL};
+		const char *ls[] = {"docker",   kinds[k], "ls", "--filter", "label=" LABEL_PROJECT,
+				    "--format", format,   NULL};
+		struct strbuf out = STRBUF_INIT;
+		char *save = NULL;
+
+		r = run(d, k == 0 ? ps : ls, DOCKER_QUICK_MS, &out, cause);
+		strbuf_addch(&out, '\0'); /* a buffer even for no output */
+		for (char *name = strtok_r(out.buf, "\n", &save); r == 0 && name;
+		     name = strtok_r(NULL, "\n", &save))
+			if (*name && strvec_find(&names, name) < 0)
+				strvec_push(&names, name);
+		strbuf_release(&out);
+	}
+	for (size_t i = 0; r == 0 && i < names.n; i++)
+		strvec_push(ret, names.v[i]);
+	strvec_clear(&names);
+	return r;
+}
+
 /* Remove every object of kind ("container", "network", "volume") with the
  * project's label. */
 static int remove_labelled(const struct docker *d, const char *kind, const char *project,

@@ -132,6 +132,11 @@ void compose_failure_finish(struct compose_failure *f);
 int docker_compose_wait(const struct docker *d, const char *project, const struct compose_wait *v,
 			size_t n, uint64_t timeout_ms, int sigfd, struct compose_failure *fail);
 
+/* The names of the compose projects on the engine: every value of the label
+ * com.docker.compose.project that a container, network or volume carries
+ * (each once), appended to ret. -errno with *cause. */
+int docker_projects(const struct docker *d, struct strvec *ret, char **cause);
+
 /* Remove the project: compose down (containers get stop_timeout_s between
  * their stop signal and SIGKILL; with the volumes unless keep_volumes),
  * then whatever still carries its label (containers, networks, volumes

@@ -1334,6 +1334,46 @@ out:
 	return r;
 }
 
+int worktree_prune(const char *main_root, unsigned *ret_pruned, char **cause)
+{
+	git_worktree_prune_options popts = GIT_WORKTREE_PRUNE_OPTIONS_INIT;
+	git_strarray names = {NULL, 0};
+	git_repository *repo = NULL;
+	char *common = NULL;
+	unsigned n = 0;
+	int lock;
+
+	worktree_lib_init();
+	*ret_pruned = 0;
+	lock = open_main_locked(main_root, &repo, cause);
+	if (lock < 0)
+		return lock;
+	common = commondir_of(repo);
+	if (git_worktree_list(&names, repo) < 0)
+		names.count = 0;
+	for (size_t i = 0; i < names.count; i++) {
+		const char *name = names.strings[i];
+		char *admin = xasprintf("%s/worktrees/%s", common, name);
+		git_worktree *wt = NULL;
+
+		if (git_worktree_lookup(&wt, repo, name) < 0)
+			drop_headless_entry(repo, name);
+		else if (git_worktree_validate(wt) < 0 && git_worktree_is_locked(NULL, wt) == 0)
+			git_worktree_prune(wt, &popts); /* prunes an invalid, unlocked one only */
+		if (!path_exists(admin))
+			n++;
+		git_worktree_free(wt);
+		free(admin);
+	}
+	*ret_pruned = n;
+	git_strarray_dispose(&names);
+	git_repository_free(repo);
+	git_error_clear();
+	free(common);
+	close(lock);
+	return 0;
+}
+
 int worktree_recover(const char *main_root, const char *path, unsigned *ret_what, char **cause)
 {
 	git_repository *repo = NULL;

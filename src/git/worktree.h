@@ -77,6 +77,11 @@ int worktree_changes_except(const char *path, const struct strvec *ignore,
  * prove to be a linked worktree of main_root; -EBUSY when it is locked. */
 int worktree_remove(const char *main_root, const char *path, char **cause);
 
+/* What `git worktree prune` does: drop the admin entries whose worktree
+ * directory is gone (or that have no gitdir file left), never a locked one.
+ * *ret_pruned: how many. */
+int worktree_prune(const char *main_root, unsigned *ret_pruned, char **cause);
+
 /* What worktree_recover did. */
 #define WT_RECOVER_SWEPT 1u    /* removed what a killed create or remove left */
 #define WT_RECOVER_REPAIRED 2u /* wrote a damaged .git file again */

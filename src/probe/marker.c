@@ -70,3 +70,8 @@ bool marker_matches(const struct marker *m, const char *root_id, const char *ses
 	       !strcmp(m->session, session) &&
 	       (!service || (m->service && !strcmp(m->service, service)));
 }
+
+bool marker_of_root(const struct marker *m, const char *root_id)
+{
+	return root_id && m->root_id && m->session && !strcmp(m->root_id, root_id);
+}

@@ -33,5 +33,8 @@ void marker_finish(struct marker *m);
 /* Do m's markers say root_id and session, and service when it is not NULL? */
 bool marker_matches(const struct marker *m, const char *root_id, const char *session,
 		    const char *service);
+/* Is m a process of some session of the repository with identity root_id
+ * (BERTH_ROOT_ID is root_id, BERTH_SESSION is set)? */
+bool marker_of_root(const struct marker *m, const char *root_id);
 
 #endif

@@ -3,11 +3,13 @@
  */
 #include "util/common.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "proc/pidref.h"
+#include "util/timeutil.h"
 
 int pidref_pidfd_open(pid_t pid)
 {
@@ -70,4 +72,32 @@ int pidref_signal_once(const struct proc_ref *id, int sig, bool cont)
 		pidref_signal(&p, SIGCONT);
 	pidref_close(&p);
 	return r;
+}
+
+bool pidref_wait_gone(const struct proc_ref *id, uint64_t timeout_ms)
+{
+	uint64_t deadline = time_mono_ms() + timeout_ms;
+	struct pidref p;
+
+	if (pidref_open(id, &p) < 0)
+		return true;
+	for (;;) {
+		uint64_t now = time_mono_ms();
+		struct pollfd pfd = {.fd = p.fd, .events = POLLIN};
+
+		if (!proc_is(id->pid, id->start_time))
+			break;
+		if (now >= deadline) {
+			pidref_close(&p);
+			return false;
+		}
+		/* a pidfd is readable when the process exits; without one, look
+		 * again in 10 ms */
+		if (p.fd >= 0)
+			poll(&pfd, 1, (int)(deadline - now));
+		else
+			poll(NULL, 0, 10);
+	}
+	pidref_close(&p);
+	return true;
 }

@@ -37,5 +37,9 @@ void pidref_close(struct pidref *p);
 /* Open, signal (and SIGCONT after it when cont and sig is not KILL/CONT, so
  * a stopped process acts on it), close: one process, no fd kept. */
 int pidref_signal_once(const struct proc_ref *id, int sig, bool cont);
+/* Wait until the process id names is gone (exited, or its pid taken by
+ * another), at most timeout_ms: through its pidfd, else a look every 10 ms.
+ * True when it is gone. */
+bool pidref_wait_gone(const struct proc_ref *id, uint64_t timeout_ms);
 
 #endif

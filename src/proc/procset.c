@@ -47,6 +47,8 @@ static bool marks_match(const struct procset *s, const struct marker *m)
 		return s->service && marker_matches(m, s->root_id, s->session, s->service);
 	case PROCSET_MARKS_HOOKS:
 		return m->hook && marker_matches(m, s->root_id, s->session, NULL);
+	case PROCSET_MARKS_ROOT:
+		return marker_of_root(m, s->root_id);
 	case PROCSET_MARKS_NONE:
 		break;
 	}
@@ -171,7 +173,8 @@ int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
 			member = proc_table_descends(&t, p->pid, s->tree);
 		if (!member && s->n_groups)
 			member = in_groups(s, &t, p);
-		if (!member && s->marks != PROCSET_MARKS_NONE && s->root_id && s->session) {
+		if (!member && s->marks != PROCSET_MARKS_NONE && s->root_id &&
+		    (s->session || s->marks == PROCSET_MARKS_ROOT)) {
 			struct marker m;
 
 			if (marker_read(p->pid, &m) == 0) {

@@ -32,6 +32,7 @@ enum procset_marks {
 	PROCSET_MARKS_SESSION, /* every process of the session */
 	PROCSET_MARKS_SERVICE, /* the processes of one service */
 	PROCSET_MARKS_HOOKS,   /* the processes hooks left (BERTH_HOOK set) */
+	PROCSET_MARKS_ROOT,    /* every process of every session of root_id (flush) */
 };
 
 struct procset {
@@ -41,7 +42,7 @@ struct procset {
 	size_t n_groups;
 	const struct proc_ref *refs; /* these processes */
 	size_t n_refs;
-	enum procset_marks marks; /* with root_id, session (and service) */
+	enum procset_marks marks; /* with root_id, session (and service; ROOT: no session) */
 	const char *root_id;
 	const char *session;
 	const char *service;

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "proc/pidref.h"
 #include "proc/run.h"
 #include "tmux/tmux.h"
 #include "util/fsutil.h"
@@ -685,6 +686,38 @@ int tmux_kill_session(struct tmux *t, const char *name, char **msg)
 			     : xstrdup("tmux does not answer has-session after kill-session");
 	}
 	return -EIO;
+}
+
+int tmux_kill_server(struct tmux *t, pid_t *ret_pid, char **msg)
+{
+	const char *args[] = {"kill-server", NULL};
+	struct proc_ref id = {0};
+	int r;
+
+	*ret_pid = 0;
+	forget(t);
+	r = tmux_server_sessions(t, &id.pid, NULL, msg);
+	if (r < 0)
+		return r;
+	if (id.pid && proc_start_time(id.pid, &id.start_time) == 0) {
+		/* Believe the server's process, not kill-server's answer (the
+		 * client may hear "server exited unexpectedly" for a kill that
+		 * was done). */
+		tmux_run(t, args, NULL, NULL);
+		if (!pidref_wait_gone(&id, TMUX_TIMEOUT_MS)) {
+			if (msg) {
+				free(*msg);
+				*msg = xasprintf("the tmux server (pid %d) is still there %d s "
+						 "after kill-server",
+						 (int)id.pid, TMUX_TIMEOUT_MS / 1000);
+			}
+			return -EIO;
+		}
+		*ret_pid = id.pid;
+	}
+	unlink(t->socket);
+	unlink(t->conf);
+	return 0;
 }
 
 void tmux_attach_argv(const struct tmux *t, const char *session, const char *window,

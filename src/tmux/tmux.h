@@ -104,6 +104,12 @@ int tmux_session_pids(const struct tmux *t, const char *name, pid_t **v, size_t 
  * when there was none), or -EIO with *msg. */
 int tmux_kill_session(struct tmux *t, const char *name, char **msg);
 
+/* End the repository's tmux server (kill-server on t's socket, no other)
+ * and wait until its process is gone; then its socket and config file are
+ * removed (a stale socket that no server answers on too). *ret_pid: the
+ * server's pid, 0 when none ran. 0, or -EIO with *msg. */
+int tmux_kill_server(struct tmux *t, pid_t *ret_pid, char **msg);
+
 /* Parse tmux's answer of lines "<pid>[ <rest>]" (buf is changed): *n lines,
  * the first pid in *first (may be NULL), each rest appended to rest (may be
  * NULL). -EIO when a line does not start with a pid: an empty or

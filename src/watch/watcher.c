@@ -15,7 +15,7 @@
 #include "config/config.h"
 #include "probe/forensics.h"
 #include "probe/probe.h"
-#include "proc/child.h"
+#include "proc/job.h"
 #include "proc/pidref.h"
 #include "proc/reaper.h"
 #include "store/session.h"
@@ -54,9 +54,7 @@ struct waction {
 	enum action_kind kind;
 	char *slug;
 	struct strvec argv;
-	int err_fd;
-	ev_io err_io;
-	struct strbuf err;
+	struct job *job; /* NULL until it started */
 	struct waction *next;
 };
 
@@ -169,55 +167,10 @@ static bool busy(const struct watcher *w, const char *slug)
 
 static void action_free(struct waction *a)
 {
-	if (a->err_fd >= 0) {
-		ev_io_stop(a->w->loop, &a->err_io);
-		close(a->err_fd);
-	}
+	job_destroy(a->job);
 	strvec_clear(&a->argv);
-	strbuf_release(&a->err);
 	free(a->slug);
 	free(a);
-}
-
-/* Read what the action wrote to stderr; false at its end (or an error). */
-static bool read_err(struct waction *a)
-{
-	char buf[1024];
-	ssize_t k;
-
-	while ((k = read(a->err_fd, buf, sizeof(buf))) > 0) {
-		strbuf_add(&a->err, buf, (size_t)k);
-		if (a->err.len > ACTION_ERR_KEEP) { /* keep the tail */
-			size_t cut = a->err.len - ACTION_ERR_KEEP;
-
-			memmove(a->err.buf, a->err.buf + cut, ACTION_ERR_KEEP);
-			a->err.len = ACTION_ERR_KEEP;
-			a->err.buf[a->err.len] = '\0';
-		}
-	}
-	return k < 0 && errno == EAGAIN;
-}
-
-static void on_action_err(struct ev_loop *loop, ev_io *io, int revents)
-{
-	if (!read_err(io->data))
-		ev_io_stop(loop, io); /* at its end a pipe stays readable */
-}
-
-/* The last non-empty line of s, without its newline (into out). */
-static void last_line(const struct strbuf *s, struct strbuf *out)
-{
-	size_t end = s->len;
-
-	while (end && (s->buf[end - 1] == '\n' || s->buf[end - 1] == ' '))
-		end--;
-	for (size_t i = end; i > 0; i--)
-		if (s->buf[i - 1] == '\n') {
-			strbuf_add(out, s->buf + i, end - i);
-			return;
-		}
-	if (end)
-		strbuf_add(out, s->buf, end);
 }
 
 static void scan(struct watcher *w);
@@ -226,21 +179,18 @@ static void check_lost(struct watcher *w, const struct session *s);
 static int action_start(struct watcher *w, enum action_kind kind, const char *slug,
 			const char *const *args);
 
-static void on_action_exit(struct reaper_child *c, int wstatus, void *data)
+static void on_action_exit(struct job *j, int code, void *data)
 {
 	struct waction *a = data, **pp;
 	struct watcher *w = a->w;
 	struct strbuf line = STRBUF_INIT, cmd = STRBUF_INIT;
-	int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
 
-	if (a->err_fd >= 0)
-		read_err(a);
 	for (pp = &w->actions; *pp != a; pp = &(*pp)->next)
 		;
 	*pp = a->next;
 	for (size_t i = 1; i < a->argv.n; i++)
 		strbuf_addf(&cmd, "%s%s", i > 1 ? " " : "", a->argv.v[i]);
-	last_line(&a->err, &line);
+	job_last_line(j, &line);
 	if (code == 0) {
 		emit(w, a->slug, NULL, "watch-action", "`berth %s` done", cmd.buf);
 	} else if (a->kind == ACT_DOWN && code == EXIT_DIRTY_CODE) {
@@ -283,45 +233,31 @@ static int action_start(struct watcher *w, enum action_kind kind, const char *sl
 			const char *const *args)
 {
 	struct waction *a = xcalloc(1, sizeof(*a));
-	struct spawn_error err = {0};
-	int pipefd[2], r;
+	char *why = NULL;
+	int r;
 
 	a->w = w;
 	a->kind = kind;
 	a->slug = xstrdup(slug);
-	a->err_fd = -1;
 	strvec_push(&a->argv, w->o->exe);
 	for (const char *const *p = args; *p; p++)
 		strvec_push(&a->argv, *p);
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
-		action_free(a);
-		return -errno;
-	}
 	struct spawn_opts o = {
 		.path = w->o->exe,
 		.argv = strvec_argv(&a->argv),
 		.cwd = w->o->root,
 		.stdin_fd = -1,
 		.stdout_fd = -1,
-		.stderr_fd = pipefd[1],
 		.new_pgroup = true,
 	};
-	r = child_start(w->reaper, &o, on_action_exit, a, NULL, &err);
-	close(pipefd[1]);
+	r = job_start(w->loop, w->reaper, &o, ACTION_ERR_KEEP, on_action_exit, a, &a->job, &why);
 	if (r < 0) {
-		char *why = spawn_error_text(&o, &err);
-
-		close(pipefd[0]);
 		w->failed = true;
 		emit(w, slug, NULL, "watch-action-failed", "%s", why);
 		free(why);
 		action_free(a);
 		return r;
 	}
-	a->err_fd = pipefd[0];
-	ev_io_init(&a->err_io, on_action_err, a->err_fd, EV_READ);
-	a->err_io.data = a;
-	ev_io_start(w->loop, &a->err_io);
 	a->next = w->actions;
 	w->actions = a;
 	return 0;

@@ -1899,6 +1899,50 @@ static void test_shim_restart_loop_around_orphan(void)
 	shim_finish(&s);
 }
 
+/* PROCSET_MARKS_ROOT (flush): every process of any session of the
+ * repository, by BERTH_ROOT_ID and a BERTH_SESSION; never another
+ * repository's, nor a process with the root id and no session. */
+static void test_marks_root_takes_every_session_of_the_repository(void)
+{
+	static char root[] = "BERTH_ROOT_ID=r00t", other[] = "BERTH_ROOT_ID=0ther",
+		    a[] = "BERTH_SESSION=a", gone_[] = "BERTH_SESSION=gone-from-the-state";
+	char *const envs[][3] = {
+		{root, a, NULL},
+		{root, gone_, NULL},
+		{other, a, NULL},
+		{root, NULL, NULL},
+	};
+	char *argv[] = {(char *)"sleep", (char *)"100", NULL};
+	struct procset set = {.marks = PROCSET_MARKS_ROOT, .root_id = "r00t"};
+	struct procset_result res;
+	struct proc_ref ids[4];
+
+	for (size_t i = 0; i < 4; i++) {
+		struct spawn_opts o = {.path = "/bin/sleep",
+				       .argv = argv,
+				       .envp = envs[i],
+				       .stdin_fd = -1,
+				       .stdout_fd = -1,
+				       .stderr_fd = -1};
+
+		ASSERT_OK(spawn_start(&o, &ids[i].pid, NULL, NULL));
+		ASSERT_OK(proc_start_time(ids[i].pid, &ids[i].start_time));
+	}
+	ASSERT_OK(procset_stop(&set, SIGTERM, DEADLINE_MS, -1, &res));
+	ASSERT_EQ_INT(res.signalled, 2);
+	ASSERT_EQ_INT(res.n_survivors, 0);
+	procset_result_finish(&res);
+	ASSERT_TRUE(gone(&ids[0]));
+	ASSERT_TRUE(gone(&ids[1]));
+	for (size_t i = 2; i < 4; i++) {
+		int ws;
+
+		ASSERT_TRUE(proc_is(ids[i].pid, ids[i].start_time));
+		kill(ids[i].pid, SIGKILL);
+		ASSERT_EQ_INT(waitpid(ids[i].pid, &ws, 0), ids[i].pid);
+	}
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_escapees_born_after_kill_sweep),
 	TAP_TEST(test_sweep_held_one_pidfd_per_process),
@@ -1922,6 +1966,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_shim_flood_stops_in_grace),
 	TAP_TEST(test_shim_failed_respawn_flips_status),
 	TAP_TEST(test_shim_restart_loop_around_orphan),
+	TAP_TEST(test_marks_root_takes_every_session_of_the_repository),
 };
 
 int main(int argc, char **argv)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "probe/proc.h"
+#include "proc/job.h"
 #include "proc/reaper.h"
 #include "util/timeutil.h"
 #include "tap.h"
@@ -638,6 +639,96 @@ NOPIDFD(test_restart_from_callback)
 NOPIDFD(test_destroy_from_callback)
 NOPIDFD(test_watch_refuses_non_children)
 
+/* ---- proc/job: a child with its stderr's tail kept ---- */
+
+struct job_result {
+	unsigned calls;
+	int code;
+	struct strbuf last;
+};
+
+static void job_done(struct job *j, int code, void *data)
+{
+	struct job_result *jr = data;
+
+	jr->calls++;
+	jr->code = code;
+	job_last_line(j, &jr->last);
+	job_destroy(j); /* from its own callback */
+	callback_arrived();
+}
+
+static struct job *job_sh(const char *script, size_t keep, struct job_result *jr)
+{
+	char *argv[] = {(char *)"sh", (char *)"-c", (char *)script, NULL};
+	struct spawn_opts o = {.path = "/bin/sh",
+			       .argv = argv,
+			       .stdin_fd = -1,
+			       .stdout_fd = -1,
+			       .new_pgroup = true};
+	struct job *j = NULL;
+	char *why = NULL;
+
+	ASSERT_OK(job_start(T.loop, T.r, &o, keep, job_done, jr, &j, &why));
+	ASSERT_TRUE(why == NULL);
+	return j;
+}
+
+/* Its exit status, once, and the last non-empty line of its stderr (of a
+ * tail kept to the bound). */
+static void test_job_status_and_last_line(void)
+{
+	struct job_result jr = {0};
+
+	setup(10);
+	job_sh("i=0; while [ $i -lt 500 ]; do echo line $i >&2; i=$((i+1)); done; "
+	       "echo 'berth: it failed' >&2; echo >&2; exit 3",
+	       64, &jr);
+	run_until(1);
+	ASSERT_EQ_INT(jr.calls, 1);
+	ASSERT_EQ_INT(jr.code, 3);
+	ASSERT_STREQ(jr.last.buf, "berth: it failed");
+	strbuf_release(&jr.last);
+	teardown();
+}
+
+/* Killed: 128 + the signal; job_signal reaches its process group while it
+ * runs, and is refused once it was reaped. */
+static void test_job_signal_and_code(void)
+{
+	struct job_result jr = {0};
+	struct job *j;
+
+	setup(10);
+	j = job_sh("echo started >&2; sleep 100 & wait", 4096, &jr);
+	ASSERT_TRUE(job_pid(j) > 0);
+	ASSERT_OK(job_signal(j, SIGKILL, true));
+	run_until(1);
+	ASSERT_EQ_INT(jr.code, 128 + SIGKILL);
+	strbuf_release(&jr.last);
+	teardown();
+}
+
+/* A program that cannot start: an error with its reason, no callback. */
+static void test_job_start_failure(void)
+{
+	char *argv[] = {(char *)"/nonexistent/berth", NULL};
+	struct spawn_opts o = {.path = argv[0], .argv = argv, .stdin_fd = -1, .stdout_fd = -1};
+	struct job_result jr = {0};
+	struct job *j = NULL;
+	char *why = NULL;
+
+	setup(10);
+	ASSERT_TRUE(job_start(T.loop, T.r, &o, 4096, job_done, &jr, &j, &why) < 0);
+	ASSERT_TRUE(why && strstr(why, "No such file"));
+	ASSERT_TRUE(j == NULL);
+	for (int i = 0; i < 5; i++)
+		ev_run(T.loop, EVRUN_NOWAIT);
+	ASSERT_EQ_INT(jr.calls, 0);
+	free(why);
+	teardown();
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_exit_code),
 	TAP_TEST(test_pending_counts),
@@ -660,6 +751,9 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_restart_from_callback_sigchld),
 	TAP_TEST(test_destroy_from_callback_sigchld),
 	TAP_TEST(test_watch_refuses_non_children_sigchld),
+	TAP_TEST(test_job_status_and_last_line),
+	TAP_TEST(test_job_signal_and_code),
+	TAP_TEST(test_job_start_failure),
 };
 
 int main(int argc, char **argv)
