@@ -78,9 +78,12 @@ static void row_fill(struct cmd_ctx *ctx, const struct session *s, struct probe 
 		r->healthy = true;
 	}
 	if (r->port && r->v.live != SVC_LIVE_NONE) {
-		char *who = NULL;
+		char *who = NULL, *root_id = hash_root_id(ctx->root);
+		enum svc_port_owner owner = services_port_owner(probe, tree, n_tree, root_id,
+								s->slug, r->name, r->port, &who);
 
-		switch (services_port_owner(probe, tree, n_tree, s->slug, r->name, r->port, &who)) {
+		free(root_id);
+		switch (owner) {
 		case SVC_PORT_FREE:
 			r->listener = xstrdup("not listening");
 			break;

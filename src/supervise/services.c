@@ -475,8 +475,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *tree, size_t n,
-					const char *slug, const char *service, unsigned port,
-					char **who)
+					const char *root_id, const char *slug, const char *service,
+					unsigned port, char **who)
 {
 	enum svc_port_owner ret = SVC_PORT_UNKNOWN;
 	struct port_holder h;
@@ -489,9 +489,10 @@ enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *
 		return SVC_PORT_OURS;
 	if (probe_port(p, (uint16_t)port, NULL, 0, &h) < 0)
 		return SVC_PORT_UNKNOWN;
-	if (h.kind == HOLDER_PROCESS && marker_read(h.pid, &m) == 0 && m.session &&
-	    !strcmp(m.session, slug) && m.service && !strcmp(m.service, service)) {
-		/* its own process, outside a (lost) supervisor's tree */
+	if (h.kind == HOLDER_PROCESS && marker_read(h.pid, &m) == 0 &&
+	    marker_matches(&m, root_id, slug, service)) {
+		/* its own process, outside a (lost) supervisor's tree (the
+		 * same slug and service of another repository is not ours) */
 		ret = SVC_PORT_OURS;
 	} else {
 		ret = SVC_PORT_FOREIGN;

@@ -105,7 +105,8 @@ struct listener;
 bool services_tree_listens(const struct proc_ref *v, size_t n, const struct listener_set *ls,
 			   unsigned port, const struct listener **ret);
 
-/* Who listens on port, the port of service in session slug. */
+/* Who listens on port, the port of service in session slug of the repository
+ * root_id. */
 #define SVC_PORT_HIDDEN "a process not visible to berth"
 enum svc_port_owner {
 	SVC_PORT_FREE,    /* nothing listens */
@@ -116,8 +117,8 @@ enum svc_port_owner {
 };
 struct probe;
 enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *tree, size_t n,
-					const char *slug, const char *service, unsigned port,
-					char **who);
+					const char *root_id, const char *slug, const char *service,
+					unsigned port, char **who);
 
 /* Names of the services with a status file in the session's run dir, sorted. */
 void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret);

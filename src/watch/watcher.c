@@ -682,8 +682,8 @@ static void check_ports(struct watcher *w, struct probe *p, const struct session
 		if (services_view(w->o->berth_dir, s->slug, svc, &v) == 0 &&
 		    v.live == SVC_LIVE_RUNNING)
 			services_tree(v.st.shim_pid, &tree, &n_tree);
-		if (services_port_owner(p, tree, n_tree, s->slug, svc, s->ports[i].port, &who) ==
-		    SVC_PORT_FOREIGN) {
+		if (services_port_owner(p, tree, n_tree, w->root_id, s->slug, svc, s->ports[i].port,
+					&who) == SVC_PORT_FOREIGN) {
 			bool hidden = !strcmp(who, SVC_PORT_HIDDEN);
 
 			key = xasprintf("%s %u %s", s->slug, s->ports[i].port, who);

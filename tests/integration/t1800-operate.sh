@@ -155,6 +155,20 @@ test_expect_success 'up --services web starts web and what it depends on, nothin
   berth down p2 -q
 '
 
+test_expect_success 'status: a listener with the same slug and service but another repository'"'"'s root id is not ours' '
+  berth up p9 --services web -q >/dev/null &&
+  port=$(svc port p9 web) &&
+  berth stop p9 web -q >/dev/null &&
+  ! port_listening $port || return 1
+  env BERTH_ROOT_ID=0123456789abcdef BERTH_SESSION=p9 BERTH_SERVICE=web \
+    "$BERTH_TEST_LISTEN" $port >/dev/null 2>&1 &
+  fpid=$!
+  test_track_pid $fpid
+  wait_for 10 "port_listening $port" "the foreign listener" &&
+  test_eq "$(svc listener p9 web)" "wrong owner: pid $fpid (berth-test-list) of session p9" &&
+  kill $fpid && berth down p9 -q
+'
+
 test_expect_success 'a service with its own stop_grace is KILLed at it, not at [berth] stop_grace (10 s)' '
   cat "$TEST_ROOT/base.ini" >.berth.ini &&
   cat >>.berth.ini <<-EOF_INI &&
