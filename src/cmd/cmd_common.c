@@ -66,10 +66,14 @@ int cmd_check_config(struct cmd_ctx *ctx, bool warnings)
 	int errors = config_validate(&ctx->config, &is);
 
 	for (size_t i = 0; i < is.n; i++) {
+		char *where = is.v[i].line ? xasprintf("%s:%u", CONFIG_FILE, is.v[i].line)
+					   : xstrdup(CONFIG_FILE);
+
 		if (is.v[i].error)
-			out_error("%s: %s", CONFIG_FILE, is.v[i].msg);
+			out_error("%s: %s", where, is.v[i].msg);
 		else if (warnings)
-			out_warn("%s: %s", CONFIG_FILE, is.v[i].msg);
+			out_warn("%s: %s", where, is.v[i].msg);
+		free(where);
 	}
 	config_issues_finish(&is);
 	if (errors) {

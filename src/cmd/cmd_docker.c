@@ -257,6 +257,7 @@ out:
 struct session_project {
 	struct docker d;
 	char *name, *file, *dir;
+	const char *slug;
 };
 
 static void session_project_finish(struct session_project *p)
@@ -277,6 +278,7 @@ static int session_project_open(struct cmd_ctx *ctx, const struct session *s, ch
 	int r;
 
 	memset(p, 0, sizeof(*p));
+	p->slug = s->slug;
 	p->file = path_join(dir, "docker-compose.yml");
 	free(dir);
 	p->name = cmd_docker_project(ctx, s->slug);
@@ -306,21 +308,31 @@ static void list_text(const struct strvec *names, struct strbuf *out)
 }
 
 /* `compose stop` of names (their containers kept), each container getting
- * stop_grace (rounded up to whole seconds) before SIGKILL. */
+ * the longest stop_grace of them (rounded up to whole seconds) before
+ * SIGKILL. Compose's own failure is -EPROTO (exit 1, not a service's). */
 static int project_stop(struct cmd_ctx *ctx, struct session_project *p, const struct strvec *names,
 			const char *cmd)
 {
 	struct strbuf list = STRBUF_INIT;
 	char *cause = NULL;
-	uint64_t t0 = time_mono_ms();
+	uint64_t t0 = time_mono_ms(), grace = ctx->config.stop_grace_ms;
 	int r;
 
+	for (size_t i = 0; i < names->n; i++) {
+		const struct service_config *cfg = config_service(&ctx->config, names->v[i]);
+
+		if (cfg && cfg->stop_grace_ms > grace)
+			grace = cfg->stop_grace_ms;
+	}
 	list_text(names, &list);
 	r = docker_compose_stop(&p->d, &(struct compose_project){p->name, p->file, p->dir}, names,
-				(unsigned)((ctx->config.stop_grace_ms + 999) / 1000), NULL, &cause);
-	if (r < 0)
-		out_error("%s: docker compose stop of %s failed: %s", cmd, list.buf, cause);
-	else
+				(unsigned)((grace + 999) / 1000), NULL, &cause);
+	if (r < 0) {
+		out_error("%s: docker compose stop of %s failed: %s; once docker answers, run "
+			  "`berth stop %s %s` again",
+			  cmd, list.buf, cause, p->slug, list.buf);
+		r = -EPROTO;
+	} else
 		out_step("docker: stopped %s in %.2f s", list.buf,
 			 (double)(time_mono_ms() - t0) / 1000.0);
 	strbuf_release(&list);
@@ -328,17 +340,40 @@ static int project_stop(struct cmd_ctx *ctx, struct session_project *p, const st
 	return r;
 }
 
+/* Which of names have a running container in the project now (a docker
+ * that does not answer: none). */
+static void running_now(struct session_project *p, const struct strvec *names, struct strvec *ret)
+{
+	struct container *cs = NULL;
+	size_t n = 0;
+	char *cause = NULL;
+
+	if (docker_project_containers(&p->d, p->name, &cs, &n, &cause) < 0) {
+		free(cause);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (cs[i].service && cs[i].state && !strcmp(cs[i].state, "running") &&
+		    strvec_find(names, cs[i].service) >= 0 && strvec_find(ret, cs[i].service) < 0)
+			strvec_push(ret, cs[i].service);
+	containers_free(cs, n);
+}
+
 /* `compose up --detach` of names (their containers started again, made
- * when missing) and the wait of `up`; what did not get ready is stopped. */
+ * when missing) and the wait of `up`; what did not get ready, of what did
+ * not run before, is stopped again. */
 static int project_start(struct cmd_ctx *ctx, const struct session *s, struct session_project *p,
 			 const struct strvec *names, int sigfd, const char *cmd, char **ret_service)
 {
 	struct strbuf list = STRBUF_INIT, log = STRBUF_INIT;
+	struct strvec was_running = STRVEC_INIT;
 	char *cause = NULL;
 	uint64_t t0 = time_mono_ms();
 	int r;
 
 	list_text(names, &list);
+	/* what runs already is not ours to stop if the start fails */
+	running_now(p, names, &was_running);
 	out_step("docker: starting %s (project %s)", list.buf, p->name);
 	r = docker_compose_up(&p->d, &(struct compose_project){p->name, p->file, p->dir}, names,
 			      &log, &cause);
@@ -348,11 +383,20 @@ static int project_start(struct cmd_ctx *ctx, const struct session *s, struct se
 		goto out;
 	}
 	r = wait_ready(ctx, s, &p->d, p->name, names, sigfd, t0, cmd, ret_service);
-	if (r == -EINTR)
-		out_error("%s: interrupted; stopping %s", cmd, list.buf);
-	if (r == -EIO || r == -EINTR)
-		project_stop(ctx, p, names, cmd);
+	if (r == -EIO || r == -EINTR) {
+		struct strvec ours = STRVEC_INIT;
+
+		for (size_t i = 0; i < names->n; i++)
+			if (strvec_find(&was_running, names->v[i]) < 0)
+				strvec_push(&ours, names->v[i]);
+		if (r == -EINTR)
+			out_error("%s: interrupted; stopping what it started", cmd);
+		if (ours.n)
+			project_stop(ctx, p, &ours, cmd);
+		strvec_clear(&ours);
+	}
 out:
+	strvec_clear(&was_running);
 	strbuf_release(&list);
 	strbuf_release(&log);
 	free(cause);

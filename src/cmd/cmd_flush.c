@@ -247,6 +247,17 @@ static void flush_docker(struct flush *f)
 		}
 		dir = xasprintf("%s/%s", compose_dir, slug);
 		file = path_join(dir, "docker-compose.yml");
+		/* A prefix set in .berth.ini may be every clone's: a project no
+		 * session of this repository left a file for may be another's. */
+		if (ctx->config.prefix_set && !path_exists(dir)) {
+			say(f, "compose",
+			    "kept %s: the prefix '%s' is set in %s, so it may be another clone's; "
+			    "`docker compose -p %s down --volumes` removes it",
+			    names.v[i], ctx->config.prefix, CONFIG_FILE, names.v[i]);
+			free(file);
+			free(dir);
+			continue;
+		}
 		r = docker_project_remove(
 			&d,
 			&(struct compose_project){names.v[i], path_exists(file) ? file : NULL,
@@ -489,6 +500,9 @@ static int cmd_flush_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	free(question);
 
+	/* run from a session's tmux shell, our terminal hangs up when that
+	 * session or the tmux server ends: the rest must still be done */
+	signal(SIGHUP, SIG_IGN);
 	f.root_id = hash_root_id(ctx->root);
 	if (cgroup_base(&base, &why) == 0)
 		cg = xasprintf("%s/%s", base, f.root_id);

@@ -170,9 +170,11 @@ static void start_down(struct shutdown_run *sr, size_t i, bool keep_worktree)
 	sr->running++;
 }
 
-/* Ctrl-C, SIGTERM, SIGHUP: no down is started any more; the running ones
- * get the signal (each is in a process group of its own) and are waited
- * for. */
+/* Ctrl-C, SIGTERM: no down is started any more; the running ones get the
+ * signal (each is in a process group of its own) and are waited for. A
+ * hangup is not a request to stop: run from a session's tmux shell, our
+ * terminal goes when that session's down ends it, and every other session
+ * still has to be taken down. */
 static void on_signal(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct shutdown_run *sr = io->data;
@@ -181,6 +183,8 @@ static void on_signal(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 	while (read(sr->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP)
+			continue;
 		sr->rep->interrupted = true;
 		for (size_t i = 0; i < sr->rep->n; i++)
 			if (sr->jobs[i])
@@ -340,6 +344,9 @@ static int cmd_shutdown_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				       argv[optind]);
 	if (cmd_store_writable(ctx))
 		return EXIT_FAIL;
+	/* run from a session's tmux shell, our terminal hangs up when that
+	 * session ends: the rest must still be done */
+	signal(SIGHUP, SIG_IGN);
 	if (state_sessions_list(ctx->state, &v, &n) < 0) {
 		out_error("shutdown: cannot read the state store: %s", state_errmsg(ctx->state));
 		return EXIT_FAIL;

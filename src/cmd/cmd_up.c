@@ -269,25 +269,57 @@ static int set_step(struct cmd_ctx *ctx, struct up_run *run, const char *step)
 	return r;
 }
 
+/* The mark that a worktree's post_create hook is due: made before the
+ * worktree is created, removed once the hook succeeded, so a run killed or
+ * failed anywhere in between leaves it for the next `up`. */
+static char *post_create_mark(struct cmd_ctx *ctx, const char *slug)
+{
+	char *dir = services_run_dir(ctx->berth_dir, slug);
+	char *path = path_join(dir, "post_create.pending");
+
+	free(dir);
+	return path;
+}
+
+static int mark_post_create(struct cmd_ctx *ctx, const char *slug)
+{
+	char *dir = services_run_dir(ctx->berth_dir, slug), *path = post_create_mark(ctx, slug);
+	int r = mkdir_p(dir, 0755);
+
+	if (r == 0)
+		r = write_file_atomic(path, "", 0, 0644);
+	if (r < 0)
+		out_error("up: cannot write '%s': %s", path, strerror(-r));
+	free(dir);
+	free(path);
+	return r;
+}
+
 /* post_create: once per worktree berth created, before docker services and
- * pre_spawn, with the session's environment; again when a killed `up` had
- * not finished it. */
+ * pre_spawn, with the session's environment; due while its mark is there. */
 static int run_post_create(struct cmd_ctx *ctx, struct up_run *run)
 {
-	bool due = run->created_worktree ||
-		   (run->op.crashed_step && !strcmp(run->op.crashed_step, OP_STEP_POST_CREATE));
-	int r;
+	char *mark = post_create_mark(ctx, run->s.slug);
+	int r = 0;
 
-	if (!due || !ctx->config.hooks.post_create)
-		return 0;
-	if (!run->created_worktree) {
-		r = set_step(ctx, run, OP_STEP_POST_CREATE);
-		if (r < 0)
-			return r;
-	}
+	if (!ctx->config.hooks.post_create || !path_exists(mark))
+		goto out;
+	r = set_step(ctx, run, OP_STEP_POST_CREATE);
+	if (r < 0)
+		goto out;
 	r = cmd_run_hook(ctx, "up", "post_create", run->s.slug, run->s.worktree, run->svc.envp,
 			 run->sigfd);
-	return r < 0 ? r : set_step(ctx, run, NULL);
+	if (r < 0)
+		goto out;
+	if (unlink(mark) < 0 && errno != ENOENT) {
+		out_error("up: cannot remove '%s': %s", mark, strerror(errno));
+		r = -errno;
+		goto out;
+	}
+	r = set_step(ctx, run, NULL);
+out:
+	free(mark);
+	return r;
 }
 
 /* Create or reuse the session's worktree. */
@@ -331,6 +363,11 @@ static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct 
 	r = set_step(ctx, run, OP_STEP_WORKTREE_CREATE);
 	if (r < 0)
 		return r;
+	if (ctx->config.hooks.post_create) {
+		r = mark_post_create(ctx, run->s.slug);
+		if (r < 0)
+			return r;
+	}
 	r = worktree_create(ctx->root, run->s.worktree, run->s.slug, run->s.branch, &origin,
 			    &cause);
 	if (r < 0) {
@@ -339,9 +376,7 @@ static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct 
 		return r;
 	}
 	run->created_worktree = true;
-	/* Until its post_create hook has finished: a kill before that makes
-	 * the next `up` run it. */
-	r = set_step(ctx, run, ctx->config.hooks.post_create ? OP_STEP_POST_CREATE : NULL);
+	r = set_step(ctx, run, NULL);
 	if (r < 0)
 		return r;
 	test_pause("worktree");

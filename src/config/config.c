@@ -289,12 +289,6 @@ static const char *builtin_env_name(const char *s)
 
 static int check_env_name(const char *s, char **why)
 {
-	const char *builtin = builtin_env_name(s);
-
-	if (builtin) {
-		*why = xasprintf("'%s' cannot be exported with a port: %s", s, builtin);
-		return -EINVAL;
-	}
 	if (valid_env_name(s))
 		return 0;
 	*why = xasprintf("'%s' is not an environment variable name (letters, digits and '_', not "
@@ -623,12 +617,8 @@ static int parse_extra_word(const char *w, struct extra_port *x, char **why)
 		p++; /* the ':' or ',' */
 		len = strcspn(p, ",");
 		e = xstrndup(p, len);
-		if (!valid_env_name(e) || builtin_env_name(e)) {
-			*why = builtin_env_name(e)
-				       ? xasprintf("'%s': '%s' cannot be exported with a port: %s",
-						   w, e, builtin_env_name(e))
-				       : xasprintf("'%s': '%s' is not an environment variable name",
-						   w, e);
+		if (!valid_env_name(e)) {
+			*why = xasprintf("'%s': '%s' is not an environment variable name", w, e);
 			free(e);
 			return -EINVAL;
 		}
@@ -1392,6 +1382,8 @@ static char *check_totals(const struct config *c, const char *name)
 static void finalize(struct config *c, unsigned (*seen)[N_OPTIONS])
 {
 	size_t grace = (size_t)(find_option(SECT_SERVICE, "stop_grace") - options);
+	size_t port_env = (size_t)(find_option(SECT_SERVICE, "port_env") - options);
+	size_t extra = (size_t)(find_option(SECT_SERVICE, "extra_ports") - options);
 
 	for (size_t i = 0; i < c->n_services; i++) {
 		struct service_config *s = &c->services[i];
@@ -1400,6 +1392,8 @@ static void finalize(struct config *c, unsigned (*seen)[N_OPTIONS])
 			s->ready = xstrdup(s->base_port ? "port" : "none");
 		if (!seen[i][grace])
 			s->stop_grace_ms = c->stop_grace_ms;
+		s->port_env_line = seen[i][port_env];
+		s->extra_ports_line = seen[i][extra];
 	}
 }
 
@@ -1437,6 +1431,7 @@ static int load_buf(struct config *c, const char *root, const char *text, size_t
 		return -EINVAL;
 	}
 	finalize(c, ctx->svc_seen);
+	c->prefix_set = ctx->berth_seen[find_option(SECT_BERTH, "prefix") - options] != 0;
 	free(ctx->svc_seen);
 	free(ctx);
 	return 0;
@@ -1757,7 +1752,35 @@ issue(struct config_issues *is, bool error, const char *fmt, ...)
 	is->v[is->n].msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	is->v[is->n].error = error;
+	is->v[is->n].line = 0;
 	is->n++;
+}
+
+/* Env names berth sets itself, exported with a port: an error each. */
+static void check_builtin_env(const struct service_config *s, struct config_issues *is)
+{
+	for (size_t j = 0; j < s->port_env.n; j++) {
+		const char *why = builtin_env_name(s->port_env.v[j]);
+
+		if (!why)
+			continue;
+		issue(is, true, "service '%s': port_env names %s: %s; remove it from port_env",
+		      s->name, s->port_env.v[j], why);
+		is->v[is->n - 1].line = s->port_env_line;
+	}
+	for (size_t j = 0; j < s->n_extra; j++) {
+		for (size_t k = 0; k < s->extra[j].env.n; k++) {
+			const char *why = builtin_env_name(s->extra[j].env.v[k]);
+
+			if (!why)
+				continue;
+			issue(is, true,
+			      "service '%s': extra port '%s' exports %s: %s; remove it from "
+			      "extra_ports",
+			      s->name, s->extra[j].name, s->extra[j].env.v[k], why);
+			is->v[is->n - 1].line = s->extra_ports_line;
+		}
+	}
 }
 
 void config_issues_finish(struct config_issues *is)
@@ -2015,6 +2038,7 @@ int config_validate(const struct config *c, struct config_issues *ret)
 			      "the service");
 		if (s->user)
 			check_user(s, ret);
+		check_builtin_env(s, ret);
 		if (s->oneshot && s->restart == RESTART_ALWAYS)
 			issue(ret, true,
 			      "service '%s' is oneshot with restart = always: a oneshot service is "

@@ -46,6 +46,7 @@ struct service_config {
 	int stop_signal;        /* signal number */
 	uint64_t stop_grace_ms; /* [berth] stop_grace unless the service sets its own */
 	char *user;             /* run as this user (NULL: berth's own) */
+	unsigned port_env_line, extra_ports_line; /* where they were set, for messages */
 	bool oneshot;
 };
 
@@ -74,6 +75,7 @@ struct config {
 	bool strict_port;
 	char *worktree_dir; /* relative to root, or absolute */
 	char *prefix;       /* set from the root when the file leaves it out */
+	bool prefix_set;    /* the file sets it (then other clones may share it) */
 	char *compose_file;
 	struct strvec inherit_env;
 	enum inherit_mode inherit_env_mode;
@@ -99,8 +101,9 @@ int config_load_string(struct config *c, const char *root, const char *text, con
 
 /* A finding of config_validate. */
 struct config_issue {
-	bool error; /* false: a warning */
-	char *msg;  /* "service 'web': ..." */
+	bool error;    /* false: a warning */
+	char *msg;     /* "service 'web': ..." */
+	unsigned line; /* the line of the file it is about, or 0 */
 };
 struct config_issues {
 	struct config_issue *v;

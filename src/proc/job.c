@@ -90,12 +90,15 @@ int job_start(struct ev_loop *loop, struct reaper *r, const struct spawn_opts *o
 	j->cb = cb;
 	j->data = data;
 	j->err_fd = -1;
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+	/* non-blocking on our end only: the flag is the open file's, and the
+	 * child's stderr (and its hooks' and compose's) must block */
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		rr = -errno;
 		*ret_why = xasprintf("cannot make a pipe: %s", strerror(-rr));
 		free(j);
 		return rr;
 	}
+	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	so.stderr_fd = pipefd[1];
 	rr = child_start(r, &so, on_exit_, j, &c, &err);
 	close(pipefd[1]);

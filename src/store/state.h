@@ -48,7 +48,7 @@ struct op_rec {
  * inside one knows what was half done. */
 #define OP_STEP_WORKTREE_CREATE "worktree-create"
 #define OP_STEP_WORKTREE_REMOVE "worktree-remove"
-/* the worktree was created; its post_create hook has not finished yet */
+/* the post_create hook runs */
 #define OP_STEP_POST_CREATE "post-create"
 
 struct session {

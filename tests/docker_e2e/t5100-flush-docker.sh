@@ -65,7 +65,7 @@ mkdir -p "$OTHER" && git -C "$OTHER" init -q -b main &&
 OTHER_ID=$(root_id_of "$OTHER")
 OTHER_PREFIX=$(cd "$OTHER" && berth config show | sed -n 's/^prefix = //p')
 # B's projects too, whatever happens (lib.sh's cleanup knows A's prefix)
-trap '(PREFIX=$OTHER_PREFIX; test_kill_docker); docker rm -f flush-decoy-1 flush-decoy-2 flush-left-1 >/dev/null 2>&1; test_cleanup' EXIT
+trap '(PREFIX=$OTHER_PREFIX; test_kill_docker); docker rm -f flush-decoy-1 flush-decoy-2 flush-left-1 flush-shared-1 >/dev/null 2>&1; test_cleanup' EXIT
 
 SOCK=$XDG_RUNTIME_DIR/berth/$ROOT_ID
 OTHER_SOCK=$XDG_RUNTIME_DIR/berth/$OTHER_ID
@@ -135,6 +135,16 @@ test_expect_success 'flush --yes --force in A: the kept session and its volume g
   (cd "$OTHER" && berth shutdown -q >/dev/null) &&
   test -z "$(objects "$OTHER_PREFIX" ps)" &&
   docker rm -f flush-decoy-1 flush-decoy-2 >/dev/null
+'
+
+test_expect_success 'prefix set in .berth.ini (shared by clones): flush keeps a project of that prefix no session of A left a file for, and says so' '
+  printf "[berth]\nprefix = shared-t5100\n" >>.berth.ini &&
+  docker run -d --rm --name flush-shared-1 --label "com.docker.compose.project=shared-t5100_feat" berth-test/busybox sleep 1000 >/dev/null &&
+  berth flush --yes >out 2>err &&
+  test_grep "kept shared-t5100_feat: the prefix .shared-t5100. is set in .berth.ini" out &&
+  test_eq "$(docker inspect -f "{{.State.Running}}" flush-shared-1)" true &&
+  docker rm -f flush-shared-1 >/dev/null &&
+  git checkout -q .berth.ini
 '
 
 test_done

@@ -78,13 +78,20 @@ test_expect_success 'every service gets its own $PORT: two services that listen 
   berth env p1 >env.out && grep -q "^PORT=$db\$" env.out
 '
 
-test_expect_success 'port_env = PORT (or a BERTH_ name) is refused by validate with file:line, and up starts nothing' '
+test_expect_success 'port_env = PORT (or a BERTH_ name) is refused by validate with file:line; up starts nothing; down still works with such a file' '
   cp .berth.ini good.ini &&
-  sed -i "0,/^base_port = $B\$/s//base_port = $B\nport_env = PORT/" .berth.ini &&
+  sed "0,/^base_port = $B\$/s//base_port = $B\nport_env = PORT/" good.ini >bad.ini &&
+  cp bad.ini .berth.ini &&
   berth validate >v.out 2>v.err; rc=$?
-  cp good.ini .berth.ini &&
   test_eq "$rc" 3 &&
-  test_grep "\.berth\.ini:[0-9]*: bad value .PORT. for port_env: .PORT. cannot be exported with a port: berth sets PORT to each service.s own port" v.err
+  test_grep "^berth: \.berth\.ini:[0-9][0-9]*: service .db.: port_env names PORT: berth sets PORT to each service.s own port; remove it from port_env" v.err &&
+  line=$(grep -n "^port_env = PORT" .berth.ini | cut -d: -f1) &&
+  test_grep "\.berth\.ini:$line: service .db." v.err &&
+  berth up p0 -q >u.out 2>u.err; rc=$?
+  test_eq "$rc" 3 && ! test -d .berth/worktrees/p0 &&
+  cp good.ini .berth.ini && berth up p0 --services worker -q >/dev/null &&
+  cp bad.ini .berth.ini && berth down p0 -q; rc=$?
+  cp good.ini .berth.ini && test_eq "$rc" 0
 '
 
 test_expect_success 'stop of one service leaves the others running with the same pids; start brings it back on its port, ready, and leaves the others alone' '
@@ -255,12 +262,12 @@ else
   test_skip 'user = a user that does not exist' 'needs root'
 fi
 
-test_expect_success 'post_create runs once per created worktree, with the session environment: not on resume, and again after a kill before it finished' '
+test_expect_success 'post_create runs once per created worktree, with the session environment: not on resume; after a kill during it, again until it succeeds (a failed retry keeps it due)' '
   cat "$TEST_ROOT/base.ini" >.berth.ini &&
   cat >>.berth.ini <<-EOF_INI &&
 
 	[hooks]
-	post_create = echo "\$BERTH_SLUG \$PORT" >>"$TEST_ROOT/created.\$BERTH_SLUG"; test -e "$TEST_ROOT/go" || exec sleep 1005
+	post_create = echo "\$BERTH_SLUG \$PORT" >>"$TEST_ROOT/created.\$BERTH_SLUG"; if [ -e "$TEST_ROOT/pause" ]; then exec sleep 1005; fi; test -e "$TEST_ROOT/go"
 	EOF_INI
   touch "$TEST_ROOT/go" &&
   berth up p6 --services worker -q >/dev/null &&
@@ -270,18 +277,25 @@ test_expect_success 'post_create runs once per created worktree, with the sessio
   berth up p6 --services worker -q >/dev/null &&
   test_eq "$(wc -l <"$TEST_ROOT/created.p6")" 1 &&
   berth down p6 -q &&
-  rm "$TEST_ROOT/go" || return 1
+  rm "$TEST_ROOT/go" && touch "$TEST_ROOT/pause" || return 1
   "$BERTH" up p7 --services worker -q >/dev/null 2>&1 &
   up_pid=$!
   test_track_pid $up_pid
   wait_for 20 "test -s \"$TEST_ROOT/created.p7\"" "post_create of p7 to start" &&
   kill -9 "$up_pid" &&
   test_eq "$(ls_get p7 status)" crashed-op &&
+  rm "$TEST_ROOT/pause" &&
+  test_must_fail berth up p7 --services worker -q >/dev/null 2>up.err &&
+  test_grep "post_create" up.err &&
+  test_eq "$(wc -l <"$TEST_ROOT/created.p7")" 2 &&
   touch "$TEST_ROOT/go" &&
   berth up p7 --services worker -q >/dev/null &&
-  test_eq "$(wc -l <"$TEST_ROOT/created.p7")" 2 &&
+  test_eq "$(wc -l <"$TEST_ROOT/created.p7")" 3 &&
   test_eq "$(ls_get p7 status)" active &&
   ! pgrep -f "sleep 1005" >/dev/null &&
+  berth down p7 --keep-worktree -q &&
+  berth up p7 --services worker -q >/dev/null &&
+  test_eq "$(wc -l <"$TEST_ROOT/created.p7")" 3 &&
   berth down p7 -q &&
   cp "$TEST_ROOT/base.ini" .berth.ini
 '

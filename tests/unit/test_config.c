@@ -742,17 +742,7 @@ static void test_err_bad_values(void)
 		{"[service \"a\"]\nport_env = APP_PORT 2X\n",
 		 ".berth.ini:2: bad value 'APP_PORT 2X' for port_env: '2X' is not an environment "
 		 "variable name (letters, digits and '_', not starting with a digit)"},
-		/* PORT is each service's own: port_env = PORT would give every
-		 * service the same one */
-		{"[service \"a\"]\nport_env = VITE_PORT PORT\n",
-		 ".berth.ini:2: bad value 'VITE_PORT PORT' for port_env: 'PORT' cannot be exported "
-		 "with a port: berth sets PORT to each service's own port"},
-		{"[service \"a\"]\nport_env = BERTH_SLOT\n",
-		 ".berth.ini:2: bad value 'BERTH_SLOT' for port_env: 'BERTH_SLOT' cannot be "
-		 "exported with a port: BERTH_ names are berth's own"},
-		{"[service \"a\"]\nextra_ports = m:5000:X,PORT\n",
-		 ".berth.ini:2: bad value 'm:5000:X,PORT' for extra_ports: 'm:5000:X,PORT': 'PORT' "
-		 "cannot be exported with a port: berth sets PORT to each service's own port"},
+
 		{"[service \"a\"]\nextra_ports = hmr\n",
 		 ".berth.ini:2: bad value 'hmr' for extra_ports: 'hmr': expected NAME:PORT or "
 		 "NAME:PORT:ENV,ENV..."},
@@ -1654,6 +1644,22 @@ static void test_validate_env_collisions(void)
 		      1);
 	ASSERT_STREQ(is.v[0].msg, "env name 'APP_PORT' is exported by both service 'web' and "
 				  "service 'api'");
+	config_issues_finish(&is);
+
+	/* PORT is each service's own (port_env = PORT would give every service
+	 * the same one), BERTH_ names are berth's: a validate error with the
+	 * line, so that a file that has one still loads (down works) */
+	ASSERT_EQ_INT(validate_text("[service \"web\"]\ncommand = x\nbase_port = 3000\n"
+				    "port_env = VITE_PORT PORT\n"
+				    "extra_ports = m:5000:X,BERTH_SLOT\n",
+				    &is),
+		      2);
+	ASSERT_STREQ(is.v[0].msg, "service 'web': port_env names PORT: berth sets PORT to each "
+				  "service's own port; remove it from port_env");
+	ASSERT_EQ_INT(is.v[0].line, 4);
+	ASSERT_STREQ(is.v[1].msg, "service 'web': extra port 'm' exports BERTH_SLOT: BERTH_ names "
+				  "are berth's own; remove it from extra_ports");
+	ASSERT_EQ_INT(is.v[1].line, 5);
 	config_issues_finish(&is);
 
 	/* a service may repeat its own names */
