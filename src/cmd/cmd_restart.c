@@ -57,6 +57,38 @@ static void start_set(struct cmd_ctx *ctx, bool all, struct strvec *wanted, stru
 	strvec_clear(&both);
 }
 
+/* The native services to act on (wanted NULL: all), in dependency order,
+ * into pick[] and names (both reset). start: not those that run; those a
+ * lost shim may have left running also go to lost (stopped first, so that
+ * exactly one copy runs). Returns how many. */
+static size_t pick_native(struct cmd_ctx *ctx, const char *slug, bool start,
+			  const struct strvec *wanted, const size_t *order, size_t n, size_t *pick,
+			  struct strvec *names, struct strvec *lost)
+{
+	size_t k = 0;
+
+	strvec_clear(names);
+	strvec_clear(lost);
+	for (size_t i = 0; i < n; i++) {
+		const struct service_config *cfg = &ctx->config.services[order[i]];
+		struct svc_view v;
+
+		if ((wanted && strvec_find(wanted, cfg->name) < 0) || cfg->run != RUN_NATIVE ||
+		    !cfg->command)
+			continue;
+		if (start && services_view(ctx->berth_dir, slug, cfg->name, &v) == 0) {
+			if (v.live == SVC_LIVE_RUNNING)
+				continue;
+			if (v.live == SVC_LIVE_LOST ||
+			    (v.live == SVC_LIVE_ENDED && v.service_alive))
+				strvec_push(lost, cfg->name);
+		}
+		pick[k++] = order[i];
+		strvec_push(names, cfg->name);
+	}
+	return k;
+}
+
 static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	bool start = ctx->entry == &cmd_start_entry;
@@ -110,25 +142,8 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	pick = xcalloc(n ? (size_t)n : 1, sizeof(*pick));
-	for (int i = 0; i < n; i++) {
-		const struct service_config *cfg = &ctx->config.services[order[i]];
-		struct svc_view v;
-
-		if ((!all && strvec_find(&wanted, cfg->name) < 0) || cfg->run != RUN_NATIVE ||
-		    !cfg->command)
-			continue;
-		if (start && services_view(ctx->berth_dir, s.slug, cfg->name, &v) == 0) {
-			if (v.live == SVC_LIVE_RUNNING)
-				continue; /* start leaves what runs alone */
-			/* a lost shim's service may still run: stopped first,
-			 * so that exactly one copy runs */
-			if (v.live == SVC_LIVE_LOST ||
-			    (v.live == SVC_LIVE_ENDED && v.service_alive))
-				strvec_push(&lost_ones, cfg->name);
-		}
-		pick[k++] = order[i];
-		strvec_push(&names, cfg->name);
-	}
+	k = pick_native(ctx, s.slug, start, all ? NULL : &wanted, order, (size_t)n, pick, &names,
+			&lost_ones);
 	if (!k && !docker.n && start) {
 		out_line(stdout, "every service named of session '%s' runs already\n", s.slug);
 		goto out;
@@ -144,6 +159,11 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_own_session(ctx, s.slug, &owned);
 	if (code)
 		goto out;
+	/* start: what runs now, under the token, is left alone (another
+	 * start may have started it since we looked) */
+	if (start)
+		k = pick_native(ctx, s.slug, start, all ? NULL : &wanted, order, (size_t)n, pick,
+				&names, &lost_ones);
 	code = cmd_svc_init(ctx, &s, true, &svc);
 	if (code)
 		goto out;

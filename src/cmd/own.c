@@ -20,12 +20,17 @@
 #include "store/session.h"
 
 #define STAND_DOWN_EXTRA_MS 10000 /* beyond the longest stop, before the owner is killed */
+#define STOP_LEVEL_EXTRA_MS 4000  /* a shim's 2 s past its grace, then 2 s after its KILL */
 
 /* Tell the live owner to stand down and wait for it; KILL it past the bound. */
 static void depose(struct cmd_ctx *ctx, const char *slug, const struct op_rec *live)
 {
 	struct proc_ref id = {live->pid, live->start_time};
-	uint64_t bound = config_stop_time_ms(&ctx->config) + STAND_DOWN_EXTRA_MS;
+	unsigned levels = 1;
+	uint64_t graces = config_stop_time_ms(&ctx->config, &levels);
+	/* each level, and the safety net, may take its grace plus the time a
+	 * shim or a set is given to go after its KILL */
+	uint64_t bound = graces + (levels + 1) * STOP_LEVEL_EXTRA_MS + STAND_DOWN_EXTRA_MS;
 
 	out_warn("session '%s' was being changed by `%s` (pid %d); it is told to stand down", slug,
 		 live->kind, (int)live->pid);

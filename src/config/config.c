@@ -1673,7 +1673,7 @@ void config_with_deps(const struct config *c, struct strvec *names)
 	}
 }
 
-uint64_t config_stop_time_ms(const struct config *c)
+uint64_t config_stop_time_ms(const struct config *c, unsigned *ret_levels)
 {
 	unsigned *levels = NULL, top = 0;
 	uint64_t total = c->stop_grace_ms, *per;
@@ -1694,6 +1694,8 @@ uint64_t config_stop_time_ms(const struct config *c)
 	}
 	for (unsigned l = 0; l <= top; l++)
 		total += per[l];
+	if (ret_levels)
+		*ret_levels = top + 1;
 	free(per);
 	free(levels);
 	return total;

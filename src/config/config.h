@@ -155,7 +155,8 @@ int config_stop_levels(const struct config *c, unsigned **ret);
  * are left to config_validate). */
 void config_with_deps(const struct config *c, struct strvec *names);
 /* The longest a stop of every service takes before its last SIGKILL: each
- * level's longest stop_grace, then the longest of all (the safety net). */
-uint64_t config_stop_time_ms(const struct config *c);
+ * level's longest stop_grace, then the longest of all (the safety net).
+ * *ret_levels (may be NULL): how many levels it goes through. */
+uint64_t config_stop_time_ms(const struct config *c, unsigned *ret_levels);
 
 #endif

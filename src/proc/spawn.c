@@ -80,6 +80,17 @@ CHILD_CODE static int child_fd_above_stdio(int fd)
 	return fcntl(fd, F_DUPFD_CLOEXEC, 3);
 }
 
+/* The 32-bit ids calls where the plain ones take 16-bit ids (i386, arm). */
+#ifdef SYS_setuid32
+#define SYS_SETUID SYS_setuid32
+#define SYS_SETGID SYS_setgid32
+#define SYS_SETGROUPS SYS_setgroups32
+#else
+#define SYS_SETUID SYS_setuid
+#define SYS_SETGID SYS_setgid
+#define SYS_SETGROUPS SYS_setgroups
+#endif
+
 CHILD_CODE static int child_main(void *arg)
 {
 	const struct child_ctx *c = arg;
@@ -106,8 +117,8 @@ CHILD_CODE static int child_main(void *arg)
 		child_fail(errfd, SPAWN_STAGE_CHDIR, errno);
 	/* Raw system calls: glibc's wrappers would ask every thread of the
 	 * parent (whose memory we share) to change too. */
-	if (o->set_user && (syscall(SYS_setgroups, o->n_groups, o->groups) < 0 ||
-			    syscall(SYS_setgid, o->gid) < 0 || syscall(SYS_setuid, o->uid) < 0))
+	if (o->set_user && (syscall(SYS_SETGROUPS, o->n_groups, o->groups) < 0 ||
+			    syscall(SYS_SETGID, o->gid) < 0 || syscall(SYS_SETUID, o->uid) < 0))
 		child_fail(errfd, SPAWN_STAGE_USER, errno);
 	if (o->pdeath_sig) {
 		if (prctl(PR_SET_PDEATHSIG, (unsigned long)o->pdeath_sig) < 0)

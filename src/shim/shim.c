@@ -501,7 +501,9 @@ static void start_service(struct shim *s)
 		shim_event(s, EV_START_FAILED);
 		return;
 	}
-	o.set_user = s->have_user;
+	/* berth's own user needs no switch (and without root could not drop
+	 * its groups) */
+	o.set_user = s->have_user && (geteuid() == 0 || s->uid != geteuid() || s->gid != getegid());
 	o.uid = s->uid;
 	o.gid = s->gid;
 	o.groups = s->groups;

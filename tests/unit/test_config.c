@@ -1079,7 +1079,7 @@ static void test_service_stop_grace_and_user(void)
 static void test_stop_levels(void)
 {
 	struct config c;
-	unsigned *lv = NULL;
+	unsigned *lv = NULL, levels = 0;
 	struct strvec names = STRVEC_INIT;
 
 	LOAD(&c, "[service \"db\"]\ncommand = x\nstop_grace = 1s\n"
@@ -1096,7 +1096,8 @@ static void test_stop_levels(void)
 	ASSERT_EQ_INT(lv[4], 0); /* web */
 	free(lv);
 	/* level 0: 4 s, level 1: 2 s, level 2: 3 s, then the safety net 4 s */
-	ASSERT_EQ_INT((long long)config_stop_time_ms(&c), 13000);
+	ASSERT_EQ_INT((long long)config_stop_time_ms(&c, &levels), 13000);
+	ASSERT_EQ_INT(levels, 3);
 	strvec_push(&names, "web");
 	config_with_deps(&c, &names);
 	ASSERT_EQ_INT(names.n, 4);
