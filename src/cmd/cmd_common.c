@@ -571,12 +571,6 @@ int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int op
 	return code;
 }
 
-int cmd_native_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
-			struct strvec *names)
-{
-	return cmd_named_services(ctx, cmd, argv, first, argc, names, NULL);
-}
-
 int cmd_named_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
 		       struct strvec *names, struct strvec *docker)
 {

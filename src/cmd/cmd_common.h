@@ -147,13 +147,10 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
 			      struct session *ret, int *ret_first);
 /* argv[first..argc) must each name a native service with a command in the
- * config; appended to names (may be NULL). Prints "<cmd>: no native
- * service 'x'" and returns EXIT_NOTFOUND for the first that does not. */
-int cmd_native_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
-			struct strvec *names);
-/* The same, where a docker service (run = docker) may be named too: native
+ * config, or a docker service (run = docker) when docker is not NULL: native
  * ones are appended to names (may be NULL), docker ones to docker (once
- * each; NULL: refused as cmd_native_services does). */
+ * each). Prints "<cmd>: no native service 'x'" and returns EXIT_NOTFOUND for
+ * the first that is neither. */
 int cmd_named_services(struct cmd_ctx *ctx, const char *cmd, char **argv, int first, int argc,
 		       struct strvec *names, struct strvec *docker);
 /* The session's native services: those of the config with a command, then

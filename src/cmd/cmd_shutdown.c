@@ -171,10 +171,8 @@ static void start_down(struct shutdown_run *sr, size_t i, bool keep_worktree)
 }
 
 /* Ctrl-C, SIGTERM: no down is started any more; the running ones get the
- * signal (each is in a process group of its own) and are waited for. A
- * hangup is not a request to stop: run from a session's tmux shell, our
- * terminal goes when that session's down ends it, and every other session
- * still has to be taken down. */
+ * signal (each is in a process group of its own) and are waited for.
+ * SIGHUP is ignored by both callers (shutdown, flush). */
 static void on_signal(struct ev_loop *loop, ev_io *io, int revents)
 {
 	struct shutdown_run *sr = io->data;
@@ -183,8 +181,6 @@ static void on_signal(struct ev_loop *loop, ev_io *io, int revents)
 	(void)loop;
 	(void)revents;
 	while (read(sr->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGHUP)
-			continue;
 		sr->rep->interrupted = true;
 		for (size_t i = 0; i < sr->rep->n; i++)
 			if (sr->jobs[i])

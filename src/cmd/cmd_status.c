@@ -41,8 +41,8 @@ static bool wants_port(const struct service_config *cfg)
 	       (!strcmp(cfg->ready, "port") || !strncmp(cfg->ready, "http:", 5));
 }
 
-static void row_fill(struct cmd_ctx *ctx, const struct session *s, struct probe *probe,
-		     struct svc_row *r)
+static void row_fill(struct cmd_ctx *ctx, const struct session *s, const char *root_id,
+		     struct probe *probe, struct svc_row *r)
 {
 	struct proc_ref *tree = NULL;
 	size_t n_tree = 0;
@@ -78,12 +78,10 @@ static void row_fill(struct cmd_ctx *ctx, const struct session *s, struct probe 
 		r->healthy = true;
 	}
 	if (r->port && r->v.live != SVC_LIVE_NONE) {
-		char *who = NULL, *root_id = hash_root_id(ctx->root);
-		enum svc_port_owner owner = services_port_owner(probe, tree, n_tree, root_id,
-								s->slug, r->name, r->port, &who);
+		char *who = NULL;
 
-		free(root_id);
-		switch (owner) {
+		switch (services_port_owner(probe, tree, n_tree, root_id, s->slug, r->name, r->port,
+					    &who)) {
 		case SVC_PORT_FREE:
 			r->listener = xstrdup("not listening");
 			break;
@@ -171,6 +169,7 @@ static size_t collect(struct cmd_ctx *ctx, const struct session *s, struct probe
 		      struct svc_row **ret, struct strvec *names)
 {
 	struct svc_row *rows;
+	char *root_id = hash_root_id(ctx->root);
 	size_t n = 0;
 
 	cmd_service_names(ctx, s->slug, names);
@@ -178,9 +177,10 @@ static size_t collect(struct cmd_ctx *ctx, const struct session *s, struct probe
 	for (size_t i = 0; i < names->n; i++) {
 		rows[n].name = names->v[i];
 		rows[n].cfg = config_service(&ctx->config, names->v[i]);
-		row_fill(ctx, s, probe, &rows[n]);
+		row_fill(ctx, s, root_id, probe, &rows[n]);
 		n++;
 	}
+	free(root_id);
 	*ret = rows;
 	return n;
 }
