@@ -1,0 +1,530 @@
+#!/bin/sh
+# Per-session PostgreSQL databases ([database], engine = postgres). Against a
+# throwaway cluster this script starts (url = ...): every session gets its
+# own database <prefix>_<slug>, cloned from the source through berth's
+# private seed <prefix>__seed, made before pre_spawn and visible to nobody
+# else; down drops that database only (ending only its connections),
+# --keep-database and --keep-worktree keep it; a source another client is
+# connected to is still cloned (the first seed copy by pg_dump, said on
+# stderr) and that client keeps its connection; 8 parallel ups, 3 rounds;
+# db reset / refresh / url / status, and the env keys; a wrong password or a
+# missing source is exit 3, a server that refuses or never answers is exit 6
+# within seconds, with nothing left half made. Managed mode (no url): berth
+# runs the repository's own server under .berth/pg, as postgres when root
+# (and as a plain user, nobody, when the machine allows it), and shutdown /
+# flush leave no process of it. The password is never in stderr, the event
+# log or the logs. Every check asks the server itself (psql).
+. "$BERTH_SRCDIR/tests/lib.sh"
+. "$BERTH_SRCDIR/tests/integration/pglib.sh"
+
+pg_require
+
+# The throwaway cluster: ports 41000-41039 (41040-41099: the other servers
+# and listeners of this script).
+if ! pg_cluster_start 41000 41039; then
+  echo "Bail out! the test PostgreSQL cluster did not start"
+  exit 1
+fi
+PORT=$PGC_PORT
+ROLE=t1900_app
+PW=pw-T1900-q7Zx3k
+BADPW=wrong-T1900-Zk3p
+URL=postgres://$ROLE:$PW@127.0.0.1:$PORT/postgres
+# (the role owns the source databases, as a developer's own role would)
+pgq "create role $ROLE login createdb password '$PW'" &&
+pgq "create database src owner $ROLE" &&
+pgq "create database busy owner $ROLE" &&
+pgq "create table items (id int primary key, name text); insert into items values (1, 'one'), (2, 'two'), (3, 'three'); alter table items owner to $ROLE" src &&
+pgq "create table items (id int primary key, name text); insert into items values (1, 'b1'), (2, 'b2'); alter table items owner to $ROLE" busy || {
+  echo "Bail out! could not prepare the test cluster"
+  exit 1
+}
+
+# db_repo DIR: a repository at DIR with one commit and the .berth.ini read
+# from stdin.
+db_repo() {
+  mkdir -p "$1" && git -C "$1" init -q -b main && echo hello >"$1/README" &&
+  printf '.berth/\n' >"$1/.gitignore" && cat >"$1/.berth.ini" &&
+  git -C "$1" add -A && git -C "$1" commit -q -m initial
+}
+
+# The main repository: url server, source src, prefix t1900. pre_spawn
+# counts the rows the session's database has (it must exist by then).
+setup_repo <<EOF_INI
+[berth]
+mode = host
+prefix = t1900
+max_slots = 16
+
+[database]
+engine = postgres
+url = $URL
+source = src
+
+[hooks]
+pre_spawn = psql -X -Atc "select count(*) from items" "\$DATABASE_URL" >"$TEST_ROOT/prespawn.\$BERTH_SLUG"
+EOF_INI
+
+# surl SLUG [PREFIX]: the URL of session SLUG's database, as the role.
+surl() {
+  echo "postgres://$ROLE:$PW@127.0.0.1:$PORT/${2:-t1900}_$1"
+}
+
+# sq SLUG SQL [PREFIX]: SQL in session SLUG's database, as the role.
+sq() {
+  psql -X -q -v ON_ERROR_STOP=1 -Atc "$2" "$(surl "$1" "${3:-}")"
+}
+
+# json_env FILE KEY: KEY of the "env" object of a session's JSON.
+json_env() {
+  json_get "$1" "d['env'].get('$2', '')"
+}
+
+# no_password FILE...: neither password appears in any of the files.
+no_password() {
+  for f in "$@"; do
+    [ -e "$f" ] || continue
+    if grep -rlF -e "$PW" -e "$BADPW" "$f" >"$TEST_ROOT/pw.hits" 2>/dev/null; then
+      echo "no_password: a password is in:" >&2
+      sed 's/^/    /' "$TEST_ROOT/pw.hits" >&2
+      grep -rnF -e "$PW" -e "$BADPW" "$f" | head -n 5 | sed 's/^/    /' >&2
+      return 1
+    fi
+  done
+  return 0
+}
+
+# json_has FILE STRING...: FILE is one JSON document and each STRING is in it
+# (as a key or a value, anywhere).
+json_has() {
+  python3 - "$@" <<'EOF_PY'
+import json, sys
+s = json.dumps(json.load(open(sys.argv[1])))
+missing = [w for w in sys.argv[2:] if w not in s]
+if missing:
+    sys.stderr.write("json_has: %s not in %s\n" % (", ".join(missing), sys.argv[1]))
+    sys.exit(1)
+EOF_PY
+}
+
+# elapsed_since T0: whole seconds since T0 (date +%s).
+elapsed_since() {
+  echo $(($(date +%s) - $1))
+}
+
+# --- 1. two sessions against a url server ------------------------------------
+
+test_expect_success 'up of two sessions: each gets its own database, cloned from the source before pre_spawn' '
+  berth up feat-a -q >up-a.out 2>up-a.err &&
+  berth up feat-b -q >up-b.out 2>up-b.err &&
+  pg_has_db t1900_feat-a && pg_has_db t1900_feat-b &&
+  test_eq "$(cat "$TEST_ROOT/prespawn.feat-a")" 3 &&
+  test_eq "$(cat "$TEST_ROOT/prespawn.feat-b")" 3 &&
+  test_eq "$(sq feat-a "select string_agg(name, \",\" order by id) from items")" "one,two,three" &&
+  test_eq "$(sq feat-b "select string_agg(name, \",\" order by id) from items")" "one,two,three" &&
+  test_eq "$(ls_get feat-a status)" active && test_eq "$(ls_get feat-b status)" active &&
+  no_password up-a.err up-b.err
+'
+
+test_expect_success 'the seed t1900__seed is the only other database berth made, and it takes no connection' '
+  test_eq "$(pg_dbs "t1900_%" | tr "\n" " ")" "t1900__seed t1900_feat-a t1900_feat-b " &&
+  test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900__seed'"'"'")" f
+'
+
+test_expect_success 'a table made in one session is neither in the other nor in the source; rows too' '
+  sq feat-a "create table only_a (x int); insert into items values (4, '"'"'four'"'"')" &&
+  test_eq "$(sq feat-a "select count(*) from items")" 4 &&
+  test_eq "$(sq feat-b "select count(*) from items")" 3 &&
+  test_eq "$(pgq "select count(*) from items" src)" 3 &&
+  test_eq "$(sq feat-b "select to_regclass('"'"'only_a'"'"') is null")" t &&
+  test_eq "$(pgq "select to_regclass('"'"'only_a'"'"') is null" src)" t
+'
+
+test_expect_success 'down drops that session'"'"'s database only, ending its connections and no other' '
+  pg_hold "$(surl feat-a)" t1900-hold-a && ha=$HOLD_PID &&
+  pg_hold "$(surl feat-b)" t1900-hold-b && hb=$HOLD_PID &&
+  bpid=$(pg_backend_pids t1900_feat-b t1900-hold-b) && test -n "$bpid" &&
+  berth down feat-a -q >down.out 2>down.err &&
+  ! pg_has_db t1900_feat-a &&
+  pg_has_db t1900_feat-b && pg_has_db src && pg_has_db t1900__seed && pg_has_db busy &&
+  test_eq "$(pg_backend_pids t1900_feat-b t1900-hold-b)" "$bpid" && pid_alive $hb &&
+  wait_for 10 "! pid_alive $ha" "the client of t1900_feat-a to be disconnected" &&
+  ! ls_get feat-a slug >/dev/null &&
+  test_eq "$(pgq "select count(*) from items" src)" 3 &&
+  no_password down.err &&
+  kill $hb &&
+  berth down feat-b -q 2>down-b.err &&
+  ! pg_has_db t1900_feat-b && test_eq "$(session_count)" 0
+'
+
+# --- 2. a source another client is connected to --------------------------------
+
+BUSY=$TEST_ROOT/busy
+db_repo "$BUSY" <<EOF_INI
+[berth]
+prefix = t1900b
+
+[database]
+engine = postgres
+url = $URL
+source = busy
+EOF_INI
+
+test_expect_success 'a source with another client connected: up works (first seed by pg_dump, said on stderr); the client keeps its connection' '
+  cd "$BUSY" &&
+  pg_hold "postgres://$ROLE:$PW@127.0.0.1:$PORT/busy" t1900-hold-src && hp=$HOLD_PID &&
+  before=$(pg_backend_pids busy t1900-hold-src) && test -n "$before" &&
+  berth up bz1 >bz1.out 2>bz1.err &&
+  test_grep "pg_dump" bz1.err &&
+  test_eq "$(sq bz1 "select string_agg(name, \",\" order by id) from items" t1900b)" "b1,b2" &&
+  pg_has_db t1900b__seed &&
+  test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900b__seed'"'"'")" f &&
+  test_eq "$(pg_backend_pids busy t1900-hold-src)" "$before" && pid_alive $hp &&
+  t0=$(date +%s) &&
+  berth up bz2 >bz2.out 2>bz2.err &&
+  test "$(elapsed_since $t0)" -le 10 &&
+  test_grep_not "pg_dump" bz2.err &&
+  test_eq "$(sq bz2 "select count(*) from items" t1900b)" 2 &&
+  test_eq "$(pg_backend_pids busy t1900-hold-src)" "$before" && pid_alive $hp &&
+  no_password bz1.err bz2.err
+'
+
+test_expect_success 'db refresh of a busy source: the seed gets the new rows, the client keeps its connection, the sessions keep theirs' '
+  cd "$BUSY" &&
+  before=$(pg_backend_pids busy t1900-hold-src) && test -n "$before" &&
+  pgq "insert into items values (3, '"'"'b3'"'"')" busy &&
+  berth db refresh >refresh.out 2>refresh.err &&
+  test_eq "$(pg_backend_pids busy t1900-hold-src)" "$before" &&
+  berth up bz3 -q 2>bz3.err &&
+  test_eq "$(sq bz3 "select count(*) from items" t1900b)" 3 &&
+  test_eq "$(sq bz1 "select count(*) from items" t1900b)" 2 &&
+  test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900b__seed'"'"'")" f &&
+  for s in bz1 bz2 bz3; do berth down $s -q 2>>down.err || return 1; done &&
+  test_eq "$(pg_dbs "t1900b_%")" t1900b__seed &&
+  test_eq "$(pg_backend_pids busy t1900-hold-src)" "$before" &&
+  no_password refresh.err down.err bz3.err
+'
+# the holder of busy goes with the exit trap (tracked); end it now
+test_kill_tracked
+
+# --- 3. parallel ups ---------------------------------------------------------
+
+test_expect_success '8 parallel ups, 3 rounds: all exit 0, 8 distinct databases with the source rows; 8 parallel downs drop them all' '
+  for round in 1 2 3; do
+    pids= &&
+    for i in 1 2 3 4 5 6 7 8; do
+      berth up par$i -q >par$i.out 2>par$i.err &
+      pids="$pids $!"
+    done &&
+    rcs= &&
+    for p in $pids; do wait $p; rcs="$rcs $?"; done &&
+    { test_eq "round $round:$rcs" "round $round: 0 0 0 0 0 0 0 0" || { tail -n 5 par*.err; return 1; }; } &&
+    test_eq "$(pg_dbs "t1900_par%" | sort -u | wc -l)" 8 &&
+    for i in 1 2 3 4 5 6 7 8; do
+      test_eq "$(sq par$i "select count(*) from items")" 3 &&
+      test_eq "$(cat "$TEST_ROOT/prespawn.par$i")" 3 || return 1
+    done &&
+    sq par3 "create table mark3 (x int)" &&
+    test_eq "$(sq par4 "select to_regclass('"'"'mark3'"'"') is null")" t &&
+    test_eq "$(session_count)" 8 &&
+    pids= &&
+    for i in 1 2 3 4 5 6 7 8; do
+      berth down par$i -q >pd$i.out 2>pd$i.err &
+      pids="$pids $!"
+    done &&
+    rcs= &&
+    for p in $pids; do wait $p; rcs="$rcs $?"; done &&
+    { test_eq "down round $round:$rcs" "down round $round: 0 0 0 0 0 0 0 0" || { tail -n 5 pd*.err; return 1; }; } &&
+    test -z "$(pg_dbs "t1900_par%")" && test_eq "$(session_count)" 0 &&
+    pg_has_db t1900__seed && pg_has_db src &&
+    no_password par*.err pd*.err || return 1
+  done
+'
+
+# --- 4. failures: nothing left half made ---------------------------------------
+
+WRONG=$TEST_ROOT/wrong
+db_repo "$WRONG" <<EOF_INI
+[berth]
+prefix = t1900w
+
+[database]
+engine = postgres
+url = postgres://$ROLE:$BADPW@127.0.0.1:$PORT/postgres
+source = src
+EOF_INI
+
+test_expect_success 'a wrong password: exit 3, the message names no password, no session, no database, no seed' '
+  cd "$WRONG" &&
+  test_must_fail code=3 timeout 60 "$BERTH" up w1 >w1.out 2>w1.err &&
+  test -s w1.err && { grep -qi "auth\|password" w1.err || { cat w1.err; false; }; } &&
+  no_password w1.err w1.out &&
+  test_eq "$(session_count)" 0 && test ! -e .berth/worktrees/w1 &&
+  test -z "$(pg_dbs "t1900w%")" &&
+  test_must_fail code=3 timeout 60 "$BERTH" up w1 --json >w1.json 2>w1j.err &&
+  no_password w1.json w1j.err &&
+  test_eq "$(session_count)" 0 && test -z "$(pg_dbs "t1900w%")"
+'
+
+CLOSED_PORT=$(pg_free_port 41090 41094)
+CLOSED=$TEST_ROOT/closed
+db_repo "$CLOSED" <<EOF_INI
+[berth]
+prefix = t1900c
+
+[database]
+engine = postgres
+url = postgres://$ROLE:$PW@127.0.0.1:$CLOSED_PORT/postgres
+source = src
+EOF_INI
+
+test_expect_success 'a server that refuses connections (a closed port): exit 6 within 10 s, nothing left' '
+  cd "$CLOSED" &&
+  ! port_listening $CLOSED_PORT &&
+  t0=$(date +%s) &&
+  test_must_fail code=6 timeout 60 "$BERTH" up c1 >c1.out 2>c1.err &&
+  test "$(elapsed_since $t0)" -le 10 &&
+  test -s c1.err && no_password c1.err &&
+  test_eq "$(session_count)" 0 && test ! -e .berth/worktrees/c1
+'
+
+SILENT_PORT=$(pg_free_port 41095 41099)
+SILENT=$TEST_ROOT/silent
+db_repo "$SILENT" <<EOF_INI
+[berth]
+prefix = t1900s
+
+[database]
+engine = postgres
+url = postgres://$ROLE:$PW@127.0.0.1:$SILENT_PORT/postgres
+source = src
+EOF_INI
+
+test_expect_success 'a server that takes the connection and never answers: exit 6 within 10 s, nothing left' '
+  cd "$SILENT" &&
+  start_listener $SILENT_PORT &&
+  t0=$(date +%s) &&
+  test_must_fail code=6 timeout 60 "$BERTH" up s1 >s1.out 2>s1.err &&
+  test "$(elapsed_since $t0)" -le 10 &&
+  test -s s1.err && no_password s1.err &&
+  test_eq "$(session_count)" 0 && test ! -e .berth/worktrees/s1 &&
+  kill $LISTEN_PID
+'
+
+MISSING=$TEST_ROOT/missing
+db_repo "$MISSING" <<EOF_INI
+[berth]
+prefix = t1900x
+
+[database]
+engine = postgres
+url = $URL
+source = no_such_db
+EOF_INI
+
+test_expect_success 'a missing source: exit 3 naming it, no session, no database, no seed' '
+  cd "$MISSING" &&
+  test_must_fail code=3 timeout 60 "$BERTH" up x1 >x1.out 2>x1.err &&
+  test_grep "no_such_db" x1.err && no_password x1.err &&
+  test_eq "$(session_count)" 0 && test ! -e .berth/worktrees/x1 &&
+  test -z "$(pg_dbs "t1900x%")"
+'
+
+# --- 5. keep, reset, url, env, status, refresh --------------------------------
+
+test_expect_success 'up --json, env --json and .env.berth carry DATABASE_URL and the PG* variables of the session database' '
+  berth up keep1 --json >up.json 2>up.err &&
+  test_eq "$(json_env up.json PGDATABASE)" t1900_keep1 &&
+  test_eq "$(json_env up.json PGHOST)" 127.0.0.1 &&
+  test_eq "$(json_env up.json PGPORT)" "$PORT" &&
+  test_eq "$(json_env up.json PGUSER)" "$ROLE" &&
+  test_eq "$(json_env up.json PGPASSWORD)" "$PW" &&
+  url=$(json_env up.json DATABASE_URL) &&
+  test_eq "$(psql -X -Atc "select current_database()" "$url")" t1900_keep1 &&
+  berth env keep1 --json >env.json &&
+  for k in DATABASE_URL PGHOST PGPORT PGDATABASE PGUSER PGPASSWORD; do
+    test_eq "$(json_env env.json $k)" "$(json_env up.json $k)" || return 1
+  done &&
+  envf=.berth/worktrees/keep1/.env.berth &&
+  test_grep "^PGDATABASE=t1900_keep1$" $envf && test_grep "^PGUSER=$ROLE$" $envf &&
+  test_grep "^DATABASE_URL=" $envf && test_grep "^PGPASSWORD=" $envf &&
+  (eval "$(berth env keep1 --format sh)" && test_eq "$(psql -X -Atc "select count(*) from items")" 3) &&
+  no_password up.err
+'
+
+test_expect_success 'db url prints the session'"'"'s DATABASE_URL, naming its database' '
+  berth db url keep1 >url.out 2>url.err &&
+  test_eq "$(wc -l <url.out)" 1 &&
+  test_grep "/t1900_keep1" url.out &&
+  test_eq "$(cat url.out)" "$(json_env up.json DATABASE_URL)" &&
+  test_eq "$(psql -X -Atc "select current_database()" "$(cat url.out)")" t1900_keep1 &&
+  test_must_fail code=4 berth db url no-such-session >/dev/null 2>nf.err
+'
+
+test_expect_success 'db reset re-clones the session database: what the session made is gone, the source rows are back' '
+  sq keep1 "create table scratch (x int); delete from items where id = 1" &&
+  test_eq "$(sq keep1 "select count(*) from items")" 2 &&
+  berth db reset keep1 >reset.out 2>reset.err &&
+  test_eq "$(sq keep1 "select to_regclass('"'"'scratch'"'"') is null")" t &&
+  test_eq "$(sq keep1 "select string_agg(name, \",\" order by id) from items")" "one,two,three" &&
+  test_eq "$(ls_get keep1 status)" active &&
+  no_password reset.err
+'
+
+test_expect_success 'down --keep-worktree keeps the database; up resumes on the same database (not re-cloned)' '
+  sq keep1 "create table mine (x int); insert into mine values (42)" &&
+  berth down keep1 --keep-worktree -q 2>kw.err &&
+  test_eq "$(ls_get keep1 status)" stopped && pg_has_db t1900_keep1 &&
+  berth up keep1 -q 2>kw-up.err &&
+  test_eq "$(sq keep1 "select x from mine")" 42 &&
+  no_password kw.err kw-up.err
+'
+
+test_expect_success 'down --keep-database removes the session and keeps its database' '
+  berth down keep1 --keep-database -q 2>kd.err &&
+  ! ls_get keep1 slug >/dev/null && test ! -e .berth/worktrees/keep1 &&
+  pg_has_db t1900_keep1 &&
+  test_eq "$(sq keep1 "select x from mine")" 42 &&
+  pgq "drop database \"t1900_keep1\""
+'
+
+test_expect_success 'db status lists the server and each session database (exists, size, connections); status shows it' '
+  berth up st1 -q 2>/dev/null && berth up st2 -q 2>/dev/null &&
+  pg_hold "$(surl st2)" t1900-hold-st2 &&
+  berth db status >dbs.out 2>dbs.err &&
+  test_grep "127.0.0.1" dbs.out && test_grep "$PORT" dbs.out &&
+  test_grep "t1900_st1" dbs.out && test_grep "t1900_st2" dbs.out &&
+  berth db status --json >dbs.json 2>dbsj.err &&
+  json_has dbs.json t1900_st1 t1900_st2 &&
+  berth status st1 >st.out 2>st.err &&
+  test_grep "t1900_st1" st.out &&
+  no_password dbs.out dbs.err dbs.json dbsj.err st.out st.err &&
+  kill $HOLD_PID
+'
+
+test_expect_success 'db refresh: a session made after it has the source'"'"'s new rows; existing sessions are untouched' '
+  pgq "insert into items values (10, '"'"'ten'"'"')" src &&
+  berth db refresh >refresh.out 2>refresh.err &&
+  berth up fresh1 -q 2>fresh.err &&
+  test_eq "$(sq fresh1 "select count(*) from items")" 4 &&
+  test_eq "$(sq st1 "select count(*) from items")" 3 &&
+  test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900__seed'"'"'")" f &&
+  for s in st1 st2 fresh1; do berth down $s -q 2>>down.err || return 1; done &&
+  test -z "$(pg_dbs "t1900_st%")" && ! pg_has_db t1900_fresh1 &&
+  pgq "delete from items where id = 10" src &&
+  no_password refresh.err fresh.err down.err
+'
+
+# --- 6. managed server ---------------------------------------------------------
+
+MPORT=$(pg_free_port 41050 41069)
+MREPO=$TEST_ROOT/managed
+db_repo "$MREPO" <<EOF_INI
+[database]
+engine = postgres
+port = $MPORT
+EOF_INI
+
+test_expect_success 'managed (no url): up initdbs and starts the repository'"'"'s own server under .berth/pg; DATABASE_URL connects' '
+  cd "$MREPO" &&
+  berth up m1 --json >m1.json 2>m1.err &&
+  test -d .berth/pg &&
+  test -n "$(postmaster_pids .berth/pg)" &&
+  url=$(json_env m1.json DATABASE_URL) && test -n "$url" &&
+  test_eq "$(psql -X -Atc "select 1" "$url")" 1 &&
+  db=$(json_env m1.json PGDATABASE) &&
+  case $db in *_m1) ;; *) echo "PGDATABASE $db" >&2; false ;; esac &&
+  test_eq "$(psql -X -Atc "select current_database()" "$url")" "$db" &&
+  pmfile=$(find .berth/pg -name postmaster.pid | head -n 1) && test -n "$pmfile" &&
+  pm=$(head -n 1 "$pmfile") && pid_alive "$pm" &&
+  if [ "$(id -u)" = 0 ]; then test_eq "$(stat -c %U /proc/$pm)" postgres; fi
+'
+
+test_expect_success 'managed: a second session has its own database; down drops it and the server goes on' '
+  cd "$MREPO" &&
+  berth up m2 --json >m2.json 2>m2.err &&
+  u1=$(json_env m1.json DATABASE_URL) && u2=$(json_env m2.json DATABASE_URL) &&
+  d2=$(json_env m2.json PGDATABASE) &&
+  test "$u1" != "$u2" &&
+  psql -X -q -Atc "create table in_m1 (x int)" "$u1" &&
+  test_eq "$(psql -X -Atc "select to_regclass('"'"'in_m1'"'"') is null" "$u2")" t &&
+  berth down m2 -q 2>m2down.err &&
+  test_eq "$(psql -X -Atc "select count(*) from pg_database where datname = '"'"'$d2'"'"'" "$u1")" 0 &&
+  test_eq "$(psql -X -Atc "select 1" "$u1")" 1
+'
+
+test_expect_success 'managed: shutdown leaves no process of the server'"'"'s data directory' '
+  cd "$MREPO" &&
+  berth shutdown >sd.out 2>sd.err &&
+  test_eq "$(session_count)" 0 &&
+  wait_for 10 "test -z \"\$(postmaster_pids .berth/pg)\"" "the managed server to be gone" &&
+  ! port_listening $MPORT
+'
+
+test_expect_success 'managed: up after shutdown starts the server again; flush --yes stops it and removes .berth/pg' '
+  cd "$MREPO" &&
+  berth up m3 --json >m3.json 2>m3.err &&
+  test_eq "$(psql -X -Atc "select 1" "$(json_env m3.json DATABASE_URL)")" 1 &&
+  test -n "$(postmaster_pids .berth/pg)" &&
+  berth flush --yes >fl.out 2>fl.err &&
+  test -z "$(postmaster_pids "$MREPO/.berth/pg")" &&
+  test ! -e .berth/pg && ! port_listening $MPORT
+'
+
+# As a plain user: a repository and a home of nobody's own under /tmp (the
+# test's directory is root's, 0700), berth run with runuser.
+nobody_why=
+if [ "$(id -u)" != 0 ]; then
+  nobody_why="the suite does not run as root: the managed tests above ran as $(id -un), a plain user"
+elif ! command -v runuser >/dev/null 2>&1 || ! id nobody >/dev/null 2>&1; then
+  nobody_why="runuser or the user nobody is missing"
+elif ! runuser -u nobody -- test -x "$BERTH" || ! runuser -u nobody -- test -x "${BERTH_SHIM:-$BERTH}"; then
+  nobody_why="the user nobody cannot run $BERTH (its build directory is not open to others)"
+elif ! runuser -u nobody -- test -x "$PG_BINDIR/initdb"; then
+  nobody_why="the user nobody cannot run $PG_BINDIR/initdb"
+fi
+if [ -z "$nobody_why" ]; then
+NB=$(mktemp -d /tmp/berth-t1900-nobody.XXXXXX)
+pg_track_dir "$NB"
+chmod 755 "$NB" && chown nobody: "$NB"
+NPORT=$(pg_free_port 41070 41089)
+# asnb CMD...: CMD as nobody, with a home and runtime dir of its own.
+asnb() {
+  runuser -u nobody -- env HOME="$NB/home" XDG_CONFIG_HOME="$NB/home/.config" \
+    XDG_DATA_HOME="$NB/home/.local/share" XDG_STATE_HOME="$NB/home/.local/state" \
+    XDG_CACHE_HOME="$NB/home/.cache" XDG_RUNTIME_DIR="$NB/run" "$@"
+}
+asnb sh -c 'mkdir -p "$HOME" "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"'
+printf '[database]\nengine = postgres\nport = %s\n' "$NPORT" | asnb sh -c "
+  mkdir '$NB/repo' && cd '$NB/repo' && git init -q -b main && echo hello >README &&
+  printf '.berth/\n' >.gitignore && cat >.berth.ini && git add -A && git commit -q -m initial"
+
+test_expect_success 'managed, as a plain user (nobody): up starts the server as nobody, DATABASE_URL connects; shutdown leaves no process of it' '
+  asnb sh -c "cd \"$NB/repo\" && exec \"$BERTH\" up n1 --json" >n1.json 2>n1.err &&
+  url=$(json_env n1.json DATABASE_URL) && test -n "$url" &&
+  test_eq "$(psql -X -Atc "select 1" "$url")" 1 &&
+  pmfile=$(find "$NB/repo/.berth/pg" -name postmaster.pid | head -n 1) && test -n "$pmfile" &&
+  pm=$(head -n 1 "$pmfile") && test_eq "$(stat -c %U /proc/$pm)" nobody &&
+  asnb sh -c "cd \"$NB/repo\" && exec \"$BERTH\" shutdown" >nsd.out 2>nsd.err &&
+  wait_for 10 "test -z \"\$(postmaster_pids \"$NB/repo/.berth/pg\")\"" "nobody'"'"'s managed server to be gone" &&
+  ! port_listening $NPORT
+'
+else
+  test_skip 'managed, as a plain user (nobody)' "$nobody_why"
+fi
+
+# --- 7. the password stays out of the record -----------------------------------
+
+test_expect_success 'the password is in no event (berth events, --json) and in no log of any repository of this test' '
+  for d in "$REPO" "$BUSY" "$WRONG" "$CLOSED" "$SILENT" "$MISSING"; do
+    (cd "$d" && { berth events; berth events --json; } >"$TEST_ROOT/events.txt" 2>&1; true) &&
+    no_password "$TEST_ROOT/events.txt" "$d/.berth/logs" "$d/.berth/watch.log" || return 1
+  done &&
+  (cd "$REPO" && berth events) >ev.txt && test_grep "feat-a" ev.txt &&
+  no_password ev.txt &&
+  find "$TEST_ROOT" -name "*.err" -type f >errs &&
+  test -s errs &&
+  no_password $(cat errs)
+'
+
+test_done
