@@ -181,6 +181,20 @@ for p in os.listdir("/proc"):
 EOF_PY
 }
 
+# server_datadir PORT: the data directory of the PostgreSQL server that
+# listens on PORT (the working directory of the listening process, which
+# is a postgres one); empty when none does.
+server_datadir() {
+  sd_pid=$(ss -Hltnp "sport = :$1" | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1)
+  [ -n "$sd_pid" ] || return 1
+  sd_comm=$(cat "/proc/$sd_pid/comm" 2>/dev/null)
+  if [ "$sd_comm" != postgres ]; then
+    echo "server_datadir: port $1 is held by pid $sd_pid ($sd_comm), not postgres" >&2
+    return 1
+  fi
+  readlink "/proc/$sd_pid/cwd"
+}
+
 # pg_stop_dir DIR: stop every postmaster with a data directory under DIR
 # (immediate shutdown, then SIGKILL of whatever is left), bounded.
 pg_stop_dir() {

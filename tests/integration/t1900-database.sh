@@ -424,19 +424,23 @@ db_repo "$MREPO" <<EOF_INI
 engine = postgres
 port = $MPORT
 EOF_INI
+# Where berth puts the cluster when the server's user cannot reach .berth/pg
+# (this test's directory is root's, 0700): the exit trap stops and removes it.
+pg_track_dir "/var/lib/berth/$(root_id_of "$MREPO")"
 
-test_expect_success 'managed (no url): up initdbs and starts the repository'"'"'s own server under .berth/pg; DATABASE_URL connects' '
+test_expect_success 'managed (no url): up initdbs and starts the repository'"'"'s own server; DATABASE_URL connects' '
   cd "$MREPO" &&
   berth up m1 --json >m1.json 2>m1.err &&
   test -d .berth/pg &&
-  test -n "$(postmaster_pids .berth/pg)" &&
   url=$(json_env m1.json DATABASE_URL) && test -n "$url" &&
   test_eq "$(psql -X -Atc "select 1" "$url")" 1 &&
   db=$(json_env m1.json PGDATABASE) &&
   case $db in *_m1) ;; *) echo "PGDATABASE $db" >&2; false ;; esac &&
   test_eq "$(psql -X -Atc "select current_database()" "$url")" "$db" &&
-  pmfile=$(find .berth/pg -name postmaster.pid | head -n 1) && test -n "$pmfile" &&
-  pm=$(head -n 1 "$pmfile") && pid_alive "$pm" &&
+  mport=$(json_env m1.json PGPORT) && test_eq "$mport" $MPORT &&
+  dd=$(server_datadir $mport) && test -n "$dd" && echo "$dd" >"$TEST_ROOT/mdata" &&
+  test -n "$(postmaster_pids "$dd")" &&
+  pm=$(head -n 1 "$dd/postmaster.pid") && pid_alive "$pm" &&
   if [ "$(id -u)" = 0 ]; then test_eq "$(stat -c %U /proc/$pm)" postgres; fi
 '
 
@@ -453,22 +457,36 @@ test_expect_success 'managed: a second session has its own database; down drops 
   test_eq "$(psql -X -Atc "select 1" "$u1")" 1
 '
 
+test_expect_success 'managed: its password (if any) is in no event, log or stderr' '
+  cd "$MREPO" &&
+  mpw=$(json_env m1.json PGPASSWORD) &&
+  if [ -n "$mpw" ]; then
+    { berth events; berth events --json; } >mev.txt 2>&1 &&
+    for f in mev.txt m1.err m2.err m2down.err .berth/logs; do
+      if grep -rF -e "$mpw" "$f" >/dev/null; then echo "the managed password is in $f" >&2; return 1; fi
+    done
+  fi
+'
+
 test_expect_success 'managed: shutdown leaves no process of the server'"'"'s data directory' '
   cd "$MREPO" &&
+  dd=$(cat "$TEST_ROOT/mdata") && test -n "$(postmaster_pids "$dd")" &&
   berth shutdown >sd.out 2>sd.err &&
   test_eq "$(session_count)" 0 &&
-  wait_for 10 "test -z \"\$(postmaster_pids .berth/pg)\"" "the managed server to be gone" &&
+  wait_for 10 "test -z \"\$(postmaster_pids \"$dd\")\"" "the managed server to be gone" &&
   ! port_listening $MPORT
 '
 
-test_expect_success 'managed: up after shutdown starts the server again; flush --yes stops it and removes .berth/pg' '
+test_expect_success 'managed: up after shutdown starts the server again; flush --yes stops it and removes its files' '
   cd "$MREPO" &&
+  dd=$(cat "$TEST_ROOT/mdata") &&
   berth up m3 --json >m3.json 2>m3.err &&
   test_eq "$(psql -X -Atc "select 1" "$(json_env m3.json DATABASE_URL)")" 1 &&
-  test -n "$(postmaster_pids .berth/pg)" &&
+  test_eq "$(server_datadir $MPORT)" "$dd" &&
+  test -n "$(postmaster_pids "$dd")" &&
   berth flush --yes >fl.out 2>fl.err &&
-  test -z "$(postmaster_pids "$MREPO/.berth/pg")" &&
-  test ! -e .berth/pg && ! port_listening $MPORT
+  test -z "$(postmaster_pids "$dd")" &&
+  test ! -e .berth/pg && test ! -e "$dd" && ! port_listening $MPORT
 '
 
 # As a plain user: a repository and a home of nobody's own under /tmp (the
@@ -503,10 +521,11 @@ test_expect_success 'managed, as a plain user (nobody): up starts the server as 
   asnb sh -c "cd \"$NB/repo\" && exec \"$BERTH\" up n1 --json" >n1.json 2>n1.err &&
   url=$(json_env n1.json DATABASE_URL) && test -n "$url" &&
   test_eq "$(psql -X -Atc "select 1" "$url")" 1 &&
-  pmfile=$(find "$NB/repo/.berth/pg" -name postmaster.pid | head -n 1) && test -n "$pmfile" &&
-  pm=$(head -n 1 "$pmfile") && test_eq "$(stat -c %U /proc/$pm)" nobody &&
+  test_eq "$(json_env n1.json PGPORT)" $NPORT &&
+  dd=$(server_datadir $NPORT) && test -n "$dd" &&
+  pm=$(head -n 1 "$dd/postmaster.pid") && test_eq "$(stat -c %U /proc/$pm)" nobody &&
   asnb sh -c "cd \"$NB/repo\" && exec \"$BERTH\" shutdown" >nsd.out 2>nsd.err &&
-  wait_for 10 "test -z \"\$(postmaster_pids \"$NB/repo/.berth/pg\")\"" "nobody'"'"'s managed server to be gone" &&
+  wait_for 10 "test -z \"\$(postmaster_pids \"$dd\")\"" "nobody'"'"'s managed server to be gone" &&
   ! port_listening $NPORT
 '
 else
