@@ -209,8 +209,27 @@ test_kill_tracked
 
 # --- 3. parallel ups ---------------------------------------------------------
 
-test_expect_success '8 parallel ups, 3 rounds: all exit 0, 8 distinct databases with the source rows; 8 parallel downs drop them all' '
+# A repository of its own, so that the first round's 8 ups find no seed and
+# race to make it.
+PAR=$TEST_ROOT/par
+db_repo "$PAR" <<EOF_INI
+[berth]
+prefix = t1900p
+max_slots = 16
+
+[database]
+engine = postgres
+url = $URL
+source = src
+
+[hooks]
+pre_spawn = psql -X -Atc "select count(*) from items" "\$DATABASE_URL" >"$TEST_ROOT/prespawn.\$BERTH_SLUG"
+EOF_INI
+
+test_expect_success '8 parallel ups, 3 rounds (the first one with no seed yet): all exit 0, 8 distinct databases with the source rows; 8 parallel downs drop them all' '
+  cd "$PAR" &&
   for round in 1 2 3; do
+    rm -f "$TEST_ROOT"/prespawn.par* &&
     pids= &&
     for i in 1 2 3 4 5 6 7 8; do
       berth up par$i -q >par$i.out 2>par$i.err &
@@ -219,13 +238,14 @@ test_expect_success '8 parallel ups, 3 rounds: all exit 0, 8 distinct databases 
     rcs= &&
     for p in $pids; do wait $p; rcs="$rcs $?"; done &&
     { test_eq "round $round:$rcs" "round $round: 0 0 0 0 0 0 0 0" || { tail -n 5 par*.err; return 1; }; } &&
-    test_eq "$(pg_dbs "t1900_par%" | sort -u | wc -l)" 8 &&
+    test_eq "$(pg_dbs "t1900p_%" | tr "\n" " ")" "t1900p__seed t1900p_par1 t1900p_par2 t1900p_par3 t1900p_par4 t1900p_par5 t1900p_par6 t1900p_par7 t1900p_par8 " &&
+    test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900p__seed'"'"'")" f &&
     for i in 1 2 3 4 5 6 7 8; do
-      test_eq "$(sq par$i "select count(*) from items")" 3 &&
+      test_eq "$(sq par$i "select count(*) from items" t1900p)" 3 &&
       test_eq "$(cat "$TEST_ROOT/prespawn.par$i")" 3 || return 1
     done &&
-    sq par3 "create table mark3 (x int)" &&
-    test_eq "$(sq par4 "select to_regclass('"'"'mark3'"'"') is null")" t &&
+    sq par3 "create table mark3 (x int)" t1900p &&
+    test_eq "$(sq par4 "select to_regclass('"'"'mark3'"'"') is null" t1900p)" t &&
     test_eq "$(session_count)" 8 &&
     pids= &&
     for i in 1 2 3 4 5 6 7 8; do
@@ -235,8 +255,8 @@ test_expect_success '8 parallel ups, 3 rounds: all exit 0, 8 distinct databases 
     rcs= &&
     for p in $pids; do wait $p; rcs="$rcs $?"; done &&
     { test_eq "down round $round:$rcs" "down round $round: 0 0 0 0 0 0 0 0" || { tail -n 5 pd*.err; return 1; }; } &&
-    test -z "$(pg_dbs "t1900_par%")" && test_eq "$(session_count)" 0 &&
-    pg_has_db t1900__seed && pg_has_db src &&
+    test_eq "$(pg_dbs "t1900p_%")" t1900p__seed && test_eq "$(session_count)" 0 &&
+    pg_has_db src && test_eq "$(pgq "select count(*) from items" src)" 3 &&
     no_password par*.err pd*.err || return 1
   done
 '
@@ -535,7 +555,7 @@ fi
 # --- 7. the password stays out of the record -----------------------------------
 
 test_expect_success 'the password is in no event (berth events, --json) and in no log of any repository of this test' '
-  for d in "$REPO" "$BUSY" "$WRONG" "$CLOSED" "$SILENT" "$MISSING"; do
+  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING"; do
     (cd "$d" && { berth events; berth events --json; } >"$TEST_ROOT/events.txt" 2>&1; true) &&
     no_password "$TEST_ROOT/events.txt" "$d/.berth/logs" "$d/.berth/watch.log" || return 1
   done &&
