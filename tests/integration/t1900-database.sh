@@ -107,6 +107,40 @@ if missing:
 EOF_PY
 }
 
+# db_status_has FILE NAME CONNECTIONS: `db status --json` in FILE has an
+# object for database NAME (wherever it sits) that exists, has a size and
+# CONNECTIONS connections.
+db_status_has() {
+  python3 - "$@" <<'EOF_PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+name, want = sys.argv[2], int(sys.argv[3])
+found = []
+def walk(v):
+    if isinstance(v, dict):
+        if name in (v.get("name"), v.get("database"), v.get("datname")):
+            found.append(v)
+        for x in v.values():
+            walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+walk(doc)
+if not found:
+    sys.exit("db_status_has: no object for %s in %s" % (name, json.dumps(doc)))
+o = found[0]
+bad = []
+if o.get("exists") is not True:
+    bad.append("exists is %r" % (o.get("exists"),))
+if not isinstance(o.get("size"), int) or o["size"] <= 0:
+    bad.append("size is %r" % (o.get("size"),))
+if o.get("connections") != want:
+    bad.append("connections is %r, want %d" % (o.get("connections"), want))
+if bad:
+    sys.exit("db_status_has: %s: %s in %s" % (name, "; ".join(bad), json.dumps(o)))
+EOF_PY
+}
+
 # elapsed_since T0: whole seconds since T0 (date +%s).
 elapsed_since() {
   echo $(($(date +%s) - $1))
@@ -409,13 +443,16 @@ test_expect_success 'down --keep-database removes the session and keeps its data
 '
 
 test_expect_success 'db status lists the server and each session database (exists, size, connections); status shows it' '
-  berth up st1 -q 2>/dev/null && berth up st2 -q 2>/dev/null &&
+  berth up st1 -q 2>st-up.err && berth up st2 -q 2>>st-up.err &&
   pg_hold "$(surl st2)" t1900-hold-st2 &&
+  wait_for 10 "test -z \"\$(pg_backend_pids t1900_st1)\" && test \$(pg_backend_pids t1900_st2 | wc -l) = 1" \
+    "the pre_spawn hooks'"'"' connections to be gone" &&
   berth db status >dbs.out 2>dbs.err &&
   test_grep "127.0.0.1" dbs.out && test_grep "$PORT" dbs.out &&
   test_grep "t1900_st1" dbs.out && test_grep "t1900_st2" dbs.out &&
   berth db status --json >dbs.json 2>dbsj.err &&
   json_has dbs.json t1900_st1 t1900_st2 &&
+  db_status_has dbs.json t1900_st1 0 && db_status_has dbs.json t1900_st2 1 &&
   berth status st1 >st.out 2>st.err &&
   test_grep "t1900_st1" st.out &&
   no_password dbs.out dbs.err dbs.json dbsj.err st.out st.err &&
