@@ -466,10 +466,16 @@ test_expect_success 'db refresh: a session made after it has the source'"'"'s ne
   test_eq "$(sq fresh1 "select count(*) from items")" 4 &&
   test_eq "$(sq st1 "select count(*) from items")" 3 &&
   test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900__seed'"'"'")" f &&
-  for s in st1 st2 fresh1; do berth down $s -q 2>>down.err || return 1; done &&
-  test -z "$(pg_dbs "t1900_st%")" && ! pg_has_db t1900_fresh1 &&
   pgq "delete from items where id = 10" src &&
-  no_password refresh.err fresh.err down.err
+  no_password refresh.err fresh.err
+'
+
+test_expect_success 'shutdown with a url server: every session database dropped, the seed kept, the server left running' '
+  berth shutdown >sd.out 2>sd.err &&
+  test_eq "$(session_count)" 0 &&
+  test_eq "$(pg_dbs "t1900_%")" t1900__seed &&
+  test_eq "$(pgq "select 1")" 1 && pg_has_db src &&
+  no_password sd.out sd.err
 '
 
 # --- 6. managed server ---------------------------------------------------------
