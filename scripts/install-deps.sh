@@ -7,7 +7,7 @@ set -eu
 want="build"
 [ $# -gt 0 ] && want=$1
 
-build_pkgs="gcc meson ninja-build pkg-config libev-dev libgit2-dev libinih-dev libsqlite3-dev libjansson-dev libyaml-dev git"
+build_pkgs="gcc meson ninja-build pkg-config libev-dev libgit2-dev libinih-dev libsqlite3-dev libjansson-dev libyaml-dev libpq-dev git"
 # fuzz: clang with libFuzzer and the sanitizer runtimes (libclang-rt-dev is only
 # recommended by clang), llvm-symbolizer (llvm) for readable crash reports.
 fuzz_pkgs="clang libclang-rt-dev llvm"
