@@ -32,6 +32,7 @@
 
 #define NAME_MAX_PG 63
 #define DUMP_TIMEOUT_MS (3600ULL * 1000)
+#define SEED_COMMENT "berth's private copy of " /* + the source's name */
 
 /* ---- names ---- */
 
@@ -414,19 +415,10 @@ static int make_seed(struct pg_conn *conn, const struct config *c, const struct 
 {
 	const char *source = c->database.source;
 	char *seed = database_seed_name(c), *tmp = xasprintf("%.57s_new", seed), *who = NULL;
+	char *comment = NULL;
 	unsigned others = 0;
 	int r;
 
-	r = pg_db_exists(conn, source, cause);
-	if (r == 0) {
-		*cause = xasprintf("the source database '%s' does not exist on the server; create "
-				   "it, or set [database] source to an existing database (empty: "
-				   "sessions start with an empty database)",
-				   source);
-		r = -ENOENT;
-	}
-	if (r < 0)
-		goto out;
 	r = pg_db_drop(conn, tmp, cause); /* a copy a killed berth left */
 	if (r == 0)
 		r = pg_db_connections(conn, source, &others, &who, cause);
@@ -462,36 +454,66 @@ static int make_seed(struct pg_conn *conn, const struct config *c, const struct 
 			goto out;
 		}
 	}
-	r = pg_db_seal(conn, tmp, cause);
+	comment = xasprintf("%s%s", SEED_COMMENT, source);
+	r = pg_db_comment(conn, tmp, comment, cause);
+	if (r == 0)
+		r = pg_db_seal(conn, tmp, cause);
 	if (r == 0)
 		r = pg_db_drop(conn, seed, cause);
 	if (r == 0)
 		r = pg_db_rename(conn, tmp, seed, cause);
 out:
+	free(comment);
 	free(who);
 	free(tmp);
 	free(seed);
 	return r;
 }
 
-/* The seed exists (made now when missing, or again with refresh). */
+/* 0 when the source exists; -ENOENT saying what to do. */
+static int source_exists(struct pg_conn *conn, const char *source, char **cause)
+{
+	int r = pg_db_exists(conn, source, cause);
+
+	if (r > 0)
+		return 0;
+	if (r == 0) {
+		*cause = xasprintf("the source database '%s' does not exist on the server; create "
+				   "it, or set [database] source to an existing database (empty: "
+				   "sessions start with an empty database)",
+				   source);
+		r = -ENOENT;
+	}
+	return r;
+}
+
+/* The seed of the source exists (made now when missing or of another
+ * source, or again with refresh). */
 static int ensure_seed(struct pg_conn *conn, const struct config *c, const struct db_place *p,
 		       const char *berth_dir, bool refresh, database_say_fn *say, void *data,
 		       char **cause)
 {
-	char *seed = database_seed_name(c), *ignored = NULL;
+	char *seed = database_seed_name(c), *ignored = NULL, *comment = NULL;
 	int64_t key = seed_key(seed);
 	int r;
 
+	r = source_exists(conn, c->database.source, cause);
+	if (r < 0)
+		goto out;
 	r = take_lock(conn, key, false, "waiting for another berth copying the source database",
 		      say, data, cause);
 	if (r < 0)
 		goto out;
-	r = refresh ? 0 : pg_db_exists(conn, seed, cause);
+	/* a seed of another source (the config changed) is made again */
+	if (!refresh && (r = pg_db_get_comment(conn, seed, &comment, cause)) == 0 && comment &&
+	    !strncmp(comment, SEED_COMMENT, strlen(SEED_COMMENT)) &&
+	    !strcmp(comment + strlen(SEED_COMMENT), c->database.source))
+		r = 1;
 	if (r == 0)
 		r = make_seed(conn, c, p, berth_dir, say, data, cause);
 	if (r > 0)
 		r = 0;
+	free(comment);
 	pg_unlock(conn, key, false, &ignored);
 	free(ignored);
 out:

@@ -27,14 +27,29 @@ static void quiet_notice(void *arg, const char *msg)
 	(void)msg;
 }
 
+/* libpq's message on one line: "...failed: Connection refused\n\tIs the
+ * server running...?\n" -> "...failed: Connection refused (Is the server
+ * running...?)". */
 static char *trimmed(const char *msg)
 {
-	char *s = xstrdup(msg ? msg : "");
-	size_t n = strlen(s);
+	struct strbuf sb = STRBUF_INIT;
+	bool open = false;
 
-	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
-		s[--n] = '\0';
-	return s;
+	for (const char *p = msg ? msg : ""; *p; p++) {
+		if (*p == '\n') {
+			while (p[1] == '\t' || p[1] == ' ')
+				p++;
+			if (p[1] && p[1] != '\n') {
+				strbuf_adds(&sb, open ? "; " : " (");
+				open = true;
+			}
+			continue;
+		}
+		strbuf_addch(&sb, *p);
+	}
+	if (open)
+		strbuf_addch(&sb, ')');
+	return strbuf_detach(&sb);
 }
 
 /* What a failed connection means, from libpq's message (there is no
@@ -288,6 +303,31 @@ int pg_db_rename(struct pg_conn *c, const char *from, const char *to, char **cau
 	free(qf);
 	free(qt);
 	return r;
+}
+
+int pg_db_comment(struct pg_conn *c, const char *name, const char *text, char **cause)
+{
+	char *qn = ident(c, name), *lit = pq.escapeLiteral(c->conn, text, strlen(text)), *sql;
+	int r;
+
+	if (!lit)
+		abort(); /* only on OOM or invalid encoding; our own text */
+	sql = xasprintf("COMMENT ON DATABASE %s IS %s", qn, lit);
+	pq.freemem(lit);
+	r = pg_exec(c, sql, cause);
+	free(sql);
+	free(qn);
+	return r;
+}
+
+int pg_db_get_comment(struct pg_conn *c, const char *name, char **ret, char **cause)
+{
+	const char *params[] = {name};
+
+	return pg_value(c,
+			"SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE "
+			"datname = $1",
+			params, 1, ret, cause);
 }
 
 int pg_db_seal(struct pg_conn *c, const char *name, char **cause)

@@ -49,6 +49,9 @@ int pg_db_create(struct pg_conn *c, const char *name, const char *template, char
 int pg_db_drop(struct pg_conn *c, const char *name, char **cause);
 /* ALTER DATABASE from RENAME TO to. */
 int pg_db_rename(struct pg_conn *c, const char *from, const char *to, char **cause);
+/* COMMENT ON DATABASE name; and read it back (*ret NULL: none; caller frees). */
+int pg_db_comment(struct pg_conn *c, const char *name, const char *text, char **cause);
+int pg_db_get_comment(struct pg_conn *c, const char *name, char **ret, char **cause);
 /* Make name a private template: nobody may connect to it; it can be cloned. */
 int pg_db_seal(struct pg_conn *c, const char *name, char **cause);
 /* How many connections other than ours database name has, and a short list
