@@ -352,9 +352,16 @@ static int dump_restore(const struct db_place *p, const char *berth_dir, const c
 			const char *target, char **cause)
 {
 	struct strvec argv = STRVEC_INIT;
-	char *file = xasprintf("%s/seed-%d.dump", berth_dir, (int)getpid());
+	/* in run/: flush removes what a killed copy left */
+	char *file = xasprintf("%s/run/seed-%d.dump", berth_dir, (int)getpid());
 	int r;
 
+	{
+		char *run = path_join(berth_dir, "run");
+
+		mkdir_p(run, 0755);
+		free(run);
+	}
 	strvec_push_owned(&argv, pg_program(p, "pg_dump"));
 	strvec_push(&argv, "--format=custom");
 	strvec_push(&argv, "--no-owner");

@@ -4,6 +4,7 @@
  * wrote is pasted into SQL unquoted.
  */
 #include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,10 @@
 #include "db/pq.h"
 #include "util/parse.h"
 #include "util/strbuf.h"
+#include "util/timeutil.h"
 #include "util/xmalloc.h"
+
+#define STARTING_RETRY_MS 50
 
 struct pg_conn {
 	PGconn *conn;
@@ -69,6 +73,7 @@ int pg_connect(const struct pg_target *t, struct pg_conn **ret, char **cause)
 {
 	const char *keys[12], *vals[12];
 	char timeout[32], options[64], *msg;
+	uint64_t deadline;
 	struct pg_conn *c;
 	int n = 0, r;
 
@@ -105,17 +110,28 @@ int pg_connect(const struct pg_target *t, struct pg_conn **ret, char **cause)
 	vals[n] = NULL;
 
 	c = xcalloc(1, sizeof(*c));
-	c->conn = pq.connectdbParams(keys, vals, 1);
-	if (!c->conn) {
-		free(c);
-		*cause = xstrdup("out of memory in libpq");
-		return -ENOMEM;
-	}
-	if (pq.status(c->conn) != CONNECTION_OK) {
+	deadline = time_mono_ms() + t->timeout_ms;
+	for (;;) {
+		c->conn = pq.connectdbParams(keys, vals, 1);
+		if (!c->conn) {
+			free(c);
+			*cause = xstrdup("out of memory in libpq");
+			return -ENOMEM;
+		}
+		if (pq.status(c->conn) == CONNECTION_OK)
+			break;
 		msg = trimmed(pq.errorMessage(c->conn));
 		r = connect_errno(msg);
-		*cause = msg;
 		pq.finish(c->conn);
+		/* A server that is starting (its recovery after a crash, or a
+		 * start another berth began) has no event to wait for: it is
+		 * asked again, briefly, until the timeout. */
+		if (strstr(msg, "the database system is starting up") && time_mono_ms() < deadline) {
+			free(msg);
+			poll(NULL, 0, STARTING_RETRY_MS);
+			continue;
+		}
+		*cause = msg;
 		free(c);
 		return r;
 	}
