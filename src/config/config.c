@@ -2110,6 +2110,38 @@ static void check_user(const struct service_config *s, struct config_issues *is)
 		      s->name, s->user);
 }
 
+/* [database]: what can be told without a server. */
+static void check_database(const struct config *c, struct config_issues *is)
+{
+	const struct database_config *d = &c->database;
+
+	if (!d->enabled)
+		return;
+	if (d->url && d->server_user)
+		issue(is, false,
+		      "[database] server_user applies to berth's own server only, and url names "
+		      "another: it is ignored");
+	else if (d->server_user && !getpwnam(d->server_user))
+		issue(is, true,
+		      "[database] server_user: no such user '%s' (berth's own server runs as it "
+		      "when "
+		      "berth is root)",
+		      d->server_user);
+	if (d->url && d->source && !strchr(d->source, '/')) {
+		const char *path = strstr(d->url, "://");
+
+		path = path ? path + 3 + strcspn(path + 3, "/?") : NULL;
+		if (path && *path == '/' && !strncmp(path + 1, d->source, strlen(d->source)) &&
+		    strchr("?", path[1 + strlen(d->source)]))
+			issue(is, true,
+			      "[database] source = %s is the database berth connects to (url): "
+			      "name "
+			      "another in the url (e.g. /postgres), since a database with berth "
+			      "connected cannot be copied by file",
+			      d->source);
+	}
+}
+
 int config_validate(const struct config *c, struct config_issues *ret)
 {
 	int *color;
@@ -2117,6 +2149,7 @@ int config_validate(const struct config *c, struct config_issues *ret)
 	int errors = 0;
 
 	memset(ret, 0, sizeof(*ret));
+	check_database(c, ret);
 	if (!c->hooks.timeout_ms)
 		issue(ret, true,
 		      "hooks: timeout = 0 would kill every hook at once; set it above 0");

@@ -126,7 +126,8 @@ int pg_connect(const struct pg_target *t, struct pg_conn **ret, char **cause)
 		/* A server that is starting (its recovery after a crash, or a
 		 * start another berth began) has no event to wait for: it is
 		 * asked again, briefly, until the timeout. */
-		if (strstr(msg, "the database system is starting up") && time_mono_ms() < deadline) {
+		if (strstr(msg, "the database system is starting up") &&
+		    time_mono_ms() < deadline) {
 			free(msg);
 			poll(NULL, 0, STARTING_RETRY_MS);
 			continue;

@@ -47,7 +47,7 @@ bool dbserver_running(const char *berth_dir)
 
 /* The newest PostgreSQL's programs: Debian's /usr/lib/postgresql/N/bin,
  * else a PATH directory with both initdb and postgres. Caller frees. */
-static char *find_bindir(void)
+char *dbserver_find_bindir(void)
 {
 	char *best = NULL, *path_env = getenv("PATH"), *copy, *save = NULL;
 	uint64_t best_v = 0;
@@ -382,7 +382,7 @@ int dbserver_start(const struct dbserver_ctx *x, database_say_fn *say, void *dat
 	}
 	if (dbserver_running(x->berth_dir))
 		goto out; /* r = the fd: >= 0 */
-	bindir = find_bindir();
+	bindir = dbserver_find_bindir();
 	if (!bindir) {
 		*cause = xstrdup("PostgreSQL's server is not installed (Debian: apt-get install "
 				 "postgresql); or set [database] url to a server berth should use");

@@ -28,6 +28,9 @@ struct dbserver_ctx {
 
 /* .berth/pg. Caller frees. */
 char *dbserver_dir(const char *berth_dir);
+/* Where PostgreSQL's server programs are (the newest installed), or NULL.
+ * Caller frees. */
+char *dbserver_find_bindir(void);
 /* Does the server run? */
 bool dbserver_running(const char *berth_dir);
 /* Make sure it runs (initdb first when there is no cluster). Waits until it

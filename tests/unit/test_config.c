@@ -691,6 +691,25 @@ static void test_database_section(void)
 	EXPECT_ERR("[database]\nsorce = x\n",
 		   ".berth.ini:2: unknown key 'sorce' in [database] (did you mean 'source'?)");
 
+	{
+		struct config_issues is;
+
+		LOAD(&c, "[database]\nserver_user = no-such-user-berth\n");
+		ASSERT_EQ_INT(config_validate(&c, &is), 1);
+		ASSERT_ISSUE(&is, true, "server_user: no such user 'no-such-user-berth'");
+		config_issues_finish(&is);
+		config_finish(&c);
+		LOAD(&c, "[database]\nurl = postgres://u:p@h/app_dev?sslmode=disable\n"
+			 "source = app_dev\n");
+		ASSERT_EQ_INT(config_validate(&c, &is), 1);
+		ASSERT_ISSUE(&is, true, "source = app_dev is the database berth connects to");
+		config_issues_finish(&is);
+		config_finish(&c);
+		LOAD(&c, "[database]\nurl = postgres://u:p@h/app_dev2\nsource = app_dev\n");
+		ASSERT_EQ_INT(config_validate(&c, &is), 0);
+		config_issues_finish(&is);
+		config_finish(&c);
+	}
 	s = config_url_redacted("postgresql://u:p%40ss@h/db?sslmode=require&password=x2&a=b");
 	ASSERT_STREQ(s, "postgresql://u:***@h/db?sslmode=require&password=***&a=b");
 	free(s);
