@@ -529,8 +529,12 @@ static int cmd_db_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (optind >= argc)
 		return cmd_usage_error(&cmd_db_entry,
 				       "name what to do: status, url, reset or refresh");
-	sub = argv[optind++];
-	/* options may follow the subcommand too */
+	/* options may follow the subcommand too: its arguments are parsed on
+	 * their own, the subcommand standing for the program name */
+	argc -= optind;
+	argv += optind;
+	sub = argv[0];
+	optind = 0;
 	while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
 		if (c == 'j')
 			json = true;

@@ -28,6 +28,7 @@
 #include "util/parse.h"
 #include "util/strbuf.h"
 #include "util/strvec.h"
+#include "util/testpoint.h"
 #include "util/xmalloc.h"
 
 #define NAME_MAX_PG 63
@@ -461,6 +462,7 @@ static int make_seed(struct pg_conn *conn, const struct config *c, const struct 
 			goto out;
 		}
 	}
+	test_pause("seed-copied");
 	comment = xasprintf("%s%s", SEED_COMMENT, source);
 	r = pg_db_comment(conn, tmp, comment, cause);
 	if (r == 0)

@@ -295,6 +295,8 @@ int pg_db_drop(struct pg_conn *c, const char *name, char **cause)
 			goto out;
 	}
 	/* only this database's own connections end */
+	free(v);
+	v = NULL;
 	r = pg_value(c,
 		     "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity "
 		     "WHERE datname = $1 AND pid <> pg_backend_pid()",
