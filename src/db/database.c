@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +339,7 @@ static int run_program(const struct db_place *p, struct strvec *argv, char **cau
 		.stdin_fd = -1,
 		.stdout_fd = -1,
 		.stderr_fd = -1,
+		.pdeath_sig = SIGKILL, /* the copy ends with the berth that made it */
 	};
 	r = spawn_run_checked(&o, DUMP_TIMEOUT_MS, NULL, &why);
 	if (r < 0)

@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <pwd.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #define SOCKET_DIR_MAX 90 /* sun_path is 108 bytes with "/.s.PGSQL.NNNNN" */
 #define INITDB_TIMEOUT_MS (120ULL * 1000)
 #define PORT_TRIES 100
+#define SERVER_STOP_GRACE_MS 30000 /* a fast shutdown's checkpoint may take a while */
 
 char *dbserver_dir(const char *berth_dir)
 {
@@ -235,6 +237,8 @@ static int init_cluster(const struct dbserver_ctx *x, const char *pgdir, const c
 		.gid = u ? u->gid : 0,
 		.groups = u ? u->groups : NULL,
 		.n_groups = u ? u->n_groups : 0,
+		/* a killed berth's initdb must not write on while the next one starts */
+		.pdeath_sig = SIGKILL,
 	};
 	r = spawn_run_checked(&o, INITDB_TIMEOUT_MS, NULL, &why);
 	unlink(pwfile);
@@ -315,7 +319,9 @@ static char *server_config_text(const char *bindir, const char *data_dir, unsign
 	struct strbuf sb = STRBUF_INIT;
 	char *prog = path_join(bindir, "postgres");
 
-	strbuf_adds(&sb, "[berth]\nstop_grace = 30s\n[service \"" DBSERVER_SERVICE "\"]\n");
+	strbuf_addf(&sb,
+		    "[berth]\nstop_grace = %" PRIu64 "ms\n[service \"" DBSERVER_SERVICE "\"]\n",
+		    (uint64_t)SERVER_STOP_GRACE_MS);
 	strbuf_adds(&sb, "command = exec ");
 	add_sh_quoted(&sb, prog);
 	strbuf_adds(&sb, " -D ");
@@ -330,6 +336,8 @@ static char *server_config_text(const char *bindir, const char *data_dir, unsign
 	free(prog);
 	return strbuf_detach(&sb);
 }
+
+static int dbserver_stop_locked(const struct dbserver_ctx *x, char **cause);
 
 /* A svc_env for the server (cfg and session are the caller's). */
 static void server_env(const struct dbserver_ctx *x, const struct config *cfg,
@@ -367,6 +375,7 @@ int dbserver_start(const struct dbserver_ctx *x, database_say_fn *say, void *dat
 	struct config cfg;
 	struct session s = {.slug = (char *)DBSERVER_SLUG, .mode = (char *)"host"};
 	struct svc_env e;
+	struct svc_view view;
 	struct strvec started = STRVEC_INIT;
 	struct launch_failure fail = {0};
 	size_t idx = 0;
@@ -380,8 +389,17 @@ int dbserver_start(const struct dbserver_ctx *x, database_say_fn *say, void *dat
 		*cause = xasprintf("cannot lock '%s': %s", lock, strerror(-r));
 		goto out;
 	}
-	if (dbserver_running(x->berth_dir))
-		goto out; /* r = the fd: >= 0 */
+	if (services_view(x->berth_dir, DBSERVER_SLUG, DBSERVER_SERVICE, &view) == 0) {
+		if (view.live == SVC_LIVE_RUNNING)
+			goto out; /* r = the fd: >= 0 */
+		if (view.live == SVC_LIVE_LOST) {
+			/* its shim was killed: what it left (a postgres holding the
+			 * data directory) is stopped before another starts */
+			r = dbserver_stop_locked(x, cause);
+			if (r < 0)
+				goto out;
+		}
+	}
 	bindir = dbserver_find_bindir();
 	if (!bindir) {
 		*cause = xstrdup("PostgreSQL's server is not installed (Debian: apt-get install "
@@ -473,24 +491,19 @@ out:
 	return r < 0 ? r : 0;
 }
 
-int dbserver_stop(const struct dbserver_ctx *x, char **cause)
+/* Stop the server; the caller holds the lock. */
+static int dbserver_stop_locked(const struct dbserver_ctx *x, char **cause)
 {
-	char *pgdir = dbserver_dir(x->berth_dir), *lock = path_join(pgdir, "lock");
+	char *pgdir = dbserver_dir(x->berth_dir);
 	struct config cfg;
 	struct session s = {.slug = (char *)DBSERVER_SLUG, .mode = (char *)"host"};
 	struct svc_env e;
 	struct stop_report rep = {0};
 	char *why = NULL;
-	int fd, r;
+	int r;
 
-	if (!path_is_dir(pgdir)) {
-		free(lock);
-		free(pgdir);
-		return 0;
-	}
-	fd = lock_file(lock);
 	config_init(&cfg, pgdir);
-	cfg.stop_grace_ms = 30000;
+	cfg.stop_grace_ms = SERVER_STOP_GRACE_MS;
 	s.worktree = pgdir;
 	server_env(x, &cfg, &s, &e);
 	r = services_stop(&e, NULL, x->sigfd, &rep);
@@ -505,11 +518,24 @@ int dbserver_stop(const struct dbserver_ctx *x, char **cause)
 	svc_env_finish(&e);
 	config_finish(&cfg);
 	free(why);
-	if (fd >= 0)
-		close(fd);
-	free(lock);
 	free(pgdir);
 	return r < 0 ? r : 0;
+}
+
+int dbserver_stop(const struct dbserver_ctx *x, char **cause)
+{
+	char *pgdir = dbserver_dir(x->berth_dir), *lock = path_join(pgdir, "lock");
+	int fd, r = 0;
+
+	if (path_is_dir(pgdir)) {
+		fd = lock_file(lock);
+		r = dbserver_stop_locked(x, cause);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(lock);
+	free(pgdir);
+	return r;
 }
 
 int dbserver_remove(const char *berth_dir, const char *root_id)
