@@ -42,6 +42,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 demo: build
+	@sh scripts/install-deps.sh demo
 	sh scripts/demo.sh $(BUILD)
 
 # Every suite; ends with one line "N passed, N failed, N skipped".

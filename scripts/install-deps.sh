@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install what berth needs to build, test and run its demo, on Debian.
 # Idempotent: installs only missing packages (apt, as root; `apt-get update` first).
-# Usage: scripts/install-deps.sh [build|test|fuzz]
+# Usage: scripts/install-deps.sh [build|demo|test|fuzz]
 set -eu
 
 want="build"
@@ -11,9 +11,13 @@ build_pkgs="gcc meson ninja-build pkg-config libev-dev libgit2-dev libinih-dev l
 # fuzz: clang with libFuzzer and the sanitizer runtimes (libclang-rt-dev is only
 # recommended by clang), llvm-symbolizer (llvm) for readable crash reports.
 fuzz_pkgs="clang libclang-rt-dev llvm"
-test_pkgs="python3 lsof iproute2 procps valgrind clang-format sqlite3 tmux docker.io docker-compose busybox-static curl strace postgresql"
+test_pkgs="python3 lsof iproute2 procps valgrind clang-format sqlite3 tmux docker.io docker-compose busybox-static curl strace postgresql postgresql-client"
+
+# demo: PostgreSQL's server (berth runs one for the demo's databases) and psql
+demo_pkgs="postgresql postgresql-client"
 
 pkgs=$build_pkgs
+[ "$want" = demo ] && pkgs="$build_pkgs $demo_pkgs"
 [ "$want" = test ] && pkgs="$build_pkgs $test_pkgs"
 [ "$want" = fuzz ] && pkgs="$build_pkgs $fuzz_pkgs"
 

@@ -15,7 +15,7 @@
 
 /* Alphabetical. */
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_attach_entry, &cmd_config_entry,   &cmd_doctor_entry,   &cmd_down_entry,
+	&cmd_attach_entry, &cmd_config_entry, &cmd_db_entry,   &cmd_doctor_entry,   &cmd_down_entry,
 	&cmd_env_entry,    &cmd_events_entry,   &cmd_exec_entry,     &cmd_flush_entry,
 	&cmd_init_entry,   &cmd_logs_entry,     &cmd_ls_entry,       &cmd_restart_entry,
 	&cmd_shell_entry,  &cmd_shutdown_entry, &cmd_start_entry,    &cmd_status_entry,

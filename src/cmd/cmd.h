@@ -108,6 +108,7 @@ void cmd_own_finish(struct cmd_ctx *ctx);
 int cmd_exit_for(int r);
 
 extern const struct cmd_entry cmd_config_entry;
+extern const struct cmd_entry cmd_db_entry;
 extern const struct cmd_entry cmd_doctor_entry;
 extern const struct cmd_entry cmd_down_entry;
 extern const struct cmd_entry cmd_env_entry;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd_common.h"
+#include "cmd/cmd_db.h"
 #include "config/envfile.h"
 #include "supervise/hooks.h"
 #include "probe/marker.h"
@@ -121,7 +122,7 @@ json_t *cmd_session_json(struct cmd_ctx *ctx, const struct session *s)
 	struct envmap m = {0};
 	char *envfile = path_join(s->worktree, ENVFILE_NAME);
 
-	envfile_session_env(&ctx->config, s, &m);
+	cmd_session_env(ctx, s, &m);
 	for (size_t i = 0; i < m.n; i++)
 		json_object_set_new(env, m.v[i].key, json_string(m.v[i].value));
 	for (size_t i = 0; i < s->n_ports; i++)
@@ -226,7 +227,7 @@ int cmd_session_environ(struct cmd_ctx *ctx, const struct session *s, struct str
 		if (code)
 			goto out;
 	}
-	envfile_session_env(&ctx->config, s, &berth);
+	cmd_session_env(ctx, s, &berth);
 	for (size_t i = 0; i < berth.n; i++)
 		envmap_set(&m, berth.v[i].key, berth.v[i].value);
 	for (size_t i = 0; i < m.n; i++)

@@ -19,6 +19,8 @@
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
 #include "cmd/output.h"
+#include "db/database.h"
+#include "db/server.h"
 #include "docker/docker.h"
 #include "proc/cgroup.h"
 #include "proc/pidref.h"
@@ -290,6 +292,52 @@ out:
 	strbuf_release(&out);
 }
 
+/* ---- [database] ---- */
+
+static void check_database(struct doctor *d, struct cmd_ctx *ctx)
+{
+	struct db_place p;
+	struct pg_conn *conn = NULL;
+	char *cause = NULL, *bindir = NULL;
+
+	if (!d->have_config || !d->config.database.enabled)
+		return;
+	if (!d->config.database.url) {
+		bindir = dbserver_find_bindir();
+		if (!bindir) {
+			add(d, "database", CHECK_FAIL,
+			    "[database] needs PostgreSQL's server, which is not installed: "
+			    "apt-get install postgresql (or set [database] url)");
+			return;
+		}
+		if (!dbserver_running(ctx->berth_dir)) {
+			add(d, "database", CHECK_OK,
+			    "berth's server (PostgreSQL in %s) is not running: `berth up` starts "
+			    "it",
+			    bindir);
+			free(bindir);
+			return;
+		}
+	}
+	if (database_place(&d->config, ctx->berth_dir, &p, &cause) == 0) {
+		if (database_connect(&p, &conn, &cause) == 0)
+			add(d, "database", CHECK_OK, "%s answers (PostgreSQL %d)",
+			    d->config.database.url ? "the server" : "berth's server",
+			    pg_server_major(conn));
+		pg_close(conn);
+		database_place_finish(&p);
+	}
+	if (cause) {
+		char *url = d->config.database.url ? config_url_redacted(d->config.database.url)
+						   : xstrdup("berth's server");
+
+		add(d, "database", CHECK_FAIL, "%s: %s", url, cause);
+		free(url);
+	}
+	free(cause);
+	free(bindir);
+}
+
 /* ---- the state store ---- */
 
 static void check_state(struct doctor *d, struct cmd_ctx *ctx)
@@ -373,6 +421,7 @@ static int cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	check_containment(&d);
 	check_tmux(&d);
 	check_docker(&d);
+	check_database(&d, ctx);
 	check_state(&d, ctx);
 
 	for (size_t i = 0; i < d.n; i++)

@@ -13,6 +13,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
+#include "cmd/cmd_db.h"
 #include "config/envfile.h"
 #include "cmd/output.h"
 #include "store/session.h"
@@ -202,15 +203,16 @@ static void run_post_down(struct cmd_ctx *ctx, const struct session *s)
 
 static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_KEEP_WT = 256, OPT_KEEP_VOL };
+	enum { OPT_KEEP_WT = 256, OPT_KEEP_VOL, OPT_KEEP_DB };
 	static const struct option longopts[] = {
 		{"keep-worktree", no_argument, NULL, OPT_KEEP_WT},
+		{"keep-database", no_argument, NULL, OPT_KEEP_DB},
 		{"keep-volumes", no_argument, NULL, OPT_KEEP_VOL},
 		{"force", no_argument, NULL, 'f'},
 		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
-	bool keep_wt = false, keep_vol = false, force = false, remove_wt;
+	bool keep_wt = false, keep_vol = false, keep_db = false, force = false, remove_wt;
 	bool unvouched = false, branch_dropped = false, crashed;
 	struct session s = {0}, cur = {0};
 	const struct op_rec *op = &ctx->own;
@@ -226,6 +228,9 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_KEEP_VOL:
 			keep_vol = true;
+			break;
+		case OPT_KEEP_DB:
+			keep_db = true;
 			break;
 		case 'f':
 			force = true;
@@ -310,6 +315,21 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
+	/* The session's database (its own connections end with it); kept with a
+	 * stopped session. A server that does not answer keeps the session, to
+	 * be taken down again. */
+	if (!keep_wt && !keep_db && cmd_db_drop(ctx, "down", slug)) {
+		session_finalize(ctx->state, &s, op->id, SESSION_STOPPED);
+		out_error(
+			"down: session '%s' was stopped but not removed; once the database server "
+			"answers, run `berth down %s` again (or `berth down %s --keep-database` to "
+			"leave the database)",
+			slug, slug, slug);
+		code = EXIT_FAIL;
+		goto out;
+	}
+	if (keep_db && !keep_wt && ctx->config.database.enabled)
+		out_step("keeping the session's database (--keep-database)");
 	if (remove_wt) {
 		out_step("removing the worktree %s", s.worktree);
 		/* recorded first: a kill inside leaves the record of it */
@@ -386,7 +406,7 @@ out:
 
 const struct cmd_entry cmd_down_entry = {
 	.name = "down",
-	.usage = "down [<slug>] [--keep-worktree] [--force]",
+	.usage = "down [<slug>] [--keep-worktree] [--keep-database] [--force]",
 	.summary = "stop a session, remove its worktree, free its slot and ports",
 	.help = "A worktree with uncommitted or untracked changes, or commits no branch holds,\n"
 		"is never deleted without --force: down refuses before it stops anything.\n"
@@ -399,6 +419,8 @@ const struct cmd_entry cmd_down_entry = {
 		"resumes it\n"
 		"  -f, --force       delete the worktree even with uncommitted or untracked work\n"
 		"  --keep-volumes    keep the session's compose volumes\n"
+		"  --keep-database   keep the session's database ([database]); a stopped session "
+		"keeps it anyway\n"
 		"  -q, --quiet       no progress on stderr\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
 	.owner = OWNER_TAKE,

@@ -8,6 +8,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
+#include "cmd/cmd_db.h"
 #include "config/envfile.h"
 #include "cmd/output.h"
 #include "store/session.h"
@@ -64,7 +65,7 @@ static int cmd_env_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (json) {
 		out_json(cmd_session_json(ctx, &s));
 	} else {
-		envfile_session_env(&ctx->config, &s, &m);
+		cmd_session_env(ctx, &s, &m);
 		envfile_format(&m, fmt, &out);
 		fputs(strbuf_str(&out), stdout);
 	}

@@ -20,6 +20,9 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
+#include "cmd/cmd_db.h"
+#include "db/database.h"
+#include "db/server.h"
 #include "cmd/output.h"
 #include "docker/docker.h"
 #include "probe/marker.h"
@@ -65,6 +68,51 @@ static void flush_watcher(struct flush *f)
 	} else if (pid) {
 		say(f, "watcher", "stopped (pid %d)", (int)pid);
 	}
+}
+
+/* berth's database server (stopped; its data removed unless a kept
+ * session's database is there), or with a url, the seed copy on that
+ * server. */
+static void flush_database(struct flush *f)
+{
+	struct cmd_ctx *ctx = f->ctx;
+	char *pgdir = dbserver_dir(ctx->berth_dir), *cause = NULL;
+
+	if (path_is_dir(pgdir)) {
+		bool ran = dbserver_running(ctx->berth_dir);
+
+		if (cmd_db_stop_server(ctx, "flush", !f->kept.n)) {
+			f->failed = true;
+			say(f, "database server", "not removed (see above)");
+		} else if (f->kept.n) {
+			say(f, "database server",
+			    "%s; kept: the kept sessions' databases are in %s",
+			    ran ? "stopped" : "not running", pgdir);
+		} else {
+			say(f, "database server", "%sremoved with its data (%s)",
+			    ran ? "stopped and " : "", pgdir);
+		}
+	} else if (ctx->config.database.url && !f->kept.n) {
+		struct db_place p;
+		struct pg_conn *conn = NULL;
+		char *seed = database_seed_name(&ctx->config);
+
+		if (database_place(&ctx->config, ctx->berth_dir, &p, &cause) == 0) {
+			if (database_connect(&p, &conn, &cause) == 0 &&
+			    pg_db_exists(conn, seed, &cause) > 0 &&
+			    pg_db_drop(conn, seed, &cause) == 0)
+				say(f, "database", "dropped the seed copy %s", seed);
+			pg_close(conn);
+			database_place_finish(&p);
+		}
+		if (cause) {
+			f->failed = true;
+			say(f, "database", "the seed copy %s was not dropped: %s", seed, cause);
+		}
+		free(seed);
+	}
+	free(cause);
+	free(pgdir);
 }
 
 /* The repository's private tmux server, on its own socket only. */
@@ -533,6 +581,7 @@ static int cmd_flush_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		for (size_t i = 0; i < n_after; i++)
 			strvec_push(&f.kept, after[i].slug);
 	out_step("sweeping what is left of the repository (root id %s)", f.root_id);
+	flush_database(&f);
 	flush_tmux(&f);
 	flush_processes(&f, cg && path_is_dir(cg) ? cg : NULL);
 	flush_ports(&f, ports, n_ports, cg && path_is_dir(cg) ? cg : NULL);

@@ -17,6 +17,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
+#include "cmd/cmd_db.h"
 #include "cmd/output.h"
 #include "proc/job.h"
 #include "store/session.h"
@@ -349,7 +350,7 @@ static int cmd_shutdown_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	if (!n) {
 		out_line(stdout, "no sessions in this repository\n");
-		return EXIT_OK;
+		return cmd_db_stop_server(ctx, "shutdown", false);
 	}
 	out_step("taking down %zu session%s%s", n, n == 1 ? "" : "s",
 		 keep ? " (worktrees kept)" : "");
@@ -358,6 +359,9 @@ static int cmd_shutdown_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	code = cmd_shutdown_print(&rep, "shutdown");
+	/* berth's database server goes last: the downs dropped their databases */
+	if (!rep.interrupted && cmd_db_stop_server(ctx, "shutdown", false) && !code)
+		code = EXIT_FAIL;
 out:
 	shutdown_report_finish(&rep);
 	sessions_free(v, n);
@@ -371,7 +375,8 @@ const struct cmd_entry cmd_shutdown_entry = {
 	.help = "`berth down` of every session, a few at once, going on past failures; then\n"
 		"one line per session. A worktree with uncommitted or untracked work is never\n"
 		"deleted: that session is stopped and kept (`down --keep-worktree`), and the\n"
-		"exit is 7 unless something worse failed (then 1).\n\n"
+		"exit is 7 unless something worse failed (then 1). berth's own database server\n"
+		"([database] without a url) is stopped last.\n\n"
 		"Options:\n"
 		"  --keep-worktrees  stop every session and keep its worktree, slot and ports\n"
 		"  -f, --force       delete worktrees even with uncommitted or untracked work\n"

@@ -11,6 +11,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
+#include "cmd/cmd_db.h"
 #include "cmd/output.h"
 #include "probe/listeners.h"
 #include "probe/marker.h"
@@ -280,7 +281,8 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	struct probe probe;
 	struct tmux tm = {0};
 	const struct tmux *tmp = NULL;
-	json_t *arr = NULL;
+	json_t *arr = NULL, *db;
+	struct cmd_db_view dbv = {0};
 	char *slug = NULL;
 	int c, code;
 
@@ -358,6 +360,8 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			json_object_set_new(o, "status", json_string(session_display_status(s)));
 			json_object_set_new(o, "services", svcs);
 			cmd_docker_status(ctx, s, o, &unhealthy);
+			db = cmd_db_json(ctx, &dbv, s->slug, NULL);
+			json_object_set_new(o, "database", db ? db : json_null());
 			json_object_set_new(
 				o, "tmux",
 				ts ? json_pack("{s:s, s:s}", "state", ts, "socket", tmp->socket)
@@ -369,6 +373,7 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				printf("\n");
 			print_rows(s, rows, k);
 			cmd_docker_status(ctx, s, NULL, &unhealthy);
+			json_decref(cmd_db_json(ctx, &dbv, s->slug, stdout));
 			print_tmux(s, ts, started, tmp);
 		}
 		for (size_t j = 0; j < k; j++)
@@ -390,6 +395,7 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	} else {
 		cmd_print_watcher(ctx, stdout);
 	}
+	cmd_db_view_finish(&dbv);
 	probe_finish(&probe);
 	tmux_finish(&tm);
 	code = unhealthy ? EXIT_UNHEALTHY : EXIT_OK;

@@ -12,6 +12,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
+#include "cmd/cmd_db.h"
 #include "config/envfile.h"
 #include "cmd/output.h"
 #include "probe/probe.h"
@@ -57,6 +58,7 @@ struct up_run {
 	struct strvec started; /* services whose shims this run started */
 	bool service_failed;
 	bool docker_started; /* the session's compose project was started */
+	bool db_created;     /* the session's database was created by this run */
 	int sigfd;
 };
 
@@ -468,7 +470,7 @@ static int write_envfile(struct cmd_ctx *ctx, struct up_run *run)
 	char *path = path_join(run->s.worktree, ENVFILE_NAME);
 	int r;
 
-	envfile_session_env(&ctx->config, &run->s, &env);
+	cmd_session_env(ctx, &run->s, &env);
 	r = envfile_write(path, &env);
 	if (r < 0)
 		out_error("up: cannot write '%s': %s", path, strerror(-r));
@@ -615,6 +617,13 @@ static void rollback(struct cmd_ctx *ctx, struct up_run *run)
 		docker_left = true;
 		out_error("rollback: session '%s' is kept (stopped) because its docker project "
 			  "could not be removed; `berth down %s` removes it once docker answers",
+			  run->s.slug, run->s.slug);
+	}
+	/* A database this run created goes; one kept from before stays. */
+	if (run->db_created && cmd_db_drop(ctx, "rollback", run->s.slug)) {
+		docker_left = true;
+		out_error("rollback: session '%s' is kept (stopped) because its database could not "
+			  "be dropped; `berth down %s` drops it once the server answers",
 			  run->s.slug, run->s.slug);
 	}
 	if (run->is_new) {
@@ -807,9 +816,18 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	test_pause("ports");
 	if (r >= 0)
 		r = cmd_interrupted();
+	/* berth's own database server first: its port is in the environment */
+	if (r >= 0 && (code = cmd_db_server(ctx, "up", run.sigfd)))
+		r = -EIO;
 	if (r >= 0)
 		r = write_envfile(ctx, &run);
 	test_pause("envfile");
+	if (r >= 0)
+		r = cmd_interrupted();
+	if (r >= 0 && ctx->config.database.enabled &&
+	    (code = cmd_db_create(ctx, "up", run.s.slug, run.sigfd, &run.db_created)))
+		r = code == EXIT_INTERRUPTED ? -EINTR : -EIO;
+	test_pause("database");
 	if (r >= 0)
 		r = cmd_interrupted();
 	if (r >= 0)
@@ -859,7 +877,8 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			out_step("rolling back session '%s'", run.s.slug);
 		rollback(ctx, &run);
 		cmd_own_release(ctx);
-		code = run.service_failed ? EXIT_UNHEALTHY : cmd_exit_for(r);
+		if (!code) /* a database step set its own */
+			code = run.service_failed ? EXIT_UNHEALTHY : cmd_exit_for(r);
 		goto out_signals;
 	}
 	cmd_own_release(ctx);

@@ -92,19 +92,23 @@ static const char *const runner_names[] = {"process", "tmux", NULL};
 static const char *const run_names[] = {"native", "docker", NULL};
 static const char *const restart_names[] = {"no", "on-failure", "always", NULL};
 static const char *const inherit_names[] = {"symlink", "copy", NULL};
+static const char *const engine_names[] = {"postgres", NULL};
 
 _Static_assert(sizeof(enum config_mode) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum config_runner) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum service_run) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum restart_policy) == sizeof(int), "enum stored as int");
 _Static_assert(sizeof(enum inherit_mode) == sizeof(int), "enum stored as int");
+_Static_assert(sizeof(enum db_engine) == sizeof(int), "enum stored as int");
 
-static check_fn check_prefix, check_relpath, check_env_name, check_service_name, check_user_name;
+static check_fn check_prefix, check_relpath, check_env_name, check_service_name, check_user_name,
+	check_db_url, check_db_name;
 
 #define B(f) offsetof(struct config, f)
 #define S(f) offsetof(struct service_config, f)
 #define H(f) offsetof(struct hooks_config, f)
 #define W(f) offsetof(struct watch_config, f)
+#define D(f) offsetof(struct database_config, f)
 
 /* clang-format off */
 static const struct option options[] = {
@@ -194,6 +198,21 @@ static const struct option options[] = {
 	 "the event log keeps this many of the newest events"},
 	{SECT_WATCH, "events_max_age", T_DURATION, MS_HOUR, 3650 * 24 * MS_HOUR, "30d",
 	 W(events_max_age_ms), NULL, NULL, 0, "events older than this are dropped"},
+
+	{SECT_DATABASE, "engine", T_ENUM, 0, 0, "postgres", D(engine), engine_names, NULL, 0,
+	 "the database server: postgres"},
+	{SECT_DATABASE, "url", T_STRING, 0, 0, NULL, D(url), NULL, check_db_url, OPT_EMPTY,
+	 "postgres://USER:PASSWORD@HOST:PORT/DB of a server to use; empty: berth runs one for the "
+	 "repository"},
+	{SECT_DATABASE, "source", T_STRING, 0, 0, NULL, D(source), NULL, check_db_name, OPT_EMPTY,
+	 "the database each session is cloned from (with its data); empty: an empty database"},
+	{SECT_DATABASE, "port", T_PORT, 1, 65535, "54320", D(port), NULL, NULL, 0,
+	 "berth's own server: the TCP port tried first (the next free one is taken)"},
+	{SECT_DATABASE, "server_user", T_STRING, 0, 0, NULL, D(server_user), NULL, check_user_name,
+	 OPT_EMPTY, "berth's own server, when berth runs as root: the user it runs as (default: "
+	 "postgres, else nobody)"},
+	{SECT_DATABASE, "timeout", T_DURATION, 1000, 10 * MS_MIN, "10s", D(timeout_ms), NULL, NULL,
+	 0, "how long berth waits for the server to answer"},
 };
 /* clang-format on */
 
@@ -310,6 +329,30 @@ static int check_user_name(const char *s, char **why)
 	if (ok)
 		return 0;
 	*why = xasprintf("'%s' is not a user name", s);
+	return -EINVAL;
+}
+
+/* A postgres:// URL (libpq checks the rest when it connects). */
+static int check_db_url(const char *s, char **why)
+{
+	if (!strncmp(s, "postgres://", 11) || !strncmp(s, "postgresql://", 13))
+		return 0;
+	*why = xstrdup("expected postgres://USER:PASSWORD@HOST:PORT/DB");
+	return -EINVAL;
+}
+
+/* A database name: 1 to 63 bytes, no control characters. */
+static int check_db_name(const char *s, char **why)
+{
+	size_t n = strlen(s);
+	bool ok = n >= 1 && n <= 63;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
+	if (ok)
+		return 0;
+	*why = xasprintf("'%.80s' is not a database name (1 to 63 bytes, no control characters)",
+			 s);
 	return -EINVAL;
 }
 
@@ -948,6 +991,53 @@ static char *derive_prefix(const char *root)
 	return strbuf_detach(&sb);
 }
 
+/* ---- URLs ---- */
+
+char *config_url_redacted(const char *url)
+{
+	struct strbuf sb = STRBUF_INIT;
+	const char *auth = strstr(url, "://"), *end, *at = NULL, *colon = NULL, *q;
+
+	if (!auth)
+		return xstrdup(url);
+	auth += 3;
+	end = auth + strcspn(auth, "/?");
+	for (const char *p = auth; p < end; p++)
+		if (*p == '@')
+			at = p;
+	if (at)
+		colon = memchr(auth, ':', (size_t)(at - auth));
+	if (colon) {
+		strbuf_add(&sb, url, (size_t)(colon - url));
+		strbuf_adds(&sb, ":***");
+		strbuf_adds(&sb, at);
+	} else {
+		strbuf_adds(&sb, url);
+	}
+	/* a password given as a parameter: ?password=... or &password=... */
+	q = strchr(strbuf_str(&sb), '?');
+	while (q) {
+		const char *key = q + 1;
+		size_t vlen;
+
+		if (!strncmp(key, "password=", 9)) {
+			size_t off = (size_t)(key + 9 - sb.buf);
+			char *rest;
+
+			vlen = strcspn(key + 9, "&");
+			rest = xstrdup(key + 9 + vlen);
+			sb.len = off;
+			sb.buf[off] = '\0';
+			strbuf_adds(&sb, "***");
+			strbuf_adds(&sb, rest);
+			free(rest);
+			key = sb.buf + off;
+		}
+		q = strchr(key, '&');
+	}
+	return strbuf_detach(&sb);
+}
+
 /* ---- lifecycle ---- */
 
 void config_init(struct config *c, const char *root)
@@ -957,6 +1047,7 @@ void config_init(struct config *c, const char *root)
 	apply_defaults(SECT_BERTH, c);
 	apply_defaults(SECT_HOOKS, &c->hooks);
 	apply_defaults(SECT_WATCH, &c->watch);
+	apply_defaults(SECT_DATABASE, &c->database);
 	c->prefix = derive_prefix(root);
 }
 
@@ -974,6 +1065,7 @@ void config_finish(struct config *c)
 	free_section(SECT_BERTH, c);
 	free_section(SECT_HOOKS, &c->hooks);
 	free_section(SECT_WATCH, &c->watch);
+	free_section(SECT_DATABASE, &c->database);
 	free(c->path);
 	free(c->root);
 	memset(c, 0, sizeof(*c));
@@ -993,8 +1085,8 @@ struct parse_ctx {
 	bool indented;           /* the current line started with whitespace */
 	enum sect sect;          /* current section */
 	struct strbuf sect_text; /* as handed to inih: `berth`, `service "web"` */
-	unsigned berth_seen[N_OPTIONS], hooks_seen[N_OPTIONS],
-		watch_seen[N_OPTIONS]; /* line a key was set on */
+	unsigned berth_seen[N_OPTIONS], hooks_seen[N_OPTIONS], watch_seen[N_OPTIONS],
+		database_seen[N_OPTIONS]; /* line a key was set on */
 	unsigned (*svc_seen)[N_OPTIONS];
 	char *cause; /* the first error, "name:line: what" */
 };
@@ -1147,6 +1239,10 @@ static int lex_section(struct parse_ctx *ctx, char *s, char *out, int num)
 		strbuf_addf(&ctx->sect_text, "service \"%s\"", sub);
 	}
 	ctx->sect = kind;
+	if (kind == SECT_DATABASE && !ctx->c->database.enabled) {
+		ctx->c->database.enabled = true;
+		ctx->c->database.line = ctx->line;
+	}
 	r = emit(ctx, out, num, "[%s]\n", strbuf_str(&ctx->sect_text));
 	goto out;
 bad_header:
@@ -1245,6 +1341,8 @@ static unsigned *seen_slot(struct parse_ctx *ctx, const struct option *o)
 		return &ctx->hooks_seen[i];
 	case SECT_WATCH:
 		return &ctx->watch_seen[i];
+	case SECT_DATABASE:
+		return &ctx->database_seen[i];
 	default:
 		return &ctx->svc_seen[ctx->c->n_services - 1][i];
 	}
@@ -1259,6 +1357,8 @@ static void *section_base(struct parse_ctx *ctx)
 		return &ctx->c->hooks;
 	case SECT_WATCH:
 		return &ctx->c->watch;
+	case SECT_DATABASE:
+		return &ctx->c->database;
 	default:
 		return &ctx->c->services[ctx->c->n_services - 1];
 	}
@@ -1318,13 +1418,6 @@ static int handler(void *user, const char *section, const char *name, const char
 		     ctx->key);
 		return 0;
 	}
-	if (ctx->sect == SECT_DATABASE) {
-		fail(ctx,
-		     "key '%s' in [database] is not supported yet: the section is reserved for "
-		     "per-session databases; remove the key",
-		     ctx->key);
-		return 0;
-	}
 	o = find_option(ctx->sect, ctx->key);
 	if (!o) {
 		unknown_key(ctx);
@@ -1338,9 +1431,14 @@ static int handler(void *user, const char *section, const char *name, const char
 	}
 	*seen = ctx->line;
 	if (parse_value(o, section_base(ctx), ctx->value, &why) < 0) {
-		fail(ctx, "bad value '%.80s%s' for %s: %s%s", ctx->value,
-		     strlen(ctx->value) > 80 ? "..." : "", o->key, why,
+		/* a URL's password is never repeated in a message */
+		char *shown = o->check == check_db_url ? config_url_redacted(ctx->value)
+						       : xstrdup(ctx->value);
+
+		fail(ctx, "bad value '%.80s%s' for %s: %s%s", shown,
+		     strlen(shown) > 80 ? "..." : "", o->key, why,
 		     looks_commented(ctx->value) ? COMMENT_HINT : "");
+		free(shown);
 		free(why);
 		return 0;
 	}
@@ -1482,7 +1580,16 @@ static void show_section(enum sect sect, const void *base, struct strbuf *out)
 			continue;
 		strbuf_addf(out, "%s = ", options[i].key);
 		mark = out->len;
-		format_value(&options[i], base, out);
+		if (sect == SECT_DATABASE && options[i].off == D(url)) {
+			const char *url = *CFIELD(base, &options[i], char *);
+			char *shown = url ? config_url_redacted(url) : NULL;
+
+			if (shown)
+				strbuf_adds(out, shown);
+			free(shown);
+		} else {
+			format_value(&options[i], base, out);
+		}
 		if (out->len == mark) { /* "key =", no trailing space */
 			out->len--;
 			out->buf[out->len] = '\0';
@@ -1503,6 +1610,10 @@ void config_show(const struct config *c, struct strbuf *out)
 	show_section(SECT_HOOKS, &c->hooks, out);
 	strbuf_adds(out, "\n[watch]\n");
 	show_section(SECT_WATCH, &c->watch, out);
+	if (c->database.enabled) {
+		strbuf_adds(out, "\n[database]\n");
+		show_section(SECT_DATABASE, &c->database, out);
+	}
 }
 
 static const char *type_name(const struct option *o)
@@ -1999,6 +2110,38 @@ static void check_user(const struct service_config *s, struct config_issues *is)
 		      s->name, s->user);
 }
 
+/* [database]: what can be told without a server. */
+static void check_database(const struct config *c, struct config_issues *is)
+{
+	const struct database_config *d = &c->database;
+
+	if (!d->enabled)
+		return;
+	if (d->url && d->server_user)
+		issue(is, false,
+		      "[database] server_user applies to berth's own server only, and url names "
+		      "another: it is ignored");
+	else if (d->server_user && !getpwnam(d->server_user))
+		issue(is, true,
+		      "[database] server_user: no such user '%s' (berth's own server runs as it "
+		      "when "
+		      "berth is root)",
+		      d->server_user);
+	if (d->url && d->source && !strchr(d->source, '/')) {
+		const char *path = strstr(d->url, "://");
+
+		path = path ? path + 3 + strcspn(path + 3, "/?") : NULL;
+		if (path && *path == '/' && !strncmp(path + 1, d->source, strlen(d->source)) &&
+		    strchr("?", path[1 + strlen(d->source)]))
+			issue(is, true,
+			      "[database] source = %s is the database berth connects to (url): "
+			      "name "
+			      "another in the url (e.g. /postgres), since a database with berth "
+			      "connected cannot be copied by file",
+			      d->source);
+	}
+}
+
 int config_validate(const struct config *c, struct config_issues *ret)
 {
 	int *color;
@@ -2006,6 +2149,7 @@ int config_validate(const struct config *c, struct config_issues *ret)
 	int errors = 0;
 
 	memset(ret, 0, sizeof(*ret));
+	check_database(c, ret);
 	if (!c->hooks.timeout_ms)
 		issue(ret, true,
 		      "hooks: timeout = 0 would kill every hook at once; set it above 0");

@@ -64,6 +64,19 @@ struct watch_config {
 	uint64_t events_max_age_ms;
 };
 
+/* [database]: a database per session, cloned from a source (docs/config.md). */
+enum db_engine { DB_POSTGRES };
+struct database_config {
+	bool enabled; /* the file has a [database] section */
+	enum db_engine engine;
+	char *url;           /* a server berth connects to; NULL: berth runs a managed one */
+	char *source;        /* the database sessions are cloned from; NULL: an empty one */
+	uint16_t port;       /* managed server: the TCP port tried first */
+	char *server_user;   /* managed server run by root: the user it runs as */
+	uint64_t timeout_ms; /* connecting and each statement's wait for a lock */
+	unsigned line;       /* the [database] header, for messages */
+};
+
 struct config {
 	char *path; /* absolute path of the file read; NULL for defaults */
 	char *root; /* main worktree root the file belongs to */
@@ -85,6 +98,7 @@ struct config {
 	size_t n_services;
 	struct hooks_config hooks;
 	struct watch_config watch;
+	struct database_config database;
 };
 
 /* Fill c with every default (no services). root may be NULL. */
@@ -132,6 +146,9 @@ unsigned config_port(const struct config *c, uint16_t base, unsigned slot);
 /* Env name of a service's port: "web" -> "BERTH_WEB_PORT"; extra "hmr" ->
  * "BERTH_WEB_HMR_PORT". The caller frees. */
 char *config_port_env_name(const char *service, const char *extra);
+/* url with its password (user:PASSWORD@, ?password=) as ***, for messages
+ * and `config show`. The caller frees. */
+char *config_url_redacted(const char *url);
 /* Mode/runner names. */
 /* Does the session run docker services (container mode, or hybrid with a
  * service run = docker)? */

@@ -39,8 +39,6 @@
 #include <ev.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
-#include <pwd.h>
 #include <regex.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -61,6 +59,7 @@
 #include "util/fsutil.h"
 #include "util/parse.h"
 #include "util/timeutil.h"
+#include "util/user.h"
 
 #define QUICK_DEATH_MS 2000 /* a run shorter than this counts towards a crash loop */
 #define CRASH_LOOP_MAX 5    /* quick deaths in a row before giving up */
@@ -109,10 +108,7 @@ struct shim {
 	/* --user: the service runs as this user (resolved once, at start) */
 	const char *user;
 	bool have_user;
-	uid_t uid;
-	gid_t gid;
-	gid_t *groups;
-	int n_groups;
+	struct user_ids ids;
 	char *buf; /* OUTPUT_CHUNK bytes for reading the output */
 	/* --terminal */
 	bool terminal;
@@ -462,19 +458,7 @@ static void on_output(struct ev_loop *loop, ev_io *w, int revents)
  * exist makes every start fail, saying so). */
 static void resolve_user(struct shim *s)
 {
-	struct passwd *pw = getpwnam(s->user);
-	int n = 16;
-
-	if (!pw)
-		return;
-	s->uid = pw->pw_uid;
-	s->gid = pw->pw_gid;
-	s->groups = xcalloc((size_t)n, sizeof(*s->groups));
-	while (getgrouplist(s->user, pw->pw_gid, s->groups, &n) < 0) {
-		s->groups = xreallocarray(s->groups, (size_t)n, sizeof(*s->groups));
-	}
-	s->n_groups = n;
-	s->have_user = true;
+	s->have_user = user_lookup(s->user, &s->ids) == 0;
 }
 
 /* Spawn the service (STARTING): EV_STARTED or EV_START_FAILED follows. */
@@ -503,11 +487,11 @@ static void start_service(struct shim *s)
 	}
 	/* berth's own user needs no switch (and without root could not drop
 	 * its groups) */
-	o.set_user = s->have_user && (geteuid() == 0 || s->uid != geteuid() || s->gid != getegid());
-	o.uid = s->uid;
-	o.gid = s->gid;
-	o.groups = s->groups;
-	o.n_groups = (size_t)s->n_groups;
+	o.set_user = s->have_user && user_needs_switch(&s->ids);
+	o.uid = s->ids.uid;
+	o.gid = s->ids.gid;
+	o.groups = s->ids.groups;
+	o.n_groups = s->ids.n_groups;
 	if (s->terminal) {
 		/* pfd[0] our side, pfd[1] the service's terminal, made its
 		 * controlling one in a session of its own (^C reaches it) */
@@ -1138,7 +1122,7 @@ int main(int argc, char **argv)
 	strbuf_release(&s.line);
 	strbuf_release(&s.screen);
 	free_env(s.envp);
-	free(s.groups);
+	user_ids_finish(&s.ids);
 	free(s.buf);
 	return s.exit_code;
 }

@@ -653,16 +653,72 @@ static void test_err_bad_keys(void)
 	free(key);
 }
 
-static void test_err_database(void)
+static void test_database_section(void)
 {
 	struct config c;
+	struct strbuf sb = STRBUF_INIT;
+	char *s;
 
-	LOAD(&c, "[database]\n; reserved\n[berth]\nmode = host\n");
-	ASSERT_EQ_INT(c.n_services, 0);
+	LOAD(&c, "[berth]\nmode = host\n");
+	ASSERT_TRUE(!c.database.enabled);
 	config_finish(&c);
-	EXPECT_ERR("[database]\nurl = postgres://x\n",
-		   ".berth.ini:2: key 'url' in [database] is not supported yet: the section is "
-		   "reserved for per-session databases; remove the key");
+	LOAD(&c, "[database]\n; berth runs the server\n[berth]\nmode = host\n");
+	ASSERT_TRUE(c.database.enabled);
+	ASSERT_EQ_INT(c.database.line, 1);
+	ASSERT_TRUE(c.database.url == NULL);
+	ASSERT_TRUE(c.database.source == NULL);
+	ASSERT_EQ_INT(c.database.port, 54320);
+	ASSERT_EQ_INT(c.database.timeout_ms, 10000);
+	config_finish(&c);
+	LOAD(&c, "[database]\nengine = postgres\nurl = postgres://app:s3cret@db:5433/postgres\n"
+		 "source = app_dev\nport = 41000\n");
+	ASSERT_STREQ(c.database.url, "postgres://app:s3cret@db:5433/postgres");
+	ASSERT_STREQ(c.database.source, "app_dev");
+	ASSERT_EQ_INT(c.database.port, 41000);
+	/* config show never prints the password */
+	config_show(&c, &sb);
+	ASSERT_CONTAINS(sb.buf, "url = postgres://app:***@db:5433/postgres\n");
+	ASSERT_TRUE(strstr(sb.buf, "s3cret") == NULL);
+	strbuf_release(&sb);
+	config_finish(&c);
+	EXPECT_ERR("[database]\nurl = mysql://app:s3cret@x/db\n",
+		   ".berth.ini:2: bad value 'mysql://app:***@x/db' for url: expected "
+		   "postgres://USER:PASSWORD@HOST:PORT/DB");
+	EXPECT_ERR("[database]\nengine = mysql\n",
+		   ".berth.ini:2: bad value 'mysql' for engine: expected postgres");
+	EXPECT_ERR("[database]\nsource = x\nsource = y\n",
+		   ".berth.ini:3: duplicate key 'source' in [database] (first set on line 2)");
+	EXPECT_ERR("[database]\nsorce = x\n",
+		   ".berth.ini:2: unknown key 'sorce' in [database] (did you mean 'source'?)");
+
+	{
+		struct config_issues is;
+
+		LOAD(&c, "[database]\nserver_user = no-such-user-berth\n");
+		ASSERT_EQ_INT(config_validate(&c, &is), 1);
+		ASSERT_ISSUE(&is, true, "server_user: no such user 'no-such-user-berth'");
+		config_issues_finish(&is);
+		config_finish(&c);
+		LOAD(&c, "[database]\nurl = postgres://u:p@h/app_dev?sslmode=disable\n"
+			 "source = app_dev\n");
+		ASSERT_EQ_INT(config_validate(&c, &is), 1);
+		ASSERT_ISSUE(&is, true, "source = app_dev is the database berth connects to");
+		config_issues_finish(&is);
+		config_finish(&c);
+		LOAD(&c, "[database]\nurl = postgres://u:p@h/app_dev2\nsource = app_dev\n");
+		ASSERT_EQ_INT(config_validate(&c, &is), 0);
+		config_issues_finish(&is);
+		config_finish(&c);
+	}
+	s = config_url_redacted("postgresql://u:p%40ss@h/db?sslmode=require&password=x2&a=b");
+	ASSERT_STREQ(s, "postgresql://u:***@h/db?sslmode=require&password=***&a=b");
+	free(s);
+	s = config_url_redacted("postgres://h:5432/db");
+	ASSERT_STREQ(s, "postgres://h:5432/db");
+	free(s);
+	s = config_url_redacted("postgres://user@h/db?password=abc");
+	ASSERT_STREQ(s, "postgres://user@h/db?password=***");
+	free(s);
 }
 
 static void test_err_bad_values(void)
@@ -1265,7 +1321,7 @@ static void test_describe_and_docs(void)
 		ASSERT_CONTAINS(doc, needle);
 		free(needle);
 	}
-	ASSERT_EQ_INT(n, 41);
+	ASSERT_EQ_INT(n, 47);
 	free(doc);
 	free(path);
 	strbuf_release(&sb);
@@ -1920,7 +1976,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_err_key_outside_section),
 	TAP_TEST(test_err_missing_equals),
 	TAP_TEST(test_err_bad_keys),
-	TAP_TEST(test_err_database),
+	TAP_TEST(test_database_section),
 	TAP_TEST(test_err_bad_values),
 	TAP_TEST(test_err_bad_regex),
 	TAP_TEST(test_ready_regex_too_large),
