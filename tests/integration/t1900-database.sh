@@ -75,6 +75,12 @@ sq() {
   psql -X -q -v ON_ERROR_STOP=1 -Atc "$2" "$(surl "$1" "${3:-}")"
 }
 
+# names SLUG [PREFIX]: the names in session SLUG's items table, in id order,
+# comma-separated.
+names() {
+  sq "$1" "select string_agg(name, ',' order by id) from items" "${2:-}"
+}
+
 # json_env FILE KEY: KEY of the "env" object of a session's JSON.
 json_env() {
   json_get "$1" "d['env'].get('$2', '')"
@@ -154,8 +160,8 @@ test_expect_success 'up of two sessions: each gets its own database, cloned from
   pg_has_db t1900_feat-a && pg_has_db t1900_feat-b &&
   test_eq "$(cat "$TEST_ROOT/prespawn.feat-a")" 3 &&
   test_eq "$(cat "$TEST_ROOT/prespawn.feat-b")" 3 &&
-  test_eq "$(sq feat-a "select string_agg(name, \",\" order by id) from items")" "one,two,three" &&
-  test_eq "$(sq feat-b "select string_agg(name, \",\" order by id) from items")" "one,two,three" &&
+  test_eq "$(names feat-a)" "one,two,three" &&
+  test_eq "$(names feat-b)" "one,two,three" &&
   test_eq "$(ls_get feat-a status)" active && test_eq "$(ls_get feat-b status)" active &&
   no_password up-a.err up-b.err
 '
@@ -210,7 +216,7 @@ test_expect_success 'a source with another client connected: up works (first see
   before=$(pg_backend_pids busy t1900-hold-src) && test -n "$before" &&
   berth up bz1 >bz1.out 2>bz1.err &&
   test_grep "pg_dump" bz1.err &&
-  test_eq "$(sq bz1 "select string_agg(name, \",\" order by id) from items" t1900b)" "b1,b2" &&
+  test_eq "$(names bz1 t1900b)" "b1,b2" &&
   pg_has_db t1900b__seed &&
   test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900b__seed'"'"'")" f &&
   test_eq "$(pg_backend_pids busy t1900-hold-src)" "$before" && pid_alive $hp &&
@@ -420,7 +426,7 @@ test_expect_success 'db reset re-clones the session database: what the session m
   test_eq "$(sq keep1 "select count(*) from items")" 2 &&
   berth db reset keep1 >reset.out 2>reset.err &&
   test_eq "$(sq keep1 "select to_regclass('"'"'scratch'"'"') is null")" t &&
-  test_eq "$(sq keep1 "select string_agg(name, \",\" order by id) from items")" "one,two,three" &&
+  test_eq "$(names keep1)" "one,two,three" &&
   test_eq "$(ls_get keep1 status)" active &&
   no_password reset.err
 '
