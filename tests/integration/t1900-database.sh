@@ -484,7 +484,157 @@ test_expect_success 'shutdown with a url server: every session database dropped,
   no_password sd.out sd.err
 '
 
-# --- 6. managed server ---------------------------------------------------------
+# --- 6. rollback, crashes and odd inputs ---------------------------------------
+
+KREPO=$TEST_ROOT/kill
+db_repo "$KREPO" <<EOF_INI
+[berth]
+prefix = t1900k
+
+[database]
+engine = postgres
+url = $URL
+source = src
+
+[hooks]
+pre_spawn = test ! -e "$TEST_ROOT/fail-pre-spawn"
+EOF_INI
+
+test_expect_success 'a failing pre_spawn rolls the up back: the database it created is dropped' '
+  cd "$KREPO" &&
+  touch "$TEST_ROOT/fail-pre-spawn" &&
+  test_must_fail code=1 berth up k0 -q 2>k0.err &&
+  rm "$TEST_ROOT/fail-pre-spawn" &&
+  test_eq "$(session_count)" 0 && ! pg_has_db t1900k_k0
+'
+
+test_expect_success 'Ctrl-C of up right after it created the database: the rollback drops it (exit 130)' '
+  cd "$KREPO" &&
+  berth_start_paused database up k5 &&
+  pg_has_db t1900k_k5 &&
+  kill -INT $PAUSED_PID &&
+  wait_for 20 "! pid_alive $PAUSED_PID" "up to exit after SIGINT" &&
+  { wait $PAUSED_PID; rc=$?; } && test_eq $rc 130 &&
+  ! pg_has_db t1900k_k5 && test_eq "$(session_count)" 0
+'
+
+test_expect_success 'up killed (SIGKILL) after the seed was copied, before it became the seed: there is no seed; down recovers; the next up makes the seed' '
+  cd "$KREPO" &&
+  { ! pg_has_db t1900k__seed || pgq "alter database \"t1900k__seed\" is_template false"; } &&
+  pgq "drop database if exists \"t1900k__seed\"" &&
+  berth_crash_at seed-copied up k1 &&
+  ! pg_has_db t1900k__seed && ! pg_has_db t1900k_k1 &&
+  berth down k1 -q 2>k1down.err &&
+  test_eq "$(session_count)" 0 && ! pg_has_db t1900k_k1 &&
+  berth up k2 -q 2>k2.err &&
+  test_eq "$(sq k2 "select count(*) from items" t1900k)" 3 &&
+  test_eq "$(pg_dbs "t1900k_%" | tr "\n" " ")" "t1900k__seed t1900k_k2 " &&
+  test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900k__seed'"'"'")" f &&
+  berth down k2 -q && ! pg_has_db t1900k_k2
+'
+
+test_expect_success 'up killed (SIGKILL) right after it created the database: down drops it; up of such a session resumes with it' '
+  cd "$KREPO" &&
+  berth_crash_at database up k3 &&
+  pg_has_db t1900k_k3 && test_eq "$(ls_get k3 status)" crashed-op &&
+  berth down k3 -q 2>k3down.err &&
+  ! pg_has_db t1900k_k3 && test_eq "$(session_count)" 0 &&
+  berth_crash_at database up k4 &&
+  pg_has_db t1900k_k4 &&
+  berth up k4 -q 2>k4.err &&
+  test_eq "$(ls_get k4 status)" active &&
+  test_eq "$(sq k4 "select count(*) from items" t1900k)" 3 &&
+  berth down k4 -q && ! pg_has_db t1900k_k4 && test_eq "$(session_count)" 0
+'
+
+test_expect_success 'db reset ends the session'"'"'s own connections; db reset of a stopped session is refused (exit 5)' '
+  cd "$KREPO" &&
+  berth up k6 -q 2>k6.err &&
+  sq k6 "create table gone_after_reset (x int)" t1900k &&
+  pg_hold "$(surl k6 t1900k)" t1900-hold-k6 && h6=$HOLD_PID &&
+  berth db reset k6 -q >reset.out 2>reset.err &&
+  wait_for 10 "! pid_alive $h6" "the client of t1900k_k6 to be disconnected" &&
+  test_eq "$(sq k6 "select to_regclass('"'"'gone_after_reset'"'"') is null" t1900k)" t &&
+  berth down k6 --keep-worktree -q &&
+  test_must_fail code=5 berth db reset k6 >reset2.out 2>reset2.err &&
+  pg_has_db t1900k_k6 &&
+  berth down k6 -q && ! pg_has_db t1900k_k6
+'
+
+test_expect_success 'a slug too long for a PostgreSQL name: a name of at most 63 bytes, distinct from a slug sharing its start; down drops it' '
+  cd "$KREPO" &&
+  long1=aaaaaaaaaa-bbbbbbbbbb-cccccccccc-dddddddddd-eeeeeeeeee-fff1 &&
+  long2=aaaaaaaaaa-bbbbbbbbbb-cccccccccc-dddddddddd-eeeeeeeeee-fff2 &&
+  berth up $long1 --json >l1.json 2>l1.err && berth up $long2 --json >l2.json 2>l2.err &&
+  n1=$(json_env l1.json PGDATABASE) && n2=$(json_env l2.json PGDATABASE) &&
+  test "${#n1}" -le 63 && test "${#n2}" -le 63 && test "$n1" != "$n2" &&
+  pg_has_db "$n1" && pg_has_db "$n2" &&
+  test_eq "$(psql -X -Atc "select current_database()" "$(json_env l1.json DATABASE_URL)")" "$n1" &&
+  berth down $long1 -q && ! pg_has_db "$n1" && pg_has_db "$n2" &&
+  berth down $long2 -q && ! pg_has_db "$n2"
+'
+
+test_expect_success 'a password with URL-escaped characters: PGPASSWORD is the password itself, both DATABASE_URL and the PG* variables connect; neither form is printed' '
+  pgq "create role t1900_odd login createdb password '"'"'p@ss:w/rd%x'"'"'" &&
+  mkdir -p "$TEST_ROOT/odd" && cd "$TEST_ROOT/odd" &&
+  printf "[berth]\nprefix = t1900o\n\n[database]\nengine = postgres\nurl = postgres://t1900_odd:p%%40ss%%3Aw%%2Frd%%25x@127.0.0.1:%s/postgres\n" "$PORT" |
+    db_repo "$TEST_ROOT/odd" &&
+  berth up o1 --json >o1.json 2>o1.err &&
+  test_eq "$(json_env o1.json PGPASSWORD)" "p@ss:w/rd%x" &&
+  test_eq "$(psql -X -Atc "select current_user" "$(json_env o1.json DATABASE_URL)")" t1900_odd &&
+  (eval "$(berth env o1 --format sh)" && test_eq "$(psql -X -Atc "select current_database()")" t1900o_o1) &&
+  berth events >o.events 2>&1 && berth config show >o.config 2>&1 && berth db status >o.dbs 2>&1 &&
+  for f in o1.err o.events o.config o.dbs; do
+    if grep -F -e "p@ss:w/rd%x" -e "p%40ss" "$f"; then echo "the password is in $f" >&2; return 1; fi
+  done &&
+  berth down o1 -q && ! pg_has_db t1900o_o1
+'
+
+test_expect_success 'config show and validate print the url with *** for the password' '
+  berth config show >cs.out 2>cs.err && berth validate >v.out 2>v.err &&
+  test_grep "127.0.0.1:$PORT" cs.out && test_grep "\*\*\*" cs.out &&
+  no_password cs.out cs.err v.out v.err
+'
+
+NOCREATE=$TEST_ROOT/nocreate
+pgq "create role t1900_nocreate login password '$PW'"
+db_repo "$NOCREATE" <<EOF_INI
+[berth]
+prefix = t1900n
+
+[database]
+engine = postgres
+url = postgres://t1900_nocreate:$PW@127.0.0.1:$PORT/postgres
+EOF_INI
+
+test_expect_success 'a role without CREATEDB: exit 3 saying so, no session, no database' '
+  cd "$NOCREATE" &&
+  test_must_fail code=3 timeout 60 "$BERTH" up n1 >n1.out 2>n1.err &&
+  { grep -qi "createdb\|permission" n1.err || { cat n1.err; false; }; } &&
+  no_password n1.err &&
+  test_eq "$(session_count)" 0 && test -z "$(pg_dbs "t1900n%")"
+'
+
+test_expect_success 'a changed source: the seed is made again from the new source for the next session' '
+  cd "$KREPO" &&
+  pgq "create database src2 owner $ROLE" &&
+  pgq "create table items (id int primary key, name text); insert into items values (7, '"'"'seven'"'"'); alter table items owner to $ROLE" src2 &&
+  sed -i "s/^source = src$/source = src2/" .berth.ini &&
+  berth up k7 -q 2>k7.err &&
+  test_eq "$(names k7 t1900k)" seven &&
+  berth down k7 -q && sed -i "s/^source = src2$/source = src/" .berth.ini
+'
+
+test_expect_success 'flush --yes with a url server drops the seed and every session database of the repository, nothing else' '
+  cd "$BUSY" &&
+  berth up bzf -q 2>bzf.err && pg_has_db t1900b_bzf && pg_has_db t1900b__seed &&
+  berth flush --yes >fl.out 2>fl.err &&
+  test -z "$(pg_dbs "t1900b_%")" &&
+  pg_has_db busy && pg_has_db t1900__seed && pg_has_db src &&
+  no_password fl.out fl.err
+'
+
+# --- 7. managed server ---------------------------------------------------------
 
 MPORT=$(pg_free_port 41050 41069)
 MREPO=$TEST_ROOT/managed
@@ -601,10 +751,10 @@ else
   test_skip 'managed, as a plain user (nobody)' "$nobody_why"
 fi
 
-# --- 7. the password stays out of the record -----------------------------------
+# --- 8. the password stays out of the record -----------------------------------
 
 test_expect_success 'the password is in no event (berth events, --json) and in no log of any repository of this test' '
-  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING"; do
+  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE"; do
     (cd "$d" && { berth events; berth events --json; } >"$TEST_ROOT/events.txt" 2>&1; true) &&
     no_password "$TEST_ROOT/events.txt" "$d/.berth/logs" "$d/.berth/watch.log" || return 1
   done &&
