@@ -78,6 +78,36 @@ else
   test_skip 'valgrind: up, status, restart, down under runner = tmux' 'tmux is not installed'
 fi
 
+# [database]: berth's own PostgreSQL server, a source, the db command, the
+# drop, shutdown and flush (libpq is loaded with dlopen: its paths too).
+if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v psql >/dev/null 2>&1; then
+  test_expect_success 'valgrind: up, status, db status/url/reset/refresh, down, shutdown, flush with [database]' '
+    cp .berth.ini ini.nodb &&
+    printf "[database]\nport = 41070\n" >>.berth.ini &&
+    vg up feat-d >/dev/null 2>&1 &&
+    pg=$(cat .berth/pg/socket) && port=$(cat .berth/pg/port) &&
+    psql -h "$pg" -p "$port" -U berth -d postgres -qc "create database src" &&
+    psql -h "$pg" -p "$port" -U berth -d src -qc "create table t (x int); insert into t values (1)" &&
+    printf "source = src\n" >>.berth.ini &&
+    vg status feat-d >/dev/null &&
+    vg db status >/dev/null &&
+    vg db status --json >/dev/null &&
+    vg db url feat-d >/dev/null &&
+    vg db refresh -q >/dev/null &&
+    vg db reset feat-d -q >/dev/null &&
+    vg up feat-e >/dev/null 2>&1 &&
+    vg env feat-e --json >/dev/null &&
+    vg doctor >/dev/null &&
+    vg down feat-e >/dev/null 2>&1 &&
+    vg down feat-d --keep-database >/dev/null 2>&1 &&
+    vg shutdown >/dev/null 2>&1 &&
+    vg flush --yes >/dev/null 2>&1 &&
+    cp ini.nodb .berth.ini
+  '
+else
+  test_skip 'valgrind: up, status, db status/url/reset/refresh, down, shutdown, flush with [database]' 'PostgreSQL is not installed'
+fi
+
 test_expect_success 'valgrind: error paths (unknown session, bad config) leak nothing' '
   test_must_fail code=4 vg down nope 2>/dev/null &&
   echo "bogus_key = 1" >>.berth.ini &&
