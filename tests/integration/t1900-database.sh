@@ -408,6 +408,7 @@ test_expect_success 'up --json, env --json and .env.berth carry DATABASE_URL and
   envf=.berth/worktrees/keep1/.env.berth &&
   test_grep "^PGDATABASE=t1900_keep1$" $envf && test_grep "^PGUSER=$ROLE$" $envf &&
   test_grep "^DATABASE_URL=" $envf && test_grep "^PGPASSWORD=" $envf &&
+  test_eq "$(stat -c %a $envf)" 600 &&
   (eval "$(berth env keep1 --format sh)" && test_eq "$(psql -X -Atc "select count(*) from items")" 3) &&
   no_password up.err
 '
@@ -634,6 +635,70 @@ test_expect_success 'flush --yes with a url server drops the seed and every sess
   no_password fl.out fl.err
 '
 
+test_expect_success '8 parallel ups on a busy source with no seed yet: one pg_dump copy, all exit 0, the other client keeps its connection' '
+  cd "$BUSY" &&
+  pg_hold "postgres://$ROLE:$PW@127.0.0.1:$PORT/busy" t1900-hold-src2 && hp=$HOLD_PID &&
+  before=$(pg_backend_pids busy t1900-hold-src2) && test -n "$before" &&
+  ! pg_has_db t1900b__seed &&
+  pids= &&
+  for i in 1 2 3 4 5 6 7 8; do
+    berth up bp$i >bp$i.out 2>bp$i.err &
+    pids="$pids $!"
+  done &&
+  rcs= &&
+  for p in $pids; do wait $p; rcs="$rcs $?"; done &&
+  { test_eq "$rcs" " 0 0 0 0 0 0 0 0" || { tail -n 5 bp*.err; return 1; }; } &&
+  test_eq "$(cat bp*.err | grep -c "pg_dump")" 1 &&
+  for i in 1 2 3 4 5 6 7 8; do
+    test_eq "$(sq bp$i "select count(*) from items" t1900b)" 3 || return 1
+  done &&
+  test_eq "$(pg_backend_pids busy t1900-hold-src2)" "$before" && pid_alive $hp &&
+  berth shutdown -q >bsd.out 2>bsd.err &&
+  test -z "$(pg_dbs "t1900b_bp%")" &&
+  kill $hp
+'
+
+DOWNREPO=$TEST_ROOT/serverdown
+db_repo "$DOWNREPO" <<EOF_INI
+[berth]
+prefix = t1900d
+
+[database]
+engine = postgres
+url = $URL
+source = src
+timeout = 3s
+EOF_INI
+
+test_expect_success 'the url server stopped: down keeps the session (stopped) and exits 1; a resume exits 6 and keeps it and its database; once the server is back, up and down work' '
+  cd "$DOWNREPO" &&
+  berth up d1 -q 2>d1.err &&
+  sq d1 "create table keepme (x int); insert into keepme values (7)" t1900d &&
+  as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGC_DIR/data" -m fast -w stop >/dev/null &&
+  ! port_listening $PORT &&
+  t0=$(date +%s) &&
+  test_must_fail code=1 timeout 60 "$BERTH" down d1 >d1down.out 2>d1down.err &&
+  test "$(elapsed_since $t0)" -le 10 &&
+  test_eq "$(ls_get d1 status)" stopped && test -d .berth/worktrees/d1 &&
+  test_must_fail code=6 timeout 60 "$BERTH" db status >dbs.out 2>dbs.err &&
+  test_must_fail code=6 timeout 60 "$BERTH" up d1 >d1up.out 2>d1up.err &&
+  test_eq "$(ls_get d1 status)" stopped && test -d .berth/worktrees/d1 &&
+  no_password d1down.err d1up.err dbs.out dbs.err &&
+  as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGC_DIR/data" -l "$PGC_DIR/log" -w -t 60 \
+    -o "-p $PORT -k $PGC_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100" \
+    start >/dev/null &&
+  test_eq "$(sq d1 "select x from keepme" t1900d)" 7 &&
+  berth up d1 -q 2>d1up2.err && test_eq "$(ls_get d1 status)" active &&
+  test_eq "$(sq d1 "select x from keepme" t1900d)" 7 &&
+  berth down d1 -q 2>d1down2.err && ! pg_has_db t1900d_d1 && test_eq "$(session_count)" 0
+'
+# the cluster must be up for what follows, whatever that test did
+if ! pgq "select 1" >/dev/null 2>&1; then
+  as_pg_owner "$PG_BINDIR/pg_ctl" -D "$PGC_DIR/data" -l "$PGC_DIR/log" -w -t 60 \
+    -o "-p $PORT -k $PGC_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100" \
+    start >/dev/null 2>&1
+fi
+
 # --- 7. managed server ---------------------------------------------------------
 
 MPORT=$(pg_free_port 41050 41069)
@@ -649,7 +714,7 @@ pg_track_dir "/var/lib/berth/$(root_id_of "$MREPO")"
 
 test_expect_success 'managed (no url): up initdbs and starts the repository'"'"'s own server; DATABASE_URL connects' '
   cd "$MREPO" &&
-  berth up m1 --json >m1.json 2>m1.err &&
+  { berth up m1 --json >m1.json 2>m1.err || { cat m1.err; false; }; } &&
   test -d .berth/pg &&
   url=$(json_env m1.json DATABASE_URL) && test -n "$url" &&
   test_eq "$(psql -X -Atc "select 1" "$url")" 1 &&
@@ -754,7 +819,7 @@ fi
 # --- 8. the password stays out of the record -----------------------------------
 
 test_expect_success 'the password is in no event (berth events, --json) and in no log of any repository of this test' '
-  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE"; do
+  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE" "$DOWNREPO"; do
     (cd "$d" && { berth events; berth events --json; } >"$TEST_ROOT/events.txt" 2>&1; true) &&
     no_password "$TEST_ROOT/events.txt" "$d/.berth/logs" "$d/.berth/watch.log" || return 1
   done &&
