@@ -609,8 +609,8 @@ def report(sizes, main, args, berth, berth_why):
     row("  of which start until ready (postmaster.pid polled every 5 ms)", "fresh_start")
     row("  of which `pg_restore -d postgres FILE`", "fresh_restore")
     if berth_why is None:
-        row("**4. `berth db reset %s`** (the seed copied again from the source, then "
-            "drop + clone)" % SLUG, "berth_reset", True)
+        row("**4. `berth db reset %s`** (drop, then one file copy straight from the "
+            "source, nobody being connected to it)" % SLUG, "berth_reset", True)
         row("  for comparison: `berth db refresh` (the seed copy alone)", "berth_refresh")
     else:
         print("| **4. `berth db reset`** | " + " | ".join(["skipped", ""] * len(sizes)) + " |")
