@@ -446,7 +446,6 @@ static int db_renew(struct cmd_ctx *ctx, const char *cmd, const char *arg, bool 
 	struct db_place p;
 	struct pg_conn *conn = NULL;
 	char *slug = NULL, *cause = NULL, *name = NULL;
-	bool created;
 	int code = 0, r;
 
 	if (reset) {
@@ -469,17 +468,13 @@ static int db_renew(struct cmd_ctx *ctx, const char *cmd, const char *arg, bool 
 		       &p, &conn);
 	if (code)
 		goto out;
-	r = 0;
-	if (ctx->config.database.source) {
+	if (reset) {
+		r = database_reset(conn, &ctx->config, &p, ctx->berth_dir, slug, say_step, NULL,
+				   &cause);
+	} else {
 		out_step("copying '%s' into berth's seed copy", ctx->config.database.source);
 		r = database_refresh_seed(conn, &ctx->config, &p, ctx->berth_dir, say_step, NULL,
 					  &cause);
-	}
-	if (r == 0 && reset) {
-		r = database_drop(conn, &ctx->config, slug, &cause);
-		if (r == 0)
-			r = database_create(conn, &ctx->config, &p, ctx->berth_dir, slug, say_step,
-					    NULL, &created, &cause);
 	}
 	if (r < 0) {
 		code = db_failed(ctx, cmd, reset ? "cannot reset the database" : "cannot refresh",
@@ -579,8 +574,8 @@ const struct cmd_entry cmd_db_entry = {
 	.help = "status    the server, the source and its seed copy, each session's database\n"
 		"          (size, connections); exit 6 when the server does not answer\n"
 		"url       the session's DATABASE_URL\n"
-		"reset     copy the source again and give the session a fresh clone of it (its\n"
-		"          own connections are ended; other sessions are not touched)\n"
+		"reset     give the session a fresh clone of the source as it is now (its own\n"
+		"          connections are ended; other sessions are not touched)\n"
 		"refresh   copy the source again into berth's seed copy, which new sessions\n"
 		"          and reset clone\n\n"
 		"Options:\n"

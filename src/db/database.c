@@ -581,6 +581,40 @@ out:
 	return r;
 }
 
+int database_reset(struct pg_conn *conn, const struct config *c, const struct db_place *p,
+		   const char *berth_dir, const char *slug, database_say_fn *say, void *data,
+		   char **cause)
+{
+	char *name = database_name(c, slug);
+	unsigned others = 0;
+	bool created;
+	int r;
+
+	r = c->database.source ? source_exists(conn, c->database.source, cause) : 0;
+	if (r == 0)
+		r = pg_db_drop(conn, name, cause);
+	if (r < 0 || !c->database.source)
+		goto create;
+	/* nobody on the source: one file copy of it, its data as of now */
+	r = pg_db_connections(conn, c->database.source, &others, NULL, cause);
+	if (r == 0 && !others) {
+		r = pg_db_create(conn, name, c->database.source, cause);
+		if (r != -EBUSY)
+			goto out;
+		free(*cause);
+		*cause = NULL;
+	}
+	/* in use: through the seed, copied again (make_seed says how and why) */
+	if (r == 0 || r == -EBUSY)
+		r = ensure_seed(conn, c, p, berth_dir, true, say, data, cause);
+create:
+	if (r == 0)
+		r = database_create(conn, c, p, berth_dir, slug, say, data, &created, cause);
+out:
+	free(name);
+	return r;
+}
+
 int database_drop(struct pg_conn *conn, const struct config *c, const char *slug, char **cause)
 {
 	char *name = database_name(c, slug);

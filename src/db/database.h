@@ -61,6 +61,13 @@ int database_create(struct pg_conn *conn, const struct config *c, const struct d
  * to the source, pg_dump otherwise, saying so). */
 int database_refresh_seed(struct pg_conn *conn, const struct config *c, const struct db_place *p,
 			  const char *berth_dir, database_say_fn *say, void *data, char **cause);
+/* Give the session a fresh database: dropped, and cloned straight from the
+ * source when nobody is connected to it (its data as of now, one file
+ * copy); else the seed is copied again (pg_dump, said so) and cloned; an
+ * empty one without a source. */
+int database_reset(struct pg_conn *conn, const struct config *c, const struct db_place *p,
+		   const char *berth_dir, const char *slug, database_say_fn *say, void *data,
+		   char **cause);
 /* Drop the session's database (its own connections ended first). */
 int database_drop(struct pg_conn *conn, const struct config *c, const char *slug, char **cause);
 
