@@ -146,7 +146,10 @@ pg_backend_pids() {
 # database of URL in the background, under application_name APPNAME; waits
 # until the server lists it. Sets HOLD_PID (the psql process, tracked).
 pg_hold() {
-  PGAPPNAME=$2 psql -X -q "$1" -c "select pg_sleep(120)" >/dev/null 2>&1 </dev/null &
+  # (the server notices within 100 ms that the client is gone, so a killed
+  # holder's connection goes with it, not at the end of its pg_sleep)
+  PGAPPNAME=$2 PGOPTIONS="-c client_connection_check_interval=100" \
+    psql -X -q "$1" -c "select pg_sleep(120)" >/dev/null 2>&1 </dev/null &
   HOLD_PID=$!
   test_track_pid $HOLD_PID
   hold_db=$(printf '%s' "$1" | sed 's|^[^/]*//[^/]*/||; s|?.*||')

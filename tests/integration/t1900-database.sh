@@ -564,6 +564,41 @@ test_expect_success 'db reset ends the session'"'"'s own connections; db reset o
   berth down k6 -q && ! pg_has_db t1900k_k6
 '
 
+test_expect_success 'watch --once resolves an up killed after it created the database: the database is dropped' '
+  cd "$KREPO" &&
+  berth_crash_at database up k8 &&
+  pg_has_db t1900k_k8 && test_eq "$(ls_get k8 status)" crashed-op &&
+  berth watch --once >once.out 2>once.err &&
+  test_eq "$(session_count)" 0 && ! pg_has_db t1900k_k8
+'
+
+test_expect_success 'down of a worktree with uncommitted work is refused (exit 7) and keeps the database; stop keeps it; up resumes with it' '
+  cd "$KREPO" &&
+  berth up k9 -q 2>k9.err &&
+  sq k9 "create table precious (x int); insert into precious values (9)" t1900k &&
+  echo draft >.berth/worktrees/k9/draft.txt &&
+  test_must_fail code=7 berth down k9 >k9down.out 2>k9down.err &&
+  pg_has_db t1900k_k9 && test_eq "$(ls_get k9 status)" active &&
+  berth stop k9 -q 2>k9stop.err &&
+  test_eq "$(ls_get k9 status)" stopped && pg_has_db t1900k_k9 &&
+  berth up k9 -q 2>k9up.err &&
+  test_eq "$(sq k9 "select x from precious" t1900k)" 9 &&
+  test_must_fail code=7 berth shutdown >k9sd.out 2>k9sd.err &&
+  test_eq "$(ls_get k9 status)" stopped && pg_has_db t1900k_k9 &&
+  test_eq "$(sq k9 "select x from precious" t1900k)" 9 &&
+  berth down k9 --force -q 2>k9force.err &&
+  ! pg_has_db t1900k_k9 && test_eq "$(session_count)" 0
+'
+
+test_expect_success 'exec, and db url inside the worktree, give the session'"'"'s database' '
+  cd "$KREPO" &&
+  berth up k10 -q 2>k10.err &&
+  test_eq "$(berth exec k10 -- psql -X -Atc "select current_database()")" t1900k_k10 &&
+  (cd .berth/worktrees/k10 && berth db url) >k10.url &&
+  test_grep "/t1900k_k10" k10.url &&
+  berth down k10 -q && ! pg_has_db t1900k_k10
+'
+
 test_expect_success 'a slug too long for a PostgreSQL name: a name of at most 63 bytes, distinct from a slug sharing its start; down drops it' '
   cd "$KREPO" &&
   long1=aaaaaaaaaa-bbbbbbbbbb-cccccccccc-dddddddddd-eeeeeeeeee-fff1 &&
@@ -783,6 +818,27 @@ test_expect_success 'managed: up after shutdown starts the server again; flush -
   berth flush --yes >fl.out 2>fl.err &&
   test -z "$(postmaster_pids "$dd")" &&
   test ! -e .berth/pg && test ! -e "$dd" && ! port_listening $MPORT
+'
+
+test_expect_success 'managed, from nothing: 4 parallel ups start one server, all exit 0 with 4 databases; flush clears it' '
+  cd "$MREPO" &&
+  test ! -e .berth/pg &&
+  pids= &&
+  for i in 1 2 3 4; do
+    berth up mp$i --json >mp$i.json 2>mp$i.err &
+    pids="$pids $!"
+  done &&
+  rcs= &&
+  for p in $pids; do wait $p; rcs="$rcs $?"; done &&
+  { test_eq "$rcs" " 0 0 0 0" || { tail -n 5 mp*.err; return 1; }; } &&
+  test_eq "$(ss -Hltn "sport = :$MPORT" | wc -l)" 1 &&
+  for i in 1 2 3 4; do
+    test_eq "$(psql -X -Atc "select current_database()" "$(json_env mp$i.json DATABASE_URL)")" "$(json_env mp$i.json PGDATABASE)" &&
+    test_eq "$(json_env mp$i.json PGPORT)" $MPORT || return 1
+  done &&
+  dd=$(server_datadir $MPORT) &&
+  berth flush --yes >fl2.out 2>fl2.err &&
+  test -z "$(postmaster_pids "$dd")" && test ! -e .berth/pg && ! port_listening $MPORT
 '
 
 BPORT=$(pg_free_port 41040 41049)
