@@ -599,6 +599,49 @@ test_expect_success 'exec, and db url inside the worktree, give the session'"'"'
   berth down k10 -q && ! pg_has_db t1900k_k10
 '
 
+test_expect_success 'another role connected to a session database: down exits 1, keeps the session (stopped) and the database, and does not blame the login; once that client is gone, down drops it' '
+  cd "$KREPO" &&
+  pgq "create role t1900_other login password '"'"'$PW'"'"'" &&
+  berth up k11 -q 2>k11.err &&
+  pgq "grant connect on database \"t1900k_k11\" to t1900_other" &&
+  pg_hold "postgres://t1900_other:$PW@127.0.0.1:$PORT/t1900k_k11" t1900-hold-other && ho=$HOLD_PID &&
+  test_must_fail code=1 timeout 60 "$BERTH" down k11 >k11down.out 2>k11down.err &&
+  test_eq "$(ls_get k11 status)" stopped && pg_has_db t1900k_k11 &&
+  no_password k11down.err &&
+  kill $ho &&
+  wait_for 10 "test -z \"\$(pg_backend_pids t1900k_k11)\"" "the other role'"'"'s connection to end" &&
+  berth down k11 -q 2>k11down2.err &&
+  ! pg_has_db t1900k_k11 && test_eq "$(session_count)" 0 &&
+  test_grep_not "fix the user or password" k11down.err &&
+  test_grep_not "once the database server answers" k11down.err
+'
+
+FOREIGN=$TEST_ROOT/foreign
+pgq "create database src_foreign" &&
+pgq "create table items (id int primary key, name text); insert into items values (1, 'f1'); grant select on items to $ROLE" src_foreign
+db_repo "$FOREIGN" <<EOF_INI
+[berth]
+prefix = t1900f
+
+[database]
+engine = postgres
+url = $URL
+source = src_foreign
+EOF_INI
+
+test_expect_success 'a source owned by another role (readable by berth'"'"'s role): up copies it, or exits 3 saying what is wrong, not that the login is; nothing left on failure' '
+  cd "$FOREIGN" &&
+  timeout 60 "$BERTH" up f1 >f1.out 2>f1.err; rc=$?
+  no_password f1.err &&
+  if [ $rc = 0 ]; then
+    test_eq "$(names f1 t1900f)" f1 && berth down f1 -q
+  else
+    test_eq $rc 3 &&
+    test_eq "$(session_count)" 0 && test -z "$(pg_dbs "t1900f%")" &&
+    test_grep_not "fix the user or password" f1.err
+  fi
+'
+
 test_expect_success 'a slug too long for a PostgreSQL name: a name of at most 63 bytes, distinct from a slug sharing its start; down drops it' '
   cd "$KREPO" &&
   long1=aaaaaaaaaa-bbbbbbbbbb-cccccccccc-dddddddddd-eeeeeeeeee-fff1 &&
@@ -908,7 +951,7 @@ fi
 # --- 8. the password stays out of the record -----------------------------------
 
 test_expect_success 'the password is in no event (berth events, --json) and in no log of any repository of this test' '
-  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE" "$DOWNREPO"; do
+  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE" "$DOWNREPO" "$FOREIGN"; do
     (cd "$d" && { berth events; berth events --json; } >"$TEST_ROOT/events.txt" 2>&1; true) &&
     no_password "$TEST_ROOT/events.txt" "$d/.berth/logs" "$d/.berth/watch.log" || return 1
   done &&
