@@ -229,7 +229,7 @@ test_expect_success 'a source with another client connected: up works (first see
   no_password bz1.err bz2.err
 '
 
-test_expect_success 'db refresh of a busy source: the seed gets the new rows, the client keeps its connection, the sessions keep theirs' '
+test_expect_success 'db refresh and db reset with a busy source: the seed gets the new rows, the client keeps its connection, the sessions keep theirs until reset' '
   cd "$BUSY" &&
   before=$(pg_backend_pids busy t1900-hold-src) && test -n "$before" &&
   pgq "insert into items values (3, '"'"'b3'"'"')" busy &&
@@ -239,10 +239,15 @@ test_expect_success 'db refresh of a busy source: the seed gets the new rows, th
   test_eq "$(sq bz3 "select count(*) from items" t1900b)" 3 &&
   test_eq "$(sq bz1 "select count(*) from items" t1900b)" 2 &&
   test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900b__seed'"'"'")" f &&
+  sq bz2 "create table scratch (x int)" t1900b &&
+  berth db reset bz2 >reset.out 2>reset.err &&
+  test_eq "$(sq bz2 "select count(*) from items" t1900b)" 3 &&
+  test_eq "$(sq bz2 "select to_regclass('"'"'scratch'"'"') is null" t1900b)" t &&
+  test_eq "$(pg_backend_pids busy t1900-hold-src)" "$before" &&
   for s in bz1 bz2 bz3; do berth down $s -q 2>>down.err || return 1; done &&
   test_eq "$(pg_dbs "t1900b_%")" t1900b__seed &&
   test_eq "$(pg_backend_pids busy t1900-hold-src)" "$before" &&
-  no_password refresh.err down.err bz3.err
+  no_password refresh.err down.err bz3.err reset.err
 '
 # the holder of busy goes with the exit trap (tracked); end it now
 test_kill_tracked
@@ -464,7 +469,9 @@ test_expect_success 'db status lists the server and each session database (exist
   db_status_has dbs.json t1900_st1 0 && db_status_has dbs.json t1900_st2 1 &&
   berth status st1 >st.out 2>st.err &&
   test_grep "t1900_st1" st.out &&
-  no_password dbs.out dbs.err dbs.json dbsj.err st.out st.err &&
+  berth status st1 --json >st.json 2>stj.err &&
+  test_eq "$(json_get st.json "d[\"database\"][\"name\"]")" t1900_st1 &&
+  no_password dbs.out dbs.err dbs.json dbsj.err st.out st.err st.json stj.err &&
   kill $HOLD_PID
 '
 
@@ -640,6 +647,32 @@ test_expect_success 'a source owned by another role (readable by berth'"'"'s rol
     test_eq "$(session_count)" 0 && test -z "$(pg_dbs "t1900f%")" &&
     test_grep_not "fix the user or password" f1.err
   fi
+'
+
+test_expect_success 'a stopped session whose database was dropped by hand: up makes it again from the source' '
+  cd "$KREPO" &&
+  berth up k12 -q 2>k12.err && berth down k12 --keep-worktree -q &&
+  pgq "drop database \"t1900k_k12\"" &&
+  berth up k12 -q 2>k12up.err &&
+  test_eq "$(sq k12 "select count(*) from items" t1900k)" 3 &&
+  berth down k12 -q && ! pg_has_db t1900k_k12
+'
+
+test_expect_success 'db refresh killed (SIGKILL) after its copy, before the swap: the old seed stays whole; up clones it; the next refresh works' '
+  cd "$KREPO" &&
+  pg_has_db t1900k__seed &&
+  pgq "insert into items values (20, '"'"'twenty'"'"')" src &&
+  berth_crash_at seed-copied db refresh &&
+  pg_has_db t1900k__seed &&
+  test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900k__seed'"'"'")" f &&
+  berth up k13 -q 2>k13.err &&
+  test_eq "$(sq k13 "select count(*) from items" t1900k)" 3 &&
+  berth db refresh >rf.out 2>rf.err &&
+  berth up k14 -q 2>k14.err &&
+  test_eq "$(sq k14 "select count(*) from items" t1900k)" 4 &&
+  test_eq "$(pg_dbs "t1900k_%" | tr "\n" " ")" "t1900k__seed t1900k_k13 t1900k_k14 " &&
+  berth down k13 -q && berth down k14 -q &&
+  pgq "delete from items where id = 20" src
 '
 
 test_expect_success 'a slug too long for a PostgreSQL name: a name of at most 63 bytes, distinct from a slug sharing its start; down drops it' '
