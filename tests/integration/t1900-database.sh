@@ -875,6 +875,24 @@ test_expect_success 'managed: a killed server (SIGKILL of the postmaster) is sta
   test_eq "$(psql -X -Atc "select to_regclass('"'"'in_m1'"'"') is not null" "$u1")" t
 '
 
+test_expect_success 'managed: the server'"'"'s supervisor killed (SIGKILL of its shim): the next up stops what it left and runs exactly one server again; data kept' '
+  cd "$MREPO" &&
+  dd=$(cat "$TEST_ROOT/mdata") && pm=$(head -n 1 "$dd/postmaster.pid") && pid_alive $pm &&
+  shim=$(sed -n "s/^PPid:[[:space:]]*//p" /proc/$pm/status) && test -n "$shim" && test "$shim" -gt 1 &&
+  kill -9 $shim &&
+  wait_for 10 "! pid_alive $shim" "the shim to die" &&
+  { berth up m4 --json >m4.json 2>m4.err || { cat m4.err; false; }; } &&
+  test_eq "$(psql -X -Atc "select 1" "$(json_env m4.json DATABASE_URL)")" 1 &&
+  test_eq "$(ss -Hltn "sport = :$MPORT" | wc -l)" 1 &&
+  pm2=$(head -n 1 "$dd/postmaster.pid") && pid_alive $pm2 &&
+  ppid2=$(sed -n "s/^PPid:[[:space:]]*//p" /proc/$pm2/status) &&
+  echo "server $pm2, its parent $ppid2 ($(cat /proc/$ppid2/comm))" &&
+  test "$ppid2" -gt 1 && test "$ppid2" != "$shim" && test "$(cat /proc/$ppid2/comm)" != postgres &&
+  u1=$(json_env m1.json DATABASE_URL) &&
+  test_eq "$(psql -X -Atc "select to_regclass('"'"'in_m1'"'"') is not null" "$u1")" t &&
+  berth down m4 -q
+'
+
 test_expect_success 'managed: shutdown leaves no process of the server'"'"'s data directory' '
   cd "$MREPO" &&
   dd=$(cat "$TEST_ROOT/mdata") && test -n "$(postmaster_pids "$dd")" &&
