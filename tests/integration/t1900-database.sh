@@ -1,19 +1,25 @@
 #!/bin/sh
-# Per-session PostgreSQL databases ([database], engine = postgres). Against a
-# throwaway cluster this script starts (url = ...): every session gets its
-# own database <prefix>_<slug>, cloned from the source through berth's
-# private seed <prefix>__seed, made before pre_spawn and visible to nobody
-# else; down drops that database only (ending only its connections),
-# --keep-database and --keep-worktree keep it; a source another client is
-# connected to is still cloned (the first seed copy by pg_dump, said on
-# stderr) and that client keeps its connection; 8 parallel ups, 3 rounds;
-# db reset / refresh / url / status, and the env keys; a wrong password or a
-# missing source is exit 3, a server that refuses or never answers is exit 6
-# within seconds, with nothing left half made. Managed mode (no url): berth
-# runs the repository's own server under .berth/pg, as postgres when root
-# (and as a plain user, nobody, when the machine allows it), and shutdown /
-# flush leave no process of it. The password is never in stderr, the event
-# log or the logs. Every check asks the server itself (psql).
+# Per-session PostgreSQL databases ([database], engine = postgres), every
+# check asked of the server itself (psql). Against a throwaway cluster this
+# script starts (url = ..., ports 41000-41039): every session gets its own
+# database <prefix>_<slug>, cloned through berth's private seed
+# <prefix>__seed (no connections allowed), made before pre_spawn, seen by
+# nobody else; down drops that database only, ending only its connections;
+# a source another client is connected to is still cloned (the first seed
+# copy by pg_dump, said on stderr, once even for 8 parallel ups) and that
+# client keeps its connection; 8 parallel ups x 3 rounds; db reset /
+# refresh / url / status, status, the env keys, .env.berth 0600; a wrong
+# password, a role without CREATEDB or a missing source is exit 3, a server
+# that refuses or never answers is exit 6 within its timeout, with nothing
+# left; rollback (a failing hook, Ctrl-C) and SIGKILL at the database and
+# seed pause points, watch --once, a stopped url server (down keeps the
+# session, exit 1); keep-worktree, keep-database, a dirty worktree, a long
+# slug, a URL-escaped password, a changed source, flush dropping the seed.
+# Managed mode (no url): berth's own server, as postgres when root (and as
+# nobody when the machine allows it), started once by parallel ups,
+# restarted when killed, on another port when its port is taken, stopped by
+# shutdown and removed by flush. The passwords are never in stderr, the
+# event log, the logs, config show or db status.
 . "$BERTH_SRCDIR/tests/lib.sh"
 . "$BERTH_SRCDIR/tests/integration/pglib.sh"
 
