@@ -50,11 +50,16 @@ pg_require() {
   trap 'pg_cleanup; test_cleanup' EXIT
 }
 
-# as_pg_owner CMD...: CMD as the user who owns the test clusters (postgres
+# The user who owns the test clusters when the test runs as root (initdb
+# refuses root): postgres, which Debian's packages make, else nobody.
+PG_OWNER=postgres
+id postgres >/dev/null 2>&1 || PG_OWNER=nobody
+
+# as_pg_owner CMD...: CMD as the user who owns the test clusters ($PG_OWNER
 # when root, else ourselves).
 as_pg_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u postgres -- "$@"
+    runuser -u "$PG_OWNER" -- "$@"
   else
     "$@"
   fi
@@ -88,7 +93,7 @@ pg_cluster_start() {
   pg_track_dir "$PGC_DIR"
   chmod 755 "$PGC_DIR"
   if [ "$(id -u)" = 0 ]; then
-    chown postgres: "$PGC_DIR" || return 1
+    chown "$PG_OWNER": "$PGC_DIR" || return 1
   fi
   as_pg_owner "$PG_BINDIR/initdb" -D "$PGC_DIR/data" -U postgres -A trust \
     --auth-host=scram-sha-256 -E UTF8 --locale=C --no-sync \

@@ -844,7 +844,7 @@ test_expect_success 'managed (no url): up initdbs and starts the repository'"'"'
   dd=$(server_datadir $mport) && test -n "$dd" && echo "$dd" >"$TEST_ROOT/mdata" &&
   test -n "$(postmaster_pids "$dd")" &&
   pm=$(head -n 1 "$dd/postmaster.pid") && pid_alive "$pm" &&
-  if [ "$(id -u)" = 0 ]; then test_eq "$(stat -c %U /proc/$pm)" postgres; fi
+  if [ "$(id -u)" = 0 ]; then test_eq "$(stat -c %U /proc/$pm)" "$PG_OWNER"; fi
 '
 
 test_expect_success 'managed: a second session has its own database; down drops it and the server goes on' '
