@@ -62,6 +62,10 @@ static int db_failed(struct cmd_ctx *ctx, const char *cmd, const char *what, int
 			  cmd, what, server, cause);
 		code = EXIT_CONFIG;
 		break;
+	case EPERM:
+		/* a statement refused to berth's role (not its login) */
+		out_error("%s: %s: %s refused it: %s", cmd, what, server, cause);
+		break;
 	case EINVAL:
 		out_error("%s: %s: %s", cmd, what, cause);
 		code = EXIT_CONFIG;
@@ -153,7 +157,15 @@ int cmd_db_create(struct cmd_ctx *ctx, const char *cmd, const char *slug, int si
 		goto out;
 	r = database_create(conn, &ctx->config, &p, ctx->berth_dir, slug, say_step, NULL, created,
 			    &cause);
-	if (r < 0) {
+	if (r == -EPERM) {
+		char *server = server_text(ctx);
+
+		out_error("%s: %s: %s refused it: %s; the role in [database] url needs CREATEDB",
+			  cmd, what, server, cause);
+		free(server);
+		free(cause);
+		code = EXIT_CONFIG;
+	} else if (r < 0) {
 		code = db_failed(ctx, cmd, what, r == -ENOENT ? -EINVAL : r, cause);
 		free(cause);
 	} else if (*created) {

@@ -321,9 +321,9 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (!keep_wt && !keep_db && cmd_db_drop(ctx, "down", slug)) {
 		session_finalize(ctx->state, &s, op->id, SESSION_STOPPED);
 		out_error(
-			"down: session '%s' was stopped but not removed; once the database server "
-			"answers, run `berth down %s` again (or `berth down %s --keep-database` to "
-			"leave the database)",
+			"down: session '%s' was stopped but not removed; once its database can be "
+			"dropped (see above), run `berth down %s` again, or `berth down %s "
+			"--keep-database` to leave the database",
 			slug, slug, slug);
 		code = EXIT_FAIL;
 		goto out;

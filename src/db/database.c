@@ -389,6 +389,24 @@ static int dump_restore(const struct db_place *p, const char *berth_dir, const c
 	return r;
 }
 
+/* An empty target, then source's dump restored into it; the target is
+ * dropped again when that fails. */
+static int dump_copy(struct pg_conn *conn, const struct db_place *p, const char *berth_dir,
+		     const char *source, const char *target, char **cause)
+{
+	int r = pg_db_create(conn, target, NULL, cause);
+
+	if (r == 0)
+		r = dump_restore(p, berth_dir, source, target, cause);
+	if (r < 0) {
+		char *ignored = NULL;
+
+		pg_db_drop(conn, target, &ignored);
+		free(ignored);
+	}
+	return r;
+}
+
 static void sayf(database_say_fn *say, void *data, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void sayf(database_say_fn *say, void *data, const char *fmt, ...)
@@ -442,6 +460,21 @@ static int make_seed(struct pg_conn *conn, const struct config *c, const struct 
 			free(who);
 			who = xstrdup("a connection made during the copy");
 			others = 1;
+		} else if (r == -EPERM) {
+			/* only its owner (or a superuser) may copy its files; reading
+			 * it, which pg_dump needs, may still be granted */
+			sayf(say, data,
+			     "berth's role may not copy the files of the source database '%s' "
+			     "(%s): "
+			     "copying it with pg_dump instead (slower; sessions are then cloned "
+			     "from that copy at full speed)",
+			     source, *cause);
+			free(*cause);
+			*cause = NULL;
+			r = dump_copy(conn, p, berth_dir, source, tmp, cause);
+			if (r < 0)
+				goto out;
+			goto seal;
 		} else if (r < 0) {
 			goto out;
 		}
@@ -453,17 +486,11 @@ static int make_seed(struct pg_conn *conn, const struct config *c, const struct 
 		     "connections: copying it with pg_dump instead (slower; sessions are then "
 		     "cloned from that copy at full speed)",
 		     source, who);
-		r = pg_db_create(conn, tmp, NULL, cause);
-		if (r == 0)
-			r = dump_restore(p, berth_dir, source, tmp, cause);
-		if (r < 0) {
-			char *ignored = NULL;
-
-			pg_db_drop(conn, tmp, &ignored);
-			free(ignored);
+		r = dump_copy(conn, p, berth_dir, source, tmp, cause);
+		if (r < 0)
 			goto out;
-		}
 	}
+seal:
 	test_pause("seed-copied");
 	comment = xasprintf("%s%s", SEED_COMMENT, source);
 	r = pg_db_comment(conn, tmp, comment, cause);
@@ -599,13 +626,14 @@ int database_reset(struct pg_conn *conn, const struct config *c, const struct db
 	r = pg_db_connections(conn, c->database.source, &others, NULL, cause);
 	if (r == 0 && !others) {
 		r = pg_db_create(conn, name, c->database.source, cause);
-		if (r != -EBUSY)
+		if (r != -EBUSY && r != -EPERM)
 			goto out;
 		free(*cause);
 		*cause = NULL;
 	}
-	/* in use: through the seed, copied again (make_seed says how and why) */
-	if (r == 0 || r == -EBUSY)
+	/* in use, or not ours to copy by file: through the seed, copied again
+	 * (make_seed says how and why) */
+	if (r == 0 || r == -EBUSY || r == -EPERM)
 		r = ensure_seed(conn, c, p, berth_dir, true, say, data, cause);
 create:
 	if (r == 0)

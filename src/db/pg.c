@@ -165,8 +165,10 @@ static int result_errno(const PGresult *res)
 		return -EBUSY;
 	if (!strcmp(state, "55P03"))
 		return -ETIMEDOUT;
-	if (!strncmp(state, "28", 2) || !strcmp(state, "42501"))
+	if (!strncmp(state, "28", 2))
 		return -EACCES;
+	if (!strcmp(state, "42501"))
+		return -EPERM;
 	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3))
 		return -ECONNREFUSED;
 	return -EIO;
@@ -301,6 +303,15 @@ int pg_db_drop(struct pg_conn *c, const char *name, char **cause)
 		     "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity "
 		     "WHERE datname = $1 AND pid <> pg_backend_pid()",
 		     params, 1, &v, cause);
+	if (r == -EPERM) {
+		char *why = *cause;
+
+		*cause = xasprintf("another role is connected to it and berth's role may not end "
+				   "that connection (%s); end it, or grant berth's role "
+				   "pg_signal_backend",
+				   why);
+		free(why);
+	}
 	if (r < 0)
 		goto out;
 	sql = xasprintf("DROP DATABASE IF EXISTS %s%s", qn, c->major >= 13 ? " WITH (FORCE)" : "");

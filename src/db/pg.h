@@ -5,7 +5,9 @@
  * literals are quoted by libpq. Errors come back as -errno with a message
  * that never contains a password:
  *   -ECONNREFUSED the server does not answer (or is starting/stopping)
- *   -EACCES       authentication failed, or the role may not do this
+ *   -EACCES       authentication failed (the login)
+ *   -EPERM        the role may not do this (no CREATEDB, another role's
+ *                 connections to end, a database it does not own to copy)
  *   -ENOENT       the database does not exist
  *   -EEXIST       the database already exists
  *   -EBUSY        the template database has other connections
