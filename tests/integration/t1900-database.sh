@@ -492,6 +492,32 @@ test_expect_success 'db refresh: a session made after it has the source'"'"'s ne
   no_password refresh.err fresh.err
 '
 
+TWIN=$TEST_ROOT/twin
+db_repo "$TWIN" <<EOF_INI
+[berth]
+prefix = t1900
+
+[database]
+engine = postgres
+url = $URL
+source = src
+EOF_INI
+
+test_expect_success 'another repository with the same prefix on the same server (a second clone): its up does not take over a live session'"'"'s database, its down never drops it' '
+  berth up twin-a -q 2>twin-a.err &&
+  sq twin-a "create table work_of_a (x int); insert into work_of_a values (1)" &&
+  (cd "$TWIN" && timeout 60 "$BERTH" up twin-a --json >"$TEST_ROOT/twin.json" 2>"$TEST_ROOT/twin.err"); rc=$?
+  echo "the twin'"'"'s up exited $rc" &&
+  if [ $rc = 0 ]; then
+    other=$(json_env "$TEST_ROOT/twin.json" PGDATABASE) &&
+    (cd "$TWIN" && timeout 60 "$BERTH" down twin-a -q) 2>"$TEST_ROOT/twin-down.err"
+  fi
+  test_eq "$(sq twin-a "select x from work_of_a")" 1 &&
+  test_eq "$(ls_get twin-a status)" active &&
+  if [ $rc = 0 ]; then test "$other" != t1900_twin-a; fi &&
+  berth down twin-a -q && ! pg_has_db t1900_twin-a
+'
+
 test_expect_success 'shutdown with a url server: every session database dropped, the server left running' '
   berth shutdown >sd.out 2>sd.err &&
   test_eq "$(session_count)" 0 &&
