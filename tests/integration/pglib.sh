@@ -65,12 +65,15 @@ as_pg_owner() {
   fi
 }
 
-# pg_free_port LO HI: the first port in LO..HI nothing listens on (IPv4 or
-# IPv6) and that no socket file of ours names; fails when there is none.
+# pg_free_port LO HI: the first port in LO..HI that no TCP socket uses as
+# its local port (IPv4 or IPv6, any state: the range is inside the kernel's
+# ephemeral one, so a client's connection may hold a port for a while and a
+# listener could not bind it); fails when there is none. Take it right
+# before it is used.
 pg_free_port() {
   p=$1
   while [ "$p" -le "$2" ]; do
-    if ! port_listening "$p"; then
+    if [ -z "$(ss -Htan "sport = :$p")" ]; then
       echo "$p"
       return 0
     fi

@@ -177,13 +177,16 @@ test_expect_success 'the seed t1900__seed is the only other database berth made,
   test_eq "$(pgq "select datallowconn from pg_database where datname = '"'"'t1900__seed'"'"'")" f
 '
 
-test_expect_success 'a table made in one session is neither in the other nor in the source; rows too' '
+test_expect_success 'a table made in one session is neither in the other nor in the source; rows too; up again on the active session keeps them' '
   sq feat-a "create table only_a (x int); insert into items values (4, '"'"'four'"'"')" &&
   test_eq "$(sq feat-a "select count(*) from items")" 4 &&
   test_eq "$(sq feat-b "select count(*) from items")" 3 &&
   test_eq "$(pgq "select count(*) from items" src)" 3 &&
   test_eq "$(sq feat-b "select to_regclass('"'"'only_a'"'"') is null")" t &&
-  test_eq "$(pgq "select to_regclass('"'"'only_a'"'"') is null" src)" t
+  test_eq "$(pgq "select to_regclass('"'"'only_a'"'"') is null" src)" t &&
+  berth up feat-a -q 2>again.err &&
+  test_eq "$(sq feat-a "select to_regclass('"'"'only_a'"'"') is not null")" t &&
+  test_eq "$(sq feat-a "select count(*) from items")" 4
 '
 
 test_expect_success 'down drops that session'"'"'s database only, ending its connections and no other' '
@@ -359,7 +362,6 @@ test_expect_success 'a server that refuses connections (a closed port): exit 6 w
   test_eq "$(session_count)" 0 && test ! -e .berth/worktrees/c1
 '
 
-SILENT_PORT=$(pg_free_port 41095 41099)
 SILENT=$TEST_ROOT/silent
 db_repo "$SILENT" <<EOF_INI
 [berth]
@@ -367,14 +369,16 @@ prefix = t1900s
 
 [database]
 engine = postgres
-url = postgres://$ROLE:$PW@127.0.0.1:$SILENT_PORT/postgres
+url = postgres://$ROLE:$PW@127.0.0.1:SILENT_PORT/postgres
 source = src
 timeout = 2s
 EOF_INI
 
 test_expect_success 'a server that takes the connection and never answers: exit 6 within its timeout (2 s, plus 3 s of slack), nothing left' '
   cd "$SILENT" &&
-  start_listener $SILENT_PORT &&
+  sport=$(pg_free_port 41095 41099) &&
+  sed -i "s/:SILENT_PORT\//:$sport\//" .berth.ini &&
+  start_listener $sport &&
   t0=$(date +%s) &&
   test_must_fail code=6 timeout 60 "$BERTH" up s1 >s1.out 2>s1.err &&
   el=$(elapsed_since $t0) && echo "up took ${el}s" &&
@@ -866,10 +870,12 @@ test_expect_success 'managed (no url): up initdbs and starts the repository'"'"'
   db=$(json_env m1.json PGDATABASE) &&
   case $db in *_m1) ;; *) echo "PGDATABASE $db" >&2; false ;; esac &&
   test_eq "$(psql -X -Atc "select current_database()" "$url")" "$db" &&
-  mport=$(json_env m1.json PGPORT) && test_eq "$mport" $MPORT &&
+  mport=$(json_env m1.json PGPORT) && test -n "$mport" && echo "$mport" >"$TEST_ROOT/mport" &&
   dd=$(server_datadir $mport) && test -n "$dd" && echo "$dd" >"$TEST_ROOT/mdata" &&
   test -n "$(postmaster_pids "$dd")" &&
   pm=$(head -n 1 "$dd/postmaster.pid") && pid_alive "$pm" &&
+  test_eq "$(stat -c %a .berth/pg/password)" 600 &&
+  test_eq "$(cat .berth/pg/password)" "$(json_env m1.json PGPASSWORD)" &&
   if [ "$(id -u)" = 0 ]; then test_eq "$(stat -c %U /proc/$pm)" "$PG_OWNER"; fi
 '
 
@@ -915,7 +921,7 @@ test_expect_success 'managed: the server'"'"'s supervisor killed (SIGKILL of its
   wait_for 10 "! pid_alive $shim" "the shim to die" &&
   { berth up m4 --json >m4.json 2>m4.err || { cat m4.err; false; }; } &&
   test_eq "$(psql -X -Atc "select 1" "$(json_env m4.json DATABASE_URL)")" 1 &&
-  test_eq "$(ss -Hltn "sport = :$MPORT" | wc -l)" 1 &&
+  test_eq "$(ss -Hltn "sport = :$(cat "$TEST_ROOT/mport")" | wc -l)" 1 &&
   pm2=$(head -n 1 "$dd/postmaster.pid") && pid_alive $pm2 &&
   ppid2=$(sed -n "s/^PPid:[[:space:]]*//p" /proc/$pm2/status) &&
   echo "server $pm2, its parent $ppid2 ($(cat /proc/$ppid2/comm))" &&
@@ -931,7 +937,7 @@ test_expect_success 'managed: shutdown leaves no process of the server'"'"'s dat
   berth shutdown >sd.out 2>sd.err &&
   test_eq "$(session_count)" 0 &&
   wait_for 10 "test -z \"\$(postmaster_pids \"$dd\")\"" "the managed server to be gone" &&
-  ! port_listening $MPORT
+  ! port_listening $(cat "$TEST_ROOT/mport")
 '
 
 test_expect_success 'managed: up after shutdown starts the server again; flush --yes stops it and removes its files' '
@@ -939,11 +945,12 @@ test_expect_success 'managed: up after shutdown starts the server again; flush -
   dd=$(cat "$TEST_ROOT/mdata") &&
   berth up m3 --json >m3.json 2>m3.err &&
   test_eq "$(psql -X -Atc "select 1" "$(json_env m3.json DATABASE_URL)")" 1 &&
-  test_eq "$(server_datadir $MPORT)" "$dd" &&
+  echo "$(json_env m3.json PGPORT)" >"$TEST_ROOT/mport" &&
+  test_eq "$(server_datadir $(cat "$TEST_ROOT/mport"))" "$dd" &&
   test -n "$(postmaster_pids "$dd")" &&
   berth flush --yes >fl.out 2>fl.err &&
   test -z "$(postmaster_pids "$dd")" &&
-  test ! -e .berth/pg && test ! -e "$dd" && ! port_listening $MPORT
+  test ! -e .berth/pg && test ! -e "$dd" && ! port_listening $(cat "$TEST_ROOT/mport")
 '
 
 test_expect_success 'managed, from nothing: 4 parallel ups start one server, all exit 0 with 4 databases; flush clears it' '
@@ -957,28 +964,30 @@ test_expect_success 'managed, from nothing: 4 parallel ups start one server, all
   rcs= &&
   for p in $pids; do wait $p; rcs="$rcs $?"; done &&
   { test_eq "$rcs" " 0 0 0 0" || { tail -n 5 mp*.err; return 1; }; } &&
-  test_eq "$(ss -Hltn "sport = :$MPORT" | wc -l)" 1 &&
+  mport=$(json_env mp1.json PGPORT) && test -n "$mport" &&
+  test_eq "$(ss -Hltn "sport = :$mport" | wc -l)" 1 &&
   for i in 1 2 3 4; do
     test_eq "$(psql -X -Atc "select current_database()" "$(json_env mp$i.json DATABASE_URL)")" "$(json_env mp$i.json PGDATABASE)" &&
-    test_eq "$(json_env mp$i.json PGPORT)" $MPORT || return 1
+    test_eq "$(json_env mp$i.json PGPORT)" $mport || return 1
   done &&
-  dd=$(server_datadir $MPORT) &&
+  dd=$(server_datadir $mport) &&
   berth flush --yes >fl2.out 2>fl2.err &&
-  test -z "$(postmaster_pids "$dd")" && test ! -e .berth/pg && ! port_listening $MPORT
+  test -z "$(postmaster_pids "$dd")" && test ! -e .berth/pg && ! port_listening $mport
 '
 
-BPORT=$(pg_free_port 41040 41049)
 BREPO=$TEST_ROOT/bump
 db_repo "$BREPO" <<EOF_INI
 [database]
 engine = postgres
-port = $BPORT
+port = BPORT
 EOF_INI
 pg_track_dir "/var/lib/berth/$(root_id_of "$BREPO")"
 
 test_expect_success 'managed: a port in use is not taken: the server listens on another one, which the session is given' '
-  start_listener $BPORT &&
   cd "$BREPO" &&
+  BPORT=$(pg_free_port 41040 41049) &&
+  sed -i "s/^port = BPORT$/port = $BPORT/" .berth.ini &&
+  start_listener $BPORT &&
   { berth up b1 --json >b1.json 2>b1.err || { cat b1.err; false; }; } &&
   bp=$(json_env b1.json PGPORT) && test -n "$bp" && test "$bp" != $BPORT &&
   test_eq "$(psql -X -Atc "select current_database()" "$(json_env b1.json DATABASE_URL)")" "$(json_env b1.json PGDATABASE)" &&
@@ -1020,12 +1029,12 @@ test_expect_success 'managed, as a plain user (nobody): up starts the server as 
   asnb sh -c "cd \"$NB/repo\" && exec \"$BERTH\" up n1 --json" >n1.json 2>n1.err &&
   url=$(json_env n1.json DATABASE_URL) && test -n "$url" &&
   test_eq "$(psql -X -Atc "select 1" "$url")" 1 &&
-  test_eq "$(json_env n1.json PGPORT)" $NPORT &&
-  dd=$(server_datadir $NPORT) && test -n "$dd" &&
+  nport=$(json_env n1.json PGPORT) && test -n "$nport" &&
+  dd=$(server_datadir $nport) && test -n "$dd" &&
   pm=$(head -n 1 "$dd/postmaster.pid") && test_eq "$(stat -c %U /proc/$pm)" nobody &&
   asnb sh -c "cd \"$NB/repo\" && exec \"$BERTH\" shutdown" >nsd.out 2>nsd.err &&
   wait_for 10 "test -z \"\$(postmaster_pids \"$dd\")\"" "nobody'"'"'s managed server to be gone" &&
-  ! port_listening $NPORT
+  ! port_listening $nport
 '
 else
   test_skip 'managed, as a plain user (nobody)' "$nobody_why"
