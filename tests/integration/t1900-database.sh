@@ -607,6 +607,15 @@ test_expect_success 'db reset ends the session'"'"'s own connections; db reset o
   berth down k6 -q && ! pg_has_db t1900k_k6
 '
 
+test_expect_success 'down killed (SIGKILL) after it stopped the session, before the drop: the database is still there; down again drops it' '
+  cd "$KREPO" &&
+  berth up k15 -q 2>k15.err &&
+  berth_crash_at down-stopped down k15 &&
+  pg_has_db t1900k_k15 &&
+  berth down k15 -q 2>k15down.err &&
+  ! pg_has_db t1900k_k15 && test_eq "$(session_count)" 0
+'
+
 test_expect_success 'watch --once resolves an up killed after it created the database: the database is dropped' '
   cd "$KREPO" &&
   berth_crash_at database up k8 &&
