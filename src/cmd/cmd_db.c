@@ -62,6 +62,10 @@ static int db_failed(struct cmd_ctx *ctx, const char *cmd, const char *what, int
 			  cmd, what, server, cause);
 		code = EXIT_CONFIG;
 		break;
+	case EEXIST:
+		out_error("%s: %s: %s", cmd, what, cause);
+		code = EXIT_BUSY;
+		break;
 	case EPERM:
 		/* a statement refused to berth's role (not its login) */
 		out_error("%s: %s: %s refused it: %s", cmd, what, server, cause);
@@ -210,6 +214,9 @@ int cmd_db_drop(struct cmd_ctx *ctx, const char *cmd, const char *slug)
 	r = database_drop(conn, &ctx->config, slug, &cause);
 	if (r < 0) {
 		code = db_failed(ctx, cmd, what, r, cause);
+		free(cause);
+	} else if (r > 0) {
+		out_warn("%s", cause);
 		free(cause);
 	} else {
 		out_step("dropped the database %s", name);

@@ -35,6 +35,7 @@
 #define NAME_MAX_PG 63
 #define DUMP_TIMEOUT_MS (3600ULL * 1000)
 #define SEED_COMMENT "berth's private copy of " /* + the source's name */
+#define OWNER_TAG "berth:"                      /* + root id, ' ', root */
 
 /* ---- names ---- */
 
@@ -242,6 +243,60 @@ int database_connect(const struct db_place *p, struct pg_conn **ret, char **caus
 static int64_t seed_key(const char *seed)
 {
 	return (int64_t)hash_fnv1a64(seed);
+}
+
+/* ---- whose a database is ---- */
+
+/* "berth:<root id> <root>": the comment on a session's database naming the
+ * repository it belongs to. Two clones with the same [berth] prefix share
+ * names on one server; the comment keeps each from taking, or dropping,
+ * the other's. Caller frees. */
+static char *owner_comment(const struct config *c)
+{
+	char *id = hash_root_id(c->root), *s = xasprintf("%s%s %s", OWNER_TAG, id, c->root);
+
+	free(id);
+	return s;
+}
+
+/* Is database name this repository's? 1 yes (or unmarked: made by a berth
+ * killed before it marked it), 0 another's (*who: its root), -errno. */
+static int db_ours(struct pg_conn *conn, const struct config *c, const char *name, char **who,
+		   char **cause)
+{
+	char *comment = NULL, *mine = owner_comment(c);
+	int r = pg_db_get_comment(conn, name, &comment, cause);
+
+	if (r == 0) {
+		r = !comment || strncmp(comment, OWNER_TAG, strlen(OWNER_TAG)) ||
+		    !strcmp(comment, mine);
+		if (!r && who) {
+			const char *sp = strchr(comment, ' ');
+
+			*who = xstrdup(sp ? sp + 1 : comment);
+		}
+	}
+	free(comment);
+	free(mine);
+	return r;
+}
+
+static int mark_ours(struct pg_conn *conn, const struct config *c, const char *name, char **cause)
+{
+	char *mine = owner_comment(c);
+	int r = pg_db_comment(conn, name, mine, cause);
+
+	free(mine);
+	return r;
+}
+
+/* -EEXIST saying whose name is. */
+static int not_ours(const char *name, const char *who, char **cause)
+{
+	*cause = xasprintf("the database '%s' belongs to another repository (%s) whose [berth] "
+			   "prefix is the same; give this one another prefix in .berth.ini",
+			   name, who);
+	return -EEXIST;
 }
 
 /* A program of the server's, or one from the newest PostgreSQL installed
@@ -573,17 +628,22 @@ int database_create(struct pg_conn *conn, const struct config *c, const struct d
 		    const char *berth_dir, const char *slug, database_say_fn *say, void *data,
 		    bool *ret_created, char **cause)
 {
-	char *name = database_name(c, slug), *seed = NULL, *ignored = NULL;
+	char *name = database_name(c, slug), *seed = NULL, *ignored = NULL, *who = NULL;
 	int64_t key = 0;
 	int r;
 
 	*ret_created = false;
 	r = pg_db_exists(conn, name, cause);
-	if (r != 0) {
-		if (r > 0)
-			r = 0; /* kept from before: the session's data stays */
-		goto out;
+	if (r > 0) {
+		/* kept from before: the session's data stays, if it is ours */
+		r = db_ours(conn, c, name, &who, cause);
+		if (r == 0)
+			r = not_ours(name, who, cause);
+		else if (r > 0)
+			r = mark_ours(conn, c, name, cause);
 	}
+	if (r != 0)
+		goto out;
 	if (c->database.source) {
 		r = ensure_seed(conn, c, p, berth_dir, false, say, data, cause);
 		if (r < 0)
@@ -600,9 +660,12 @@ int database_create(struct pg_conn *conn, const struct config *c, const struct d
 		pg_unlock(conn, key, true, &ignored);
 		free(ignored);
 	}
-	if (r == 0)
+	if (r == 0) {
 		*ret_created = true;
+		r = mark_ours(conn, c, name, cause);
+	}
 out:
+	free(who);
 	free(seed);
 	free(name);
 	return r;
@@ -612,13 +675,17 @@ int database_reset(struct pg_conn *conn, const struct config *c, const struct db
 		   const char *berth_dir, const char *slug, database_say_fn *say, void *data,
 		   char **cause)
 {
-	char *name = database_name(c, slug);
+	char *name = database_name(c, slug), *who = NULL;
 	unsigned others = 0;
 	bool created;
 	int r;
 
 	r = c->database.source ? source_exists(conn, c->database.source, cause) : 0;
 	if (r == 0)
+		r = db_ours(conn, c, name, &who, cause);
+	if (r == 0)
+		r = not_ours(name, who, cause);
+	else if (r > 0)
 		r = pg_db_drop(conn, name, cause);
 	if (r < 0 || !c->database.source)
 		goto create;
@@ -626,6 +693,8 @@ int database_reset(struct pg_conn *conn, const struct config *c, const struct db
 	r = pg_db_connections(conn, c->database.source, &others, NULL, cause);
 	if (r == 0 && !others) {
 		r = pg_db_create(conn, name, c->database.source, cause);
+		if (r == 0)
+			r = mark_ours(conn, c, name, cause);
 		if (r != -EBUSY && r != -EPERM)
 			goto out;
 		free(*cause);
@@ -639,15 +708,26 @@ create:
 	if (r == 0)
 		r = database_create(conn, c, p, berth_dir, slug, say, data, &created, cause);
 out:
+	free(who);
 	free(name);
 	return r;
 }
 
 int database_drop(struct pg_conn *conn, const struct config *c, const char *slug, char **cause)
 {
-	char *name = database_name(c, slug);
-	int r = pg_db_drop(conn, name, cause);
+	char *name = database_name(c, slug), *who = NULL;
+	int r = db_ours(conn, c, name, &who, cause);
 
+	if (r > 0)
+		r = pg_db_drop(conn, name, cause);
+	else if (r == 0) {
+		/* another repository's: left alone, and said */
+		*cause = xasprintf("the database '%s' belongs to another repository (%s) with the "
+				   "same [berth] prefix: left alone",
+				   name, who);
+		r = 1;
+	}
+	free(who);
 	free(name);
 	return r;
 }

@@ -68,7 +68,9 @@ int database_refresh_seed(struct pg_conn *conn, const struct config *c, const st
 int database_reset(struct pg_conn *conn, const struct config *c, const struct db_place *p,
 		   const char *berth_dir, const char *slug, database_say_fn *say, void *data,
 		   char **cause);
-/* Drop the session's database (its own connections ended first). */
+/* Drop the session's database (its own connections ended first). 1 with
+ * *cause when it is another repository's (same prefix): left alone. A
+ * session's database carries a comment naming its repository. */
 int database_drop(struct pg_conn *conn, const struct config *c, const char *slug, char **cause);
 
 /* What a session's database holds now. */
