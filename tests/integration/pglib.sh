@@ -59,7 +59,8 @@ id postgres >/dev/null 2>&1 || PG_OWNER=nobody
 # when root, else ourselves).
 as_pg_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u "$PG_OWNER" -- "$@"
+    # (from /: the owner may not enter the test's directory)
+    (cd / && runuser -u "$PG_OWNER" -- "$@")
   else
     "$@"
   fi
