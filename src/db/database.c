@@ -641,8 +641,9 @@ int database_create(struct pg_conn *conn, const struct config *c, const struct d
 			r = not_ours(name, who, cause);
 		else if (r > 0)
 			r = mark_ours(conn, c, name, cause);
+		goto out;
 	}
-	if (r != 0)
+	if (r < 0)
 		goto out;
 	if (c->database.source) {
 		r = ensure_seed(conn, c, p, berth_dir, false, say, data, cause);
