@@ -518,7 +518,12 @@ test_expect_success 'another repository with the same prefix on the same server 
   fi
   test_eq "$(sq twin-a "select x from work_of_a")" 1 &&
   test_eq "$(ls_get twin-a status)" active &&
-  if [ $rc = 0 ]; then test "$other" != t1900_twin-a; fi &&
+  if [ $rc = 0 ]; then
+    test "$other" != t1900_twin-a
+  else
+    test_eq $rc 5 && (cd "$TWIN" && test_eq "$(session_count)" 0 && test ! -e .berth/worktrees/twin-a) &&
+    no_password "$TEST_ROOT/twin.err" && cat "$TEST_ROOT/twin.err"
+  fi &&
   berth down twin-a -q && ! pg_has_db t1900_twin-a
 '
 
@@ -1053,7 +1058,7 @@ fi
 # --- 8. the password stays out of the record -----------------------------------
 
 test_expect_success 'the password is in no event (berth events, --json) and in no log of any repository of this test' '
-  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE" "$DOWNREPO" "$FOREIGN"; do
+  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE" "$DOWNREPO" "$FOREIGN" "$TWIN"; do
     (cd "$d" && { berth events; berth events --json; } >"$TEST_ROOT/events.txt" 2>&1; true) &&
     no_password "$TEST_ROOT/events.txt" "$d/.berth/logs" "$d/.berth/watch.log" || return 1
   done &&
