@@ -388,6 +388,27 @@ test_expect_success 'a server that takes the connection and never answers: exit 
   kill $LISTEN_PID
 '
 
+NOCONN=$TEST_ROOT/noconn
+db_repo "$NOCONN" <<EOF_INI
+[berth]
+prefix = t1900q
+
+[database]
+engine = postgres
+url = postgres://$ROLE:$PW@127.0.0.1:$PORT/no_such_conn_db
+source = src
+EOF_INI
+
+test_expect_success 'a url naming a database that does not exist (the one berth connects to): exit 3 naming it, nothing left' '
+  cd "$NOCONN" &&
+  timeout 60 "$BERTH" up q1 >q1.out 2>q1.err; rc=$?
+  cat q1.err &&
+  test_eq "$(session_count)" 0 && test ! -e .berth/worktrees/q1 &&
+  test -z "$(pg_dbs "t1900q%")" &&
+  test_grep "no_such_conn_db" q1.err && no_password q1.err &&
+  test_eq "$rc" 3
+'
+
 MISSING=$TEST_ROOT/missing
 db_repo "$MISSING" <<EOF_INI
 [berth]
@@ -1058,7 +1079,7 @@ fi
 # --- 8. the password stays out of the record -----------------------------------
 
 test_expect_success 'the password is in no event (berth events, --json) and in no log of any repository of this test' '
-  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE" "$DOWNREPO" "$FOREIGN" "$TWIN"; do
+  for d in "$REPO" "$BUSY" "$PAR" "$WRONG" "$CLOSED" "$SILENT" "$MISSING" "$KREPO" "$NOCREATE" "$DOWNREPO" "$FOREIGN" "$TWIN" "$NOCONN"; do
     (cd "$d" && { berth events; berth events --json; } >"$TEST_ROOT/events.txt" 2>&1; true) &&
     no_password "$TEST_ROOT/events.txt" "$d/.berth/logs" "$d/.berth/watch.log" || return 1
   done &&
