@@ -57,8 +57,8 @@ static int db_failed(struct cmd_ctx *ctx, const char *cmd, const char *what, int
 		code = EXIT_UNHEALTHY;
 		break;
 	case EACCES:
-		out_error("%s: %s: %s refused berth: %s; fix the user or password in [database] "
-			  "url (the role needs CREATEDB)",
+		out_error("%s: %s: %s refused berth's login: %s; fix the user or password in "
+			  "[database] url",
 			  cmd, what, server, cause);
 		code = EXIT_CONFIG;
 		break;
