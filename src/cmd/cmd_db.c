@@ -57,8 +57,8 @@ static int db_failed(struct cmd_ctx *ctx, const char *cmd, const char *what, int
 		code = EXIT_UNHEALTHY;
 		break;
 	case EACCES:
-		out_error("%s: %s: %s refused berth: %s; fix the user or password in [database] "
-			  "url (the role needs CREATEDB)",
+		out_error("%s: %s: %s refused berth's login: %s; fix the user or password in "
+			  "[database] url",
 			  cmd, what, server, cause);
 		code = EXIT_CONFIG;
 		break;
@@ -532,7 +532,8 @@ static int cmd_db_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+q", longopts, NULL)) != -1) {
+	/* options before or after the subcommand and its argument */
+	while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
 		if (c == 'j')
 			json = true;
 		else if (c == 'q')
@@ -543,20 +544,7 @@ static int cmd_db_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (optind >= argc)
 		return cmd_usage_error(&cmd_db_entry,
 				       "name what to do: status, url, reset or refresh");
-	/* options may follow the subcommand too: its arguments are parsed on
-	 * their own, the subcommand standing for the program name */
-	argc -= optind;
-	argv += optind;
-	sub = argv[0];
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if (c == 'q')
-			out_set_quiet(true);
-		else
-			return cmd_bad_option(&cmd_db_entry, argv);
-	}
+	sub = argv[optind++];
 	if (argc - optind > 1)
 		return cmd_usage_error(&cmd_db_entry, "unexpected argument '%s'", argv[optind + 1]);
 	if (!ctx->config.database.enabled) {

@@ -299,41 +299,54 @@ static int not_ours(const char *name, const char *who, char **cause)
 	return -EEXIST;
 }
 
-/* A program of the server's, or one from the newest PostgreSQL installed
- * (pg_dump reads servers up to its own version). Caller frees. */
-static char *pg_program(const struct db_place *p, const char *prog)
+char *database_pg_bindir(const char *prog)
 {
 	char *best = NULL;
 	uint64_t best_v = 0;
-	DIR *d;
+	DIR *d = opendir("/usr/lib/postgresql");
 	struct dirent *de;
 
-	if (p->bindir) {
-		char *path = path_join(p->bindir, prog);
+	while (d && (de = readdir(d))) {
+		uint64_t v;
+		char *bin, *path;
 
+		if (parse_u64(de->d_name, 1, 1000, &v) < 0 || v <= best_v)
+			continue;
+		bin = xasprintf("/usr/lib/postgresql/%s/bin", de->d_name);
+		path = path_join(bin, prog);
+		if (access(path, X_OK) == 0) {
+			free(best);
+			best = bin;
+			best_v = v;
+		} else {
+			free(bin);
+		}
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	return best;
+}
+
+/* A program of the server's, or one from the newest PostgreSQL installed
+ * (pg_dump reads servers up to its own version), else from PATH. Caller
+ * frees. */
+static char *pg_program(const struct db_place *p, const char *prog)
+{
+	char *path, *bin;
+
+	if (p->bindir) {
+		path = path_join(p->bindir, prog);
 		if (access(path, X_OK) == 0)
 			return path;
 		free(path);
 	}
-	d = opendir("/usr/lib/postgresql");
-	while (d && (de = readdir(d))) {
-		uint64_t v;
-		char *path;
-
-		if (parse_u64(de->d_name, 1, 1000, &v) < 0 || v <= best_v)
-			continue;
-		path = xasprintf("/usr/lib/postgresql/%s/bin/%s", de->d_name, prog);
-		if (access(path, X_OK) == 0) {
-			free(best);
-			best = path;
-			best_v = v;
-		} else {
-			free(path);
-		}
-	}
-	if (d)
-		closedir(d);
-	return best ? best : xstrdup(prog); /* else PATH */
+	bin = database_pg_bindir(prog);
+	if (!bin)
+		return xstrdup(prog);
+	path = path_join(bin, prog);
+	free(bin);
+	return path;
 }
 
 /* value quoted for a libpq keyword=value string */

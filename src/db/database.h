@@ -46,6 +46,10 @@ void database_env(const struct db_place *p, const char *name, struct envmap *env
 void database_session_env(const struct config *c, const char *berth_dir, const char *slug,
 			  struct envmap *env);
 
+/* The bin directory of the newest PostgreSQL installed the Debian way
+ * (/usr/lib/postgresql/N/bin) that has prog, or NULL. Caller frees. */
+char *database_pg_bindir(const char *prog);
+
 /* Connect to the server as berth. */
 int database_connect(const struct db_place *p, struct pg_conn **ret, char **cause);
 

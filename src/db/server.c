@@ -5,7 +5,6 @@
  * data (the cluster, or a symlink to it), run (the unix socket), port,
  * password (0600), socket (the socket directory; empty: TCP only), bindir.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <pwd.h>
@@ -51,30 +50,9 @@ bool dbserver_running(const char *berth_dir)
  * else a PATH directory with both initdb and postgres. Caller frees. */
 char *dbserver_find_bindir(void)
 {
-	char *best = NULL, *path_env = getenv("PATH"), *copy, *save = NULL;
-	uint64_t best_v = 0;
-	DIR *d = opendir("/usr/lib/postgresql");
-	struct dirent *de;
+	char *best = database_pg_bindir("postgres"), *path_env = getenv("PATH"), *copy,
+	     *save = NULL;
 
-	while (d && (de = readdir(d))) {
-		uint64_t v;
-		char *bin, *prog;
-
-		if (parse_u64(de->d_name, 1, 1000, &v) < 0 || v <= best_v)
-			continue;
-		bin = xasprintf("/usr/lib/postgresql/%s/bin", de->d_name);
-		prog = path_join(bin, "postgres");
-		if (access(prog, X_OK) == 0) {
-			free(best);
-			best = bin;
-			best_v = v;
-		} else {
-			free(bin);
-		}
-		free(prog);
-	}
-	if (d)
-		closedir(d);
 	if (best || !path_env)
 		return best;
 	copy = xstrdup(path_env);

@@ -31,7 +31,7 @@ mkdir -p "$W" "$OUT"
 # that do not open it. Each must be listed: a new command fails the first
 # test until it is placed here.
 RO_CMDS="attach env events exec logs ls shell status whose"
-RW_CMDS="down flush restart shutdown start stop up watch"
+RW_CMDS="db down flush restart shutdown start stop up watch"
 NO_STORE_CMDS="config init validate"
 
 # args CMD: what CMD needs to reach the store (session s1 exists).
@@ -40,6 +40,7 @@ args() {
   attach | down | env | logs | restart | shell | start | status | stop) echo "$1 s1" ;;
   watch) echo "watch --once" ;;
   flush) echo "flush --yes" ;;
+  db) echo "db status" ;;
   exec) echo "exec s1 -- true" ;;
   up) echo "up s2" ;;
   whose) echo "whose :$((B + 1))" ;;
