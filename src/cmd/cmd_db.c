@@ -137,6 +137,15 @@ static int open_db(struct cmd_ctx *ctx, const char *cmd, const char *what, struc
 		return code;
 	}
 	r = database_connect(p, conn, &cause);
+	if (r == -ENOENT) {
+		/* the database berth logs in to, not a session's */
+		char *why = cause;
+
+		cause = xasprintf("%s; fix the database [database] url names (e.g. /postgres)",
+				  why);
+		free(why);
+		r = -EINVAL;
+	}
 	if (r < 0) {
 		int code = db_failed(ctx, cmd, what, r, cause);
 

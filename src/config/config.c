@@ -211,7 +211,7 @@ static const struct option options[] = {
 	{SECT_DATABASE, "server_user", T_STRING, 0, 0, NULL, D(server_user), NULL, check_user_name,
 	 OPT_EMPTY, "berth's own server, when berth runs as root: the user it runs as (default: "
 	 "postgres, else nobody)"},
-	{SECT_DATABASE, "timeout", T_DURATION, 1000, 10 * MS_MIN, "10s", D(timeout_ms), NULL, NULL,
+	{SECT_DATABASE, "timeout", T_DURATION, 1000, 10 * MS_MIN, "5s", D(timeout_ms), NULL, NULL,
 	 0, "how long berth waits for the server to answer"},
 };
 /* clang-format on */

@@ -668,7 +668,7 @@ static void test_database_section(void)
 	ASSERT_TRUE(c.database.url == NULL);
 	ASSERT_TRUE(c.database.source == NULL);
 	ASSERT_EQ_INT(c.database.port, 54320);
-	ASSERT_EQ_INT(c.database.timeout_ms, 10000);
+	ASSERT_EQ_INT(c.database.timeout_ms, 5000);
 	config_finish(&c);
 	LOAD(&c, "[database]\nengine = postgres\nurl = postgres://app:s3cret@db:5433/postgres\n"
 		 "source = app_dev\nport = 41000\n");
