@@ -30,6 +30,7 @@
 
 #include "docker/compose.h"
 #include "config/config.h"
+#include "util/closest.h"
 #include "util/hash.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
@@ -362,41 +363,6 @@ static int check_service_name(const char *s, char **why)
 		return 0;
 	*why = xasprintf("'%s' is not a service name", s);
 	return -EINVAL;
-}
-
-/* Edit distance of two short strings (keys are at most KEY_MAX bytes). */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[KEY_MAX + 2], prev[KEY_MAX + 2];
-
-	if (la > KEY_MAX || lb > KEY_MAX)
-		return SIZE_MAX;
-	for (size_t j = 0; j <= lb; j++)
-		prev[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t del = prev[j] + 1, ins = row[j - 1] + 1;
-			size_t sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-			size_t m = del < ins ? del : ins;
-
-			row[j] = m < sub ? m : sub;
-		}
-		memcpy(prev, row, sizeof(row));
-	}
-	return prev[lb];
-}
-
-/* A close enough candidate for a typo: at most 2 edits and less than half the word. */
-static bool is_close(const char *typo, const char *cand, size_t *best)
-{
-	size_t d = edit_distance(typo, cand), la = strlen(typo), lb = strlen(cand);
-	size_t longer = la > lb ? la : lb;
-
-	if (d > 2 || 2 * d >= longer || d >= *best)
-		return false;
-	*best = d;
-	return true;
 }
 
 /* ---- values: parse, print, free through the table ---- */
@@ -1191,7 +1157,7 @@ static int lex_section(struct parse_ctx *ctx, char *s, char *out, int num)
 		const char *q = sub ? " \"" : "", *subq = sub ? sub : "", *eq = sub ? "\"" : "";
 
 		for (size_t i = 1; i < ARRAY_SIZE(sect_names); i++)
-			if (is_close(name, sect_names[i], &best))
+			if (closest_better(name, sect_names[i], &best))
 				guess = sect_names[i];
 		if (guess)
 			fail(ctx, "unknown section [%s%s%s%s] (did you mean [%s%s%s%s]?)", name, q,
@@ -1375,7 +1341,7 @@ static void unknown_key(struct parse_ctx *ctx)
 				elsewhere = sect_names[options[i].sect];
 			continue;
 		}
-		if (is_close(ctx->key, options[i].key, &best))
+		if (closest_better(ctx->key, options[i].key, &best))
 			guess = options[i].key;
 	}
 	if (guess)
