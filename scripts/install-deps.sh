@@ -11,7 +11,7 @@ build_pkgs="gcc meson ninja-build pkg-config libev-dev libgit2-dev libinih-dev l
 # fuzz: clang with libFuzzer and the sanitizer runtimes (libclang-rt-dev is only
 # recommended by clang), llvm-symbolizer (llvm) for readable crash reports.
 fuzz_pkgs="clang libclang-rt-dev llvm"
-test_pkgs="python3 lsof iproute2 procps valgrind clang-format sqlite3 tmux docker.io docker-compose busybox-static curl strace postgresql postgresql-client"
+test_pkgs="python3 lsof iproute2 procps valgrind clang-format sqlite3 tmux docker.io docker-compose busybox-static curl strace postgresql postgresql-client zsh fish"
 
 # demo: PostgreSQL's server (berth runs one for the demo's databases) and psql
 demo_pkgs="postgresql postgresql-client"

@@ -33,7 +33,16 @@ int main(int argc, char **argv)
 	}
 	e = cmd_find(argv[1]);
 	if (!e) {
-		out_error("unknown command '%s'; `berth --help` lists the commands", argv[1]);
+		const char *guess = cmd_closest(argv[1]);
+
+		if (guess)
+			out_error("unknown command '%s' (did you mean '%s'?); `berth --help` lists "
+				  "the "
+				  "commands",
+				  argv[1], guess);
+		else
+			out_error("unknown command '%s'; `berth --help` lists the commands",
+				  argv[1]);
 		return EXIT_USAGE;
 	}
 	return cmd_run(e, argc - 1, argv + 1);

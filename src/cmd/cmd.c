@@ -15,13 +15,19 @@
 
 /* Alphabetical. */
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_attach_entry, &cmd_config_entry, &cmd_db_entry,   &cmd_doctor_entry,   &cmd_down_entry,
-	&cmd_env_entry,    &cmd_events_entry,   &cmd_exec_entry,     &cmd_flush_entry,
-	&cmd_init_entry,   &cmd_logs_entry,     &cmd_ls_entry,       &cmd_restart_entry,
-	&cmd_shell_entry,  &cmd_shutdown_entry, &cmd_start_entry,    &cmd_status_entry,
-	&cmd_stop_entry,   &cmd_up_entry,       &cmd_validate_entry, &cmd_watch_entry,
-	&cmd_whose_entry,
+	&cmd_attach_entry,   &cmd_completion_entry, &cmd_config_entry, &cmd_db_entry,
+	&cmd_doctor_entry,   &cmd_down_entry,       &cmd_env_entry,    &cmd_events_entry,
+	&cmd_exec_entry,     &cmd_flush_entry,      &cmd_init_entry,   &cmd_logs_entry,
+	&cmd_ls_entry,       &cmd_restart_entry,    &cmd_shell_entry,  &cmd_shutdown_entry,
+	&cmd_start_entry,    &cmd_status_entry,     &cmd_stop_entry,   &cmd_up_entry,
+	&cmd_validate_entry, &cmd_watch_entry,      &cmd_whose_entry,  &cmd_complete_entry,
 };
+
+const struct cmd_entry *const *cmd_table_get(size_t *ret_n)
+{
+	*ret_n = ARRAY_SIZE(cmd_table);
+	return cmd_table;
+}
 
 static const char exit_codes_help[] =
 	"Exit codes:\n"
@@ -44,6 +50,16 @@ const struct cmd_entry *cmd_find(const char *name)
 	return NULL;
 }
 
+const char *cmd_closest(const char *name)
+{
+	const char *names[ARRAY_SIZE(cmd_table) + 1];
+
+	for (size_t i = 0; i < ARRAY_SIZE(cmd_table); i++)
+		names[i] = cmd_table[i]->name;
+	names[ARRAY_SIZE(cmd_table)] = NULL;
+	return cmdopt_closest(name, names);
+}
+
 void cmd_print_main_help(FILE *f)
 {
 	fprintf(f, "usage: berth <command> [options]\n\n"
@@ -51,7 +67,8 @@ void cmd_print_main_help(FILE *f)
 		   "environment: a slot, its own ports, an env file, and the services it runs.\n\n"
 		   "Commands:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(cmd_table); i++)
-		fprintf(f, "  %-10s %s\n", cmd_table[i]->name, cmd_table[i]->summary);
+		if (!(cmd_table[i]->flags & CMD_HIDDEN))
+			fprintf(f, "  %-10s %s\n", cmd_table[i]->name, cmd_table[i]->summary);
 	fprintf(f,
 		"\n`berth <command> --help` describes a command. `berth --version` prints the "
 		"version.\n\n%s",
@@ -60,10 +77,16 @@ void cmd_print_main_help(FILE *f)
 
 void cmd_print_help(const struct cmd_entry *e, FILE *f)
 {
-	fprintf(f, "usage: berth %s\n\n%s\n", e->usage, e->summary);
+	struct strbuf sb = STRBUF_INIT;
+
+	cmdopt_synopsis(e, &sb);
+	fprintf(f, "usage: berth %s\n\n%s\n", strbuf_str(&sb), e->summary);
 	if (e->help && *e->help)
 		fprintf(f, "\n%s", e->help);
-	fprintf(f, "\n%s", exit_codes_help);
+	strbuf_reset(&sb);
+	cmdopt_help(e, &sb);
+	fprintf(f, "\n%s\n%s", strbuf_str(&sb), exit_codes_help);
+	strbuf_release(&sb);
 }
 
 int cmd_usage_error(const struct cmd_entry *e, const char *fmt, ...)
@@ -207,22 +230,36 @@ static void teardown(struct cmd_ctx *ctx)
 int cmd_run(const struct cmd_entry *e, int argc, char **argv)
 {
 	struct cmd_ctx ctx = {0};
+	struct cmd_args args;
 	int code;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--"))
-			break;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			cmd_print_help(e, stdout);
-			return out_finish();
-		}
+	/* --json before the parse: a usage error is a JSON document too */
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json"))
+			out_set_json(true);
+	/* the command line first: a usage error wins over a missing config */
+	code = cmdopt_parse(e, argc, argv, &args);
+	if (code) {
+		out_json_error(code);
+		return code;
 	}
+	if (args.help) {
+		cmd_print_help(e, stdout);
+		cmdopt_args_finish(&args);
+		return out_finish();
+	}
+	if (args.quiet)
+		out_set_quiet(true);
+
 	ctx.entry = e;
+	ctx.args = &args;
 	code = setup(&ctx, e->flags);
 	if (code == 0)
-		code = e->exec(&ctx, argc, argv);
+		code = e->exec(&ctx, args.argc, args.argv);
 	cmd_own_finish(&ctx);
 	teardown(&ctx);
+	out_json_error(code);
+	cmdopt_args_finish(&args);
 	if (out_finish() != 0 && code == 0)
 		code = EXIT_FAIL;
 	return code;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "cmd/cmdopt.h"
 #include "config/config.h"
 #include "store/state.h"
 #include "git/worktree.h"
@@ -32,6 +33,7 @@ enum cmd_flags {
 	CMD_STATE = 1 << 2,           /* open .berth/state.db (implies CMD_REPO) */
 	CMD_CONFIG_OPTIONAL = 1 << 3, /* with CMD_CONFIG: a missing file is not an error */
 	CMD_STATE_RO = 1 << 4,        /* with CMD_STATE: only reads it, never creates it */
+	CMD_HIDDEN = 1 << 5,          /* not listed by `berth --help` (__complete) */
 };
 
 /* How a command takes the session it changes (own.c). */
@@ -55,20 +57,30 @@ struct cmd_ctx {
 	struct state *state;
 	struct op_rec own; /* the ownership token, while own_slug is set */
 	char *own_slug;
+	const struct cmd_args *args; /* the command line, parsed */
 };
 
 struct cmd_entry {
 	const char *name;
-	const char *usage;   /* "up <slug-or-branch> [options]" */
-	const char *summary; /* one line for `berth --help` */
-	const char *help;    /* the options, one per line, for `berth CMD --help` */
+	const char *args;           /* positionals before the options: "[<slug>] [service...]" */
+	const char *args_after;     /* after them ("-- CMD [ARGS...]"), or NULL */
+	enum cmd_complete complete; /* what the first positional is */
+	const struct cmd_opt *opts; /* its options (cmdopt.h); -q and -h are everyone's */
+	const char *summary;        /* one line for `berth --help` */
+	const char *help;           /* what `berth CMD --help` says besides usage and options */
 	unsigned flags;
 	enum cmd_owner owner;
+	/* argv: the command's name and its positionals; its options are in
+	 * ctx->args */
 	int (*exec)(struct cmd_ctx *ctx, int argc, char **argv);
 };
 
 /* Find a command by exact name; NULL if none. */
 const struct cmd_entry *cmd_find(const char *name);
+/* Every command, in the table's order (*ret_n of them). */
+const struct cmd_entry *const *cmd_table_get(size_t *ret_n);
+/* The command closest to a mistyped name, or NULL. */
+const char *cmd_closest(const char *name);
 /* Run a command (argv[0] is its name); returns the exit code. */
 int cmd_run(const struct cmd_entry *e, int argc, char **argv);
 /* Print the main help to f. */
@@ -107,6 +119,8 @@ void cmd_own_finish(struct cmd_ctx *ctx);
 /* Map a -errno from a library call to the exit-code contract. */
 int cmd_exit_for(int r);
 
+extern const struct cmd_entry cmd_complete_entry;
+extern const struct cmd_entry cmd_completion_entry;
 extern const struct cmd_entry cmd_config_entry;
 extern const struct cmd_entry cmd_db_entry;
 extern const struct cmd_entry cmd_doctor_entry;

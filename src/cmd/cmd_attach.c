@@ -90,9 +90,6 @@ static int cmd_attach_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		return cmd_usage_error(&cmd_attach_entry,
 				       argc < 2 ? "which session?" : "unexpected argument '%s'",
 				       argv[3]);
-	for (int i = 1; i < argc; i++)
-		if (argv[i][0] == '-')
-			return cmd_usage_error(&cmd_attach_entry, "unknown option '%s'", argv[i]);
 	code = cmd_session_for_run(ctx, argv[1], &s);
 	if (code)
 		return code;
@@ -111,7 +108,8 @@ static int cmd_attach_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_attach_entry = {
 	.name = "attach",
-	.usage = "attach <slug> [service]",
+	.args = "<slug> [service]",
+	.complete = COMPLETE_SESSION,
 	.summary = "attach to the session's tmux window (runner = tmux)",
 	.help = "Without a service: the shell window (an interactive shell in the worktree with\n"
 		"the session's environment), started again if it ended. Detach with the tmux\n"

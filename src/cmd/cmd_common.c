@@ -4,7 +4,6 @@
 #include "util/common.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -34,13 +33,6 @@ void cmd_split_list(const char *s, struct strvec *out)
 			*p = ' ';
 	strvec_split_ws(out, copy);
 	free(copy);
-}
-
-int cmd_bad_option(const struct cmd_entry *e, char **argv)
-{
-	if (optopt && optopt < 256)
-		return cmd_usage_error(e, "unknown option '-%c' (or it needs a value)", optopt);
-	return cmd_usage_error(e, "unknown option '%s' (or it needs a value)", argv[optind - 1]);
 }
 
 bool cmd_confirm(const char *question, const char *want)

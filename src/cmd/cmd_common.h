@@ -17,8 +17,6 @@
 
 /* Split "a,b, c" into words. */
 void cmd_split_list(const char *s, struct strvec *out);
-/* Report the option getopt just rejected; returns EXIT_USAGE. */
-int cmd_bad_option(const struct cmd_entry *e, char **argv);
 /* On a terminal only (false otherwise): ask question on stderr and read the
  * answer from stdin. want NULL: a yes/no question, true for an answer that
  * starts with y or Y; else true only for exactly want ("yes"). */

@@ -20,7 +20,8 @@ static int cmd_config_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_config_entry = {
 	.name = "config",
-	.usage = "config show",
+	.args = "show",
+	.complete = COMPLETE_WORDS,
 	.summary = "print the effective configuration, defaults included",
 	.help = "Without a .berth.ini, prints the defaults.\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL,

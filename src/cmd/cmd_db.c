@@ -4,7 +4,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 
 #include "cmd/cmd.h"
@@ -530,32 +529,16 @@ out:
 
 static int cmd_db_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{0},
-	};
+	bool json = cmdopt_has(ctx->args, "json");
 	const char *sub;
-	bool json = false;
-	int c;
+	int next = 1;
 
-	optind = 1;
-	opterr = 0;
-	/* options before or after the subcommand and its argument */
-	while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
-		if (c == 'j')
-			json = true;
-		else if (c == 'q')
-			out_set_quiet(true);
-		else
-			return cmd_bad_option(&cmd_db_entry, argv);
-	}
-	if (optind >= argc)
+	if (argc < 2)
 		return cmd_usage_error(&cmd_db_entry,
 				       "name what to do: status, url, reset or refresh");
-	sub = argv[optind++];
-	if (argc - optind > 1)
-		return cmd_usage_error(&cmd_db_entry, "unexpected argument '%s'", argv[optind + 1]);
+	sub = argv[next++];
+	if (argc - next > 1)
+		return cmd_usage_error(&cmd_db_entry, "unexpected argument '%s'", argv[next + 1]);
 	if (!ctx->config.database.enabled) {
 		out_error(
 			"db: %s has no [database] section; add one (docs/config.md) to give every "
@@ -566,16 +549,16 @@ static int cmd_db_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (json && strcmp(sub, "status"))
 		return cmd_usage_error(&cmd_db_entry, "--json goes with `db status`");
 	if (!strcmp(sub, "status")) {
-		if (optind < argc)
+		if (next < argc)
 			return cmd_usage_error(&cmd_db_entry, "db status takes no argument");
 		return db_status(ctx, json);
 	}
 	if (!strcmp(sub, "url"))
-		return db_url(ctx, optind < argc ? argv[optind] : NULL);
+		return db_url(ctx, next < argc ? argv[next] : NULL);
 	if (!strcmp(sub, "reset"))
-		return db_renew(ctx, "db reset", optind < argc ? argv[optind] : NULL, true);
+		return db_renew(ctx, "db reset", next < argc ? argv[next] : NULL, true);
 	if (!strcmp(sub, "refresh")) {
-		if (optind < argc)
+		if (next < argc)
 			return cmd_usage_error(&cmd_db_entry, "db refresh takes no argument");
 		return db_renew(ctx, "db refresh", NULL, false);
 	}
@@ -585,7 +568,13 @@ static int cmd_db_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_db_entry = {
 	.name = "db",
-	.usage = "db status [--json] | db url [<slug>] | db reset [<slug>] | db refresh",
+	.args = "status|url|reset|refresh [<slug>]",
+	.complete = COMPLETE_WORDS,
+	.opts =
+		(const struct cmd_opt[]){
+			{"json", 0, NULL, "status as JSON (docs/json.md)", COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "the sessions' databases ([database]): status, URL, reset, refresh",
 	.help = "status    the server, the source and its seed copy, each session's database\n"
 		"          (size, connections); exit 6 when the server does not answer\n"
@@ -593,10 +582,7 @@ const struct cmd_entry cmd_db_entry = {
 		"reset     give the session a fresh clone of the source as it is now (its own\n"
 		"          connections are ended; other sessions are not touched)\n"
 		"refresh   copy the source again into berth's seed copy, which new sessions\n"
-		"          and reset clone\n\n"
-		"Options:\n"
-		"  --json        status as JSON (docs/json.md)\n"
-		"  -q, --quiet   no progress on stderr\n",
+		"          and reset clone\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_IDLE,
 	.exec = cmd_db_exec,

@@ -10,7 +10,6 @@
 #include "util/common.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <git2.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -398,20 +397,11 @@ static json_t *doctor_json(const struct doctor *d)
 
 static int cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {0}};
 	struct doctor d = {0};
-	bool json = false, failed = false;
-	int c;
+	bool json = cmdopt_has(ctx->args, "json"), failed = false;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'j')
-			return cmd_bad_option(&cmd_doctor_entry, argv);
-		json = true;
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_doctor_entry, "unexpected argument '%s'", argv[optind]);
+	if (argc > 1)
+		return cmd_usage_error(&cmd_doctor_entry, "unexpected argument '%s'", argv[1]);
 
 	/* The repository is looked for here, not by cmd_run: outside one
 	 * doctor still checks the machine. What it sets in ctx is released by
@@ -441,17 +431,20 @@ static int cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_doctor_entry = {
 	.name = "doctor",
-	.usage = "doctor [--json]",
+	.opts =
+		(const struct cmd_opt[]){
+			{"json", 0, NULL,
+			 "{checks: [{name, status, detail}], containment, cgroup} (docs/json.md)",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "check what berth needs: git, pidfds, subreaper, /proc, cgroups, tmux, docker",
 	.help = "One line per item: ok, warn (berth works, with less), or fail (berth cannot\n"
 		"work as it should; the line says what to do). Runs outside a repository too\n"
 		"(the repository line is then a warning). tmux and docker are failures only\n"
 		"when .berth.ini uses them (runner = tmux; docker services or container mode).\n"
 		"The state store is checked read-only (PRAGMA quick_check), never created.\n"
-		"Exit status 1 when an item failed.\n\n"
-		"Options:\n"
-		"  --json   {checks: [{name, status, detail}], containment, cgroup} "
-		"(docs/json.md)\n",
+		"Exit status 1 when an item failed.\n",
 	.flags = 0,
 	.exec = cmd_doctor_exec,
 };

@@ -7,7 +7,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -203,49 +202,19 @@ static void run_post_down(struct cmd_ctx *ctx, const struct session *s)
 
 static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_KEEP_WT = 256, OPT_KEEP_VOL, OPT_KEEP_DB };
-	static const struct option longopts[] = {
-		{"keep-worktree", no_argument, NULL, OPT_KEEP_WT},
-		{"keep-database", no_argument, NULL, OPT_KEEP_DB},
-		{"keep-volumes", no_argument, NULL, OPT_KEEP_VOL},
-		{"force", no_argument, NULL, 'f'},
-		{"quiet", no_argument, NULL, 'q'},
-		{0},
-	};
-	bool keep_wt = false, keep_vol = false, keep_db = false, force = false, remove_wt;
+	bool keep_wt = cmdopt_has(ctx->args, "keep-worktree");
+	bool keep_vol = cmdopt_has(ctx->args, "keep-volumes");
+	bool keep_db = cmdopt_has(ctx->args, "keep-database");
+	bool force = cmdopt_has(ctx->args, "force"), remove_wt;
 	bool unvouched = false, branch_dropped = false, crashed;
 	struct session s = {0}, cur = {0};
 	const struct op_rec *op = &ctx->own;
 	char *slug = NULL, *cause = NULL;
-	int c, code, r;
+	int code, r;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "fq", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_KEEP_WT:
-			keep_wt = true;
-			break;
-		case OPT_KEEP_VOL:
-			keep_vol = true;
-			break;
-		case OPT_KEEP_DB:
-			keep_db = true;
-			break;
-		case 'f':
-			force = true;
-			break;
-		case 'q':
-			out_set_quiet(true);
-			break;
-		default:
-			return cmd_bad_option(&cmd_down_entry, argv);
-		}
-	}
-	if (argc - optind > 1)
-		return cmd_usage_error(&cmd_down_entry, "unexpected argument '%s'",
-				       argv[optind + 1]);
-	code = cmd_resolve_slug(ctx, optind < argc ? argv[optind] : NULL, &slug);
+	if (argc > 2)
+		return cmd_usage_error(&cmd_down_entry, "unexpected argument '%s'", argv[2]);
+	code = cmd_resolve_slug(ctx, argc > 1 ? argv[1] : NULL, &slug);
 	if (code)
 		return code;
 	code = cmd_get_session(ctx, slug, &cur);
@@ -406,22 +375,29 @@ out:
 
 const struct cmd_entry cmd_down_entry = {
 	.name = "down",
-	.usage = "down [<slug>] [--keep-worktree] [--keep-database] [--force]",
+	.args = "[<slug>]",
+	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"keep-worktree", 0, NULL,
+			 "stop the session but keep worktree, slot, ports and database; `berth up` "
+			 "resumes it",
+			 COMPLETE_NONE, NULL},
+			{"keep-database", 0, NULL, "keep the session's database ([database])",
+			 COMPLETE_NONE, NULL},
+			{"keep-volumes", 0, NULL, "keep the session's compose volumes",
+			 COMPLETE_NONE, NULL},
+			{"force", 'f', NULL,
+			 "delete the worktree even with uncommitted or untracked work",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "stop a session, remove its worktree, free its slot and ports",
 	.help = "A worktree with uncommitted or untracked changes, or commits no branch holds,\n"
 		"is never deleted without --force: down refuses before it stops anything.\n"
 		"Branches are kept, but for one an interrupted `up` created that has no commit\n"
 		"of its own. A worktree berth did not create (adopted with `berth up` inside it)\n"
-		"is kept.\n\n"
-		"Options:\n"
-		"  --keep-worktree   stop the session but keep worktree, slot and ports; `berth "
-		"up` "
-		"resumes it\n"
-		"  -f, --force       delete the worktree even with uncommitted or untracked work\n"
-		"  --keep-volumes    keep the session's compose volumes\n"
-		"  --keep-database   keep the session's database ([database]); a stopped session "
-		"keeps it anyway\n"
-		"  -q, --quiet       no progress on stderr\n",
+		"is kept.\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
 	.owner = OWNER_TAKE,
 	.exec = cmd_down_exec,

@@ -4,8 +4,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
-
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
 #include "cmd/cmd_db.h"
@@ -16,44 +14,23 @@
 
 static int cmd_env_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"format", required_argument, NULL, 'F'},
-		{0},
-	};
+	const char *format = cmdopt_value(ctx->args, "format");
 	enum env_format fmt = ENV_FORMAT_DOTENV;
 	struct session s = {0};
 	struct strbuf out = STRBUF_INIT;
 	struct envmap m = {0};
-	bool json = false;
+	bool json = cmdopt_has(ctx->args, "json");
 	char *slug = NULL;
-	int c, code;
+	int code;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'F':
-			if (!strcmp(optarg, "sh"))
-				fmt = ENV_FORMAT_SH;
-			else if (!strcmp(optarg, "dotenv"))
-				fmt = ENV_FORMAT_DOTENV;
-			else
-				return cmd_usage_error(&cmd_env_entry,
-						       "--format must be sh or dotenv, not '%s'",
-						       optarg);
-			break;
-		default:
-			return cmd_bad_option(&cmd_env_entry, argv);
-		}
-	}
-	if (argc - optind > 1)
-		return cmd_usage_error(&cmd_env_entry, "unexpected argument '%s'",
-				       argv[optind + 1]);
-	code = cmd_resolve_slug(ctx, optind < argc ? argv[optind] : NULL, &slug);
+	if (format && !strcmp(format, "sh"))
+		fmt = ENV_FORMAT_SH;
+	else if (format && strcmp(format, "dotenv"))
+		return cmd_usage_error(&cmd_env_entry, "--format must be sh or dotenv, not '%s'",
+				       format);
+	if (argc > 2)
+		return cmd_usage_error(&cmd_env_entry, "unexpected argument '%s'", argv[2]);
+	code = cmd_resolve_slug(ctx, argc > 1 ? argv[1] : NULL, &slug);
 	if (code)
 		return code;
 	code = cmd_get_session(ctx, slug, &s);
@@ -79,13 +56,20 @@ out:
 
 const struct cmd_entry cmd_env_entry = {
 	.name = "env",
-	.usage = "env [<slug>] [--json | --format sh|dotenv]",
+	.args = "[<slug>]",
+	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"json", 0, NULL, "the session as JSON (docs/json.md)", COMPLETE_NONE,
+			 NULL},
+			{"format", 0, "sh|dotenv",
+			 "dotenv: KEY=VALUE lines, as in .env.berth (default); sh: export "
+			 "KEY='VALUE'",
+			 COMPLETE_WORDS, "sh dotenv"},
+			{0},
+		},
 	.summary = "print the session's environment (ports, slot, slug)",
-	.help = "eval \"$(berth env feat-a --format sh)\" exports it into a shell.\n\n"
-		"Options:\n"
-		"  --format dotenv   KEY=VALUE lines, as in .env.berth (default)\n"
-		"  --format sh       export KEY='VALUE' lines for eval\n"
-		"  --json            the session as JSON (docs/json.md)\n",
+	.help = "eval \"$(berth env feat-a --format sh)\" exports it into a shell.\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_env_exec,
 };

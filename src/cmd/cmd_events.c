@@ -9,7 +9,6 @@
 #include "util/common.h"
 
 #include <dirent.h>
-#include <getopt.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -214,32 +213,16 @@ out:
 
 static int cmd_events_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"json", no_argument, NULL, 'j'},
-		{"follow", no_argument, NULL, 'f'},
-		{0},
-	};
-	struct events_ctx e = {.ctx = ctx};
+	struct events_ctx e = {.ctx = ctx, .json = cmdopt_has(ctx->args, "json")};
 	struct event_rec *v = NULL;
-	bool follow_on = false;
-	int c, code = EXIT_OK;
+	bool follow_on = cmdopt_has(ctx->args, "follow");
+	int code = EXIT_OK;
 	size_t n = 0;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "f", longopts, NULL)) != -1) {
-		if (c == 'j')
-			e.json = true;
-		else if (c == 'f')
-			follow_on = true;
-		else
-			return cmd_bad_option(&cmd_events_entry, argv);
-	}
-	if (argc - optind > 1)
-		return cmd_usage_error(&cmd_events_entry, "unexpected argument '%s'",
-				       argv[optind + 1]);
-	if (optind < argc)
-		e.only = argv[optind];
+	if (argc > 2)
+		return cmd_usage_error(&cmd_events_entry, "unexpected argument '%s'", argv[2]);
+	if (argc > 1)
+		e.only = argv[1];
 	collect(&e, &v, &n);
 	if (e.json && !follow_on) {
 		json_t *arr = json_array();
@@ -263,14 +246,20 @@ static int cmd_events_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_events_entry = {
 	.name = "events",
-	.usage = "events [<slug>] [-f] [--json]",
+	.args = "[<slug>]",
+	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"follow", 'f', NULL, "then print new events as they come (Ctrl-C ends)",
+			 COMPLETE_NONE, NULL},
+			{"json", 0, NULL, "a JSON array (with -f: one JSON object per line)",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "the event log: starts, deaths with status, restarts, stops, hooks",
 	.help = "Events of berth's commands (up, down, hooks, restart) and of the services'\n"
 		"supervisors (started, running, exited with status N, restarting, stopping,\n"
-		"stopped, failed, ready), oldest first.\n\n"
-		"Options:\n"
-		"  -f, --follow   then print new events as they come (Ctrl-C ends)\n"
-		"  --json         a JSON array (with -f: one JSON object per line)\n",
+		"stopped, failed, ready), oldest first.\n",
 	.flags = CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_events_exec,
 };

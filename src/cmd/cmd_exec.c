@@ -14,35 +14,25 @@
 static int cmd_exec_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct session s = {0};
-	const char *slug = NULL;
-	int dd = -1, code;
+	int dd = ctx->args->dashdash, code;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--")) {
-			dd = i;
-			break;
-		}
-	}
-	if (dd < 0 || dd + 1 >= argc)
+	if (dd < 0 || dd >= argc)
 		return cmd_usage_error(&cmd_exec_entry, "give the command after `--`");
 	if (dd > 2)
 		return cmd_usage_error(&cmd_exec_entry, "unexpected argument '%s'", argv[2]);
-	if (dd == 2) {
-		if (argv[1][0] == '-')
-			return cmd_usage_error(&cmd_exec_entry, "unknown option '%s'", argv[1]);
-		slug = argv[1];
-	}
-	code = cmd_session_for_run(ctx, slug, &s);
+	code = cmd_session_for_run(ctx, dd == 2 ? argv[1] : NULL, &s);
 	if (code)
 		return code;
-	code = cmd_exec_in_session(ctx, &s, argv + dd + 1);
+	code = cmd_exec_in_session(ctx, &s, argv + dd);
 	session_finish(&s);
 	return code;
 }
 
 const struct cmd_entry cmd_exec_entry = {
 	.name = "exec",
-	.usage = "exec [<slug>] -- CMD [ARGS...]",
+	.args = "[<slug>]",
+	.args_after = "-- CMD [ARGS...]",
+	.complete = COMPLETE_SESSION,
 	.summary = "run a command in the session's worktree with its environment",
 	.help = "The environment is yours, then the worktree's inherit_env files, then the\n"
 		"session's variables (BERTH_*, ports, PORT). The exit status is the command's;\n"

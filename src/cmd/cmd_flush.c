@@ -14,7 +14,6 @@
 #include "util/common.h"
 
 #include <dirent.h>
-#include <getopt.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -495,40 +494,20 @@ static void print_lines(const struct flush *f)
 
 static int cmd_flush_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"yes", no_argument, NULL, 'y'},
-		{"force", no_argument, NULL, 'f'},
-		{"quiet", no_argument, NULL, 'q'},
-		{0},
-	};
-	struct flush f = {.ctx = ctx, .lines = STRVEC_INIT, .kept = STRVEC_INIT};
+	struct flush f = {.ctx = ctx,
+			  .lines = STRVEC_INIT,
+			  .kept = STRVEC_INIT,
+			  .force = cmdopt_has(ctx->args, "force")};
 	struct shutdown_report rep = {0};
 	struct session *v = NULL, *after = NULL;
 	size_t n = 0, n_after = 0, n_ports = 0, ports_alloc = 0;
 	unsigned *ports = NULL;
 	char *base = NULL, *why = NULL, *cg = NULL, *question;
-	bool yes = false;
-	int c, code = EXIT_OK;
+	bool yes = cmdopt_has(ctx->args, "yes");
+	int code = EXIT_OK;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "yfq", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'y':
-			yes = true;
-			break;
-		case 'f':
-			f.force = true;
-			break;
-		case 'q':
-			out_set_quiet(true);
-			break;
-		default:
-			return cmd_bad_option(&cmd_flush_entry, argv);
-		}
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_flush_entry, "unexpected argument '%s'", argv[optind]);
+	if (argc > 1)
+		return cmd_usage_error(&cmd_flush_entry, "unexpected argument '%s'", argv[1]);
 	if (cmd_store_writable(ctx))
 		return EXIT_FAIL;
 	if (!yes && !isatty(STDIN_FILENO)) {
@@ -616,7 +595,14 @@ out:
 
 const struct cmd_entry cmd_flush_entry = {
 	.name = "flush",
-	.usage = "flush [--yes] [--force] [-q]",
+	.opts =
+		(const struct cmd_opt[]){
+			{"yes", 'y', NULL, "do not ask", COMPLETE_NONE, NULL},
+			{"force", 'f', NULL,
+			 "delete worktrees even with uncommitted or untracked work", COMPLETE_NONE,
+			 NULL},
+			{0},
+		},
 	.summary = "the hard reset of this repository: every session, process, container, state",
 	.help = "Stops the watcher, takes every session down (as `berth shutdown`: a worktree\n"
 		"with uncommitted work is stopped and kept, exit 7, unless --force), then\n"
@@ -625,11 +611,7 @@ const struct cmd_entry cmd_flush_entry = {
 		"foreign one is reported, never killed), its compose projects <prefix>_<slug>\n"
 		"with their volumes, stale worktree entries, and its state under .berth/\n"
 		"(.berth.ini stays). Other repositories are not touched. Asks for `yes` on a\n"
-		"terminal; without one, --yes is required (exit 2).\n\n"
-		"Options:\n"
-		"  -y, --yes     do not ask\n"
-		"  -f, --force   delete worktrees even with uncommitted or untracked work\n"
-		"  -q, --quiet   no progress on stderr\n",
+		"terminal; without one, --yes is required (exit 2).\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.owner = OWNER_NONE,
 	.exec = cmd_flush_exec,

@@ -7,7 +7,6 @@
 
 #include <ctype.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -241,48 +240,26 @@ out:
 
 static int cmd_init_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"mode", required_argument, NULL, 'm'},
-		{"runner", required_argument, NULL, 'r'},
-		{"yes", no_argument, NULL, 'y'},
-		{0},
-	};
+	const char *mode_arg = cmdopt_value(ctx->args, "mode");
+	const char *runner_arg = cmdopt_value(ctx->args, "runner");
 	struct detected d = {0};
 	struct strbuf out = STRBUF_INIT;
 	struct config check;
 	enum config_mode mode;
 	enum config_runner runner = RUNNER_PROCESS;
-	bool yes = false, forced_mode = false, added;
+	bool yes = cmdopt_has(ctx->args, "yes"), forced_mode = mode_arg != NULL, added;
 	char *path, *cause = NULL;
-	int c, r, code = EXIT_OK;
+	int r, code = EXIT_OK;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "m:r:y", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			if (config_mode_parse(optarg, &mode) < 0)
-				return cmd_usage_error(&cmd_init_entry,
-						       "--mode must be host, hybrid or container, "
-						       "not '%s'",
-						       optarg);
-			forced_mode = true;
-			break;
-		case 'r':
-			if (config_runner_parse(optarg, &runner) < 0)
-				return cmd_usage_error(&cmd_init_entry,
-						       "--runner must be process or tmux, not '%s'",
-						       optarg);
-			break;
-		case 'y':
-			yes = true;
-			break;
-		default:
-			return cmd_bad_option(&cmd_init_entry, argv);
-		}
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_init_entry, "unexpected argument '%s'", argv[optind]);
+	if (mode_arg && config_mode_parse(mode_arg, &mode) < 0)
+		return cmd_usage_error(&cmd_init_entry,
+				       "--mode must be host, hybrid or container, not '%s'",
+				       mode_arg);
+	if (runner_arg && config_runner_parse(runner_arg, &runner) < 0)
+		return cmd_usage_error(&cmd_init_entry,
+				       "--runner must be process or tmux, not '%s'", runner_arg);
+	if (argc > 1)
+		return cmd_usage_error(&cmd_init_entry, "unexpected argument '%s'", argv[1]);
 	path = path_join(ctx->root, CONFIG_FILE);
 	if (path_exists(path) && !yes &&
 	    !cmd_confirm("berth: .berth.ini exists; overwrite it?", NULL)) {
@@ -353,17 +330,22 @@ out:
 
 const struct cmd_entry cmd_init_entry = {
 	.name = "init",
-	.usage = "init [--mode host|hybrid|container] [--runner process|tmux] [--yes]",
+	.opts =
+		(const struct cmd_opt[]){
+			{"mode", 'm', "host|hybrid|container",
+			 "this mode instead of the detected one", COMPLETE_WORDS,
+			 "host hybrid container"},
+			{"runner", 'r', "process|tmux", "how native services run (default process)",
+			 COMPLETE_WORDS, "process tmux"},
+			{"yes", 'y', NULL, "overwrite an existing .berth.ini", COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "write .berth.ini for this repository (detects mode and services)",
 	.help = "Mode: a compose file means hybrid (its data services run in docker), a\n"
 		"Dockerfile alone means container, otherwise host. Services come from\n"
 		"Procfile.dev / Procfile, or the `dev` script of package.json. Adds .berth/ to\n"
 		".gitignore. An existing .berth.ini is never overwritten without --yes (or a yes\n"
-		"at the prompt on a terminal).\n\n"
-		"Options:\n"
-		"  -m, --mode M     host, hybrid or container instead of the detected one\n"
-		"  -r, --runner R   process (default) or tmux\n"
-		"  -y, --yes        overwrite an existing .berth.ini\n",
+		"at the prompt on a terminal).\n",
 	.flags = CMD_REPO,
 	.exec = cmd_init_exec,
 };

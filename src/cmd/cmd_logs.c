@@ -13,7 +13,6 @@
 #include "util/common.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -272,40 +271,23 @@ static int follow_loop(const char *dir, struct follow *v, size_t n, size_t width
 
 static int cmd_logs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{"follow", no_argument, NULL, 'f'},
-		{"lines", required_argument, NULL, 'n'},
-		{0},
-	};
+	const char *lines_arg = cmdopt_value(ctx->args, "lines");
 	struct strvec names = STRVEC_INIT;
 	struct session s = {0};
 	struct follow *v = NULL;
 	struct docker d = {0};
 	struct docker_follow df = {.d = &d, .starts = DOCKER_STREAM_INIT};
 	struct container *cs = NULL;
-	bool follow = false, have_docker = false;
+	bool follow = cmdopt_has(ctx->args, "follow"), have_docker = false;
 	uint64_t lines = 10, t0 = 0;
 	char *dir = NULL, *project = NULL, *cause = NULL;
 	size_t width = 0, n = 0, nc = 0;
-	int c, code, first;
+	int code, first;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "fn:", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			follow = true;
-			break;
-		case 'n':
-			if (parse_u64(optarg, 0, 100000, &lines) < 0)
-				return cmd_usage_error(&cmd_logs_entry,
-						       "-n: '%s' is not a number of lines", optarg);
-			break;
-		default:
-			return cmd_bad_option(&cmd_logs_entry, argv);
-		}
-	}
-	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
+	if (lines_arg && parse_u64(lines_arg, 0, 100000, &lines) < 0)
+		return cmd_usage_error(&cmd_logs_entry, "-n: '%s' is not a number of lines",
+				       lines_arg);
+	code = cmd_session_then_services(ctx, argc, argv, 1, &s, &first);
 	if (code)
 		goto out;
 	activity_touch(ctx->berth_dir, s.slug);
@@ -416,15 +398,21 @@ out:
 
 const struct cmd_entry cmd_logs_entry = {
 	.name = "logs",
-	.usage = "logs [<slug>] [service...] [-f] [-n N]",
+	.args = "[<slug>] [service...]",
+	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"lines", 'n', "N", "the last N lines of each log (default 10)",
+			 COMPLETE_NONE, NULL},
+			{"follow", 'f', NULL,
+			 "then follow them, across rotation and restarts (Ctrl-C ends)",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "the services' logs, each line prefixed with its service",
 	.help = "Logs are in .berth/logs/<slug>/<service>.log (rotated: .1, .2...). A docker\n"
 		"service named shows its container's output (docker logs); -f follows it\n"
-		"across restarts of the container.\n\n"
-		"Options:\n"
-		"  -n, --lines N   the last N lines of each log (default 10)\n"
-		"  -f, --follow    then follow them, across rotation and restarts (Ctrl-C "
-		"ends)\n",
+		"across restarts of the container.\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_logs_exec,
 };

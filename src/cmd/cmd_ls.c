@@ -3,8 +3,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
-
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
 #include "cmd/output.h"
@@ -44,22 +42,13 @@ static json_t *session_ls_json(const struct session *s)
 
 static int cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {0}};
 	static const char *const header[] = {"SLUG", "SLOT", "STATUS", "BRANCH", "PORTS", "AGE"};
 	struct session *v = NULL;
-	bool json = false, crashed = false;
+	bool json = cmdopt_has(ctx->args, "json"), crashed = false;
 	size_t n = 0;
-	int c;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'j')
-			return cmd_bad_option(&cmd_ls_entry, argv);
-		json = true;
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_ls_entry, "unexpected argument '%s'", argv[optind]);
+	if (argc > 1)
+		return cmd_usage_error(&cmd_ls_entry, "unexpected argument '%s'", argv[1]);
 	if (state_sessions_list(ctx->state, &v, &n) < 0) {
 		out_error("ls: cannot read the state store: %s", state_errmsg(ctx->state));
 		return EXIT_FAIL;
@@ -101,12 +90,15 @@ static int cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_ls_entry = {
 	.name = "ls",
-	.usage = "ls [--json]",
+	.opts =
+		(const struct cmd_opt[]){
+			{"json", 0, NULL, "a JSON array on stdout (docs/json.md)", COMPLETE_NONE,
+			 NULL},
+			{0},
+		},
 	.summary = "list the sessions: slot, status, branch, ports, age",
 	.help = "Status is active, stopped, pending (an up/down is running) or crashed-op (the\n"
-		"command working on it died; `berth down` or `berth up` recovers it).\n\n"
-		"Options:\n"
-		"  --json   a JSON array on stdout (docs/json.md)\n",
+		"command working on it died; `berth down` or `berth up` recovers it).\n",
 	.flags = CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_ls_exec,
 };

@@ -7,7 +7,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -101,21 +100,9 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	bool have_svc = false, lost = false, docker_failed = false, all;
 	size_t *order = NULL, *pick = NULL, k = 0;
 	sigset_t old;
-	int c, code, first, n, r, sigfd;
+	int code, first, n, r, sigfd;
 
-	optind = 1;
-	opterr = 0;
-	static const struct option longopts[] = {
-		{"quiet", no_argument, NULL, 'q'},
-		{0},
-	};
-
-	while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
-		if (c != 'q')
-			return cmd_bad_option(ctx->entry, argv);
-		out_set_quiet(true);
-	}
-	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
+	code = cmd_session_then_services(ctx, argc, argv, 1, &s, &first);
 	if (code)
 		goto out;
 	if (start && s.status == SESSION_STOPPED && first == argc) {
@@ -233,7 +220,8 @@ out:
 
 const struct cmd_entry cmd_restart_entry = {
 	.name = "restart",
-	.usage = "restart [<slug>] [service...] [-q]",
+	.args = "[<slug>] [service...]",
+	.complete = COMPLETE_SESSION,
 	.summary = "restart services in place: same ports, waiting until they are ready",
 	.help = "Without services: every native service, in dependency order. Each service's\n"
 		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
@@ -241,9 +229,7 @@ const struct cmd_entry cmd_restart_entry = {
 		"A docker service (run = docker) named is stopped and started again in the\n"
 		"session's compose project (compose stop, then compose up), before the native\n"
 		"ones, and waited for as up does: running, healthy, its port answering; one\n"
-		"that exits fails at once (exit 6) with its container's last lines.\n\n"
-		"Options:\n"
-		"  -q, --quiet   no progress on stderr\n",
+		"that exits fails at once (exit 6) with its container's last lines.\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_IDLE,
 	.exec = cmd_restart_exec,
@@ -251,7 +237,8 @@ const struct cmd_entry cmd_restart_entry = {
 
 const struct cmd_entry cmd_start_entry = {
 	.name = "start",
-	.usage = "start [<slug>] [service...] [-q]",
+	.args = "[<slug>] [service...]",
+	.complete = COMPLETE_SESSION,
 	.summary = "start services that do not run, on their ports, waiting until they are ready",
 	.help = "Named services (and what they depend on) that are not running: stopped by\n"
 		"`berth stop`, ended or failed. Without services: every service that does not\n"
@@ -259,9 +246,7 @@ const struct cmd_entry cmd_start_entry = {
 		"is). Each starts on its session's ports and is waited for as `up`\n"
 		"does; one that does not get ready is stopped again, and start exits 6. What\n"
 		"runs is left alone. A stopped session with no service named is resumed as\n"
-		"`berth up <slug>` does.\n\n"
-		"Options:\n"
-		"  -q, --quiet   no progress on stderr\n",
+		"`berth up <slug>` does.\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_IDLE,
 	.exec = cmd_restart_exec,

@@ -20,8 +20,6 @@ static int cmd_shell_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	if (argc > 2)
 		return cmd_usage_error(&cmd_shell_entry, "unexpected argument '%s'", argv[2]);
-	if (argc == 2 && argv[1][0] == '-')
-		return cmd_usage_error(&cmd_shell_entry, "unknown option '%s'", argv[1]);
 	code = cmd_session_for_run(ctx, argc == 2 ? argv[1] : NULL, &s);
 	if (code)
 		return code;
@@ -44,7 +42,8 @@ static int cmd_shell_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_shell_entry = {
 	.name = "shell",
-	.usage = "shell [<slug>]",
+	.args = "[<slug>]",
+	.complete = COMPLETE_SESSION,
 	.summary = "open $SHELL in the session's worktree with its environment",
 	.help = "The shell replaces berth: no lock is held while it runs. Under runner = tmux it\n"
 		"attaches to the session's shell window instead (see `berth attach`).\n",

@@ -10,7 +10,6 @@
 #include "util/common.h"
 
 #include <ev.h>
-#include <getopt.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -306,39 +305,14 @@ void shutdown_report_finish(struct shutdown_report *r)
 
 static int cmd_shutdown_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_KEEP_WT = 256 };
-	static const struct option longopts[] = {
-		{"keep-worktrees", no_argument, NULL, OPT_KEEP_WT},
-		{"force", no_argument, NULL, 'f'},
-		{"quiet", no_argument, NULL, 'q'},
-		{0},
-	};
 	struct shutdown_report rep = {0};
 	struct session *v = NULL;
-	bool keep = false, force = false;
+	bool keep = cmdopt_has(ctx->args, "keep-worktrees"), force = cmdopt_has(ctx->args, "force");
 	size_t n = 0;
-	int c, code;
+	int code;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "fq", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_KEEP_WT:
-			keep = true;
-			break;
-		case 'f':
-			force = true;
-			break;
-		case 'q':
-			out_set_quiet(true);
-			break;
-		default:
-			return cmd_bad_option(&cmd_shutdown_entry, argv);
-		}
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_shutdown_entry, "unexpected argument '%s'",
-				       argv[optind]);
+	if (argc > 1)
+		return cmd_usage_error(&cmd_shutdown_entry, "unexpected argument '%s'", argv[1]);
 	if (cmd_store_writable(ctx))
 		return EXIT_FAIL;
 	/* run from a session's tmux shell, our terminal hangs up when that
@@ -370,17 +344,22 @@ out:
 
 const struct cmd_entry cmd_shutdown_entry = {
 	.name = "shutdown",
-	.usage = "shutdown [--keep-worktrees] [--force] [-q]",
+	.opts =
+		(const struct cmd_opt[]){
+			{"keep-worktrees", 0, NULL,
+			 "stop every session and keep its worktree, slot and ports", COMPLETE_NONE,
+			 NULL},
+			{"force", 'f', NULL,
+			 "delete worktrees even with uncommitted or untracked work", COMPLETE_NONE,
+			 NULL},
+			{0},
+		},
 	.summary = "take every session of the repository down",
 	.help = "`berth down` of every session, a few at once, going on past failures; then\n"
 		"one line per session. A worktree with uncommitted or untracked work is never\n"
 		"deleted: that session is stopped and kept (`down --keep-worktree`), and the\n"
 		"exit is 7 unless something worse failed (then 1). berth's own database server\n"
-		"([database] without a url) is stopped last.\n\n"
-		"Options:\n"
-		"  --keep-worktrees  stop every session and keep its worktree, slot and ports\n"
-		"  -f, --force       delete worktrees even with uncommitted or untracked work\n"
-		"  -q, --quiet       no progress on stderr\n",
+		"([database] without a url) is stopped last.\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.owner = OWNER_NONE,
 	.exec = cmd_shutdown_exec,

@@ -6,7 +6,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -31,6 +30,8 @@ struct svc_row {
 	unsigned port;  /* assigned, 0 none */
 	char *listener; /* "ok", "not listening", "pid 42 (nc) of user x", ... */
 	bool port_ok;
+	struct svc_port_holder holder; /* a wrong owner, structured */
+	bool wrong_owner;
 	unsigned *tree_ports; /* what the service's tree listens on */
 	size_t n_tree_ports;
 	char *log;
@@ -82,7 +83,7 @@ static void row_fill(struct cmd_ctx *ctx, const struct session *s, const char *r
 		char *who = NULL;
 
 		switch (services_port_owner(probe, tree, n_tree, root_id, s->slug, r->name, r->port,
-					    &who)) {
+					    &who, &r->holder)) {
 		case SVC_PORT_FREE:
 			r->listener = xstrdup("not listening");
 			break;
@@ -92,6 +93,7 @@ static void row_fill(struct cmd_ctx *ctx, const struct session *s, const char *r
 			break;
 		case SVC_PORT_FOREIGN:
 			r->listener = xasprintf("wrong owner: %s", who);
+			r->wrong_owner = true;
 			break;
 		case SVC_PORT_UNKNOWN:
 			break;
@@ -105,6 +107,7 @@ static void row_fill(struct cmd_ctx *ctx, const struct session *s, const char *r
 
 static void row_finish(struct svc_row *r)
 {
+	free(r->holder.session);
 	free(r->listener);
 	free(r->tree_ports);
 	free(r->log);
@@ -117,6 +120,33 @@ static char *tree_ports_str(const struct svc_row *r)
 	for (size_t i = 0; i < r->n_tree_ports; i++)
 		strbuf_addf(&sb, "%s%u", i ? "," : "", r->tree_ports[i]);
 	return strbuf_detach(&sb);
+}
+
+/* null, or who holds the service's port instead of it: pid (null when not
+ * visible), command, the session it belongs to, and what to do. */
+static json_t *wrong_owner_json(const struct svc_row *r)
+{
+	const struct svc_port_holder *h = &r->holder;
+	char *hint;
+	json_t *o;
+
+	if (!r->wrong_owner)
+		return json_null();
+	if (h->session)
+		hint = xasprintf(
+			"pid %d belongs to session '%s': do not kill it; give this session "
+			"another port (`berth up --port %s=N`) or stop that one",
+			(int)h->pid, h->session, r->name);
+	else if (h->pid)
+		hint = xasprintf("`berth whose :%u` says more; stop pid %d (%s) if it is yours",
+				 r->port, (int)h->pid, h->comm);
+	else
+		hint = xasprintf("a process berth cannot see holds it; `berth whose :%u`", r->port);
+	o = json_pack("{s:o, s:o, s:o, s:s}", "pid", h->pid ? json_integer(h->pid) : json_null(),
+		      "command", h->pid ? json_string(h->comm) : json_null(), "session",
+		      h->session ? json_string(h->session) : json_null(), "hint", hint);
+	free(hint);
+	return o;
 }
 
 static json_t *row_json(const struct svc_row *r)
@@ -157,6 +187,12 @@ static json_t *row_json(const struct svc_row *r)
 			    ran && r->v.st.error[0] ? json_string(r->v.st.error) : json_null());
 	json_object_set_new(o, "port", r->port ? json_integer(r->port) : json_null());
 	json_object_set_new(o, "listener", r->listener ? json_string(r->listener) : json_null());
+	json_object_set_new(o, "wrong_owner", wrong_owner_json(r));
+	/* the port it listens on instead of its own (the first one) */
+	json_object_set_new(o, "actual_port",
+			    r->port && !r->port_ok && r->n_tree_ports
+				    ? json_integer(r->tree_ports[0])
+				    : json_null());
 	for (size_t i = 0; i < r->n_tree_ports; i++)
 		json_array_append_new(tp, json_integer(r->tree_ports[i]));
 	json_object_set_new(o, "listens_on", tp);
@@ -274,30 +310,21 @@ static void print_rows(const struct session *s, const struct svc_row *rows, size
 
 static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {0}};
 	struct session *v = NULL, one = {0};
 	size_t n = 0;
-	bool json = false, all = false, unhealthy = false;
+	bool json = cmdopt_has(ctx->args, "json"), all = false, unhealthy = false;
 	struct probe probe;
 	struct tmux tm = {0};
 	const struct tmux *tmp = NULL;
 	json_t *arr = NULL, *db;
 	struct cmd_db_view dbv = {0};
 	char *slug = NULL;
-	int c, code;
+	int code;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'j')
-			return cmd_bad_option(&cmd_status_entry, argv);
-		json = true;
-	}
-	if (argc - optind > 1)
-		return cmd_usage_error(&cmd_status_entry, "unexpected argument '%s'",
-				       argv[optind + 1]);
-	if (optind < argc) {
-		code = cmd_resolve_slug(ctx, argv[optind], &slug);
+	if (argc > 2)
+		return cmd_usage_error(&cmd_status_entry, "unexpected argument '%s'", argv[2]);
+	if (argc > 1) {
+		code = cmd_resolve_slug(ctx, argv[1], &slug);
 	} else {
 		if (state_sessions_list(ctx->state, &v, &n) < 0) {
 			out_error("status: cannot read the state store: %s",
@@ -408,15 +435,21 @@ out:
 
 const struct cmd_entry cmd_status_entry = {
 	.name = "status",
-	.usage = "status [<slug>] [--json]",
+	.args = "[<slug>]",
+	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"json", 0, NULL,
+			 "one JSON object (with a slug) or an array (docs/json.md)", COMPLETE_NONE,
+			 NULL},
+			{0},
+		},
 	.summary = "the services of a session: state, pid, uptime, restarts, port, listener",
 	.help = "Without a slug: the session whose worktree holds the current directory, else\n"
 		"every session. LISTENER says who really listens on the assigned port: ok (the\n"
 		"service), not listening, or a wrong owner; and on which ports the service\n"
 		"listens when that is not its own (wrong port). A service whose supervisor died\n"
-		"is `lost`. Exit status 6 when a started service is not healthy.\n\n"
-		"Options:\n"
-		"  --json   one JSON object (with a slug) or an array (docs/json.md)\n",
+		"is `lost`. Exit status 6 when a started service is not healthy.\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_status_exec,
 };

@@ -8,7 +8,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
 #include <signal.h>
 
 #include "cmd/cmd.h"
@@ -61,12 +60,7 @@ static bool still_idle(struct cmd_ctx *ctx, const struct session *s, struct svc_
 
 static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_IF_IDLE = 256 };
-	static const struct option longopts[] = {
-		{"if-idle", required_argument, NULL, OPT_IF_IDLE},
-		{"quiet", no_argument, NULL, 'q'},
-		{0},
-	};
+	const char *if_idle = cmdopt_value(ctx->args, "if-idle");
 	struct strvec names = STRVEC_INIT, docker = STRVEC_INIT;
 	struct session s = {0}, owned = {0};
 	struct svc_env svc = {0};
@@ -74,27 +68,12 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	bool have_svc = false, whole, docker_failed = false;
 	uint64_t idle_ms = 0;
 	sigset_t old;
-	int c, code, first, r, sigfd;
+	int code, first, r, sigfd;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "q", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_IF_IDLE:
-			if (parse_duration_ms(optarg, &idle_ms) < 0 || !idle_ms)
-				return cmd_usage_error(&cmd_stop_entry,
-						       "--if-idle expects a duration like 48h, got "
-						       "'%s'",
-						       optarg);
-			break;
-		case 'q':
-			out_set_quiet(true);
-			break;
-		default:
-			return cmd_bad_option(&cmd_stop_entry, argv);
-		}
-	}
-	code = cmd_session_then_services(ctx, argc, argv, optind, &s, &first);
+	if (if_idle && (parse_duration_ms(if_idle, &idle_ms) < 0 || !idle_ms))
+		return cmd_usage_error(&cmd_stop_entry,
+				       "--if-idle expects a duration like 48h, got '%s'", if_idle);
+	code = cmd_session_then_services(ctx, argc, argv, 1, &s, &first);
 	if (code)
 		goto out;
 	whole = first == argc;
@@ -199,19 +178,23 @@ out:
 
 const struct cmd_entry cmd_stop_entry = {
 	.name = "stop",
-	.usage = "stop [<slug>] [service...] [--if-idle DURATION]",
+	.args = "[<slug>] [service...]",
+	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"if-idle", 0, "DURATION",
+			 "only when the session had no activity for DURATION (48h); else exit 5",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "stop services in place, keeping the session (worktree, slot, ports)",
 	.help = "Named services: each whole process tree is stopped (TERM, then KILL at\n"
 		"stop_grace); the session stays active and `berth restart` starts them again.\n"
 		"A docker service named: its container is stopped (compose stop), and kept.\n"
 		"No service named: every service of the session, docker ones too; the session\n"
 		"becomes stopped and `berth up` resumes it. A session a running command owns\n"
-		"is refused (exit 5).\n\n"
-		"Options:\n"
-		"  --if-idle D   only when the session had no activity for D (48h): no berth\n"
-		"                command on it, no output from its services, no change in its\n"
-		"                worktree, no tmux client attached; else exit 5\n"
-		"  -q, --quiet   no progress on stderr\n",
+		"is refused (exit 5). Activity for --if-idle: a berth command on the session,\n"
+		"output from its services, a change in its worktree, a tmux client attached.\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_IDLE,
 	.exec = cmd_stop_exec,

@@ -6,7 +6,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -93,64 +92,34 @@ static int parse_pin(const char *arg, struct up_opts *o)
 	return 0;
 }
 
-static int parse_opts(int argc, char **argv, struct up_opts *o)
+static int parse_opts(const struct cmd_args *a, struct up_opts *o)
 {
-	enum { OPT_REUSE = 256, OPT_NO_INHERIT, OPT_SERVICES, OPT_SKIP, OPT_BRANCH };
-	static const struct option longopts[] = {
-		{"branch", required_argument, NULL, OPT_BRANCH},
-		{"json", no_argument, NULL, 'j'},
-		{"quiet", no_argument, NULL, 'q'},
-		{"port", required_argument, NULL, 'p'},
-		{"reuse-worktree", no_argument, NULL, OPT_REUSE},
-		{"no-inherit-env", no_argument, NULL, OPT_NO_INHERIT},
-		{"force", no_argument, NULL, 'f'},
-		{"services", required_argument, NULL, OPT_SERVICES},
-		{"skip", required_argument, NULL, OPT_SKIP},
-		{0},
-	};
-	int c, code;
+	int code;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "qfp:", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_BRANCH:
-			o->branch = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'q':
-			o->quiet = true;
-			break;
-		case 'p':
-			code = parse_pin(optarg, o);
+	for (size_t i = 0; i < a->n_given; i++) {
+		const char *name = a->given[i].opt->name, *v = a->given[i].value;
+
+		if (!strcmp(name, "branch")) {
+			o->branch = v;
+		} else if (!strcmp(name, "port")) {
+			code = parse_pin(v, o);
 			if (code)
 				return code;
-			break;
-		case OPT_REUSE:
-			o->reuse_worktree = true;
-			break;
-		case OPT_NO_INHERIT:
-			o->no_inherit_env = true;
-			break;
-		case 'f':
-			o->force = true;
-			break;
-		case OPT_SERVICES:
-			cmd_split_list(optarg, &o->services);
-			break;
-		case OPT_SKIP:
-			cmd_split_list(optarg, &o->skip);
-			break;
-		default:
-			return cmd_bad_option(&cmd_up_entry, argv);
+		} else if (!strcmp(name, "services")) {
+			cmd_split_list(v, &o->services);
+		} else if (!strcmp(name, "skip")) {
+			cmd_split_list(v, &o->skip);
 		}
 	}
-	if (optind < argc)
-		o->arg = argv[optind++];
-	if (optind < argc)
-		return cmd_usage_error(&cmd_up_entry, "unexpected argument '%s'", argv[optind]);
+	o->json = cmdopt_has(a, "json");
+	o->quiet = a->quiet;
+	o->reuse_worktree = cmdopt_has(a, "reuse-worktree");
+	o->no_inherit_env = cmdopt_has(a, "no-inherit-env");
+	o->force = cmdopt_has(a, "force");
+	if (a->argc > 1)
+		o->arg = a->argv[1];
+	if (a->argc > 2)
+		return cmd_usage_error(&cmd_up_entry, "unexpected argument '%s'", a->argv[2]);
 	return 0;
 }
 
@@ -396,6 +365,44 @@ static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct 
 	return 0;
 }
 
+/* A port that is not its nominal one was bumped (a pin is its own): say
+ * who holds the nominal one, so that nobody wonders why the port moved. */
+static void say_bumped(struct cmd_ctx *ctx, const struct up_run *run, const struct port_rec *ports,
+		       size_t n_ports, struct probe *probe)
+{
+	struct port_want *w;
+	size_t n;
+
+	slot_port_wants(&ctx->config, &w, &n);
+	for (size_t i = 0; i < n; i++) {
+		unsigned nominal = config_port(&ctx->config, w[i].base, run->s.slot);
+		const struct port_rec *p = NULL;
+		const struct port_rec *was = NULL;
+		struct port_holder h = {0};
+		char *who;
+
+		for (size_t j = 0; j < n_ports; j++)
+			if (!strcmp(ports[j].name, w[i].name))
+				p = &ports[j];
+		for (size_t j = 0; j < run->n_prev_ports; j++)
+			if (!strcmp(run->prev_ports[j].name, w[i].name))
+				was = &run->prev_ports[j];
+		/* a resumed session keeps its ports: told when they were chosen */
+		if (!p || !nominal || p->port == nominal || (was && was->port == p->port))
+			continue;
+		if (probe_port(probe, (uint16_t)nominal, NULL, 0, &h) < 0 ||
+		    h.kind == HOLDER_FREE) {
+			port_holder_finish(&h);
+			continue; /* recorded by another session, or pinned */
+		}
+		who = slot_holder_text(&h, NULL);
+		out_step("%s: %u is held by %s; using %u", w[i].name, nominal, who, p->port);
+		free(who);
+		port_holder_finish(&h);
+	}
+	port_wants_free(w, n);
+}
+
 static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct up_run *run)
 {
 	struct port_rec *ports = NULL, *all = NULL;
@@ -444,6 +451,8 @@ static int allocate_ports(struct cmd_ctx *ctx, const struct up_opts *o, struct u
 		ports_free(ports, n_ports);
 		ports = NULL;
 	}
+	if (r >= 0)
+		say_bumped(ctx, run, ports, n_ports, &probe);
 	probe_finish(&probe);
 	free(root_id);
 	if (r < 0) {
@@ -718,7 +727,7 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	bool explicit_branch = false;
 	int code, r;
 
-	code = parse_opts(argc, argv, &o);
+	code = parse_opts(ctx->args, &o);
 	if (code)
 		goto out;
 	out_set_quiet(o.json || o.quiet);
@@ -910,23 +919,37 @@ out:
 
 const struct cmd_entry cmd_up_entry = {
 	.name = "up",
-	.usage = "up [<slug-or-branch>] [options]",
+	.args = "[<slug-or-branch>]",
+	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"branch", 0, "B", "use branch B (default: the name given)", COMPLETE_NONE,
+			 NULL},
+			{"port", 'p', "NAME=PORT",
+			 "pin a port for this run (NAME: a service, or "
+			 "service.extra)",
+			 COMPLETE_NONE, NULL},
+			{"reuse-worktree", 0, NULL,
+			 "use an existing worktree directory at the session's path", COMPLETE_NONE,
+			 NULL},
+			{"no-inherit-env", 0, NULL,
+			 "do not link the inherit_env files into the worktree", COMPLETE_NONE,
+			 NULL},
+			{"services", 0, "a,b",
+			 "start only these services (and what they depend on)", COMPLETE_SERVICE,
+			 NULL},
+			{"skip", 0, "a,b", "do not start these services", COMPLETE_SERVICE, NULL},
+			{"force", 'f', NULL, "restart services that already run", COMPLETE_NONE,
+			 NULL},
+			{"json", 0, NULL, "print the session as JSON on stdout (docs/json.md)",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "create or resume a session: slot, worktree, ports, env file",
 	.help = "Without a name inside a linked worktree, adopts that worktree; inside a "
 		"session's worktree, resumes it.\n"
 		"A branch name becomes the session name by lowercasing and mapping other "
-		"characters to '-'.\n\n"
-		"Options:\n"
-		"  --branch B           use branch B (default: the name given)\n"
-		"  -p, --port NAME=PORT pin a port for this run (NAME: a service, or "
-		"service.extra)\n"
-		"  --reuse-worktree     use an existing worktree directory at the session's path\n"
-		"  --no-inherit-env     do not link the inherit_env files into the worktree\n"
-		"  --services a,b       start only these services\n"
-		"  --skip a,b           do not start these services\n"
-		"  -f, --force          restart services that already run\n"
-		"  --json               print the session as JSON on stdout (docs/json.md)\n"
-		"  -q, --quiet          no progress on stderr\n",
+		"characters to '-'.\n",
 	.flags = CMD_CONFIG | CMD_STATE,
 	.owner = OWNER_RESERVE,
 	.exec = cmd_up_exec,

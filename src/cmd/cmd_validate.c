@@ -4,8 +4,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
-
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
 #include "cmd/output.h"
@@ -45,20 +43,11 @@ static void print_ports(const struct config *c)
 
 static int cmd_validate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"ports", no_argument, NULL, 'p'}, {0}};
-	bool ports = false;
-	int c, code;
+	bool ports = cmdopt_has(ctx->args, "ports");
+	int code;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'p')
-			return cmd_bad_option(&cmd_validate_entry, argv);
-		ports = true;
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_validate_entry, "unexpected argument '%s'",
-				       argv[optind]);
+	if (argc > 1)
+		return cmd_usage_error(&cmd_validate_entry, "unexpected argument '%s'", argv[1]);
 	code = cmd_check_config(ctx, true);
 	if (code)
 		return code;
@@ -73,12 +62,15 @@ static int cmd_validate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 const struct cmd_entry cmd_validate_entry = {
 	.name = "validate",
-	.usage = "validate [--ports]",
+	.opts =
+		(const struct cmd_opt[]){
+			{"ports", 0, NULL, "print the port of every service in every slot",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "check .berth.ini: syntax, types, ports across slots, dependencies",
 	.help = "Checks everything that needs no running service (docs/config.md lists the "
-		"checks).\nErrors exit 3; warnings are printed and do not fail.\n\n"
-		"Options:\n"
-		"  --ports   print the port of every service in every slot\n",
+		"checks).\nErrors exit 3; warnings are printed and do not fail.\n",
 	.flags = CMD_CONFIG,
 	.exec = cmd_validate_exec,
 };

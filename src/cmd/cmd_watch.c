@@ -8,7 +8,6 @@
 #include "util/common.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -165,39 +164,16 @@ static int daemonize(struct cmd_ctx *ctx, struct watch_out *wo, int *lock_fd, bo
 
 static int cmd_watch_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_ONCE = 256, OPT_DAEMON, OPT_STOP };
-	static const struct option longopts[] = {
-		{"once", no_argument, NULL, OPT_ONCE},
-		{"daemon", no_argument, NULL, OPT_DAEMON},
-		{"stop", no_argument, NULL, OPT_STOP},
-		{0},
-	};
-	bool once = false, daemon = false, stop = false, parent = false;
+	bool once = cmdopt_has(ctx->args, "once"), daemon = cmdopt_has(ctx->args, "daemon");
+	bool stop = cmdopt_has(ctx->args, "stop"), parent = false;
 	struct watch_out wo = {0};
 	struct strvec args = STRVEC_INIT;
 	struct proc_ref holder;
 	char *exe = NULL, *cfg_path = NULL, *engine = NULL;
-	int c, code, lock_fd = -1;
+	int code, lock_fd = -1;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_ONCE:
-			once = true;
-			break;
-		case OPT_DAEMON:
-			daemon = true;
-			break;
-		case OPT_STOP:
-			stop = true;
-			break;
-		default:
-			return cmd_bad_option(&cmd_watch_entry, argv);
-		}
-	}
-	if (optind < argc)
-		return cmd_usage_error(&cmd_watch_entry, "unexpected argument '%s'", argv[optind]);
+	if (argc > 1)
+		return cmd_usage_error(&cmd_watch_entry, "unexpected argument '%s'", argv[1]);
 	if (once + daemon + stop > 1)
 		return cmd_usage_error(&cmd_watch_entry, "--once, --daemon and --stop go alone");
 	if (stop)
@@ -282,18 +258,23 @@ out:
 
 const struct cmd_entry cmd_watch_entry = {
 	.name = "watch",
-	.usage = "watch [--once | --daemon | --stop]",
+	.opts =
+		(const struct cmd_opt[]){
+			{"once", 0, NULL,
+			 "one reconcile pass, wait for what it started, exit (cron, CI)",
+			 COMPLETE_NONE, NULL},
+			{"daemon", 0, NULL, "detach (its own session; output to .berth/watch.log)",
+			 COMPLETE_NONE, NULL},
+			{"stop", 0, NULL, "end the running watcher", COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "the background supervisor: keeps every session true between commands",
 	.help = "Watches every shim and the repository's tmux server (a death is seen at once,\n"
 		"recorded with its cause, and the service restarted per its restart policy),\n"
 		"and reconciles every [watch] interval: operations whose command died, worktrees\n"
 		"deleted by hand, foreign processes on a session's port, idle sessions\n"
 		"([watch] idle_stop). One per repository. In the foreground every event is one\n"
-		"JSON line on stdout.\n\n"
-		"Options:\n"
-		"  --once     one reconcile pass, wait for what it started, exit (cron, CI)\n"
-		"  --daemon   detach (its own session; output to .berth/watch.log)\n"
-		"  --stop     end the running watcher\n",
+		"JSON line on stdout. --once, --daemon and --stop go alone.\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL,
 	.owner = OWNER_NONE,
 	.exec = cmd_watch_exec,

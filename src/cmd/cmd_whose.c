@@ -4,8 +4,6 @@
  */
 #include "util/common.h"
 
-#include <getopt.h>
-
 #include "cmd/cmd.h"
 #include "cmd/cmd_common.h"
 #include "docker/docker.h"
@@ -124,8 +122,9 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 		json_object_set_new(o, "listening", json_boolean(h.kind != HOLDER_FREE));
 		json_object_set_new(o, "owner_visible", json_boolean(h.kind == HOLDER_PROCESS));
 		json_object_set_new(o, "holder", holder_json(&h));
-		if (h.kind != HOLDER_FREE)
-			json_object_set_new(o, "socket_uid", json_integer(h.uid));
+		/* every documented key is there: null when nothing listens */
+		json_object_set_new(o, "socket_uid",
+				    h.kind != HOLDER_FREE ? json_integer(h.uid) : json_null());
 		json_object_set_new(o, "container", whose_container(ctx, &h, port, v, nv, true));
 		out_json(o);
 	} else {
@@ -164,6 +163,9 @@ static int whose_pid(struct cmd_ctx *ctx, pid_t pid, bool json)
 
 	r = proc_stat_read(pid, &top);
 	if (r < 0) {
+		/* the documented answer: nobody's (there is no such process) */
+		if (json)
+			out_json(json_pack("{s:i, s:b}", "pid", (int)pid, "owned", 0));
 		out_error("whose: no process %d", (int)pid);
 		free(root_id);
 		return EXIT_FAIL;
@@ -212,43 +214,37 @@ static int whose_pid(struct cmd_ctx *ctx, pid_t pid, bool json)
 
 static int cmd_whose_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
-	static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {0}};
-	bool json = false;
+	bool json = cmdopt_has(ctx->args, "json");
 	uint64_t v;
-	int c;
 
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c != 'j')
-			return cmd_bad_option(&cmd_whose_entry, argv);
-		json = true;
-	}
-	if (argc - optind != 1)
+	if (argc != 2)
 		return cmd_usage_error(&cmd_whose_entry, "give one :PORT or PID");
-	if (argv[optind][0] == ':') {
-		if (parse_u64(argv[optind] + 1, 1, 65535, &v) < 0)
+	if (argv[1][0] == ':') {
+		if (parse_u64(argv[1] + 1, 1, 65535, &v) < 0)
 			return cmd_usage_error(&cmd_whose_entry,
-					       "'%s' is not a port (:1 to :65535)", argv[optind]);
+					       "'%s' is not a port (:1 to :65535)", argv[1]);
 		return whose_port(ctx, (unsigned)v, json);
 	}
-	if (parse_u64(argv[optind], 1, 4194304, &v) < 0)
+	if (parse_u64(argv[1], 1, 4194304, &v) < 0)
 		return cmd_usage_error(&cmd_whose_entry, "'%s' is neither :PORT nor a PID",
-				       argv[optind]);
+				       argv[1]);
 	return whose_pid(ctx, (pid_t)v, json);
 }
 
 const struct cmd_entry cmd_whose_entry = {
 	.name = "whose",
-	.usage = "whose :PORT | PID [--json]",
+	.args = ":PORT | PID",
+	.opts =
+		(const struct cmd_opt[]){
+			{"json", 0, NULL, "the answer as JSON (docs/json.md)", COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "tell which session owns a port or a process, and who listens",
 	.help = "For a port: the session that recorded it (\"this session\" inside its "
 		"worktree),\n"
 		"and the process listening on it (pid, command, user), or that its owner is not\n"
 		"visible (another user's process). For a pid: the session and service whose\n"
-		"markers it or an ancestor carries. Exit 1 when nobody owns it.\n\n"
-		"Options:\n"
-		"  --json   the answer as JSON (docs/json.md)\n",
+		"markers it or an ancestor carries. Exit 1 when nobody owns it.\n",
 	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_STATE_RO,
 	.exec = cmd_whose_exec,
 };

@@ -11,6 +11,10 @@
 #include "util/timeutil.h"
 
 static bool quiet;
+/* --json: the errors said, for the error document (out_json_error), and
+ * whether a JSON document was printed */
+static bool json_mode, json_printed;
+static struct strbuf json_errors = STRBUF_INIT;
 
 void out_set_quiet(bool q)
 {
@@ -51,6 +55,11 @@ static void vmsg(const char *prefix, const char *sgr, const char *fmt, va_list a
 	}
 	/* Messages quote outside text (names, paths, process commands). */
 	strbuf_add_printable(&sb, strbuf_str(&text), 0, true);
+	if (json_mode && !prefix) {
+		if (json_errors.len)
+			strbuf_addch(&json_errors, '\n');
+		strbuf_adds(&json_errors, sb.buf + strlen("berth: "));
+	}
 	strbuf_addch(&sb, '\n');
 	fputs(sb.buf, stderr);
 	strbuf_release(&sb);
@@ -173,10 +182,47 @@ void table_finish(struct table *t)
 	strvec_clear(&t->cells);
 }
 
+void out_set_json(bool on)
+{
+	json_mode = on;
+}
+
+static const char *error_kind(int code)
+{
+	switch (code) {
+	case EXIT_USAGE:
+		return "usage";
+	case EXIT_CONFIG:
+		return "config";
+	case EXIT_NOTFOUND:
+		return "not-found";
+	case EXIT_BUSY:
+		return "busy";
+	case EXIT_UNHEALTHY:
+		return "unhealthy";
+	case EXIT_DIRTY:
+		return "dirty";
+	case EXIT_INTERRUPTED:
+		return "interrupted";
+	default:
+		return "failed";
+	}
+}
+
+void out_json_error(int code)
+{
+	if (!json_mode || json_printed || code == EXIT_OK)
+		return;
+	out_json(json_pack("{s:{s:i, s:s, s:s}}", "error", "exit", code, "kind", error_kind(code),
+			   "message", json_errors.len ? json_errors.buf : error_kind(code)));
+	strbuf_release(&json_errors);
+}
+
 int out_json(json_t *doc)
 {
 	int r = json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
+	json_printed = true;
 	fputc('\n', stdout);
 	json_decref(doc);
 	return r < 0 ? -EIO : 0;

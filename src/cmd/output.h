@@ -41,6 +41,12 @@ void table_finish(struct table *t);
 
 /* Print a JSON document to stdout (indented) and release it. */
 int out_json(json_t *doc);
+/* --json was given: errors are kept for out_json_error. */
+void out_set_json(bool on);
+/* A command that failed under --json without printing its document prints
+ * {"error": {"exit": N, "kind": "usage|config|not-found|busy|unhealthy|
+ * dirty|interrupted|failed", "message": "..."}} on stdout instead. */
+void out_json_error(int code);
 /* An event as JSON: {ts, ts_ms, slug, service, kind, detail} (docs/json.md). */
 struct event_rec;
 json_t *out_event_json(const struct event_rec *ev);

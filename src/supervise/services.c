@@ -476,7 +476,7 @@ static int cmp_str(const void *a, const void *b)
 
 enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *tree, size_t n,
 					const char *root_id, const char *slug, const char *service,
-					unsigned port, char **who)
+					unsigned port, char **who, struct svc_port_holder *holder)
 {
 	enum svc_port_owner ret = SVC_PORT_UNKNOWN;
 	struct port_holder h;
@@ -496,6 +496,13 @@ enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *
 		ret = SVC_PORT_OURS;
 	} else {
 		ret = SVC_PORT_FOREIGN;
+		if (holder && h.kind == HOLDER_PROCESS) {
+			holder->pid = h.pid;
+			snprintf(holder->comm, sizeof(holder->comm), "%s", h.comm);
+			holder->session = m.session && m.root_id && !strcmp(m.root_id, root_id)
+						  ? xstrdup(m.session)
+						  : NULL;
+		}
 		if (h.kind == HOLDER_PROCESS && m.session)
 			*who = xasprintf("pid %d (%s) of session %s", (int)h.pid, h.comm,
 					 m.session);

@@ -115,10 +115,19 @@ enum svc_port_owner {
 			     session y", SVC_PORT_HIDDEN) */
 	SVC_PORT_UNKNOWN, /* the owner could not be looked up */
 };
+/* The foreign holder, structured (status --json): pid 0 when it is not
+ * visible; session: the berth session of this repository it belongs to, or
+ * NULL (the caller frees session). */
+struct svc_port_holder {
+	pid_t pid;
+	char comm[64];
+	char *session;
+};
 struct probe;
+/* holder may be NULL. */
 enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *tree, size_t n,
 					const char *root_id, const char *slug, const char *service,
-					unsigned port, char **who);
+					unsigned port, char **who, struct svc_port_holder *holder);
 
 /* Names of the services with a status file in the session's run dir, sorted. */
 void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret);

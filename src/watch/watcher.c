@@ -683,7 +683,7 @@ static void check_ports(struct watcher *w, struct probe *p, const struct session
 		    v.live == SVC_LIVE_RUNNING)
 			services_tree(v.st.shim_pid, &tree, &n_tree);
 		if (services_port_owner(p, tree, n_tree, w->root_id, s->slug, svc, s->ports[i].port,
-					&who) == SVC_PORT_FOREIGN) {
+					&who, NULL) == SVC_PORT_FOREIGN) {
 			bool hidden = !strcmp(who, SVC_PORT_HIDDEN);
 
 			key = xasprintf("%s %u %s", s->slug, s->ports[i].port, who);

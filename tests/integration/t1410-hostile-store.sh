@@ -32,7 +32,7 @@ mkdir -p "$W" "$OUT"
 # test until it is placed here.
 RO_CMDS="attach env events exec logs ls shell status whose"
 RW_CMDS="db down flush restart shutdown start stop up watch"
-NO_STORE_CMDS="config init validate"
+NO_STORE_CMDS="completion config init validate"
 
 # args CMD: what CMD needs to reach the store (session s1 exists).
 args() {
@@ -41,6 +41,7 @@ args() {
   watch) echo "watch --once" ;;
   flush) echo "flush --yes" ;;
   db) echo "db status" ;;
+  completion) echo "completion bash" ;;
   exec) echo "exec s1 -- true" ;;
   up) echo "up s2" ;;
   whose) echo "whose :$((B + 1))" ;;
