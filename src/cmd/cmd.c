@@ -29,7 +29,7 @@ static const char exit_codes_help[] =
 	"  1    the operation failed, or a negative answer (whose: nobody holds it)\n"
 	"  2    usage error (bad command line)\n"
 	"  3    configuration error (.berth.ini missing or invalid, not in a git repository)\n"
-	"  4    not found (no such session or service)\n"
+	"  4    not found (no such session, service or port name)\n"
 	"  5    busy or conflict (an operation in progress, no free slot, port held)\n"
 	"  6    a service failed or is unhealthy\n"
 	"  7    refused to delete uncommitted or untracked work (use --force)\n"
