@@ -4,6 +4,7 @@
  */
 #include "util/common.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -15,12 +16,12 @@
 
 /* Alphabetical. */
 static const struct cmd_entry *const cmd_table[] = {
-	&cmd_attach_entry, &cmd_config_entry, &cmd_db_entry,   &cmd_doctor_entry,   &cmd_down_entry,
-	&cmd_env_entry,    &cmd_events_entry,   &cmd_exec_entry,     &cmd_flush_entry,
-	&cmd_init_entry,   &cmd_logs_entry,     &cmd_ls_entry,       &cmd_restart_entry,
-	&cmd_shell_entry,  &cmd_shutdown_entry, &cmd_start_entry,    &cmd_status_entry,
-	&cmd_stop_entry,   &cmd_up_entry,       &cmd_validate_entry, &cmd_watch_entry,
-	&cmd_whose_entry,
+	&cmd_attach_entry,  &cmd_config_entry, &cmd_db_entry,       &cmd_doctor_entry,
+	&cmd_down_entry,    &cmd_env_entry,    &cmd_events_entry,   &cmd_exec_entry,
+	&cmd_flush_entry,   &cmd_init_entry,   &cmd_logs_entry,     &cmd_ls_entry,
+	&cmd_restart_entry, &cmd_shell_entry,  &cmd_shutdown_entry, &cmd_start_entry,
+	&cmd_status_entry,  &cmd_stop_entry,   &cmd_up_entry,       &cmd_validate_entry,
+	&cmd_watch_entry,   &cmd_whose_entry,
 };
 
 static const char exit_codes_help[] =
@@ -146,7 +147,10 @@ int cmd_store_writable(struct cmd_ctx *ctx)
 	return 0;
 }
 
-static int setup(struct cmd_ctx *ctx, unsigned flags)
+/* The set-up e's flags ask for. A configuration error (exit 3: not in a
+ * git repository, .berth.ini missing or invalid) is not printed but
+ * returned in *ret_err, for cmd_run to print unless a usage error wins. */
+static int setup(struct cmd_ctx *ctx, unsigned flags, char **ret_err)
 {
 	char *cause = NULL, *path;
 	int r;
@@ -161,7 +165,7 @@ static int setup(struct cmd_ctx *ctx, unsigned flags)
 	worktree_lib_init();
 	r = worktree_locate(ctx->cwd, &ctx->loc, &cause);
 	if (r < 0) {
-		out_error("%s; run berth inside your project's git repository", cause);
+		*ret_err = xasprintf("%s; run berth inside your project's git repository", cause);
 		free(cause);
 		return EXIT_CONFIG;
 	}
@@ -172,16 +176,15 @@ static int setup(struct cmd_ctx *ctx, unsigned flags)
 		if (!path_exists(path)) {
 			config_init(&ctx->config, ctx->root);
 			if (!(flags & CMD_CONFIG_OPTIONAL)) {
-				out_error("no %s in '%s'; run `berth init` there first",
-					  CONFIG_FILE, ctx->root);
+				*ret_err = xasprintf("no %s in '%s'; run `berth init` there first",
+						     CONFIG_FILE, ctx->root);
 				free(path);
 				return EXIT_CONFIG;
 			}
 		} else {
 			r = config_load(&ctx->config, ctx->root, path, &cause);
 			if (r < 0) {
-				out_error("%s", cause);
-				free(cause);
+				*ret_err = cause;
 				free(path);
 				return EXIT_CONFIG;
 			}
@@ -204,9 +207,62 @@ static void teardown(struct cmd_ctx *ctx)
 	worktree_lib_shutdown();
 }
 
+/* Does e's usage or help text name option opt ("--json", "--js" as getopt
+ * takes a prefix, "-q")? It is preceded by a space, '[' or '|' there. */
+static bool cmd_names_option(const struct cmd_entry *e, const char *opt)
+{
+	const char *texts[] = {e->usage, e->help};
+	size_t n = strlen(opt);
+
+	for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+		for (const char *p = texts[i]; p && (p = strstr(p, opt)); p++) {
+			char next = p[n];
+
+			if (p > texts[i] && !strchr(" [|", p[-1]))
+				continue;
+			/* a short option is the whole word; a long one may be a prefix */
+			if (opt[1] == '-' || !(isalnum((unsigned char)next) || next == '-'))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A usage error wins over a configuration error: when the set-up failed
+ * with one (not in a git repository, .berth.ini missing or invalid), the
+ * command never parses its options, so an option that the command's usage
+ * and help do not name is refused here (exit 2). Conservative: only what is
+ * surely not an option of the command is refused (the first letter of a
+ * cluster of short ones, a long one by its name before '='); a valid
+ * command line gets the configuration error.
+ */
+static int cmd_check_options(const struct cmd_entry *e, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		char *opt;
+		size_t n;
+		bool known;
+
+		if (!strcmp(a, "--"))
+			break;
+		if (a[0] != '-' || !a[1])
+			continue;
+		n = a[1] == '-' ? strcspn(a, "=") : 2;
+		opt = xstrndup(a, n);
+		known = cmd_names_option(e, opt);
+		free(opt);
+		if (!known)
+			return cmd_usage_error(e, "unknown option '%.*s'", (int)n, a);
+	}
+	return 0;
+}
+
 int cmd_run(const struct cmd_entry *e, int argc, char **argv)
 {
 	struct cmd_ctx ctx = {0};
+	char *config_err = NULL;
 	int code;
 
 	for (int i = 1; i < argc; i++) {
@@ -218,7 +274,14 @@ int cmd_run(const struct cmd_entry *e, int argc, char **argv)
 		}
 	}
 	ctx.entry = e;
-	code = setup(&ctx, e->flags);
+	code = setup(&ctx, e->flags, &config_err);
+	if (code == EXIT_CONFIG) {
+		if (cmd_check_options(e, argc, argv))
+			code = EXIT_USAGE; /* said so; the usage error wins */
+		else
+			out_error("%s", config_err);
+		free(config_err);
+	}
 	if (code == 0)
 		code = e->exec(&ctx, argc, argv);
 	cmd_own_finish(&ctx);
