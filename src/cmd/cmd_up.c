@@ -734,8 +734,11 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	code = cmd_check_config(ctx, false);
 	if (code)
 		goto out;
+	/* A name the config does not have is not found (4), as a service in
+	 * --services/--skip is; a malformed --port was a usage error above. */
 	if (slot_check_pins(&ctx->config, o.pins, o.n_pins, &cause) < 0) {
-		code = cmd_usage_error(&cmd_up_entry, "%s", cause);
+		out_error("up: %s", cause);
+		code = EXIT_NOTFOUND;
 		free(cause);
 		cause = NULL;
 		goto out;

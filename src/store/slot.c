@@ -152,7 +152,7 @@ int slot_check_pins(const struct config *c, const struct port_rec *pins, size_t 
 				   pins[i].name, pins[i].port, pins[i].name,
 				   names.len ? names.buf : "(none)");
 		strbuf_release(&names);
-		r = -EINVAL;
+		r = -ENOENT;
 	}
 	port_wants_free(wants, n_wants);
 	return r;

@@ -41,7 +41,7 @@ struct port_alloc_input {
 	const char *root_id; /* a holder with this session's markers is this session; may be NULL */
 };
 
-/* Check that every pin names a port of the config; -EINVAL with *cause
+/* Check that every pin names a port of the config; -ENOENT with *cause
  * listing the valid names otherwise. */
 int slot_check_pins(const struct config *c, const struct port_rec *pins, size_t n_pins,
 		    char **cause);

@@ -21,7 +21,7 @@ int slug_check(const char *s, char **cause)
 	size_t n = strlen(s);
 	char *q;
 
-	if (n < 2 || n > SLUG_MAX || !slug_char(s[0]) || !slug_char(s[n - 1]))
+	if (n < 1 || n > SLUG_MAX || !slug_char(s[0]) || !slug_char(s[n - 1]))
 		goto bad;
 	for (size_t i = 0; i < n; i++)
 		if (!slug_char(s[i]) && s[i] != '-')
@@ -33,7 +33,7 @@ bad:
 		*cause = xasprintf("invalid session name '%s': longer than %d characters", q,
 				   SLUG_MAX);
 	else
-		*cause = xasprintf("invalid session name '%s': use 2-%d characters from a-z, 0-9 "
+		*cause = xasprintf("invalid session name '%s': use 1-%d characters from a-z, 0-9 "
 				   "and '-', starting and ending with a letter or digit",
 				   q, SLUG_MAX);
 	free(q);
@@ -67,8 +67,9 @@ int slug_from_branch(const char *branch, char **ret, char **cause)
 					   "characters; pass a shorter name",
 					   q, SLUG_MAX);
 		else
-			*cause = xasprintf("branch '%s' gives no usable session name; use letters "
-					   "and digits",
+			*cause = xasprintf("branch '%s' gives no usable session name: it has no "
+					   "letter or digit; name the session with `berth up "
+					   "<name> --branch <branch>`",
 					   q);
 		free(q);
 		strbuf_release(&sb);

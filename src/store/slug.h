@@ -1,7 +1,10 @@
 /*
- * slug.h: session names. A slug matches ^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$; a
- * branch given to `up` becomes a slug by lowercasing and mapping every run of
- * characters outside [a-z0-9] to '-'.
+ * slug.h: session names. A slug matches ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$:
+ * 1 to 63 characters (one letter or digit is a name too). A slug is a path
+ * component (worktree, logs, run files, cgroup), a tmux session name and the
+ * tail of the compose project and database names <prefix>_<slug>; all of
+ * them take one character. A branch given to `up` becomes a slug by
+ * lowercasing and mapping every run of characters outside [a-z0-9] to '-'.
  */
 #ifndef BERTH_SLUG_H
 #define BERTH_SLUG_H

@@ -779,12 +779,16 @@ static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 			      s->arg, http);
 		else if (holder)
 			failf(s, LAUNCH_TIMEOUT, true, "not ready after %s: %s", after, holder);
-		else if ((ports = tree_ports_text(s)))
+		else if ((ports = tree_ports_text(s))) {
+			/* the variable .env.berth really has (BERTH_WEB_APP_PORT) */
+			char *var = config_port_env_name(s->cfg->name, NULL);
+
 			failf(s, LAUNCH_TIMEOUT, true,
 			      "not ready after %s: port %u is not listening; the service listens "
-			      "on %s instead (does it read $PORT or $BERTH_%s_PORT?)",
-			      after, s->port, ports, s->cfg->name);
-		else
+			      "on %s instead (does it read $PORT or $%s?)",
+			      after, s->port, ports, var);
+			free(var);
+		} else
 			failf(s, LAUNCH_TIMEOUT, true,
 			      "not ready after %s: port %u is not listening", after, s->port);
 		break;

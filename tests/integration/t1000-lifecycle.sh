@@ -204,6 +204,22 @@ test_expect_success 'inherit_env links are berth'"'"'s, not user work: down remo
   test "$(cat "$REPO/.env")" = SECRET=from-main
 '
 
+# Regression (issue 15): `berth up a` said "gives no usable session name; use
+# letters and digits" although a is a letter: slugs had to be 2 characters.
+test_expect_success 'a one-letter branch is a session of its own: up a, ls, env, down a' '
+  berth up a >out 2>err &&
+  test_grep "session .a. is up" out &&
+  test -d "$REPO/.berth/worktrees/a" &&
+  test "$(git -C "$REPO/.berth/worktrees/a" symbolic-ref --short HEAD)" = a &&
+  test_grep "^BERTH_SLUG=a$" "$REPO/.berth/worktrees/a/.env.berth" &&
+  test_eq "$(ls_get a status)" active &&
+  berth env a --json >env.json &&
+  test_eq "$(json_get env.json "d[\"slug\"]")" a &&
+  berth down a >out &&
+  test ! -e "$REPO/.berth/worktrees/a" &&
+  test_must_fail ls_get a status
+'
+
 test_expect_success 'down of the remaining sessions leaves no worktree and no row' '
   berth down feat-j && berth down feat-c &&
   test "$(session_count)" = 0 &&

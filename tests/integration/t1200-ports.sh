@@ -217,16 +217,30 @@ test_expect_success '--port with an unknown name: the error names the valid port
 '
 
 # Regression: `--port nope=1234` was only detected after the slot was
-# reserved and the worktree and its branch were created (exit 1). It is a
-# bad command line: exit 2 before anything exists.
-test_expect_success 'an unknown --port name is a usage error before anything is created' '
+# reserved and the worktree and its branch were created (exit 1). It is
+# refused before anything exists, and (issue 15) as not found (4), as an
+# unknown name in --services or --skip is: one rule for names the config
+# does not have (exit 2 stays for a malformed --port, above).
+test_expect_success 'an unknown --port name is not found (4), before anything is created' '
   git branch --list >branches.before &&
-  test_must_fail code=2 berth up pq --port nope=1234 >out 2>err &&
+  test_must_fail code=4 berth up pq --port nope=1234 >out 2>err &&
   test_grep "no port named .nope." err &&
   test_grep_not "creating the worktree" err &&
   test_must_fail ls_get pq slot &&
   git branch --list >branches.after &&
   diff -u branches.before branches.after
+'
+
+test_expect_success 'an unknown name on the command line is not found (4) alike: --port, --services, --skip' '
+  test_must_fail code=4 berth up pq --port bogus=1234 2>err1 &&
+  test_must_fail code=4 berth up pq --port web.nope=1234 2>err2 &&
+  test_must_fail code=4 berth up pq --services nope 2>err3 &&
+  test_must_fail code=4 berth up pq --skip nope 2>err4 &&
+  test_grep "no port named .bogus." err1 &&
+  test_grep "no port named .web.nope." err2 &&
+  test_grep "no service .nope." err3 &&
+  test_grep "no service .nope." err4 &&
+  nothing_left pq
 '
 
 test_expect_success 'strict_port: a taken port is an error (5) naming the holder; nothing is left' '

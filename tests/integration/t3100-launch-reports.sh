@@ -148,6 +148,22 @@ EOF_INI
   test "$(session_count)" = 0
 '
 
+# Regression (issue 15): the hint named $BERTH_web-app_PORT, a variable that
+# does not exist; .env.berth has BERTH_WEB_APP_PORT.
+test_expect_success 'wrong-port hint names the variable .env.berth really has ($BERTH_WEB_APP_PORT)' '
+  config <<EOF_INI &&
+[service "web-app"]
+command = exec "\$BERTH_TEST_LISTEN" $((P + 49))
+base_port = $((P + 40))
+ready_timeout = 3s
+EOF_INI
+  test_must_fail code=6 berth up wp-a 2>err &&
+  test_grep "port $((P + 41)) is not listening; the service listens on $((P + 49)) instead" err &&
+  test_grep "(does it read \$PORT or \$BERTH_WEB_APP_PORT?)" err &&
+  test_grep_not "BERTH_web" err &&
+  test "$(session_count)" = 0
+'
+
 test_expect_success 'failure report mixes earlier attempts: the last lines are of this attempt only' '
   config <<EOF_INI &&
 [service "flaky"]

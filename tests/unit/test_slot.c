@@ -538,7 +538,7 @@ static void test_alloc_unknown_pin(void)
 	a.in = (struct port_alloc_input){
 		.config = &c, .slot = 1, .slug = "me", .pins = pins, .n_pins = 2};
 	alloc_run(&a);
-	ASSERT_EQ_INT(a.r, -EINVAL);
+	ASSERT_EQ_INT(a.r, -ENOENT);
 	ASSERT_CONTAINS(a.cause, "--port wbe=3001: no port named 'wbe'");
 	ASSERT_CONTAINS(a.cause, "the ports of this config are: web, web.hmr");
 	alloc_finish(&a);
@@ -549,7 +549,7 @@ static void test_alloc_unknown_pin(void)
 	a.in = (struct port_alloc_input){
 		.config = &c, .slot = 1, .slug = "me", .pins = pins + 1, .n_pins = 1};
 	alloc_run(&a);
-	ASSERT_EQ_INT(a.r, -EINVAL);
+	ASSERT_EQ_INT(a.r, -ENOENT);
 	ASSERT_CONTAINS(a.cause, "(none)");
 	alloc_finish(&a);
 	config_finish(&c);

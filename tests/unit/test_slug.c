@@ -1,7 +1,7 @@
 /*
  * test_slug.c: session names: slug_check against the grammar
- * ^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$, slug_from_branch (lowercasing, runs of
- * other characters to one '-', trimming, too short / too long), and
+ * ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$, slug_from_branch (lowercasing, runs
+ * of other characters to one '-', trimming, empty / too long), and
  * slug_quote for messages (control bytes, backslash, truncation).
  */
 #include "util/common.h"
@@ -45,6 +45,8 @@ static void test_check_valid(void)
 {
 	char *max = repeat('a', SLUG_MAX);
 
+	expect_valid("a"); /* one character is a name (it was refused: issue 15) */
+	expect_valid("7");
 	expect_valid("ab");
 	expect_valid("a1");
 	expect_valid("1a");
@@ -64,13 +66,13 @@ static void test_check_valid(void)
 static void test_check_invalid(void)
 {
 	static const char *const bad[] = {
-		"",    "a",   "-",   "--",   "-a",   "a-", "-ab-", "Ab",  "aB",  "a_b",
+		"",    "A",   "-",   "--",   "-a",   "a-", "-ab-", "Ab",  "aB",  "a_b",
 		"a.b", "a b", "a/b", "a\nb", "a\tb", "é",  "aé",   "a+b", " ab", "ab ",
 	};
 	char *long1 = repeat('a', SLUG_MAX + 1), *long2 = repeat('-', 200);
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
-		expect_invalid(bad[i], "use 2-63 characters from a-z, 0-9 and '-'");
+		expect_invalid(bad[i], "use 1-63 characters from a-z, 0-9 and '-'");
 	expect_invalid(long1, "longer than 63 characters");
 	expect_invalid(long2, "longer than 63 characters");
 	free(long1);
@@ -127,6 +129,9 @@ static void test_from_branch(void)
 	expect_branch("v1.2.3", "v1-2-3");
 	expect_branch("caf\xc3\xa9-bar", "caf-bar"); /* non-ASCII bytes are separators */
 	expect_branch("x-y", "x-y");
+	expect_branch("a", "a"); /* a one-letter branch is a one-letter name */
+	expect_branch("/A/", "a");
+	expect_branch("_9_", "9");
 	expect_branch(b63, b63);
 	/* a long branch that collapses to a short enough slug is fine */
 	long_runs = xasprintf("ab%sc", "////////////////////////////////////////////////////"
@@ -143,8 +148,7 @@ static void test_from_branch_errors(void)
 	expect_branch_bad("", "gives no usable session name");
 	expect_branch_bad("///", "gives no usable session name");
 	expect_branch_bad("-_-.", "gives no usable session name");
-	expect_branch_bad("a", "gives no usable session name");
-	expect_branch_bad("/a/", "gives no usable session name");
+	expect_branch_bad("_", "gives no usable session name: it has no letter or digit");
 	expect_branch_bad("\xc3\xa9\xc3\xa9", "gives no usable session name");
 	expect_branch_bad(b64, "longer than 63 characters");
 	expect_branch_bad(b200, "longer than 63 characters");
