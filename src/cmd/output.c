@@ -84,6 +84,15 @@ void out_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+void out_hint(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("hint: ", "36", fmt, ap);
+	va_end(ap);
+}
+
 void out_step(const char *fmt, ...)
 {
 	struct strbuf text = STRBUF_INIT, sb = STRBUF_INIT;

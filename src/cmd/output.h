@@ -15,6 +15,8 @@
 void out_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "berth: warning: <message>" on stderr. */
 void out_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "berth: hint: <message>" on stderr: a suggestion of what to do next. */
+void out_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A progress line on stderr ("» ..."), unless quiet. */
 void out_step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print formatted text to f with outside text made printable (newlines kept):
