@@ -136,21 +136,22 @@ static char *health_text(const struct ls_health *h, const char *status)
 
 /* Fill h for session s: its native services' status files (services_view)
  * and whether its worktree is there. Advice only for a session no command
- * is working on (pending and crashed-op have their own). */
+ * is working on (pending and crashed-op have their own); of its services
+ * only for an active one (`berth up` resumes a stopped one whole). */
 static void health_fill(struct cmd_ctx *ctx, const struct session *s, struct ls_health *h)
 {
 	const char *status = session_display_status(s);
-	bool quiet = strcmp(status, "active") && strcmp(status, "stopped");
+	bool active = !strcmp(status, "active"), quiet;
 	struct strvec names = STRVEC_INIT;
 
 	h->worktree_missing = !path_is_dir(s->worktree);
-	if (h->worktree_missing && !quiet)
+	if (h->worktree_missing && (active || !strcmp(status, "stopped")))
 		strvec_pushf(&h->advice,
 			     "%s: its worktree '%s' is gone; `berth down %s` frees its slot and "
 			     "ports",
 			     s->slug, s->worktree, s->slug);
 	/* a session without its worktree: down is the one thing to do */
-	quiet |= h->worktree_missing;
+	quiet = !active || h->worktree_missing;
 	cmd_service_names(ctx, s->slug, &names);
 	for (size_t i = 0; i < names.n; i++) {
 		struct svc_view v;
