@@ -1,17 +1,19 @@
 /*
  * cmd_doctor.c: `berth doctor`: what berth needs from the machine, checked
  * one item per line (ok / warn / fail), each failing line saying what to do:
- * libgit2 and the repository, the process layer (pidfds, the child
- * subreaper, /proc and its children files), containment (cgroup v2 or the
- * subreaper fallback), tmux, docker and its compose flavour, and the
- * integrity of the state store. It changes nothing of the repository: it
- * runs outside one too, and never creates the state store.
+ * git, libgit2 and the repository, the process layer (pidfds, the child
+ * subreaper, /proc and its children files, sock_diag), containment (cgroup v2
+ * or the subreaper fallback), tmux and its socket directory, docker and its
+ * compose flavour, PostgreSQL for [database], and the integrity of the state
+ * store. It changes nothing of the repository nor creates anything: it runs
+ * outside one too, and never creates the state store or the socket directory.
  */
 #include "util/common.h"
 
 #include <fcntl.h>
 #include <git2.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -21,12 +23,14 @@
 #include "db/database.h"
 #include "db/server.h"
 #include "docker/docker.h"
+#include "probe/listeners.h"
 #include "proc/cgroup.h"
 #include "proc/pidref.h"
 #include "proc/run.h"
 #include "tmux/tmux.h"
 #include "util/fsutil.h"
 
+#define DOCTOR_GIT_MS 5000
 #define DOCTOR_TMUX_MS 5000
 #define DOCTOR_DOCKER_MS 5000 /* a daemon that does not answer by then is reported */
 
@@ -66,11 +70,47 @@ static void add(struct doctor *d, const char *name, enum check_status status, co
 
 /* ---- git ---- */
 
+static char *first_line(const struct strbuf *sb)
+{
+	const char *s = sb->buf ? sb->buf : "";
+
+	return xstrndup(s, strcspn(s, "\n"));
+}
+
+/* berth itself works through libgit2; git is for the people and hooks that
+ * work in the worktrees it makes. */
+static void check_git_cli(struct doctor *d)
+{
+	const char *argv[] = {"git", "--version", NULL};
+	struct spawn_opts o = {0};
+	struct strbuf out = STRBUF_INIT;
+	char *why = NULL, *line;
+	int r;
+
+	o.argv = (char *const *)argv;
+	o.stdin_fd = -1;
+	r = spawn_run_checked(&o, DOCTOR_GIT_MS, &out, &why);
+	line = first_line(&out);
+	if (r == -ENOENT)
+		add(d, "git", CHECK_WARN,
+		    "git is not installed: berth works through libgit2, but you (and your hooks) "
+		    "need git in the worktrees it makes (apt-get install git)");
+	else if (r < 0)
+		add(d, "git", CHECK_WARN, "`git --version` fails: %s; check your git installation",
+		    why);
+	else
+		add(d, "git", CHECK_OK, "%s", line);
+	free(line);
+	free(why);
+	strbuf_release(&out);
+}
+
 static void check_git(struct doctor *d, struct cmd_ctx *ctx)
 {
 	char *cause = NULL, *path;
 	int major = 0, minor = 0, rev = 0, r;
 
+	check_git_cli(d);
 	git_libgit2_version(&major, &minor, &rev);
 	add(d, "libgit2", CHECK_OK, "libgit2 %d.%d.%d", major, minor, rev);
 
@@ -111,6 +151,37 @@ static void check_git(struct doctor *d, struct cmd_ctx *ctx)
 
 /* ---- process supervision ---- */
 
+/* Who listens on which port: what port allocation and `status` ask. */
+static void check_sock_diag(struct doctor *d)
+{
+	struct listener_set set = {0};
+	int r = listeners_dump_netlink(&set), r2;
+
+	if (r >= 0) {
+		add(d, "sock_diag", CHECK_OK,
+		    "a NETLINK_SOCK_DIAG dump works (%zu listening TCP socket%s): berth sees who "
+		    "listens on a port without reading /proc/net",
+		    set.n, set.n == 1 ? "" : "s");
+		listener_set_finish(&set);
+		return;
+	}
+	listener_set_finish(&set);
+	r2 = listeners_dump_procnet(&set, "/proc");
+	listener_set_finish(&set);
+	if (r2 >= 0)
+		add(d, "sock_diag", CHECK_WARN,
+		    "a NETLINK_SOCK_DIAG dump fails (%s): berth falls back to parsing "
+		    "/proc/net/tcp{,6}, which is slower on a busy machine; a container needs "
+		    "its own network namespace's netlink (no seccomp filter that denies "
+		    "AF_NETLINK)",
+		    strerror(-r));
+	else
+		add(d, "sock_diag", CHECK_FAIL,
+		    "a NETLINK_SOCK_DIAG dump fails (%s) and /proc/net/tcp cannot be read (%s): "
+		    "berth cannot tell which ports are taken; mount /proc and allow AF_NETLINK",
+		    strerror(-r), strerror(-r2));
+}
+
 static void check_processes(struct doctor *d)
 {
 	char *text = NULL, *children;
@@ -129,15 +200,20 @@ static void check_processes(struct doctor *d)
 		    strerror(-fd));
 	}
 
-	if (prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&v, 0, 0, 0) == 0)
+	/* Set it on ourselves, as every shim does, then put back what was. */
+	if (prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&v, 0, 0, 0) == 0 &&
+	    prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0, 0, 0) == 0) {
+		prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)v, 0, 0, 0);
 		add(d, "subreaper", CHECK_OK,
-		    "PR_SET_CHILD_SUBREAPER is available: each shim adopts what its service "
+		    "prctl(PR_SET_CHILD_SUBREAPER) works: each shim adopts what its service "
 		    "double-forks or detaches with setsid");
-	else
+	} else {
 		add(d, "subreaper", CHECK_FAIL,
-		    "prctl(PR_GET_CHILD_SUBREAPER) fails (%s): a shim cannot adopt its service's "
-		    "orphans; berth needs Linux 3.4 or later",
+		    "prctl(PR_SET_CHILD_SUBREAPER) fails (%s): a shim cannot adopt its service's "
+		    "orphans; berth needs Linux 3.4 or later (and no seccomp filter that denies "
+		    "it)",
 		    strerror(errno));
+	}
 
 	r = read_file("/proc/self/stat", 4096, &text, &len);
 	free(text);
@@ -164,6 +240,7 @@ static void check_processes(struct doctor *d)
 		    "kernel is)",
 		    children, strerror(-r));
 	free(children);
+	check_sock_diag(d);
 }
 
 /* ---- containment ---- */
@@ -196,13 +273,6 @@ static void check_containment(struct doctor *d)
 }
 
 /* ---- tmux ---- */
-
-static char *first_line(const struct strbuf *sb)
-{
-	const char *s = sb->buf ? sb->buf : "";
-
-	return xstrndup(s, strcspn(s, "\n"));
-}
 
 static void check_tmux(struct doctor *d)
 {
@@ -241,6 +311,36 @@ static void check_tmux(struct doctor *d)
 	strbuf_release(&out);
 }
 
+/* The directory of the tmux runner's sockets: read, never created. */
+static void check_socket_dir(struct doctor *d)
+{
+	bool needed = d->have_config && d->config.runner == RUNNER_TMUX;
+	enum check_status bad = needed ? CHECK_FAIL : CHECK_WARN;
+	const char *unneeded = needed ? "" : " (used only by runner = tmux)";
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	char *dir = tmux_socket_dir_path(), *cause = NULL;
+	struct stat st;
+	const char *where =
+		rt && *rt == '/' ? "under $XDG_RUNTIME_DIR" : "in /tmp: XDG_RUNTIME_DIR is not set";
+	int r = tmux_socket_dir_check(dir, &cause);
+
+	if (r == -ENOENT)
+		add(d, "socket-dir", CHECK_OK,
+		    "%s (%s) is not there yet: the tmux runner makes it, mode 0700", dir, where);
+	else if (r == -EPERM && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+		 st.st_uid == getuid())
+		add(d, "socket-dir", bad,
+		    "%s has mode %04o%s: others can reach the tmux server's socket there, and "
+		    "berth refuses it; `chmod 700 %s`",
+		    dir, (unsigned)(st.st_mode & 07777), unneeded, dir);
+	else if (r < 0)
+		add(d, "socket-dir", bad, "%s%s", cause, unneeded);
+	else
+		add(d, "socket-dir", CHECK_OK, "%s (%s): yours, mode 0700", dir, where);
+	free(cause);
+	free(dir);
+}
+
 /* ---- docker ---- */
 
 static void check_docker(struct doctor *d)
@@ -268,10 +368,19 @@ static void check_docker(struct doctor *d)
 		goto out;
 	}
 	if (r < 0) {
-		add(d, "docker", bad,
-		    "the Docker daemon does not answer%s (%s): start it (`systemctl start "
-		    "docker`, or dockerd)",
-		    unneeded, why);
+		const char *host = getenv("DOCKER_HOST");
+
+		if (host && *host)
+			add(d, "docker", bad,
+			    "the Docker daemon at DOCKER_HOST=%s does not answer%s (%s): start it, "
+			    "or point DOCKER_HOST at one that runs (unset, docker uses "
+			    "/var/run/docker.sock)",
+			    host, unneeded, why);
+		else
+			add(d, "docker", bad,
+			    "the Docker daemon does not answer%s (%s): start it (`systemctl start "
+			    "docker`, or dockerd)",
+			    unneeded, why);
 		goto out;
 	}
 	version = first_line(&out);
@@ -410,6 +519,7 @@ static int cmd_doctor_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	check_processes(&d);
 	check_containment(&d);
 	check_tmux(&d);
+	check_socket_dir(&d);
 	check_docker(&d);
 	check_database(&d, ctx);
 	check_state(&d, ctx);
@@ -438,11 +548,13 @@ const struct cmd_entry cmd_doctor_entry = {
 			 COMPLETE_NONE, NULL},
 			{0},
 		},
-	.summary = "check what berth needs: git, pidfds, subreaper, /proc, cgroups, tmux, docker",
+	.summary = "check what berth needs: git, pidfds, subreaper, /proc, sock_diag, cgroups, "
+		   "tmux, docker",
 	.help = "One line per item: ok, warn (berth works, with less), or fail (berth cannot\n"
 		"work as it should; the line says what to do). Runs outside a repository too\n"
-		"(the repository line is then a warning). tmux and docker are failures only\n"
-		"when .berth.ini uses them (runner = tmux; docker services or container mode).\n"
+		"(the repository line is then a warning). tmux, its socket directory and docker\n"
+		"are failures only when .berth.ini uses them (runner = tmux; docker services or\n"
+		"container mode).\n"
 		"The state store is checked read-only (PRAGMA quick_check), never created.\n"
 		"Exit status 1 when an item failed.\n",
 	.flags = 0,

@@ -54,8 +54,7 @@ int tmux_version_parse(const char *text, int *ret)
 	return 0;
 }
 
-/* $XDG_RUNTIME_DIR/berth, else /tmp/berth-<uid>. */
-static char *socket_dir_path(void)
+char *tmux_socket_dir_path(void)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
 
@@ -63,36 +62,50 @@ static char *socket_dir_path(void)
 				: xasprintf("/tmp/berth-%u", (unsigned)getuid());
 }
 
-int tmux_socket_dir(char **ret, char **cause)
+int tmux_socket_dir_check(const char *dir, char **cause)
 {
-	char *dir = socket_dir_path();
 	struct stat st;
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		*cause = xasprintf("cannot create '%s': %s", dir, strerror(errno));
-		goto fail;
-	}
 	if (lstat(dir, &st) < 0) {
+		if (errno == ENOENT)
+			return -ENOENT;
 		*cause = xasprintf("cannot read '%s': %s", dir, strerror(errno));
-		goto fail;
+		return -(errno ? errno : EIO);
 	}
 	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
 		*cause = xasprintf("'%s' must be a directory of yours that nobody else can "
 				   "enter (mode 0700): remove it, or set XDG_RUNTIME_DIR",
 				   dir);
-		errno = EPERM;
-		goto fail;
+		return -EPERM;
+	}
+	return 0;
+}
+
+int tmux_socket_dir(char **ret, char **cause)
+{
+	char *dir = tmux_socket_dir_path();
+	int r;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		r = -errno;
+		*cause = xasprintf("cannot create '%s': %s", dir, strerror(-r));
+		free(dir);
+		return r;
+	}
+	r = tmux_socket_dir_check(dir, cause);
+	if (r == -ENOENT) /* removed under us */
+		*cause = xasprintf("cannot read '%s': %s", dir, strerror(ENOENT));
+	if (r < 0) {
+		free(dir);
+		return r;
 	}
 	*ret = dir;
 	return 0;
-fail:
-	free(dir);
-	return -(errno ? errno : EIO);
 }
 
 bool tmux_socket_exists(const char *root_id)
 {
-	char *dir = socket_dir_path(), *path = xasprintf("%s/%s", dir, root_id);
+	char *dir = tmux_socket_dir_path(), *path = xasprintf("%s/%s", dir, root_id);
 	struct stat st;
 	bool r = lstat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 

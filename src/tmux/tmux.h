@@ -48,6 +48,12 @@ int tmux_version_parse(const char *text, int *ret);
  * (ours, a directory, no access for others). Caller frees. -errno with
  * *cause. */
 int tmux_socket_dir(char **ret, char **cause);
+/* Where that directory is (nothing is created). Caller frees. */
+char *tmux_socket_dir_path(void);
+/* The check of tmux_socket_dir on dir, read-only: 0 when it is a directory
+ * of ours with no access for others, -ENOENT when it is not there, else
+ * -errno with *cause saying what to do. */
+int tmux_socket_dir_check(const char *dir, char **cause);
 
 /* Is there a socket of the repository with identity root_id's tmux server
  * (sessions made while its config said runner = tmux)? */

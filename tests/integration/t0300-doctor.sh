@@ -1,7 +1,9 @@
 #!/bin/sh
 # berth doctor: one line per item, the containment line, --json, the
 # BERTH_CONTAINMENT=subreaper fallback, outside a repository, the state store
-# checked read-only (never created; a corrupt one fails).
+# checked read-only (never created; a corrupt one fails), tmux missing from
+# PATH, a Docker daemon nobody answers for at DOCKER_HOST, the tmux socket
+# directory's mode.
 . "$BERTH_SRCDIR/tests/lib.sh"
 
 # doctor exits 0, or 1 when this machine lacks something berth needs: the
@@ -36,13 +38,16 @@ test_expect_success 'doctor in a repository: exit 0, every item, the containment
 	runner = process
 	EOF
   berth doctor >out 2>err &&
-  for n in libgit2 repository config pidfd subreaper proc proc-children containment \
-      tmux docker state.db; do
+  for n in git libgit2 repository config pidfd subreaper proc proc-children sock_diag \
+      containment tmux socket-dir docker state.db; do
     grep -q "^[a-z]* *$n " out || { echo "no line for $n" >&2; cat out >&2; return 1; }
   done &&
+  test_grep "^ok    git  *git version [0-9]" out &&
   test_grep "^ok    libgit2 " out &&
   test_grep "^ok    repository " out &&
+  test_grep "^ok    subreaper  *prctl(PR_SET_CHILD_SUBREAPER) works" out &&
   test_grep "^ok    proc " out &&
+  test_grep "^[a-z]* *sock_diag  *\(a NETLINK_SOCK_DIAG dump works\|a NETLINK_SOCK_DIAG dump fails .*falls back\)" out &&
   test_grep "^[a-z]* *containment  *\(cgroup v2 at .*contained\|none: \)" out &&
   test_grep "[0-9]* ok, [0-9]* warnings\{0,1\}, 0 failures$" out &&
   test ! -s err
@@ -57,6 +62,9 @@ test_expect_success '--json parses and has the containment' '
   berth doctor --json >out.json &&
   json_assert out.json "
 assert sorted(d) == [\"cgroup\", \"checks\", \"containment\"], d
+assert [x[\"name\"] for x in d[\"checks\"]] == [\"git\", \"libgit2\", \"repository\", \"config\",
+    \"pidfd\", \"subreaper\", \"proc\", \"proc-children\", \"sock_diag\", \"containment\",
+    \"tmux\", \"socket-dir\", \"docker\", \"state.db\"], d
 assert d[\"containment\"] in (\"cgroup\", \"subreaper\"), d
 assert (d[\"cgroup\"] is not None) == (d[\"containment\"] == \"cgroup\"), d
 for x in d[\"checks\"]:
@@ -132,6 +140,80 @@ test_expect_success 'runner = tmux without a usable tmux fails; runner = process
   printf "[berth]\nrunner = tmux\n" >.berth.ini &&
   test_must_fail code=1 env PATH="$TEST_ROOT/bin:$PATH" "$BERTH" doctor >out 2>err &&
   test_grep "^fail  tmux  *tmux 2.9a is too old: the tmux runner needs 3.2 or later" out
+'
+
+# A PATH with everything of ours but tmux: a directory of symlinks to every
+# program of every PATH directory (the first of each name wins, as in PATH)
+# except tmux.
+make_path_without_tmux() {
+  nt=$TEST_ROOT/no-tmux-bin
+  rm -rf "$nt" && mkdir -p "$nt" &&
+  ( IFS=:; for dir in $PATH; do
+      [ -d "$dir" ] || continue
+      for f in "$dir"/*; do
+        name=${f##*/}
+        [ "$name" = tmux ] && continue
+        [ -x "$f" ] && [ ! -e "$nt/$name" ] && ln -s "$f" "$nt/$name"
+      done
+    done; true ) &&
+  NO_TMUX_PATH=$nt &&
+  ! PATH=$NO_TMUX_PATH command -v tmux >/dev/null 2>&1 &&
+  PATH=$NO_TMUX_PATH command -v git >/dev/null
+}
+
+test_expect_success 'no tmux in PATH: a warning under runner = process, a failure under runner = tmux, with what to install' '
+  make_path_without_tmux &&
+  printf "[berth]\nrunner = process\n" >.berth.ini &&
+  { env PATH="$NO_TMUX_PATH" "$BERTH" doctor >out 2>err; doctor_ran $?; } &&
+  test_grep "^warn  tmux  *tmux is not installed (needed only for runner = tmux): install tmux 3.2 or later (apt-get install tmux)$" out &&
+  test_grep "^ok    git " out &&
+  printf "[berth]\nrunner = tmux\n" >.berth.ini &&
+  test_must_fail code=1 env PATH="$NO_TMUX_PATH" "$BERTH" doctor >out 2>err &&
+  test_grep "^fail  tmux  *tmux is not installed: install tmux 3.2 or later (apt-get install tmux)$" out &&
+  test_must_fail code=1 env PATH="$NO_TMUX_PATH" "$BERTH" doctor --json >out.json &&
+  json_assert out.json "
+assert c[\"tmux\"][\"status\"] == \"fail\", c
+assert \"apt-get install tmux\" in c[\"tmux\"][\"detail\"], c
+"
+'
+
+test_expect_success 'a Docker daemon that does not answer at DOCKER_HOST: named, with what to do' '
+  if ! command -v docker >/dev/null 2>&1; then
+    say "docker is not installed: only the missing-docker line is checked" &&
+    { berth doctor >out 2>err; doctor_ran $?; } &&
+    test_grep "^[a-z]* *docker  *docker is not installed" out &&
+    return 0
+  fi &&
+  sock=$TEST_ROOT/dead-docker.sock &&
+  python3 -c "import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$sock" &&
+  test -S "$sock" &&
+  printf "[berth]\nrunner = process\n" >.berth.ini &&
+  { DOCKER_HOST=unix://$sock berth doctor >out 2>err; doctor_ran $?; } &&
+  test_grep "^warn  docker  *the Docker daemon at DOCKER_HOST=unix://$sock does not answer (this config uses no docker service) (.*): start it, or point DOCKER_HOST at one that runs" out &&
+  printf "[berth]\nmode = container\n\n[service \"app\"]\nrun = docker\nbase_port = 8080\n" >.berth.ini &&
+  test_must_fail code=1 env DOCKER_HOST=unix://$sock "$BERTH" doctor >out 2>err &&
+  test_grep "^fail  docker  *the Docker daemon at DOCKER_HOST=unix://$sock does not answer (.*): start it, or point DOCKER_HOST" out &&
+  test_must_fail code=1 env DOCKER_HOST=unix://$sock "$BERTH" doctor --json >out.json &&
+  json_assert out.json "assert c[\"docker\"][\"status\"] == \"fail\" and \"DOCKER_HOST\" in c[\"docker\"][\"detail\"], c"
+'
+
+test_expect_success 'the tmux socket directory: not made by doctor; a mode others can enter is refused with chmod 700' '
+  printf "[berth]\nrunner = process\n" >.berth.ini &&
+  sd=$XDG_RUNTIME_DIR/berth &&
+  rm -rf "$sd" &&
+  { berth doctor >out 2>err; doctor_ran $?; } &&
+  test_grep "^ok    socket-dir  *$sd (under \$XDG_RUNTIME_DIR) is not there yet: the tmux runner makes it, mode 0700" out &&
+  test ! -e "$sd" &&
+  mkdir -m 0755 "$sd" &&
+  { berth doctor >out 2>err; doctor_ran $?; } &&
+  test_grep "^warn  socket-dir  *$sd has mode 0755 (used only by runner = tmux): .*\`chmod 700 $sd\`" out &&
+  printf "[berth]\nrunner = tmux\n" >.berth.ini &&
+  test_must_fail code=1 berth doctor >out 2>err &&
+  test_grep "^fail  socket-dir  *$sd has mode 0755: .*\`chmod 700 $sd\`" out &&
+  chmod 700 "$sd" &&
+  { berth doctor >out 2>err; doctor_ran $?; } &&
+  test_grep "^ok    socket-dir  *$sd (under \$XDG_RUNTIME_DIR): yours, mode 0700" out &&
+  rmdir "$sd"
 '
 
 test_expect_success 'an invalid .berth.ini fails with its line' '
