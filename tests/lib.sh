@@ -426,6 +426,18 @@ EOF_PY
 }
 
 # test_eq GOT WANT: string equality that says what it got when it fails.
+# test_json_error FILE CODE: FILE is the one JSON document a command that
+# failed under --json prints: {"error": {"exit": CODE, "kind", "message"}}.
+test_json_error() {
+  python3 - "$1" "$2" <<'EOF_PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert set(d) == {"error"}, d
+e = d["error"]
+assert e["exit"] == int(sys.argv[2]) and e["kind"] and e["message"], e
+EOF_PY
+}
+
 test_eq() {
   if [ "$1" != "$2" ]; then
     printf 'test_eq: got  [%s]\n         want [%s]\n' "$1" "$2" >&2

@@ -81,21 +81,19 @@ int cmdopt_parse(const struct cmd_entry *e, int argc, char **argv, struct cmd_ar
 		const struct cmd_opt *o = NULL;
 
 		if (c >= 256) {
-			const char *text = argv[optind - 1] + 2;
+			/* how it was written: "--name", "--name=VALUE", or "--name"
+			 * then VALUE (getopt has moved past both) */
+			const char *last = argv[optind - 1], *text = last + 2;
 
 			o = v[c - 256];
+			if (o->arg && !(strncmp(last, "--", 2) == 0 && strchr(last, '=')) && optind >= 2)
+				text = argv[optind - 2] + 2;
 			/* the whole name: getopt also takes a prefix (--keep for
 			 * --keep-worktree), which a script must not rely on */
 			if (strncmp(text, o->name, strlen(o->name)) ||
 			    (text[strlen(o->name)] && text[strlen(o->name)] != '=')) {
-				if (o->arg && !strchr(text, '=') && optind - 2 >= 0 &&
-				    !strncmp(argv[optind - 2], "--", 2))
-					text = argv[optind - 2] + 2; /* "--opt VALUE" */
-				if (strncmp(text, o->name, strlen(o->name)) ||
-				    (text[strlen(o->name)] && text[strlen(o->name)] != '=')) {
-					code = unknown(e, text - 2, v, n);
-					break;
-				}
+				code = unknown(e, text - 2, v, n);
+				break;
 			}
 		} else if (c != '?' && c != ':') {
 			for (size_t i = 0; i < n && !o; i++)

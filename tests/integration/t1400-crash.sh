@@ -164,7 +164,7 @@ refuses_store() {
   test_grep "move it away and run the command again" err &&
   test_grep "$1" err &&
   test_must_fail code=1 berth ls --json >out 2>err &&
-  test ! -s out &&
+  test_json_error out 1 &&
   test_must_fail code=1 berth up st-x >out 2>err &&
   test_grep "not a berth state store" err &&
   test ! -e "$WTS/st-x" &&

@@ -359,8 +359,8 @@ base_port = $((P + 80))
 pre_spawn = echo "pre_spawn sees \$BERTH_WEB_PORT"; sleep 1000 &
 post_up = echo "post_up ran"; exit 4
 EOF_INI
-  test_must_fail berth up hook-a --json >out 2>err &&
-  test ! -s out &&
+  test_must_fail code=1 berth up hook-a --json >out 2>err &&
+  test_json_error out 1 &&
   test_grep "pre_spawn sees $((P + 81))" err &&
   test_grep "hook post_up failed: exited with status 4" err &&
   test "$(session_count)" = 0 &&
