@@ -86,7 +86,8 @@ int cmdopt_parse(const struct cmd_entry *e, int argc, char **argv, struct cmd_ar
 			const char *last = argv[optind - 1], *text = last + 2;
 
 			o = v[c - 256];
-			if (o->arg && !(strncmp(last, "--", 2) == 0 && strchr(last, '=')) && optind >= 2)
+			if (o->arg && !(strncmp(last, "--", 2) == 0 && strchr(last, '=')) &&
+			    optind >= 2)
 				text = argv[optind - 2] + 2;
 			/* the whole name: getopt also takes a prefix (--keep for
 			 * --keep-worktree), which a script must not rely on */
