@@ -546,6 +546,18 @@ out:
 	events_free(v, n);
 }
 
+json_t *outcome_json(const char *slug, const char *status, const char *key,
+		     const struct strvec *native, const struct strvec *docker)
+{
+	json_t *names = json_array();
+
+	for (size_t i = 0; i < native->n; i++)
+		json_array_append_new(names, json_string(native->v[i]));
+	for (size_t i = 0; i < docker->n; i++)
+		json_array_append_new(names, json_string(docker->v[i]));
+	return json_pack("{s:s, s:s, s:o}", "slug", slug, "status", status, key, names);
+}
+
 int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
 			      struct session *ret, int *ret_first)
 {

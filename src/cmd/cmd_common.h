@@ -142,6 +142,10 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
  * names a configured service (then the session is the current worktree's).
  * Fetches the session into *ret and sets *ret_first to the first service
  * argument. Prints errors; returns an exit code or 0. */
+/* {"slug", "status", key: [native names..., docker names...]}: the outcome
+ * of stop, start and restart under --json. */
+json_t *outcome_json(const char *slug, const char *status, const char *key,
+		     const struct strvec *native, const struct strvec *docker);
 int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
 			      struct session *ret, int *ret_first);
 /* argv[first..argc) must each name a native service with a command in the

@@ -356,7 +356,14 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	/* the event log's retention ([watch] events_keep, events_max_age) */
 	state_events_prune(ctx->state, ctx->config.watch.events_keep,
 			   time_wall_ms() - (int64_t)ctx->config.watch.events_max_age_ms);
-	if (keep_wt)
+	if (cmdopt_has(ctx->args, "json"))
+		out_json(json_pack("{s:s, s:s, s:i, s:s, s:b, s:o, s:b}", "slug", slug, "status",
+				   keep_wt ? "stopped" : "down", "slot", (int)s.slot, "branch",
+				   s.branch, "branch_deleted", branch_dropped, "worktree",
+				   keep_wt || !remove_wt ? json_string(s.worktree) : json_null(),
+				   "database_kept",
+				   ctx->config.database.enabled && (keep_wt || keep_db)));
+	else if (keep_wt)
 		out_line(stdout,
 			 "session '%s' is stopped; slot %u and its ports are kept, the worktree is "
 			 "at %s; `berth up %s` resumes it\n",
@@ -389,6 +396,8 @@ const struct cmd_entry cmd_down_entry = {
 			 COMPLETE_NONE, NULL},
 			{"force", 'f', NULL,
 			 "delete the worktree even with uncommitted or untracked work",
+			 COMPLETE_NONE, NULL},
+			{"json", 0, NULL, "the outcome as JSON on stdout (docs/json.md)",
 			 COMPLETE_NONE, NULL},
 			{0},
 		},

@@ -132,7 +132,11 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	k = pick_native(ctx, s.slug, start, all ? NULL : &wanted, order, (size_t)n, pick, &names,
 			&lost_ones);
 	if (!k && !docker.n && start) {
-		out_line(stdout, "every service named of session '%s' runs already\n", s.slug);
+		if (cmdopt_has(ctx->args, "json"))
+			out_json(outcome_json(s.slug, "active", "started", &names, &docker));
+		else
+			out_line(stdout, "every service named of session '%s' runs already\n",
+				 s.slug);
 		goto out;
 	}
 	if (!k && !docker.n) {
@@ -199,8 +203,12 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		activity_touch(ctx->berth_dir, s.slug);
 		k += docker.n;
 		session_event(ctx->state, s.slug, cmd, "%zu service%s", k, k == 1 ? "" : "s");
-		out_line(stdout, "%s %zu service%s of session '%s'\n",
-			 start ? "started" : "restarted", k, k == 1 ? "" : "s", s.slug);
+		if (cmdopt_has(ctx->args, "json"))
+			out_json(outcome_json(s.slug, "active", start ? "started" : "restarted",
+					      &names, &docker));
+		else
+			out_line(stdout, "%s %zu service%s of session '%s'\n",
+				 start ? "started" : "restarted", k, k == 1 ? "" : "s", s.slug);
 	}
 out:
 	free(failed);
@@ -222,6 +230,12 @@ const struct cmd_entry cmd_restart_entry = {
 	.name = "restart",
 	.args = "[<slug>] [service...]",
 	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"json", 0, NULL, "the outcome as JSON on stdout (docs/json.md)",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "restart services in place: same ports, waiting until they are ready",
 	.help = "Without services: every native service, in dependency order. Each service's\n"
 		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
@@ -239,6 +253,12 @@ const struct cmd_entry cmd_start_entry = {
 	.name = "start",
 	.args = "[<slug>] [service...]",
 	.complete = COMPLETE_SESSION,
+	.opts =
+		(const struct cmd_opt[]){
+			{"json", 0, NULL, "the outcome as JSON on stdout (docs/json.md)",
+			 COMPLETE_NONE, NULL},
+			{0},
+		},
 	.summary = "start services that do not run, on their ports, waiting until they are ready",
 	.help = "Named services (and what they depend on) that are not running: stopped by\n"
 		"`berth stop`, ended or failed. Without services: every service that does not\n"

@@ -86,7 +86,11 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	if (code)
 		goto out;
 	if (s.status == SESSION_STOPPED && whole) {
-		out_line(stdout, "session '%s' is already stopped\n", s.slug);
+		if (cmdopt_has(ctx->args, "json"))
+			out_json(json_pack("{s:s, s:s, s:[]}", "slug", s.slug, "status", "stopped",
+					   "stopped"));
+		else
+			out_line(stdout, "session '%s' is already stopped\n", s.slug);
 		goto out;
 	}
 	if (s.status != SESSION_ACTIVE) {
@@ -150,19 +154,24 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	cmd_own_release(ctx);
+	if (cmdopt_has(ctx->args, "json"))
+		out_json(outcome_json(s.slug, whole ? "stopped" : "active", "stopped", &names,
+				      &docker));
 	if (whole) {
 		session_event(ctx->state, s.slug, idle_ms ? "idle-stop" : "stopped", "slot %u",
 			      s.slot);
-		out_line(stdout,
-			 "session '%s' is stopped; slot %u, its ports and its worktree are kept; "
-			 "`berth up %s` resumes it\n",
-			 s.slug, s.slot, s.slug);
+		if (!cmdopt_has(ctx->args, "json"))
+			out_line(stdout,
+				 "session '%s' is stopped; slot %u, its ports and its worktree are "
+				 "kept; `berth up %s` resumes it\n",
+				 s.slug, s.slot, s.slug);
 	} else {
 		size_t k = names.n + docker.n;
 
 		session_event(ctx->state, s.slug, "stopped", "%zu service%s", k, k == 1 ? "" : "s");
-		out_line(stdout, "stopped %zu service%s of session '%s'\n", k, k == 1 ? "" : "s",
-			 s.slug);
+		if (!cmdopt_has(ctx->args, "json"))
+			out_line(stdout, "stopped %zu service%s of session '%s'\n", k,
+				 k == 1 ? "" : "s", s.slug);
 	}
 	code = svc.unvouched ? EXIT_FAIL : EXIT_OK;
 out:
@@ -184,6 +193,8 @@ const struct cmd_entry cmd_stop_entry = {
 		(const struct cmd_opt[]){
 			{"if-idle", 0, "DURATION",
 			 "only when the session had no activity for DURATION (48h); else exit 5",
+			 COMPLETE_NONE, NULL},
+			{"json", 0, NULL, "the outcome as JSON on stdout (docs/json.md)",
 			 COMPLETE_NONE, NULL},
 			{0},
 		},

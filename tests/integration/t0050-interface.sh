@@ -159,6 +159,15 @@ test_expect_success 'a failure under --json is one JSON document on stdout: exit
   test_must_fail code=3 berth -q validate >/dev/null 2>&1; true
 '
 
+test_expect_success 'stop, start, restart and down --json: one outcome document each' '
+  berth up feat-j -q >/dev/null &&
+  berth stop feat-j worker --json >o && python3 -c "import json; d = json.load(open(\"o\")); assert d == {\"slug\": \"feat-j\", \"status\": \"active\", \"stopped\": [\"worker\"]}, d" &&
+  berth start feat-j --json -q >o && python3 -c "import json; d = json.load(open(\"o\")); assert d[\"started\"] == [\"worker\"], d" &&
+  berth restart feat-j web --json -q >o && python3 -c "import json; d = json.load(open(\"o\")); assert d[\"restarted\"] == [\"web\"], d" &&
+  berth down feat-j --json -q >o && python3 -c "import json; d = json.load(open(\"o\")); assert d[\"status\"] == \"down\" and d[\"worktree\"] is None and d[\"slug\"] == \"feat-j\", d" &&
+  test_must_fail code=4 berth down feat-j --json >o 2>/dev/null && test_json_error o 4
+'
+
 test_expect_success 'completion: an unknown shell is a usage error; __complete answers quietly outside a repository' '
   test_must_fail code=2 berth completion tcsh 2>err && test_grep "bash, zsh or fish" err &&
   (cd "$TEST_ROOT/bare" && "$BERTH" __complete sessions >out 2>/dev/null; test ! -s out) &&
