@@ -78,6 +78,27 @@ out:
 	return o;
 }
 
+/* The markers of pid or of its nearest ancestor that carries this
+ * repository's (root_id) session markers: true with *m filled (the caller
+ * finishes it). */
+static bool session_of_pid(pid_t pid, const char *root_id, struct marker *m)
+{
+	struct proc_stat st;
+	pid_t p = pid;
+
+	memset(m, 0, sizeof(*m));
+	for (int depth = 0; p > 1 && depth < 64; depth++) {
+		if (marker_read(p, m) == 0 && m->root_id && m->session)
+			break;
+		marker_finish(m);
+		memset(m, 0, sizeof(*m));
+		if (proc_stat_read(p, &st) < 0)
+			break;
+		p = st.ppid;
+	}
+	return m->root_id && !strcmp(m->root_id, root_id);
+}
+
 static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 {
 	struct port_rec *all = NULL;
@@ -88,12 +109,16 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 	const struct session *mine_s;
 	const char *mine;
 	size_t n = 0, nv = 0;
+	struct marker m = {0};
+	char *root_id = hash_root_id(ctx->root);
+	bool owned = false;
 	int r, code = EXIT_OK;
 
 	if (state_ports_all(ctx->state, &all, &n) < 0 ||
 	    state_sessions_list(ctx->state, &v, &nv) < 0) {
 		out_error("whose: cannot read the state store: %s", state_errmsg(ctx->state));
 		ports_free(all, n);
+		free(root_id);
 		return EXIT_FAIL;
 	}
 	rec = slot_recorded_port(all, n, port);
@@ -107,6 +132,9 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 		code = EXIT_FAIL;
 		goto out;
 	}
+	/* its listener's markers: the session it is of, recorded or not (a
+	 * service on the wrong port) */
+	owned = h.kind == HOLDER_PROCESS && session_of_pid(h.pid, root_id, &m);
 	if (json) {
 		json_t *o = json_object(), *recj = json_null();
 
@@ -126,6 +154,11 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 		json_object_set_new(o, "socket_uid",
 				    h.kind != HOLDER_FREE ? json_integer(h.uid) : json_null());
 		json_object_set_new(o, "container", whose_container(ctx, &h, port, v, nv, true));
+		json_object_set_new(
+			o, "session",
+			owned ? json_pack("{s:s, s:o}", "slug", m.session, "service",
+					  m.service ? json_string(m.service) : json_null())
+			      : json_null());
 		out_json(o);
 	} else {
 		char *who = slot_holder_text(&h, NULL);
@@ -140,12 +173,18 @@ static int whose_port(struct cmd_ctx *ctx, unsigned port, bool json)
 			printf("  nothing listens on it\n");
 		else
 			out_line(stdout, "  listening: %s\n", who);
+		if (owned)
+			out_line(stdout, "  the listener belongs to session '%s'%s%s%s\n",
+				 m.session, m.service ? ", service '" : "",
+				 m.service ? m.service : "", m.service ? "'" : "");
 		whose_container(ctx, &h, port, v, nv, false);
 		free(who);
 	}
 	if (!rec && h.kind == HOLDER_FREE)
 		code = EXIT_FAIL;
 out:
+	marker_finish(&m);
+	free(root_id);
 	port_holder_finish(&h);
 	probe_finish(&probe);
 	ports_free(all, n);
@@ -156,9 +195,8 @@ out:
 static int whose_pid(struct cmd_ctx *ctx, pid_t pid, bool json)
 {
 	char *root_id = hash_root_id(ctx->root);
-	struct proc_stat st, top;
+	struct proc_stat top;
 	struct marker m = {0};
-	pid_t p = pid;
 	int r, code = EXIT_FAIL;
 
 	r = proc_stat_read(pid, &top);
@@ -170,16 +208,7 @@ static int whose_pid(struct cmd_ctx *ctx, pid_t pid, bool json)
 		free(root_id);
 		return EXIT_FAIL;
 	}
-	/* The process itself, or its nearest ancestor, carries the markers. */
-	for (int depth = 0; p > 1 && depth < 64; depth++) {
-		if (marker_read(p, &m) == 0 && m.root_id && m.session)
-			break;
-		marker_finish(&m);
-		if (proc_stat_read(p, &st) < 0)
-			break;
-		p = st.ppid;
-	}
-	if (m.root_id && !strcmp(m.root_id, root_id)) {
+	if (session_of_pid(pid, root_id, &m)) {
 		code = EXIT_OK;
 		if (json) {
 			json_t *o = json_object();

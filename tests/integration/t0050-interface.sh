@@ -168,6 +168,24 @@ test_expect_success 'stop, start, restart and down --json: one outcome document 
   test_must_fail code=4 berth down feat-j --json >o 2>/dev/null && test_json_error o 4
 '
 
+test_expect_success 'whose :PORT names the session of a listener on a port no session recorded (as whose PID does)' '
+  cat >>.berth.ini <<EOF_INI &&
+
+[service "stray"]
+command = exec "\$BERTH_TEST_LISTEN" $((B + 50))
+ready = none
+EOF_INI
+  berth up feat-w -q >/dev/null &&
+  wait_for 20 "port_listening $((B + 50))" "the stray listener" &&
+  berth whose :$((B + 50)) >out &&
+  test_grep "not recorded by any session" out &&
+  test_grep "the listener belongs to session .feat-w., service .stray." out &&
+  berth whose :$((B + 50)) --json >o &&
+  python3 -c "import json; d = json.load(open(\"o\")); assert d[\"session\"] == {\"slug\": \"feat-w\", \"service\": \"stray\"} and d[\"recorded\"] is None, d" &&
+  berth down feat-w -q &&
+  git checkout -q .berth.ini
+'
+
 test_expect_success 'completion: an unknown shell is a usage error; __complete answers quietly outside a repository' '
   test_must_fail code=2 berth completion tcsh 2>err && test_grep "bash, zsh or fish" err &&
   (cd "$TEST_ROOT/bare" && "$BERTH" __complete sessions >out 2>/dev/null; test ! -s out) &&
