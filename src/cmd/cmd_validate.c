@@ -8,6 +8,7 @@
 #include "cmd/cmd_common.h"
 #include "cmd/output.h"
 #include "store/slot.h"
+#include "util/fsutil.h"
 
 static void print_ports(const struct config *c)
 {
@@ -41,6 +42,55 @@ static void print_ports(const struct config *c)
 	port_wants_free(w, n);
 }
 
+/* {"file", "valid", "mode", "runner", "services", "slots", "issues": [{error,
+ * line, message}], "ports": {"1": {"web": 3001}}}; exit 3 when not valid. */
+static int validate_json(struct cmd_ctx *ctx, bool ports)
+{
+	struct config_issues is;
+	int errors = config_validate(&ctx->config, &is);
+	json_t *doc = json_object(), *arr = json_array();
+	char *file = path_join(ctx->root, CONFIG_FILE);
+
+	for (size_t i = 0; i < is.n; i++)
+		json_array_append_new(
+			arr, json_pack("{s:b, s:o, s:s}", "error", is.v[i].error, "line",
+				       is.v[i].line ? json_integer(is.v[i].line) : json_null(),
+				       "message", is.v[i].msg));
+	json_object_set_new(doc, "file", json_string(file));
+	json_object_set_new(doc, "valid", json_boolean(errors == 0));
+	json_object_set_new(doc, "mode", json_string(config_mode_name(ctx->config.mode)));
+	json_object_set_new(doc, "runner", json_string(config_runner_name(ctx->config.runner)));
+	json_object_set_new(doc, "services", json_integer((json_int_t)ctx->config.n_services));
+	json_object_set_new(doc, "slots", json_integer(ctx->config.max_slots));
+	json_object_set_new(doc, "issues", arr);
+	if (ports) {
+		json_t *t = json_object();
+		struct port_want *w;
+		size_t n;
+
+		slot_port_wants(&ctx->config, &w, &n);
+		for (unsigned slot = 1; slot <= ctx->config.max_slots; slot++) {
+			json_t *row = json_object();
+			char key[16];
+
+			for (size_t i = 0; i < n; i++) {
+				unsigned p = config_port(&ctx->config, w[i].base, slot);
+
+				json_object_set_new(row, w[i].name,
+						    p ? json_integer(p) : json_null());
+			}
+			snprintf(key, sizeof(key), "%u", slot);
+			json_object_set_new(t, key, row);
+		}
+		port_wants_free(w, n);
+		json_object_set_new(doc, "ports", t);
+	}
+	out_json(doc);
+	config_issues_finish(&is);
+	free(file);
+	return errors ? EXIT_CONFIG : EXIT_OK;
+}
+
 static int cmd_validate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	bool ports = cmdopt_has(ctx->args, "ports");
@@ -48,6 +98,8 @@ static int cmd_validate_exec(struct cmd_ctx *ctx, int argc, char **argv)
 
 	if (argc > 1)
 		return cmd_usage_error(&cmd_validate_entry, "unexpected argument '%s'", argv[1]);
+	if (cmdopt_has(ctx->args, "json"))
+		return validate_json(ctx, ports);
 	code = cmd_check_config(ctx, true);
 	if (code)
 		return code;
@@ -65,6 +117,9 @@ const struct cmd_entry cmd_validate_entry = {
 	.opts =
 		(const struct cmd_opt[]){
 			{"ports", 0, NULL, "print the port of every service in every slot",
+			 COMPLETE_NONE, NULL},
+			{"json", 0, NULL,
+			 "the result as JSON on stdout, issues included (docs/json.md)",
 			 COMPLETE_NONE, NULL},
 			{0},
 		},

@@ -186,6 +186,15 @@ EOF_INI
   git checkout -q .berth.ini
 '
 
+test_expect_success 'validate --json: the result with its issues and the port table; exit 3 when not valid' '
+  berth validate --json --ports >o &&
+  python3 -c "import json; d = json.load(open(\"o\")); assert d[\"valid\"] is True and d[\"services\"] == 2 and d[\"ports\"][\"1\"][\"web\"] == $((B + 1)), d" &&
+  printf "[service \"bad\"]\nready = port\n" >>.berth.ini &&
+  test_must_fail code=3 berth validate --json >o &&
+  python3 -c "import json; d = json.load(open(\"o\")); assert d[\"valid\"] is False and any(i[\"error\"] and \"no base_port\" in i[\"message\"] for i in d[\"issues\"]), d" &&
+  git checkout -q .berth.ini
+'
+
 test_expect_success 'completion: an unknown shell is a usage error; __complete answers quietly outside a repository' '
   test_must_fail code=2 berth completion tcsh 2>err && test_grep "bash, zsh or fish" err &&
   (cd "$TEST_ROOT/bare" && "$BERTH" __complete sessions >out 2>/dev/null; test ! -s out) &&
