@@ -403,6 +403,9 @@ EOF_INI
   is_descendant $new $shim &&
   pid_alive $shim &&
   expect_gone $old &&
+  # the shim records the restart after it spawned the new leader, which may
+  # listen first on a loaded machine: the count is read once it is there
+  wait_for 5 "test \"\$(status_get orph-a web restarts)\" -ge 1" "the restart recorded" &&
   restarts=$(status_get orph-a web restarts) &&
   test "$restarts" -le 2 &&
   stays_for 1 "test \"\$(port_pids $port)\" = \"$new\" && test \"\$(status_get orph-a web restarts)\" = \"$restarts\"" \
