@@ -546,8 +546,8 @@ out:
 	events_free(v, n);
 }
 
-json_t *outcome_json(const char *slug, const char *status, const char *key,
-		     const struct strvec *native, const struct strvec *docker)
+json_t *cmd_outcome_json(const char *slug, const char *status, const char *key,
+			 const struct strvec *native, const struct strvec *docker)
 {
 	json_t *names = json_array();
 

@@ -144,8 +144,8 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
  * argument. Prints errors; returns an exit code or 0. */
 /* {"slug", "status", key: [native names..., docker names...]}: the outcome
  * of stop, start and restart under --json. */
-json_t *outcome_json(const char *slug, const char *status, const char *key,
-		     const struct strvec *native, const struct strvec *docker);
+json_t *cmd_outcome_json(const char *slug, const char *status, const char *key,
+			 const struct strvec *native, const struct strvec *docker);
 int cmd_session_then_services(struct cmd_ctx *ctx, int argc, char **argv, int optind_,
 			      struct session *ret, int *ret_first);
 /* argv[first..argc) must each name a native service with a command in the

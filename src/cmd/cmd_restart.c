@@ -133,7 +133,7 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			&lost_ones);
 	if (!k && !docker.n && start) {
 		if (cmdopt_has(ctx->args, "json"))
-			out_json(outcome_json(s.slug, "active", "started", &names, &docker));
+			out_json(cmd_outcome_json(s.slug, "active", "started", &names, &docker));
 		else
 			out_line(stdout, "every service named of session '%s' runs already\n",
 				 s.slug);
@@ -204,8 +204,8 @@ static int cmd_restart_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		k += docker.n;
 		session_event(ctx->state, s.slug, cmd, "%zu service%s", k, k == 1 ? "" : "s");
 		if (cmdopt_has(ctx->args, "json"))
-			out_json(outcome_json(s.slug, "active", start ? "started" : "restarted",
-					      &names, &docker));
+			out_json(cmd_outcome_json(s.slug, "active", start ? "started" : "restarted",
+						  &names, &docker));
 		else
 			out_line(stdout, "%s %zu service%s of session '%s'\n",
 				 start ? "started" : "restarted", k, k == 1 ? "" : "s", s.slug);
@@ -226,16 +226,17 @@ out:
 	return code;
 }
 
+/* restart's and start's options */
+static const struct cmd_opt outcome_opts[] = {
+	{"json", 0, NULL, "the outcome as JSON on stdout (docs/json.md)", COMPLETE_NONE, NULL},
+	{0},
+};
+
 const struct cmd_entry cmd_restart_entry = {
 	.name = "restart",
 	.args = "[<slug>] [service...]",
 	.complete = COMPLETE_SESSION,
-	.opts =
-		(const struct cmd_opt[]){
-			{"json", 0, NULL, "the outcome as JSON on stdout (docs/json.md)",
-			 COMPLETE_NONE, NULL},
-			{0},
-		},
+	.opts = outcome_opts,
 	.summary = "restart services in place: same ports, waiting until they are ready",
 	.help = "Without services: every native service, in dependency order. Each service's\n"
 		"whole process tree is stopped first (TERM, then KILL at stop_grace). A service\n"
@@ -253,12 +254,7 @@ const struct cmd_entry cmd_start_entry = {
 	.name = "start",
 	.args = "[<slug>] [service...]",
 	.complete = COMPLETE_SESSION,
-	.opts =
-		(const struct cmd_opt[]){
-			{"json", 0, NULL, "the outcome as JSON on stdout (docs/json.md)",
-			 COMPLETE_NONE, NULL},
-			{0},
-		},
+	.opts = outcome_opts,
 	.summary = "start services that do not run, on their ports, waiting until they are ready",
 	.help = "Named services (and what they depend on) that are not running: stopped by\n"
 		"`berth stop`, ended or failed. Without services: every service that does not\n"

@@ -155,8 +155,8 @@ static int cmd_stop_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	cmd_own_release(ctx);
 	if (cmdopt_has(ctx->args, "json"))
-		out_json(outcome_json(s.slug, whole ? "stopped" : "active", "stopped", &names,
-				      &docker));
+		out_json(cmd_outcome_json(s.slug, whole ? "stopped" : "active", "stopped", &names,
+					  &docker));
 	if (whole) {
 		session_event(ctx->state, s.slug, idle_ms ? "idle-stop" : "stopped", "slot %u",
 			      s.slot);
