@@ -356,14 +356,100 @@ int cmd_signalfd(void)
 	return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* What a launch waits for, named for the spinner: "web (port 41401)". */
+struct launch_wait {
+	const struct svc_env *svc;
+	struct awaited {
+		char *name, *what;
+	} * v;
+	size_t n;
+};
+
+static void launch_wait_text(struct launch_wait *w)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	for (size_t i = 0; i < w->n; i++)
+		strbuf_addf(&sb, "%s%s (%s)", i ? ", " : "", w->v[i].name, w->v[i].what);
+	if (w->n)
+		out_progress_update("waiting for %s", strbuf_str(&sb));
+	strbuf_release(&sb);
+}
+
+static char *ready_what(const struct svc_env *svc, const struct service_config *c)
+{
+	const char *r = c->ready ? c->ready : "none";
+
+	if (c->oneshot)
+		return xstrdup("to finish");
+	if (!strcmp(r, "port")) {
+		for (size_t i = 0; svc->session && i < svc->session->n_ports; i++)
+			if (!strcmp(svc->session->ports[i].name, c->name))
+				return xasprintf("port %u", svc->session->ports[i].port);
+		return xstrdup("its port");
+	}
+	if (!strncmp(r, "http:", 5))
+		return xasprintf("http %s", r + 5);
+	if (!strncmp(r, "log:", 4))
+		return xasprintf("log /%s/", r + 4);
+	if (!strncmp(r, "exec:", 5))
+		return xasprintf("`%s`", r + 5);
+	return xstrdup("its start");
+}
+
+static void launch_wait_remove(struct launch_wait *w, const char *service)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (!strcmp(w->v[i].name, service)) {
+			free(w->v[i].name);
+			free(w->v[i].what);
+			memmove(&w->v[i], &w->v[i + 1], (w->n - i - 1) * sizeof(*w->v));
+			w->n--;
+			return;
+		}
+}
+
+/* Progress of a launch: "web: ready (0.21 s)", and on a terminal the
+ * spinner's list of what is still awaited. */
+static void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms)
+{
+	struct launch_wait *w = data;
+
+	if (ev == LAUNCH_STARTED) {
+		out_step("%s: started", service);
+		for (size_t i = 0; w && i < w->svc->config->n_services; i++)
+			if (!strcmp(w->svc->config->services[i].name, service)) {
+				w->v = xreallocarray(w->v, w->n + 1, sizeof(*w->v));
+				w->v[w->n].name = xstrdup(service);
+				w->v[w->n++].what =
+					ready_what(w->svc, &w->svc->config->services[i]);
+			}
+	} else {
+		out_step("%s: ready (%.2f s)", service, (double)ms / 1000.0);
+		if (w)
+			launch_wait_remove(w, service);
+	}
+	if (w)
+		launch_wait_text(w);
+}
+
 int cmd_launch(struct svc_env *svc, const size_t *pick, size_t k, int sigfd, struct strvec *started,
 	       const char *cmd, char **ret_service)
 {
 	struct launch_failure f = {0};
+	struct launch_wait w = {.svc = svc};
+	bool spin = out_spinner_on();
 	enum launch_result res;
 	int r = 0;
 
-	res = launch_services(svc, pick, k, sigfd, cmd_launch_progress, NULL, started, &f);
+	/* on a terminal: a spinner naming what is still awaited */
+	out_progress_begin("starting %zu service%s", k, k == 1 ? "" : "s");
+	res = launch_services(svc, pick, k, sigfd, cmd_launch_progress, spin ? &w : NULL, started,
+			      &f);
+	out_progress_end();
+	while (w.n)
+		launch_wait_remove(&w, w.v[0].name);
+	free(w.v);
 	switch (res) {
 	case LAUNCH_OK:
 		break;
@@ -411,7 +497,9 @@ int cmd_stop_services(struct svc_env *c, const struct strvec *names, int sigfd, 
 	uint64_t t0 = time_mono_ms();
 	int r;
 
+	out_progress_begin("stopping the services of '%s'", c->session->slug);
 	r = services_stop(c, names, sigfd, &rep);
+	out_progress_end();
 	if (r < 0) {
 		out_error("%s: cannot stop the services of '%s': %s", cmd, c->session->slug,
 			  strerror(-r));
@@ -459,15 +547,6 @@ int cmd_stop_services(struct svc_env *c, const struct strvec *names, int sigfd, 
 	return r;
 }
 
-void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms)
-{
-	(void)data;
-	if (ev == LAUNCH_STARTED)
-		out_step("%s: started", service);
-	else
-		out_step("%s: ready (%.2f s)", service, (double)ms / 1000.0);
-}
-
 static const char *hook_command(const struct hooks_config *h, const char *which)
 {
 	if (!strcmp(which, "pre_up"))
@@ -485,9 +564,43 @@ static const char *hook_command(const struct hooks_config *h, const char *which)
 	return NULL;
 }
 
+/* A quiet hook's output: its end kept for the failure report. */
+#define HOOK_KEEP_BYTES 4096
+#define HOOK_TAIL_LINES 20
+static void hook_keep(const char *buf, size_t len, void *data)
+{
+	struct strbuf *kept = data;
+
+	strbuf_add(kept, buf, len);
+	if (kept->len > 2 * HOOK_KEEP_BYTES)
+		strbuf_drop_front(kept, kept->len - HOOK_KEEP_BYTES);
+}
+
+static void hook_relay(const char *buf, size_t len, void *data)
+{
+	(void)data;
+	out_relay(buf, len);
+}
+
+/* The last lines of a quiet hook's output, after its failure. */
+static void hook_print_kept(const char *which, struct strbuf *kept)
+{
+	size_t start;
+
+	if (!kept->len)
+		return;
+	start = str_tail_lines(kept->buf, kept->len, HOOK_TAIL_LINES);
+	out_line(stderr, "--- last lines of hook %s ---\n", which);
+	out_stderr(kept->buf + start, kept->len - start);
+	if (kept->buf[kept->len - 1] != '\n')
+		out_stderr("\n", 1);
+}
+
 int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const char *slug,
 		 const char *cwd, char *const *envp, int sigfd)
 {
+	struct strbuf kept = STRBUF_INIT;
+	struct hook_output out = {0};
 	const char *command = hook_command(&ctx->config.hooks, which);
 	struct strvec env = STRVEC_INIT;
 	struct envmap m = {0};
@@ -512,12 +625,25 @@ int cmd_run_hook(struct cmd_ctx *ctx, const char *cmd, const char *which, const 
 	/* post_down runs after the session's cgroup is gone: none for it */
 	if (strcmp(which, "post_down"))
 		hook_cg = services_hook_cgroup(ctx->berth_dir, root_id, slug);
+	/* With -q its output is kept and shown only if the hook fails (--json
+	 * alone keeps it on stderr: it is the user's); on a terminal it comes
+	 * through us, under the spinner; else the hook writes it to our stderr
+	 * itself. */
+	if (ctx->args && ctx->args->quiet)
+		out = (struct hook_output){hook_keep, &kept};
+	else if (out_spinner_on())
+		out = (struct hook_output){hook_relay, NULL};
 	out_step("hook %s: %s", which, command);
+	out_progress_begin("hook %s", which);
 	r = hooks_run(command, cwd, strvec_argv(&env), hook_cg, ctx->config.hooks.timeout_ms, sigfd,
-		      &res);
+		      &out, &res);
+	out_progress_end();
 	hooks_result_text(&res, text, sizeof(text));
-	if (r < 0 && r != -EINTR)
+	if (r < 0 && r != -EINTR) {
 		out_error("%s: hook %s failed: %s (%s)", cmd, which, text, command);
+		hook_print_kept(which, &kept);
+	}
+	strbuf_release(&kept);
 	session_event(ctx->state, slug, r == 0 ? "hook" : "hook-failed", "%s %s in %.2f s", which,
 		      r == 0 ? "succeeded" : text, (double)res.ms / 1000.0);
 	free(res.error);

@@ -204,7 +204,5 @@ int cmd_shutdown_run(struct cmd_ctx *ctx, const struct session *v, size_t n, boo
  * a session was kept for its uncommitted work, else 0 (130 interrupted). */
 int cmd_shutdown_print(const struct shutdown_report *rep, const char *cmd);
 void shutdown_report_finish(struct shutdown_report *r);
-/* Progress callback for launch_services: "web: ready (0.21 s)". */
-void cmd_launch_progress(void *data, const char *service, enum launch_event ev, uint64_t ms);
 
 #endif

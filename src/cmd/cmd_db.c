@@ -23,10 +23,13 @@ void cmd_session_env(struct cmd_ctx *ctx, const struct session *s, struct envmap
 	envmap_sort(ret);
 }
 
+/* A step of the database layer, and on a terminal a spinner until the
+ * next one or the end of the call (out_progress_end after it). */
 static void say_step(void *data, const char *msg)
 {
 	(void)data;
 	out_step("%s", msg);
+	out_progress_begin("%s", msg);
 }
 
 /* The server as the user names it, without its password. Caller frees. */
@@ -109,6 +112,7 @@ int cmd_db_server(struct cmd_ctx *ctx, const char *cmd, int sigfd)
 		return 0;
 	server_ctx(ctx, sigfd, &x, &root_id, &shim);
 	r = dbserver_start(&x, say_step, NULL, &cause);
+	out_progress_end();
 	if (r < 0) {
 		if (r == -EINTR)
 			code = EXIT_INTERRUPTED;
@@ -169,6 +173,7 @@ int cmd_db_create(struct cmd_ctx *ctx, const char *cmd, const char *slug, int si
 		goto out;
 	r = database_create(conn, &ctx->config, &p, ctx->berth_dir, slug, say_step, NULL, created,
 			    &cause);
+	out_progress_end();
 	if (r == -EPERM) {
 		char *server = server_text(ctx);
 
@@ -503,6 +508,7 @@ static int db_renew(struct cmd_ctx *ctx, const char *cmd, const char *arg, bool 
 		r = database_refresh_seed(conn, &ctx->config, &p, ctx->berth_dir, say_step, NULL,
 					  &cause);
 	}
+	out_progress_end();
 	if (r < 0) {
 		code = db_failed(ctx, cmd, reset ? "cannot reset the database" : "cannot refresh",
 				 r == -ENOENT ? -EINVAL : r, cause);

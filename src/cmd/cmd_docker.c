@@ -103,6 +103,7 @@ static int wait_ready(struct cmd_ctx *ctx, const struct session *s, const struct
 {
 	struct compose_wait *wait = xcalloc(ctx->config.n_services + 1, sizeof(*wait));
 	struct compose_failure fail = {0};
+	struct strbuf names_text = STRBUF_INIT;
 	uint64_t timeout = 0;
 	size_t nw = 0;
 	int r;
@@ -118,8 +119,13 @@ static int wait_ready(struct cmd_ctx *ctx, const struct session *s, const struct
 	}
 	out_step("docker: waiting for %zu service%s (running, healthy, port answering)", nw,
 		 nw == 1 ? "" : "s");
+	for (size_t i = 0; i < nw; i++)
+		strbuf_addf(&names_text, "%s%s", i ? ", " : "", wait[i].service);
+	out_progress_begin("docker: waiting for %s", strbuf_str(&names_text));
 	r = docker_compose_wait(d, project, wait, nw, timeout ? timeout : DOCKER_READY_DEFAULT_MS,
 				sigfd, &fail);
+	out_progress_end();
+	strbuf_release(&names_text);
 	if (r == 0) {
 		out_step("docker: %zu service%s ready (%.2f s)", nw, nw == 1 ? "" : "s",
 			 (double)(time_mono_ms() - t0) / 1000.0);
@@ -189,8 +195,10 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 						    : "the docker services",
 		 project, d.flavour == COMPOSE_V2 ? "v2" : "v1");
 	*started = true; /* from here on, a rollback removes the project */
+	out_progress_begin("docker compose up (project %s)", project);
 	r = docker_compose_up(&d, &(struct compose_project){project, out, odir},
 			      ctx->config.mode == MODE_CONTAINER ? NULL : &services, &log, &cause);
+	out_progress_end();
 	if (r < 0) {
 		out_error("up: docker compose up failed: %s", cause);
 		r = -EPROTO; /* compose's own failure, not a service's */
@@ -235,8 +243,10 @@ int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *e
 		*strrchr(orig, '/') = '\0';
 	out_step("docker: removing project %s%s", project, keep_volumes ? " (volumes kept)" : "");
 	/* containers get stop_grace too, rounded up to whole seconds */
+	out_progress_begin("docker: removing project %s", project);
 	r = docker_project_remove(&d, &(struct compose_project){project, file, orig}, keep_volumes,
 				  (unsigned)((ctx->config.stop_grace_ms + 999) / 1000), &cause);
+	out_progress_end();
 	if (r < 0)
 		out_error("down: cannot remove the docker project %s: %s", project, cause);
 	else
@@ -325,8 +335,10 @@ static int project_stop(struct cmd_ctx *ctx, struct session_project *p, const st
 			grace = cfg->stop_grace_ms;
 	}
 	list_text(names, &list);
+	out_progress_begin("docker: stopping %s", list.buf);
 	r = docker_compose_stop(&p->d, &(struct compose_project){p->name, p->file, p->dir}, names,
 				(unsigned)((grace + 999) / 1000), NULL, &cause);
+	out_progress_end();
 	if (r < 0) {
 		out_error("%s: docker compose stop of %s failed: %s; once docker answers, run "
 			  "`berth stop %s %s` again",
@@ -375,8 +387,10 @@ static int project_start(struct cmd_ctx *ctx, const struct session *s, struct se
 	/* what runs already is not ours to stop if the start fails */
 	running_now(p, names, &was_running);
 	out_step("docker: starting %s (project %s)", list.buf, p->name);
+	out_progress_begin("docker compose up (project %s)", p->name);
 	r = docker_compose_up(&p->d, &(struct compose_project){p->name, p->file, p->dir}, names,
 			      &log, &cause);
+	out_progress_end();
 	if (r < 0) {
 		out_error("%s: docker compose up of %s failed: %s", cmd, list.buf, cause);
 		r = -EPROTO; /* compose's own failure, not a service's */

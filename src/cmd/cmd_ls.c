@@ -132,6 +132,19 @@ static char *health_text(const struct ls_health *h, const char *status)
 	return strbuf_detach(&sb);
 }
 
+/* Red for what needs a hand, yellow for what is on its way, green when all
+ * is up. */
+static const char *health_colour(const struct ls_health *h)
+{
+	if (h->worktree_missing || h->by[LS_DEAD].n || h->by[LS_LOST].n || h->by[LS_UNKNOWN].n)
+		return "31";
+	if (h->by[LS_STARTING].n)
+		return "33";
+	if (h->total && h->by[LS_UP].n == h->total)
+		return "32";
+	return NULL;
+}
+
 /* Fill h for session s: its native services' status files (services_view)
  * and whether its worktree is there. Advice only for a session no command
  * is working on (pending and crashed-op have their own); of its services
@@ -290,6 +303,8 @@ static int cmd_ls_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			crashed |= !strcmp(st, "crashed-op");
 			snprintf(slot, sizeof(slot), "%u", v[i].slot);
 			table_add(&t, v[i].slug, slot, st, v[i].branch, ports, age, health[i].text);
+			table_paint(&t, 2, !strcmp(st, "crashed-op") ? "31" : NULL);
+			table_paint(&t, 6, health_colour(&health[i]));
 			free(ports);
 			free(age);
 		}

@@ -37,6 +37,21 @@ struct svc_row {
 	char *log;
 };
 
+/* Green when it does its job, yellow on its way, red when it needs a hand. */
+static const char *state_colour(const struct svc_row *r)
+{
+	static const char *const red[] = {"lost", "failed", "exited", "corrupt-status"};
+
+	if (r->healthy)
+		return "32";
+	if (!strcmp(r->state, "starting") || !strcmp(r->state, "restarting"))
+		return "33";
+	for (size_t i = 0; i < ARRAY_SIZE(red); i++)
+		if (!strcmp(r->state, red[i]))
+			return "31";
+	return NULL;
+}
+
 static bool wants_port(const struct service_config *cfg)
 {
 	return cfg && cfg->ready &&
@@ -290,6 +305,8 @@ static void print_rows(const struct session *s, const struct svc_row *rows, size
 		else
 			listener = xstrdup("-");
 		table_add(&t, r->name, r->state, pid, uptime, restarts, exit_text, port, listener);
+		table_paint(&t, 1, state_colour(r));
+		table_paint(&t, 7, r->listener && !r->port_ok ? "31" : NULL);
 		free(uptime);
 		free(listener);
 		free(tp);

@@ -339,8 +339,10 @@ static int ensure_worktree(struct cmd_ctx *ctx, const struct up_opts *o, struct 
 		if (r < 0)
 			return r;
 	}
+	out_progress_begin("checking out %s", run->s.branch);
 	r = worktree_create(ctx->root, run->s.worktree, run->s.slug, run->s.branch, &origin,
 			    &cause);
+	out_progress_end();
 	if (r < 0) {
 		out_error("up: cannot create the worktree: %s", cause);
 		free(cause);

@@ -19,6 +19,23 @@ void out_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void out_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A progress line on stderr ("» ..."), unless quiet. */
 void out_step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A wait that can take more than a moment (a hook, a readiness wait, a
+ * docker wait, a stop). On a terminal (stderr a tty, TERM set and not dumb,
+ * not quiet, not --json) a line at the bottom shows a spinner, the text and
+ * the time elapsed, redrawn until out_progress_end takes it away; messages
+ * printed meanwhile appear above it. Elsewhere nothing: the step's own
+ * out_step lines say what happens. A new wait ends the current one. */
+void out_progress_begin(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Change the text of the current wait. */
+void out_progress_update(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void out_progress_end(void);
+/* True when steps get a spinner. */
+bool out_spinner_on(void);
+/* Write a message (whole lines) to stderr, under the spinner. */
+void out_stderr(const char *buf, size_t len);
+/* Write a child's output (any bytes) to stderr, under the spinner: it is
+ * not drawn while the output stops inside a line. */
+void out_relay(const char *buf, size_t len);
 /* Print formatted text to f with outside text made printable (newlines kept):
  * for results that quote names, paths or process commands. */
 void out_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -35,9 +52,14 @@ char *out_paint(int fd, const char *sgr, const char *s);
 struct table {
 	struct strvec cells;
 	size_t cols;
+	const char **sgr; /* each cell's colour (NULL: none), as cells */
+	size_t sgr_alloc;
 };
 void table_init(struct table *t, const char *const *header, size_t cols);
 void table_add(struct table *t, ...); /* cols strings */
+/* Colour cell col of the last row added (an SGR as for out_paint, a static
+ * string; NULL: none), shown when stdout gets colour. */
+void table_paint(struct table *t, size_t col, const char *sgr);
 void table_print(struct table *t);
 void table_finish(struct table *t);
 

@@ -4,6 +4,7 @@
 #include "util/common.h"
 
 #include <ev.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -30,7 +31,31 @@ struct hook_run {
 	bool done;
 	ev_timer timeout;
 	ev_io sig;
+	const struct hook_output *out;
+	ev_io out_io; /* the read end of the output pipe */
 };
+
+/* Hand what the pipe holds now to the output callback: at most max reads
+ * (a process the hook left running may go on writing). */
+static void drain_output(struct hook_run *h, unsigned max)
+{
+	char buf[4096];
+	ssize_t n = -1;
+
+	while (max-- &&
+	       ((n = read(h->out_io.fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0)
+			h->out->fn(buf, (size_t)n, h->out->data);
+	if (n == 0)
+		ev_io_stop(h->loop, &h->out_io);
+}
+
+static void on_output(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	drain_output(w->data, 16);
+}
 
 static void on_exit_cb(struct reaper_child *c, int wstatus, void *data)
 {
@@ -93,7 +118,8 @@ static void on_signal(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 int hooks_run(const char *command, const char *cwd, char *const *envp, const char *cgroup,
-	      uint64_t timeout_ms, int sigfd, struct hook_result *ret)
+	      uint64_t timeout_ms, int sigfd, const struct hook_output *out,
+	      struct hook_result *ret)
 {
 	char *argv[] = {(char *)"sh", (char *)"-c", (char *)command, NULL};
 	struct spawn_opts o = {
@@ -106,11 +132,11 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, const cha
 		.stderr_fd = STDERR_FILENO,
 		.new_pgroup = true,
 	};
-	struct hook_run h = {.res = ret};
+	struct hook_run h = {.res = ret, .out = out && out->fn ? out : NULL};
 	struct spawn_error err = {0};
 	struct reaper *reaper = NULL;
 	uint64_t t0 = time_mono_ms();
-	int r, cgfd = -1;
+	int r, cgfd = -1, pipefd[2] = {-1, -1};
 
 	memset(ret, 0, sizeof(*ret));
 	h.loop = ev_loop_new(EVFLAG_AUTO);
@@ -125,10 +151,26 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, const cha
 	 * and goes with it. */
 	if (cgroup && cgroup_make(cgroup) == 0 && (cgfd = cgroup_procs_fd(cgroup)) > 0)
 		o.cgroup_fd = cgfd;
+	if (h.out) {
+		if (pipe2(pipefd, O_CLOEXEC) < 0) {
+			ret->error = xasprintf("cannot make a pipe: %s", strerror(errno));
+			if (cgfd >= 0)
+				close(cgfd);
+			r = -ENOEXEC;
+			goto out;
+		}
+		fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+		o.stdout_fd = o.stderr_fd = pipefd[1];
+		ev_io_init(&h.out_io, on_output, pipefd[0], EV_READ);
+		h.out_io.data = &h;
+		ev_io_start(h.loop, &h.out_io);
+	}
 	fflush(stderr);
 	r = child_start(reaper, &o, on_exit_cb, &h, &h.child, &err);
 	if (cgfd >= 0)
 		close(cgfd);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
 	if (r < 0) {
 		ret->error = spawn_error_text(&o, &err);
 		r = -ENOEXEC;
@@ -150,6 +192,10 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, const cha
 	ev_timer_stop(h.loop, &h.timeout);
 	if (sigfd >= 0)
 		ev_io_stop(h.loop, &h.sig);
+	if (h.out) {
+		drain_output(&h, 256);
+		ev_io_stop(h.loop, &h.out_io);
+	}
 	ret->ms = time_mono_ms() - t0;
 	if (ret->interrupted)
 		r = -EINTR;
@@ -158,6 +204,10 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, const cha
 	else
 		r = 0;
 out:
+	if (pipefd[0] >= 0) {
+		ev_io_stop(h.loop, &h.out_io);
+		close(pipefd[0]);
+	}
 	procset_stopper_destroy(h.stopper);
 	reaper_destroy(reaper);
 	ev_loop_destroy(h.loop);

@@ -556,7 +556,6 @@ void services_log_tail_since(const char *log_path, const struct svc_log_mark *ma
 	off_t size, from, floor = 0;
 	ssize_t got;
 	size_t len, start;
-	unsigned lines = 0;
 
 	if (n == 0)
 		return;
@@ -583,14 +582,7 @@ void services_log_tail_since(const char *log_path, const struct svc_log_mark *ma
 		return;
 	}
 	len = (size_t)got;
-	/* Walk back over n line ends (a last line without one counts too). */
-	start = 0;
-	for (size_t i = buf[len - 1] == '\n' ? len - 1 : len; i > 0; i--) {
-		if (buf[i - 1] == '\n' && ++lines == n) {
-			start = i;
-			break;
-		}
-	}
+	start = str_tail_lines(buf, len, n);
 	strbuf_add(out, buf + start, len - start);
 	free(buf);
 }

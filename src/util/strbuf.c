@@ -88,3 +88,25 @@ const char *strbuf_str(const struct strbuf *sb)
 {
 	return sb->buf ? sb->buf : "";
 }
+
+void strbuf_drop_front(struct strbuf *sb, size_t n)
+{
+	if (n >= sb->len) {
+		strbuf_reset(sb);
+		return;
+	}
+	memmove(sb->buf, sb->buf + n, sb->len - n + 1);
+	sb->len -= n;
+}
+
+size_t str_tail_lines(const char *buf, size_t len, unsigned n)
+{
+	unsigned lines = 0;
+
+	if (!len || !n)
+		return len;
+	for (size_t i = buf[len - 1] == '\n' ? len - 1 : len; i > 0; i--)
+		if (buf[i - 1] == '\n' && ++lines == n)
+			return i;
+	return 0;
+}

@@ -35,6 +35,11 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(
 /* Append formatted text from a va_list. */
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap)
 	__attribute__((format(printf, 2, 0)));
+/* Drop the first n bytes (all of them when n >= len). */
+void strbuf_drop_front(struct strbuf *sb, size_t n);
+/* Where the last n lines of buf[0..len) begin (a last line without a line
+ * end counts as one). */
+size_t str_tail_lines(const char *buf, size_t len, unsigned n);
 /* Return the buffer (never NULL: "" when empty) and hand it to the caller. */
 char *strbuf_detach(struct strbuf *sb);
 /* The current contents as a string ("" when empty); sb keeps ownership. */
