@@ -3,7 +3,8 @@
  * files present (Procfile, Rails, Django, package.json scripts, compose file),
  * suggest the dependency install of a lockfile as post_create, write
  * .berth.ini, add .berth/ to .gitignore. Never overwrites without --yes (or a
- * yes at the prompt on a terminal).
+ * yes at the prompt on a terminal; --json never prompts). With --json, what
+ * it detected and wrote is one document on stdout (docs/json.md).
  */
 #include "util/common.h"
 
@@ -28,8 +29,10 @@ struct detected {
 	const char *pm;         /* the JavaScript package manager: npm, pnpm, yarn, bun */
 	struct strbuf services; /* INI text of the [service] sections */
 	struct strvec names;
-	struct strvec lockfiles; /* the lockfiles behind the install suggestion */
-	struct strvec installs;  /* their install commands, one per ecosystem */
+	struct strvec lockfiles;       /* the lockfiles behind the install suggestion */
+	struct strvec installs;        /* their install commands, one per ecosystem */
+	json_t *found;                 /* the services for --json: [{name, run, command, ...}] */
+	struct strvec warnings, hints; /* said on stderr, and for --json */
 };
 
 static const char *const compose_names[] = {"docker-compose.yml", "docker-compose.yaml",
@@ -87,11 +90,29 @@ static bool valid_name(const char *s, size_t n)
 	return ok;
 }
 
+/* A warning (hint false) or a hint on stderr, kept for --json. */
+static void __attribute__((format(printf, 3, 4)))
+say(struct detected *d, bool hint, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	va_start(ap, fmt);
+	text = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (hint)
+		out_hint("%s", text);
+	else
+		out_warn("%s", text);
+	strvec_push_owned(hint ? &d->hints : &d->warnings, text);
+}
+
 /* Append a [service] section. ready NULL: the default (port with a
  * base_port), or none for a native service without one. note: a comment line
- * above the section, or NULL. */
+ * above the section, or NULL. from: the file it was found in. */
 static void add_service(struct detected *d, const char *name, const char *command,
-			unsigned base_port, const char *run, const char *ready, const char *note)
+			unsigned base_port, const char *run, const char *ready, const char *note,
+			const char *from)
 {
 	strbuf_addch(&d->services, '\n');
 	if (note)
@@ -108,6 +129,11 @@ static void add_service(struct detected *d, const char *name, const char *comman
 	else if (!base_port && !run)
 		strbuf_adds(&d->services, "ready = none\n");
 	strvec_push(&d->names, name);
+	json_array_append_new(d->found, json_pack("{s:s, s:s, s:o, s:o, s:s}", "name", name, "run",
+						  run ? run : "native", "command",
+						  out_json_text(command), "base_port",
+						  base_port ? json_integer(base_port) : json_null(),
+						  "from", from));
 }
 
 /* Procfile lines "name: command". */
@@ -136,10 +162,10 @@ static bool detect_procfile(struct detected *d, const char *root)
 			    strvec_find(&d->names, name) >= 0)
 				continue;
 			if (!strcmp(name, "web")) {
-				add_service(d, name, cmd, next_port, NULL, NULL, NULL);
+				add_service(d, name, cmd, next_port, NULL, NULL, NULL, files[f]);
 				next_port += 100;
 			} else {
-				add_service(d, name, cmd, 0, NULL, NULL, NULL);
+				add_service(d, name, cmd, 0, NULL, NULL, NULL, files[f]);
 			}
 			any = true;
 		}
@@ -217,8 +243,9 @@ static void detect_package_json(struct detected *d, const char *root)
 	doc = json_loads(text, 0, &err);
 	free(text);
 	if (!doc) {
-		out_warn("package.json does not parse (line %d: %s); its scripts were not read",
-			 err.line, err.text);
+		say(d, false,
+		    "package.json does not parse (line %d: %s); its scripts were not read",
+		    err.line, err.text);
 		return;
 	}
 	scripts = json_object_get(doc, "scripts");
@@ -250,7 +277,7 @@ static void detect_package_json(struct detected *d, const char *root)
 				args);
 	else
 		cmd = xasprintf("%s run %s", d->pm, script);
-	add_service(d, "web", cmd, base_port, NULL, ready, note);
+	add_service(d, "web", cmd, base_port, NULL, ready, note, "package.json");
 	free(cmd);
 out:
 	json_decref(doc);
@@ -272,7 +299,8 @@ static void detect_framework(struct detected *d, const char *root)
 	}
 	free(path);
 	if (rails) {
-		add_service(d, "web", "bin/rails server -p $PORT", 3000, NULL, "port", NULL);
+		add_service(d, "web", "bin/rails server -p $PORT", 3000, NULL, "port", NULL,
+			    "bin/rails");
 		return;
 	}
 	path = path_join(root, "manage.py");
@@ -280,7 +308,7 @@ static void detect_framework(struct detected *d, const char *root)
 	free(path);
 	if (django)
 		add_service(d, "web", "python3 manage.py runserver 127.0.0.1:$PORT", 8000, NULL,
-			    "port", NULL);
+			    "port", NULL, "manage.py");
 }
 
 /* The first EXPOSE port of the Dockerfile, 0 if none. */
@@ -325,7 +353,7 @@ static void detect_compose(struct detected *d, const char *root, const char *fil
 		for (size_t k = 0; k < ARRAY_SIZE(data_images); k++) {
 			if (strstr(images.v[i], data_images[k].image)) {
 				add_service(d, names.v[i], NULL, data_images[k].port, "docker",
-					    NULL, NULL);
+					    NULL, NULL, file);
 				break;
 			}
 		}
@@ -460,16 +488,42 @@ static void write_no_service(const struct detected *d, struct strbuf *out)
 		    d->expose ? d->expose : 3000);
 }
 
+/* {"file", "replaced", "mode", "mode_reason", "runner", "compose_file",
+ * "dockerfile", "services", "lockfiles", "post_create", "gitignore",
+ * "warnings", "hints"} (docs/json.md). */
+static json_t *init_json(struct detected *d, const char *path, bool replaced,
+			 enum config_runner runner, const char *install, const char *gitignore)
+{
+	json_t *doc = json_object();
+
+	json_object_set_new(doc, "file", out_json_text(path));
+	json_object_set_new(doc, "replaced", json_boolean(replaced));
+	json_object_set_new(doc, "mode", json_string(config_mode_name(d->mode)));
+	json_object_set_new(doc, "mode_reason", json_string(d->why));
+	json_object_set_new(doc, "runner", json_string(config_runner_name(runner)));
+	json_object_set_new(doc, "compose_file", out_json_text(d->compose));
+	json_object_set_new(doc, "dockerfile", json_boolean(d->dockerfile));
+	json_object_set_new(doc, "services", json_incref(d->found));
+	json_object_set_new(doc, "lockfiles", out_json_strvec(&d->lockfiles));
+	json_object_set_new(doc, "post_create", out_json_text(install));
+	json_object_set_new(doc, "gitignore", json_string(gitignore));
+	json_object_set_new(doc, "warnings", out_json_strvec(&d->warnings));
+	json_object_set_new(doc, "hints", out_json_strvec(&d->hints));
+	return doc;
+}
+
 static int cmd_init_exec(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	const char *mode_arg = cmdopt_value(ctx->args, "mode");
 	const char *runner_arg = cmdopt_value(ctx->args, "runner");
+	const char *gitignore;
 	struct detected d = {0};
 	struct strbuf out = STRBUF_INIT;
 	struct config check;
 	enum config_mode mode;
 	enum config_runner runner = RUNNER_PROCESS;
 	bool yes = cmdopt_has(ctx->args, "yes"), forced_mode = mode_arg != NULL, added, created;
+	bool json = cmdopt_has(ctx->args, "json"), replaced;
 	char *path, *cause = NULL, *install = NULL, *locks = NULL;
 	int r, code = EXIT_OK;
 
@@ -482,12 +536,15 @@ static int cmd_init_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				       "--runner must be process or tmux, not '%s'", runner_arg);
 	if (argc > 1)
 		return cmd_usage_error(&cmd_init_entry, "unexpected argument '%s'", argv[1]);
+	d.found = json_array();
 	path = path_join(ctx->root, CONFIG_FILE);
-	if (path_exists(path) && !yes &&
-	    !cmd_confirm("berth: .berth.ini exists; overwrite it?", NULL)) {
+	replaced = path_exists(path);
+	/* --json never prompts: its reader is a program */
+	if (replaced && !yes &&
+	    (json || !cmd_confirm("berth: .berth.ini exists; overwrite it?", NULL))) {
 		out_error("init: '%s' already exists; pass --yes to overwrite it", path);
-		free(path);
-		return EXIT_BUSY;
+		code = EXIT_BUSY;
+		goto out;
 	}
 	detect(&d, ctx->root);
 	if (forced_mode) {
@@ -537,45 +594,58 @@ static int cmd_init_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	r = ensure_gitignore(ctx->root, &added, &created);
+	gitignore = r < 0 ? "failed" : created ? "created" : added ? "added" : "present";
 	if (r < 0)
-		out_warn("cannot update .gitignore: %s; add the line .berth/ yourself",
-			 strerror(-r));
-	out_line(stdout, "wrote %s (mode %s: %s)\n", path, config_mode_name(d.mode), d.why);
-	if (d.names.n) {
-		printf("services:");
-		for (size_t i = 0; i < d.names.n; i++)
-			out_line(stdout, " %s", d.names.v[i]);
-		printf("\n");
+		say(&d, false, "cannot update .gitignore: %s; add the line .berth/ yourself",
+		    strerror(-r));
+	if (!json) {
+		out_line(stdout, "wrote %s (mode %s: %s)\n", path, config_mode_name(d.mode), d.why);
+		if (d.names.n) {
+			printf("services:");
+			for (size_t i = 0; i < d.names.n; i++)
+				out_line(stdout, " %s", d.names.v[i]);
+			printf("\n");
+		}
+		if (created)
+			printf("created .gitignore with the line .berth/\n");
+		else if (added)
+			printf("added .berth/ to .gitignore\n");
 	}
-	if (created)
-		printf("created .gitignore with the line .berth/\n");
-	else if (added)
-		printf("added .berth/ to .gitignore\n");
 	if (d.mode != MODE_HOST && !d.compose)
-		out_warn("mode %s runs a compose file and there is none here; `berth validate` "
-			 "fails until you write docker-compose.yml (or set compose_file)",
-			 config_mode_name(d.mode));
+		say(&d, false,
+		    "mode %s runs a compose file and there is none here; `berth validate` "
+		    "fails until you write docker-compose.yml (or set compose_file)",
+		    config_mode_name(d.mode));
 	if (!d.names.n && d.dockerfile && !d.compose)
-		out_hint("a Dockerfile but no compose file: to run the app in docker, write "
-			 "docker-compose.yml with a service built from it and follow the comment "
-			 "at the end of .berth.ini");
+		say(&d, true,
+		    "a Dockerfile but no compose file: to run the app in docker, write "
+		    "docker-compose.yml with a service built from it and follow the comment "
+		    "at the end of .berth.ini");
 	else if (!d.names.n)
-		out_hint("no service was detected; add a [service \"NAME\"] section with its "
-			 "command and base_port to .berth.ini (docs/config.md)");
+		say(&d, true,
+		    "no service was detected; add a [service \"NAME\"] section with its "
+		    "command and base_port to .berth.ini (docs/config.md)");
 	if (install)
-		out_hint("%s found; to run \"%s\" in each new worktree, uncomment [hooks] and "
-			 "post_create at the end of .berth.ini",
-			 locks, install);
-	printf("next: review it, `berth validate`, then `berth up <branch>`\n");
+		say(&d, true,
+		    "%s found; to run \"%s\" in each new worktree, uncomment [hooks] and "
+		    "post_create at the end of .berth.ini",
+		    locks, install);
+	if (json)
+		out_json(init_json(&d, path, replaced, runner, install, gitignore));
+	else
+		printf("next: review it, `berth validate`, then `berth up <branch>`\n");
 out:
 	strbuf_release(&out);
 	strbuf_release(&d.services);
 	strvec_clear(&d.names);
 	strvec_clear(&d.lockfiles);
 	strvec_clear(&d.installs);
+	strvec_clear(&d.warnings);
+	strvec_clear(&d.hints);
 	free(install);
 	free(locks);
 	free(path);
+	json_decref(d.found);
 	return code;
 }
 
@@ -589,6 +659,9 @@ const struct cmd_entry cmd_init_entry = {
 			{"runner", 'r', "process|tmux", "how native services run (default process)",
 			 COMPLETE_WORDS, "process tmux"},
 			{"yes", 'y', NULL, "overwrite an existing .berth.ini", COMPLETE_NONE, NULL},
+			{"json", 0, NULL,
+			 "what was detected and written, as JSON on stdout (docs/json.md)",
+			 COMPLETE_NONE, NULL},
 			{0},
 		},
 	.summary = "write .berth.ini for this repository (detects mode and services)",
@@ -600,7 +673,7 @@ const struct cmd_entry cmd_init_entry = {
 		"flag. A lockfile's install command is suggested, commented out, as the\n"
 		"post_create hook. Adds .berth/ to .gitignore (creating it). An existing\n"
 		".berth.ini is never overwritten without --yes (or a yes at the prompt on a\n"
-		"terminal). docs/commands.md has the details.\n",
+		"terminal; --json never prompts). docs/commands.md has the details.\n",
 	.flags = CMD_REPO,
 	.exec = cmd_init_exec,
 };

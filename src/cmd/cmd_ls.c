@@ -187,15 +187,6 @@ static void health_finish(struct ls_health *h)
 	free(h->text);
 }
 
-static json_t *strvec_json(const struct strvec *sv)
-{
-	json_t *a = json_array();
-
-	for (size_t i = 0; i < sv->n; i++)
-		json_array_append_new(a, json_string(sv->v[i]));
-	return a;
-}
-
 static json_t *health_json(const struct ls_health *h)
 {
 	json_t *o = json_object();
@@ -203,10 +194,10 @@ static json_t *health_json(const struct ls_health *h)
 	json_object_set_new(o, "up", json_integer((json_int_t)h->by[LS_UP].n));
 	json_object_set_new(o, "total", json_integer((json_int_t)h->total));
 	for (int c = LS_UP + 1; c < LS_N; c++)
-		json_object_set_new(o, class_keys[c], strvec_json(&h->by[c]));
+		json_object_set_new(o, class_keys[c], out_json_strvec(&h->by[c]));
 	json_object_set_new(o, "worktree_missing", json_boolean(h->worktree_missing));
 	json_object_set_new(o, "text", json_string(h->text));
-	json_object_set_new(o, "advice", strvec_json(&h->advice));
+	json_object_set_new(o, "advice", out_json_strvec(&h->advice));
 	return o;
 }
 

@@ -28,9 +28,9 @@ static json_t *holder_json(const struct port_holder *h)
 	json_object_set_new(o, "command", json_string(h->comm));
 	json_object_set_new(o, "cmdline", h->cmdline ? json_string(h->cmdline) : json_null());
 	json_object_set_new(o, "uid", json_integer(h->uid));
+	/* every documented key is there: null for a uid without a name */
 	user = proc_user_name(h->uid);
-	if (strncmp(user, "uid ", 4))
-		json_object_set_new(o, "user", json_string(user));
+	json_object_set_new(o, "user", strncmp(user, "uid ", 4) ? json_string(user) : json_null());
 	free(user);
 	return o;
 }

@@ -490,6 +490,31 @@ int out_finish(void)
 	return 0;
 }
 
+json_t *out_json_text(const char *s)
+{
+	json_t *j;
+	char *p;
+
+	if (!s)
+		return json_null();
+	j = json_string(s);
+	if (j)
+		return j;
+	p = str_printable(s, 0);
+	j = json_string(p);
+	free(p);
+	return j;
+}
+
+json_t *out_json_strvec(const struct strvec *sv)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < sv->n; i++)
+		json_array_append_new(a, out_json_text(sv->v[i]));
+	return a;
+}
+
 json_t *out_event_json(const struct event_rec *ev)
 {
 	json_t *o = json_object();

@@ -71,6 +71,11 @@ void out_set_json(bool on);
  * {"error": {"exit": N, "kind": "usage|config|not-found|busy|unhealthy|
  * dirty|interrupted|failed", "message": "..."}} on stdout instead. */
 void out_json_error(int code);
+/* A JSON string of s (null for NULL); outside text that is not valid UTF-8,
+ * which jansson refuses, made printable. */
+json_t *out_json_text(const char *s);
+/* A JSON array of the strings of sv (out_json_text each). */
+json_t *out_json_strvec(const struct strvec *sv);
 /* An event as JSON: {ts, ts_ms, slug, service, kind, detail} (docs/json.md). */
 struct event_rec;
 json_t *out_event_json(const struct event_rec *ev);

@@ -3,7 +3,8 @@
  *
  * One static option table (section, key, type, range, default, offset, help)
  * drives everything: config_init applies its defaults, the inih handler parses
- * and range-checks values through it, config_show prints it back and
+ * and range-checks values through it, config_show_each hands every value back
+ * typed and as text (config_show's INI, `config show --json`) and
  * config_finish frees through it. config_validate then checks what spans keys
  * and services: the port gap across slots and bump bands, depends_on targets
  * and cycles, docker services against the mode and the compose file.
@@ -1537,49 +1538,115 @@ int config_load(struct config *c, const char *root, const char *path, char **cau
 
 /* ---- printing ---- */
 
-static void show_section(enum sect sect, const void *base, struct strbuf *out)
+/* Hand fn every key of sect at base: typed, and as text (format_value, a
+ * url's password as ***). */
+static void show_each_section(enum sect sect, const void *base, const char *service,
+			      config_value_fn *fn, void *data)
 {
 	for (size_t i = 0; i < N_OPTIONS; i++) {
-		size_t mark;
+		const struct option *o = &options[i];
+		struct config_value v = {
+			.section = sect_names[sect], .service = service, .key = o->key};
+		struct strbuf text = STRBUF_INIT;
+		char *redacted = NULL;
 
-		if (options[i].sect != sect)
+		if (o->sect != sect)
 			continue;
-		strbuf_addf(out, "%s = ", options[i].key);
-		mark = out->len;
-		if (sect == SECT_DATABASE && options[i].off == D(url)) {
-			const char *url = *CFIELD(base, &options[i], char *);
-			char *shown = url ? config_url_redacted(url) : NULL;
+		if (o->check == check_db_url) {
+			const char *url = *CFIELD(base, o, char *);
 
-			if (shown)
-				strbuf_adds(out, shown);
-			free(shown);
+			redacted = url ? config_url_redacted(url) : NULL;
+			if (redacted)
+				strbuf_adds(&text, redacted);
 		} else {
-			format_value(&options[i], base, out);
+			format_value(o, base, &text);
 		}
-		if (out->len == mark) { /* "key =", no trailing space */
-			out->len--;
-			out->buf[out->len] = '\0';
+		switch (o->type) {
+		case T_STRING:
+		case T_COMMAND:
+			v.kind = CONFIG_VALUE_STRING;
+			v.str = o->check == check_db_url ? redacted : *CFIELD(base, o, char *);
+			break;
+		case T_READY:
+		case T_ENUM:
+		case T_SIGNAL:
+			v.kind = CONFIG_VALUE_STRING;
+			v.str = strbuf_str(&text);
+			break;
+		case T_BOOL:
+			v.kind = CONFIG_VALUE_BOOL;
+			v.flag = *CFIELD(base, o, bool);
+			break;
+		case T_UINT:
+			v.kind = CONFIG_VALUE_NUMBER;
+			v.number = *CFIELD(base, o, unsigned);
+			break;
+		case T_PORT:
+			v.kind = CONFIG_VALUE_PORT;
+			v.number = *CFIELD(base, o, uint16_t);
+			break;
+		case T_DURATION:
+			v.kind = CONFIG_VALUE_DURATION;
+			v.number = *CFIELD(base, o, uint64_t);
+			break;
+		case T_WORDS:
+		case T_ENV:
+			v.kind = o->type == T_ENV ? CONFIG_VALUE_ENV : CONFIG_VALUE_WORDS;
+			v.words = CFIELD(base, o, struct strvec);
+			break;
+		case T_EXTRA_PORTS:
+			v.kind = CONFIG_VALUE_EXTRA_PORTS;
+			v.extra = ((const struct service_config *)base)->extra;
+			v.n_extra = ((const struct service_config *)base)->n_extra;
+			break;
 		}
-		strbuf_addch(out, '\n');
+		v.text = strbuf_str(&text);
+		fn(&v, data);
+		strbuf_release(&text);
+		free(redacted);
 	}
+}
+
+void config_show_each(const struct config *c, config_value_fn *fn, void *data)
+{
+	show_each_section(SECT_BERTH, c, NULL, fn, data);
+	for (size_t i = 0; i < c->n_services; i++)
+		show_each_section(SECT_SERVICE, &c->services[i], c->services[i].name, fn, data);
+	show_each_section(SECT_HOOKS, &c->hooks, NULL, fn, data);
+	show_each_section(SECT_WATCH, &c->watch, NULL, fn, data);
+	if (c->database.enabled)
+		show_each_section(SECT_DATABASE, &c->database, NULL, fn, data);
+}
+
+/* config_show's walk: the section it is in, to print a header at each new one. */
+struct show_text {
+	struct strbuf *out;
+	const char *section, *service;
+};
+
+static void show_line(const struct config_value *v, void *data)
+{
+	struct show_text *st = data;
+
+	if (v->section != st->section || v->service != st->service) {
+		if (st->section)
+			strbuf_addch(st->out, '\n');
+		if (v->service)
+			strbuf_addf(st->out, "[%s \"%s\"]\n", v->section, v->service);
+		else
+			strbuf_addf(st->out, "[%s]\n", v->section);
+		st->section = v->section;
+		st->service = v->service;
+	}
+	/* "key =" for none, without a trailing space */
+	strbuf_addf(st->out, "%s =%s%s\n", v->key, *v->text ? " " : "", v->text);
 }
 
 void config_show(const struct config *c, struct strbuf *out)
 {
-	strbuf_adds(out, "[berth]\n");
-	show_section(SECT_BERTH, c, out);
-	for (size_t i = 0; i < c->n_services; i++) {
-		strbuf_addf(out, "\n[service \"%s\"]\n", c->services[i].name);
-		show_section(SECT_SERVICE, &c->services[i], out);
-	}
-	strbuf_adds(out, "\n[hooks]\n");
-	show_section(SECT_HOOKS, &c->hooks, out);
-	strbuf_adds(out, "\n[watch]\n");
-	show_section(SECT_WATCH, &c->watch, out);
-	if (c->database.enabled) {
-		strbuf_adds(out, "\n[database]\n");
-		show_section(SECT_DATABASE, &c->database, out);
-	}
+	struct show_text st = {.out = out};
+
+	config_show_each(c, show_line, &st);
 }
 
 static const char *type_name(const struct option *o)

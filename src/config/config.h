@@ -133,6 +133,37 @@ void config_issues_finish(struct config_issues *is);
 
 /* The effective config with defaults, as INI text (config_load reads it back). */
 void config_show(const struct config *c, struct strbuf *out);
+
+/* One key of the effective config, as config_show_each hands it out. */
+enum config_value_kind {
+	CONFIG_VALUE_STRING,      /* str; NULL when unset */
+	CONFIG_VALUE_BOOL,        /* flag */
+	CONFIG_VALUE_NUMBER,      /* number */
+	CONFIG_VALUE_PORT,        /* number; 0 when unset */
+	CONFIG_VALUE_DURATION,    /* number: milliseconds */
+	CONFIG_VALUE_WORDS,       /* words */
+	CONFIG_VALUE_ENV,         /* words, each KEY=VALUE */
+	CONFIG_VALUE_EXTRA_PORTS, /* extra, n_extra */
+};
+struct config_value {
+	const char *section; /* "berth", "service", "hooks", "watch" or "database" */
+	const char *service; /* the NAME of [service "NAME"], else NULL */
+	const char *key;
+	enum config_value_kind kind;
+	const char *text; /* the value as config_show prints it ("" for none) */
+	const char *str;
+	uint64_t number;
+	bool flag;
+	const struct strvec *words;
+	const struct extra_port *extra;
+	size_t n_extra;
+};
+typedef void config_value_fn(const struct config_value *v, void *data);
+/* Call fn on every key of the effective config in config_show's order
+ * ([berth], each [service], [hooks], [watch], [database] when the file has
+ * one): typed, and as text. A url's password is *** in both. Everything v
+ * points to lives until fn returns. */
+void config_show_each(const struct config *c, config_value_fn *fn, void *data);
 /* Every key of every section, one per line: "section.key (type, default X): help". */
 void config_describe(struct strbuf *out);
 
