@@ -363,6 +363,8 @@ char *spawn_error_text(const struct spawn_opts *o, const struct spawn_error *e)
 
 	switch (e->stage) {
 	case SPAWN_STAGE_EXEC:
+		if (e->err == ENOENT && !o->path && !strchr(prog, '/'))
+			return xasprintf("cannot run '%s': no such program in PATH", prog);
 		return xasprintf("cannot run '%s': %s", prog, why);
 	case SPAWN_STAGE_CHDIR:
 		return xasprintf("cannot enter '%s' (cwd of the service): %s", o->cwd ? o->cwd : "",

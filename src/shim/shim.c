@@ -56,6 +56,7 @@
 #include "proc/procset.h"
 #include "shim/logfile.h"
 #include "shim/svcstatus.h"
+#include "util/cmdline.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
 #include "util/timeutil.h"
@@ -103,8 +104,9 @@ struct shim {
 	const char *name;        /* the service (BERTH_SERVICE), for the journal */
 	regex_t ready_re;        /* --ready-log: readiness is a matching output line */
 	bool have_ready_re;
-	struct strbuf line; /* the output line being assembled for ready_re */
-	char **envp;        /* --env-file: the service's environment, or NULL */
+	struct strbuf line;  /* the output line being assembled for ready_re */
+	char **envp;         /* --env-file: the service's environment, or NULL */
+	struct strvec words; /* the command's words when it has no shell syntax */
 	/* --user: the service runs as this user (resolved once, at start) */
 	const char *user;
 	bool have_user;
@@ -464,10 +466,10 @@ static void resolve_user(struct shim *s)
 /* Spawn the service (STARTING): EV_STARTED or EV_START_FAILED follows. */
 static void start_service(struct shim *s)
 {
-	char *argv[] = {(char *)"sh", (char *)"-c", (char *)s->command, NULL};
+	char *sh_argv[] = {(char *)"sh", (char *)"-c", (char *)s->command, NULL};
 	struct spawn_opts o = {
 		.path = "/bin/sh",
-		.argv = argv,
+		.argv = sh_argv,
 		.envp = s->envp,
 		.cwd = s->cwd,
 		.stdin_fd = -1,
@@ -479,6 +481,13 @@ static void start_service(struct shim *s)
 	int pfd[2], r, cgfd = -1;
 
 	s->state = SH_STARTING;
+	/* A command without shell syntax is exec'd itself, found in the
+	 * service's PATH: no shell in between, and a missing program is the
+	 * spawn's own error. */
+	if (s->words.n) {
+		o.path = NULL;
+		o.argv = strvec_argv(&s->words);
+	}
 	if (s->user && !s->have_user) {
 		snprintf(s->st.error, sizeof(s->st.error),
 			 "no such user '%s' (user = of the service)", s->user);
@@ -879,6 +888,22 @@ static void free_env(char **envp)
 	free(envp);
 }
 
+/* envp (NULL: a copy of environ) with PWD=cwd; takes envp over. */
+static char **env_set_pwd(char **envp, const char *cwd)
+{
+	struct strvec v = STRVEC_INIT;
+	char **out;
+
+	for (char **p = envp ? envp : environ; *p; p++)
+		if (strncmp(*p, "PWD=", 4))
+			strvec_push(&v, *p);
+	strvec_pushf(&v, "PWD=%s", cwd);
+	free_env(envp);
+	strvec_argv(&v);
+	out = v.v; /* handed over, NULL-terminated */
+	return out;
+}
+
 /* --exec: the tmux runner's shell window. */
 static int exec_shell(const char *env_file, const char *cwd, const char *command)
 {
@@ -1026,6 +1051,10 @@ int main(int argc, char **argv)
 		if (!s.envp)
 			return 1;
 	}
+	/* Exec'd without a shell, the service gets the PWD a shell would give
+	 * it. */
+	if (cmdline_split_simple(s.command, &s.words) && s.cwd && s.cwd[0] == '/')
+		s.envp = env_set_pwd(s.envp, s.cwd);
 
 	if (s.user)
 		resolve_user(&s);
@@ -1122,6 +1151,7 @@ int main(int argc, char **argv)
 	strbuf_release(&s.line);
 	strbuf_release(&s.screen);
 	free_env(s.envp);
+	strvec_clear(&s.words);
 	user_ids_finish(&s.ids);
 	free(s.buf);
 	return s.exit_code;

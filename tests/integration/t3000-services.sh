@@ -126,7 +126,7 @@ EOF_INI
   test_grep "service .segv. killed by signal SIGSEGV" err
 '
 
-test_expect_success 'missing executable, not executable, bad cwd: the reason' '
+test_expect_success 'regression: a missing program in a command without shell syntax was found by sh -c (exit 127), not by the spawn itself' '
   printf "echo hi\n" >"$TEST_ROOT/noexec.sh" && chmod 644 "$TEST_ROOT/noexec.sh" &&
   config <<EOF_INI &&
 [service "missing"]
@@ -134,11 +134,30 @@ command = no-such-program-xyz --flag
 ready = none
 EOF_INI
   test_must_fail code=6 berth up miss-a 2>err &&
+  test_grep "service .missing. cannot run .no-such-program-xyz.: no such program in PATH" err &&
+  test_grep_not "status 127" err &&
+  config <<EOF_INI &&
+[service "noexec"]
+command = $TEST_ROOT/noexec.sh
+ready = none
+EOF_INI
+  test_must_fail code=6 berth up miss-b 2>err &&
+  test_grep "service .noexec. cannot run .*noexec.sh.: Permission denied" err &&
+  test "$(session_count)" = 0
+'
+
+test_expect_success 'missing executable, not executable (through sh: the command has shell syntax), bad cwd: the reason' '
+  config <<EOF_INI &&
+[service "missing"]
+command = no-such-program-xyz "--flag"
+ready = none
+EOF_INI
+  test_must_fail code=6 berth up miss-a 2>err &&
   test_grep "exited with status 127 (command not found)" err &&
   test_grep "no-such-program-xyz: .*not found" err &&
   config <<EOF_INI &&
 [service "noexec"]
-command = $TEST_ROOT/noexec.sh
+command = "$TEST_ROOT/noexec.sh"
 ready = none
 EOF_INI
   test_must_fail code=6 berth up miss-b 2>err &&

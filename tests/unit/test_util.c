@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/cmdline.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
 #include "util/parse.h"
@@ -922,7 +923,52 @@ static void test_path_dir(void)
 	}
 }
 
+static void test_cmdline_split_simple(void)
+{
+	static const char *const shell[] = {
+		"",
+		"   ",
+		"exec python3 -m http.server $PORT",
+		"npm run dev && echo done",
+		"PORT=1 node server.js",
+		"node 'server.js'",
+		"node \"server.js\"",
+		"node server.js > log",
+		"node server.js # comment",
+		"node *.js",
+		"cd web",
+		"echo hi",
+		"exec node",
+		"true",
+		"node ~/server.js",
+		"node server.js\nnode other.js",
+		"node serv\\er.js",
+		"node s\303\251rver.js",
+		"(node)",
+		"node server.js &",
+		"[ -e x ]",
+	};
+	struct strvec v = STRVEC_INIT;
+
+	for (size_t i = 0; i < ARRAY_SIZE(shell); i++) {
+		ASSERT_FALSE(cmdline_split_simple(shell[i], &v));
+		ASSERT_EQ_INT((int)v.n, 0);
+	}
+	ASSERT_TRUE(cmdline_split_simple("  npm\trun  dev --port=3000 ", &v));
+	ASSERT_EQ_INT((int)v.n, 4);
+	ASSERT_STREQ(v.v[0], "npm");
+	ASSERT_STREQ(v.v[1], "run");
+	ASSERT_STREQ(v.v[2], "dev");
+	ASSERT_STREQ(v.v[3], "--port=3000");
+	strvec_clear(&v);
+	ASSERT_TRUE(cmdline_split_simple("./bin/server-1.2 -v user@host:80,x+y%z", &v));
+	ASSERT_EQ_INT((int)v.n, 3);
+	ASSERT_STREQ(v.v[0], "./bin/server-1.2");
+	strvec_clear(&v);
+}
+
 static const struct tap_test tests[] = {
+	TAP_TEST(test_cmdline_split_simple),
 	TAP_TEST(test_parse_u64_valid),
 	TAP_TEST(test_parse_u64_range),
 	TAP_TEST(test_parse_u64_junk),
