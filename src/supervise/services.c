@@ -516,25 +516,40 @@ enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *
 	return ret;
 }
 
-void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret)
+/* The names of dir's files ending in suffix (without it), sorted, appended to ret. */
+static void names_with_suffix(const char *dir, const char *suffix, struct strvec *ret)
 {
-	char *dir = services_run_dir(berth_dir, slug);
-	size_t first = ret->n;
+	size_t first = ret->n, sl = strlen(suffix);
 	struct dirent *de;
 	DIR *d = opendir(dir);
 
-	free(dir);
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name), sl = strlen(STATUS_SUFFIX);
+		size_t len = strlen(de->d_name);
 
-		if (len > sl && !strcmp(de->d_name + len - sl, STATUS_SUFFIX))
+		if (len > sl && !strcmp(de->d_name + len - sl, suffix))
 			strvec_push_owned(ret, xstrndup(de->d_name, len - sl));
 	}
 	closedir(d);
 	if (ret->n > first)
 		qsort(ret->v + first, ret->n - first, sizeof(*ret->v), cmp_str);
+}
+
+void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret)
+{
+	char *dir = services_run_dir(berth_dir, slug);
+
+	names_with_suffix(dir, STATUS_SUFFIX, ret);
+	free(dir);
+}
+
+void services_logged(const char *berth_dir, const char *slug, struct strvec *ret)
+{
+	char *dir = services_log_dir(berth_dir, slug);
+
+	names_with_suffix(dir, ".log", ret);
+	free(dir);
 }
 
 void services_log_mark(const char *log_path, struct svc_log_mark *ret)
