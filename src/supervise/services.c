@@ -569,6 +569,7 @@ void services_log_tail_since(const char *log_path, const struct svc_log_mark *ma
 	char *buf;
 	struct stat sb;
 	off_t size, from, floor = 0;
+	char before;
 	ssize_t got;
 	size_t len, start;
 	unsigned lines = 0;
@@ -590,6 +591,12 @@ void services_log_tail_since(const char *log_path, const struct svc_log_mark *ma
 	    size >= mark->size)
 		floor = mark->size;
 	from = size - floor > (off_t)LOG_TAIL_READ ? size - (off_t)LOG_TAIL_READ : floor;
+	/* A mark inside a line an earlier run left unended: the shim ended it
+	 * with the first byte after the mark, a newline that is not this run's
+	 * (logfile_break). */
+	if (floor > 0 && from == floor && size > floor && pread(fd, &before, 1, floor - 1) == 1 &&
+	    before != '\n' && pread(fd, &before, 1, floor) == 1 && before == '\n')
+		from++;
 	buf = xmalloc(LOG_TAIL_READ + 1);
 	got = size > from ? pread(fd, buf, (size_t)(size - from), from) : 0;
 	close(fd);

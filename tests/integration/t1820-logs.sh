@@ -5,7 +5,7 @@
 # across reads; --json (a document, one object per line with -f, the error
 # document on a failure); the logs of a rolled-back `up` are its own: they
 # show as such, and never as lines of the next attempt (its failure report,
-# up --json, the next session's logs).
+# up --json, the next session's logs), nor glued to its first line.
 . "$BERTH_SRCDIR/tests/lib.sh"
 
 setup_repo <<EOF_INI
@@ -192,6 +192,37 @@ EOF_INI
   test ! -s l3.err &&
   berth down rb-a -q >/dev/null &&
   test_must_fail code=4 berth logs rb-a 2>/dev/null
+'
+
+test_expect_success 'a run that ended inside a line was glued to the next run'"'"'s first line (a resumed session, rolled back, then up again)' '
+  config <<EOF_INI &&
+[service "api"]
+command = echo FIRST; exec sleep 1000
+ready = none
+EOF_INI
+  berth up gl-a -q >/dev/null &&
+  berth down gl-a --keep-worktree -q >/dev/null &&
+  config <<EOF_INI &&
+[service "api"]
+command = printf OLD-PARTIAL; exit 1
+ready = none
+EOF_INI
+  test_must_fail code=6 berth up gl-a 2>err1 &&
+  test_grep "^OLD-PARTIAL$" err1 &&
+  config <<EOF_INI &&
+[service "api"]
+command = echo NEW-ATTEMPT; exit 2
+ready = none
+EOF_INI
+  test_must_fail code=6 berth up gl-a 2>err2 &&
+  L=.berth/logs/gl-a/api.log &&
+  sed -n "/^--- last 20 lines/,/^---\$/p" err2 >report &&
+  printf -- "--- last 20 lines of %s ---\nNEW-ATTEMPT\n---\n" "$REPO/$L" >want &&
+  { cmp want report || { diff want report; false; }; } &&
+  berth logs gl-a -n 3 >l &&
+  printf "api | %s\n" FIRST OLD-PARTIAL NEW-ATTEMPT >want.l &&
+  { cmp want.l l || { diff want.l l; false; }; } &&
+  berth down gl-a -q >/dev/null
 '
 
 test_done
