@@ -804,9 +804,16 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	cmd_recover_worktree(ctx, &run.s, "up");
 	run.prev_ports = ports_copy(run.s.ports, run.s.n_ports);
 	run.n_prev_ports = run.s.n_ports;
-	if (run.is_new)
+	if (run.is_new) {
+		/* A new session's logs are its own: those a rolled-back `up` of
+		 * this name left (its report named them, `berth logs` showed them)
+		 * go, so that no line of that attempt reads as this one's. */
+		char *logs = services_log_dir(ctx->berth_dir, run.s.slug);
+
+		rm_rf(logs);
+		free(logs);
 		out_step("reserved slot %u for session '%s'", run.s.slot, run.s.slug);
-	else
+	} else
 		out_step("resuming session '%s' (slot %u)", run.s.slug, run.s.slot);
 	test_pause("reserve");
 

@@ -7,6 +7,11 @@
  * the limit). A rotation first creates the next file, and only once it exists
  * shifts the kept files and renames it into place: a file that cannot be
  * created costs neither a line nor a kept file.
+ *
+ * A line left unended by a writer that is gone (the service's run ended
+ * on it, or an earlier shim closed on it) is ended by the next output,
+ * which starts with a newline of its own: the next run's first line is
+ * never glued to the last one of the run before.
  */
 #include "util/common.h"
 
@@ -32,6 +37,9 @@ struct logfile {
 	uint64_t limit;
 	unsigned keep;
 	unsigned rotations;
+	/* the file ends inside a line whose writer is gone: the next output
+	 * starts with a newline */
+	bool need_nl;
 	struct strbuf partial; /* bytes after the last newline, not yet written */
 	/* ring of the last lines (each with its '\n'), slots reused in place */
 	struct strbuf ring[LOGFILE_TAIL_LINES];
@@ -52,6 +60,16 @@ int logfile_open(const char *path, uint64_t max_bytes, unsigned keep, struct log
 	lf->next_path = xasprintf("%s%s", path, LOGFILE_NEXT_SUFFIX);
 	lf->fd = fd;
 	lf->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+	if (lf->size) {
+		/* (fd is write-only) */
+		int rfd = open(path, O_RDONLY | O_CLOEXEC);
+		char last;
+
+		lf->need_nl =
+			rfd >= 0 && pread(rfd, &last, 1, (off_t)lf->size - 1) == 1 && last != '\n';
+		if (rfd >= 0)
+			close(rfd);
+	}
 	lf->max_bytes = max_bytes;
 	lf->limit = max_bytes;
 	lf->keep = keep;
@@ -128,6 +146,7 @@ static int rotate(struct logfile *lf)
 	lf->size = 0;
 	lf->limit = lf->max_bytes;
 	lf->rotations++;
+	lf->need_nl = false; /* a new file: its first line starts it */
 	return 0;
 
 drop_next:
@@ -184,14 +203,20 @@ static void tail_add(struct logfile *lf, const char *pre, size_t prelen, const c
 	}
 }
 
-/* One write(2) of pre + text (a short write is continued). */
+/* One write(2) of pre + text (a short write is continued), after the
+ * newline that ends a line left unended (need_nl). */
 static int write_batch(struct logfile *lf, const char *pre, size_t prelen, const char *text,
 		       size_t len)
 {
-	struct iovec iov[2] = {{(void *)pre, prelen}, {(void *)text, len}};
-	struct iovec *v = prelen ? iov : iov + 1;
-	int cnt = prelen ? 2 : 1;
+	struct iovec iov[3], *v = iov;
+	bool nl = lf->need_nl;
+	int cnt = 0;
 
+	if (nl)
+		iov[cnt++] = (struct iovec){(void *)"\n", 1};
+	if (prelen)
+		iov[cnt++] = (struct iovec){(void *)pre, prelen};
+	iov[cnt++] = (struct iovec){(void *)text, len};
 	while (cnt) {
 		ssize_t n = writev(lf->fd, v, cnt);
 
@@ -210,6 +235,14 @@ static int write_batch(struct logfile *lf, const char *pre, size_t prelen, const
 			v->iov_base = (char *)v->iov_base + n;
 			v->iov_len -= (size_t)n;
 		}
+	}
+	if (nl) {
+		/* the tail's last line is ended too, as in the file */
+		lf->need_nl = false;
+		if (lf->ring_count)
+			strbuf_addch(&lf->ring[(lf->ring_next + LOGFILE_TAIL_LINES - 1) %
+					       LOGFILE_TAIL_LINES],
+				     '\n');
 	}
 	return 0;
 }
@@ -309,6 +342,16 @@ void logfile_tail(const struct logfile *lf, unsigned n, struct strbuf *out)
 	}
 	if (lf->partial.len)
 		strbuf_add(out, lf->partial.buf, lf->partial.len);
+}
+
+int logfile_break(struct logfile *lf)
+{
+	bool open_line = lf->partial.len > 0;
+	int r = logfile_flush(lf);
+
+	if (open_line)
+		lf->need_nl = true;
+	return r;
 }
 
 unsigned logfile_rotations(const struct logfile *lf)

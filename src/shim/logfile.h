@@ -31,8 +31,13 @@ int logfile_open(const char *path, uint64_t max_bytes, unsigned keep, struct log
  * until its newline comes (or until it grows past 64 KiB, or logfile_flush).
  * Returns 0 or -errno of a failed write (a failed rotation is not one). */
 int logfile_write(struct logfile *lf, const void *data, size_t len);
-/* Write out a pending partial line (at EOF of the service's output). */
+/* Write out a pending partial line (it may go on: a line past 64 KiB). */
 int logfile_flush(struct logfile *lf);
+/* The writer of the pending partial line is gone (EOF of the service's
+ * output, a line of the shim's own): write it out, ended by the next
+ * output's first byte, a newline of its own. A file that ends inside a
+ * line when it is opened is ended the same way. */
+int logfile_break(struct logfile *lf);
 /* The last n (<= LOGFILE_TAIL_LINES) lines written, byte-exact, appended to out. */
 void logfile_tail(const struct logfile *lf, unsigned n, struct strbuf *out);
 /* How many times the file was rotated. */

@@ -169,7 +169,8 @@ static void log_line(struct shim *s, const char *fmt, ...)
 	va_end(ap);
 	strbuf_addch(&sb, '\n');
 	if (s->log) {
-		logfile_flush(s->log);
+		/* on a line of its own, not glued to a line the service left open */
+		logfile_break(s->log);
 		logfile_write(s->log, sb.buf, sb.len);
 	}
 	if (s->terminal && !s->hangup && write(2, sb.buf, sb.len) < 0) {
@@ -440,7 +441,8 @@ static bool read_output(struct shim *s, bool drain)
 			return true;
 		ev_io_stop(s->loop, &s->out_io);
 		close(s->out_io.fd);
-		logfile_flush(s->log);
+		/* this run's output ends; a restart's starts on a line of its own */
+		logfile_break(s->log);
 		return false;
 	}
 	return true;

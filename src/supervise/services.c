@@ -516,25 +516,40 @@ enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *
 	return ret;
 }
 
-void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret)
+/* The names of dir's files ending in suffix (without it), sorted, appended to ret. */
+static void names_with_suffix(const char *dir, const char *suffix, struct strvec *ret)
 {
-	char *dir = services_run_dir(berth_dir, slug);
-	size_t first = ret->n;
+	size_t first = ret->n, sl = strlen(suffix);
 	struct dirent *de;
 	DIR *d = opendir(dir);
 
-	free(dir);
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
-		size_t len = strlen(de->d_name), sl = strlen(STATUS_SUFFIX);
+		size_t len = strlen(de->d_name);
 
-		if (len > sl && !strcmp(de->d_name + len - sl, STATUS_SUFFIX))
+		if (len > sl && !strcmp(de->d_name + len - sl, suffix))
 			strvec_push_owned(ret, xstrndup(de->d_name, len - sl));
 	}
 	closedir(d);
 	if (ret->n > first)
 		qsort(ret->v + first, ret->n - first, sizeof(*ret->v), cmp_str);
+}
+
+void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret)
+{
+	char *dir = services_run_dir(berth_dir, slug);
+
+	names_with_suffix(dir, STATUS_SUFFIX, ret);
+	free(dir);
+}
+
+void services_logged(const char *berth_dir, const char *slug, struct strvec *ret)
+{
+	char *dir = services_log_dir(berth_dir, slug);
+
+	names_with_suffix(dir, ".log", ret);
+	free(dir);
 }
 
 void services_log_mark(const char *log_path, struct svc_log_mark *ret)
@@ -554,6 +569,7 @@ void services_log_tail_since(const char *log_path, const struct svc_log_mark *ma
 	char *buf;
 	struct stat sb;
 	off_t size, from, floor = 0;
+	char before;
 	ssize_t got;
 	size_t len, start;
 
@@ -574,6 +590,12 @@ void services_log_tail_since(const char *log_path, const struct svc_log_mark *ma
 	    size >= mark->size)
 		floor = mark->size;
 	from = size - floor > (off_t)LOG_TAIL_READ ? size - (off_t)LOG_TAIL_READ : floor;
+	/* A mark inside a line an earlier run left unended: the shim ended it
+	 * with the first byte after the mark, a newline that is not this run's
+	 * (logfile_break). */
+	if (floor > 0 && from == floor && size > floor && pread(fd, &before, 1, floor - 1) == 1 &&
+	    before != '\n' && pread(fd, &before, 1, floor) == 1 && before == '\n')
+		from++;
 	buf = xmalloc(LOG_TAIL_READ + 1);
 	got = size > from ? pread(fd, buf, (size_t)(size - from), from) : 0;
 	close(fd);

@@ -131,6 +131,8 @@ enum svc_port_owner services_port_owner(struct probe *p, const struct proc_ref *
 
 /* Names of the services with a status file in the session's run dir, sorted. */
 void services_recorded(const char *berth_dir, const char *slug, struct strvec *ret);
+/* Names of the services with a log in the session's log dir, sorted. */
+void services_logged(const char *berth_dir, const char *slug, struct strvec *ret);
 /* The last n lines of service's log (byte-exact), appended to out. */
 void services_log_tail(const char *log_path, unsigned n, struct strbuf *out);
 /* Where a log ends now (a missing log: all zero), taken before a shim starts

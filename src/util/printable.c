@@ -5,9 +5,9 @@
 
 #include "util/printable.h"
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 when invalid; its code
- * point in *cp. */
-static size_t utf8_seq(const unsigned char *p, unsigned *cp)
+/* Length of the valid UTF-8 sequence at p (1-4, within avail bytes), or 0
+ * when invalid; its code point in *cp. */
+static size_t utf8_seq_n(const unsigned char *p, size_t avail, unsigned *cp)
 {
 	size_t n;
 	unsigned c;
@@ -28,6 +28,8 @@ static size_t utf8_seq(const unsigned char *p, unsigned *cp)
 	} else {
 		return 0;
 	}
+	if (n > avail)
+		return 0;
 	for (size_t i = 1; i < n; i++) {
 		if ((p[i] & 0xc0) != 0x80)
 			return 0;
@@ -39,6 +41,12 @@ static size_t utf8_seq(const unsigned char *p, unsigned *cp)
 		return 0;
 	*cp = c;
 	return n;
+}
+
+/* The same in a NUL-terminated string (a NUL is never a continuation byte). */
+static size_t utf8_seq(const unsigned char *p, unsigned *cp)
+{
+	return utf8_seq_n(p, 4, cp);
 }
 
 /* C0, DEL, C1, and the Unicode controls that make a terminal show text in
@@ -99,4 +107,22 @@ bool str_has_control(const char *s)
 		p += n;
 	}
 	return false;
+}
+
+void strbuf_add_utf8(struct strbuf *sb, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	while (p < end) {
+		unsigned cp = 0;
+		size_t n = utf8_seq_n(p, (size_t)(end - p), &cp);
+
+		if (n == 0) {
+			strbuf_adds(sb, "\xef\xbf\xbd"); /* U+FFFD */
+			n = 1;
+		} else {
+			strbuf_add(sb, p, n);
+		}
+		p += n;
+	}
 }

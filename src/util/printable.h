@@ -20,4 +20,8 @@ char *str_printable(const char *s, size_t max);
 /* True when s holds a control character (C0, DEL, C1) or invalid UTF-8. */
 bool str_has_control(const char *s);
 
+/* Append len bytes as valid UTF-8: each byte that is not part of a valid
+ * sequence becomes U+FFFD (for JSON strings of outside bytes). */
+void strbuf_add_utf8(struct strbuf *sb, const char *s, size_t len);
+
 #endif

@@ -164,7 +164,17 @@ EOF_INI
   test "$(session_count)" = 0
 '
 
+# A resumed session keeps its logs across attempts (a new session starts
+# with empty ones: t1820), so its log holds both attempts.
 test_expect_success 'failure report mixes earlier attempts: the last lines are of this attempt only' '
+  config <<EOF_INI &&
+[service "flaky"]
+command = exec sleep 1000
+ready = none
+EOF_INI
+  sed -i "s/^startup_window = 30s/startup_window = 100ms/" .berth.ini &&
+  berth up flaky-a -q >/dev/null &&
+  berth down flaky-a --keep-worktree -q >/dev/null &&
   config <<EOF_INI &&
 [service "flaky"]
 command = n=\$(cat $TEST_ROOT/flaky.n 2>/dev/null || echo 0); n=\$((n + 1)); echo \$n >$TEST_ROOT/flaky.n; for i in 1 2 3; do echo "attempt \$n line \$i"; done; exit 1
@@ -179,7 +189,8 @@ EOF_INI
   sed -n "/^--- last 20 lines/,/^---\$/p" err2 >report &&
   printf -- "--- last 20 lines of %s ---\nattempt 2 line 1\nattempt 2 line 2\nattempt 2 line 3\n---\n" \
     "$REPO/$L" >want &&
-  { cmp want report || { diff want report; false; }; }
+  { cmp want report || { diff want report; false; }; } &&
+  berth down flaky-a -q >/dev/null
 '
 
 test_expect_success 'events record ready only for log readiness: every service that got ready in up has one ready event' '

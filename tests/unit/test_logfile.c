@@ -279,6 +279,65 @@ static void test_appends_to_existing_log(void)
 	free(dir);
 }
 
+static int write_s(struct logfile *lf, const char *s)
+{
+	return logfile_write(lf, s, strlen(s));
+}
+
+/*
+ * The defect: a run whose output ended inside a line (a prompt, a crash
+ * mid-line) left it unended, and the next run's first line was glued to it
+ * ("OLD-PARTIALNEW-ATTEMPT", one line in `berth logs`): after a restart of
+ * the shim (the file is reopened) and after a restart of the service (the
+ * same logfile, logfile_break at the end of its output). A line that only
+ * went out early (past 64 KiB, logfile_flush) goes on as one line.
+ */
+static void test_unended_line_of_a_run_is_not_glued_to_the_next_run(void)
+{
+	char *dir = tmpdir_new(), *path = path_join(dir, "g.log"), *text = NULL;
+	struct strbuf tail = STRBUF_INIT;
+	struct logfile *lf;
+	size_t len = 0;
+
+	/* the shim restarted: the file ends inside a line when it is opened */
+	ASSERT_OK(logfile_open(path, 0, 0, &lf));
+	ASSERT_OK(write_s(lf, "first run\nOLD-PARTIAL"));
+	logfile_close(lf);
+	ASSERT_OK(logfile_open(path, 0, 0, &lf));
+	ASSERT_OK(write_s(lf, "NEW-ATTEMPT\n"));
+	/* the service restarted: its run ended inside a line */
+	ASSERT_OK(write_s(lf, "prompt> "));
+	ASSERT_OK(logfile_break(lf));
+	ASSERT_OK(logfile_break(lf)); /* nothing pending: nothing more */
+	ASSERT_OK(write_s(lf, "restarted\n"));
+	/* nothing pending at a break: no empty line */
+	ASSERT_OK(logfile_break(lf));
+	ASSERT_OK(write_s(lf, "next\n"));
+	/* a line written out early goes on as one line */
+	ASSERT_OK(write_s(lf, "long "));
+	ASSERT_OK(logfile_flush(lf));
+	ASSERT_OK(write_s(lf, "line\n"));
+	/* (the tail keeps the early part as an entry of its own) */
+	logfile_tail(lf, 5, &tail);
+	ASSERT_STREQ(tail.buf, "prompt> \nrestarted\nnext\nlong line\n");
+	logfile_close(lf);
+	ASSERT_OK(read_file(path, 1 << 20, &text, &len));
+	ASSERT_STREQ(text, "first run\nOLD-PARTIAL\nNEW-ATTEMPT\nprompt> \nrestarted\nnext\nlong "
+			   "line\n");
+	free(text);
+	/* a file that ends with its newline gets none more */
+	ASSERT_OK(logfile_open(path, 0, 0, &lf));
+	ASSERT_OK(write_s(lf, "again\n"));
+	logfile_close(lf);
+	ASSERT_OK(read_file(path, 1 << 20, &text, &len));
+	ASSERT_TRUE(len > 11 && !memcmp(text + len - 11, "line\nagain\n", 11));
+	free(text);
+	ASSERT_OK(rm_rf(dir));
+	strbuf_release(&tail);
+	free(path);
+	free(dir);
+}
+
 /*
  * The defect: rotate() renamed <path> -> <path>.1 ... and only then opened a
  * new <path>. When that open failed (inodes exhausted, ENOSPC, EACCES), every
@@ -593,6 +652,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_long_line_is_never_split),
 	TAP_TEST(test_tail_is_byte_exact_with_final_partial_line),
 	TAP_TEST(test_appends_to_existing_log),
+	TAP_TEST(test_unended_line_of_a_run_is_not_glued_to_the_next_run),
 	TAP_TEST(test_rotation_renames_before_it_opens_loses_no_line_nor_kept_file),
 	TAP_TEST(test_rotation_that_cannot_create_is_retried_after_another_limit),
 	TAP_TEST(test_stale_next_file_is_replaced),
