@@ -55,7 +55,7 @@ test_expect_success 'every command that takes --json: a usage error is the error
     json_fails 2 o || return 1
     echo $c >>with-json
   done &&
-  for c in up env ls status whose validate down stop start restart db events doctor config init; do
+  for c in up env ls status whose validate down stop start restart db events doctor config init logs; do
     grep -qx $c with-json || { echo "$c has no --json"; return 1; }
   done
 '
@@ -160,6 +160,20 @@ test_expect_success 'whose :PORT (listening, free) and whose PID (owned, not own
   json_assert o "d[\"owned\"] is False" &&
   test_must_fail code=1 berth whose 4194304 --json >o 2>/dev/null && json_check whose-pid o &&
   test_must_fail code=2 berth whose :0 --json >o 2>/dev/null && json_fails 2 o
+'
+
+test_expect_success 'logs --json (--raw too), logs -f --json (a line each); of no session the error document (4)' '
+  berth logs j1 --json >o && json_check logs o &&
+  json_assert o "d[\"slug\"] == \"j1\" and d[\"raw\"] is False and d[\"services\"]" &&
+  berth logs j1 web --json --raw -n 5 >o && json_check logs o &&
+  json_assert o "d[\"raw\"] is True and [s[\"name\"] for s in d[\"services\"]] == [\"web\"]" &&
+  "$BERTH" logs j1 -f --json >lg.lines 2>lg.err &
+  lpid=$! &&
+  test_track_pid $lpid &&
+  wait_for 20 "test -s lg.lines" "the first lines of logs -f" &&
+  { kill $lpid; wait $lpid; true; } &&
+  json_check logs-line --lines lg.lines &&
+  test_must_fail code=4 berth logs nosuch --json >o 2>/dev/null && json_fails 4 o
 '
 
 test_expect_success 'stop, start, restart, down --json: their outcomes; of no session the error document (4)' '
