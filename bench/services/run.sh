@@ -17,7 +17,7 @@
 #   RUNS=N (10) rounds of everything; COLD_RUNS=N (5) rounds of the peers'
 #   cold starts; DEATH_RUNS=N (200) samples of pidfd, a fifth of that for
 #   the 100 ms poll. BENCH_PM2 / BENCH_SUPERVISORD: use these binaries.
-#   BENCH_PARTS="1 2 3 4" (all): run only these sections.
+#   BENCH_PARTS="1 2 3 4 5" (all): run only these sections.
 # pm2 is installed with npm into BUILD/bench-peers/pm2 (kept for the next
 # run), supervisor and tmux (>= 3.2, for runner = tmux) with apt-get, when
 # missing and possible; a peer or runner that cannot be had is skipped with
@@ -29,7 +29,7 @@ case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
 RUNS=${RUNS:-10}
 COLD_RUNS=${COLD_RUNS:-5}
 DEATH_RUNS=${DEATH_RUNS:-200}
-BENCH_PARTS=${BENCH_PARTS:-1 2 3 4}
+BENCH_PARTS=${BENCH_PARTS:-1 2 3 4 5}
 export RUNS COLD_RUNS
 part() { case " $BENCH_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -84,7 +84,7 @@ export BENCH_TMUX BENCH_TMUX_WHY
 BENCH_PM2=${BENCH_PM2:-}
 BENCH_PM2_WHY=
 pm2_prefix=$bdir/bench-peers/pm2
-if [ -z "$BENCH_PM2" ] && part 4; then
+if [ -z "$BENCH_PM2" ] && { part 4 || part 5; }; then
   if [ -x "$pm2_prefix/node_modules/.bin/pm2" ]; then
     BENCH_PM2=$pm2_prefix/node_modules/.bin/pm2
   else
@@ -113,7 +113,7 @@ fi
 
 BENCH_SUPERVISORD=${BENCH_SUPERVISORD:-$(command -v supervisord 2>/dev/null)}
 BENCH_SUP_WHY=
-if [ -z "$BENCH_SUPERVISORD" ] && part 4; then
+if [ -z "$BENCH_SUPERVISORD" ] && { part 4 || part 5; }; then
   apt_install supervisor
   BENCH_SUPERVISORD=$(command -v supervisord 2>/dev/null)
   [ -n "$BENCH_SUPERVISORD" ] ||
@@ -153,10 +153,10 @@ echo "# berth services benchmark"
 echo
 tools=
 part 1 && tools="tmux ${BENCH_TMUX:-(none)}"
-part 4 && tools="${tools:+$tools, }pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
+{ part 4 || part 5; } && tools="${tools:+$tools, }pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
   "build $build${buildtype:+ ($buildtype)}; median of $RUNS unless said${tools:+; $tools}"
-[ "$BENCH_PARTS" = "1 2 3 4" ] || echo "(sections $BENCH_PARTS only)"
+[ "$BENCH_PARTS" = "1 2 3 4 5" ] || echo "(sections $BENCH_PARTS only)"
 echo
 
 if part 1; then
@@ -197,6 +197,12 @@ if part 4; then
   echo "## 4. 5 listener services: berth against pm2 and supervisord"
   echo
   $py peers || exit 1
+  echo
+fi
+if part 5; then
+  echo "## 5. A service SIGKILLed under a restart policy: until it listens again"
+  echo
+  $py restart || exit 1
   echo
 fi
 echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the end"

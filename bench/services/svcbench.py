@@ -627,6 +627,129 @@ def cmd_peers():
 
 
 # ---------------------------------------------------------------------------
+# 5. A service SIGKILLed under restart = always: listening again.
+
+RESTART_AGE = 2.2  # a run this old is not a crash loop for any of the three
+
+
+def restart_cycle(port, last):
+    """SIGKILL the listener on PORT once its run is RESTART_AGE old (LAST:
+    when it started listening); returns (ms until a new listener listens,
+    when it did)."""
+    pids = listener_pids([port])
+    if len(pids) != 1:
+        die("found %d listeners on %d" % (len(pids), port))
+    wait = last + RESTART_AGE - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+    t0 = now()
+    os.kill(pids[0], signal.SIGKILL)
+    end = time.monotonic() + 30
+    while True:
+        if port in listening_ports():
+            new = [x for x in listener_pids([port]) if x != pids[0] and alive(x)]
+            if new:
+                return ms(now() - t0), time.monotonic()
+        if time.monotonic() > end:
+            die("restart on %d: timed out" % port)
+        time.sleep(TICK)
+
+
+def cmd_restart():
+    sup = os.environ.get("BENCH_SUPERVISORD", "")
+    supctl = os.path.join(os.path.dirname(sup), "supervisorctl") if sup else ""
+    pm2 = os.environ.get("BENCH_PM2", "")
+    log = os.path.join(WORK, "restart.log")
+    rows, notes, stops = [], [], []
+
+    def listens(port):
+        wait_until(lambda: port in listening_ports(), "port %d to listen" % port)
+        return time.monotonic()
+
+    # the service's own start: the listener spawned until it listens
+    port = 28501
+    check_ports_free([port])
+    own = []
+    for r in range(RUNS + 1):
+        t0 = now()
+        p = spawn([LISTEN, str(port)])
+        listens(port)
+        if r:
+            own.append(ms(now() - t0))
+        p.kill()
+        p.wait()
+        wait_until(lambda: port not in listening_ports(), "port %d to be free" % port)
+    rows.append(("the listener's own start (spawned → listens), for reference", own))
+
+    systems = []  # (label, port, results)
+    # berth
+    repo = os.path.join(WORK, "restart-berth")
+    os.makedirs(repo)
+    with open(os.path.join(repo, ".berth.ini"), "w") as f:
+        f.write("[berth]\nmode = host\nport_search_range = 0\n\n"
+                "[service \"s1\"]\ncommand = exec %s \"$PORT\"\nbase_port = 28510\n"
+                "ready = port\nrestart = always\n" % LISTEN)
+    with open(os.path.join(repo, ".gitignore"), "w") as f:
+        f.write(".berth/\n")
+    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
+                 ["git", "commit", "-q", "-m", "initial"]):
+        run(argv, cwd=repo, log=log)
+    run([BERTH, "up", "bench-restart"], cwd=repo, log=berth_log(repo))
+    stops.append(lambda: run([BERTH, "down", "bench-restart"], cwd=repo, log=berth_log(repo)))
+    systems.append(["berth (`restart = always`)", 28511, []])
+    # pm2 (autorestart, restart_delay 0: its defaults)
+    if pm2:
+        eco = os.path.join(WORK, "pm2-restart.json")
+        with open(eco, "w") as f:
+            json.dump({"apps": [{"name": "r1", "script": LISTEN, "args": "28521",
+                                 "interpreter": "none", "exec_mode": "fork"}]}, f)
+        run([pm2, "start", eco], log=log)
+        stops.append(lambda: run([pm2, "kill"], log=log))
+        systems.append(["pm2 (autorestart, its defaults)", 28521, []])
+    else:
+        notes.append("pm2: skipped (%s)" % os.environ.get("BENCH_PM2_WHY", "not available"))
+    # supervisord (autorestart = true)
+    if sup:
+        d = os.path.join(WORK, "sup-restart")
+        conf = supervisor_conf(d, [28531], True)
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(text.replace("autostart=true", "autostart=true\nautorestart=true"))
+        daemon = spawn([sup, "-n", "-c", conf], log=log)
+
+        def sup_stop():
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait()
+        stops.append(sup_stop)
+        systems.append(["supervisord (`autorestart = true`)", 28531, []])
+    else:
+        notes.append("supervisord: skipped (%s)" % os.environ.get("BENCH_SUP_WHY", "not available"))
+
+    try:
+        last = {}
+        for sysrow in systems:
+            last[sysrow[1]] = listens(sysrow[1])
+        for r in range(RUNS + 1):
+            for sysrow in systems:
+                took, last[sysrow[1]] = restart_cycle(sysrow[1], last[sysrow[1]])
+                if r:
+                    sysrow[2].append(took)
+    finally:
+        for stop in stops:
+            stop()
+    rows += [(label, got) for label, _, got in systems]
+    print("| system | SIGKILL of the service → listening again (median) | min | max | runs |")
+    print("|---|---|---|---|---|")
+    for label, got in rows:
+        print("| %s | %s | %s | %s | %d |" % (label, fmt(med(got)), fmt(min(got)), fmt(max(got)),
+                                             len(got)))
+    for n in notes:
+        print()
+        print(n)
+
+
+# ---------------------------------------------------------------------------
 # Cleanup.
 
 def cmd_cleanup():
@@ -665,10 +788,10 @@ def cmd_cleanup():
 
 def main():
     if len(sys.argv) != 2 or not WORK:
-        die("usage: BENCH_WORK=DIR ... svcbench.py updown|fail|peers|cleanup")
+        die("usage: BENCH_WORK=DIR ... svcbench.py updown|fail|peers|restart|cleanup")
     if not os.environ.get("BENCH_RUNTIME"):
         os.makedirs(RUNTIME, mode=0o700, exist_ok=True)
-    {"updown": cmd_updown, "fail": cmd_fail, "peers": cmd_peers,
+    {"updown": cmd_updown, "fail": cmd_fail, "peers": cmd_peers, "restart": cmd_restart,
      "cleanup": cmd_cleanup}[sys.argv[1]]()
 
 

@@ -676,9 +676,10 @@ static void a_exited(struct shim *s)
 			s->after_clean = SVC_FAILED;
 			record(s, SVC_FAILED);
 		} else {
+			/* after a run that lasted: again at once; a crash loop
+			 * backs off */
 			s->backoff_ms =
-				!quick ? BACKOFF_FIRST_MS
-				       : (s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS);
+				!quick ? 0 : (s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_FIRST_MS);
 			if (s->backoff_ms > BACKOFF_MAX_MS)
 				s->backoff_ms = BACKOFF_MAX_MS;
 			s->after_clean = SVC_RESTARTING;

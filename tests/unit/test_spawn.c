@@ -618,7 +618,7 @@ static void test_fail_path_no_match(void)
 	o.envp = VEC("PATH=/nonexistent-a:/nonexistent-b");
 	e = expect_failure(&o, SPAWN_STAGE_EXEC, ENOENT);
 	t = spawn_error_text(&o, &e);
-	ASSERT_STREQ(t, "cannot run 'berth-no-such-program': No such file or directory");
+	ASSERT_STREQ(t, "cannot run 'berth-no-such-program': no such program in PATH");
 	free(t);
 }
 
