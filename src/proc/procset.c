@@ -23,6 +23,7 @@
 #include "proc/pidref.h"
 #include "proc/reaper.h"
 #include "proc/procset.h"
+#include "util/fsutil.h"
 
 #define SCAN_FIRST_S 0.005
 #define SCAN_MAX_S 0.05
@@ -216,7 +217,7 @@ struct procset_stopper {
 	ev_timer scan;
 	ev_timer grace;
 	ev_timer hard;
-	int ino_fd;
+	int ino_fd, ino_wd;
 	ev_io ino;
 	procset_stopper_done_fn cb;
 	void *data;
@@ -424,7 +425,7 @@ int procset_stopper_start(struct ev_loop *loop, const struct procset *s, int sig
 		.service = st->service,
 	};
 	st->interval = SCAN_FIRST_S;
-	st->ino_fd = -1;
+	st->ino_fd = st->ino_wd = -1;
 	ev_timer_init(&st->scan, on_scan, 0., 0.);
 	st->scan.data = st;
 	ev_timer_init(&st->grace, on_grace, 0., 0.);
@@ -435,7 +436,8 @@ int procset_stopper_start(struct ev_loop *loop, const struct procset *s, int sig
 		char *events = xasprintf("%s/cgroup.events", st->cgroup);
 
 		st->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (st->ino_fd >= 0 && inotify_add_watch(st->ino_fd, events, IN_MODIFY) < 0) {
+		if (st->ino_fd >= 0 &&
+		    (st->ino_wd = inotify_add_watch(st->ino_fd, events, IN_MODIFY)) < 0) {
 			close(st->ino_fd);
 			st->ino_fd = -1;
 		}
@@ -511,7 +513,7 @@ void procset_stopper_destroy(struct procset_stopper *st)
 	ev_timer_stop(st->loop, &st->hard);
 	if (st->ino_fd >= 0) {
 		ev_io_stop(st->loop, &st->ino);
-		close(st->ino_fd);
+		inotify_retire(st->ino_fd, st->ino_wd);
 	}
 	free(st->cgroup);
 	free(st->root_id);

@@ -103,7 +103,7 @@ struct launch {
 	const struct svc_env *e;
 	struct lsvc *v;
 	size_t n;
-	int ino_fd;
+	int ino_fd, ino_wd;
 	ev_io ino_io;
 	ev_timer poll;
 	double poll_interval;
@@ -1055,6 +1055,7 @@ enum launch_result launch_services(const struct svc_env *e, const size_t *idx, s
 		.cb_data = data,
 		.started = started,
 		.ino_fd = -1,
+		.ino_wd = -1,
 		.poll_interval = POLL_FIRST_S,
 	};
 	char *run = services_run_dir(e->berth_dir, e->session->slug);
@@ -1075,7 +1076,8 @@ enum launch_result launch_services(const struct svc_env *e, const size_t *idx, s
 		goto out_loop;
 	/* Shims replace their status file by rename: IN_MOVED_TO is a new record. */
 	l.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (l.ino_fd < 0 || inotify_add_watch(l.ino_fd, run, IN_MOVED_TO | IN_CLOSE_WRITE) < 0) {
+	if (l.ino_fd < 0 ||
+	    (l.ino_wd = inotify_add_watch(l.ino_fd, run, IN_MOVED_TO | IN_CLOSE_WRITE)) < 0) {
 		r = -errno;
 		goto out_reaper;
 	}
@@ -1104,6 +1106,9 @@ enum launch_result launch_services(const struct svc_env *e, const size_t *idx, s
 		fail->err = EIO;
 	}
 	res = l.result;
+	/* the watch goes now, the instance later: see inotify_retire */
+	inotify_rm_watch(l.ino_fd, l.ino_wd);
+	l.ino_wd = -1;
 
 	/* Decided: callbacks return at once from here on. Stop our watchers,
 	 * kill the checks and reap them before the reaper goes; shims may end
@@ -1122,8 +1127,7 @@ enum launch_result launch_services(const struct svc_env *e, const size_t *idx, s
 		lsvc_finish(&l.v[i]);
 	free(l.v);
 out_reaper:
-	if (l.ino_fd >= 0)
-		close(l.ino_fd);
+	inotify_retire(l.ino_fd, l.ino_wd);
 	reaper_destroy(l.reaper);
 out_loop:
 	ev_loop_destroy(l.loop);

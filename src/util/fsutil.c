@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -313,4 +314,17 @@ bool path_is_relative_below(const char *path)
 		p += strspn(p, "/");
 	}
 	return true;
+}
+
+void inotify_retire(int fd, int wd)
+{
+	static int retired = -1;
+
+	if (fd < 0)
+		return;
+	if (wd >= 0)
+		inotify_rm_watch(fd, wd);
+	if (retired >= 0)
+		close(retired);
+	retired = fd;
 }

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -967,8 +968,29 @@ static void test_cmdline_split_simple(void)
 	strvec_clear(&v);
 }
 
+static void test_inotify_retire(void)
+{
+	int a = inotify_init1(IN_CLOEXEC), b = inotify_init1(IN_CLOEXEC), wa, wb;
+
+	ASSERT_TRUE(a >= 0 && b >= 0);
+	wa = inotify_add_watch(a, "/", IN_CREATE);
+	wb = inotify_add_watch(b, "/", IN_CREATE);
+	ASSERT_TRUE(wa >= 0 && wb >= 0);
+	inotify_retire(a, wa);
+	/* kept open, its watch gone */
+	ASSERT_TRUE(fcntl(a, F_GETFD) >= 0);
+	ASSERT_EQ_INT(inotify_rm_watch(a, wa), -1);
+	inotify_retire(b, wb);
+	/* the next one closes it */
+	ASSERT_EQ_INT(fcntl(a, F_GETFD), -1);
+	ASSERT_TRUE(fcntl(b, F_GETFD) >= 0);
+	inotify_retire(-1, -1);
+	ASSERT_TRUE(fcntl(b, F_GETFD) >= 0);
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_cmdline_split_simple),
+	TAP_TEST(test_inotify_retire),
 	TAP_TEST(test_parse_u64_valid),
 	TAP_TEST(test_parse_u64_range),
 	TAP_TEST(test_parse_u64_junk),
