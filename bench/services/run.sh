@@ -17,7 +17,8 @@
 #   RUNS=N (10) rounds of everything; COLD_RUNS=N (5) rounds of the peers'
 #   cold starts; DEATH_RUNS=N (200) samples of pidfd, a fifth of that for
 #   the 100 ms poll. BENCH_PM2 / BENCH_SUPERVISORD: use these binaries.
-#   BENCH_PARTS="1 2 3 4 5" (all): run only these sections.
+#   BENCH_PARTS="1 2 3 4 5" (all): run only these sections. BENCH_BASE=BUILD2:
+#   a second build measured beside BUILD in sections 2, 4 and 5.
 # pm2 is installed with npm into BUILD/bench-peers/pm2 (kept for the next
 # run), supervisor and tmux (>= 3.2, for runner = tmux) with apt-get, when
 # missing and possible; a peer or runner that cannot be had is skipped with
@@ -43,6 +44,14 @@ for f in "$BENCH_BERTH" "$bdir/berth-shim" "$BENCH_LISTEN" "$DEATHLAT"; do
   fi
 done
 export BENCH_BERTH BENCH_LISTEN
+# BENCH_BASE=BUILD2: a second build (say, the base of a change) measured beside
+# the first in the same rounds of sections 2, 4 and 5
+if [ -n "${BENCH_BASE:-}" ]; then
+  case $BENCH_BASE in /*) ;; *) BENCH_BASE=$here/$BENCH_BASE ;; esac
+  [ -x "$BENCH_BASE/berth" ] || { echo "services: no $BENCH_BASE/berth" >&2; exit 1; }
+  BENCH_BASE_BERTH=$BENCH_BASE/berth
+  export BENCH_BASE_BERTH
+fi
 
 # --- peers, and tmux for runner = tmux -------------------------------------
 root=no
@@ -155,7 +164,7 @@ tools=
 part 1 && tools="tmux ${BENCH_TMUX:-(none)}"
 { part 4 || part 5; } && tools="${tools:+$tools, }pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
-  "build $build${buildtype:+ ($buildtype)}; median of $RUNS unless said${tools:+; $tools}"
+  "build $build${buildtype:+ ($buildtype)}${BENCH_BASE:+, base build $BENCH_BASE}; median of $RUNS unless said${tools:+; $tools}"
 [ "$BENCH_PARTS" = "1 2 3 4 5" ] || echo "(sections $BENCH_PARTS only)"
 echo
 

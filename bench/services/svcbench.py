@@ -23,6 +23,7 @@ them by pid. Times are time.monotonic_ns() around each step in this process;
 observer for every system.
 """
 import json
+import re
 import os
 import signal
 import statistics
@@ -39,6 +40,10 @@ def die(msg):
 
 WORK = os.environ.get("BENCH_WORK", "")
 BERTH = os.environ.get("BENCH_BERTH", "")
+# BENCH_BASE_BERTH: a second build (the base of a change), run beside BERTH in
+# the same rounds of sections 2, 4 and 5
+BASE = os.environ.get("BENCH_BASE_BERTH", "")
+BUILDS = [("", BERTH)] + ([(" (base build)", BASE)] if BASE else [])
 LISTEN = os.environ.get("BENCH_LISTEN", "")
 RUNTIME = os.environ.get("BENCH_RUNTIME") or os.path.join(WORK, "run")
 RUNS = int(os.environ.get("RUNS", "10"))
@@ -336,32 +341,45 @@ def cmd_updown():
 # ---------------------------------------------------------------------------
 # 2. Instant failure.
 
-def berth_up_lines(repo, slug):
+def berth_up_lines(repo, slug, berth=None):
     """`berth up SLUG` with its stderr read line by line as it comes: (exit
     status, ms until exit, [(ms since start, line)])."""
-    return timed_lines([BERTH, "up", slug], repo, ENV, berth_log(repo), "wb")
+    return timed_lines([berth or BERTH, "up", slug], repo, ENV, berth_log(repo), "wb")
 
 
 def cmd_fail():
     missing = "/nonexistent/berth-bench-missing"
     cases = [
-        ("exit3", "exit 3", 3, "exited with status 3"),
-        ("missing", '%s "$BERTH_S1_PORT"' % missing, 127, "exited with status 127"),
+        ("exit3", "exit 3", 3, "exited with status 3",
+         "`berth up`, service `exit 3` → exit 6 with the report"),
+        ("missing", '%s "$BERTH_S1_PORT"' % missing, 127, "exited with status 127",
+         "`berth up`, missing binary, command with shell syntax (`sh -c`) → exit 6 with the report"),
+        # plain words: exec'd directly by a build that does so, else through sh
+        ("plain", "berth-bench-missing-xyz --port 1", 127,
+         "no such program in PATH|exited with status 127",
+         "`berth up`, missing program, command of plain words → exit 6 with the report"),
     ]
     res = {}
-    for name, cmd, status, words in cases:
-        repo = make_repo("fail-" + name, [("s1", cmd, 27600)])
+    for name, cmd, status, words, _ in cases:
+        repos = [make_repo("fail-%s%d" % (name, b), [("s1", cmd, 27600)])
+                 for b in range(len(BUILDS))]
         check_ports_free([27601])
-        t_exit, t_rep, t_after, t_direct = [], [], [], []
+        got = [([], [], []) for _ in BUILDS]
+        t_direct = []
         for r in range(RUNS + 1):
-            rc, t, lines = berth_up_lines(repo, "bench-fail")
-            text = "\n".join(line for _, line in lines)
-            started = [t for t, line in lines if line.endswith(": started")]
-            report = [(t, line) for t, line in lines if words in line]
-            if rc != 6 or not report or not started:
-                die("berth up of a failing service: exit %d (want 6), output:\n%s" % (rc, text))
-            if r == 0:
-                res[name + "_report"] = report[0][1]
+            for b, (_, berth) in enumerate(BUILDS):
+                rc, t, lines = berth_up_lines(repos[b], "bench-fail", berth)
+                text = "\n".join(line for _, line in lines)
+                started = [t for t, line in lines if line.endswith(": started")]
+                report = [(t, line) for t, line in lines if re.search(words, line)]
+                if rc != 6 or not report or not started:
+                    die("berth up of a failing service: exit %d (want 6), output:\n%s" % (rc, text))
+                if r == 0:
+                    res[(name, b, "report")] = report[0][1]
+                if r:
+                    got[b][0].append(t)
+                    got[b][1].append(report[0][0])
+                    got[b][2].append(report[0][0] - started[0])
             t0 = now()
             p = subprocess.Popen(["/bin/sh", "-c", cmd.replace('"$BERTH_S1_PORT"', "1")],
                                  env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -371,22 +389,21 @@ def cmd_fail():
             if drc != status:
                 die("direct %r exited %d, want %d" % (cmd, drc, status))
             if r:
-                t_exit.append(t)
-                t_rep.append(report[0][0])
-                t_after.append(report[0][0] - started[0])
                 t_direct.append(ms(t1 - t0))
         # the rollback must leave no session behind
-        out = subprocess.run([BERTH, "ls", "--json"], cwd=repo, env=ENV,
-                             capture_output=True, text=True).stdout
-        if json.loads(out or "[]"):
-            die("a failed up left a session behind: " + out)
-        res[name] = (med(t_after), med(t_rep), med(t_exit), med(t_direct))
+        for b, (_, berth) in enumerate(BUILDS):
+            out = subprocess.run([berth, "ls", "--json"], cwd=repos[b], env=ENV,
+                                 capture_output=True, text=True).stdout
+            if json.loads(out or "[]"):
+                die("a failed up left a session behind: " + out)
+            res[(name, b)] = (med(got[b][2]), med(got[b][1]), med(got[b][0]))
+        res[(name, "direct")] = med(t_direct)
     up0 = None
     try:
         up0 = json.load(open(os.path.join(WORK, "up0.json")))["up0"]
     except (OSError, ValueError):
         pass
-    spawn_ms = res["exit3"][3]
+    spawn_ms = res[("exit3", "direct")]
     window = 1500.0 + spawn_ms
     print("| case | service started → failure reported | command start → failure reported "
           "| command start → exit | 1.5 s window ÷ this (to exit) |")
@@ -394,11 +411,12 @@ def cmd_fail():
     print("| direct: `sh -c 'exit 3'` spawned and reaped (the spawn cost) | | %s | %s | |"
           % (fmt(spawn_ms), fmt(spawn_ms)))
     print("| direct: `sh -c '%s'` → 127 | | %s | %s | |"
-          % (missing, fmt(res["missing"][3]), fmt(res["missing"][3])))
-    for name, label in (("exit3", "`berth up`, service `exit 3` → exit 6 with the report"),
-                        ("missing", "`berth up`, missing binary → exit 6 with the report")):
-        after, rep, ex, _ = res[name]
-        print("| %s | %s | %s | %s | %.0f× |" % (label, fmt(after), fmt(rep), fmt(ex), window / ex))
+          % (missing, fmt(res[("missing", "direct")]), fmt(res[("missing", "direct")])))
+    for name, _, _, _, label in cases:
+        for b, (suffix, _) in enumerate(BUILDS):
+            after, rep, ex = res[(name, b)]
+            print("| %s%s | %s | %s | %s | %.0f× |" % (label, suffix, fmt(after), fmt(rep),
+                                                        fmt(ex), window / ex))
     print("| fixed 1.5 s \"did it survive\" window (ecluse): 1500 ms + the spawn | 1500 ms | %s | %s | 1× |"
           % (fmt(window), fmt(window)))
     if up0 is not None:
@@ -406,8 +424,9 @@ def cmd_fail():
     print()
     print("\"service started\" is berth's `» s1: started` progress line; \"reported\" its "
           "first line of the report, both timestamped as they reach the reading end of "
-          "berth's stderr. The reports: `%s`; `%s`."
-          % (res["exit3_report"].strip(), res["missing_report"].strip()))
+          "berth's stderr. The reports: %s."
+          % "; ".join("`%s`%s" % (res[(name, b, "report")].strip(), BUILDS[b][0])
+                      for name, *_ in cases for b in range(len(BUILDS))))
 
 
 # ---------------------------------------------------------------------------
@@ -530,12 +549,15 @@ def cmd_peers():
     systems, notes = [], []
     log = os.path.join(WORK, "peers.log")
 
-    # berth
-    repo, ports = listeners_repo("peers-berth", 5, 28000)
-    systems.append(System(
-        "`berth up` / `berth down`", ports,
-        lambda: spawn([BERTH, "up", "bench-peers"], cwd=repo, log=berth_log(repo)),
-        lambda p: spawn([BERTH, "down", "bench-peers"], cwd=repo, log=berth_log(repo)), RUNS))
+    # berth (and the base build)
+    for b, (suffix, berth) in enumerate(BUILDS):
+        repo, ports = listeners_repo("peers-berth%d" % b, 5, 28000 + 600 * b)
+        systems.append(System(
+            "`berth up` / `berth down`" + suffix, ports,
+            lambda berth=berth, repo=repo: spawn([berth, "up", "bench-peers"], cwd=repo,
+                                                 log=berth_log(repo)),
+            lambda p, berth=berth, repo=repo: spawn([berth, "down", "bench-peers"], cwd=repo,
+                                                    log=berth_log(repo)), RUNS))
 
     # a shell
     sh_ports = [28401 + k for k in range(5)]
@@ -682,21 +704,23 @@ def cmd_restart():
     rows.append(("the listener's own start (spawned → listens), for reference", own))
 
     systems = []  # (label, port, results)
-    # berth
-    repo = os.path.join(WORK, "restart-berth")
-    os.makedirs(repo)
-    with open(os.path.join(repo, ".berth.ini"), "w") as f:
-        f.write("[berth]\nmode = host\nport_search_range = 0\n\n"
-                "[service \"s1\"]\ncommand = exec %s \"$PORT\"\nbase_port = 28510\n"
-                "ready = port\nrestart = always\n" % LISTEN)
-    with open(os.path.join(repo, ".gitignore"), "w") as f:
-        f.write(".berth/\n")
-    for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
-                 ["git", "commit", "-q", "-m", "initial"]):
-        run(argv, cwd=repo, log=log)
-    run([BERTH, "up", "bench-restart"], cwd=repo, log=berth_log(repo))
-    stops.append(lambda: run([BERTH, "down", "bench-restart"], cwd=repo, log=berth_log(repo)))
-    systems.append(["berth (`restart = always`)", 28511, []])
+    # berth (and the base build)
+    for b, (suffix, berth) in enumerate(BUILDS):
+        repo = os.path.join(WORK, "restart-berth%d" % b)
+        os.makedirs(repo)
+        with open(os.path.join(repo, ".berth.ini"), "w") as f:
+            f.write("[berth]\nmode = host\nport_search_range = 0\n\n"
+                    "[service \"s1\"]\ncommand = exec %s \"$PORT\"\nbase_port = %d\n"
+                    "ready = port\nrestart = always\n" % (LISTEN, 28510 + 100 * b))
+        with open(os.path.join(repo, ".gitignore"), "w") as f:
+            f.write(".berth/\n")
+        for argv in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
+                     ["git", "commit", "-q", "-m", "initial"]):
+            run(argv, cwd=repo, log=log)
+        run([berth, "up", "bench-restart"], cwd=repo, log=berth_log(repo))
+        stops.append(lambda berth=berth, repo=repo: run([berth, "down", "bench-restart"],
+                                                        cwd=repo, log=berth_log(repo)))
+        systems.append(["berth (`restart = always`)" + suffix, 28511 + 100 * b, []])
     # pm2 (autorestart, restart_delay 0: its defaults)
     if pm2:
         eco = os.path.join(WORK, "pm2-restart.json")
