@@ -18,6 +18,9 @@
 #   cold starts; DEATH_RUNS=N (200) samples of pidfd, a fifth of that for
 #   the 100 ms poll. BENCH_PM2 / BENCH_SUPERVISORD: use these binaries.
 #   BENCH_PARTS="1 2 3 4" (all): run only these sections.
+#   BENCH_BASE=DIR: a baseline build (another commit's build directory):
+#   section 1 runs its berth too, in the same rounds, and adds a
+#   before/after table (runner = process and tmux, 1 and 10 services).
 # pm2 is installed with npm into BUILD/bench-peers/pm2 (kept for the next
 # run), supervisor and tmux (>= 3.2, for runner = tmux) with apt-get, when
 # missing and possible; a peer or runner that cannot be had is skipped with
@@ -43,6 +46,17 @@ for f in "$BENCH_BERTH" "$bdir/berth-shim" "$BENCH_LISTEN" "$DEATHLAT"; do
   fi
 done
 export BENCH_BERTH BENCH_LISTEN
+BENCH_BERTH_BASE=
+if [ -n "${BENCH_BASE:-}" ]; then
+  BENCH_BERTH_BASE=$(cd "$BENCH_BASE" && pwd)/berth
+  for f in "$BENCH_BERTH_BASE" "$(dirname "$BENCH_BERTH_BASE")/berth-shim"; do
+    if [ ! -x "$f" ]; then
+      echo "services: $f is missing; build the baseline first: ninja -C $BENCH_BASE" >&2
+      exit 1
+    fi
+  done
+fi
+export BENCH_BERTH_BASE
 
 # --- peers, and tmux for runner = tmux -------------------------------------
 root=no
@@ -157,6 +171,7 @@ part 4 && tools="${tools:+$tools, }pm2 ${pm2_version:-(none)}, supervisord $( [ 
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
   "build $build${buildtype:+ ($buildtype)}; median of $RUNS unless said${tools:+; $tools}"
 [ "$BENCH_PARTS" = "1 2 3 4" ] || echo "(sections $BENCH_PARTS only)"
+[ -z "$BENCH_BERTH_BASE" ] || echo "(baseline: $BENCH_BERTH_BASE)"
 echo
 
 if part 1; then

@@ -39,6 +39,9 @@ def die(msg):
 
 WORK = os.environ.get("BENCH_WORK", "")
 BERTH = os.environ.get("BENCH_BERTH", "")
+# a baseline build's berth (BENCH_BASE of run.sh): section 1 again with it,
+# in the same rounds, for a before/after table
+BERTH_BASE = os.environ.get("BENCH_BERTH_BASE", "")
 LISTEN = os.environ.get("BENCH_LISTEN", "")
 RUNTIME = os.environ.get("BENCH_RUNTIME") or os.path.join(WORK, "run")
 RUNS = int(os.environ.get("RUNS", "10"))
@@ -203,12 +206,12 @@ def berth_log(repo):
     return os.path.join(repo, "..", os.path.basename(repo) + ".log")
 
 
-def berth_up(repo, slug):
-    return timed([BERTH, "up", slug], cwd=repo, log=berth_log(repo))
+def berth_up(repo, slug, berth=None):
+    return timed([berth or BERTH, "up", slug], cwd=repo, log=berth_log(repo))
 
 
-def berth_down(repo, slug):
-    return timed([BERTH, "down", slug], cwd=repo, log=berth_log(repo))
+def berth_down(repo, slug, berth=None):
+    return timed([berth or BERTH, "down", slug], cwd=repo, log=berth_log(repo))
 
 
 def check_ports_free(ports):
@@ -259,34 +262,41 @@ def direct_stop(p, pids):
 def cmd_updown():
     tmux = os.environ.get("BENCH_TMUX", "")
     sizes = []
-    cases = [("process", 0, 0), ("process", 1, 27200), ("process", 10, 27400)]
+    cases = [("process", 0, 0, ""), ("process", 1, 27200, ""), ("process", 10, 27400, "")]
     if tmux:
-        cases += [("tmux", 1, 27700), ("tmux", 10, 27800)]
-    for runner, n, base in cases:
+        cases += [("tmux", 1, 27700, ""), ("tmux", 10, 27800, "")]
+    if BERTH_BASE:
+        cases += [("process", 1, 28200, "base"), ("process", 10, 28400, "base")]
+        if tmux:
+            cases += [("tmux", 1, 28700, "base"), ("tmux", 10, 28800, "base")]
+    for runner, n, base, build in cases:
         tmuxed = runner == "tmux"
-        repo, ports = listeners_repo("updown%s%d" % ("-tmux" if tmuxed else "", n), n, base,
+        repo, ports = listeners_repo("updown%s%s%d" % ("-" + build if build else "",
+                                                       "-tmux" if tmuxed else "", n), n, base,
                                      runner if tmuxed else None)
         check_ports_free(ports)
-        sizes.append((runner, n, repo, ports, {"up": [], "down": [], "dstart": [], "dstop": []}))
-    # round r does every size, under both runners, in turn (a change of load
-    # hits them alike); round 0 warms up (new branch, cold caches, the tmux
-    # binary) and is not counted
+        sizes.append((runner, n, repo, ports, {"up": [], "down": [], "dstart": [], "dstop": []},
+                      build))
+    # round r does every size, under both runners (and both builds), in
+    # turn (a change of load hits them alike); round 0 warms up (new branch,
+    # cold caches, the tmux binary) and is not counted
     for r in range(RUNS + 1):
-        for runner, n, repo, ports, got in sizes:
-            rc, t_up = berth_up(repo, "bench-up")
+        for runner, n, repo, ports, got, build in sizes:
+            berth = BERTH_BASE if build else BERTH
+            rc, t_up = berth_up(repo, "bench-up", berth)
             if rc != 0:
-                die("berth up (%d services, runner = %s) exited %d; see %s"
-                    % (n, runner, rc, berth_log(repo)))
+                die("berth up (%d services, runner = %s%s) exited %d; see %s"
+                    % (n, runner, ", " + build if build else "", rc, berth_log(repo)))
             if set(ports) - listening_ports():
                 die("berth up returned before every port listened")
-            rc, t_down = berth_down(repo, "bench-up")
+            rc, t_down = berth_down(repo, "bench-up", berth)
             if rc != 0:
                 die("berth down (runner = %s) exited %d; see %s" % (runner, rc, berth_log(repo)))
             left = [p for p in listener_pids(ports) if alive(p)]
             if left:
                 kill_pids(left)
                 die("berth down (runner = %s) left %d listeners" % (runner, len(left)))
-            direct = n and runner == "process"
+            direct = n and runner == "process" and not build
             if direct:
                 p, pids, t_ds = direct_start(ports)
                 t_dk = direct_stop(p, pids)
@@ -297,8 +307,10 @@ def cmd_updown():
             if direct:
                 got["dstart"].append(t_ds)
                 got["dstop"].append(t_dk)
+    base_sizes = [x for x in sizes if x[5]]
+    sizes = [x for x in sizes if not x[5]]
     rows = []
-    for runner, n, _, _, got in sizes:
+    for runner, n, _, _, got, _ in sizes:
         if runner != "process":
             continue
         rows.append((n, med(got["up"]), med(got["dstart"]) if n else None, med(got["down"]),
@@ -321,7 +333,7 @@ def cmd_updown():
     if not tmux:
         print("runner = tmux: skipped (%s)" % os.environ.get("BENCH_TMUX_WHY", "not available"))
         return
-    by = {(runner, n): got for runner, n, _, _, got in sizes}
+    by = {(runner, n): got for runner, n, _, _, got, _ in sizes}
     print("| services | `berth up` → all ready: runner = process | runner = tmux (%s) "
           "| tmux − process | `berth down`: runner = process | runner = tmux | tmux − process |"
           % tmux)
@@ -331,6 +343,23 @@ def cmd_updown():
         tu, td = med(by["tmux", n]["up"]), med(by["tmux", n]["down"])
         print("| %d | %s | %s | %s | %s | %s | %s |" % (
             n, fmt(pu), fmt(tu), fmt(tu - pu), fmt(pd), fmt(td), fmt(td - pd)))
+    if not base_sizes:
+        return
+
+    # before (the baseline build) and after (this one), same rounds
+    old = {(runner, n): got for runner, n, _, _, got, _ in base_sizes}
+    print()
+    print("Before (%s) and after (%s), the same rounds:" % (BERTH_BASE, BERTH))
+    print()
+    print("| services | build | `berth up` → all ready: runner = process | runner = tmux "
+          "| tmux ÷ process | `berth down`: runner = process | runner = tmux |")
+    print("|---|---|---|---|---|---|---|")
+    for n in (1, 10):
+        for label, d in (("before", old), ("after", by)):
+            pu, tu = med(d["process", n]["up"]), med(d["tmux", n]["up"])
+            pd, td = med(d["process", n]["down"]), med(d["tmux", n]["down"])
+            print("| %d | %s | %s | %s | %.2f× | %s | %s |" % (
+                n, label, fmt(pu), fmt(tu), tu / pu, fmt(pd), fmt(td)))
 
 
 # ---------------------------------------------------------------------------
