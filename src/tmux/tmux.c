@@ -502,6 +502,22 @@ static void push_window(struct strvec *v, const char *session, const struct tmux
 	}
 }
 
+/* What tmux's client sends of a command list (its arguments, each with its
+ * NUL) must fit in one message of at most 16 kB (MAX_IMSGSIZE, less a
+ * header): past that it refuses the whole with "command too long". */
+#define TMUX_COMMAND_MAX 16000
+#define BASE_ARGC 5 /* "tmux -S socket -f conf" */
+
+/* The bytes of v's arguments from the from-th on, as tmux's client counts. */
+static size_t args_size(const struct strvec *v, size_t from)
+{
+	size_t n = 0;
+
+	for (size_t i = from; i < v->n; i++)
+		n += strlen(v->v[i]) + 1;
+	return n;
+}
+
 /* The pids tmux printed, one a line, into pids (room for max): how many,
  * or -EIO (a line that is not a pid, or more lines than asked for). */
 static int pane_pids(const struct strbuf *out, pid_t *pids, size_t max, size_t *ret_n)
@@ -541,7 +557,7 @@ int tmux_start_windows(struct tmux *t, const char *session, const struct tmux_wi
 		bool create, known = t->known && !strcmp(t->known, session);
 		enum tmux_answer a;
 		char *why = NULL;
-		size_t k = 0;
+		size_t k = 0, m;
 
 		/* Which windows exist (to respawn them) must be known, unless
 		 * the session may be made here: then, knowing nothing, make it
@@ -562,18 +578,29 @@ int tmux_start_windows(struct tmux *t, const char *session, const struct tmux_wi
 		base_argv(t, &args);
 		if (create)
 			push_new_session(&args, session, shell);
-		for (size_t i = done; i < n; i++) {
-			if (create || i > done)
-				strvec_push(&args, ";");
-			push_window(&args, session, &w[i],
-				    !create && strvec_find(&t->known_windows, w[i].name) >= 0);
+		/* As many windows as fit in one command (at least one). */
+		for (m = done; m < n; m++) {
+			struct strvec one = STRVEC_INIT;
+
+			if (create || m > done)
+				strvec_push(&one, ";");
+			push_window(&one, session, &w[m],
+				    !create && strvec_find(&t->known_windows, w[m].name) >= 0);
+			if (m > done &&
+			    args_size(&args, BASE_ARGC) + args_size(&one, 0) > TMUX_COMMAND_MAX) {
+				strvec_clear(&one);
+				break;
+			}
+			for (size_t j = 0; j < one.n; j++)
+				strvec_push(&args, one.v[j]);
+			strvec_clear(&one);
 		}
 		strbuf_reset(&out);
 		a = run_raw(t, &args, &out, &why);
 		strvec_clear(&args);
 		made |= create && !(a != TMUX_OK && why && strstr(why, "duplicate session"));
-		if (pane_pids(&out, ret_pids + done, n - done, &k) < 0 ||
-		    (a == TMUX_OK && k != n - done)) {
+		if (pane_pids(&out, ret_pids + done, m - done, &k) < 0 ||
+		    (a == TMUX_OK && k != m - done)) {
 			forget(t);
 			free(why);
 			if (msg)
@@ -589,13 +616,15 @@ int tmux_start_windows(struct tmux *t, const char *session, const struct tmux_wi
 				t->known_exists = true;
 				strvec_push(&t->known_windows, SHELL_WINDOW);
 			}
-			for (size_t i = done; i < n; i++)
+			for (size_t i = done; i < m; i++)
 				if (strvec_find(&t->known_windows, w[i].name) < 0)
 					strvec_push(&t->known_windows, w[i].name);
 			free(why);
-			done = n;
+			done = m;
 			r = 0;
-			break;
+			if (done == n)
+				break;
+			continue;
 		}
 		/* Those before the one that failed did start. */
 		done += k;

@@ -102,7 +102,8 @@ struct tmux_window {
 	const char *const *argv;
 };
 /* tmux_start_window for each of w[0..n), in order, in one tmux command (a
- * command list). shell not NULL: a session that does not exist is made in
+ * command list; more when their arguments pass the 16 kB a tmux client
+ * sends in one message). shell not NULL: a session that does not exist is made in
  * that command too, its first window "shell" running shell's program
  * (shell->name is not read); NULL: the session must exist. ret_pids[i] (room
  * for n): the pane's process of w[i]. *ret_n (also on failure): how many

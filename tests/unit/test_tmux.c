@@ -380,6 +380,27 @@ static void test_start_windows_batch(void)
 	ASSERT_STREQ(names, "shell\na\nb\nc\nd\n");
 	free(names);
 
+	/* More than a tmux client sends in one message (16 kB): several
+	 * commands, every window started. */
+	{
+		enum { MANY = 12 };
+		struct tmux_window many[MANY];
+		char wname[MANY][8], *filler = xcalloc(2001, 1);
+		const char *argv[] = {"sh", "-c", "exec sleep 100", "sh", filler, NULL};
+		pid_t mp[MANY] = {0};
+		size_t k = 0;
+
+		memset(filler, 'x', 2000);
+		for (size_t i = 0; i < MANY; i++) {
+			snprintf(wname[i], sizeof(wname[i]), "m%zu", i);
+			many[i] = (struct tmux_window){wname[i], "/", NULL, argv};
+		}
+		ASSERT_OK(tmux_start_windows(&t, "s1", &shell, many, MANY, mp, &k, &made, &msg));
+		ASSERT_EQ_INT(k, MANY);
+		assert_panes(&t, many, mp, MANY);
+		free(filler);
+	}
+
 	/* No session and none to make: nothing starts, tmux says why. */
 	{
 		size_t k = 9;
