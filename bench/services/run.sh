@@ -3,7 +3,8 @@
 # with the floor and with peers, all measured in one run:
 #   1. `berth up` -> every service ready, for 0, 1 and 10 listeners, against
 #      the same listeners started by one shell; `berth down`; 1 and 10 again
-#      under runner = tmux, side by side with runner = process
+#      under runner = tmux, side by side with runner = process and with tmux
+#      alone starting the listeners (one client call)
 #   2. instant failure: `berth up` of a service that dies at once (`exit 3`, a
 #      missing binary) -> exit 6 with the report, against the bare spawn and a
 #      fixed 1.5 s "did it survive" window
@@ -150,7 +151,7 @@ cleanup() {
   [ $cleaned = yes ] && return 0
   cleaned=yes
   left=$($py cleanup 2>/dev/null)
-  for s in "$BENCH_RUNTIME"/berth/*; do
+  for s in "$BENCH_RUNTIME"/berth/* "$BENCH_RUNTIME"/direct-tmux; do
     [ -S "$s" ] && tmux -S "$s" kill-server >/dev/null 2>&1
   done
   rm -rf "$BENCH_WORK" "$BENCH_RUNTIME"

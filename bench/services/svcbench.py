@@ -3,7 +3,9 @@
 
     svcbench.py updown    `berth up`/`down` of 0, 1 and 10 listener services
                           against the same listeners started by a shell; 1
-                          and 10 again under runner = tmux
+                          and 10 again under runner = tmux, beside tmux
+                          alone starting them; with BENCH_BERTH_BASE, the
+                          runners again with that baseline build
     svcbench.py fail      instant failure: `berth up` -> exit 6, against the
                           bare spawn and a fixed 1.5 s survival window
     svcbench.py peers     5 listeners: berth, a shell, pm2, supervisord
@@ -256,6 +258,33 @@ def direct_stop(p, pids):
     return ms(t1 - t0)
 
 
+def direct_tmux(ports):
+    """tmux alone, the floor of runner = tmux: one client call makes a session
+    (its first window runs sleep, like berth's shell window) and a window per
+    listener on a private server (-f /dev/null), started cold as berth's is;
+    ms until every port listens (/proc/net/tcp read every TICK). The server
+    is then killed and the ports awaited free."""
+    sock = os.path.join(RUNTIME, "direct-tmux")
+    tm = ["tmux", "-S", sock, "-f", "/dev/null"]
+    args = tm + ["new-session", "-d", "-s", "d", "-x", "200", "-y", "50", "sleep", "600"]
+    for x in ports:
+        args += [";", "new-window", "-d", "-P", "-F", "#{pane_pid}", "-t", "=d:", "-n",
+                 "w%d" % x, LISTEN, str(x)]
+    want = set(ports)
+    t0 = now()
+    run(args)
+    while want - listening_ports():
+        time.sleep(TICK)
+    t1 = now()
+    run(tm + ["kill-server"], check=False)
+    deadline = time.monotonic() + 10
+    while want & listening_ports():
+        if time.monotonic() > deadline:
+            die("tmux alone: the listeners outlived their server")
+        time.sleep(TICK)
+    return ms(t1 - t0)
+
+
 # ---------------------------------------------------------------------------
 # 1. up / down overhead.
 
@@ -300,6 +329,9 @@ def cmd_updown():
             if direct:
                 p, pids, t_ds = direct_start(ports)
                 t_dk = direct_stop(p, pids)
+            alone = runner == "tmux" and not build
+            if alone:
+                t_alone = direct_tmux(ports)
             if r == 0:
                 continue
             got["up"].append(t_up)
@@ -307,6 +339,8 @@ def cmd_updown():
             if direct:
                 got["dstart"].append(t_ds)
                 got["dstop"].append(t_dk)
+            if alone:
+                got.setdefault("alone", []).append(t_alone)
     base_sizes = [x for x in sizes if x[5]]
     sizes = [x for x in sizes if not x[5]]
     rows = []
@@ -335,14 +369,17 @@ def cmd_updown():
         return
     by = {(runner, n): got for runner, n, _, _, got, _ in sizes}
     print("| services | `berth up` → all ready: runner = process | runner = tmux (%s) "
-          "| tmux − process | `berth down`: runner = process | runner = tmux | tmux − process |"
-          % tmux)
-    print("|---|---|---|---|---|---|---|")
+          "| tmux − process | tmux ÷ process | tmux alone: one call, session + a window each "
+          "→ all listen | tmux alone − sh alone "
+          "| `berth down`: runner = process | runner = tmux | tmux − process |" % tmux)
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in (1, 10):
         pu, pd = med(by["process", n]["up"]), med(by["process", n]["down"])
         tu, td = med(by["tmux", n]["up"]), med(by["tmux", n]["down"])
-        print("| %d | %s | %s | %s | %s | %s | %s |" % (
-            n, fmt(pu), fmt(tu), fmt(tu - pu), fmt(pd), fmt(td), fmt(td - pd)))
+        ta, ds = med(by["tmux", n]["alone"]), med(by["process", n]["dstart"])
+        print("| %d | %s | %s | %s | %.2f× | %s | %s | %s | %s | %s |" % (
+            n, fmt(pu), fmt(tu), fmt(tu - pu), tu / pu, fmt(ta), fmt(ta - ds), fmt(pd),
+            fmt(td), fmt(td - pd)))
     if not base_sizes:
         return
 
