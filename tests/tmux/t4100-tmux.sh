@@ -73,7 +73,6 @@ test_expect_success 'services started together get their windows in one tmux com
   printf "\n[service \"late\"]\ncommand = exec sleep 100\ndepends_on = web\n" >>.berth.ini &&
   rm -f "$TEST_ROOT/tmux-calls" &&
   PATH="$TEST_ROOT/rec:$PATH" berth up one-a >out 2>err &&
-  cp ini.bak .berth.ini &&
   grep -v "^-V$" "$TEST_ROOT/tmux-calls" >calls &&
   test "$(wc -l <calls)" = 2 &&
   sed -n 1p calls >first && sed -n 2p calls >second &&
@@ -87,6 +86,15 @@ test_expect_success 'services started together get their windows in one tmux com
     test "$(tmx list-panes -t "=one-a:=$w" -F "#{pane_pid}")" = "$(shim_pid one-a $w)" || exit 1
   done &&
   wait_for 10 "test -z \"\$(ls .berth/run/one-a | grep \"\\.env\$\")\"" "the shims to take their environment files" &&
+  rm -f "$TEST_ROOT/tmux-calls" &&
+  PATH="$TEST_ROOT/rec:$PATH" berth restart one-a >out 2>err &&
+  cp ini.bak .berth.ini &&
+  test "$(grep -c "respawn-pane" "$TEST_ROOT/tmux-calls")" = 2 && # a list per level
+  for w in web echo late; do
+    test "$(tmx list-panes -t "=one-a:=$w" -F "#{pane_pid}")" = "$(shim_pid one-a $w)" || exit 1
+  done &&
+  tmx list-windows -t =one-a -F "#{window_name}" >windows && cmp want windows &&
+  wait_for 10 "test -z \"\$(ls .berth/run/one-a | grep \"\\.env\$\")\"" "no environment file to be left" &&
   berth down one-a >/dev/null 2>&1 &&
   test -z "$(session_pids one-a)"
 '
