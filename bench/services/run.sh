@@ -3,7 +3,8 @@
 # with the floor and with peers, all measured in one run:
 #   1. `berth up` -> every service ready, for 0, 1 and 10 listeners, against
 #      the same listeners started by one shell; `berth down`; 1 and 10 again
-#      under runner = tmux, side by side with runner = process
+#      under runner = tmux, side by side with runner = process and with tmux
+#      alone starting the listeners (one client call)
 #   2. instant failure: `berth up` of a service that dies at once (`exit 3`, a
 #      missing binary) -> exit 6 with the report, against the bare spawn and a
 #      fixed 1.5 s "did it survive" window
@@ -17,8 +18,11 @@
 #   RUNS=N (10) rounds of everything; COLD_RUNS=N (5) rounds of the peers'
 #   cold starts; DEATH_RUNS=N (200) samples of pidfd, a fifth of that for
 #   the 100 ms poll. BENCH_PM2 / BENCH_SUPERVISORD: use these binaries.
-#   BENCH_PARTS="1 2 3 4 5" (all): run only these sections. BENCH_BASE=BUILD2:
-#   a second build measured beside BUILD in sections 2, 4 and 5.
+#   BENCH_PARTS="1 2 3 4 5" (all): run only these sections.
+#   BENCH_BASE=DIR: a baseline build (another commit's build directory):
+#   its berth runs too, in the same rounds: section 1 adds a before/after
+#   table (runner = process and tmux, 1 and 10 services); sections 2, 4 and
+#   5 add its rows, marked "(base build)".
 # pm2 is installed with npm into BUILD/bench-peers/pm2 (kept for the next
 # run), supervisor and tmux (>= 3.2, for runner = tmux) with apt-get, when
 # missing and possible; a peer or runner that cannot be had is skipped with
@@ -44,14 +48,17 @@ for f in "$BENCH_BERTH" "$bdir/berth-shim" "$BENCH_LISTEN" "$DEATHLAT"; do
   fi
 done
 export BENCH_BERTH BENCH_LISTEN
-# BENCH_BASE=BUILD2: a second build (say, the base of a change) measured beside
-# the first in the same rounds of sections 2, 4 and 5
+BENCH_BERTH_BASE=
 if [ -n "${BENCH_BASE:-}" ]; then
-  case $BENCH_BASE in /*) ;; *) BENCH_BASE=$here/$BENCH_BASE ;; esac
-  [ -x "$BENCH_BASE/berth" ] || { echo "services: no $BENCH_BASE/berth" >&2; exit 1; }
-  BENCH_BASE_BERTH=$BENCH_BASE/berth
-  export BENCH_BASE_BERTH
+  BENCH_BERTH_BASE=$(cd "$BENCH_BASE" && pwd)/berth
+  for f in "$BENCH_BERTH_BASE" "$(dirname "$BENCH_BERTH_BASE")/berth-shim"; do
+    if [ ! -x "$f" ]; then
+      echo "services: $f is missing; build the baseline first: ninja -C $BENCH_BASE" >&2
+      exit 1
+    fi
+  done
 fi
+export BENCH_BERTH_BASE
 
 # --- peers, and tmux for runner = tmux -------------------------------------
 root=no
@@ -145,7 +152,7 @@ cleanup() {
   [ $cleaned = yes ] && return 0
   cleaned=yes
   left=$($py cleanup 2>/dev/null)
-  for s in "$BENCH_RUNTIME"/berth/*; do
+  for s in "$BENCH_RUNTIME"/berth/* "$BENCH_RUNTIME"/direct-tmux; do
     [ -S "$s" ] && tmux -S "$s" kill-server >/dev/null 2>&1
   done
   rm -rf "$BENCH_WORK" "$BENCH_RUNTIME"
@@ -164,8 +171,9 @@ tools=
 part 1 && tools="tmux ${BENCH_TMUX:-(none)}"
 { part 4 || part 5; } && tools="${tools:+$tools, }pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)')"
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
-  "build $build${buildtype:+ ($buildtype)}${BENCH_BASE:+, base build $BENCH_BASE}; median of $RUNS unless said${tools:+; $tools}"
+  "build $build${buildtype:+ ($buildtype)}; median of $RUNS unless said${tools:+; $tools}"
 [ "$BENCH_PARTS" = "1 2 3 4 5" ] || echo "(sections $BENCH_PARTS only)"
+[ -z "$BENCH_BERTH_BASE" ] || echo "(baseline: $BENCH_BERTH_BASE)"
 echo
 
 if part 1; then

@@ -3,7 +3,9 @@
 
     svcbench.py updown    `berth up`/`down` of 0, 1 and 10 listener services
                           against the same listeners started by a shell; 1
-                          and 10 again under runner = tmux
+                          and 10 again under runner = tmux, beside tmux
+                          alone starting them; with BENCH_BERTH_BASE, the
+                          runners again with that baseline build
     svcbench.py fail      instant failure: `berth up` -> exit 6, against the
                           bare spawn and a fixed 1.5 s survival window
     svcbench.py peers     5 listeners: berth, a shell, pm2, supervisord
@@ -40,10 +42,10 @@ def die(msg):
 
 WORK = os.environ.get("BENCH_WORK", "")
 BERTH = os.environ.get("BENCH_BERTH", "")
-# BENCH_BASE_BERTH: a second build (the base of a change), run beside BERTH in
-# the same rounds of sections 2, 4 and 5
-BASE = os.environ.get("BENCH_BASE_BERTH", "")
-BUILDS = [("", BERTH)] + ([(" (base build)", BASE)] if BASE else [])
+# a baseline build's berth (BENCH_BASE of run.sh): section 1 again with it,
+# in the same rounds, for a before/after table; sections 2, 4 and 5 add its rows
+BERTH_BASE = os.environ.get("BENCH_BERTH_BASE", "")
+BUILDS = [("", BERTH)] + ([(" (base build)", BERTH_BASE)] if BERTH_BASE else [])
 LISTEN = os.environ.get("BENCH_LISTEN", "")
 RUNTIME = os.environ.get("BENCH_RUNTIME") or os.path.join(WORK, "run")
 RUNS = int(os.environ.get("RUNS", "10"))
@@ -208,12 +210,12 @@ def berth_log(repo):
     return os.path.join(repo, "..", os.path.basename(repo) + ".log")
 
 
-def berth_up(repo, slug):
-    return timed([BERTH, "up", slug], cwd=repo, log=berth_log(repo))
+def berth_up(repo, slug, berth=None):
+    return timed([berth or BERTH, "up", slug], cwd=repo, log=berth_log(repo))
 
 
-def berth_down(repo, slug):
-    return timed([BERTH, "down", slug], cwd=repo, log=berth_log(repo))
+def berth_down(repo, slug, berth=None):
+    return timed([berth or BERTH, "down", slug], cwd=repo, log=berth_log(repo))
 
 
 def check_ports_free(ports):
@@ -258,43 +260,80 @@ def direct_stop(p, pids):
     return ms(t1 - t0)
 
 
+def direct_tmux(ports):
+    """tmux alone, the floor of runner = tmux: one client call makes a session
+    (its first window runs sleep, like berth's shell window) and a window per
+    listener on a private server (-f /dev/null), started cold as berth's is;
+    ms until every port listens (/proc/net/tcp read every TICK). The server
+    is then killed and the ports awaited free."""
+    sock = os.path.join(RUNTIME, "direct-tmux")
+    tm = ["tmux", "-S", sock, "-f", "/dev/null"]
+    args = tm + ["new-session", "-d", "-s", "d", "-x", "200", "-y", "50", "sleep", "600"]
+    for x in ports:
+        args += [";", "new-window", "-d", "-P", "-F", "#{pane_pid}", "-t", "=d:", "-n",
+                 "w%d" % x, LISTEN, str(x)]
+    want = set(ports)
+    t0 = now()
+    run(args)
+    while want - listening_ports():
+        time.sleep(TICK)
+    t1 = now()
+    run(tm + ["kill-server"], check=False)
+    deadline = time.monotonic() + 10
+    while want & listening_ports():
+        if time.monotonic() > deadline:
+            die("tmux alone: the listeners outlived their server")
+        time.sleep(TICK)
+    return ms(t1 - t0)
+
+
 # ---------------------------------------------------------------------------
 # 1. up / down overhead.
 
 def cmd_updown():
     tmux = os.environ.get("BENCH_TMUX", "")
     sizes = []
-    cases = [("process", 0, 0), ("process", 1, 27200), ("process", 10, 27400)]
+    cases = [("process", 0, 0, ""), ("process", 1, 27200, ""), ("process", 10, 27400, "")]
     if tmux:
-        cases += [("tmux", 1, 27700), ("tmux", 10, 27800)]
-    for runner, n, base in cases:
+        cases += [("tmux", 1, 27700, ""), ("tmux", 10, 27800, "")]
+    if BERTH_BASE:
+        cases += [("process", 1, 28200, "base"), ("process", 10, 28400, "base")]
+        if tmux:
+            cases += [("tmux", 1, 28700, "base"), ("tmux", 10, 28800, "base")]
+    for runner, n, base, build in cases:
         tmuxed = runner == "tmux"
-        repo, ports = listeners_repo("updown%s%d" % ("-tmux" if tmuxed else "", n), n, base,
+        repo, ports = listeners_repo("updown%s%s%d" % ("-" + build if build else "",
+                                                       "-tmux" if tmuxed else "", n), n, base,
                                      runner if tmuxed else None)
         check_ports_free(ports)
-        sizes.append((runner, n, repo, ports, {"up": [], "down": [], "dstart": [], "dstop": []}))
-    # round r does every size, under both runners, in turn (a change of load
-    # hits them alike); round 0 warms up (new branch, cold caches, the tmux
-    # binary) and is not counted
+        sizes.append((runner, n, repo, ports, {"up": [], "down": [], "dstart": [], "dstop": []},
+                      build))
+    # round r does every size, under both runners (and both builds), in
+    # turn (a change of load hits them alike); round 0 warms up (new branch,
+    # cold caches, the tmux binary) and is not counted
     for r in range(RUNS + 1):
-        for runner, n, repo, ports, got in sizes:
-            rc, t_up = berth_up(repo, "bench-up")
+        for runner, n, repo, ports, got, build in sizes:
+            berth = BERTH_BASE if build else BERTH
+            rc, t_up = berth_up(repo, "bench-up", berth)
             if rc != 0:
-                die("berth up (%d services, runner = %s) exited %d; see %s"
-                    % (n, runner, rc, berth_log(repo)))
+                die("berth up (%d services, runner = %s%s) exited %d; see %s"
+                    % (n, runner, ", " + build if build else "", rc, berth_log(repo)))
             if set(ports) - listening_ports():
                 die("berth up returned before every port listened")
-            rc, t_down = berth_down(repo, "bench-up")
+            rc, t_down = berth_down(repo, "bench-up", berth)
             if rc != 0:
                 die("berth down (runner = %s) exited %d; see %s" % (runner, rc, berth_log(repo)))
             left = [p for p in listener_pids(ports) if alive(p)]
             if left:
                 kill_pids(left)
                 die("berth down (runner = %s) left %d listeners" % (runner, len(left)))
-            direct = n and runner == "process"
+            direct = n and runner == "process" and not build
             if direct:
                 p, pids, t_ds = direct_start(ports)
                 t_dk = direct_stop(p, pids)
+            alone = runner == "tmux" and not build
+            if alone:
+                t_alone = direct_tmux(ports)
             if r == 0:
                 continue
             got["up"].append(t_up)
@@ -302,8 +341,12 @@ def cmd_updown():
             if direct:
                 got["dstart"].append(t_ds)
                 got["dstop"].append(t_dk)
+            if alone:
+                got.setdefault("alone", []).append(t_alone)
+    base_sizes = [x for x in sizes if x[5]]
+    sizes = [x for x in sizes if not x[5]]
     rows = []
-    for runner, n, _, _, got in sizes:
+    for runner, n, _, _, got, _ in sizes:
         if runner != "process":
             continue
         rows.append((n, med(got["up"]), med(got["dstart"]) if n else None, med(got["down"]),
@@ -326,16 +369,36 @@ def cmd_updown():
     if not tmux:
         print("runner = tmux: skipped (%s)" % os.environ.get("BENCH_TMUX_WHY", "not available"))
         return
-    by = {(runner, n): got for runner, n, _, _, got in sizes}
+    by = {(runner, n): got for runner, n, _, _, got, _ in sizes}
     print("| services | `berth up` → all ready: runner = process | runner = tmux (%s) "
-          "| tmux − process | `berth down`: runner = process | runner = tmux | tmux − process |"
-          % tmux)
-    print("|---|---|---|---|---|---|---|")
+          "| tmux − process | tmux ÷ process | tmux alone: one call, session + a window each "
+          "→ all listen | tmux alone − sh alone "
+          "| `berth down`: runner = process | runner = tmux | tmux − process |" % tmux)
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in (1, 10):
         pu, pd = med(by["process", n]["up"]), med(by["process", n]["down"])
         tu, td = med(by["tmux", n]["up"]), med(by["tmux", n]["down"])
-        print("| %d | %s | %s | %s | %s | %s | %s |" % (
-            n, fmt(pu), fmt(tu), fmt(tu - pu), fmt(pd), fmt(td), fmt(td - pd)))
+        ta, ds = med(by["tmux", n]["alone"]), med(by["process", n]["dstart"])
+        print("| %d | %s | %s | %s | %.2f× | %s | %s | %s | %s | %s |" % (
+            n, fmt(pu), fmt(tu), fmt(tu - pu), tu / pu, fmt(ta), fmt(ta - ds), fmt(pd),
+            fmt(td), fmt(td - pd)))
+    if not base_sizes:
+        return
+
+    # before (the baseline build) and after (this one), same rounds
+    old = {(runner, n): got for runner, n, _, _, got, _ in base_sizes}
+    print()
+    print("Before (%s) and after (%s), the same rounds:" % (BERTH_BASE, BERTH))
+    print()
+    print("| services | build | `berth up` → all ready: runner = process | runner = tmux "
+          "| tmux ÷ process | `berth down`: runner = process | runner = tmux |")
+    print("|---|---|---|---|---|---|---|")
+    for n in (1, 10):
+        for label, d in (("before", old), ("after", by)):
+            pu, tu = med(d["process", n]["up"]), med(d["tmux", n]["up"])
+            pd, td = med(d["process", n]["down"]), med(d["tmux", n]["down"])
+            print("| %d | %s | %s | %s | %.2f× | %s | %s |" % (
+                n, label, fmt(pu), fmt(tu), tu / pu, fmt(pd), fmt(td)))
 
 
 # ---------------------------------------------------------------------------

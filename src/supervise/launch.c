@@ -110,6 +110,7 @@ struct launch {
 	uint64_t poll_fast_until; /* monotonic ms: polls stay at POLL_FIRST_S until then */
 	ev_io sig;
 	bool running;              /* callbacks act only while it runs */
+	bool starting, recheck;    /* in check_all; asked again meanwhile */
 	enum launch_result result; /* once it does not */
 	struct launch_failure *fail;
 	char *journal_path;
@@ -883,6 +884,35 @@ static bool deps_ready(const struct launch *l, const struct lsvc *s)
 	return true;
 }
 
+/* s's shim runs (pid; pidfd: under the tmux runner, its pidfd or -1):
+ * watch it and its readiness. */
+static void started(struct lsvc *s, pid_t pid, int pidfd)
+{
+	struct launch *l = s->l;
+
+	if (pid <= 1) {
+		/* never a tree to scan from: the tree of pid 1 is every process */
+		if (l->e->tmux && pidfd >= 0)
+			close(pidfd);
+		failf(s, LAUNCH_NOT_STARTED, false,
+		      "cannot start its supervisor: it got no process id");
+		return;
+	}
+	s->shim_pid = pid;
+	if (l->e->tmux)
+		watch_shim(s, pidfd);
+	s->phase = PH_STARTED;
+	strvec_push(l->started, s->cfg->name);
+	if (l->cb)
+		l->cb(l->cb_data, s->cfg->name, LAUNCH_STARTED, 0);
+	/* Started with others after the outcome was decided: it is listed
+	 * (stopping it is the caller's), nothing more. */
+	if (!l->running)
+		return;
+	start_check(s);
+	examine(s); /* the shim may have recorded before the watch began */
+}
+
 static void start_one(struct lsvc *s)
 {
 	struct launch *l = s->l;
@@ -909,37 +939,68 @@ static void start_one(struct lsvc *s)
 		free(cause);
 		return;
 	}
-	if (pid <= 1) {
-		/* never a tree to scan from: the tree of pid 1 is every process */
-		if (l->e->tmux && pidfd >= 0)
-			close(pidfd);
-		failf(s, LAUNCH_NOT_STARTED, false,
-		      "cannot start its supervisor: it got no process id");
-		return;
-	}
-	s->shim_pid = pid;
-	if (l->e->tmux)
-		watch_shim(s, pidfd);
-	s->phase = PH_STARTED;
-	strvec_push(l->started, s->cfg->name);
-	if (l->cb)
-		l->cb(l->cb_data, s->cfg->name, LAUNCH_STARTED, 0);
-	start_check(s);
-	examine(s); /* the shim may have recorded before the watch began */
+	started(s, pid, l->e->tmux ? pidfd : -1);
 }
 
-/* Start whatever may start; finish when all are ready. */
+/* Tmux runner: start v[0..n) together, their windows made in one tmux
+ * command; then each is watched, in order, as start_one would. */
+static void start_tmux(struct launch *l, struct lsvc **v, size_t n)
+{
+	const struct service_config **cfgs = xcalloc(n, sizeof(*cfgs));
+	pid_t *pids = xcalloc(n, sizeof(*pids));
+	int *pidfds = xcalloc(n, sizeof(*pidfds));
+	char *cause = NULL;
+	size_t done = 0;
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		cfgs[i] = v[i]->cfg;
+		services_log_mark(v[i]->log_path, &v[i]->log_mark);
+		v[i]->started_ms = time_mono_ms();
+	}
+	r = services_spawn_tmux(l->e, cfgs, n, pids, pidfds, &done, &cause);
+	for (size_t i = 0; i < done; i++)
+		started(v[i], pids[i], pidfds[i]);
+	if (r < 0 && done < n)
+		failf(v[done], LAUNCH_NOT_STARTED, false, "cannot start its supervisor: %s", cause);
+	free(cause);
+	free(pidfds);
+	free(pids);
+	free(cfgs);
+}
+
+/* Start whatever may start; finish when all are ready. Under the tmux
+ * runner, what may start at once starts together. A service that becomes
+ * ready while others start (its status seen at once) comes back here: its
+ * dependents start after the current round. */
 static void check_all(struct launch *l)
 {
-	bool all_ready = true;
+	bool all_ready;
 
-	for (size_t i = 0; i < l->n && l->running; i++) {
-		struct lsvc *s = &l->v[i];
-
-		if (s->phase == PH_WAITING && deps_ready(l, s))
-			start_one(s);
-		all_ready &= s->phase == PH_READY;
+	if (l->starting) {
+		l->recheck = true;
+		return;
 	}
+	l->starting = true;
+	do {
+		struct lsvc **v = xcalloc(l->n ? l->n : 1, sizeof(*v));
+		size_t k = 0;
+
+		l->recheck = false;
+		for (size_t i = 0; i < l->n; i++)
+			if (l->v[i].phase == PH_WAITING && deps_ready(l, &l->v[i]))
+				v[k++] = &l->v[i];
+		if (k && l->e->tmux)
+			start_tmux(l, v, k);
+		else
+			for (size_t i = 0; i < k && l->running; i++)
+				start_one(v[i]);
+		free(v);
+	} while (l->recheck && l->running);
+	l->starting = false;
+	all_ready = true;
+	for (size_t i = 0; i < l->n; i++)
+		all_ready &= l->v[i].phase == PH_READY;
 	if (all_ready)
 		finish_loop(l, LAUNCH_OK);
 }

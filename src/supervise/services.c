@@ -224,7 +224,9 @@ static int write_env_file(const struct svc_env *e, const char *window, const str
 
 	for (size_t i = 0; i < envp->n; i++)
 		strbuf_add(&sb, envp->v[i], strlen(envp->v[i]) + 1);
-	r = write_file_atomic(path, sb.buf ? sb.buf : "", sb.len, 0600);
+	/* No fsync: the shim reads it at once and removes it; after a crash
+	 * there is no window to read it. */
+	r = write_file_atomic_nosync(path, sb.buf ? sb.buf : "", sb.len, 0600);
 	if (r < 0)
 		*cause = xasprintf("cannot write '%s': %s", path, strerror(-r));
 	strbuf_release(&sb);
@@ -305,48 +307,134 @@ out:
 	return r;
 }
 
-static int spawn_in_tmux(const struct svc_env *e, const struct service_config *cfg, pid_t *ret_pid,
-			 int *ret_pidfd, char **cause)
+/* What one window of services_spawn_tmux runs. */
+struct tmux_start {
+	struct strvec argv, markers;
+	char *cwd;
+};
+
+/* Write service cfg's environment file and fill t and w with what its
+ * window runs. */
+static int prepare_window(const struct svc_env *e, const struct service_config *cfg,
+			  struct tmux_start *t, struct tmux_window *w, char **cause)
 {
-	struct strvec argv = STRVEC_INIT, envp = STRVEC_INIT, markers = STRVEC_INIT;
+	struct strvec envp = STRVEC_INIT;
+	char *status = services_status_path(e->berth_dir, e->session->slug, cfg->name);
 	char *cwd = cfg->cwd ? path_join(e->session->worktree, cfg->cwd)
 			     : xstrdup(e->session->worktree);
-	char *msg = NULL;
-	pid_t pid = -1;
 	int r;
 
-	r = services_tmux_session(e, false, cause);
-	if (r < 0)
-		goto out;
+	/* A status left by an earlier run must not be read as this one's. */
+	unlink(status);
+	free(status);
 	services_env(e, cfg, &envp);
 	r = write_env_file(e, cfg->name, &envp, cause);
+	strvec_clear(&envp);
+	if (r < 0) {
+		free(cwd);
+		return r;
+	}
+	services_shim_argv(e, cfg, &t->argv);
+	window_markers(e, cfg->name, &t->markers);
+	/* A directory that does not exist is the shim's to report. */
+	if (path_is_dir(cwd)) {
+		t->cwd = cwd;
+	} else {
+		free(cwd);
+		t->cwd = xstrdup(e->session->worktree);
+	}
+	*w = (struct tmux_window){cfg->name, t->cwd, &t->markers,
+				  (const char *const *)strvec_argv(&t->argv)};
+	return 0;
+}
+
+static void unlink_env_file(const struct svc_env *e, const char *window)
+{
+	char *path = services_env_path(e->berth_dir, e->session->slug, window);
+
+	unlink(path);
+	free(path);
+}
+
+int services_spawn_tmux(const struct svc_env *e, const struct service_config *const *cfgs, size_t n,
+			pid_t *ret_pids, int *ret_pidfds, size_t *ret_n, char **cause)
+{
+	const char *slug = e->session->slug;
+	struct tmux_start *v = xcalloc(n ? n : 1, sizeof(*v));
+	struct tmux_window *w = xcalloc(n ? n : 1, sizeof(*w));
+	struct tmux_window shell = {0};
+	struct strvec sh_argv = STRVEC_INIT, sh_markers = STRVEC_INIT;
+	bool with_shell = false, made = false;
+	char *msg = NULL, *why = NULL;
+	size_t ready = 0, done = 0, keep = 0;
+	int r, tr;
+
+	*ret_n = 0;
+	r = make_dirs(e, cause);
 	if (r < 0)
 		goto out;
-	services_shim_argv(e, cfg, &argv);
-	window_markers(e, cfg->name, &markers);
-	/* A directory that does not exist is the shim's to report. */
-	r = tmux_start_window(e->tmux, e->session->slug, cfg->name,
-			      path_is_dir(cwd) ? cwd : e->session->worktree, &markers,
-			      (const char *const *)strvec_argv(&argv), &pid, &msg);
-	if (r < 0) {
-		*cause = xasprintf("tmux: %s", msg ? msg : "no answer");
-		goto out;
+	/* Those before one that cannot be prepared still start (as one at a
+	 * time would have): r and why tell about that one. */
+	while (ready < n && (r = prepare_window(e, cfgs[ready], &v[ready], &w[ready], &why)) == 0)
+		ready++;
+	/* The session with its shell window, in the same tmux command, unless
+	 * it is known to be there. */
+	if (!tmux_session_known_exists(e->tmux, slug)) {
+		tr = shell_argv(e, &sh_argv, cause);
+		if (tr < 0) {
+			r = tr;
+			goto out;
+		}
+		window_markers(e, NULL, &sh_markers);
+		shell = (struct tmux_window){"shell", e->session->worktree, &sh_markers,
+					     (const char *const *)strvec_argv(&sh_argv)};
+		with_shell = true;
 	}
+	if (!ready && r < 0)
+		goto fail_prepare;
+	tr = tmux_start_windows(e->tmux, slug, with_shell ? &shell : NULL, w, ready, ret_pids,
+				&done, &made, &msg);
 	/* The pane's process is the shim only while it runs: a shim that died
 	 * at once leaves its pid to be recycled. A pidfd that names another
 	 * process would only delay noticing the end (until the readiness
 	 * deadline): nothing is signalled through it, stopping goes by the
 	 * status file's pid and start time. */
-	*ret_pid = pid;
-	*ret_pidfd = pidref_pidfd_open(pid);
-	if (*ret_pidfd < 0)
-		*ret_pidfd = -1;
+	for (size_t i = 0; i < done; i++) {
+		ret_pidfds[i] = pidref_pidfd_open(ret_pids[i]);
+		if (ret_pidfds[i] < 0)
+			ret_pidfds[i] = -1;
+	}
+	*ret_n = done;
+	/* tmux may have started the one it failed on (a timeout) */
+	keep = done < ready ? done + 1 : done;
+	if (tr < 0) {
+		*cause = xasprintf("tmux: %s", msg ? msg : "no answer");
+		r = tr;
+		goto out;
+	}
+fail_prepare:
+	if (r < 0) {
+		*cause = why;
+		why = NULL;
+	}
 out:
+	/* Environment files no shim will read: the shell's when the session
+	 * was there, and those of windows that were not started. */
+	if (with_shell && !made)
+		unlink_env_file(e, "shell");
+	for (size_t i = keep; i < ready; i++)
+		unlink_env_file(e, cfgs[i]->name);
+	for (size_t i = 0; i < n; i++) {
+		strvec_clear(&v[i].argv);
+		strvec_clear(&v[i].markers);
+		free(v[i].cwd);
+	}
+	free(v);
+	free(w);
 	free(msg);
-	free(cwd);
-	strvec_clear(&argv);
-	strvec_clear(&envp);
-	strvec_clear(&markers);
+	free(why);
+	strvec_clear(&sh_argv);
+	strvec_clear(&sh_markers);
 	return r;
 }
 
@@ -362,15 +450,17 @@ int services_spawn_shim(const struct svc_env *e, const struct service_config *cf
 
 	*ret_pid = -1;
 	*ret_pidfd = -1;
+	if (e->tmux) {
+		size_t n;
+
+		r = services_spawn_tmux(e, &cfg, 1, ret_pid, ret_pidfd, &n, cause);
+		goto out;
+	}
 	r = make_dirs(e, cause);
 	if (r < 0)
 		goto out;
 	/* A status left by an earlier run must not be read as this one's. */
 	unlink(status);
-	if (e->tmux) {
-		r = spawn_in_tmux(e, cfg, ret_pid, ret_pidfd, cause);
-		goto out;
-	}
 	services_shim_argv(e, cfg, &argv);
 	services_env(e, cfg, &envp);
 	o.path = e->shim_path;

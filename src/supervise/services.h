@@ -71,6 +71,14 @@ void services_shim_argv(const struct svc_env *e, const struct service_config *cf
  * spawn_start). */
 int services_spawn_shim(const struct svc_env *e, const struct service_config *cfg, pid_t *ret_pid,
 			int *ret_pidfd, char **cause);
+/* Tmux runner: services_spawn_shim for each of cfgs[0..n) in one tmux
+ * command (services started together: they get their windows in one go),
+ * the session's tmux session made in it when missing. The first *ret_n
+ * (also set on failure) started: ret_pids[i] and ret_pidfds[i] as
+ * services_spawn_shim's (room for n each). When *ret_n < n, cfgs[*ret_n]
+ * could not start (-errno, *cause) and those after it were not tried. */
+int services_spawn_tmux(const struct svc_env *e, const struct service_config *const *cfgs, size_t n,
+			pid_t *ret_pids, int *ret_pidfds, size_t *ret_n, char **cause);
 /* Tmux runner: make sure the session's tmux session exists; with respawn,
  * also restart its shell window when the shell there has ended. */
 int services_tmux_session(const struct svc_env *e, bool respawn, char **cause);

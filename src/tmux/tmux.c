@@ -243,6 +243,19 @@ static bool dropped_var(const char *kv)
 	return false;
 }
 
+/* Write our config file at path unless it holds what we would write (every
+ * command runs tmux_init: an fsync each time is ms for nothing). */
+static int write_conf(const char *path)
+{
+	char *old = NULL;
+	size_t len = 0;
+	bool same = read_file(path, sizeof(conf_text), &old, &len) == 0 &&
+		    len == sizeof(conf_text) - 1 && !memcmp(old, conf_text, len);
+
+	free(old);
+	return same ? 0 : write_file_atomic(path, conf_text, sizeof(conf_text) - 1, 0600);
+}
+
 int tmux_init(struct tmux *t, const char *root_id, char *const *envp, char **cause)
 {
 	struct strvec argv = STRVEC_INIT;
@@ -294,7 +307,7 @@ int tmux_init(struct tmux *t, const char *root_id, char *const *envp, char **cau
 		r = -ENAMETOOLONG;
 		goto fail;
 	}
-	r = write_file_atomic(t->conf, conf_text, sizeof(conf_text) - 1, 0600);
+	r = write_conf(t->conf);
 	if (r < 0) {
 		*cause = xasprintf("cannot write '%s': %s", t->conf, strerror(-r));
 		goto fail;
@@ -372,16 +385,6 @@ static void push_program(struct strvec *v, const char *cwd, const struct strvec 
 		push_arg(v, *p);
 }
 
-/* The number on the first line of s. */
-static int parse_i64_prefix(const char *s, int64_t *ret)
-{
-	char *line = xstrndup(s, strcspn(s, "\n"));
-	int r = parse_i64(line, 1, INT32_MAX, ret);
-
-	free(line);
-	return r;
-}
-
 int tmux_has_session(const struct tmux *t, const char *name, char **msg)
 {
 	char *target = session_target(name);
@@ -436,6 +439,11 @@ static int know_session(struct tmux *t, const char *session, char **msg)
 	return 0;
 }
 
+bool tmux_session_known_exists(const struct tmux *t, const char *name)
+{
+	return t->known && !strcmp(t->known, name) && t->known_exists;
+}
+
 int tmux_session_known(struct tmux *t, const char *name, char **msg)
 {
 	int r = know_session(t, name, msg);
@@ -443,48 +451,225 @@ int tmux_session_known(struct tmux *t, const char *name, char **msg)
 	return r < 0 ? r : t->known_exists;
 }
 
+/* "new-session" making session with its first window "shell" running
+ * shell's program. */
+static void push_new_session(struct strvec *v, const char *session, const struct tmux_window *shell)
+{
+	strvec_push(v, "new-session");
+	strvec_push(v, "-d");
+	strvec_push(v, "-s");
+	strvec_push(v, session);
+	strvec_push(v, "-n");
+	strvec_push(v, SHELL_WINDOW);
+	strvec_push(v, "-x");
+	strvec_push(v, "200");
+	strvec_push(v, "-y");
+	strvec_push(v, "50");
+	push_program(v, shell->cwd, shell->env, shell->argv);
+}
+
+/* The command that starts w in session and prints its pane's pid: a new
+ * window, or (exists) its pane respawned, then its pid listed. */
+static void push_window(struct strvec *v, const char *session, const struct tmux_window *w,
+			bool exists)
+{
+	if (exists) {
+		/* Its shim ended (the pane is dead): respawn in place. */
+		strvec_push(v, "respawn-pane");
+		strvec_push(v, "-k");
+		strvec_push(v, "-t");
+		strvec_push_owned(v, window_target(session, w->name));
+	} else {
+		strvec_push(v, "new-window");
+		strvec_push(v, "-d");
+		strvec_push(v, "-P");
+		strvec_push(v, "-F");
+		strvec_push(v, "#{pane_pid}");
+		strvec_push(v, "-t");
+		strvec_pushf(v, "=%s:", session);
+		strvec_push(v, "-n");
+		strvec_push(v, w->name);
+	}
+	push_program(v, w->cwd, w->env, w->argv);
+	if (exists) {
+		/* the pid, in the same call (the window exists: no fallback) */
+		strvec_push(v, ";");
+		strvec_push(v, "list-panes");
+		strvec_push(v, "-t");
+		strvec_push_owned(v, window_target(session, w->name));
+		strvec_push(v, "-F");
+		strvec_push(v, "#{pane_pid}");
+	}
+}
+
+/* What tmux's client sends of a command list (its arguments, each with its
+ * NUL) must fit in one message of at most 16 kB (MAX_IMSGSIZE, less a
+ * header): past that it refuses the whole with "command too long". */
+#define TMUX_COMMAND_MAX 16000
+#define BASE_ARGC 5 /* "tmux -S socket -f conf" */
+
+/* The bytes of v's arguments from the from-th on, as tmux's client counts. */
+static size_t args_size(const struct strvec *v, size_t from)
+{
+	size_t n = 0;
+
+	for (size_t i = from; i < v->n; i++)
+		n += strlen(v->v[i]) + 1;
+	return n;
+}
+
+/* The pids tmux printed, one a line, into pids (room for max): how many,
+ * or -EIO (a line that is not a pid, or more lines than asked for). */
+static int pane_pids(const struct strbuf *out, pid_t *pids, size_t max, size_t *ret_n)
+{
+	const char *p = out->buf ? out->buf : "";
+	size_t n = 0;
+
+	while (*p) {
+		size_t len = strcspn(p, "\n");
+		char *line = xstrndup(p, len);
+		int64_t v;
+		int r = parse_i64(line, 1, INT32_MAX, &v);
+
+		free(line);
+		if (r < 0 || n == max)
+			return -EIO;
+		pids[n++] = (pid_t)v;
+		p += len;
+		if (*p)
+			p++;
+	}
+	*ret_n = n;
+	return 0;
+}
+
+int tmux_start_windows(struct tmux *t, const char *session, const struct tmux_window *shell,
+		       const struct tmux_window *w, size_t n, pid_t *ret_pids, size_t *ret_n,
+		       bool *ret_made, char **msg)
+{
+	struct strbuf out = STRBUF_INIT;
+	bool retried = false, made = false;
+	size_t done = 0;
+	int r = 0;
+
+	for (;;) {
+		struct strvec args = STRVEC_INIT;
+		bool create, known = t->known && !strcmp(t->known, session);
+		enum tmux_answer a;
+		char *why = NULL;
+		size_t k = 0, m;
+
+		/* Which windows exist (to respawn them) must be known, unless
+		 * the session may be made here: then, knowing nothing, make it
+		 * with the windows in the one command, which fails whole
+		 * ("duplicate session", nothing done) when the session is
+		 * there. */
+		if (!known && !shell) {
+			r = know_session(t, session, msg);
+			if (r < 0)
+				break;
+			known = true;
+		}
+		create = shell && (!known || !t->known_exists);
+		if (!create && done == n) {
+			r = 0;
+			break;
+		}
+		base_argv(t, &args);
+		if (create)
+			push_new_session(&args, session, shell);
+		/* As many windows as fit in one command (at least one). */
+		for (m = done; m < n; m++) {
+			struct strvec one = STRVEC_INIT;
+
+			if (create || m > done)
+				strvec_push(&one, ";");
+			push_window(&one, session, &w[m],
+				    !create && strvec_find(&t->known_windows, w[m].name) >= 0);
+			if (m > done &&
+			    args_size(&args, BASE_ARGC) + args_size(&one, 0) > TMUX_COMMAND_MAX) {
+				strvec_clear(&one);
+				break;
+			}
+			for (size_t j = 0; j < one.n; j++)
+				strvec_push(&args, one.v[j]);
+			strvec_clear(&one);
+		}
+		strbuf_reset(&out);
+		a = run_raw(t, &args, &out, &why);
+		strvec_clear(&args);
+		made |= create && !(a != TMUX_OK && why && strstr(why, "duplicate session"));
+		if (pane_pids(&out, ret_pids + done, m - done, &k) < 0 ||
+		    (a == TMUX_OK && k != m - done)) {
+			forget(t);
+			free(why);
+			if (msg)
+				*msg = xasprintf("unexpected answer from tmux: '%s'",
+						 out.buf ? out.buf : "");
+			r = -EIO;
+			break;
+		}
+		if (a == TMUX_OK) {
+			if (create) {
+				forget(t);
+				t->known = xstrdup(session);
+				t->known_exists = true;
+				strvec_push(&t->known_windows, SHELL_WINDOW);
+			}
+			for (size_t i = done; i < m; i++)
+				if (strvec_find(&t->known_windows, w[i].name) < 0)
+					strvec_push(&t->known_windows, w[i].name);
+			free(why);
+			done = m;
+			r = 0;
+			if (done == n)
+				break;
+			continue;
+		}
+		/* Those before the one that failed did start. */
+		done += k;
+		forget(t);
+		if (create && !k && why && strstr(why, "duplicate session")) {
+			/* Made by someone else in between, or there before us:
+			 * nothing ran. Learn its windows (unless there are none
+			 * to start). */
+			free(why);
+			if (done == n) {
+				r = 0;
+				break;
+			}
+			r = know_session(t, session, msg);
+			if (r < 0)
+				break;
+			continue;
+		}
+		if ((a == TMUX_NO_TARGET || a == TMUX_NO_SERVER) && !retried) {
+			/* What we knew is stale (a window closed by hand?): ask again. */
+			retried = true;
+			free(why);
+			continue;
+		}
+		if (msg)
+			*msg = why;
+		else
+			free(why);
+		r = -EIO;
+		break;
+	}
+	*ret_n = done;
+	if (ret_made)
+		*ret_made = made;
+	strbuf_release(&out);
+	return r;
+}
+
 int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const struct strvec *env,
 			const char *const *argv, char **msg)
 {
-	struct strvec args = STRVEC_INIT;
-	enum tmux_answer a;
-	char *why = NULL;
-	int r = tmux_session_known(t, name, msg);
+	const struct tmux_window shell = {SHELL_WINDOW, cwd, env, argv};
+	size_t n;
 
-	if (r != 0)
-		return r < 0 ? r : 0;
-	base_argv(t, &args);
-	strvec_push(&args, "new-session");
-	strvec_push(&args, "-d");
-	strvec_push(&args, "-s");
-	strvec_push(&args, name);
-	strvec_push(&args, "-n");
-	strvec_push(&args, SHELL_WINDOW);
-	strvec_push(&args, "-x");
-	strvec_push(&args, "200");
-	strvec_push(&args, "-y");
-	strvec_push(&args, "50");
-	push_program(&args, cwd, env, argv);
-	a = run_raw(t, &args, NULL, &why);
-	strvec_clear(&args);
-	forget(t);
-	if (a == TMUX_OK) {
-		free(why);
-		t->known = xstrdup(name);
-		t->known_exists = true;
-		strvec_push(&t->known_windows, SHELL_WINDOW);
-		return 0;
-	}
-	/* Made by someone else in between: fine. */
-	if (why && strstr(why, "duplicate session")) {
-		free(why);
-		return 0;
-	}
-	if (msg)
-		*msg = why;
-	else
-		free(why);
-	return -EIO;
+	return tmux_start_windows(t, name, &shell, NULL, 0, NULL, &n, NULL, msg);
 }
 
 int tmux_pane_info(const struct tmux *t, const char *session, const char *window,
@@ -548,84 +733,13 @@ out:
 int tmux_start_window(struct tmux *t, const char *session, const char *window, const char *cwd,
 		      const struct strvec *env, const char *const *argv, pid_t *ret_pid, char **msg)
 {
-	char *sess = xasprintf("=%s:", session), *win = window_target(session, window);
-	struct strbuf out = STRBUF_INIT;
-	int r = 0;
+	const struct tmux_window w = {window, cwd, env, argv};
+	pid_t pid;
+	size_t n;
+	int r = tmux_start_windows(t, session, NULL, &w, 1, &pid, &n, NULL, msg);
 
-	for (int attempt = 0; attempt < 2; attempt++) {
-		struct strvec args = STRVEC_INIT;
-		bool exists;
-		enum tmux_answer a;
-		int64_t pid;
-
-		r = know_session(t, session, msg);
-		if (r < 0)
-			break;
-		exists = strvec_find(&t->known_windows, window) >= 0;
-		base_argv(t, &args);
-		if (exists) {
-			/* Its shim ended (the pane is dead): respawn in place. */
-			strvec_push(&args, "respawn-pane");
-			strvec_push(&args, "-k");
-			strvec_push(&args, "-t");
-			strvec_push(&args, win);
-		} else {
-			strvec_push(&args, "new-window");
-			strvec_push(&args, "-d");
-			strvec_push(&args, "-P");
-			strvec_push(&args, "-F");
-			strvec_push(&args, "#{pane_pid}");
-			strvec_push(&args, "-t");
-			strvec_push(&args, sess);
-			strvec_push(&args, "-n");
-			strvec_push(&args, window);
-		}
-		push_program(&args, cwd, env, argv);
-		if (exists) {
-			/* the pid, in the same call (the window exists: no fallback) */
-			strvec_push(&args, ";");
-			strvec_push(&args, "list-panes");
-			strvec_push(&args, "-t");
-			strvec_push(&args, win);
-			strvec_push(&args, "-F");
-			strvec_push(&args, "#{pane_pid}");
-		}
-		strbuf_reset(&out);
-		a = run_raw(t, &args, &out, msg);
-		strvec_clear(&args);
-		if (a == TMUX_NO_TARGET || a == TMUX_NO_SERVER) {
-			/* What we knew is stale (a window closed by hand?): ask again. */
-			forget(t);
-			r = -ENOENT;
-			if (attempt == 0 && msg) {
-				free(*msg);
-				*msg = NULL;
-			}
-			continue;
-		}
-		if (a != TMUX_OK) {
-			forget(t);
-			r = -EIO;
-			break;
-		}
-		if (!exists)
-			strvec_push(&t->known_windows, window);
-		if (!out.buf || parse_i64_prefix(out.buf, &pid) < 0) {
-			if (msg)
-				*msg = xasprintf("unexpected answer from tmux: '%s'",
-						 out.buf ? out.buf : "");
-			r = -EIO;
-			break;
-		}
-		*ret_pid = (pid_t)pid;
-		r = 0;
-		break;
-	}
-	if (r == -ENOENT)
-		r = -EIO;
-	strbuf_release(&out);
-	free(sess);
-	free(win);
+	if (r == 0)
+		*ret_pid = pid;
 	return r;
 }
 

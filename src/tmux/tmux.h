@@ -24,8 +24,8 @@ struct tmux {
 	char *conf;        /* -f */
 	struct strvec env; /* the clients' environment */
 	int version;       /* major * 100 + minor: 303 for "3.3a" */
-	/* What this process knows of one session (one list-windows, then its
-	 * own doing): a tmux call saved per window started. A target found
+	/* What this process knows of one session (its own doing, or one
+	 * list-windows): a tmux call saved per window started. A target found
 	 * missing on the way makes it ask again. */
 	char *known; /* the session; NULL: nothing known */
 	bool known_exists;
@@ -78,6 +78,9 @@ int tmux_has_session(const struct tmux *t, const char *name, char **msg);
 /* Like tmux_has_session, from what t knows when it knows (one list-windows
  * otherwise). */
 int tmux_session_known(struct tmux *t, const char *name, char **msg);
+/* Does t know, from its own doing or an earlier answer, that session name
+ * exists? No tmux call: false may mean "not known". */
+bool tmux_session_known_exists(const struct tmux *t, const char *name);
 /* Create session name (detached, its first window "shell" running argv in
  * cwd, env "K=V" entries set for it) unless it exists. 0, or -EIO with *msg. */
 int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const struct strvec *env,
@@ -89,6 +92,28 @@ int tmux_ensure_session(struct tmux *t, const char *name, const char *cwd, const
 int tmux_start_window(struct tmux *t, const char *session, const char *window, const char *cwd,
 		      const struct strvec *env, const char *const *argv, pid_t *ret_pid,
 		      char **msg);
+
+/* A window to start: its name, argv run in cwd with env "K=V" entries (may
+ * be NULL) set for it. */
+struct tmux_window {
+	const char *name;
+	const char *cwd;
+	const struct strvec *env;
+	const char *const *argv;
+};
+/* tmux_start_window for each of w[0..n), in order, in one tmux command (a
+ * command list; more when their arguments pass the 16 kB a tmux client
+ * sends in one message). shell not NULL: a session that does not exist is made in
+ * that command too, its first window "shell" running shell's program
+ * (shell->name is not read); NULL: the session must exist. ret_pids[i] (room
+ * for n): the pane's process of w[i]. *ret_n (also on failure): how many
+ * started, in order; when fewer than n, w[*ret_n] could not start (-EIO,
+ * *msg says why) and those after it were not tried. *ret_made (may be NULL;
+ * also on failure): the session was made, or may have been (tmux failed
+ * without saying), by this call, so its shell runs. 0 or -EIO. */
+int tmux_start_windows(struct tmux *t, const char *session, const struct tmux_window *shell,
+		       const struct tmux_window *w, size_t n, pid_t *ret_pids, size_t *ret_n,
+		       bool *ret_made, char **msg);
 
 /* What a window's pane is: its process, whether it is dead and, if so, how
  * it ended (status, or signal: 3.3+ only). tmux shows a pane dead before it

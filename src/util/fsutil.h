@@ -19,6 +19,10 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Write data to path atomically (temp file "<path>.tmp.<pid>" in the same
  * directory, fsync, rename). */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+/* The same without the fsync: readers still see the old content or the new
+ * one whole, but a crash may leave the file empty. For files worth nothing
+ * after a crash (a tmux window's environment, read by its shim at once). */
+int write_file_atomic_nosync(const char *path, const void *data, size_t len, mode_t mode);
 /* Is name ("<base>.tmp.<digits>") the temporary file write_file_atomic writes
  * base through? A command killed while it wrote leaves one. */
 bool atomic_leftover_of(const char *name, const char *base);

@@ -43,6 +43,15 @@ outer() { tmux -S "$OUT_SOCK" -f /dev/null "$@"; }
 pane_has() { tmx capture-pane -p -t "$1" | grep -q -e "$2"; }
 outer_has() { outer capture-pane -p -t "=$1:" | grep -q -e "$2"; }
 status_pid() { sed -n "s/^pid=//p" "$REPO/.berth/run/$1/$2.status"; }
+shim_pid() { sed -n "s/^shim_pid=//p" "$REPO/.berth/run/$1/$2.status"; }
+# A tmux that records each client run (its arguments, one line a run).
+mkdir -p "$TEST_ROOT/rec"
+cat >"$TEST_ROOT/rec/tmux" <<EOF_REC
+#!/bin/sh
+echo "\$*" >>"$TEST_ROOT/tmux-calls"
+exec $(command -v tmux) "\$@"
+EOF_REC
+chmod +x "$TEST_ROOT/rec/tmux"
 
 test_expect_success 'up: one tmux session, a shell window and a window per service; TMUX is not passed on' '
   TMUX=/tmp/elsewhere,1,0 TMUX_PANE=%9 berth up at-a >out 2>err &&
@@ -57,6 +66,37 @@ test_expect_success 'up: one tmux session, a shell window and a window per servi
   test_grep_not "^TMUX_PANE=" env &&
   readlink /proc/$pid/fd/0 | grep -q "^/dev/pts/" &&
   port_listening $((P + 1))
+'
+
+test_expect_success 'services started together get their windows in one tmux command, the session too; a dependent in the next' '
+  cp .berth.ini ini.bak &&
+  printf "\n[service \"late\"]\ncommand = exec sleep 100\ndepends_on = web\n" >>.berth.ini &&
+  rm -f "$TEST_ROOT/tmux-calls" &&
+  PATH="$TEST_ROOT/rec:$PATH" berth up one-a >out 2>err &&
+  grep -v "^-V$" "$TEST_ROOT/tmux-calls" >calls &&
+  test "$(wc -l <calls)" = 2 &&
+  sed -n 1p calls >first && sed -n 2p calls >second &&
+  grep -q "new-session .* ; new-window .* -n web .* ; new-window .* -n echo " first &&
+  test_grep_not " -n late " first &&
+  test "$(grep -o "new-window" second | wc -l)" = 1 &&
+  test_grep " -n late " second &&
+  tmx list-windows -t =one-a -F "#{window_name}" >windows &&
+  printf "shell\nweb\necho\nlate\n" >want && cmp want windows &&
+  for w in web echo late; do
+    test "$(tmx list-panes -t "=one-a:=$w" -F "#{pane_pid}")" = "$(shim_pid one-a $w)" || exit 1
+  done &&
+  wait_for 10 "test -z \"\$(ls .berth/run/one-a | grep \"\\.env\$\")\"" "the shims to take their environment files" &&
+  rm -f "$TEST_ROOT/tmux-calls" &&
+  PATH="$TEST_ROOT/rec:$PATH" berth restart one-a >out 2>err &&
+  cp ini.bak .berth.ini &&
+  test "$(grep -c "respawn-pane" "$TEST_ROOT/tmux-calls")" = 2 && # a list per level
+  for w in web echo late; do
+    test "$(tmx list-panes -t "=one-a:=$w" -F "#{pane_pid}")" = "$(shim_pid one-a $w)" || exit 1
+  done &&
+  tmx list-windows -t =one-a -F "#{window_name}" >windows && cmp want windows &&
+  wait_for 10 "test -z \"\$(ls .berth/run/one-a | grep \"\\.env\$\")\"" "no environment file to be left" &&
+  berth down one-a >/dev/null 2>&1 &&
+  test -z "$(session_pids one-a)"
 '
 
 test_expect_success 'keys sent to the window reach the service; its output is in the pane and in the log' '

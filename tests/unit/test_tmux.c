@@ -298,6 +298,124 @@ static void test_windows(void)
 	teardown(&t, dir);
 }
 
+/* The window names of session s1, one a line. */
+static char *window_names(struct tmux *t)
+{
+	const char *lw[] = {"list-windows", "-t", "=s1:", "-F", "#{window_name}", NULL};
+	struct strbuf names = STRBUF_INIT;
+
+	ASSERT_EQ_INT(tmux_run(t, lw, &names, NULL), TMUX_OK);
+	return strbuf_detach(&names);
+}
+
+/* Each pid is its window's live pane process. */
+static void assert_panes(struct tmux *t, const struct tmux_window *w, const pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct tmux_pane p;
+
+		ASSERT_OK(tmux_pane_info(t, "s1", w[i].name, &p, NULL));
+		ASSERT_EQ_INT(p.pid, pids[i]);
+		ASSERT_FALSE(p.dead);
+	}
+}
+
+/* Several windows in one tmux command: made with the session, then some
+ * respawned and some new, one of them closed behind the driver's back;
+ * a session made meanwhile by another client is not made twice. */
+static void test_start_windows_batch(void)
+{
+	struct tmux t, t2;
+	char *dir = setup(&t), *msg = NULL, *names, *cause = NULL;
+	const char *sleep[] = {"sleep", "100", NULL};
+	const struct tmux_window shell = {"ignored", "/", NULL, sleep};
+	const struct tmux_window w[] = {
+		{"a", "/", NULL, sleep}, {"b", "/", NULL, sleep}, {"c", "/", NULL, sleep}};
+	pid_t pids[3] = {0}, again[3] = {0};
+	size_t n = 9;
+	bool made = false;
+
+	/* The session, its shell and three windows: one command. */
+	ASSERT_OK(tmux_start_windows(&t, "s1", &shell, w, 3, pids, &n, &made, &msg));
+	ASSERT_EQ_INT(n, 3);
+	ASSERT_TRUE(made);
+	ASSERT_TRUE(tmux_session_known_exists(&t, "s1"));
+	names = window_names(&t);
+	ASSERT_STREQ(names, "shell\na\nb\nc\n");
+	free(names);
+	assert_panes(&t, w, pids, 3);
+	ASSERT_TRUE(pids[0] != pids[1] && pids[1] != pids[2]);
+
+	/* b closed by hand: a is respawned, then b's respawn finds no window;
+	 * the driver asks again and makes b, respawns c. */
+	{
+		const char *kw[] = {"kill-window", "-t", "=s1:=b", NULL};
+
+		ASSERT_EQ_INT(tmux_run(&t, kw, NULL, NULL), TMUX_OK);
+	}
+	ASSERT_OK(tmux_start_windows(&t, "s1", &shell, w, 3, again, &n, &made, &msg));
+	ASSERT_EQ_INT(n, 3);
+	ASSERT_FALSE(made);
+	names = window_names(&t); /* b made again in its old place */
+	ASSERT_STREQ(names, "shell\na\nb\nc\n");
+	free(names);
+	assert_panes(&t, w, again, 3);
+	for (size_t i = 0; i < 3; i++)
+		ASSERT_TRUE(again[i] != pids[i]);
+
+	/* Another driver that knows nothing: the session is there, so its
+	 * shell is not made again; a new window is added. */
+	{
+		const struct tmux_window d[] = {{"d", "/", NULL, sleep}};
+		pid_t pd = 0;
+
+		ASSERT_OK(tmux_init(&t2, "0123456789abcdef", environ, &cause));
+		ASSERT_OK(tmux_start_windows(&t2, "s1", &shell, d, 1, &pd, &n, &made, &msg));
+		ASSERT_EQ_INT(n, 1);
+		ASSERT_FALSE(made);
+		assert_panes(&t2, d, &pd, 1);
+		tmux_finish(&t2);
+	}
+	names = window_names(&t);
+	ASSERT_STREQ(names, "shell\na\nb\nc\nd\n");
+	free(names);
+
+	/* More than a tmux client sends in one message (16 kB): several
+	 * commands, every window started. */
+	{
+		enum { MANY = 12 };
+		struct tmux_window many[MANY];
+		char wname[MANY][8], *filler = xcalloc(2001, 1);
+		const char *argv[] = {"sh", "-c", "exec sleep 100", "sh", filler, NULL};
+		pid_t mp[MANY] = {0};
+		size_t k = 0;
+
+		memset(filler, 'x', 2000);
+		for (size_t i = 0; i < MANY; i++) {
+			snprintf(wname[i], sizeof(wname[i]), "m%zu", i);
+			many[i] = (struct tmux_window){wname[i], "/", NULL, argv};
+		}
+		ASSERT_OK(tmux_start_windows(&t, "s1", &shell, many, MANY, mp, &k, &made, &msg));
+		ASSERT_EQ_INT(k, MANY);
+		assert_panes(&t, many, mp, MANY);
+		free(filler);
+	}
+
+	/* No session and none to make: nothing starts, tmux says why. */
+	{
+		size_t k = 9;
+
+		ASSERT_EQ_INT(tmux_start_windows(&t, "s2", NULL, w, 3, pids, &k, &made, &msg),
+			      -EIO);
+		ASSERT_EQ_INT(k, 0);
+		ASSERT_FALSE(made);
+		ASSERT_CONTAINS(msg, "s2");
+		free(msg);
+		msg = NULL;
+	}
+	teardown(&t, dir);
+}
+
 static void test_run_captures(void)
 {
 	char *argv[] = {(char *)"sh", (char *)"-c", (char *)"echo out; echo err >&2; exit 7", NULL};
@@ -398,6 +516,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_answers),
 	TAP_TEST(test_kill_last_session_server_exits),
 	TAP_TEST(test_windows),
+	TAP_TEST(test_start_windows_batch),
 	TAP_TEST(test_run_captures),
 	TAP_TEST(test_run_timeout_kills_the_group),
 	TAP_TEST(test_run_daemon_holding_the_pipe),
