@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/testpoint.h"
 
 char *path_join(const char *a, const char *b)
 {
@@ -275,6 +276,7 @@ static int rm_rf_at(int dirfd, const char *name, const char *last)
 #define RM_WORKERS 16
 #define RM_SPAWN_AT 32   /* queued files before the workers start */
 #define RM_OPEN_SOFT 256 /* open directories past which the walker helps first */
+#define RM_PAUSE_AT 64   /* test_pause("rm-tree-walk") once this many are walked */
 
 struct rm_dir {
 	struct rm_dir *parent; /* NULL for the top */
@@ -500,7 +502,7 @@ static int rm_tree(int dirfd, const char *name, const char *last)
 			   .more = PTHREAD_COND_INITIALIZER,
 			   .progress = PTHREAD_COND_INITIALIZER};
 	struct rm_dir top = {.name = (char *)name, .held = 1}, **stack = NULL;
-	size_t depth = 0, cap = 0;
+	size_t depth = 0, cap = 0, walked = 0;
 	int fd, err, r;
 	bool ok;
 
@@ -518,6 +520,9 @@ static int rm_tree(int dirfd, const char *name, const char *last)
 	while (ok && depth) {
 		struct rm_dir *c = stack[--depth];
 
+		/* the crash tests kill a removal half done, workers running */
+		if (++walked == RM_PAUSE_AT && j.nworkers)
+			test_pause("rm-tree-walk");
 		if (!rm_open(&j, c))
 			continue;
 		ok = rm_list(&j, c, NULL, &stack, &depth, &cap);
