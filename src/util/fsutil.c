@@ -153,7 +153,8 @@ unsigned rm_atomic_leftovers(const char *path)
 	return n;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* write_file_atomic, the fsync before the rename when sync. */
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool sync)
 {
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	const char *p = data;
@@ -176,7 +177,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		p += n;
 		len -= (size_t)n;
 	}
-	if (fsync(fd) < 0) {
+	if (sync && fsync(fd) < 0) {
 		r = -errno;
 		goto out_close;
 	}
@@ -198,6 +199,16 @@ out_unlink:
 out_free:
 	free(tmp);
 	return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_atomic(path, data, len, mode, true);
+}
+
+int write_file_atomic_nosync(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_atomic(path, data, len, mode, false);
 }
 
 bool path_exists(const char *path)

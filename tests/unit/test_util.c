@@ -599,6 +599,16 @@ static void test_write_file_atomic(void)
 	ASSERT_OK(stat(f, &st));
 	ASSERT_EQ_INT(st.st_size, 0);
 
+	/* the unsynced variant: the same file, the same rename */
+	ASSERT_OK(write_file_atomic_nosync(f, "three\n", 6, 0600));
+	ASSERT_OK(read_file(f, 100, &text, &len));
+	ASSERT_STREQ(text, "three\n");
+	free(text);
+	ASSERT_OK(stat(f, &st));
+	ASSERT_EQ_INT(st.st_mode & 07777, 0600);
+	ASSERT_EQ_INT(count_entries(dir), 1);
+	ASSERT_EQ_INT(write_file_atomic_nosync(missing, "x", 1, 0644), -ENOENT);
+
 	/* a directory that does not exist: an error and nothing created */
 	ASSERT_EQ_INT(write_file_atomic(missing, "x", 1, 0644), -ENOENT);
 	ASSERT_EQ_INT(count_entries(dir), 1);
