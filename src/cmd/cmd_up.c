@@ -258,7 +258,7 @@ static int mark_post_create(struct cmd_ctx *ctx, const char *slug)
 	int r = mkdir_p(dir, 0755);
 
 	if (r == 0)
-		r = write_file_atomic(path, "", 0, 0644);
+		r = write_file_atomic_nosync(path, "", 0, 0644);
 	if (r < 0)
 		out_error("up: cannot write '%s': %s", path, strerror(-r));
 	free(dir);

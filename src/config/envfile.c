@@ -228,8 +228,8 @@ int envfile_write(const char *path, const struct envmap *m)
 	envmap_sort(&sorted);
 	envfile_format(&sorted, ENV_FORMAT_DOTENV, &sb);
 	/* a database password makes it the user's alone */
-	r = write_file_atomic(path, strbuf_str(&sb), sb.len,
-			      envmap_get(&sorted, "PGPASSWORD") ? 0600 : 0644);
+	r = write_file_atomic_nosync(path, strbuf_str(&sb), sb.len,
+				     envmap_get(&sorted, "PGPASSWORD") ? 0600 : 0644);
 	strbuf_release(&sb);
 	envmap_finish(&sorted);
 	return r;

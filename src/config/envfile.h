@@ -43,7 +43,8 @@ void envmap_finish(struct envmap *m);
 
 /* The variables berth defines for session s under config c, sorted. */
 void envfile_session_env(const struct config *c, const struct session *s, struct envmap *ret);
-/* Write m to path as sorted KEY=VALUE lines (quoted where needed), atomically. */
+/* Write m to path as sorted KEY=VALUE lines (quoted where needed), atomically
+ * against a kill (not synced: up writes it again). */
 int envfile_write(const char *path, const struct envmap *m);
 /* Parse dotenv text (KEY=VALUE, optional `export `, '#' comments, one pair of
  * outer quotes stripped) into m. -EINVAL with *cause "line N: ..." on a bad line. */

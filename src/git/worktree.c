@@ -571,7 +571,7 @@ static char *side_base(const char *name)
 static int point_entry_at(const char *admin, const char *wt)
 {
 	char *file = path_join(admin, "gitdir"), *text = xasprintf("%s/.git\n", wt);
-	int r = write_file_atomic(file, text, strlen(text), 0644);
+	int r = write_file_atomic_nosync(file, text, strlen(text), 0644);
 
 	free(text);
 	free(file);
@@ -1404,7 +1404,7 @@ int worktree_recover(const char *main_root, const char *path, unsigned *ret_what
 		if (target && !strcmp(target, cpath)) {
 			dotgit = path_join(cpath, ".git");
 			text = xasprintf("gitdir: %s\n", admin);
-			r = write_file_atomic(dotgit, text, strlen(text), 0644);
+			r = write_file_atomic_nosync(dotgit, text, strlen(text), 0644);
 			if (r < 0) {
 				fail(cause, r, "cannot repair '%s': %s", dotgit, strerror(-r));
 				goto out;
@@ -1512,7 +1512,7 @@ static int copy_file(const char *src, const char *dst)
 	r = read_file(src, ENV_FILE_MAX, &data, &len);
 	if (r < 0)
 		return r;
-	r = write_file_atomic(dst, data, len, st.st_mode & 07777);
+	r = write_file_atomic_nosync(dst, data, len, st.st_mode & 07777);
 	/* The umask applied at creation; the copy keeps the source's mode. */
 	if (r == 0 && chmod(dst, st.st_mode & 07777) < 0)
 		r = -errno;

@@ -742,7 +742,7 @@ int services_cgroup(const char *berth_dir, const char *root_id, const char *slug
 
 		mkdir_p(dir, 0755);
 		free(dir);
-		r = write_file_atomic(file, *ret, strlen(*ret), 0644);
+		r = write_file_atomic_nosync(file, *ret, strlen(*ret), 0644);
 		if (r < 0) {
 			*why = xasprintf("cannot write '%s': %s", file, strerror(-r));
 			free(*ret);

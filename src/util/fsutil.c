@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/fsutil.h"
+#include "util/testpoint.h"
 
 char *path_join(const char *a, const char *b)
 {
@@ -152,6 +154,7 @@ unsigned rm_atomic_leftovers(const char *path)
 	return n;
 }
 
+/* write_file_atomic, the fsync before the rename when sync. */
 static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, bool sync)
 {
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
@@ -223,8 +226,8 @@ bool path_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Remove name below dirfd; in that directory itself, remove the entry `last`
- * (when not NULL) after every other one. */
+/* Remove name below dirfd, one entry after the other; in that directory
+ * itself, remove the entry `last` (when not NULL) after every other one. */
 static int rm_rf_at(int dirfd, const char *name, const char *last)
 {
 	struct dirent *de;
@@ -264,14 +267,317 @@ static int rm_rf_at(int dirfd, const char *name, const char *last)
 	return 0;
 }
 
+/*
+ * A big tree is removed by a walker (the calling thread) and RM_WORKERS
+ * helper threads. Unlinking a file is where the time goes: on a filesystem
+ * that discards freed blocks at once (ext4 without a journal, mounted with
+ * `discard`), every unlink waits for its discard; elsewhere it is the
+ * inode's eviction. Those waits overlap when several threads unlink, while
+ * one thread (like `rm -rf`) pays them one after the other.
+ *
+ * Everything is relative to directory fds, each opened O_NOFOLLOW |
+ * O_DIRECTORY from its parent's: a symlink is unlinked, never followed, even
+ * if one replaces a directory meanwhile. The walker lists a directory,
+ * queues its files and pushes its subdirectories; workers unlink the queued
+ * files. A directory counts what it still holds (queued files, subdirectories
+ * not yet removed, its own listing); the thread that brings that to zero
+ * closes it and removes it from its parent. Nothing is skipped: the first
+ * error stops the removal (what is left stays, `last` in the top directory
+ * included) and is returned. Small trees never start a thread.
+ */
+#define RM_WORKERS 16
+#define RM_SPAWN_AT 32   /* queued files before the workers start */
+#define RM_OPEN_SOFT 256 /* open directories past which the walker helps first */
+#define RM_PAUSE_AT 64   /* test_pause("rm-tree-walk") once this many are walked */
+
+struct rm_dir {
+	struct rm_dir *parent; /* NULL for the top */
+	char *name;            /* in parent */
+	int fd;                /* -1 until walked */
+	unsigned held;         /* queued files + live subdirectories + 1 until listed */
+};
+
+struct rm_file {
+	struct rm_dir *dir;
+	char name[];
+};
+
+struct rm_job {
+	pthread_mutex_t lock;
+	pthread_cond_t more;     /* to workers: a file was queued, or the job ends */
+	pthread_cond_t progress; /* to the walker: a file or directory is done */
+	struct rm_file **q;      /* queued files (a stack) */
+	size_t qlen, qcap;
+	unsigned open; /* directory fds open */
+	int err;       /* the first error */
+	bool ending;
+	pthread_t workers[RM_WORKERS];
+	int nworkers;
+	bool spawned;
+};
+
+static void rm_fail(struct rm_job *j, int err)
+{
+	if (!j->err)
+		j->err = err;
+}
+
+/* d holds one thing less (lock held): at zero it is closed and removed from
+ * its parent, which then holds one thing less. The top is left to the
+ * walker. The lock is dropped around the rmdir: the parent, still holding
+ * d, cannot go meanwhile, and nothing else can reach d. */
+static void rm_dir_put(struct rm_job *j, struct rm_dir *d)
+{
+	while (d && --d->held == 0 && d->parent) {
+		struct rm_dir *p = d->parent;
+
+		if (d->fd >= 0) {
+			close(d->fd);
+			j->open--;
+			if (!j->err) {
+				int r = 0;
+
+				pthread_mutex_unlock(&j->lock);
+				if (unlinkat(p->fd, d->name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+					r = -errno;
+				pthread_mutex_lock(&j->lock);
+				if (r < 0)
+					rm_fail(j, r);
+			}
+		}
+		free(d->name);
+		free(d);
+		d = p;
+	}
+	pthread_cond_broadcast(&j->progress);
+}
+
+/* Unlink one queued file (lock held; dropped around the unlink). A file
+ * that turned into a directory since it was listed is removed in full. */
+static void rm_do(struct rm_job *j, struct rm_file *f)
+{
+	int r = 0;
+
+	if (!j->err) {
+		pthread_mutex_unlock(&j->lock);
+		if (unlinkat(f->dir->fd, f->name, 0) < 0 && errno != ENOENT)
+			r = errno == EISDIR ? rm_rf_at(f->dir->fd, f->name, NULL) : -errno;
+		pthread_mutex_lock(&j->lock);
+		if (r < 0)
+			rm_fail(j, r);
+	}
+	rm_dir_put(j, f->dir);
+	free(f);
+}
+
+static void *rm_worker(void *arg)
+{
+	struct rm_job *j = arg;
+
+	pthread_mutex_lock(&j->lock);
+	for (;;) {
+		while (!j->qlen && !j->ending)
+			pthread_cond_wait(&j->more, &j->lock);
+		if (!j->qlen)
+			break;
+		rm_do(j, j->q[--j->qlen]);
+	}
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+/* The workers, once (lock held). They take no signal: those stay for the
+ * signalfds. Fewer threads, or none, only make it slower: the walker drains
+ * the queue as well. */
+static void rm_spawn(struct rm_job *j)
+{
+	sigset_t all, old;
+
+	j->spawned = true;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	while (j->nworkers < RM_WORKERS &&
+	       pthread_create(&j->workers[j->nworkers], NULL, rm_worker, j) == 0)
+		j->nworkers++;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Queue the file name of d (lock held). */
+static void rm_queue(struct rm_job *j, struct rm_dir *d, const char *name)
+{
+	size_t n = strlen(name);
+	struct rm_file *f = xmalloc(sizeof(*f) + n + 1);
+
+	f->dir = d;
+	memcpy(f->name, name, n + 1);
+	d->held++;
+	XGROW(j->q, j->qcap, j->qlen + 1);
+	j->q[j->qlen++] = f;
+	if (!j->spawned && j->qlen >= RM_SPAWN_AT)
+		rm_spawn(j);
+	pthread_cond_signal(&j->more);
+}
+
+/* Push the subdirectory name of d on *stack, held by d (lock held). */
+static void rm_push(struct rm_dir *d, const char *name, struct rm_dir ***stack, size_t *depth,
+		    size_t *cap)
+{
+	struct rm_dir *c = xcalloc(1, sizeof(*c));
+
+	c->parent = d;
+	c->name = xstrdup(name);
+	c->fd = -1;
+	c->held = 1;
+	d->held++;
+	XGROW(*stack, *cap, *depth + 1);
+	(*stack)[(*depth)++] = c;
+}
+
+/* List d (its fd open): files are queued, subdirectories pushed on *stack.
+ * `last` is skipped. False once the job has failed. */
+static bool rm_list(struct rm_job *j, struct rm_dir *d, const char *last, struct rm_dir ***stack,
+		    size_t *depth, size_t *cap)
+{
+	char buf[16384] __attribute__((aligned(8)));
+	bool ok = true;
+	ssize_t n;
+	int err;
+
+	while (ok && (n = getdents64(d->fd, buf, sizeof(buf))) > 0) {
+		pthread_mutex_lock(&j->lock);
+		for (ssize_t off = 0; off < n && !j->err;
+		     off += ((struct dirent64 *)(buf + off))->d_reclen) {
+			struct dirent64 *de = (struct dirent64 *)(buf + off);
+			unsigned char type = de->d_type;
+			struct stat st;
+
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+			    (last && !strcmp(de->d_name, last)))
+				continue;
+			/* (a filesystem that does not say) */
+			if (type == DT_UNKNOWN &&
+			    fstatat(d->fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+				type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+			if (type == DT_DIR)
+				rm_push(d, de->d_name, stack, depth, cap);
+			else
+				rm_queue(j, d, de->d_name);
+		}
+		ok = !j->err;
+		pthread_mutex_unlock(&j->lock);
+	}
+	if (ok && n < 0) {
+		err = errno;
+		pthread_mutex_lock(&j->lock);
+		rm_fail(j, -err);
+		pthread_mutex_unlock(&j->lock);
+		ok = false;
+	}
+	return ok;
+}
+
+/* Open the subdirectory c for listing: 1 when open, 0 when it needs no
+ * listing (gone, or no directory any more: then unlinked as a file). */
+static int rm_open(struct rm_job *j, struct rm_dir *c)
+{
+	int fd, err;
+
+	/* Past the soft limit, unlinking first lets directories close;
+	 * with nothing queued it opens anyway (the walk needs it). */
+	pthread_mutex_lock(&j->lock);
+	while (j->open >= RM_OPEN_SOFT && j->qlen && !j->err)
+		rm_do(j, j->q[--j->qlen]);
+	pthread_mutex_unlock(&j->lock);
+	fd = openat(c->parent->fd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	err = errno;
+	pthread_mutex_lock(&j->lock);
+	if (fd >= 0) {
+		c->fd = fd;
+		j->open++;
+		pthread_mutex_unlock(&j->lock);
+		return 1;
+	}
+	if (err == ENOTDIR || err == ELOOP)
+		rm_queue(j, c->parent, c->name);
+	else if (err != ENOENT)
+		rm_fail(j, -err);
+	rm_dir_put(j, c); /* never opened: frees c, the parent holds one less */
+	pthread_mutex_unlock(&j->lock);
+	return 0;
+}
+
+/* Remove name below dirfd; in that directory itself, `last` goes after
+ * everything else, and only when everything else went. */
+static int rm_tree(int dirfd, const char *name, const char *last)
+{
+	struct rm_job j = {.lock = PTHREAD_MUTEX_INITIALIZER,
+			   .more = PTHREAD_COND_INITIALIZER,
+			   .progress = PTHREAD_COND_INITIALIZER};
+	struct rm_dir top = {.name = (char *)name, .held = 1}, **stack = NULL;
+	size_t depth = 0, cap = 0, walked = 0;
+	int fd, err, r;
+	bool ok;
+
+	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	err = errno;
+	if (err != EISDIR && err != EPERM)
+		return -err;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		/* EPERM on a file that is no directory: report the unlink's error */
+		return errno == ENOTDIR ? -err : -errno;
+	top.fd = fd;
+	ok = rm_list(&j, &top, last, &stack, &depth, &cap);
+	while (ok && depth) {
+		struct rm_dir *c = stack[--depth];
+
+		/* the crash tests kill a removal half done, workers running */
+		if (++walked == RM_PAUSE_AT && j.nworkers)
+			test_pause("rm-tree-walk");
+		if (!rm_open(&j, c))
+			continue;
+		ok = rm_list(&j, c, NULL, &stack, &depth, &cap);
+		pthread_mutex_lock(&j.lock);
+		rm_dir_put(&j, c); /* listed: the listing's hold goes */
+		ok = ok && !j.err;
+		pthread_mutex_unlock(&j.lock);
+	}
+	pthread_mutex_lock(&j.lock);
+	/* after an error, the directories never walked are released unopened */
+	while (depth)
+		rm_dir_put(&j, stack[--depth]);
+	/* The walker helps with the queue, then waits for the files in flight. */
+	while (j.qlen)
+		rm_do(&j, j.q[--j.qlen]);
+	while (top.held > 1)
+		pthread_cond_wait(&j.progress, &j.lock);
+	j.ending = true;
+	pthread_cond_broadcast(&j.more);
+	pthread_mutex_unlock(&j.lock);
+	for (int i = 0; i < j.nworkers; i++)
+		pthread_join(j.workers[i], NULL);
+	free(stack);
+	free(j.q);
+	r = j.err;
+	if (r >= 0 && last)
+		r = rm_rf_at(fd, last, NULL);
+	close(fd);
+	if (r < 0)
+		return r;
+	if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 int rm_rf(const char *path)
 {
-	return rm_rf_at(AT_FDCWD, path, NULL);
+	return rm_tree(AT_FDCWD, path, NULL);
 }
 
 int rm_rf_last(const char *path, const char *last)
 {
-	return rm_rf_at(AT_FDCWD, path, last);
+	return rm_tree(AT_FDCWD, path, last);
 }
 
 char *path_canonical(const char *path)

@@ -19,9 +19,12 @@ int read_file(const char *path, size_t max, char **ret, size_t *ret_len);
 /* Write data to path atomically (temp file "<path>.tmp.<pid>" in the same
  * directory, fsync, rename). */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
-/* The same without the fsync: readers still see the old content or the new
- * one whole, but a crash may leave the file empty. For files worth nothing
- * after a crash (a tmux window's environment, read by its shim at once). */
+/* The same without the fsync: a kill at any instant still leaves the old
+ * file or the new one, never a torn one (the rename). For the files berth
+ * writes again itself (.env.berth, git's worktree pointers, run records, a
+ * tmux window's environment): power loss is not covered (docs/architecture.md,
+ * crash safety), and each fsync is a wait for the disk (0.3-3 ms on the
+ * benchmark machine: bench/README.md, worktree). */
 int write_file_atomic_nosync(const char *path, const void *data, size_t len, mode_t mode);
 /* Is name ("<base>.tmp.<digits>") the temporary file write_file_atomic writes
  * base through? A command killed while it wrote leaves one. */

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Worktrees: adopting a linked worktree made by hand, a branch that exists
 # only on the remote, an existing local branch, --reuse-worktree, berth
-# shell, and Ctrl-C during up rolling back what it created.
+# shell, Ctrl-C during up rolling back what it created, and down of a
+# worktree holding a big ignored tree (removed by several threads): every
+# guard still holds.
 . "$BERTH_SRCDIR/tests/lib.sh"
 
 B=21600
@@ -148,5 +150,99 @@ for point in worktree ports envfile; do
     test_must_fail git rev-parse --verify -q refs/heads/int-'"$point"'
   '
 done
+
+# A big ignored tree (node_modules, vendor/*): down removes it with several
+# threads (rm_rf's workers); the guards stay those of a small tree.
+# make_tree DIR: 60 packages of 3 directories of 5 files (900 files, 180
+# directories), and .bin symlinks into them.
+make_tree() {
+  python3 - "$1" <<'EOF_PY'
+import os, sys
+root = sys.argv[1]
+os.makedirs(os.path.join(root, ".bin"))
+for i in range(60):
+    for sub in ("", "lib", "dist"):
+        d = os.path.join(root, "pkg-%02d" % i, sub)
+        os.makedirs(d, exist_ok=True)
+        for f in range(5):
+            with open(os.path.join(d, "f%d.js" % f), "w") as out:
+                out.write("module.exports = %d;\n" % f)
+    os.symlink("../pkg-%02d/lib/f1.js" % i, os.path.join(root, ".bin", "cmd%02d" % i))
+EOF_PY
+}
+
+test_expect_success 'setup: node_modules/ and vendor/* ignored, vendor/local/ not' '
+  printf "node_modules/\n/vendor/*\n!/vendor/local/\n" >>.gitignore &&
+  git commit -q -am "ignore node_modules and vendor" &&
+  mkdir -p "$TEST_ROOT/outside" &&
+  echo precious >"$TEST_ROOT/outside/keep" &&
+  echo "precious too" >"$TEST_ROOT/outside-file"
+'
+
+test_expect_success 'down removes a worktree with a big ignored node_modules in full, following no symlink out of it' '
+  berth up nm1 >/dev/null &&
+  make_tree .berth/worktrees/nm1/node_modules &&
+  ln -s "$TEST_ROOT/outside" .berth/worktrees/nm1/node_modules/pkg-07/lib/escape &&
+  ln -s "$TEST_ROOT/outside-file" .berth/worktrees/nm1/node_modules/pkg-31/escape-file &&
+  berth down nm1 >out 2>err &&
+  test_grep "^session .nm1. is down" out &&
+  test ! -e .berth/worktrees/nm1 &&
+  test -z "$(ls -A .berth/worktrees)" &&
+  test_eq "$(cat "$TEST_ROOT/outside/keep")" precious &&
+  test_eq "$(cat "$TEST_ROOT/outside-file")" "precious too" &&
+  git worktree list --porcelain >wl && test_grep_not "nm1" wl &&
+  test -z "$(git worktree prune --dry-run -v)" &&
+  git branch -D nm1 >/dev/null
+'
+
+test_expect_success 'an untracked file beside a big ignored node_modules: down refuses (7) and deletes nothing' '
+  berth up nm2 >/dev/null &&
+  make_tree .berth/worktrees/nm2/node_modules &&
+  echo notes >.berth/worktrees/nm2/notes.txt &&
+  test_must_fail code=7 berth down nm2 >out 2>err &&
+  test_grep "has 1 uncommitted or untracked change" err &&
+  test_grep "^  notes.txt$" err &&
+  test_grep_not "node_modules" err &&
+  test_eq "$(find .berth/worktrees/nm2/node_modules -type f | wc -l)" 900 &&
+  test_eq "$(cat .berth/worktrees/nm2/notes.txt)" notes &&
+  test_eq "$(ls_get nm2 status)" active &&
+  rm .berth/worktrees/nm2/notes.txt &&
+  test_quiet berth down nm2 &&
+  test ! -e .berth/worktrees/nm2 &&
+  git branch -D nm2 >/dev/null
+'
+
+test_expect_success 'an untracked file inside a big ignored tree that is not itself ignored (vendor/local/): down refuses (7) and deletes nothing' '
+  berth up nm3 >/dev/null &&
+  make_tree .berth/worktrees/nm3/vendor &&
+  mkdir .berth/worktrees/nm3/vendor/local &&
+  echo mine >.berth/worktrees/nm3/vendor/local/mine.js &&
+  test_must_fail code=7 berth down nm3 >out 2>err &&
+  test_grep "^  vendor/local/mine.js$" err &&
+  test_grep_not "pkg-" err &&
+  test_eq "$(find .berth/worktrees/nm3/vendor -type f | wc -l)" 901 &&
+  test_eq "$(ls_get nm3 status)" active &&
+  rm -r .berth/worktrees/nm3/vendor/local &&
+  test_quiet berth down nm3 &&
+  test ! -e .berth/worktrees/nm3 &&
+  git branch -D nm3 >/dev/null
+'
+
+test_expect_success 'down killed half way through removing a big tree (its threads running): the next down finishes it, nothing left' '
+  berth up nm4 >/dev/null &&
+  make_tree .berth/worktrees/nm4/node_modules &&
+  berth_crash_at rm-tree-walk down nm4 &&
+  test ! -e .berth/worktrees/nm4 &&
+  test -f .berth/worktrees/.nm4.berth-old/.git &&
+  left=$(find .berth/worktrees/.nm4.berth-old/node_modules -type f | wc -l) &&
+  test "$left" -gt 0 && test "$left" -lt 900 &&
+  test_eq "$(ls_get nm4 status)" crashed-op &&
+  berth down nm4 >out 2>err &&
+  test_grep "recovering session .nm4. left pending by a crashed down in step worktree-remove" err &&
+  test_grep "^session .nm4. is down" out &&
+  test -z "$(ls -A .berth/worktrees)" &&
+  test -z "$(git worktree prune --dry-run -v)" &&
+  git branch -D nm4 >/dev/null
+'
 
 test_done

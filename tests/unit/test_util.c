@@ -2,7 +2,8 @@
  * test_util.c: the util library: checked number, duration and boolean
  * parsing, strbuf and strvec, paths and whole-file helpers against a real
  * temporary directory (mkdir_p, read_file, write_file_atomic, rm_rf that never
- * follows a symlink out of its tree), FNV-1a and clock formatting.
+ * follows a symlink out of its tree, with its worker threads too), FNV-1a and
+ * clock formatting.
  */
 #include "util/common.h"
 
@@ -600,6 +601,16 @@ static void test_write_file_atomic(void)
 	ASSERT_OK(stat(f, &st));
 	ASSERT_EQ_INT(st.st_size, 0);
 
+	/* the unsynced variant: the same file, the same rename */
+	ASSERT_OK(write_file_atomic_nosync(f, "three\n", 6, 0600));
+	ASSERT_OK(read_file(f, 100, &text, &len));
+	ASSERT_STREQ(text, "three\n");
+	free(text);
+	ASSERT_OK(stat(f, &st));
+	ASSERT_EQ_INT(st.st_mode & 07777, 0600);
+	ASSERT_EQ_INT(count_entries(dir), 1);
+	ASSERT_EQ_INT(write_file_atomic_nosync(missing, "x", 1, 0644), -ENOENT);
+
 	/* a directory that does not exist: an error and nothing created */
 	ASSERT_EQ_INT(write_file_atomic(missing, "x", 1, 0644), -ENOENT);
 	ASSERT_EQ_INT(count_entries(dir), 1);
@@ -701,6 +712,150 @@ static void test_rm_rf_last_keeps_last_on_failure(void)
 	ASSERT_OK(rm_rf_last(tree, ".git"));
 	ASSERT_FALSE(path_exists(tree));
 	ASSERT_OK(rm_rf(dir));
+	free(tree);
+	free(dir);
+}
+
+/* Open fds of this process. */
+static size_t open_fds(void)
+{
+	return count_entries("/proc/self/fd");
+}
+
+/* What a node_modules looks like, big enough for rm_rf's worker threads: 30
+ * packages of 3 directories of 8 files, .bin symlinks into them, an empty
+ * directory, a FIFO, and a chain of 300 nested directories (more than the
+ * walker keeps open before it waits) with a file in each. */
+static void make_big_tree(const char *root)
+{
+	char *p;
+
+	ASSERT_OK(mkdir(root, 0755));
+	p = path_join(root, ".bin");
+	ASSERT_OK(mkdir(p, 0755));
+	free(p);
+	for (int i = 0; i < 30; i++) {
+		static const char *const subs[] = {"", "/lib", "/dist"};
+
+		for (size_t k = 0; k < ARRAY_SIZE(subs); k++) {
+			char *d = xasprintf("%s/pkg-%02d%s", root, i, subs[k]);
+
+			ASSERT_OK(mkdir(d, 0755));
+			for (int f = 0; f < 8; f++) {
+				p = xasprintf("%s/f%d.js", d, f);
+				put_file(p, "module.exports = 1;\n");
+				free(p);
+			}
+			free(d);
+		}
+		p = xasprintf("%s/.bin/cmd%02d", root, i);
+		ASSERT_OK(symlink("../pkg-00/lib/f1.js", p) < 0 ? -errno : 0);
+		free(p);
+	}
+	p = path_join(root, "empty");
+	ASSERT_OK(mkdir(p, 0755));
+	free(p);
+	p = path_join(root, "fifo");
+	ASSERT_OK(mkfifo(p, 0644) < 0 ? -errno : 0);
+	free(p);
+	p = path_join(root, "deep");
+	for (int i = 0; i < 300; i++) {
+		char *f = path_join(p, "x"), *next = path_join(p, "d");
+
+		ASSERT_OK(mkdir(p, 0755));
+		put_file(f, "x");
+		free(f);
+		free(p);
+		p = next;
+	}
+	free(p);
+}
+
+/* A tree big enough for the worker threads goes in full, without following
+ * symlinks out of it (to a directory, to a file, placed deep inside), and
+ * leaves no fd open. */
+static void test_rm_rf_big_tree(void)
+{
+	char *dir = tmpdir_new(), *tree = path_join(dir, "node_modules");
+	char *outside = path_join(dir, "outside"), *keep = path_join(dir, "outside/keep");
+	char *okeep = path_join(dir, "outside-file"), *p, *text;
+	size_t fds = open_fds();
+
+	ASSERT_OK(mkdir(outside, 0755));
+	put_file(keep, "precious");
+	put_file(okeep, "precious too");
+	make_big_tree(tree);
+	p = path_join(tree, "pkg-17/lib/escape-dir");
+	ASSERT_OK(symlink(outside, p));
+	free(p);
+	p = path_join(tree, "deep/d/d/d/d/escape-file");
+	ASSERT_OK(symlink(okeep, p));
+	free(p);
+
+	ASSERT_OK(rm_rf(tree));
+	ASSERT_FALSE(path_exists(tree));
+	ASSERT_EQ_INT(open_fds(), fds);
+	ASSERT_OK(read_file(keep, 100, &text, NULL));
+	ASSERT_STREQ(text, "precious");
+	free(text);
+	ASSERT_OK(read_file(okeep, 100, &text, NULL));
+	ASSERT_STREQ(text, "precious too");
+	free(text);
+	ASSERT_EQ_INT(count_entries(dir), 2);
+
+	ASSERT_OK(rm_rf(dir));
+	free(okeep);
+	free(keep);
+	free(outside);
+	free(tree);
+	free(dir);
+}
+
+/* The same with the worker threads busy: a file that cannot be deleted deep
+ * in a big tree stops the removal with its error, the entry named last
+ * stays (what lets `berth down` finish a cut-short removal later), nothing
+ * is leaked, and a second try after the fix finishes. */
+static void test_rm_rf_last_big_tree_failure(void)
+{
+	char *dir = tmpdir_new();
+	char *tree = path_join(dir, "wt"), *nm = path_join(dir, "wt/node_modules");
+	char *locked = path_join(dir, "wt/node_modules/pkg-20/lib/locked"), *p;
+	size_t fds;
+
+	if (geteuid() == 0) {
+		/* root ignores permissions: do the removal as nobody */
+		ASSERT_OK(chown(dir, 65534, 65534));
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			tap_skip("cannot drop to uid 65534");
+	}
+	ASSERT_OK(mkdir(tree, 0755));
+	make_big_tree(nm);
+	p = path_join(tree, ".git");
+	put_file(p, "gitdir: /somewhere\n");
+	free(p);
+	ASSERT_OK(mkdir(locked, 0755));
+	p = path_join(locked, "keep");
+	put_file(p, "x");
+	free(p);
+	ASSERT_OK(chmod(locked, 0555));
+
+	fds = open_fds();
+	ASSERT_EQ_INT(rm_rf_last(tree, ".git"), -EACCES);
+	ASSERT_EQ_INT(open_fds(), fds);
+	p = path_join(tree, ".git");
+	ASSERT_TRUE(path_exists(p));
+	free(p);
+	p = path_join(locked, "keep");
+	ASSERT_TRUE(path_exists(p));
+	free(p);
+
+	ASSERT_OK(chmod(locked, 0755));
+	ASSERT_OK(rm_rf_last(tree, ".git"));
+	ASSERT_FALSE(path_exists(tree));
+	ASSERT_EQ_INT(open_fds(), fds);
+	ASSERT_OK(rm_rf(dir));
+	free(locked);
+	free(nm);
 	free(tree);
 	free(dir);
 }
@@ -1015,6 +1170,8 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_rm_rf_tree),
 	TAP_TEST(test_rm_rf_does_not_follow_symlinks),
 	TAP_TEST(test_rm_rf_last_keeps_last_on_failure),
+	TAP_TEST(test_rm_rf_big_tree),
+	TAP_TEST(test_rm_rf_last_big_tree_failure),
 	TAP_TEST(test_printable),
 	TAP_TEST(test_hash_fnv1a_vectors),
 	TAP_TEST(test_hash_root_id),
