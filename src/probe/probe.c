@@ -27,6 +27,15 @@ void probe_finish(struct probe *p)
 	listener_set_finish(&p->listeners);
 	owner_map_destroy(p->owners);
 	p->owners = NULL;
+	proc_table_finish(&p->procs);
+	p->procs_read = 0;
+}
+
+const struct proc_table *probe_procs(struct probe *p)
+{
+	if (!p->procs_read)
+		p->procs_read = proc_table_read(&p->procs) < 0 ? -EIO : 1;
+	return p->procs_read > 0 ? &p->procs : NULL;
 }
 
 bool probe_listening(const struct probe *p, uint16_t port)

@@ -1943,6 +1943,59 @@ static void test_marks_root_takes_every_session_of_the_repository(void)
 	}
 }
 
+/* a and b hold the same identities. */
+static bool same_refs(const struct proc_ref *a, size_t na, const struct proc_ref *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nb && !found; j++)
+			found = a[i].pid == b[j].pid && a[i].start_time == b[j].start_time;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* procset_scan_in on a snapshot finds the members of a tree that
+ * procset_scan (the walk down the children files) finds: live descendants,
+ * not a zombie, never us nor what runs us. */
+static void test_scan_in_snapshot_is_scan_of_tree(void)
+{
+	struct proc_ref kids[2], *v = NULL, *w = NULL;
+	struct proc_table t;
+	size_t n = 0, m = 0;
+	pid_t zombie = fork_child(child_exit7, 0);
+	siginfo_t info = {0};
+
+	kids[0] = start_child(child_pause);
+	kids[1] = start_child(child_pause);
+	/* the zombie: exited, not reaped */
+	ASSERT_OK(waitid(P_PID, (id_t)zombie, &info, WEXITED | WNOWAIT));
+	ASSERT_OK(proc_table_read(&t));
+	ASSERT_OK(procset_scan(&(struct procset){.tree = getpid()}, &v, &n));
+	ASSERT_OK(procset_scan_in(&(struct procset){.tree = getpid()}, &t, &w, &m));
+	ASSERT_EQ_INT(n, 2);
+	ASSERT_TRUE(same_refs(v, n, kids, 2));
+	ASSERT_TRUE(same_refs(w, m, kids, 2));
+	free(v);
+	free(w);
+	/* a tree we are in: not us (the children files' walk and the snapshot
+	 * alike) */
+	ASSERT_OK(procset_scan(&(struct procset){.tree = getppid()}, &v, &n));
+	ASSERT_OK(procset_scan_in(&(struct procset){.tree = getppid()}, &t, &w, &m));
+	ASSERT_TRUE(same_refs(v, n, w, m));
+	ASSERT_TRUE(same_refs(w, m, kids, 2));
+	free(v);
+	free(w);
+	proc_table_finish(&t);
+	for (size_t i = 0; i < 2; i++)
+		kill(kids[i].pid, SIGKILL);
+	reap_all();
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_escapees_born_after_kill_sweep),
 	TAP_TEST(test_sweep_held_one_pidfd_per_process),
@@ -1967,6 +2020,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_shim_failed_respawn_flips_status),
 	TAP_TEST(test_shim_restart_loop_around_orphan),
 	TAP_TEST(test_marks_root_takes_every_session_of_the_repository),
+	TAP_TEST(test_scan_in_snapshot_is_scan_of_tree),
 };
 
 int main(int argc, char **argv)
