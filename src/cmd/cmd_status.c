@@ -20,6 +20,12 @@
 #include "util/timeutil.h"
 #include "watch/activity.h"
 
+/* What looking at one service's processes costs in reads of /proc files
+ * without the process table (strace of `berth status`): its shim's and its
+ * own identity, the walk down from the shim (its task directory, children
+ * file, each child's stat and, for each, our own ancestors'). */
+#define PROC_READS_PER_SERVICE 10
+
 /* One service as status shows it. */
 struct svc_row {
 	const char *name;
@@ -218,16 +224,16 @@ static json_t *row_json(const struct svc_row *r)
 	return o;
 }
 
-/* Rows for session s: configured native services with a command, then
- * services recorded but no longer configured. */
+/* Rows for session s, one per name of names (cmd_service_names: configured
+ * native services with a command, then services recorded but no longer
+ * configured). */
 static size_t collect(struct cmd_ctx *ctx, const struct session *s, const char *root_id,
 		      struct probe *probe, const struct proc_table *procs, struct svc_row **ret,
-		      struct strvec *names)
+		      const struct strvec *names)
 {
 	struct svc_row *rows;
 	size_t n = 0;
 
-	cmd_service_names(ctx, s->slug, names);
 	rows = xcalloc(names->n ? names->n : 1, sizeof(*rows));
 	for (size_t i = 0; i < names->n; i++) {
 		rows[n].name = names->v[i];
@@ -348,6 +354,8 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	bool json = cmdopt_has(ctx->args, "json"), all = false, unhealthy = false;
 	struct probe probe;
 	const struct proc_table *procs = NULL;
+	struct strvec *names = NULL;
+	size_t n_services = 0;
 	struct tmux tm = {0};
 	const struct tmux *tmp = NULL;
 	struct tmux_view tv = {.sessions = STRVEC_INIT};
@@ -385,12 +393,18 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			goto out;
 		activity_touch(ctx->berth_dir, one.slug);
 	}
-	/* One look at the machine for the whole command: the listeners, and
-	 * (every session) the process table, shared by every service. */
+	/* One look at the machine for the whole command, shared by every
+	 * service: the listeners, and the process table when the services are
+	 * enough for one walk of /proc to cost less than reading each one's
+	 * processes. */
 	if (probe_init(&probe) < 0)
 		memset(&probe, 0, sizeof(probe));
-	if (all)
-		procs = probe_procs(&probe);
+	names = xcalloc(all && n ? n : 1, sizeof(*names));
+	for (size_t i = 0; i < (all ? n : 1); i++) {
+		cmd_service_names(ctx, (all ? &v[i] : &one)->slug, &names[i]);
+		n_services += names[i].n;
+	}
+	procs = probe_procs_cheaper(&probe, n_services * PROC_READS_PER_SERVICE);
 	root_id = hash_root_id(ctx->root);
 	if (ctx->config.runner == RUNNER_TMUX) {
 		char *cause = NULL;
@@ -408,9 +422,8 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	for (size_t i = 0; i < (all ? n : 1); i++) {
 		const struct session *s = all ? &v[i] : &one;
-		struct strvec names = STRVEC_INIT;
 		struct svc_row *rows = NULL;
-		size_t k = collect(ctx, s, root_id, &probe, procs, &rows, &names), started = 0;
+		size_t k = collect(ctx, s, root_id, &probe, procs, &rows, &names[i]), started = 0;
 		const char *ts = k ? tmux_state(&tv, s) : NULL;
 
 		for (size_t j = 0; j < k; j++) {
@@ -449,7 +462,6 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		for (size_t j = 0; j < k; j++)
 			row_finish(&rows[j]);
 		free(rows);
-		strvec_clear(&names);
 	}
 	if (json) {
 		/* `status x --json` is one object; `status --json` every session */
@@ -471,6 +483,9 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	strvec_clear(&tv.sessions);
 	tmux_finish(&tm);
 	free(root_id);
+	for (size_t i = 0; i < (all ? n : 1); i++)
+		strvec_clear(&names[i]);
+	free(names);
 	code = unhealthy ? EXIT_UNHEALTHY : EXIT_OK;
 out:
 	session_finish(&one);

@@ -53,6 +53,12 @@ int probe_port(struct probe *p, uint16_t port, const pid_t *hint_pids, size_t n_
 /* Every process, read from /proc on the first call and kept in p (later
  * calls return the same snapshot); NULL when /proc cannot be read. */
 const struct proc_table *probe_procs(struct probe *p);
+/* probe_procs, when reading the table (one /proc/<pid>/stat per process of
+ * the machine) costs less than the caller's reads: about that many reads of
+ * single /proc files it would make instead; else NULL (read them).
+ * BERTH_PROC_TABLE=always or never in the environment decides instead
+ * (tests and benchmarks compare the two ways). */
+const struct proc_table *probe_procs_cheaper(struct probe *p, size_t reads);
 /* Free h->cmdline. */
 void port_holder_finish(struct port_holder *h);
 

@@ -803,7 +803,8 @@ static void test_table_descendants_agree_with_descends(void)
 }
 
 /* probe_procs reads the table once: later calls get the same snapshot
- * (a process started since is not in it). */
+ * (a process started since is not in it); probe_procs_cheaper reads it only
+ * for more reads than the machine has processes. */
 static void test_probe_procs_is_one_snapshot(void)
 {
 	const struct proc_table *t;
@@ -812,8 +813,13 @@ static void test_probe_procs_is_one_snapshot(void)
 	pid_t child;
 
 	ASSERT_OK(probe_init(&p));
-	t = probe_procs(&p);
+	/* not worth it for no read; worth it for more reads than processes */
+	ASSERT_TRUE(probe_procs_cheaper(&p, 0) == NULL);
+	ASSERT_TRUE(p.procs.v == NULL);
+	t = probe_procs_cheaper(&p, SIZE_MAX);
 	ASSERT_TRUE(t != NULL);
+	ASSERT_TRUE(probe_procs(&p) == t);
+	ASSERT_TRUE(probe_procs_cheaper(&p, 0) == t);
 	ASSERT_TRUE(proc_table_get(t, getpid()) != NULL);
 	child = child_start(NULL, &release);
 	ASSERT_TRUE(probe_procs(&p) == t);
