@@ -15,9 +15,10 @@
 #
 # Usage: bench/status/run.sh [BUILD]
 #   BENCH_BASE=DIR: a build directory of another commit (the base), measured
-#   beside BUILD; SESSIONS (50); RUNS (10) runs per command in each of ROUNDS
-#   (5) rounds (each round times every command in turn); BENCH_PM2 /
-#   BENCH_SUPERVISORD: the peers' binaries; BENCH_TMUX=0 skips runner = tmux.
+#   beside BUILD; SESSIONS (50, at most 64); RUNS (30) timed runs of each
+#   command, one run of each in turn; HF_RUNS (10, 0: none) runs of each
+#   again under hyperfine -N; BENCH_PM2 / BENCH_SUPERVISORD: the peers'
+#   binaries; BENCH_TMUX=0 skips runner = tmux.
 # hyperfine, strace, supervisor and tmux are installed with apt-get when
 # missing (as root); pm2 with npm into BUILD/bench-peers/pm2 (kept, as the
 # services benchmark does). What cannot be had is skipped with the reason.
@@ -29,9 +30,9 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build}
 case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
 SESSIONS=${SESSIONS:-50}
-RUNS=${RUNS:-10}
-ROUNDS=${ROUNDS:-5}
-export SESSIONS RUNS ROUNDS
+RUNS=${RUNS:-30}
+HF_RUNS=${HF_RUNS:-10}
+export SESSIONS RUNS HF_RUNS
 
 BENCH_BERTH=$bdir/berth
 BENCH_BASE_BERTH=
@@ -173,7 +174,7 @@ tools="hyperfine $( [ -n "$BENCH_HYPERFINE" ] && hyperfine --version | cut -d' '
 tools="$tools, pm2 ${pm2_version:-(none)}, supervisord $( [ -n "$BENCH_SUPERVISORD" ] && "$BENCH_SUPERVISORD" --version 2>/dev/null || echo '(none)'), node $(node --version 2>/dev/null || echo '(none)'), ${BENCH_TMUX:-no tmux}"
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
   "build $(describe "$bdir")${BENCH_BASE:+, base $(describe "$BENCH_BASE")}; $SESSIONS sessions;" \
-  "median of $ROUNDS rounds x $RUNS runs; $tools"
+  "median of $RUNS runs (hyperfine: $HF_RUNS); $tools"
 echo
 $py run &
 drv=$!

@@ -12,7 +12,7 @@ Configuration comes from the environment (run.sh sets it): BENCH_WORK (the
 scratch directory), BENCH_RUNTIME (XDG_RUNTIME_DIR for berth: short, for the
 tmux socket), BENCH_BERTH (this build), BENCH_BASE_BERTH (the base build, or
 empty), BENCH_LABEL / BENCH_BASE_LABEL (their commits), SESSIONS, RUNS,
-ROUNDS, BENCH_HYPERFINE and BENCH_STRACE (empty: none), BENCH_TMUX (tmux's
+HF_RUNS, BENCH_HYPERFINE and BENCH_STRACE (empty: none), BENCH_TMUX (tmux's
 version; empty: skipped), BENCH_PM2 and BENCH_SUPERVISORD (empty: skipped;
 BENCH_*_WHY say why).
 
@@ -20,11 +20,13 @@ Every process the benchmark starts carries BENCH_TAG=<scratch dir> in its
 environment; `cleanup` finds leftovers by that tag (never by name) and kills
 them by pid.
 
-Times: each round runs every command RUNS times (after one warm-up run), one
-command after the other, under `hyperfine -N` (no shell), or in a loop timed
-here with time.monotonic_ns() around spawn..exit when there is no hyperfine.
-A command's figure is the median of its ROUNDS x RUNS times. Rounds spread a
-change of load over every command alike.
+Times: every command is run RUNS times (after one warm-up run each), one run
+of each command in turn (the order rotated every time), so that a change of
+load (the machine is shared) hits every command alike; each run is timed here
+with time.monotonic_ns() from spawn to exit, and a command's figure is the
+median. Then, as a cross-check, HF_RUNS runs of each under `hyperfine -N`
+(one command after the other: it cannot interleave, nor set a directory or
+an environment per command).
 """
 import json
 import os
@@ -50,8 +52,8 @@ BASE = os.environ.get("BENCH_BASE_BERTH", "")
 LABEL = os.environ.get("BENCH_LABEL") or "this build"
 BASE_LABEL = os.environ.get("BENCH_BASE_LABEL") or "base"
 SESSIONS = int(os.environ.get("SESSIONS", "50"))
-RUNS = int(os.environ.get("RUNS", "10"))
-ROUNDS = int(os.environ.get("ROUNDS", "5"))
+RUNS = int(os.environ.get("RUNS", "30"))
+HF_RUNS = int(os.environ.get("HF_RUNS", "10"))
 HYPERFINE = os.environ.get("BENCH_HYPERFINE", "")
 STRACE = os.environ.get("BENCH_STRACE", "")
 TMUX = os.environ.get("BENCH_TMUX", "")
@@ -77,7 +79,7 @@ ENV.update(
     NO_COLOR="1",
     LC_ALL="C",
 )
-for k in ("SESSIONS", "RUNS", "ROUNDS"):
+for k in ("SESSIONS", "RUNS", "HF_RUNS"):
     ENV.pop(k, None)
 
 # the repositories: name -> (services per session, runner)
@@ -244,7 +246,8 @@ def pm2_start(n):
 class Cmd:
     def __init__(self, key, argv, cwd=None, env=None):
         self.key, self.argv, self.cwd, self.env = key, argv, cwd, env or ENV
-        self.times = []
+        self.times = []  # interleaved runs
+        self.hf = []     # hyperfine's
 
 
 def check_runs(c):
@@ -255,29 +258,40 @@ def check_runs(c):
             (r.stdout + r.stderr).decode(errors="replace")[-2000:]))
 
 
-def time_group(cmds):
-    """One round of cmds (the same cwd and environment): RUNS each, in turn."""
-    if HYPERFINE:
-        with tempfile.NamedTemporaryFile(dir=WORK, suffix=".json", delete=False) as f:
-            out = f.name
-        argv = [HYPERFINE, "-N", "--style", "none", "--warmup", "1", "--runs", str(RUNS),
-                "--export-json", out]
-        for c in cmds:
-            argv += ["-n", " ".join(map(str, c.key)), " ".join(c.argv)]
-        run(argv, cwd=cmds[0].cwd, env=cmds[0].env)
-        with open(out) as f:
-            res = json.load(f)["results"]
-        os.unlink(out)
-        for c, r in zip(cmds, res):
-            c.times += [t * 1000 for t in r["times"]]
-        return
+def spawn_wait(c):
+    """One run of c, spawn to exit, in ms."""
+    t0 = now()
+    subprocess.run(c.argv, cwd=c.cwd, env=c.env, stdin=subprocess.DEVNULL,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return ms(now() - t0)
+
+
+def time_interleaved(cmds):
+    """RUNS runs of every command, one run of each in turn (the order
+    rotated each time), after one warm-up run of each."""
     for c in cmds:
-        for k in range(RUNS + 1):
-            t0 = now()
-            subprocess.run(c.argv, cwd=c.cwd, env=c.env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if k:
-                c.times.append(ms(now() - t0))
+        spawn_wait(c)
+    for r in range(RUNS):
+        k = r % len(cmds)
+        for c in cmds[k:] + cmds[:k]:
+            c.times.append(spawn_wait(c))
+
+
+def time_hyperfine(cmds):
+    """HF_RUNS runs of each of cmds (one cwd and environment) under
+    `hyperfine -N`, one command after the other."""
+    with tempfile.NamedTemporaryFile(dir=WORK, suffix=".json", delete=False) as f:
+        out = f.name
+    argv = [HYPERFINE, "-N", "--style", "none", "--warmup", "1", "--runs", str(HF_RUNS),
+            "--export-json", out]
+    for c in cmds:
+        argv += ["-n", " ".join(map(str, c.key)), " ".join(c.argv)]
+    run(argv, cwd=cmds[0].cwd, env=cmds[0].env)
+    with open(out) as f:
+        res = json.load(f)["results"]
+    os.unlink(out)
+    for c, r in zip(cmds, res):
+        c.hf += [t * 1000 for t in r["times"]]
 
 
 def strace_counts(c):
@@ -398,9 +412,10 @@ def cmd_run():
     with open("/proc/loadavg") as f:
         tasks = int(f.read().split()[3].split("/")[1])
     t1 = now()
-    for _ in range(ROUNDS):
+    time_interleaved([c for g in groups for c in g])
+    if HYPERFINE and HF_RUNS:
         for g in groups:
-            time_group(g)
+            time_hyperfine(g)
     measure_s = (now() - t1) / 1e9
     by = {c.key: c for g in groups for c in g}
 
@@ -418,7 +433,7 @@ def cmd_run():
 
     # 1. every session, as a process, beside the peers
     print("**`berth status` of every session, as a process, beside the peers managing as "
-          "many sleeping processes** (medians, %d runs each)" % (ROUNDS * RUNS))
+          "many sleeping processes** (medians of %d runs, every command run in turn)" % RUNS)
     print()
     head = "| sessions × services (runner) | command |"
     line = "|---|---|"
@@ -458,6 +473,31 @@ def cmd_run():
                                         ratio(sup, mine) if peer else "—")
         print(row)
     print()
+
+    # 1a. the same under hyperfine
+    if HYPERFINE and HF_RUNS:
+        print("**The same under `hyperfine -N`** (%d runs of each command, one command after "
+              "the other, grouped by directory and environment; medians)" % HF_RUNS)
+        print()
+        print("| sessions × services (runner) | command | %sberth %s | `pm2 jlist` | "
+              "`supervisorctl status` |" % ("berth %s (base) | " % BASE_LABEL if BASE else "",
+                                            LABEL))
+        print("|---|---|%s---|---|---|" % ("---|" if BASE else ""))
+
+        def h(key):
+            c = by.get(key)
+            return med(c.hf) if c and c.hf else None
+        for name, what in (("one", "status"), ("three", "status"), ("tmux", "status"),
+                           ("three", "ls")):
+            if name not in repos:
+                continue
+            services, runner = REPOS[name]
+            n = SESSIONS * services
+            print("| %d × %d (%s) | `berth %s` | %s%s | %s | %s |" % (
+                SESSIONS, services, runner, what,
+                "%s | " % fmt(h((BASE_LABEL, name, what))) if BASE else "",
+                fmt(h((LABEL, name, what))), fmt(h(("pm2", n))), fmt(h(("sup", n)))))
+        print()
 
     # 1b. the process table or each service's processes
     print("**`berth status` %s: the process table (one walk of /proc) or each service's "
