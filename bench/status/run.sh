@@ -3,10 +3,11 @@
 # processes, side by side with `pm2 jlist` and `supervisorctl status` managing
 # the same number of sleeping processes, and (BENCH_BASE) with another berth
 # build, all in one run:
-#   - 50 sessions of 1 sleeping service each, and 50 of 3 (150 services):
-#     `berth status` (every session), `berth status --json`, `berth status
-#     <slug>` (one session of the 50), `berth ls`; with runner = tmux, 50
-#     sessions of 1 service: `berth status`
+#   - 50 sessions of 1 sleeping service each, 50 of 3 (150 services), and 50
+#     of 3 whose first service listens on its port (berth-test-listen, ready
+#     = port): `berth status` (every session), `berth status --json`, `berth
+#     status <slug>` (one session of the 50), `berth ls`; with runner =
+#     tmux, 50 sessions of 1 service: `berth status`
 #   - supervisord with 50 and 150 programs (`sleep`): `supervisorctl status`;
 #     pm2 with 50 and 150 apps (`sleep`): `pm2 jlist`
 #   - the syscalls of each berth command (strace -f -c), and whether the two
@@ -35,6 +36,9 @@ HF_RUNS=${HF_RUNS:-10}
 export SESSIONS RUNS HF_RUNS
 
 BENCH_BERTH=$bdir/berth
+BENCH_LISTEN=$bdir/tests/berth-test-listen
+[ -x "$BENCH_LISTEN" ] || BENCH_LISTEN=
+export BENCH_LISTEN
 BENCH_BASE_BERTH=
 if [ -n "${BENCH_BASE:-}" ]; then
   BENCH_BASE_BERTH=$BENCH_BASE/berth

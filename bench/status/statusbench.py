@@ -60,6 +60,7 @@ TMUX = os.environ.get("BENCH_TMUX", "")
 PM2 = os.environ.get("BENCH_PM2", "")
 SUPERVISORD = os.environ.get("BENCH_SUPERVISORD", "")
 SLEEP = "/bin/sleep"
+LISTEN = os.environ.get("BENCH_LISTEN", "")
 GIVE_UP_S = 120.0
 
 ENV = dict(os.environ)
@@ -82,8 +83,12 @@ ENV.update(
 for k in ("SESSIONS", "RUNS", "HF_RUNS"):
     ENV.pop(k, None)
 
-# the repositories: name -> (services per session, runner)
-REPOS = {"one": (1, "process"), "three": (3, "process"), "tmux": (1, "tmux")}
+# the repositories: name -> (services per session, runner, listeners); in
+# "listen" the first service of each session listens on its port
+# (berth-test-listen, ready = port), the others sleep
+REPOS = {"one": (1, "process", 0), "three": (3, "process", 0), "listen": (3, "process", 1),
+         "tmux": (1, "tmux", 0)}
+LISTEN_BASE_PORT = 32000
 
 
 # ---------------------------------------------------------------------------
@@ -152,13 +157,24 @@ def wait_until(cond, what, timeout=GIVE_UP_S):
 # ---------------------------------------------------------------------------
 # berth: the repositories and their sessions.
 
-def make_repo(name, services, runner):
+def shape(name):
+    """"50 × 3 (process)", "50 × 3, 1 listening (process)": a repository's sessions."""
+    services, runner, listeners = REPOS[name]
+    return "%d × %d%s (%s)" % (SESSIONS, services,
+                               ", %d listening" % listeners if listeners else "", runner)
+
+
+def make_repo(name, services, runner, listeners):
     repo = os.path.join(WORK, name)
     os.makedirs(repo)
     lines = ["[berth]", "mode = host", "max_slots = 64", "port_search_range = 1",
              "startup_window = 0", "runner = %s" % runner, ""]
     for k in range(1, services + 1):
-        lines += ['[service "s%d"]' % k, "command = exec %s 100000" % SLEEP, ""]
+        if k <= listeners:
+            lines += ['[service "s%d"]' % k, 'command = exec %s "$PORT"' % LISTEN,
+                      "base_port = %d" % (LISTEN_BASE_PORT + 100 * (k - 1)), "ready = port", ""]
+        else:
+            lines += ['[service "s%d"]' % k, "command = exec %s 100000" % SLEEP, ""]
     with open(os.path.join(repo, ".berth.ini"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(repo, ".gitignore"), "w") as f:
@@ -362,14 +378,17 @@ def cmd_run():
     repos = {}
     notes = []
     t0 = now()
-    for name, (services, runner) in REPOS.items():
+    for name, (services, runner, listeners) in REPOS.items():
         if runner == "tmux" and not TMUX:
             notes.append("runner = tmux: skipped (%s)" % os.environ.get("BENCH_TMUX_WHY", "no tmux"))
             continue
-        repos[name] = make_repo(name, services, runner)
+        if listeners and not LISTEN:
+            notes.append("listeners: skipped (no berth-test-listen in the build)")
+            continue
+        repos[name] = make_repo(name, services, runner, listeners)
         sessions_up(repos[name], services)
     peers = {}
-    for n in sorted({SESSIONS * s for s, _ in REPOS.values()}):
+    for n in sorted({SESSIONS * v[0] for v in REPOS.values()}):
         if SUPERVISORD:
             peers["sup", n] = supervisor_start(n)
         if PM2:
@@ -450,12 +469,11 @@ def cmd_run():
     print(head)
     print(line)
     for name, what in (("one", "status"), ("three", "status"), ("three", "status --json"),
-                       ("tmux", "status"), ("three", "status one"), ("one", "ls"),
-                       ("three", "ls")):
+                       ("listen", "status"), ("tmux", "status"), ("three", "status one"),
+                       ("listen", "status one"), ("one", "ls"), ("three", "ls")):
         if name not in repos:
             continue
-        services, runner = REPOS[name]
-        n = SESSIONS * services
+        n = SESSIONS * REPOS[name][0]
         mine = t((LABEL, name, what))
         base = t((BASE_LABEL, name, what)) if BASE else None
         cmd = {"status": "`berth status`", "status --json": "`berth status --json`",
@@ -463,7 +481,7 @@ def cmd_run():
                "ls": "`berth ls`"}[what]
         peer = what != "status one"
         pm2, sup = (t(("pm2", n)), t(("sup", n))) if peer else (None, None)
-        row = "| %d × %d (%s) | %s |" % (SESSIONS, services, runner, cmd)
+        row = "| %s | %s |" % (shape(name), cmd)
         if BASE:
             row += " %s |" % fmt(base)
         row += " **%s** |" % fmt(mine)
@@ -487,14 +505,13 @@ def cmd_run():
         def h(key):
             c = by.get(key)
             return med(c.hf) if c and c.hf else None
-        for name, what in (("one", "status"), ("three", "status"), ("tmux", "status"),
-                           ("three", "ls")):
+        for name, what in (("one", "status"), ("three", "status"), ("listen", "status"),
+                           ("tmux", "status"), ("three", "ls")):
             if name not in repos:
                 continue
-            services, runner = REPOS[name]
-            n = SESSIONS * services
-            print("| %d × %d (%s) | `berth %s` | %s%s | %s | %s |" % (
-                SESSIONS, services, runner, what,
+            n = SESSIONS * REPOS[name][0]
+            print("| %s | `berth %s` | %s%s | %s | %s |" % (
+                shape(name), what,
                 "%s | " % fmt(h((BASE_LABEL, name, what))) if BASE else "",
                 fmt(h((LABEL, name, what))), fmt(h(("pm2", n))), fmt(h(("sup", n)))))
         print()
@@ -507,15 +524,15 @@ def cmd_run():
     print("| sessions × services | command | table (`always`) | each service (`never`) | "
           "default | default takes |")
     print("|---|---|---|---|---|---|")
-    for name in ("one", "three"):
+    for name in ("one", "three", "listen"):
         if name not in repos:
             continue
         services = REPOS[name][0]
         for what, n_svc in (("status", SESSIONS * services), ("status one", services)):
             cmd = "`berth status`" if what == "status" else \
                 "`berth status s%d` (one session)" % (SESSIONS // 2)
-            print("| %d × %d | %s | %s | %s | %s | %s |" % (
-                SESSIONS, services, cmd, fmt(t(("always", name, what))),
+            print("| %s | %s | %s | %s | %s | %s |" % (
+                shape(name), cmd, fmt(t(("always", name, what))),
                 fmt(t(("never", name, what))), fmt(t((LABEL, name, what))),
                 "the table" if tasks <= n_svc * 10 else "each service"))
     print()
@@ -528,7 +545,7 @@ def cmd_run():
         print("| command | build | total | " + " | ".join(names) + " |")
         print("|---|---|---|" + "---|" * len(names))
         for name, what in (("one", "status"), ("three", "status"), ("three", "status one"),
-                           ("three", "ls"), ("tmux", "status")):
+                           ("listen", "status"), ("three", "ls"), ("tmux", "status")):
             if name not in repos:
                 continue
             labels = [(b, b) for b, _ in reversed(builds)]
@@ -538,8 +555,8 @@ def cmd_run():
             for key, label in labels:
                 c = by[(key, name, what)]
                 calls, total = strace_counts(c)
-                print("| `berth %s` (%d × %d, %s) | %s | %d | %s |" % (
-                    " ".join(c.argv[1:]), SESSIONS, REPOS[name][0], REPOS[name][1], label, total,
+                print("| `berth %s`, %s | %s | %d | %s |" % (
+                    " ".join(c.argv[1:]), shape(name), label, total,
                     " | ".join(str(calls.get(x, 0)) for x in names)))
         print()
 
@@ -568,8 +585,8 @@ def cmd_run():
                               same_output(repo, ["ls", "--json"], lambda x: x)]
                 else:
                     cells += ["—", "—"]
-                print("| %d × %d (%s) | %s | %s |" % (
-                    SESSIONS, REPOS[name][0], REPOS[name][1],
+                print("| %s | %s | %s |" % (
+                    shape(name),
                     "`BERTH_PROC_TABLE=%s`" % way if way else "default",
                     " | ".join(cells)))
         print()
