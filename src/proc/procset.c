@@ -78,16 +78,19 @@ static bool in_groups(const struct procset *s, const struct proc_table *t,
 	return false;
 }
 
-/* Is pid one of our ancestors (`berth exec x -- berth down x`)? */
-static bool is_ancestor(pid_t pid)
+/* Is the process c one of our ancestors (`berth exec x -- berth down x`)?
+ * Our ancestors only get older up the chain (a parent is older than its
+ * child; an orphan goes to one of its ancestors), and no two live processes
+ * share a pid: the walk up stops at the first ancestor older than c. */
+static bool is_ancestor(const struct proc_stat *c)
 {
 	struct proc_stat st;
 	pid_t p = getppid();
 
 	for (int depth = 0; p > 1 && depth < 256; depth++) {
-		if (p == pid)
+		if (p == c->pid)
 			return true;
-		if (proc_stat_read(p, &st) < 0)
+		if (proc_stat_read(p, &st) < 0 || st.start_time < c->start_time)
 			return false;
 		p = st.ppid;
 	}
@@ -123,7 +126,7 @@ static int scan_named(const struct procset *s, struct proc_ref **ret, size_t *re
 			continue;
 		if (i >= n_cg + n_tree && st.start_time != s->refs[i - n_cg - n_tree].start_time)
 			continue;
-		if (is_ancestor(pid))
+		if (is_ancestor(&st))
 			continue;
 		add_ref(&v, &n, &alloc, &st);
 	}
