@@ -136,7 +136,7 @@ cleanup() {
     kill -TERM "$drv" 2>/dev/null
     wait "$drv" 2>/dev/null
   fi
-  left=$($py cleanup 2>/dev/null)
+  left=$($py cleanup)
   for s in "$BENCH_RUNTIME"/berth/*; do
     [ -S "$s" ] && tmux -S "$s" kill-server >/dev/null 2>&1
   done

@@ -614,8 +614,11 @@ def cmd_cleanup():
                            stdin=subprocess.DEVNULL, capture_output=True)
     for d in os.listdir(WORK):
         if d.startswith("pm2-") and PM2 and os.path.exists(os.path.join(WORK, d, "pm2.pid")):
-            subprocess.run([PM2, "kill"], env=dict(ENV, PM2_HOME=os.path.join(WORK, d)),
-                           stdin=subprocess.DEVNULL, capture_output=True)
+            try:
+                subprocess.run([PM2, "kill"], env=dict(ENV, PM2_HOME=os.path.join(WORK, d)),
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+            except subprocess.TimeoutExpired:
+                pass
         pidfile = os.path.join(WORK, d, "supervisord.pid")
         if d.startswith("sup") and os.path.exists(pidfile):
             try:
@@ -623,7 +626,9 @@ def cmd_cleanup():
                     pid = int(f.read().strip())
                 if pid in tagged_pids():
                     os.kill(pid, signal.SIGTERM)
-                    wait_until(lambda: not alive(pid), "supervisord to end", timeout=15)
+                    deadline = time.monotonic() + 60
+                    while alive(pid) and time.monotonic() < deadline:
+                        time.sleep(0.05)
             except (OSError, ValueError):
                 pass
     # then anything still carrying the tag: stop it (no respawn), kill it
