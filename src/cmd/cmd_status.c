@@ -20,6 +20,12 @@
 #include "util/timeutil.h"
 #include "watch/activity.h"
 
+/* What looking at one service's processes costs in reads of /proc files
+ * without the process table (strace of `berth status`): its shim's and its
+ * own identity, the walk down from the shim (its task directory, children
+ * file, each child's stat and, for each, our own ancestors'). */
+#define PROC_READS_PER_SERVICE 10
+
 /* One service as status shows it. */
 struct svc_row {
 	const char *name;
@@ -58,15 +64,18 @@ static bool wants_port(const struct service_config *cfg)
 	       (!strcmp(cfg->ready, "port") || !strncmp(cfg->ready, "http:", 5));
 }
 
+/* Fill r from the service's status file and from the command's probe;
+ * procs: its process table, when the command looks at enough services to
+ * make one walk of /proc cheaper than reading each of their processes. */
 static void row_fill(struct cmd_ctx *ctx, const struct session *s, const char *root_id,
-		     struct probe *probe, struct svc_row *r)
+		     struct probe *probe, const struct proc_table *procs, struct svc_row *r)
 {
 	struct proc_ref *tree = NULL;
 	size_t n_tree = 0;
 
 	r->log = services_log_path(ctx->berth_dir, s->slug, r->name);
 	r->port = services_port(s, r->name);
-	if (services_view(ctx->berth_dir, s->slug, r->name, &r->v) < 0) {
+	if (services_view_in(ctx->berth_dir, s->slug, r->name, procs, &r->v) < 0) {
 		r->state = "corrupt-status";
 		return;
 	}
@@ -83,7 +92,7 @@ static void row_fill(struct cmd_ctx *ctx, const struct session *s, const char *r
 		break;
 	}
 	if (r->v.live == SVC_LIVE_RUNNING && r->v.st.state == SVC_RUNNING && r->v.service_alive) {
-		services_tree(r->v.st.shim_pid, &tree, &n_tree);
+		services_tree_in(r->v.st.shim_pid, procs, &tree, &n_tree);
 		services_tree_ports(tree, n_tree, &probe->listeners, &r->tree_ports,
 				    &r->n_tree_ports);
 	}
@@ -215,37 +224,50 @@ static json_t *row_json(const struct svc_row *r)
 	return o;
 }
 
-/* Rows for session s: configured native services with a command, then
- * services recorded but no longer configured. */
-static size_t collect(struct cmd_ctx *ctx, const struct session *s, struct probe *probe,
-		      struct svc_row **ret, struct strvec *names)
+/* Rows for session s, one per name of names (cmd_service_names: configured
+ * native services with a command, then services recorded but no longer
+ * configured). */
+static size_t collect(struct cmd_ctx *ctx, const struct session *s, const char *root_id,
+		      struct probe *probe, const struct proc_table *procs, struct svc_row **ret,
+		      const struct strvec *names)
 {
 	struct svc_row *rows;
-	char *root_id = hash_root_id(ctx->root);
 	size_t n = 0;
 
-	cmd_service_names(ctx, s->slug, names);
 	rows = xcalloc(names->n ? names->n : 1, sizeof(*rows));
 	for (size_t i = 0; i < names->n; i++) {
 		rows[n].name = names->v[i];
 		rows[n].cfg = config_service(&ctx->config, names->v[i]);
-		row_fill(ctx, s, root_id, probe, &rows[n]);
+		row_fill(ctx, s, root_id, probe, procs, &rows[n]);
 		n++;
 	}
-	free(root_id);
 	*ret = rows;
 	return n;
 }
 
-/* runner = tmux: is the session's tmux session there? NULL: not that runner. */
-static const char *tmux_state(const struct tmux *tm, const struct session *s)
-{
-	int r;
+/* runner = tmux: the sessions of the repository's tmux server, asked once
+ * per command (one list-sessions, not a has-session per session). */
+struct tmux_view {
+	const struct tmux *tm; /* NULL: not that runner */
+	bool asked;
+	int answer; /* 0, or -EIO: tmux's answer says neither */
+	struct strvec sessions;
+};
 
-	if (!tm)
+/* Is the session's tmux session there? NULL: not that runner. */
+static const char *tmux_state(struct tmux_view *tv, const struct session *s)
+{
+	pid_t server;
+
+	if (!tv->tm)
 		return NULL;
-	r = tmux_has_session(tm, s->slug, NULL);
-	return r > 0 ? "running" : r == 0 ? "gone" : "unknown";
+	if (!tv->asked) {
+		tv->asked = true;
+		tv->answer = tmux_server_sessions(tv->tm, &server, &tv->sessions, NULL);
+	}
+	if (tv->answer < 0)
+		return "unknown";
+	return strvec_find(&tv->sessions, s->slug) >= 0 ? "running" : "gone";
 }
 
 static void print_tmux(const struct session *s, const char *state, size_t n_started,
@@ -331,9 +353,14 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	size_t n = 0;
 	bool json = cmdopt_has(ctx->args, "json"), all = false, unhealthy = false;
 	struct probe probe;
+	const struct proc_table *procs = NULL;
+	struct strvec *names = NULL;
+	size_t n_services = 0;
 	struct tmux tm = {0};
 	const struct tmux *tmp = NULL;
-	json_t *arr = NULL, *db;
+	struct tmux_view tv = {.sessions = STRVEC_INIT};
+	json_t *arr = NULL, *db, *watcher = NULL;
+	char *root_id = NULL;
 	struct cmd_db_view dbv = {0};
 	char *slug = NULL;
 	int code;
@@ -366,26 +393,38 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 			goto out;
 		activity_touch(ctx->berth_dir, one.slug);
 	}
+	/* One look at the machine for the whole command, shared by every
+	 * service: the listeners, and the process table when the services are
+	 * enough for one walk of /proc to cost less than reading each one's
+	 * processes. */
 	if (probe_init(&probe) < 0)
 		memset(&probe, 0, sizeof(probe));
+	names = xcalloc(all && n ? n : 1, sizeof(*names));
+	for (size_t i = 0; i < (all ? n : 1); i++) {
+		cmd_service_names(ctx, (all ? &v[i] : &one)->slug, &names[i]);
+		n_services += names[i].n;
+	}
+	procs = probe_procs_cheaper(&probe, n_services * PROC_READS_PER_SERVICE);
+	root_id = hash_root_id(ctx->root);
 	if (ctx->config.runner == RUNNER_TMUX) {
-		char *cause = NULL, *root_id = hash_root_id(ctx->root);
+		char *cause = NULL;
 
 		if (tmux_init(&tm, root_id, environ, &cause) == 0)
 			tmp = &tm;
 		else
 			out_warn("%s", cause);
 		free(cause);
-		free(root_id);
 	}
-	if (json)
+	tv.tm = tmp;
+	if (json) {
 		arr = json_array();
+		watcher = cmd_watcher_json(ctx);
+	}
 	for (size_t i = 0; i < (all ? n : 1); i++) {
 		const struct session *s = all ? &v[i] : &one;
-		struct strvec names = STRVEC_INIT;
 		struct svc_row *rows = NULL;
-		size_t k = collect(ctx, s, &probe, &rows, &names), started = 0;
-		const char *ts = k ? tmux_state(tmp, s) : NULL;
+		size_t k = collect(ctx, s, root_id, &probe, procs, &rows, &names[i]), started = 0;
+		const char *ts = k ? tmux_state(&tv, s) : NULL;
 
 		for (size_t j = 0; j < k; j++) {
 			bool ran = strcmp(rows[j].state, "not-started") != 0;
@@ -410,7 +449,7 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				o, "tmux",
 				ts ? json_pack("{s:s, s:s}", "state", ts, "socket", tmp->socket)
 				   : json_null());
-			json_object_set_new(o, "watcher", cmd_watcher_json(ctx));
+			json_object_set(o, "watcher", watcher);
 			json_array_append_new(arr, o);
 		} else {
 			if (i)
@@ -423,7 +462,6 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		for (size_t j = 0; j < k; j++)
 			row_finish(&rows[j]);
 		free(rows);
-		strvec_clear(&names);
 	}
 	if (json) {
 		/* `status x --json` is one object; `status --json` every session */
@@ -439,9 +477,15 @@ static int cmd_status_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	} else {
 		cmd_print_watcher(ctx, stdout);
 	}
+	json_decref(watcher);
 	cmd_db_view_finish(&dbv);
 	probe_finish(&probe);
+	strvec_clear(&tv.sessions);
 	tmux_finish(&tm);
+	free(root_id);
+	for (size_t i = 0; i < (all ? n : 1); i++)
+		strvec_clear(&names[i]);
+	free(names);
 	code = unhealthy ? EXIT_UNHEALTHY : EXIT_OK;
 out:
 	session_finish(&one);

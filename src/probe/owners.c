@@ -227,3 +227,34 @@ bool owners_pid_holds(pid_t pid, uint64_t inode)
 	for_each_socket(dfd, match_inode, &c);
 	return c.found;
 }
+
+struct collect_ctx {
+	uint64_t **v;
+	size_t *n, *alloc;
+};
+
+static bool collect_inode(uint64_t inode, void *data)
+{
+	struct collect_ctx *c = data;
+
+	XGROW(*c->v, *c->alloc, *c->n + 1);
+	(*c->v)[(*c->n)++] = inode;
+	return false;
+}
+
+size_t owners_pid_sockets(pid_t pid, uint64_t **v, size_t *n, size_t *alloc)
+{
+	struct collect_ctx c = {v, n, alloc};
+	size_t first = *n;
+	char path[64];
+	int dfd;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	for_each_socket(dfd, collect_inode, &c);
+	return *n - first;
+}

@@ -24,5 +24,8 @@ int owner_map_lookup(const struct owner_map *m, uint64_t inode, pid_t *ret);
 unsigned owner_map_hidden(const struct owner_map *m);
 /* True when pid currently has an fd on socket inode (reads only that pid's fds). */
 bool owners_pid_holds(pid_t pid, uint64_t inode);
+/* The socket inodes pid has fds on (reads only that pid's fds, once), in fd
+ * order, appended to *v (n, alloc as in XGROW). Returns how many were added. */
+size_t owners_pid_sockets(pid_t pid, uint64_t **v, size_t *n, size_t *alloc);
 
 #endif

@@ -7,6 +7,8 @@
  */
 #include "util/common.h"
 
+#include <sys/sysinfo.h>
+
 #include "probe/owners.h"
 #include "probe/probe.h"
 #include "probe/proc.h"
@@ -27,6 +29,31 @@ void probe_finish(struct probe *p)
 	listener_set_finish(&p->listeners);
 	owner_map_destroy(p->owners);
 	p->owners = NULL;
+	proc_table_finish(&p->procs);
+	p->procs_read = 0;
+}
+
+const struct proc_table *probe_procs(struct probe *p)
+{
+	if (!p->procs_read)
+		p->procs_read = proc_table_read(&p->procs) < 0 ? -EIO : 1;
+	return p->procs_read > 0 ? &p->procs : NULL;
+}
+
+const struct proc_table *probe_procs_cheaper(struct probe *p, size_t reads)
+{
+	const char *forced = getenv("BERTH_PROC_TABLE");
+	struct sysinfo si;
+
+	if (forced && !strcmp(forced, "always"))
+		return probe_procs(p);
+	if (forced && !strcmp(forced, "never"))
+		return NULL;
+	/* the kernel's count of tasks: the processes, and their threads (an
+	 * upper bound: a busy machine is told to read its files one by one) */
+	if (p->procs_read || (sysinfo(&si) == 0 && si.procs <= reads))
+		return probe_procs(p);
+	return NULL;
 }
 
 bool probe_listening(const struct probe *p, uint16_t port)

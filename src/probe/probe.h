@@ -1,7 +1,9 @@
 /*
- * probe.h: "who holds this port?" for one command. Dumps the listeners once,
- * and sweeps /proc for owners at most once, lazily, only when a port's owner
- * is asked for and not already known.
+ * probe.h: the machine as one command sees it: "who holds this port?" and
+ * which processes run. Dumps the listeners once; reads the process table
+ * (one /proc walk) at most once, when asked for; sweeps /proc for owners at
+ * most once, lazily, only when a port's owner is asked for and not already
+ * known. A command that looks at many sessions builds one and shares it.
  */
 #ifndef BERTH_PROBE_PROBE_H
 #define BERTH_PROBE_PROBE_H
@@ -11,6 +13,7 @@
 #include <sys/types.h>
 
 #include "probe/listeners.h"
+#include "probe/tree.h"
 
 enum port_holder_kind {
 	HOLDER_FREE,    /* nothing listens */
@@ -32,6 +35,8 @@ struct probe {
 	struct listener_set listeners;
 	struct owner_map *owners; /* built on first need */
 	const char *proc_root;    /* "/proc" */
+	struct proc_table procs;  /* read on first need (probe_procs) */
+	int procs_read;           /* 0 not yet, 1 read, -errno failed */
 };
 
 /* Dump the listeners. On failure p is left empty (probe_finish is safe). */
@@ -45,6 +50,15 @@ bool probe_listening(const struct probe *p, uint16_t port);
  * ports. Never connects. Release ret with port_holder_finish. */
 int probe_port(struct probe *p, uint16_t port, const pid_t *hint_pids, size_t n_hints,
 	       struct port_holder *ret);
+/* Every process, read from /proc on the first call and kept in p (later
+ * calls return the same snapshot); NULL when /proc cannot be read. */
+const struct proc_table *probe_procs(struct probe *p);
+/* probe_procs, when reading the table (one /proc/<pid>/stat per process of
+ * the machine) costs less than the caller's reads: about that many reads of
+ * single /proc files it would make instead; else NULL (read them).
+ * BERTH_PROC_TABLE=always or never in the environment decides instead
+ * (tests and benchmarks compare the two ways). */
+const struct proc_table *probe_procs_cheaper(struct probe *p, size_t reads);
 /* Free h->cmdline. */
 void port_holder_finish(struct port_holder *h);
 

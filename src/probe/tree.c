@@ -20,6 +20,43 @@ static int cmp_pid(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
+/* The children index: by parent, then pid. */
+static int cmp_kid(const void *a, const void *b, void *table)
+{
+	const struct proc_table *t = table;
+	const struct proc_stat *x = &t->v[*(const size_t *)a];
+	const struct proc_stat *y = &t->v[*(const size_t *)b];
+
+	if (x->ppid != y->ppid)
+		return (x->ppid > y->ppid) - (x->ppid < y->ppid);
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static void index_kids(struct proc_table *t)
+{
+	t->kids = xcalloc(t->n, sizeof(*t->kids));
+	for (size_t i = 0; i < t->n; i++)
+		t->kids[i] = i;
+	qsort_r(t->kids, t->n, sizeof(*t->kids), cmp_kid, t);
+}
+
+/* The first position in t->kids of a child of pid; the children of pid are
+ * the positions from there whose parent is pid. */
+static size_t first_kid(const struct proc_table *t, pid_t pid)
+{
+	size_t lo = 0, hi = t->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->v[t->kids[mid]].ppid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 int proc_table_read(struct proc_table *t)
 {
 	size_t alloc = 0;
@@ -42,14 +79,17 @@ int proc_table_read(struct proc_table *t)
 		t->v[t->n++] = ps;
 	}
 	closedir(d);
-	if (t->n)
+	if (t->n) {
 		qsort(t->v, t->n, sizeof(*t->v), cmp_pid);
+		index_kids(t);
+	}
 	return 0;
 }
 
 void proc_table_finish(struct proc_table *t)
 {
 	free(t->v);
+	free(t->kids);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -76,15 +116,57 @@ bool proc_table_descends(const struct proc_table *t, pid_t pid, pid_t ancestor)
 	return false;
 }
 
+void proc_table_mark_descendants(const struct proc_table *t, pid_t ancestor, bool *in)
+{
+	size_t *level, *next, n_level = 0, n_next;
+
+	if (!t->n)
+		return;
+	memset(in, 0, t->n * sizeof(*in));
+	level = xcalloc(t->n, sizeof(*level));
+	next = xcalloc(t->n, sizeof(*next));
+	/* Level by level, as deep as proc_table_descends looks up. It stops
+	 * at a parent <= 1 other than ancestor itself, so their children are
+	 * not walked; an entry seen already (a loop in a racing snapshot) is
+	 * not walked again. */
+	for (int depth = 0; depth < TREE_DEPTH_MAX; depth++) {
+		n_next = 0;
+		for (size_t l = 0; l < (depth ? n_level : 1); l++) {
+			pid_t parent = depth ? t->v[level[l]].pid : ancestor;
+
+			if (depth && parent <= 1)
+				continue;
+			for (size_t k = first_kid(t, parent);
+			     k < t->n && t->v[t->kids[k]].ppid == parent; k++) {
+				if (in[t->kids[k]])
+					continue;
+				in[t->kids[k]] = true;
+				next[n_next++] = t->kids[k];
+			}
+		}
+		if (!n_next)
+			break;
+		memcpy(level, next, n_next * sizeof(*level));
+		n_level = n_next;
+	}
+	free(level);
+	free(next);
+}
+
 size_t proc_table_descendants(const struct proc_table *t, pid_t ancestor, struct proc_ref **v,
 			      size_t *n, size_t *alloc)
 {
 	size_t added = 0;
+	bool *in;
 
+	if (!t->n)
+		return 0;
+	in = xcalloc(t->n, sizeof(*in));
+	proc_table_mark_descendants(t, ancestor, in);
 	for (size_t i = 0; i < t->n; i++) {
 		const struct proc_stat *p = &t->v[i];
 
-		if (proc_stat_gone(p) || !proc_table_descends(t, p->pid, ancestor))
+		if (!in[i] || proc_stat_gone(p))
 			continue;
 		XGROW(*v, *alloc, *n + 1);
 		(*v)[*n].pid = p->pid;
@@ -92,6 +174,7 @@ size_t proc_table_descendants(const struct proc_table *t, pid_t ancestor, struct
 		(*n)++;
 		added++;
 	}
+	free(in);
 	return added;
 }
 

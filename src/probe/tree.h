@@ -14,6 +14,7 @@
 struct proc_table {
 	struct proc_stat *v; /* sorted by pid */
 	size_t n;
+	size_t *kids; /* indices into v sorted by parent pid: each process's children */
 };
 
 /* Read every process of /proc (those that vanish meanwhile are skipped). */
@@ -23,8 +24,12 @@ void proc_table_finish(struct proc_table *t);
 const struct proc_stat *proc_table_get(const struct proc_table *t, pid_t pid);
 /* True when pid descends from ancestor (a child, grandchild...; not itself). */
 bool proc_table_descends(const struct proc_table *t, pid_t pid, pid_t ancestor);
+/* Mark in in[0..t->n) (caller memory, cleared here) the entries that
+ * descend from ancestor, as proc_table_descends would say of each, walking
+ * down its children: work in proportion to the tree, not to the table. */
+void proc_table_mark_descendants(const struct proc_table *t, pid_t ancestor, bool *in);
 /* Append the live (not zombie) descendants of ancestor to *v (n, alloc as in
- * XGROW). Returns how many were added. */
+ * XGROW), in pid order. Returns how many were added. */
 size_t proc_table_descendants(const struct proc_table *t, pid_t ancestor, struct proc_ref **v,
 			      size_t *n, size_t *alloc);
 

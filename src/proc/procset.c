@@ -79,16 +79,19 @@ static bool in_groups(const struct procset *s, const struct proc_table *t,
 	return false;
 }
 
-/* Is pid one of our ancestors (`berth exec x -- berth down x`)? */
-static bool is_ancestor(pid_t pid)
+/* Is the process c one of our ancestors (`berth exec x -- berth down x`)?
+ * Our ancestors only get older up the chain (a parent is older than its
+ * child; an orphan goes to one of its ancestors), and no two live processes
+ * share a pid: the walk up stops at the first ancestor older than c. */
+static bool is_ancestor(const struct proc_stat *c)
 {
 	struct proc_stat st;
 	pid_t p = getppid();
 
 	for (int depth = 0; p > 1 && depth < 256; depth++) {
-		if (p == pid)
+		if (p == c->pid)
 			return true;
-		if (proc_stat_read(p, &st) < 0)
+		if (proc_stat_read(p, &st) < 0 || st.start_time < c->start_time)
 			return false;
 		p = st.ppid;
 	}
@@ -124,7 +127,7 @@ static int scan_named(const struct procset *s, struct proc_ref **ret, size_t *re
 			continue;
 		if (i >= n_cg + n_tree && st.start_time != s->refs[i - n_cg - n_tree].start_time)
 			continue;
-		if (is_ancestor(pid))
+		if (is_ancestor(&st))
 			continue;
 		add_ref(&v, &n, &alloc, &st);
 	}
@@ -138,42 +141,72 @@ out:
 	return r;
 }
 
-int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
+#define ANCESTORS_MAX 256
+
+static bool pid_in(const pid_t *v, size_t n, pid_t pid)
 {
-	struct proc_table t;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == pid)
+			return true;
+	return false;
+}
+
+/* The pids of which t says pid descends (proc_table_descends(t, pid, x)
+ * for each x), into v[0..ANCESTORS_MAX); returns how many. */
+static size_t table_ancestors(const struct proc_table *t, pid_t pid, pid_t *v)
+{
+	const struct proc_stat *p = proc_table_get(t, pid);
+	size_t n = 0;
+
+	while (p && n < ANCESTORS_MAX) {
+		v[n++] = p->ppid;
+		if (p->ppid <= 1)
+			break;
+		p = proc_table_get(t, p->ppid);
+	}
+	return n;
+}
+
+int procset_scan_in(const struct procset *s, const struct proc_table *t, struct proc_ref **ret,
+		    size_t *ret_n)
+{
 	struct proc_ref *v = NULL;
 	size_t n = 0, alloc = 0;
-	pid_t self = getpid();
+	pid_t self = getpid(), ours[ANCESTORS_MAX];
 	pid_t *cg = NULL;
-	size_t n_cg = 0;
-	int r;
+	size_t n_cg = 0, n_ours = table_ancestors(t, self, ours);
+	bool *in_tree = NULL, tree_only;
 
 	*ret = NULL;
 	*ret_n = 0;
-	if (!s->n_groups && s->marks == PROCSET_MARKS_NONE && scan_named(s, ret, ret_n) == 0)
-		return 0;
-	r = proc_table_read(&t);
-	if (r < 0)
-		return r;
 	if (s->cgroup)
 		cgroup_pids(s->cgroup, &cg, &n_cg);
-	for (size_t i = 0; i < t.n; i++) {
-		const struct proc_stat *p = &t.v[i];
+	/* the tree once, walked down from its root, not once per process */
+	if (s->tree > 0 && t->n) {
+		in_tree = xcalloc(t->n, sizeof(*in_tree));
+		proc_table_mark_descendants(t, s->tree, in_tree);
+	}
+	tree_only =
+		in_tree && !n_cg && !s->n_refs && !s->n_groups && s->marks == PROCSET_MARKS_NONE;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct proc_stat *p = &t->v[i];
 		bool member = false;
 
+		if (tree_only && !in_tree[i])
+			continue;
 		/* Never us, nor what runs us (`berth exec x -- berth down x`), nor
 		 * a zombie (gone; its parent reaps it). */
 		if (p->pid == self || p->pid <= 1 || proc_stat_gone(p) ||
-		    proc_table_descends(&t, self, p->pid))
+		    pid_in(ours, n_ours, p->pid))
 			continue;
 		for (size_t j = 0; j < n_cg && !member; j++)
 			member = cg[j] == p->pid;
 		for (size_t j = 0; j < s->n_refs && !member; j++)
 			member = s->refs[j].pid == p->pid && s->refs[j].start_time == p->start_time;
-		if (!member && s->tree > 0)
-			member = proc_table_descends(&t, p->pid, s->tree);
+		if (!member && in_tree)
+			member = in_tree[i];
 		if (!member && s->n_groups)
-			member = in_groups(s, &t, p);
+			member = in_groups(s, t, p);
 		if (!member && s->marks != PROCSET_MARKS_NONE && s->root_id &&
 		    (s->session || s->marks == PROCSET_MARKS_ROOT)) {
 			struct marker m;
@@ -186,11 +219,28 @@ int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
 		if (member)
 			add_ref(&v, &n, &alloc, p);
 	}
+	free(in_tree);
 	free(cg);
-	proc_table_finish(&t);
 	*ret = v;
 	*ret_n = n;
 	return 0;
+}
+
+int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n)
+{
+	struct proc_table t;
+	int r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!s->n_groups && s->marks == PROCSET_MARKS_NONE && scan_named(s, ret, ret_n) == 0)
+		return 0;
+	r = proc_table_read(&t);
+	if (r < 0)
+		return r;
+	r = procset_scan_in(s, &t, ret, ret_n);
+	proc_table_finish(&t);
+	return r;
 }
 
 /* ---- the stopper ---- */

@@ -51,6 +51,12 @@ struct procset {
 /* The live members of s now (never us nor our ancestors). *ret: caller
  * frees, NULL when empty. */
 int procset_scan(const struct procset *s, struct proc_ref **ret, size_t *ret_n);
+struct proc_table;
+/* The same, with the processes taken from t (a snapshot the caller read,
+ * shared by the sets it looks at) rather than from a walk of /proc of its
+ * own; a cgroup's and a marker's members are still read now. */
+int procset_scan_in(const struct procset *s, const struct proc_table *t, struct proc_ref **ret,
+		    size_t *ret_n);
 
 #define PROCSET_KILL_WAIT_MS 2000 /* after SIGKILL: how long members may take to go */
 

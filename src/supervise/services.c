@@ -482,8 +482,20 @@ out:
 
 /* ---- what runs ---- */
 
-int services_view(const char *berth_dir, const char *slug, const char *service,
-		  struct svc_view *ret)
+/* Does the process pid with this start time run? From t when it holds pid
+ * with that identity; otherwise (t NULL, or a process born after t was
+ * read: a restart) from /proc now. */
+static bool runs(const struct proc_table *t, pid_t pid, uint64_t start_time)
+{
+	const struct proc_stat *p = t ? proc_table_get(t, pid) : NULL;
+
+	if (p && p->start_time == start_time)
+		return !proc_stat_gone(p);
+	return proc_is(pid, start_time);
+}
+
+int services_view_in(const char *berth_dir, const char *slug, const char *service,
+		     const struct proc_table *t, struct svc_view *ret)
 {
 	char *path = services_status_path(berth_dir, slug, service);
 	struct svc_view v = {0};
@@ -497,25 +509,41 @@ int services_view(const char *berth_dir, const char *slug, const char *service,
 	}
 	if (r < 0)
 		return r;
-	if (v.st.shim_pid > 0 && proc_is(v.st.shim_pid, v.st.shim_start))
+	if (v.st.shim_pid > 0 && runs(t, v.st.shim_pid, v.st.shim_start))
 		v.live = SVC_LIVE_RUNNING;
 	else if (v.st.state == SVC_EXITED || v.st.state == SVC_STOPPED || v.st.state == SVC_FAILED)
 		v.live = SVC_LIVE_ENDED;
 	else
 		v.live = SVC_LIVE_LOST;
-	v.service_alive = v.st.pid > 1 && proc_is(v.st.pid, v.st.start_time);
+	v.service_alive = v.st.pid > 1 && runs(t, v.st.pid, v.st.start_time);
 	*ret = v;
 	return 0;
 }
 
-void services_tree(pid_t shim_pid, struct proc_ref **v, size_t *n)
+int services_view(const char *berth_dir, const char *slug, const char *service,
+		  struct svc_view *ret)
+{
+	return services_view_in(berth_dir, slug, service, NULL, ret);
+}
+
+void services_tree_in(pid_t shim_pid, const struct proc_table *t, struct proc_ref **v, size_t *n)
 {
 	*v = NULL;
 	*n = 0;
-	/* the walk down from the shim costs what its tree holds, not what the
-	 * machine runs: up looks at it on every readiness poll */
-	if (shim_pid > 1)
+	if (shim_pid <= 1)
+		return;
+	/* from the command's snapshot when it has one; else the walk down
+	 * from the shim costs what its tree holds, not what the machine runs:
+	 * up looks at it on every readiness poll */
+	if (t)
+		procset_scan_in(&(struct procset){.tree = shim_pid}, t, v, n);
+	else
 		procset_scan(&(struct procset){.tree = shim_pid}, v, n);
+}
+
+void services_tree(pid_t shim_pid, struct proc_ref **v, size_t *n)
+{
+	services_tree_in(shim_pid, NULL, v, n);
 }
 
 static bool tree_holds(const struct proc_ref *v, size_t n, uint64_t inode)
@@ -526,22 +554,36 @@ static bool tree_holds(const struct proc_ref *v, size_t n, uint64_t inode)
 	return false;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
 void services_tree_ports(const struct proc_ref *v, size_t n, const struct listener_set *ls,
 			 unsigned **ret, size_t *ret_n)
 {
 	unsigned *ports = NULL;
-	size_t k = 0, alloc = 0;
+	uint64_t *socks = NULL;
+	size_t k = 0, alloc = 0, n_socks = 0, socks_alloc = 0;
 
-	for (size_t i = 0; i < ls->n; i++) {
+	/* each process's fds read once, whatever the number of listeners */
+	for (size_t j = 0; ls->n && j < n; j++)
+		owners_pid_sockets(v[j].pid, &socks, &n_socks, &socks_alloc);
+	if (n_socks > 1)
+		qsort(socks, n_socks, sizeof(*socks), cmp_u64);
+	for (size_t i = 0; n_socks && i < ls->n; i++) {
 		bool dup = false;
 
 		for (size_t j = 0; j < k && !dup; j++)
 			dup = ports[j] == ls->v[i].port;
-		if (dup || !tree_holds(v, n, ls->v[i].inode))
+		if (dup || !bsearch(&ls->v[i].inode, socks, n_socks, sizeof(*socks), cmp_u64))
 			continue;
 		XGROW(ports, alloc, k + 1);
 		ports[k++] = ls->v[i].port;
 	}
+	free(socks);
 	*ret = ports;
 	*ret_n = k;
 }

@@ -100,9 +100,16 @@ struct svc_view {
 /* Read service's status and check its shim's identity. -EBADMSG for a corrupt file. */
 int services_view(const char *berth_dir, const char *slug, const char *service,
 		  struct svc_view *ret);
+struct proc_table;
+/* The same, the identities checked against t, the command's snapshot of
+ * the machine (probe_procs), when it holds them (NULL: read /proc now). */
+int services_view_in(const char *berth_dir, const char *slug, const char *service,
+		     const struct proc_table *t, struct svc_view *ret);
 /* The live processes of a service: every descendant of its shim. *v (caller
  * frees) may be NULL when there is none. */
 void services_tree(pid_t shim_pid, struct proc_ref **v, size_t *n);
+/* The same, from t (NULL: a walk down from the shim now). */
+void services_tree_in(pid_t shim_pid, const struct proc_table *t, struct proc_ref **v, size_t *n);
 /* The ports (sorted, unique) that processes v[0..n) listen on, from ls. */
 struct listener_set;
 void services_tree_ports(const struct proc_ref *v, size_t n, const struct listener_set *ls,

@@ -156,6 +156,49 @@ test_expect_success 'a broken .berth.ini: ls still lists, counting what ran, and
   test_grep "^berth: warning: ls: .*\.berth\.ini:2.*; the health counts only the services that ran" err
 '
 
+test_expect_success 'status of every session, from the process table or from each service'"'"'s processes, says of each service what status of its session alone says: up, dead, lost, stopped, a foreign listener on its port' '
+  test_quiet berth up h3 &&
+  test_quiet berth up h4 &&
+  kill -9 "$(svc pid h3 api)" &&
+  wait_for 20 "health_is h3 dead api" "the shim to record the death of api" &&
+  kill -9 "$(svc shim_pid h3 web)" &&
+  wait_for 20 "health_is h3 lost web" "web to be lost" &&
+  test_quiet berth stop h4 api &&
+  start_listener "$(svc port h4 api)" &&
+  test_must_fail code=6 berth status --json >all.json &&
+  BERTH_PROC_TABLE=always test_must_fail code=6 berth status --json >table.json &&
+  BERTH_PROC_TABLE=never test_must_fail code=6 berth status --json >each.json &&
+  BERTH_PROC_TABLE=always test_must_fail code=6 berth status >table.txt &&
+  BERTH_PROC_TABLE=never test_must_fail code=6 berth status >each.txt &&
+  test_eq "$(sed "s/  *[0-9][0-9]*[smhd]  */ T /" table.txt)" "$(sed "s/  *[0-9][0-9]*[smhd]  */ T /" each.txt)" &&
+  test_quiet berth status h1 --json >one-h1.json &&
+  for s in h3 h4; do test_must_fail code=6 berth status $s --json >one-$s.json || return 1; done &&
+  python3 - "$LISTEN_PID" "$(svc port h1 api)" <<EOF_PY
+import json, sys
+def timeless(o):
+    for v in o["services"]:
+        v.pop("uptime_s")
+    return o
+for ways in ("all", "table", "each"):
+    every = {s["slug"]: s for s in json.load(open(ways + ".json"))}
+    assert sorted(every) == ["h1", "h3", "h4"], (ways, sorted(every))
+    for slug, o in every.items():
+        one = json.load(open("one-%s.json" % slug))
+        assert timeless(o) == timeless(one), (ways, slug, o, one)
+svc = {(s, v["name"]): v for s, o in every.items() for v in o["services"]}
+assert (svc["h1", "api"]["state"], svc["h1", "api"]["listener"]) == ("running", "ok"), svc["h1", "api"]
+assert svc["h1", "api"]["listens_on"] == [int(sys.argv[2])], svc["h1", "api"]
+assert (svc["h3", "api"]["state"], svc["h3", "api"]["healthy"]) == ("exited", False), svc["h3", "api"]
+assert svc["h3", "web"]["state"] == "lost", svc["h3", "web"]
+assert svc["h4", "api"]["state"] == "stopped", svc["h4", "api"]
+assert svc["h4", "api"]["wrong_owner"]["pid"] == int(sys.argv[1]), svc["h4", "api"]
+assert svc["h4", "web"]["state"] == "running", svc["h4", "web"]
+EOF_PY
+  kill "$LISTEN_PID" &&
+  test_quiet berth down h3 &&
+  test_quiet berth down h4
+'
+
 test_expect_success 'cleanup' '
   test_quiet berth down h1 &&
   test_eq "$(session_count)" 0

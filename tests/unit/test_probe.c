@@ -27,6 +27,7 @@
 #include "probe/owners.h"
 #include "probe/probe.h"
 #include "probe/proc.h"
+#include "probe/tree.h"
 #include "util/parse.h"
 #include "util/timeutil.h"
 
@@ -705,6 +706,129 @@ static void test_procnet_missing_root(void)
 	ASSERT_EQ_INT(set.n, 0);
 }
 
+/* ---- the process table ------------------------------------------------ */
+
+/* A chain of depth processes below us, each the parent of the next, all
+ * waiting for EOF on one pipe (*ret_release keeps them alive); ready when
+ * the last one says so (its ancestors exist by then). The top's pid. */
+static pid_t chain_start(int depth, int *ret_release)
+{
+	int ready[2], hold[2];
+	char c;
+	pid_t pid;
+
+	ASSERT_OK(pipe2(ready, O_CLOEXEC));
+	ASSERT_OK(pipe2(hold, O_CLOEXEC));
+	pid = fork();
+	ASSERT_TRUE(pid >= 0);
+	if (pid == 0) {
+		pid_t below = 0;
+
+		close(ready[0]);
+		close(hold[1]);
+		for (int d = 1; d < depth; d++) {
+			below = fork();
+			if (below < 0)
+				_exit(1);
+			if (below > 0)
+				break;
+		}
+		if (below == 0 && write(ready[1], "r", 1) != 1)
+			_exit(1);
+		close(ready[1]);
+		while (read(hold[0], &c, 1) > 0)
+			;
+		if (below > 0)
+			waitpid(below, NULL, 0);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	ASSERT_EQ_INT(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	*ret_release = hold[1];
+	return pid;
+}
+
+static bool has_ref(const struct proc_ref *v, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].pid == pid)
+			return true;
+	return false;
+}
+
+/* The walk down the children index says of every process what the walk up
+ * its parents (proc_table_descends) says, for a chain of ours, us, our
+ * parent, init and 0; the descendants agree with the children files. */
+static void test_table_descendants_agree_with_descends(void)
+{
+	struct proc_table t;
+	struct proc_ref *v = NULL;
+	pid_t *walk = NULL, top, sibling;
+	size_t n = 0, alloc = 0, n_walk = 0;
+	int release, release2;
+	bool *in;
+
+	top = chain_start(3, &release);
+	sibling = child_start(NULL, &release2);
+	ASSERT_OK(proc_table_read(&t));
+	in = xcalloc(t.n, sizeof(*in));
+	{
+		const pid_t ancestors[] = {top, getpid(), getppid(), 1, 0};
+
+		for (size_t a = 0; a < ARRAY_SIZE(ancestors); a++) {
+			proc_table_mark_descendants(&t, ancestors[a], in);
+			for (size_t i = 0; i < t.n; i++)
+				if (in[i] != proc_table_descends(&t, t.v[i].pid, ancestors[a]))
+					tap_fail(__FILE__, __LINE__, "walks disagree");
+		}
+	}
+	ASSERT_EQ_INT(proc_table_descendants(&t, getpid(), &v, &n, &alloc), 4);
+	ASSERT_TRUE(has_ref(v, n, top));
+	ASSERT_TRUE(has_ref(v, n, sibling));
+	for (size_t i = 1; i < n; i++)
+		ASSERT_TRUE(v[i - 1].pid < v[i].pid);
+	ASSERT_OK(proc_tree_walk(getpid(), &walk, &n_walk));
+	ASSERT_EQ_INT(n_walk, n);
+	for (size_t i = 0; i < n_walk; i++)
+		ASSERT_TRUE(has_ref(v, n, walk[i]));
+	ASSERT_EQ_INT(proc_table_descendants(&t, sibling, &v, &n, &alloc), 0);
+	free(walk);
+	free(v);
+	free(in);
+	proc_table_finish(&t);
+	child_stop(sibling, release2);
+	child_stop(top, release);
+}
+
+/* probe_procs reads the table once: later calls get the same snapshot
+ * (a process started since is not in it); probe_procs_cheaper reads it only
+ * for more reads than the machine has processes. */
+static void test_probe_procs_is_one_snapshot(void)
+{
+	const struct proc_table *t;
+	struct probe p;
+	int release;
+	pid_t child;
+
+	ASSERT_OK(probe_init(&p));
+	/* not worth it for no read; worth it for more reads than processes */
+	ASSERT_TRUE(probe_procs_cheaper(&p, 0) == NULL);
+	ASSERT_TRUE(p.procs.v == NULL);
+	t = probe_procs_cheaper(&p, SIZE_MAX);
+	ASSERT_TRUE(t != NULL);
+	ASSERT_TRUE(probe_procs(&p) == t);
+	ASSERT_TRUE(probe_procs_cheaper(&p, 0) == t);
+	ASSERT_TRUE(proc_table_get(t, getpid()) != NULL);
+	child = child_start(NULL, &release);
+	ASSERT_TRUE(probe_procs(&p) == t);
+	ASSERT_TRUE(proc_table_get(t, child) == NULL);
+	probe_finish(&p);
+	ASSERT_TRUE(p.procs.v == NULL);
+	child_stop(child, release);
+}
+
 /* ---- owners ----------------------------------------------------------- */
 
 static void test_owner_map_finds_self(void)
@@ -731,6 +855,34 @@ static void test_owner_map_finds_self(void)
 	ASSERT_FALSE(owners_pid_holds(0, s.inode));
 	close(s.fd);
 	ASSERT_FALSE(owners_pid_holds(getpid(), s.inode));
+}
+
+/* Every socket of a pid, listening or not, from one read of its fds. */
+static void test_owners_pid_sockets(void)
+{
+	struct sock l, q;
+	uint64_t *v = NULL;
+	size_t n = 0, alloc = 0, got;
+	bool seen_l = false, seen_q = false;
+
+	ASSERT_OK(sock_open("127.0.0.1", true, &l));
+	ASSERT_OK(sock_open("127.0.0.1", false, &q));
+	got = owners_pid_sockets(getpid(), &v, &n, &alloc);
+	ASSERT_EQ_INT(got, n);
+	for (size_t i = 0; i < n; i++) {
+		seen_l |= v[i] == l.inode;
+		seen_q |= v[i] == q.inode;
+	}
+	ASSERT_TRUE(seen_l);
+	ASSERT_TRUE(seen_q);
+	ASSERT_EQ_INT(owners_pid_sockets(0, &v, &n, &alloc), 0);
+	close(l.fd);
+	close(q.fd);
+	n = 0;
+	owners_pid_sockets(getpid(), &v, &n, &alloc);
+	for (size_t i = 0; i < n; i++)
+		ASSERT_TRUE(v[i] != l.inode && v[i] != q.inode);
+	free(v);
 }
 
 static void test_owner_map_shared_socket_names_lowest_pid(void)
@@ -1000,7 +1152,10 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_live_listener_ipv6_v4mapped),
 	TAP_TEST(test_live_listener_many),
 	TAP_TEST(test_procnet_missing_root),
+	TAP_TEST(test_table_descendants_agree_with_descends),
+	TAP_TEST(test_probe_procs_is_one_snapshot),
 	TAP_TEST(test_owner_map_finds_self),
+	TAP_TEST(test_owners_pid_sockets),
 	TAP_TEST(test_owner_map_shared_socket_names_lowest_pid),
 	TAP_TEST(test_owner_map_missing_root),
 	TAP_TEST(test_probe_port_child_ipv4),

@@ -1943,6 +1943,167 @@ static void test_marks_root_takes_every_session_of_the_repository(void)
 	}
 }
 
+/* a and b hold the same identities. */
+static bool same_refs(const struct proc_ref *a, size_t na, const struct proc_ref *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nb && !found; j++)
+			found = a[i].pid == b[j].pid && a[i].start_time == b[j].start_time;
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* procset_scan_in on a snapshot finds the members of a tree that
+ * procset_scan (the walk down the children files) finds: live descendants,
+ * not a zombie, never us nor what runs us. */
+static void test_scan_in_snapshot_is_scan_of_tree(void)
+{
+	struct proc_ref kids[2], *v = NULL, *w = NULL;
+	struct proc_table t;
+	size_t n = 0, m = 0;
+	pid_t zombie = fork_child(child_exit7, 0);
+	siginfo_t info = {0};
+
+	kids[0] = start_child(child_pause);
+	kids[1] = start_child(child_pause);
+	/* the zombie: exited, not reaped */
+	ASSERT_OK(waitid(P_PID, (id_t)zombie, &info, WEXITED | WNOWAIT));
+	ASSERT_OK(proc_table_read(&t));
+	ASSERT_OK(procset_scan(&(struct procset){.tree = getpid()}, &v, &n));
+	ASSERT_OK(procset_scan_in(&(struct procset){.tree = getpid()}, &t, &w, &m));
+	ASSERT_EQ_INT(n, 2);
+	ASSERT_TRUE(same_refs(v, n, kids, 2));
+	ASSERT_TRUE(same_refs(w, m, kids, 2));
+	free(v);
+	free(w);
+	/* a tree we are in: not us (the children files' walk and the snapshot
+	 * alike) */
+	ASSERT_OK(procset_scan(&(struct procset){.tree = getppid()}, &v, &n));
+	ASSERT_OK(procset_scan_in(&(struct procset){.tree = getppid()}, &t, &w, &m));
+	ASSERT_TRUE(same_refs(v, n, w, m));
+	ASSERT_TRUE(same_refs(w, m, kids, 2));
+	free(v);
+	free(w);
+	proc_table_finish(&t);
+	for (size_t i = 0; i < 2; i++)
+		kill(kids[i].pid, SIGKILL);
+	reap_all();
+}
+
+/* B scans the tree it is in; 0 when it takes neither what runs it (a and
+ * a2), nor itself, and takes c; written on fd as a 'y' or 'n' per way:
+ * the children files, then a snapshot. */
+static int scan_from_inside(pid_t top, pid_t a, pid_t c, int fd)
+{
+	struct proc_table t;
+	struct proc_ref *v = NULL;
+	size_t n = 0;
+	char out[2];
+
+	for (int way = 0; way < 2; way++) {
+		bool ours = false, has_c = false;
+
+		if (way == 0 && procset_scan(&(struct procset){.tree = top}, &v, &n) < 0)
+			return 101;
+		if (way == 1 && (proc_table_read(&t) < 0 ||
+				 procset_scan_in(&(struct procset){.tree = top}, &t, &v, &n) < 0))
+			return 102;
+		for (size_t i = 0; i < n; i++) {
+			ours |= v[i].pid == a || v[i].pid == getppid() || v[i].pid == getpid();
+			has_c |= v[i].pid == c;
+		}
+		out[way] = !ours && has_c ? 'y' : 'n';
+		free(v);
+		if (way == 1)
+			proc_table_finish(&t);
+	}
+	return write(fd, out, 2) == 2 ? 0 : 103;
+}
+
+/* Fork fn's process and wait for it: its exit status, or 104. */
+static int run_child(int (*fn)(pid_t, pid_t, pid_t, int), pid_t top, pid_t a, pid_t c, int fd)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 100;
+	if (pid == 0)
+		_exit(fn(top, a, c, fd));
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 104;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 104;
+}
+
+/* Wait (bounded) until a process started now gets a later start time than
+ * pid's (start times count clock ticks). */
+static int next_tick(pid_t pid)
+{
+	uint64_t start, deadline = time_mono_ms() + 2000;
+	long hz = sysconf(_SC_CLK_TCK);
+	struct timespec ts;
+
+	if (proc_start_time(pid, &start) < 0 || hz <= 0)
+		return -1;
+	do {
+		if (clock_gettime(CLOCK_BOOTTIME, &ts) < 0)
+			return -1;
+		if ((uint64_t)ts.tv_sec * (uint64_t)hz +
+			    (uint64_t)ts.tv_nsec / (1000000000ULL / (uint64_t)hz) >
+		    start + 1)
+			return 0;
+	} while (time_mono_ms() < deadline);
+	return -1;
+}
+
+/* a2, between a and B, younger than a: forks B. */
+static int middle(pid_t top, pid_t a, pid_t c, int fd)
+{
+	return run_child(scan_from_inside, top, a, c, fd);
+}
+
+/* a: makes a2 one tick younger than itself. */
+static int outer(pid_t top, pid_t a, pid_t c, int fd)
+{
+	if (next_tick(getpid()) < 0)
+		return 105;
+	return run_child(middle, top, a, c, fd);
+}
+
+/* A scan from inside the tree it scans (a service running `berth down` of
+ * its own session) never takes what runs it: below us, a runs a2, which runs
+ * B, and B scans our tree: neither a, a2 nor B is taken; c, a's older
+ * sibling, is (the walk up B's ancestors stops at the first older than the
+ * candidate: a2 is younger than a, and must not stop it before a). */
+static void test_scan_never_takes_what_runs_it(void)
+{
+	struct proc_ref c = start_child(child_pause);
+	pid_t top = getpid(), a;
+	int res[2], status;
+	char got[3] = {0};
+
+	make_pipe(res);
+	a = fork();
+	ASSERT_TRUE(a >= 0);
+	if (a == 0)
+		_exit(outer(top, getpid(), c.pid, res[1]));
+	close(res[1]);
+	read_exact(res[0], got, 2, "the scans' answers");
+	close(res[0]);
+	ASSERT_EQ_INT(waitpid(a, &status, 0), a);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_STREQ(got, "yy");
+	kill(c.pid, SIGKILL);
+	reap_all();
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_escapees_born_after_kill_sweep),
 	TAP_TEST(test_sweep_held_one_pidfd_per_process),
@@ -1967,6 +2128,8 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_shim_failed_respawn_flips_status),
 	TAP_TEST(test_shim_restart_loop_around_orphan),
 	TAP_TEST(test_marks_root_takes_every_session_of_the_repository),
+	TAP_TEST(test_scan_in_snapshot_is_scan_of_tree),
+	TAP_TEST(test_scan_never_takes_what_runs_it),
 };
 
 int main(int argc, char **argv)
