@@ -12,11 +12,24 @@
 #include "cmd/cmd_common.h"
 #include "docker/compose.h"
 #include "docker/docker.h"
+#include "docker/portcheck.h"
 #include "cmd/output.h"
 #include "util/fsutil.h"
 #include "util/timeutil.h"
 
 #define DOCKER_READY_DEFAULT_MS 60000
+
+int cmd_docker_init(const struct cmd_ctx *ctx, struct docker *d, char *const *envp, char **cause)
+{
+	/* .berth/ is made by the commands that keep state, not here */
+	char *cache = path_is_dir(ctx->berth_dir)
+			      ? path_join(ctx->berth_dir, "cache/compose-flavour")
+			      : NULL;
+	int r = docker_init(d, envp, cache, cause);
+
+	free(cache);
+	return r;
+}
 
 char *cmd_docker_project(const struct cmd_ctx *ctx, const char *slug)
 {
@@ -182,7 +195,7 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 		out_error("up: cannot write %s: %s", out, strerror(-r));
 		goto out;
 	}
-	r = docker_init(&d, svc->envp, &cause);
+	r = cmd_docker_init(ctx, &d, svc->envp, &cause);
 	if (r < 0) {
 		out_error("up: %s", cause);
 		goto out;
@@ -234,7 +247,7 @@ int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *e
 	 * what the config says now. */
 	if (!config_uses_docker(&ctx->config) && !path_exists(dir))
 		goto out;
-	r = docker_init(&d, envp, &cause);
+	r = cmd_docker_init(ctx, &d, envp, &cause);
 	if (r < 0) {
 		out_error("down: %s", cause);
 		goto out;
@@ -302,7 +315,7 @@ static int session_project_open(struct cmd_ctx *ctx, const struct session *s, ch
 		session_project_finish(p);
 		return -ENOENT;
 	}
-	r = docker_init(&p->d, envp, &cause);
+	r = cmd_docker_init(ctx, &p->d, envp, &cause);
 	if (r < 0) {
 		out_error("%s: %s", cmd, cause);
 		free(cause);
@@ -470,14 +483,16 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 	size_t nc = 0;
 	struct docker d = {0};
 	json_t *arr = NULL;
-	bool header = false;
+	bool header = false, *open = NULL;
+	uint16_t *ports = NULL;
+	size_t np = 0;
 
 	if (!config_uses_docker(&ctx->config) && !path_exists(dir)) {
 		if (obj)
 			json_object_set_new(obj, "docker", json_null());
 		goto out;
 	}
-	if (docker_init(&d, environ, &cause) < 0 ||
+	if (cmd_docker_init(ctx, &d, environ, &cause) < 0 ||
 	    docker_project_containers(&d, project, &cs, &nc, &cause) < 0) {
 		*unhealthy = true;
 		if (obj)
@@ -486,13 +501,27 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 			out_line(stdout, "  docker: %s\n", cause);
 		goto out;
 	}
+	/* the ports of the services with a container, checked side by side */
+	ports = xcalloc(ctx->config.n_services + 1, sizeof(*ports));
+	open = xcalloc(ctx->config.n_services + 1, sizeof(*open));
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *c = &ctx->config.services[i];
+		unsigned port = services_port(s, c->name);
+
+		for (size_t j = 0; c->run == RUN_DOCKER && port && j < nc; j++)
+			if (!strcmp(cs[j].service, c->name)) {
+				ports[np++] = (uint16_t)port;
+				break;
+			}
+	}
+	portcheck_all(ports, np, open);
 	arr = json_array();
 	for (size_t i = 0; i < ctx->config.n_services; i++) {
 		const struct service_config *c = &ctx->config.services[i];
 		const struct container *ct = NULL;
 		unsigned port = services_port(s, c->name);
 		const char *health;
-		bool accepts, ok;
+		bool accepts = false, ok;
 
 		if (c->run != RUN_DOCKER)
 			continue;
@@ -500,7 +529,8 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 			if (!strcmp(cs[j].service, c->name))
 				ct = &cs[j];
 		health = ct ? docker_health(ct->status) : NULL;
-		accepts = ct && port && docker_port_accepts((uint16_t)port);
+		for (size_t j = 0; ct && port && j < np; j++)
+			accepts = accepts || (ports[j] == port && open[j]);
 		ok = ct && !strcmp(ct->state, "running") &&
 		     (!health || !strcmp(health, "healthy")) && (!port || accepts);
 		if (s->status == SESSION_ACTIVE && !ok)
@@ -534,6 +564,8 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 out:
 	containers_free(cs, nc);
 	docker_finish(&d);
+	free(ports);
+	free(open);
 	free(cause);
 	free(dir);
 	free(project);
