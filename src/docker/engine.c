@@ -341,10 +341,12 @@ int engine_stream(const char *socket, const char *path, uint64_t timeout_ms, int
 	r = request(socket, path, deadline, &fd, cause);
 	if (r < 0)
 		return r;
-	while (!(hl = head_end(in.buf ? in.buf : "", in.len))) {
+	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int more = read_some(fd, &in);
 
+		if (more >= 0 && (hl = head_end(in.buf ? in.buf : "", in.len)))
+			break;
 		if (more <= 0) {
 			r = more < 0 ? more : -EPROTO;
 			*cause =

@@ -48,6 +48,19 @@ static void failed(struct portcheck *c, uint64_t now)
 		 (now - c->failing_since < PAUSE_FIRST_FOR_MS ? PAUSE_FIRST_MS : PAUSE_LATER_MS);
 }
 
+/* Did the connect land on itself? A port in the ephemeral range with
+ * nothing listening can be picked as the connection's own source port
+ * (performance.md §3): that is no server, and must not hold the port. */
+static bool self_connected(int fd)
+{
+	struct sockaddr_in a, b;
+	socklen_t la = sizeof(a), lb = sizeof(b);
+
+	return getsockname(fd, (struct sockaddr *)&a, &la) == 0 &&
+	       getpeername(fd, (struct sockaddr *)&b, &lb) == 0 && a.sin_port == b.sin_port &&
+	       a.sin_addr.s_addr == b.sin_addr.s_addr;
+}
+
 static void opened(struct portcheck *c)
 {
 	close(c->fd);
@@ -68,6 +81,10 @@ void portcheck_start(struct portcheck *c, uint64_t now)
 	}
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		if (self_connected(c->fd)) {
+			failed(c, now);
+			return;
+		}
 		c->state = PORTCHECK_QUIET;
 		c->due = now + PORTCHECK_QUIET_MS;
 	} else if (errno == EINPROGRESS) {
@@ -104,7 +121,8 @@ void portcheck_step(struct portcheck *c, short revents, uint64_t now)
 	switch (c->state) {
 	case PORTCHECK_CONNECTING:
 		if (revents & (POLLOUT | POLLERR | POLLHUP)) {
-			if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err) {
+			if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err ||
+			    self_connected(c->fd)) {
 				failed(c, now);
 				return;
 			}
