@@ -107,7 +107,7 @@ def timed_lines(argv, cwd, log):
 
 
 def port_accepts(port):
-    """berth's test (src/docker.c port_accepts): 127.0.0.1:PORT takes a
+    """berth's test (src/docker/portcheck.c): 127.0.0.1:PORT takes a
     connection that stays up 100 ms, or that speaks first. docker's proxy
     accepts at once and closes when the container does not listen yet."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

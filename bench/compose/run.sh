@@ -9,7 +9,9 @@
 #      100 ms, as berth waits) and down (`compose -p P -f F down -v`)
 #   3. `berth up`/`down` of 0 services (mode = host): the fixed cost of the
 #      worktree and the state
-#   4. the docker commands berth runs besides compose up/down, each alone
+#   4. the docker commands berth runs besides compose up/down, each alone,
+#      and the engine requests that replace them; then berth's own docker
+#      steps in-process (bench_engine, when the first build has it)
 # Output is Markdown tables (bench/README.md "compose" holds a run's).
 #
 # Usage: bench/compose/run.sh [BUILD [BASE_BUILD...]]   (RUNS=N counted
@@ -147,4 +149,13 @@ echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' 
 echo
 $py run || exit 1
 echo
+if [ -x "$bdir/bench/bench_engine" ]; then
+  echo "### berth's own docker steps, in-process (\`bench_engine\` of the first build)"
+  echo
+  echo "| step (${RUNS_ENGINE:-300} calls each) | median | min – max |"
+  echo "|---|---|---|"
+  "$bdir/bench/bench_engine" "$BENCH_WORK/flavour-cache" "$BENCH_TAG-none_x" "${RUNS_ENGINE:-300}" ||
+    echo "compose: bench_engine failed" >&2
+  echo
+fi
 echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the end"

@@ -770,14 +770,6 @@ void compose_failure_finish(struct compose_failure *f)
 	memset(f, 0, sizeof(*f));
 }
 
-bool docker_port_accepts(uint16_t port)
-{
-	bool open = false;
-
-	portcheck_all(&port, 1, &open);
-	return open;
-}
-
 const char *docker_health(const char *status)
 {
 	if (strstr(status, "(unhealthy)"))

@@ -115,10 +115,6 @@ void docker_stream_close(struct docker_stream *s);
  * project); -ENOENT when none. */
 int docker_container_on_port(const struct docker *d, uint16_t port, struct container *ret,
 			     char **cause);
-/* Does 127.0.0.1:port take a connection that stays up (through docker's
- * proxy: the container listens)? See portcheck.h; portcheck_all checks
- * several side by side. */
-bool docker_port_accepts(uint16_t port);
 /* "healthy", "unhealthy", "starting" from a container's status, or NULL
  * when it has no healthcheck. */
 const char *docker_health(const char *status);
