@@ -2,11 +2,12 @@
 # How berth asks docker, against the real engine: `up` talks to the engine's
 # socket itself (no `docker info`, no `docker ps` polls) and asks for the
 # compose flavour once, kept in .berth/cache while docker and its plugins
-# stay the same; a healthcheck that passes after a while is waited for
-# (events); Ctrl-C while `up` waits rolls everything back; a named docker
-# context goes through the docker CLI instead (`docker events`, `docker ps`),
-# with the same outcomes: ready, a container that exits, docker that stops
-# answering in the middle of the wait.
+# stay the same; the wait follows the project's events: a healthcheck that
+# passes after a while, a container that exits in the middle of the wait;
+# Ctrl-C while `up` waits rolls everything back; a named docker context goes
+# through the docker CLI instead (`docker events`, `docker ps`), with the
+# same outcomes: ready, a container that exits, docker that stops answering
+# in the middle of the wait.
 . "$BERTH_SRCDIR/tests/lib.sh"
 test_require_docker
 
@@ -99,6 +100,17 @@ EOF_PY
   test_eq "$(json_get st.json "d[\"docker\"][\"services\"][0][\"health\"]")" healthy &&
   berth down hc >out 2>err &&
   test -z "$(labelled hc)"
+'
+
+test_expect_success 'a container that exits while up waits (not at its start): up fails with its status and last lines, rolled back' '
+  compose_edit "s/echo db starting; exec httpd -f -p 5432 -h \\/www/echo db starting; sleep 3; echo db giving up late; exit 4/" "db exits late" &&
+  test_must_fail code=6 berth up lx 2>err &&
+  git revert --no-edit HEAD >/dev/null &&
+  test_grep "docker: waiting for" err &&
+  test_grep "up: docker service .db. Exited (4)" err &&
+  test_grep "db giving up late" err &&
+  test -z "$(labelled lx)" &&
+  test_eq "$(session_count)" 0
 '
 
 test_expect_success 'Ctrl-C while up waits for a docker service: exit 130, everything rolled back' '
