@@ -328,10 +328,17 @@ static int run_compose(const struct docker *d, struct strvec *v, struct strbuf *
 	return r;
 }
 
+static size_t beside_fill(void *data, struct pollfd *p, size_t max, uint64_t *ret_due);
+static void beside_step(void *data, const struct pollfd *p, size_t n);
+static size_t wait_nfds(const struct docker_wait *w);
+
 int docker_compose_up(const struct docker *d, const struct compose_project *p,
-		      const struct strvec *services, struct strbuf *log, char **cause)
+		      const struct strvec *services, struct docker_wait *w, struct strbuf *log,
+		      char **cause)
 {
 	struct strvec v = STRVEC_INIT;
+	struct spawn_beside beside = {0, beside_fill, beside_step, w};
+	struct spawn_opts o = {0};
 	int r;
 
 	compose_argv(d, p, &v);
@@ -340,7 +347,19 @@ int docker_compose_up(const struct docker *d, const struct compose_project *p,
 	strvec_push(&v, "--no-color");
 	for (size_t i = 0; services && i < services->n; i++)
 		strvec_push(&v, services->v[i]);
-	r = run_compose(d, &v, log, cause);
+	if (!w || !d->socket) {
+		/* through the CLI, a look costs a process: the wait begins after */
+		r = run_compose(d, &v, log, cause);
+		strvec_clear(&v);
+		return r;
+	}
+	beside.max_fds = wait_nfds(w);
+	o.argv = strvec_argv(&v);
+	o.envp = strvec_argv((struct strvec *)&d->env);
+	o.stdin_fd = -1;
+	r = spawn_run_checked_beside(&o, DOCKER_SLOW_MS, log, cause, &beside);
+	if (r < 0 && d->flavour_cache)
+		unlink(d->flavour_cache);
 	strvec_clear(&v);
 	return r;
 }
@@ -903,15 +922,62 @@ struct wait_svc {
 	const struct compose_wait *w;
 	enum wait_state state;
 	char *docker_state;
+	char *id; /* the container its port check is about, or NULL */
 	struct portcheck port;
 };
 
-/* List the containers and see where each service stands: 0, or -EIO when
- * one exited or is unhealthy (*fail filled), -EHOSTDOWN when docker does
- * not answer. A service that is not running (any more) has its port check
- * stopped; one that runs has it started. */
-static int wait_look(const struct docker *d, const char *project, struct wait_svc *s, size_t n,
-		     struct compose_failure *fail)
+struct docker_wait {
+	const struct docker *d;
+	char *project;
+	struct wait_svc *s;
+	size_t n;
+	struct events ev;
+	bool look;          /* list the containers before the next poll */
+	uint64_t next_look; /* ... and at the latest then */
+};
+
+int docker_wait_create(const struct docker *d, const char *project, const struct compose_wait *v,
+		       size_t n, struct docker_wait **ret)
+{
+	struct docker_wait *w = xcalloc(1, sizeof(*w));
+
+	w->d = d;
+	w->project = xstrdup(project);
+	w->s = xcalloc(n + 1, sizeof(*w->s));
+	w->n = n;
+	w->look = true;
+	for (size_t i = 0; i < n; i++) {
+		w->s[i].w = &v[i];
+		portcheck_init(&w->s[i].port, v[i].port, true);
+	}
+	/* events first, then the list: a change after the list is an event */
+	events_open(d, project, &w->ev);
+	*ret = w;
+	return 0;
+}
+
+void docker_wait_destroy(struct docker_wait *w)
+{
+	if (!w)
+		return;
+	events_close(&w->ev);
+	for (size_t i = 0; i < w->n; i++) {
+		portcheck_stop(&w->s[i].port);
+		free(w->s[i].docker_state);
+		free(w->s[i].id);
+	}
+	free(w->s);
+	free(w->project);
+	free(w);
+}
+
+/* List the containers and see where each service stands. A service that
+ * is not running (any more) has its port check stopped; one that runs has
+ * it started, again when its container is another one. With decide: 0, or
+ * -EIO when a container exited or is unhealthy (*fail filled), -EHOSTDOWN
+ * when docker does not answer; without (compose still runs): only that,
+ * nothing failed yet. */
+static int wait_look(struct docker_wait *w, bool decide, struct compose_failure *fail)
 {
 	struct container *cs = NULL;
 	size_t nc = 0;
@@ -919,41 +985,53 @@ static int wait_look(const struct docker *d, const char *project, struct wait_sv
 	uint64_t now;
 	int r = 0;
 
-	if (docker_project_containers(d, project, &cs, &nc, &cause) < 0) {
-		fail->what = xasprintf("docker stopped answering: %s", cause);
+	w->look = false;
+	w->next_look = time_mono_ms() + (w->ev.fd >= 0 ? WAIT_LIST_MS : WAIT_POLL_MS);
+	if (docker_project_containers(w->d, w->project, &cs, &nc, &cause) < 0) {
+		if (decide)
+			fail->what = xasprintf("docker stopped answering: %s", cause);
 		free(cause);
-		return -EHOSTDOWN;
+		return decide ? -EHOSTDOWN : 0;
 	}
 	now = time_mono_ms();
-	for (size_t i = 0; i < n && r == 0; i++) {
+	for (size_t i = 0; i < w->n && r == 0; i++) {
+		struct wait_svc *s = &w->s[i];
 		const struct container *c = NULL;
 		const char *health;
+		bool ended;
 
 		for (size_t j = 0; j < nc; j++)
-			if (!strcmp(cs[j].service, s[i].w->service))
+			if (!strcmp(cs[j].service, s->w->service))
 				c = &cs[j];
 		health = c ? docker_health(c->status) : NULL;
-		free(s[i].docker_state);
-		s[i].docker_state = c ? xstrdup(c->state) : NULL;
+		ended = c && (!strcmp(c->state, "exited") || !strcmp(c->state, "dead"));
+		free(s->docker_state);
+		s->docker_state = c ? xstrdup(c->state) : NULL;
+		if (!c || !s->id || strcmp(s->id, c->id)) {
+			/* another container: what was tried was not this one */
+			portcheck_stop(&s->port);
+			free(s->id);
+			s->id = c ? xstrdup(c->id) : NULL;
+		}
 		if (!c) {
-			s[i].state = WAIT_NO_CONTAINER;
-		} else if (!strcmp(c->state, "exited") || !strcmp(c->state, "dead")) {
-			fail_with(d, fail, c, xasprintf("%s", c->status));
+			s->state = WAIT_NO_CONTAINER;
+		} else if (ended && decide) {
+			fail_with(w->d, fail, c, xasprintf("%s", c->status));
 			r = -EIO;
-		} else if (health && !strcmp(health, "unhealthy")) {
-			fail_with(d, fail, c, xstrdup("is unhealthy"));
+		} else if (health && !strcmp(health, "unhealthy") && decide) {
+			fail_with(w->d, fail, c, xstrdup("is unhealthy"));
 			r = -EIO;
 		} else if (strcmp(c->state, "running")) {
-			s[i].state = WAIT_NOT_RUNNING;
-		} else if (health && !strcmp(health, "starting")) {
-			s[i].state = WAIT_HEALTH;
+			s->state = WAIT_NOT_RUNNING;
+		} else if (health && strcmp(health, "healthy")) {
+			s->state = WAIT_HEALTH; /* starting (or unhealthy, not decided yet) */
 		} else {
-			s[i].state = WAIT_RUNNING;
+			s->state = WAIT_RUNNING;
 		}
-		if (s[i].state != WAIT_RUNNING || r < 0)
-			portcheck_stop(&s[i].port);
-		else if (s[i].w->port && s[i].port.state == PORTCHECK_IDLE)
-			portcheck_start(&s[i].port, now);
+		if (s->state != WAIT_RUNNING || r < 0)
+			portcheck_stop(&s->port);
+		else if (s->w->port && s->port.state == PORTCHECK_IDLE)
+			portcheck_start(&s->port, now);
 	}
 	containers_free(cs, nc);
 	return r;
@@ -980,59 +1058,99 @@ static char *wait_why(const struct wait_svc *s)
 	}
 }
 
-int docker_compose_wait(const struct docker *d, const char *project, const struct compose_wait *v,
-			size_t n, uint64_t timeout_ms, int sigfd, struct compose_failure *fail)
+static size_t wait_nfds(const struct docker_wait *w)
 {
-	uint64_t deadline = time_mono_ms() + timeout_ms, next_look = 0;
-	struct wait_svc *s = xcalloc(n + 1, sizeof(*s));
-	struct pollfd *p = xcalloc(n + 2, sizeof(*p));
-	struct events ev;
-	bool look = true;
+	return w->n + 1;
+}
+
+/* What the wait polls (its events, then each port) in p[0..n]: how many,
+ * and *due, when it wants to run at the latest. */
+static size_t wait_fill(struct docker_wait *w, struct pollfd *p, uint64_t *due)
+{
+	*due = w->next_look;
+	p[0] = (struct pollfd){.fd = w->ev.fd, .events = POLLIN};
+	for (size_t i = 0; i < w->n; i++) {
+		p[1 + i] = (struct pollfd){.fd = w->s[i].port.fd,
+					   .events = portcheck_events(&w->s[i].port)};
+		if (portcheck_due(&w->s[i].port) < *due)
+			*due = portcheck_due(&w->s[i].port);
+	}
+	return w->n + 1;
+}
+
+/* What poll said of them. */
+static void wait_step(struct docker_wait *w, const struct pollfd *p)
+{
+	uint64_t now;
+
+	if (w->ev.fd >= 0 && p[0].revents) {
+		/* something changed (or the stream ended: then the list says
+		 * whether docker still answers) */
+		events_read(&w->ev);
+		w->look = true;
+	}
+	now = time_mono_ms();
+	for (size_t i = 0; i < w->n; i++)
+		portcheck_step(&w->s[i].port, w->s[i].port.fd >= 0 ? p[1 + i].revents : 0, now);
+}
+
+/* While compose's `up` runs (spawn_beside): the containers it starts are
+ * looked at as their events come and their ports tried, so that what
+ * stays is only to see them again once compose is done. Nothing fails
+ * here: that is decided after compose, as if nothing had been tried. */
+static size_t beside_fill(void *data, struct pollfd *p, size_t max, uint64_t *ret_due)
+{
+	struct docker_wait *w = data;
+
+	(void)max;
+	if (w->look || time_mono_ms() >= w->next_look)
+		wait_look(w, false, NULL);
+	return wait_fill(w, p, ret_due);
+}
+
+static void beside_step(void *data, const struct pollfd *p, size_t n)
+{
+	(void)n;
+	wait_step(data, p);
+}
+
+int docker_compose_wait(struct docker_wait *w, uint64_t timeout_ms, int sigfd,
+			struct compose_failure *fail)
+{
+	uint64_t deadline = time_mono_ms() + timeout_ms;
+	struct pollfd *p = xcalloc(w->n + 2, sizeof(*p));
 	int r;
 
 	memset(fail, 0, sizeof(*fail));
-	for (size_t i = 0; i < n; i++) {
-		s[i].w = &v[i];
-		portcheck_init(&s[i].port, v[i].port, true);
-	}
-	/* events first, then the list: a change after the list is an event */
-	events_open(d, project, &ev);
+	w->look = true; /* what compose left, decided now */
 	for (;;) {
-		uint64_t now = time_mono_ms(), due = deadline;
+		uint64_t now = time_mono_ms(), due;
 		bool all = true;
 
-		if (look || now >= next_look) {
-			r = wait_look(d, project, s, n, fail);
+		if (w->look || now >= w->next_look) {
+			r = wait_look(w, true, fail);
 			if (r < 0)
 				break;
-			look = false;
-			next_look = time_mono_ms() + (ev.fd >= 0 ? WAIT_LIST_MS : WAIT_POLL_MS);
 		}
-		for (size_t i = 0; i < n; i++)
-			all = all && wait_ready(&s[i]);
+		for (size_t i = 0; i < w->n; i++)
+			all = all && wait_ready(&w->s[i]);
 		if (all) {
 			r = 0;
 			break;
 		}
 		now = time_mono_ms();
 		if (now >= deadline) {
-			for (size_t i = 0; i < n && !fail->what; i++)
-				if (!wait_ready(&s[i]))
-					fail->what = wait_why(&s[i]);
+			for (size_t i = 0; i < w->n && !fail->what; i++)
+				if (!wait_ready(&w->s[i]))
+					fail->what = wait_why(&w->s[i]);
 			r = -ETIMEDOUT;
 			break;
 		}
 		p[0] = (struct pollfd){.fd = sigfd, .events = POLLIN};
-		p[1] = (struct pollfd){.fd = ev.fd, .events = POLLIN};
-		if (next_look < due)
-			due = next_look;
-		for (size_t i = 0; i < n; i++) {
-			p[2 + i] = (struct pollfd){.fd = s[i].port.fd,
-						   .events = portcheck_events(&s[i].port)};
-			if (portcheck_due(&s[i].port) < due)
-				due = portcheck_due(&s[i].port);
-		}
-		if (poll(p, n + 2, due > now ? (int)(due - now) : 0) < 0 && errno != EINTR) {
+		wait_fill(w, p + 1, &due);
+		if (deadline < due)
+			due = deadline;
+		if (poll(p, w->n + 2, due > now ? (int)(due - now) : 0) < 0 && errno != EINTR) {
 			fail->what = xasprintf("cannot wait: %s", strerror(errno));
 			r = -EHOSTDOWN;
 			break;
@@ -1041,22 +1159,8 @@ int docker_compose_wait(const struct docker *d, const char *project, const struc
 			r = -EINTR;
 			break;
 		}
-		if (ev.fd >= 0 && p[1].revents) {
-			/* something changed (or the stream ended: then the list
-			 * says whether docker still answers) */
-			events_read(&ev);
-			look = true;
-		}
-		now = time_mono_ms();
-		for (size_t i = 0; i < n; i++)
-			portcheck_step(&s[i].port, s[i].port.fd >= 0 ? p[2 + i].revents : 0, now);
+		wait_step(w, p + 1);
 	}
-	events_close(&ev);
-	for (size_t i = 0; i < n; i++) {
-		portcheck_stop(&s[i].port);
-		free(s[i].docker_state);
-	}
-	free(s);
 	free(p);
 	return r;
 }

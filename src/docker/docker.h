@@ -48,10 +48,15 @@ struct compose_project {
 	const char *dir;
 };
 
+struct docker_wait;
+
 /* `up -d` of services (all when empty). The command's output is appended
- * to log. */
+ * to log. With w (may be NULL; see docker_wait_create), the containers it
+ * starts are looked at and their ports tried while it runs, through the
+ * engine's socket: docker_compose_wait then has only to see them again. */
 int docker_compose_up(const struct docker *d, const struct compose_project *p,
-		      const struct strvec *services, struct strbuf *log, char **cause);
+		      const struct strvec *services, struct docker_wait *w, struct strbuf *log,
+		      char **cause);
 
 /* `stop` of services (compose's own stop: each container gets its stop
  * signal, then SIGKILL after stop_timeout_s; the containers are kept, a
@@ -131,16 +136,22 @@ struct compose_failure {
 	char *tail; /* its last log lines, or NULL */
 };
 void compose_failure_finish(struct compose_failure *f);
-/* Wait until each of v[0..n) has a running container, healthy when it has
- * a healthcheck, whose port accepts connections. -ETIMEDOUT after
+/* A wait for v[0..n) (kept by the caller until docker_wait_destroy) in
+ * project: it follows the project's events (docker events: start, die,
+ * health_status...) from now on, so that it sees what a docker_compose_up
+ * given it starts. destroy(NULL) is a no-op. */
+int docker_wait_create(const struct docker *d, const char *project, const struct compose_wait *v,
+		       size_t n, struct docker_wait **ret);
+void docker_wait_destroy(struct docker_wait *w);
+/* Wait until each service of w has a running container, healthy when it
+ * has a healthcheck, whose port accepts connections. -ETIMEDOUT after
  * timeout_ms, -EIO at the first container that exits or turns unhealthy
  * (*fail says which and how, with its last 20 lines), -EHOSTDOWN when docker
  * stops answering, -EINTR when sigfd (>= 0) becomes readable. The
- * containers are listed again when the project's events (docker events:
- * start, die, health_status...) say something changed, and once a second
- * besides; the ports are checked side by side. */
-int docker_compose_wait(const struct docker *d, const char *project, const struct compose_wait *v,
-			size_t n, uint64_t timeout_ms, int sigfd, struct compose_failure *fail);
+ * containers are listed again when the events say something changed, and
+ * once a second besides; the ports are checked side by side. */
+int docker_compose_wait(struct docker_wait *w, uint64_t timeout_ms, int sigfd,
+			struct compose_failure *fail);
 
 /* The names of the compose projects on the engine: every value of the label
  * com.docker.compose.project that a container, network or volume carries
