@@ -12,8 +12,9 @@
 Configuration comes from the environment (run.sh sets it): BENCH_WORK (the
 scratch directory), BENCH_RUNTIME (XDG_RUNTIME_DIR for berth and docker),
 BENCH_TAG (a lowercase tag that starts every compose project name of the
-run), BENCH_BERTH, BENCH_IMAGE, RUNS; BENCH_RAW=FILE also writes every
-counted time there (JSON).
+run), BENCH_BERTHS ("label=path ...": one berth or more, each measured in
+every round; BENCH_BERTH=path for one), BENCH_IMAGE, RUNS; BENCH_RAW=FILE
+also writes every counted time there (JSON).
 
 Times are time.monotonic_ns() around each process in this driver. berth's
 stderr is read line by line as it arrives, which dates its "docker: ..."
@@ -39,7 +40,8 @@ def die(msg):
     _die("composebench", msg)
 
 WORK = os.environ.get("BENCH_WORK", "")
-BERTH = os.environ.get("BENCH_BERTH", "")
+BERTHS = [tuple(x.split("=", 1)) for x in os.environ.get("BENCH_BERTHS", "").split()] or \
+    [("berth", os.environ.get("BENCH_BERTH", ""))]
 RUNTIME = os.environ.get("BENCH_RUNTIME") or os.path.join(WORK, "run")
 TAG = os.environ.get("BENCH_TAG", "berthbench")
 IMAGE = os.environ.get("BENCH_IMAGE", "berth-test/busybox")
@@ -48,6 +50,7 @@ SLUG = "bench"
 LABEL = "com.docker.compose.project"
 READY_TIMEOUT = 60.0  # seconds, for the direct wait (berth's default ready_timeout)
 DIRECT_TICK = 0.01  # the direct wait's pause between two failed tries
+STOP_GRACE_S = 1  # the repositories' stop_grace; the direct down gives compose the same
 
 ENV = dict(os.environ)
 ENV.update(
@@ -70,18 +73,6 @@ ENV.update(
 # host_port + 1 (port_search_range = 1 keeps a taken port from moving far).
 SERVICES1 = [("db", 5432, 37000)]
 SERVICES3 = [("db", 5432, 37100), ("cache", 6379, 37110), ("mq", 5672, 37120)]
-
-
-
-
-
-
-
-
-
-
-
-
 def note(msg):
     print("composebench: " + msg, file=sys.stderr)
 
@@ -116,7 +107,7 @@ def timed_lines(argv, cwd, log):
 
 
 def port_accepts(port):
-    """berth's test (src/docker.c port_accepts): 127.0.0.1:PORT takes a
+    """berth's test (src/docker/portcheck.c): 127.0.0.1:PORT takes a
     connection that stays up 100 ms, or that speaks first. docker's proxy
     accepts at once and closes when the container does not listen yet."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -225,8 +216,9 @@ def first(lines, words, start=0.0):
 # One case: berth, or compose directly.
 
 class Case:
-    def __init__(self, label, n, repo=None, project=None, ports=(), direct_of=None):
+    def __init__(self, label, n, repo=None, project=None, ports=(), direct_of=None, berth=None):
         self.label, self.n, self.repo, self.project = label, n, repo, project
+        self.berth = berth  # (label, path) of the berth it runs
         self.ports = list(ports)
         self.direct_of = direct_of  # the berth case whose session file it runs
         self.file = None
@@ -245,7 +237,7 @@ class Case:
 
 def berth_round(c, counted):
     log = os.path.join(WORK, "%s.log" % os.path.basename(c.repo))
-    rc, t_up, lines = timed_lines([BERTH, "up", SLUG], c.repo, log)
+    rc, t_up, lines = timed_lines([c.berth[1], "up", SLUG], c.repo, log)
     ok = rc == 0
     if ok and c.ports:
         # berth says ready: every published port must take a connection
@@ -257,7 +249,7 @@ def berth_round(c, counted):
     if ok and c.n and c.file is None:
         # the session's compose file, which the direct case runs as it is
         src = os.path.join(c.repo, ".berth", "compose", SLUG, "docker-compose.yml")
-        c.file = os.path.join(WORK, "direct-%d.yml" % c.n)
+        c.file = os.path.join(WORK, "direct-%s.yml" % os.path.basename(c.repo))
         shutil.copyfile(src, c.file)
     if rc != 0:
         # berth rolled the session back itself: nothing to bring down
@@ -283,7 +275,9 @@ def berth_round(c, counted):
             if w is not None:
                 c.add("up_compose", w - a)
                 c.add("up_wait", b - w)
-    rc, t_down, lines = timed_lines([BERTH, "down", SLUG], c.repo, log)
+                # everything but compose's own `up -d` (the same program as direct)
+                c.add("up_own", t_up - (w - a))
+    rc, t_down, lines = timed_lines([c.berth[1], "down", SLUG], c.repo, log)
     if rc != 0:
         c.failures += 1
         note("%s: berth down exited %d; see %s" % (c.label, rc, log))
@@ -341,7 +335,9 @@ def direct_round(c, compose, counted):
         c.add("up", ms(t2 - t0))
         c.add("up_cli", ms(t1 - t0))
         c.add("wait", ms(t2 - t1))
-    rc, t_down = timed(base + ["down", "-v"], log=log)
+    # what berth's down runs (src/docker/docker.c), stop_grace as --timeout
+    rc, t_down = timed(base + ["down", "--timeout", str(STOP_GRACE_S), "--remove-orphans",
+                               "--volumes"], log=log)
     if rc != 0:
         c.failures += 1
         if c.first_failure is None:
@@ -375,105 +371,196 @@ def probe_commands(compose):
     ]
 
 
+def engine_get(path):
+    """GET path on the engine's unix socket (as src/docker/engine.c does):
+    the answer's status line, or None without a socket."""
+    host = ENV.get("DOCKER_HOST", "")
+    sock = host[len("unix://"):] if host.startswith("unix://") else \
+        (None if host else "/var/run/docker.sock")
+    if not sock:
+        return None
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(sock)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+                   % path).encode())
+        got = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+        return got.split(b"\r\n", 1)[0]
+    finally:
+        s.close()
+
+
+def timed_get(path):
+    t0 = now()
+    ok = engine_get(path)
+    return ms(now() - t0) if ok else None
+
+
+def engine_probes():
+    """The engine requests berth makes instead of CLI runs: (label, path,
+    per up, per down)."""
+    flt = json.dumps({"label": {"%s=%s_%s" % (LABEL, TAG, "none"): True}},
+                     separators=(",", ":"))
+    q = "filters=" + "".join(c if c.isalnum() or c in "-._~" else "%%%02X" % ord(c)
+                             for c in flt)
+    return [
+        ("engine `GET /_ping` (is the daemon up?)", "/_ping", "1", "1"),
+        ("engine `GET /containers/json?all=1&filters=...` (a look of the wait; "
+         "the container sweep)", "/containers/json?all=1&" + q, "1 + 1 per change", "1"),
+        ("engine `GET /networks?filters=...` (network sweep)", "/networks?" + q, "0", "1"),
+        ("engine `GET /volumes?filters=...` (volume sweep)", "/volumes?" + q, "0", "1"),
+    ]
+
+
 # ---------------------------------------------------------------------------
 
 def cmd_run():
     compose = compose_cmd()
     flavour = "v2 (docker compose)" if compose[0] == "docker" else "v1 (docker-compose)"
-    h0 = Case("0 services", 0,
-              repo=make_repo("host0", [], TAG + "-h0"))
-    b1 = Case("berth 1", 1, repo=make_repo("hybrid1", SERVICES1, TAG + "-h1"),
-              project="%s-h1_%s" % (TAG, SLUG), ports=[h + 1 for _, _, h in SERVICES1])
-    b3 = Case("berth 3", 3, repo=make_repo("hybrid3", SERVICES3, TAG + "-h3"),
-              project="%s-h3_%s" % (TAG, SLUG), ports=[h + 1 for _, _, h in SERVICES3])
-    d1 = Case("direct 1", 1, project=TAG + "-d1", direct_of=b1)
-    d3 = Case("direct 3", 3, project=TAG + "-d3", direct_of=b3)
-    busy = sorted(set(b1.ports + b3.ports) & listening_ports())
+    # per berth: 0 services (mode = host), 1 and 3 docker services
+    per = []
+    for k, b in enumerate(BERTHS, 1):
+        lb = b[0]
+        h0 = Case("%s 0" % lb, 0, repo=make_repo("host0-%d" % k, [], "%s-%dh0" % (TAG, k)),
+                  berth=b)
+        b1 = Case("%s 1" % lb, 1, repo=make_repo("hybrid1-%d" % k, SERVICES1, "%s-%dh1" % (TAG, k)),
+                  project="%s-%dh1_%s" % (TAG, k, SLUG), ports=[h + 1 for _, _, h in SERVICES1],
+                  berth=b)
+        b3 = Case("%s 3" % lb, 3, repo=make_repo("hybrid3-%d" % k, SERVICES3, "%s-%dh3" % (TAG, k)),
+                  project="%s-%dh3_%s" % (TAG, k, SLUG), ports=[h + 1 for _, _, h in SERVICES3],
+                  berth=b)
+        per.append((b, h0, b1, b3))
+    # the direct cases run the first berth's session files
+    d1 = Case("direct 1", 1, project=TAG + "-d1", direct_of=per[0][2])
+    d3 = Case("direct 3", 3, project=TAG + "-d3", direct_of=per[0][3])
+    cases = [c for _, h0, b1, b3 in per for c in (h0, b1, b3)] + [d1, d3]
+    busy = sorted(set(per[0][2].ports + per[0][3].ports) & listening_ports())
     if busy:
         die("ports already in use: %s (another run of this benchmark?)" % busy)
     probes = probe_commands(compose)
     probe_t = [[] for _ in probes]
+    eprobes = engine_probes()
+    eprobe_t = [[] for _ in eprobes]
 
     for r in range(RUNS + 1):
         counted = r > 0
         note("round %d of %d%s" % (r, RUNS, " (warm-up)" if not counted else ""))
-        berth_round(h0, counted)
-        berth_round(b1, counted)
+        # every other round the berths go in the other order
+        order = per if r % 2 == 0 else per[::-1]
+        for _, h0, _, _ in order:
+            berth_round(h0, counted)
+        for _, _, b1, _ in order:
+            berth_round(b1, counted)
         direct_round(d1, compose, counted)
-        berth_round(b3, counted)
+        for _, _, _, b3 in order:
+            berth_round(b3, counted)
         direct_round(d3, compose, counted)
         for i, (_, argv, _, _) in enumerate(probes):
             _, t = timed(argv, quiet=True)
             if counted:
                 probe_t[i].append(t)
-        for c in (h0, b1, d1, b3, d3):
+        for i, (_, path, _, _) in enumerate(eprobes):
+            t = timed_get(path)
+            if counted and t is not None:
+                eprobe_t[i].append(t)
+        for c in cases:
             if c.failures > RUNS:
                 die("%s: too many failures (%d); first: %s" % (c.label, c.failures,
                                                               c.first_failure))
 
-    up0, down0 = h0.med("up"), h0.med("down")
     print("compose %s; the direct cases run berth's own session file "
-          "(`%s -p P -f F up -d`, then a wait for each port, then `down -v`)"
-          % (flavour, " ".join(compose)))
+          "(`%s -p P -f F up -d`, then a wait for each port, then "
+          "`down --timeout %d --remove-orphans --volumes`, as berth's down)"
+          % (flavour, " ".join(compose), STOP_GRACE_S))
     print()
     print("### `up` until every docker service is ready")
     print()
-    print("| services | `berth up` → ready | direct: `up -d` + wait for the port(s) "
+    print("| berth | services | `berth up` → ready | direct: `up -d` + wait for the port(s) "
           "| of which `up -d` returns | berth − direct | berth − direct − up(0 services) |")
+    print("|---|---|---|---|---|---|---|")
+    for b, h0, b1, b3 in per:
+        up0 = h0.med("up")
+        print("| %s | 0 (mode = host: worktree + state only) | %s | — | — | — | — |"
+              % (b[0], fmt(up0)))
+        for c, d in ((b1, d1), (b3, d3)):
+            over = c.med("up") - d.med("up")
+            print("| %s | %d (hybrid) | %s | %s | %s | %s | %s |" % (
+                b[0], c.n, fmt(c.med("up")), fmt(d.med("up")), fmt(d.med("up_cli")),
+                fmt(over), fmt(over - up0)))
+    print()
+    print("berth's own part of `up`: everything but compose's `up -d` (start → \"docker: "
+          "starting\", then \"docker: waiting for\" → exit), against the direct wait. "
+          "compose's `up -d` is the same program both ways; under load its spread is "
+          "larger than berth's overhead, so this is the overhead measured without it:")
+    print()
+    print("| berth | services | berth's own part | direct: its wait | berth's own − direct's wait "
+          "| `berth up` of 0 services (host mode) |")
     print("|---|---|---|---|---|---|")
-    print("| 0 (mode = host: worktree + state only) | %s | — | — | — | — |" % fmt(up0))
-    for b, d in ((b1, d1), (b3, d3)):
-        over = b.med("up") - d.med("up")
-        print("| %d (hybrid) | %s | %s | %s | %s | %s |" % (
-            b.n, fmt(b.med("up")), fmt(d.med("up")), fmt(d.med("up_cli")), fmt(over),
-            fmt(over - up0)))
+    for b, h0, b1, b3 in per:
+        for c, d in ((b1, d1), (b3, d3)):
+            print("| %s | %d | %s | %s | %s | %s |" % (
+                b[0], c.n, fmt(c.med("up_own")), fmt(d.med("wait")),
+                fmt(c.med("up_own") - d.med("wait")), fmt(h0.med("up"))))
     print()
     print("### `down`")
     print()
-    print("| services | `berth down` | direct: `down -v` | berth − direct "
+    print("| berth | services | `berth down` | direct: `down` | berth − direct "
           "| berth − direct − down(0 services) | objects left after down (berth / direct) |")
-    print("|---|---|---|---|---|---|")
-    print("| 0 (mode = host) | %s | — | — | — | — |" % fmt(down0))
-    for b, d in ((b1, d1), (b3, d3)):
-        over = b.med("down") - d.med("down")
-        print("| %d (hybrid) | %s | %s | %s | %s | %d / %d |" % (
-            b.n, fmt(b.med("down")), fmt(d.med("down")), fmt(over), fmt(over - down0),
-            b.leftovers, d.leftovers))
+    print("|---|---|---|---|---|---|---|")
+    for b, h0, b1, b3 in per:
+        down0 = h0.med("down")
+        print("| %s | 0 (mode = host) | %s | — | — | — | — |" % (b[0], fmt(down0)))
+        for c, d in ((b1, d1), (b3, d3)):
+            over = c.med("down") - d.med("down")
+            print("| %s | %d (hybrid) | %s | %s | %s | %s | %d / %d |" % (
+                b[0], c.n, fmt(c.med("down")), fmt(d.med("down")), fmt(over),
+                fmt(over - down0), c.leftovers, d.leftovers))
     print()
     print("### berth's commands by step (from its stderr lines)")
     print()
-    print("| services | `up`: start → \"docker: starting\" | → \"docker: waiting for\" "
+    print("| berth | services | `up`: start → \"docker: starting\" | → \"docker: waiting for\" "
           "(compose up) | → \"N services ready\" (berth's wait) | → exit "
           "| (compose up + wait) | direct: `up -d` returns | direct: its wait |")
-    print("|---|---|---|---|---|---|---|---|")
-    for b, d in ((b1, d1), (b3, d3)):
-        print("| %d | %s | %s | %s | %s | %s | %s | %s |" % (
-            b.n, fmt(b.med("up_pre")), fmt(b.med("up_compose")), fmt(b.med("up_wait")),
-            fmt(b.med("up_post")), fmt(b.med("up_docker")), fmt(d.med("up_cli")),
-            fmt(d.med("wait"))))
+    print("|---|---|---|---|---|---|---|---|---|")
+    for b, _, b1, b3 in per:
+        for c, d in ((b1, d1), (b3, d3)):
+            print("| %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                b[0], c.n, fmt(c.med("up_pre")), fmt(c.med("up_compose")),
+                fmt(c.med("up_wait")), fmt(c.med("up_post")), fmt(c.med("up_docker")),
+                fmt(d.med("up_cli")), fmt(d.med("wait"))))
     print()
-    print("| services | `down`: start → \"docker: removing project\" "
+    print("| berth | services | `down`: start → \"docker: removing project\" "
           "| → \"removing the worktree\" (compose down + label sweeps) | → exit "
-          "| direct: `down -v` |")
-    print("|---|---|---|---|---|")
-    for b, d in ((b1, d1), (b3, d3)):
-        print("| %d | %s | %s | %s | %s |" % (
-            b.n, fmt(b.med("down_pre")), fmt(b.med("down_docker")), fmt(b.med("down_post")),
-            fmt(d.med("down"))))
+          "| direct: `down` |")
+    print("|---|---|---|---|---|---|")
+    for b, _, b1, b3 in per:
+        for c, d in ((b1, d1), (b3, d3)):
+            print("| %s | %d | %s | %s | %s | %s |" % (
+                b[0], c.n, fmt(c.med("down_pre")), fmt(c.med("down_docker")),
+                fmt(c.med("down_post")), fmt(d.med("down"))))
     print()
-    print("### the docker commands berth runs besides compose's `up`/`down`, each alone")
+    print("### the docker commands and engine requests besides compose's `up`/`down`, "
+          "each alone")
     print()
     print("| command | median | runs per `berth up` | runs per `berth down` |")
     print("|---|---|---|---|")
     for (label, _, per_up, per_down), t in zip(probes, probe_t):
         print("| %s | %s | %s | %s |" % (label, fmt(med(t)), per_up, per_down))
+    for (label, _, per_up, per_down), t in zip(eprobes, eprobe_t):
+        print("| %s (from Python) | %s | %s | %s |" % (label, fmt(med(t)), per_up, per_down))
     raw = os.environ.get("BENCH_RAW")
     if raw:
         with open(raw, "w") as f:
-            json.dump({c.label: c.t for c in (h0, b1, d1, b3, d3)}
-                      | {"commands": {label: t for (label, _, _, _), t in zip(probes, probe_t)}},
+            json.dump({c.label: c.t for c in cases}
+                      | {"commands": {label: t for (label, _, _, _), t in zip(probes, probe_t)}}
+                      | {"engine": {label: t for (label, _, _, _), t in zip(eprobes, eprobe_t)}},
                       f, indent=1)
-    fails = [(c.label, c.failures, c.first_failure) for c in (h0, b1, d1, b3, d3) if c.failures]
+    fails = [(c.label, c.failures, c.first_failure) for c in cases if c.failures]
     print()
     if fails:
         for label, n, why in fails:
@@ -483,7 +570,10 @@ def cmd_run():
 
 
 def cmd_projects():
-    print("%s-h1_%s %s-h3_%s %s-d1 %s-d3" % (TAG, SLUG, TAG, SLUG, TAG, TAG))
+    names = []
+    for k in range(1, len(BERTHS) + 1):
+        names += ["%s-%dh1_%s" % (TAG, k, SLUG), "%s-%dh3_%s" % (TAG, k, SLUG)]
+    print(" ".join(names + ["%s-d1" % TAG, "%s-d3" % TAG]))
 
 
 def main():

@@ -9,11 +9,16 @@
 #      100 ms, as berth waits) and down (`compose -p P -f F down -v`)
 #   3. `berth up`/`down` of 0 services (mode = host): the fixed cost of the
 #      worktree and the state
-#   4. the docker commands berth runs besides compose up/down, each alone
+#   4. the docker commands berth runs besides compose up/down, each alone,
+#      and the engine requests that replace them; then berth's own docker
+#      steps in-process (bench_engine, when the first build has it)
 # Output is Markdown tables (bench/README.md "compose" holds a run's).
 #
-# Usage: bench/compose/run.sh [BUILD]   (RUNS=N counted rounds, default 5;
-#   one warm-up round more; BENCH_RAW=FILE also writes every time as JSON)
+# Usage: bench/compose/run.sh [BUILD [BASE_BUILD...]]   (RUNS=N counted
+#   rounds, default 5; one warm-up round more; BENCH_RAW=FILE also writes
+#   every time as JSON). With more than one build, each one's berth is
+#   measured in every round beside the others (a change against its base
+#   commit, in the same run).
 # Needs a Docker engine that answers and the local image berth-test/busybox
 # (no registry is used). As root, when either is missing, it runs
 # `sh scripts/docker-up.sh BUILD` first (which starts dockerd and builds the
@@ -25,15 +30,22 @@
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-build}
+[ $# -gt 0 ] && shift
 case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
 RUNS=${RUNS:-5}
 export RUNS
 BENCH_IMAGE=berth-test/busybox
-for f in "$bdir/berth" "$bdir/berth-shim"; do
-  if [ ! -x "$f" ]; then
-    echo "compose: $f is missing; build first: ninja -C $bdir" >&2
-    exit 1
-  fi
+bdirs=$bdir
+for b in "$@"; do
+  case $b in /*) bdirs="$bdirs $b" ;; *) bdirs="$bdirs $here/$b" ;; esac
+done
+for d in $bdirs; do
+  for f in "$d/berth" "$d/berth-shim"; do
+    if [ ! -x "$f" ]; then
+      echo "compose: $f is missing; build first: ninja -C $d" >&2
+      exit 1
+    fi
+  done
 done
 
 # --- scratch directory and cleanup -----------------------------------------
@@ -42,13 +54,24 @@ BENCH_RUNTIME=$BENCH_WORK/run
 mkdir -p "$BENCH_WORK/home" "$BENCH_RUNTIME" && chmod 700 "$BENCH_RUNTIME"
 # a lowercase tag that starts every compose project name of this run
 BENCH_TAG=berthbench-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
-# berth itself is copied there, so that a rebuild during the run changes nothing
-if ! { mkdir -p "$BENCH_WORK/bin" && cp "$bdir/berth" "$bdir/berth-shim" "$BENCH_WORK/bin/"; }; then
-  rm -rf "$BENCH_WORK"
-  exit 1
-fi
-BENCH_BERTH=$BENCH_WORK/bin/berth
-export BENCH_WORK BENCH_RUNTIME BENCH_TAG BENCH_BERTH BENCH_IMAGE
+# berth itself is copied there, so that a rebuild during the run changes
+# nothing; BENCH_BERTHS holds "label=path" per build, the label saying which
+# commit it was built from (its source tree's HEAD, "+" when it had changes)
+BENCH_BERTHS=
+i=0
+for d in $bdirs; do
+  i=$((i + 1))
+  src=$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["directories"]["source"])' "$d/meson-info/meson-info.json" 2>/dev/null)
+  rev=$(git -C "${src:-.}" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [ -n "$(git -C "${src:-.}" status --porcelain --untracked-files=no 2>/dev/null)" ] && rev="$rev+"
+  if ! { mkdir -p "$BENCH_WORK/bin/$i" && cp "$d/berth" "$d/berth-shim" "$BENCH_WORK/bin/$i/"; }; then
+    rm -rf "$BENCH_WORK"
+    exit 1
+  fi
+  BENCH_BERTHS="$BENCH_BERTHS $rev=$BENCH_WORK/bin/$i/berth"
+done
+export BENCH_WORK BENCH_RUNTIME BENCH_TAG BENCH_BERTHS BENCH_IMAGE
 # nothing of the user's: docker, compose, git and berth see this HOME
 HOME=$BENCH_WORK/home
 XDG_RUNTIME_DIR=$BENCH_RUNTIME
@@ -119,11 +142,20 @@ print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildty
 echo "# berth docker compose benchmark"
 echo
 echo "$(date -u +%Y-%m-%d), $(nproc) CPUs, Linux $(uname -r), loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the start;" \
-  "build $build${buildtype:+ ($buildtype)}, berth binary of $(date -u -r "$bdir/berth" '+%Y-%m-%d %H:%M UTC')" \
-  "(HEAD $(git -C "$here" rev-parse --short HEAD 2>/dev/null)); Docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null)" \
+  "build(s) $bdirs${buildtype:+ ($buildtype)}, berth:$BENCH_BERTHS;" \
+  "Docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null)" \
   "(client $(docker version --format '{{.Client.Version}}' 2>/dev/null)), $compose_version;" \
   "median of $RUNS (after a warm-up round)"
 echo
 $py run || exit 1
 echo
+if [ -x "$bdir/bench/bench_engine" ]; then
+  echo "### berth's own docker steps, in-process (\`bench_engine\` of the first build)"
+  echo
+  echo "| step (${RUNS_ENGINE:-300} calls each) | median | min – max |"
+  echo "|---|---|---|"
+  "$bdir/bench/bench_engine" "$BENCH_WORK/flavour-cache" "$BENCH_TAG-none_x" "${RUNS_ENGINE:-300}" ||
+    echo "compose: bench_engine failed" >&2
+  echo
+fi
 echo "loadavg $(cut -d' ' -f1-3 /proc/loadavg) at the end"

@@ -88,6 +88,10 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
  * uses docker or the session has a compose file. Prints errors. 0 or -errno. */
 int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *envp,
 		    bool keep_volumes);
+/* docker_init with the repository's cache of the compose flavour
+ * (.berth/cache/compose-flavour). */
+struct docker;
+int cmd_docker_init(const struct cmd_ctx *ctx, struct docker *d, char *const *envp, char **cause);
 /* The compose project of session slug: <prefix>_<slug>. Caller frees. */
 char *cmd_docker_project(const struct cmd_ctx *ctx, const char *slug);
 /* Docker services of an active session, by name (names: docker services of

@@ -12,11 +12,24 @@
 #include "cmd/cmd_common.h"
 #include "docker/compose.h"
 #include "docker/docker.h"
+#include "docker/portcheck.h"
 #include "cmd/output.h"
 #include "util/fsutil.h"
 #include "util/timeutil.h"
 
 #define DOCKER_READY_DEFAULT_MS 60000
+
+int cmd_docker_init(const struct cmd_ctx *ctx, struct docker *d, char *const *envp, char **cause)
+{
+	/* .berth/ is made by the commands that keep state, not here */
+	char *cache = path_is_dir(ctx->berth_dir)
+			      ? path_join(ctx->berth_dir, "cache/compose-flavour")
+			      : NULL;
+	int r = docker_init(d, envp, cache, cause);
+
+	free(cache);
+	return r;
+}
 
 char *cmd_docker_project(const struct cmd_ctx *ctx, const char *slug)
 {
@@ -90,40 +103,63 @@ static size_t count_ports(const struct cmd_ctx *ctx)
 	return n;
 }
 
-/* Wait as `up` does until the docker services named (NULL: every docker
- * service of the config) run, are healthy where they have a healthcheck and
- * their session port (the main one; extra ports are not waited for) takes
- * connections, within the longest of their ready_timeout. Prints progress
- * (t0: when the start began) and the failure, with the container's last
- * lines. 0, -EINTR, -EIO (a service failed or timed out), -EHOSTDOWN. The
- * name of the failed service goes to *ret_service (may be NULL). */
-static int wait_ready(struct cmd_ctx *ctx, const struct session *s, const struct docker *d,
-		      const char *project, const struct strvec *names, int sigfd, uint64_t t0,
-		      const char *cmd, char **ret_service)
-{
-	struct compose_wait *wait = xcalloc(ctx->config.n_services + 1, sizeof(*wait));
-	struct compose_failure fail = {0};
-	struct strbuf names_text = STRBUF_INIT;
-	uint64_t timeout = 0;
-	size_t nw = 0;
-	int r;
+/* What `up` waits for: the docker services named (NULL: every docker
+ * service of the config), each with its session port (the main one; extra
+ * ports are not waited for), within the longest of their ready_timeout;
+ * followed from before compose's `up` (docker_wait_create). */
+struct ready_wait {
+	struct compose_wait *v;
+	size_t n;
+	uint64_t timeout_ms;
+	struct docker_wait *w;
+};
 
+static void ready_wait_begin(struct cmd_ctx *ctx, const struct session *s, const struct docker *d,
+			     const char *project, const struct strvec *names, struct ready_wait *rw)
+{
+	memset(rw, 0, sizeof(*rw));
+	rw->v = xcalloc(ctx->config.n_services + 1, sizeof(*rw->v));
 	for (size_t i = 0; i < ctx->config.n_services; i++) {
 		const struct service_config *c = &ctx->config.services[i];
 
 		if (c->run != RUN_DOCKER || (names && strvec_find(names, c->name) < 0))
 			continue;
-		wait[nw++] = (struct compose_wait){c->name, (uint16_t)services_port(s, c->name)};
-		if (c->ready_timeout_ms > timeout)
-			timeout = c->ready_timeout_ms;
+		rw->v[rw->n++] =
+			(struct compose_wait){c->name, (uint16_t)services_port(s, c->name)};
+		if (c->ready_timeout_ms > rw->timeout_ms)
+			rw->timeout_ms = c->ready_timeout_ms;
 	}
+	if (!rw->timeout_ms)
+		rw->timeout_ms = DOCKER_READY_DEFAULT_MS;
+	docker_wait_create(d, project, rw->v, rw->n, &rw->w);
+}
+
+static void ready_wait_end(struct ready_wait *rw)
+{
+	docker_wait_destroy(rw->w);
+	free(rw->v);
+	memset(rw, 0, sizeof(*rw));
+}
+
+/* Wait as `up` does until the services of rw run, are healthy where they
+ * have a healthcheck and their port takes connections. Prints progress
+ * (t0: when the start began) and the failure, with the container's last
+ * lines. 0, -EINTR, -EIO (a service failed or timed out), -EHOSTDOWN. The
+ * name of the failed service goes to *ret_service (may be NULL). */
+static int wait_ready(struct ready_wait *rw, int sigfd, uint64_t t0, const char *cmd,
+		      char **ret_service)
+{
+	struct compose_failure fail = {0};
+	struct strbuf names_text = STRBUF_INIT;
+	size_t nw = rw->n;
+	int r;
+
 	out_step("docker: waiting for %zu service%s (running, healthy, port answering)", nw,
 		 nw == 1 ? "" : "s");
 	for (size_t i = 0; i < nw; i++)
-		strbuf_addf(&names_text, "%s%s", i ? ", " : "", wait[i].service);
+		strbuf_addf(&names_text, "%s%s", i ? ", " : "", rw->v[i].service);
 	out_progress_begin("docker: waiting for %s", strbuf_str(&names_text));
-	r = docker_compose_wait(d, project, wait, nw, timeout ? timeout : DOCKER_READY_DEFAULT_MS,
-				sigfd, &fail);
+	r = docker_compose_wait(rw->w, rw->timeout_ms, sigfd, &fail);
 	out_progress_end();
 	strbuf_release(&names_text);
 	if (r == 0) {
@@ -138,7 +174,6 @@ static int wait_ready(struct cmd_ctx *ctx, const struct session *s, const struct
 		r = -EIO;
 	}
 	compose_failure_finish(&fail);
-	free(wait);
 	return r;
 }
 
@@ -149,6 +184,7 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 	struct strvec services = STRVEC_INIT, warnings = STRVEC_INIT;
 	struct strbuf file = STRBUF_INIT, log = STRBUF_INIT;
 	struct docker d = {0};
+	struct ready_wait rw = {0};
 	char *orig = NULL, *dir = NULL, *out = NULL, *project = NULL, *cause = NULL, *odir = NULL;
 	size_t np;
 	uint64_t t0 = time_mono_ms();
@@ -182,7 +218,7 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 		out_error("up: cannot write %s: %s", out, strerror(-r));
 		goto out;
 	}
-	r = docker_init(&d, svc->envp, &cause);
+	r = cmd_docker_init(ctx, &d, svc->envp, &cause);
 	if (r < 0) {
 		out_error("up: %s", cause);
 		goto out;
@@ -195,17 +231,20 @@ int cmd_docker_up(struct cmd_ctx *ctx, struct svc_env *svc, int sigfd, bool *sta
 						    : "the docker services",
 		 project, d.flavour == COMPOSE_V2 ? "v2" : "v1");
 	*started = true; /* from here on, a rollback removes the project */
+	ready_wait_begin(ctx, s, &d, project, NULL, &rw);
 	out_progress_begin("docker compose up (project %s)", project);
 	r = docker_compose_up(&d, &(struct compose_project){project, out, odir},
-			      ctx->config.mode == MODE_CONTAINER ? NULL : &services, &log, &cause);
+			      ctx->config.mode == MODE_CONTAINER ? NULL : &services, rw.w, &log,
+			      &cause);
 	out_progress_end();
 	if (r < 0) {
 		out_error("up: docker compose up failed: %s", cause);
 		r = -EPROTO; /* compose's own failure, not a service's */
 		goto out;
 	}
-	r = wait_ready(ctx, s, &d, project, NULL, sigfd, t0, "up", NULL);
+	r = wait_ready(&rw, sigfd, t0, "up", NULL);
 out:
+	ready_wait_end(&rw);
 	docker_finish(&d);
 	strvec_clear(&services);
 	strvec_clear(&warnings);
@@ -234,7 +273,7 @@ int cmd_docker_down(struct cmd_ctx *ctx, const struct session *s, char *const *e
 	 * what the config says now. */
 	if (!config_uses_docker(&ctx->config) && !path_exists(dir))
 		goto out;
-	r = docker_init(&d, envp, &cause);
+	r = cmd_docker_init(ctx, &d, envp, &cause);
 	if (r < 0) {
 		out_error("down: %s", cause);
 		goto out;
@@ -302,7 +341,7 @@ static int session_project_open(struct cmd_ctx *ctx, const struct session *s, ch
 		session_project_finish(p);
 		return -ENOENT;
 	}
-	r = docker_init(&p->d, envp, &cause);
+	r = cmd_docker_init(ctx, &p->d, envp, &cause);
 	if (r < 0) {
 		out_error("%s: %s", cmd, cause);
 		free(cause);
@@ -379,6 +418,7 @@ static int project_start(struct cmd_ctx *ctx, const struct session *s, struct se
 {
 	struct strbuf list = STRBUF_INIT, log = STRBUF_INIT;
 	struct strvec was_running = STRVEC_INIT;
+	struct ready_wait rw = {0};
 	char *cause = NULL;
 	uint64_t t0 = time_mono_ms();
 	int r;
@@ -387,16 +427,18 @@ static int project_start(struct cmd_ctx *ctx, const struct session *s, struct se
 	/* what runs already is not ours to stop if the start fails */
 	running_now(p, names, &was_running);
 	out_step("docker: starting %s (project %s)", list.buf, p->name);
+	ready_wait_begin(ctx, s, &p->d, p->name, names, &rw);
 	out_progress_begin("docker compose up (project %s)", p->name);
 	r = docker_compose_up(&p->d, &(struct compose_project){p->name, p->file, p->dir}, names,
-			      &log, &cause);
+			      rw.w, &log, &cause);
 	out_progress_end();
 	if (r < 0) {
 		out_error("%s: docker compose up of %s failed: %s", cmd, list.buf, cause);
 		r = -EPROTO; /* compose's own failure, not a service's */
 		goto out;
 	}
-	r = wait_ready(ctx, s, &p->d, p->name, names, sigfd, t0, cmd, ret_service);
+	r = wait_ready(&rw, sigfd, t0, cmd, ret_service);
+	ready_wait_end(&rw);
 	if (r == -EIO || r == -EINTR) {
 		struct strvec ours = STRVEC_INIT;
 
@@ -410,6 +452,7 @@ static int project_start(struct cmd_ctx *ctx, const struct session *s, struct se
 		strvec_clear(&ours);
 	}
 out:
+	ready_wait_end(&rw);
 	strvec_clear(&was_running);
 	strbuf_release(&list);
 	strbuf_release(&log);
@@ -470,14 +513,16 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 	size_t nc = 0;
 	struct docker d = {0};
 	json_t *arr = NULL;
-	bool header = false;
+	bool header = false, *open = NULL;
+	uint16_t *ports = NULL;
+	size_t np = 0;
 
 	if (!config_uses_docker(&ctx->config) && !path_exists(dir)) {
 		if (obj)
 			json_object_set_new(obj, "docker", json_null());
 		goto out;
 	}
-	if (docker_init(&d, environ, &cause) < 0 ||
+	if (cmd_docker_init(ctx, &d, environ, &cause) < 0 ||
 	    docker_project_containers(&d, project, &cs, &nc, &cause) < 0) {
 		*unhealthy = true;
 		if (obj)
@@ -486,13 +531,27 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 			out_line(stdout, "  docker: %s\n", cause);
 		goto out;
 	}
+	/* the ports of the services with a container, checked side by side */
+	ports = xcalloc(ctx->config.n_services + 1, sizeof(*ports));
+	open = xcalloc(ctx->config.n_services + 1, sizeof(*open));
+	for (size_t i = 0; i < ctx->config.n_services; i++) {
+		const struct service_config *c = &ctx->config.services[i];
+		unsigned port = services_port(s, c->name);
+
+		for (size_t j = 0; c->run == RUN_DOCKER && port && j < nc; j++)
+			if (!strcmp(cs[j].service, c->name)) {
+				ports[np++] = (uint16_t)port;
+				break;
+			}
+	}
+	portcheck_all(ports, np, open);
 	arr = json_array();
 	for (size_t i = 0; i < ctx->config.n_services; i++) {
 		const struct service_config *c = &ctx->config.services[i];
 		const struct container *ct = NULL;
 		unsigned port = services_port(s, c->name);
 		const char *health;
-		bool accepts, ok;
+		bool accepts = false, ok;
 
 		if (c->run != RUN_DOCKER)
 			continue;
@@ -500,7 +559,8 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 			if (!strcmp(cs[j].service, c->name))
 				ct = &cs[j];
 		health = ct ? docker_health(ct->status) : NULL;
-		accepts = ct && port && docker_port_accepts((uint16_t)port);
+		for (size_t j = 0; ct && port && j < np; j++)
+			accepts = accepts || (ports[j] == port && open[j]);
 		ok = ct && !strcmp(ct->state, "running") &&
 		     (!health || !strcmp(health, "healthy")) && (!port || accepts);
 		if (s->status == SESSION_ACTIVE && !ok)
@@ -534,6 +594,8 @@ void cmd_docker_status(struct cmd_ctx *ctx, const struct session *s, json_t *obj
 out:
 	containers_free(cs, nc);
 	docker_finish(&d);
+	free(ports);
+	free(open);
 	free(cause);
 	free(dir);
 	free(project);

@@ -384,7 +384,7 @@ static void check_docker(struct doctor *d)
 		goto out;
 	}
 	version = first_line(&out);
-	r = docker_init(&dk, environ, &cause);
+	r = docker_init(&dk, environ, NULL, &cause); /* probed, not from the cache */
 	if (r < 0) {
 		add(d, "docker", bad, "daemon %s answers, but%s: %s", version, unneeded, cause);
 		goto out;

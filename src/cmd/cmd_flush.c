@@ -269,7 +269,7 @@ static void flush_docker(struct flush *f)
 	struct docker d = {0};
 	size_t pl = strlen(prefix);
 
-	if (docker_init(&d, environ, &cause) < 0) {
+	if (cmd_docker_init(ctx, &d, environ, &cause) < 0) {
 		/* a repository that never used docker needs no engine */
 		if (needed) {
 			f->failed = true;
@@ -427,7 +427,7 @@ static int remove_unkept(struct flush *f, const char *name)
 	return r;
 }
 
-/* .berth/: the state store and every run, log and compose file, when no
+/* .berth/: the state store and every run, log, compose and cache file, when no
  * session is left in it; else the files of the sessions that are gone.
  * .berth.ini (in the root) and anything not berth's are kept. */
 static void flush_state(struct flush *f)
@@ -436,7 +436,8 @@ static void flush_state(struct flush *f)
 		"state.db",   "state.db-wal", "state.db-shm", "state.db.lock",
 		"watch.lock", "watch.log",    "watch.log.1",
 	};
-	static const char *const dirs[] = {"run", "logs", "compose"};
+	/* cache/: what berth keeps to go faster (the compose flavour) */
+	static const char *const dirs[] = {"run", "logs", "compose", "cache"};
 	struct cmd_ctx *ctx = f->ctx;
 	struct dirent *de;
 	DIR *d;
@@ -475,7 +476,8 @@ static void flush_state(struct flush *f)
 		f->failed = true;
 		say(f, "state", "not all removed from %s: %s", ctx->berth_dir, strerror(-r));
 	} else {
-		say(f, "state", "removed (%s: state.db, run/, logs/, compose/)", ctx->berth_dir);
+		say(f, "state", "removed (%s: state.db, run/, logs/, compose/, cache/)",
+		    ctx->berth_dir);
 	}
 	rmdir(ctx->berth_dir); /* when nothing else is in it */
 out:

@@ -449,7 +449,7 @@ static int cmd_logs_exec(struct cmd_ctx *ctx, int argc, char **argv)
 		 * none is missed between the two. */
 		project = cmd_docker_project(ctx, s.slug);
 		t0 = (uint64_t)time_wall_ms() * 1000000u;
-		if (docker_init(&d, environ, &cause) < 0 ||
+		if (cmd_docker_init(ctx, &d, environ, &cause) < 0 ||
 		    (follow && docker_starts_stream(&d, project, t0, &df.starts, &cause) < 0) ||
 		    docker_project_containers(&d, project, &cs, &nc, &cause) < 0) {
 			out_error("logs: %s", cause);

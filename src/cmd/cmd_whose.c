@@ -47,7 +47,7 @@ static json_t *whose_container(struct cmd_ctx *ctx, const struct port_holder *h,
 	json_t *o = json_null();
 
 	if (h->kind != HOLDER_PROCESS || strcmp(h->comm, "docker-proxy") ||
-	    docker_init(&d, environ, &cause) < 0 ||
+	    cmd_docker_init(ctx, &d, environ, &cause) < 0 ||
 	    docker_container_on_port(&d, (uint16_t)port, &c, &cause) < 0)
 		goto out;
 	for (size_t i = 0; i < nv && !slug; i++) {

@@ -6,6 +6,11 @@
  * published port accepts connections, and teardown by the exact
  * com.docker.compose.project label. Every docker command has a deadline: a
  * daemon that does not answer is an error within seconds.
+ *
+ * What berth asks the daemon itself (is it up, a project's containers,
+ * networks and volumes, its events) goes through the Engine API on the
+ * daemon's unix socket when the docker CLI would talk to one (engine.h),
+ * else through the CLI; compose, logs and removals always through the CLI.
  */
 #ifndef BERTH_DOCKER_H
 #define BERTH_DOCKER_H
@@ -21,13 +26,18 @@ enum compose_flavour { COMPOSE_V2, COMPOSE_V1 };
 
 struct docker {
 	enum compose_flavour flavour;
-	struct strvec env; /* the environment of docker commands (interpolation) */
+	struct strvec env;   /* the environment of docker commands (interpolation) */
+	char *socket;        /* the engine's unix socket (engine.h), NULL: the CLI only */
+	char *flavour_cache; /* the cache file the flavour was read from, or NULL */
 };
 
 /* Check that the daemon answers and find the compose flavour. envp: the
- * environment compose interpolates from. -errno with *cause saying what to
- * do. */
-int docker_init(struct docker *d, char *const *envp, char **cause);
+ * environment compose interpolates from. cache (may be NULL: always probe):
+ * a file that keeps what `docker compose version` said, with what it
+ * depends on (the docker binary, its plugin directories and config, the
+ * DOCKER_* variables): while none of that changes, the probe is not run
+ * again. -errno with *cause saying what to do. */
+int docker_init(struct docker *d, char *const *envp, const char *cache, char **cause);
 void docker_finish(struct docker *d);
 
 /* A project: its name, the session's compose file, and the directory
@@ -38,10 +48,15 @@ struct compose_project {
 	const char *dir;
 };
 
+struct docker_wait;
+
 /* `up -d` of services (all when empty). The command's output is appended
- * to log. */
+ * to log. With w (may be NULL; see docker_wait_create), the containers it
+ * starts are looked at and their ports tried while it runs, through the
+ * engine's socket: docker_compose_wait then has only to see them again. */
 int docker_compose_up(const struct docker *d, const struct compose_project *p,
-		      const struct strvec *services, struct strbuf *log, char **cause);
+		      const struct strvec *services, struct docker_wait *w, struct strbuf *log,
+		      char **cause);
 
 /* `stop` of services (compose's own stop: each container gets its stop
  * signal, then SIGKILL after stop_timeout_s; the containers are kept, a
@@ -105,9 +120,6 @@ void docker_stream_close(struct docker_stream *s);
  * project); -ENOENT when none. */
 int docker_container_on_port(const struct docker *d, uint16_t port, struct container *ret,
 			     char **cause);
-/* Does 127.0.0.1:port take a connection that stays up (through docker's
- * proxy: the container listens)? */
-bool docker_port_accepts(uint16_t port);
 /* "healthy", "unhealthy", "starting" from a container's status, or NULL
  * when it has no healthcheck. */
 const char *docker_health(const char *status);
@@ -124,13 +136,22 @@ struct compose_failure {
 	char *tail; /* its last log lines, or NULL */
 };
 void compose_failure_finish(struct compose_failure *f);
-/* Wait until each of v[0..n) has a running container, healthy when it has
- * a healthcheck, whose port accepts connections. -ETIMEDOUT after
+/* A wait for v[0..n) (kept by the caller until docker_wait_destroy) in
+ * project: it follows the project's events (docker events: start, die,
+ * health_status...) from now on, so that it sees what a docker_compose_up
+ * given it starts. destroy(NULL) is a no-op. */
+int docker_wait_create(const struct docker *d, const char *project, const struct compose_wait *v,
+		       size_t n, struct docker_wait **ret);
+void docker_wait_destroy(struct docker_wait *w);
+/* Wait until each service of w has a running container, healthy when it
+ * has a healthcheck, whose port accepts connections. -ETIMEDOUT after
  * timeout_ms, -EIO at the first container that exits or turns unhealthy
  * (*fail says which and how, with its last 20 lines), -EHOSTDOWN when docker
- * stops answering, -EINTR when sigfd (>= 0) becomes readable. */
-int docker_compose_wait(const struct docker *d, const char *project, const struct compose_wait *v,
-			size_t n, uint64_t timeout_ms, int sigfd, struct compose_failure *fail);
+ * stops answering, -EINTR when sigfd (>= 0) becomes readable. The
+ * containers are listed again when the events say something changed, and
+ * once a second besides; the ports are checked side by side. */
+int docker_compose_wait(struct docker_wait *w, uint64_t timeout_ms, int sigfd,
+			struct compose_failure *fail);
 
 /* The names of the compose projects on the engine: every value of the label
  * com.docker.compose.project that a container, network or volume carries

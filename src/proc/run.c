@@ -64,8 +64,9 @@ static void kill_group(pid_t pid)
 		ev_loop_destroy(loop);
 }
 
-int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
-	      struct strbuf *err, int *ret_wstatus, struct spawn_error *ret_err)
+static int run_beside(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+		      struct strbuf *err, int *ret_wstatus, struct spawn_error *ret_err,
+		      const struct spawn_beside *beside)
 {
 	struct spawn_opts so = *o;
 	struct strbuf *sinks[2] = {out, err};
@@ -73,6 +74,7 @@ int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *ou
 	uint64_t deadline = time_mono_ms() + timeout_ms;
 	bool open_[2] = {true, true}, exited = false, timed_out = false;
 	pid_t pid = -1;
+	struct pollfd *p = xcalloc(3 + (beside ? beside->max_fds : 0), sizeof(*p));
 
 	if (pipe2(opipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0) {
 		r = -errno;
@@ -102,10 +104,9 @@ int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *ou
 	/* Until both pipes are at EOF, or the program has exited (a daemon it
 	 * started may hold the pipes: what is there then is read, no more). */
 	while ((open_[0] || open_[1]) && !exited) {
-		struct pollfd p[3];
-		nfds_t np = 0;
-		uint64_t now = time_mono_ms();
-		int idx[2] = {-1, -1};
+		nfds_t np = 0, nb = 0;
+		uint64_t now = time_mono_ms(), due = deadline;
+		int idx[2] = {-1, -1}, ipid = -1;
 
 		if (now >= deadline) {
 			timed_out = true;
@@ -117,16 +118,27 @@ int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *ou
 			idx[i] = (int)np;
 			p[np++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
 		}
-		if (pidfd >= 0)
+		if (pidfd >= 0) {
+			ipid = (int)np;
 			p[np++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
-		if (poll(p, np, (int)(deadline - now)) < 0 && errno != EINTR) {
+		}
+		if (beside) {
+			uint64_t bdue = UINT64_MAX;
+
+			nb = beside->fill(beside->data, p + np, beside->max_fds, &bdue);
+			if (bdue < due)
+				due = bdue;
+		}
+		if (poll(p, np + nb, due > now ? (int)(due - now) : 0) < 0 && errno != EINTR) {
 			r = -errno;
 			break;
 		}
+		if (beside)
+			beside->step(beside->data, p + np, nb);
 		for (int i = 0; i < 2; i++)
 			if (idx[i] >= 0 && p[idx[i]].revents)
 				open_[i] = drain(fds[i], sinks[i]);
-		if (pidfd >= 0 && p[np - 1].revents) {
+		if (ipid >= 0 && p[ipid].revents) {
 			exited = true;
 			for (int i = 0; i < 2; i++)
 				if (open_[i])
@@ -154,17 +166,30 @@ out:
 	}
 	if (pidfd >= 0)
 		close(pidfd);
+	free(p);
 	return r;
+}
+
+int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+	      struct strbuf *err, int *ret_wstatus, struct spawn_error *ret_err)
+{
+	return run_beside(o, timeout_ms, out, err, ret_wstatus, ret_err, NULL);
 }
 
 int spawn_run_checked(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
 		      char **why)
 {
+	return spawn_run_checked_beside(o, timeout_ms, out, why, NULL);
+}
+
+int spawn_run_checked_beside(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+			     char **why, const struct spawn_beside *beside)
+{
 	const char *prog = o->path ? o->path : o->argv[0];
 	struct strbuf err = STRBUF_INIT;
 	struct spawn_error se = {0};
 	char *text = NULL;
-	int ws = 0, r = spawn_run(o, timeout_ms, out, &err, &ws, &se);
+	int ws = 0, r = run_beside(o, timeout_ms, out, &err, &ws, &se, beside);
 
 	if (r == -ETIMEDOUT) {
 		text = xasprintf("`%s` did not finish within %" PRIu64 " s", prog,

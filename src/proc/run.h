@@ -29,4 +29,22 @@ int spawn_run(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *ou
 int spawn_run_checked(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
 		      char **why);
 
+/* Work that goes on while a command of spawn_run_beside runs, in the same
+ * poll: before each poll, fill puts the fds it waits for in p[0..max) and
+ * returns how many, with *ret_due the CLOCK_MONOTONIC ms it wants to be
+ * called at (UINT64_MAX: none); after it, step gets them back with their
+ * revents (and is called at that time with none). Neither may run or reap
+ * a child of its own. */
+struct pollfd;
+struct spawn_beside {
+	size_t max_fds;
+	size_t (*fill)(void *data, struct pollfd *p, size_t max, uint64_t *ret_due);
+	void (*step)(void *data, const struct pollfd *p, size_t n);
+	void *data;
+};
+
+/* spawn_run_checked with beside (may be NULL) turning while it runs. */
+int spawn_run_checked_beside(const struct spawn_opts *o, uint64_t timeout_ms, struct strbuf *out,
+			     char **why, const struct spawn_beside *beside);
+
 #endif
