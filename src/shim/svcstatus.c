@@ -100,7 +100,10 @@ int svc_status_write(const char *path, const struct svc_status *s)
 	int r;
 
 	svc_status_format(s, &sb);
-	r = write_file_atomic(path, sb.buf, sb.len, 0644);
+	/* No fsync: a record says what runs now; after a power loss nothing
+	 * runs and no record is worth keeping. The rename keeps it whole
+	 * against a kill. */
+	r = write_file_atomic_nosync(path, sb.buf, sb.len, 0644);
 	strbuf_release(&sb);
 	return r;
 }

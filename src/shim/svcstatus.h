@@ -42,7 +42,7 @@ struct svc_status {
 	char cgroup[512]; /* the service's cgroup (cgroup v2 containment), "" if none */
 };
 
-/* Write s to path atomically (temp file + rename). */
+/* Write s to path atomically (temp file + rename; no fsync). */
 int svc_status_write(const char *path, const struct svc_status *s);
 /* Read path into *ret. -ENOENT when absent, -EBADMSG when malformed. */
 int svc_status_read(const char *path, struct svc_status *ret);
