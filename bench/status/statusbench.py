@@ -517,9 +517,10 @@ def cmd_run():
         print()
 
     # 1b. the process table or each service's processes
+    # (5: PROC_READS_PER_SERVICE in src/cmd/cmd_status.c)
     print("**`berth status` %s: the process table (one walk of /proc) or each service's "
           "processes** (`BERTH_PROC_TABLE=always` / `never`; by default the table when "
-          "the machine's tasks, %d here, are at most 10 per service)" % (LABEL, tasks))
+          "the machine's tasks, %d here, are at most 5 per service)" % (LABEL, tasks))
     print()
     print("| sessions × services | command | table (`always`) | each service (`never`) | "
           "default | default takes |")
@@ -534,7 +535,7 @@ def cmd_run():
             print("| %s | %s | %s | %s | %s | %s |" % (
                 shape(name), cmd, fmt(t(("always", name, what))),
                 fmt(t(("never", name, what))), fmt(t((LABEL, name, what))),
-                "the table" if tasks <= n_svc * 10 else "each service"))
+                "the table" if tasks <= n_svc * 5 else "each service"))
     print()
 
     # 2. syscalls

@@ -20,11 +20,13 @@
 #include "util/timeutil.h"
 #include "watch/activity.h"
 
-/* What looking at one service's processes costs in reads of /proc files
- * without the process table (strace of `berth status`): its shim's and its
- * own identity, the walk down from the shim (its task directory, children
- * file, each child's stat and, for each, our own ancestors'). */
-#define PROC_READS_PER_SERVICE 10
+/* What looking at one service's processes without the process table costs
+ * (its shim's and its own identity, the walk down from the shim: its task
+ * directory and children file, each child's stat, the same below it, and
+ * our first ancestor older than it), counted in rows of the table (one
+ * /proc/<pid>/stat each): about 9 by syscalls, 5 by time (bench/status:
+ * reading every process's stat costs more than reading named files). */
+#define PROC_READS_PER_SERVICE 5
 
 /* One service as status shows it. */
 struct svc_row {
