@@ -570,14 +570,22 @@ static int rm_tree(int dirfd, const char *name, const char *last)
 	return 0;
 }
 
+/* errno is set too, as it was when one thread did it all (callers read it). */
+static int set_errno(int r)
+{
+	if (r < 0)
+		errno = -r;
+	return r;
+}
+
 int rm_rf(const char *path)
 {
-	return rm_tree(AT_FDCWD, path, NULL);
+	return set_errno(rm_tree(AT_FDCWD, path, NULL));
 }
 
 int rm_rf_last(const char *path, const char *last)
 {
-	return rm_tree(AT_FDCWD, path, last);
+	return set_errno(rm_tree(AT_FDCWD, path, last));
 }
 
 char *path_canonical(const char *path)

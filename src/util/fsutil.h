@@ -36,7 +36,9 @@ unsigned rm_atomic_leftovers(const char *path);
 bool path_exists(const char *path);
 /* True when path is a directory. */
 bool path_is_dir(const char *path);
-/* Remove a directory tree (like rm -rf), not following symlinks. Missing is fine. */
+/* Remove a directory tree (like rm -rf), not following symlinks. Missing is
+ * fine. A big tree is removed by several threads (the unlinks' waits
+ * overlap); -errno (errno set too) for the first thing that could not go. */
 int rm_rf(const char *path);
 /* Same, removing path/<last> only after everything else: an interrupted or
  * failed removal leaves path/<last> in place. */

@@ -840,7 +840,9 @@ static void test_rm_rf_last_big_tree_failure(void)
 	ASSERT_OK(chmod(locked, 0555));
 
 	fds = open_fds();
+	errno = 0;
 	ASSERT_EQ_INT(rm_rf_last(tree, ".git"), -EACCES);
+	ASSERT_EQ_INT(errno, EACCES); /* a worker's error, set for the caller too */
 	ASSERT_EQ_INT(open_fds(), fds);
 	p = path_join(tree, ".git");
 	ASSERT_TRUE(path_exists(p));
