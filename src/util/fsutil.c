@@ -273,7 +273,9 @@ static int rm_rf_at(int dirfd, const char *name, const char *last)
  * that discards freed blocks at once (ext4 without a journal, mounted with
  * `discard`), every unlink waits for its discard; elsewhere it is the
  * inode's eviction. Those waits overlap when several threads unlink, while
- * one thread (like `rm -rf`) pays them one after the other.
+ * one thread (like `rm -rf`) pays them one after the other (bench/README.md,
+ * worktree: a 9,000-file node_modules in a quarter of rm -rf's time, with
+ * the same CPU; 16 workers give most of what 32 give).
  *
  * Everything is relative to directory fds, each opened O_NOFOLLOW |
  * O_DIRECTORY from its parent's: a symlink is unlinked, never followed, even
