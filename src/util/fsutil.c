@@ -226,23 +226,36 @@ bool path_is_dir(const char *path)
 	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Remove name below dirfd, one entry after the other; in that directory
- * itself, remove the entry `last` (when not NULL) after every other one. */
-static int rm_rf_at(int dirfd, const char *name, const char *last)
+/* Unlink name below dirfd; a directory is opened instead (never through a
+ * symlink): 0 when nothing is left to do, 1 with *ret_fd, or -errno. */
+static int rm_unlink_or_open(int dirfd, const char *name, int *ret_fd)
 {
-	struct dirent *de;
-	int fd, r = 0, err;
-	DIR *d;
+	int err;
 
 	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
 	err = errno;
 	if (err != EISDIR && err != EPERM)
 		return -err;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	*ret_fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*ret_fd < 0)
 		/* EPERM on a file that is no directory: report the unlink's error */
 		return errno == ENOTDIR ? -err : -errno;
+	return 1;
+}
+
+/* Remove name below dirfd, one entry after the other; in that directory
+ * itself, remove the entry `last` (when not NULL) after every other one. */
+static int rm_rf_at(int dirfd, const char *name, const char *last)
+{
+	struct dirent *de;
+	int fd, r;
+	DIR *d;
+
+	r = rm_unlink_or_open(dirfd, name, &fd);
+	if (r <= 0)
+		return r;
+	r = 0;
 	d = fdopendir(fd);
 	if (!d) {
 		r = -errno;
@@ -517,18 +530,12 @@ static int rm_tree(int dirfd, const char *name, const char *last)
 			   .progress = PTHREAD_COND_INITIALIZER};
 	struct rm_dir top = {.name = (char *)name, .held = 1}, **stack = NULL;
 	size_t depth = 0, cap = 0, walked = 0;
-	int fd, err, r;
+	int fd, r;
 	bool ok;
 
-	if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-		return 0;
-	err = errno;
-	if (err != EISDIR && err != EPERM)
-		return -err;
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		/* EPERM on a file that is no directory: report the unlink's error */
-		return errno == ENOTDIR ? -err : -errno;
+	r = rm_unlink_or_open(dirfd, name, &fd);
+	if (r <= 0)
+		return r;
 	top.fd = fd;
 	ok = rm_list(&j, &top, last, &stack, &depth, &cap);
 	while (ok && depth) {
