@@ -738,12 +738,13 @@ void cmd_service_names(struct cmd_ctx *ctx, const char *slug, struct strvec *ret
 	strvec_clear(&rec);
 }
 
-void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const char *cmd)
+void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const char *new_at,
+			  const char *cmd)
 {
 	char *cause = NULL;
 	unsigned what = 0;
 
-	if (worktree_recover(ctx->root, s->worktree, &what, &cause) < 0) {
+	if (worktree_recover(ctx->root, s->worktree, s->branch, new_at, &what, &cause) < 0) {
 		out_warn("%s: %s", cmd, cause);
 		free(cause);
 		return;
@@ -753,6 +754,8 @@ void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const ch
 			 s->worktree);
 	if (what & WT_RECOVER_REPAIRED)
 		out_step("repaired the damaged .git file of %s", s->worktree);
+	if (what & WT_RECOVER_UNLOCKED)
+		out_step("removed the lock file a killed command left on branch %s", s->branch);
 	/* the temporary files of a killed writer of berth's own files */
 	if (path_is_dir(s->worktree)) {
 		char *p = path_join(s->worktree, ENVFILE_NAME);

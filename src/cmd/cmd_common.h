@@ -35,8 +35,11 @@ void cmd_signals_restore(const sigset_t *old);
  * killed while creating or removing worktrees left beside it, and repair its
  * damaged .git file (worktree_recover); says what it did, warns on failure.
  * The temporary files a killed writer of .env.berth or an inherit_env copy
- * left in it go too. */
-void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const char *cmd);
+ * left in it go too. new_at: the commit an interrupted `up` was creating
+ * the session's branch at (op_rec.branch_at), or NULL: the ref lock a kill
+ * inside that creation left goes as well. */
+void cmd_recover_worktree(struct cmd_ctx *ctx, const struct session *s, const char *new_at,
+			  const char *cmd);
 
 /* {slug, slot, mode, branch, status, worktree_path, env_file, env:{}, ports:{},
  * services:[]}: the shape of `up --json` and `env --json` (docs/json.md). */

@@ -223,7 +223,7 @@ static int cmd_down_exec(struct cmd_ctx *ctx, int argc, char **argv)
 	/* What a killed command left of a worktree is berth's: finished first,
 	 * so that it never passes for a person's changes. */
 	if (!keep_wt)
-		cmd_recover_worktree(ctx, &cur, "down");
+		cmd_recover_worktree(ctx, &cur, cur.has_op ? cur.op.branch_at : NULL, "down");
 	/* A worktree directory the user already deleted still has git's entry
 	 * to prune: worktree_remove handles both. */
 	remove_wt = !keep_wt && cur.owns_worktree;

@@ -358,7 +358,7 @@ static void flush_worktrees(struct flush *f, const struct session *v, size_t n)
 			continue;
 		p = path_join(wtdir, de->d_name);
 		/* once: it finishes what was left beside any path of the directory */
-		if (first && worktree_recover(ctx->root, p, &what, &cause) < 0) {
+		if (first && worktree_recover(ctx->root, p, NULL, NULL, &what, &cause) < 0) {
 			say(f, "worktrees", "%s", cause);
 			free(cause);
 			cause = NULL;

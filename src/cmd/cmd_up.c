@@ -801,7 +801,7 @@ static int cmd_up_exec(struct cmd_ctx *ctx, int argc, char **argv)
 				 run.s.slug, run.op.crashed_step);
 		stop_crash_leftovers(ctx, &run);
 	}
-	cmd_recover_worktree(ctx, &run.s, "up");
+	cmd_recover_worktree(ctx, &run.s, run.op.branch_at, "up");
 	run.prev_ports = ports_copy(run.s.ports, run.s.n_ports);
 	run.n_prev_ports = run.s.n_ports;
 	if (run.is_new) {

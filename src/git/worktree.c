@@ -958,6 +958,7 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 				goto out;
 			}
 		}
+		test_pause("branch-create");
 		gr = git_branch_create(&ref, repo, branch, commit, 0);
 		if (gr < 0) {
 			r = git_fail(cause, git_errno(gr), "cannot create branch '%s'", branch);
@@ -1374,7 +1375,50 @@ int worktree_prune(const char *main_root, unsigned *ret_pruned, char **cause)
 	return 0;
 }
 
-int worktree_recover(const char *main_root, const char *path, unsigned *ret_what, char **cause)
+/*
+ * The lock files a command killed while creating branch at new_at left:
+ * refs/heads/<branch>.lock (libgit2 makes it, writes the commit's id into
+ * it and renames it over the ref), removed when it holds nothing or exactly
+ * new_at; and, when the branch was being made from origin/<branch> (then at
+ * new_at), config.lock of the upstream's two settings, removed when it holds
+ * nothing yet or has the branch's section. Runs under the repository lock,
+ * which every berth command creating a branch holds, so no live berth is
+ * inside that step; a person's git command holds such a lock for
+ * microseconds and writes its own content. True when one was removed.
+ */
+static bool drop_stale_locks(git_repository *repo, const char *common, const char *branch,
+			     const char *new_at)
+{
+	char *ref_lock = xasprintf("%s/refs/heads/%s.lock", common, branch);
+	char *cfg_lock = path_join(common, "config.lock");
+	char *remote = xasprintf("refs/remotes/origin/%s", branch);
+	char *section = xasprintf("[branch \"%s\"]", branch), *text = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	size_t len = 0, n = strlen(new_at);
+	bool gone = false;
+	git_oid oid;
+
+	if (read_file(ref_lock, 128, &text, &len) == 0 &&
+	    (len == 0 ||
+	     ((len == n || (len == n + 1 && text[n] == '\n')) && !memcmp(text, new_at, n))))
+		gone = unlink(ref_lock) == 0;
+	free(text);
+	text = NULL;
+	if (git_reference_name_to_id(&oid, repo, remote) == 0 &&
+	    !strcmp(git_oid_tostr(hex, sizeof(hex), &oid), new_at) &&
+	    read_file(cfg_lock, 1 << 20, &text, &len) == 0 && (len == 0 || strstr(text, section)))
+		gone = unlink(cfg_lock) == 0 || gone;
+	git_error_clear();
+	free(text);
+	free(section);
+	free(remote);
+	free(cfg_lock);
+	free(ref_lock);
+	return gone;
+}
+
+int worktree_recover(const char *main_root, const char *path, const char *branch,
+		     const char *new_at, unsigned *ret_what, char **cause)
 {
 	git_repository *repo = NULL;
 	char *cpath = NULL, *dir = NULL, *common = NULL, *admin = NULL, *target = NULL;
@@ -1396,6 +1440,8 @@ int worktree_recover(const char *main_root, const char *path, unsigned *ret_what
 	dir = path_dir(cpath);
 	if (sweep_leftovers(common, dir))
 		what |= WT_RECOVER_SWEPT;
+	if (branch && new_at && drop_stale_locks(repo, common, branch, new_at))
+		what |= WT_RECOVER_UNLOCKED;
 	/* A damaged .git file while the entry of the same name still names
 	 * this directory: written again, as `git worktree repair` does. */
 	if (path_is_dir(cpath) && !gitfile_entry(repo, cpath, NULL)) {
@@ -1671,7 +1717,9 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 		free(where);
 		goto out;
 	}
-	gr = git_reference_delete(ref);
+	/* git_branch_delete: the upstream settings of a branch made from
+	 * origin/<branch> go with it */
+	gr = git_branch_delete(ref);
 	if (gr < 0)
 		r = git_fail(cause, git_errno(gr), "cannot delete branch '%s'", branch);
 	else

@@ -85,14 +85,20 @@ int worktree_prune(const char *main_root, unsigned *ret_pruned, char **cause);
 /* What worktree_recover did. */
 #define WT_RECOVER_SWEPT 1u    /* removed what a killed create or remove left */
 #define WT_RECOVER_REPAIRED 2u /* wrote a damaged .git file again */
+#define WT_RECOVER_UNLOCKED 4u /* removed a killed branch creation's lock files */
 
 /* Finish what commands killed while creating or removing worktrees beside
  * path left (a worktree is made in a side directory and moved into place,
  * and moved aside before it is deleted: those side directories and their
  * admin entries go; nothing else is touched), and repair path/.git when it
  * is damaged while the admin entry of its name still names path. *ret_what
- * tells what was done (WT_RECOVER_*). */
-int worktree_recover(const char *main_root, const char *path, unsigned *ret_what, char **cause);
+ * tells what was done (WT_RECOVER_*). With new_at (the commit a command
+ * recorded before creating branch), the lock files a kill inside that
+ * creation left go too (refs/heads/<branch>.lock holding nothing or new_at;
+ * config.lock of its upstream): git would refuse the branch, or every
+ * change of the configuration, until someone removed them by hand. */
+int worktree_recover(const char *main_root, const char *path, const char *branch,
+		     const char *new_at, unsigned *ret_what, char **cause);
 
 #define LOST_COMMITS_MAX 10000 /* counted at most */
 
@@ -114,8 +120,8 @@ int worktree_head(const char *wt_path, char **ret_oid_hex, char **cause);
 
 /* Delete the local branch when it still points at oid_hex and no worktree has
  * it checked out: how a rolled-back `up` drops the branch it created without
- * ever losing a commit: 1 when deleted. A branch that moved, is checked out
- * or is gone is left alone (0). */
+ * ever losing a commit: 1 when deleted, with its upstream settings. A branch
+ * that moved, is checked out or is gone is left alone (0). */
 int worktree_branch_drop(const char *main_root, const char *branch, const char *oid_hex,
 			 char **cause);
 

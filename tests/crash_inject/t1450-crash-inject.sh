@@ -617,6 +617,33 @@ for p in $POINTS_DOWN; do
 done
 
 # ---------------------------------------------------------------------------
+# git-lock-left: a random kill of `up` inside git_branch_create (libgit2 has
+# made refs/heads/<branch>.lock, not yet renamed it over the ref) left the
+# lock, and git refuses that branch until someone deletes it by hand. The
+# kill lands at pause point branch-create, right before the creation; the
+# lock is then made as libgit2's first step makes it (empty, O_EXCL). Both
+# recoveries must remove it: the `up` must create the branch.
+
+lock_up_run() {
+  lu_slug=lk-$2
+  run_begin || { finish_run up-pause:branch-create "$1" dirty-start; return 1; }
+  kill_cmd pause branch-create 60 "$W/kill.res" -- "$BERTH" up "$lu_slug" || { finish_run up-pause:branch-create "$1" none; return 1; }
+  pause_outcome branch-create "up $lu_slug" || { finish_run up-pause:branch-create "$1" not-reached; return 1; }
+  (set -C && : >".git/refs/heads/$lu_slug.lock") || { reason lock-exists "cannot make .git/refs/heads/$lu_slug.lock"; finish_run up-pause:branch-create "$1" none; return 1; }
+  lu_bc=0
+  [ "$1" = down ] && lu_bc=1
+  recover "$lu_slug" "$1" 0 "$lu_bc"
+  finish_run up-pause:branch-create "$1" ref-locked
+}
+
+test_expect_success "git-lock-left: up killed inside the creation of its branch (ref lock made), recovered by plain down" '
+  lock_up_run down 1
+'
+test_expect_success "git-lock-left: up killed inside the creation of its branch (ref lock made), recovered by up, then down" '
+  lock_up_run up 2
+'
+
+# ---------------------------------------------------------------------------
 # Random instants: the recovery kinds alternate; every third run a person
 # writes a file into the worktree first (when there is one).
 

@@ -1364,7 +1364,7 @@ static void test_recover_moved_aside_and_foreign_entries(void)
 	/* someone else's worktree whose directory is gone: not ours to prune */
 	GIT_OK(root, "worktree", "add", "-q", theirs, "-b", "theirs");
 	ASSERT_OK(rm_rf(theirs));
-	ASSERT_OK(worktree_recover(root, wt, &what, &cause));
+	ASSERT_OK(worktree_recover(root, wt, NULL, NULL, &what, &cause));
 	ASSERT_TRUE(what & WT_RECOVER_SWEPT);
 	ASSERT_FALSE(path_exists(old));
 	ASSERT_FALSE(path_exists(wt));
@@ -1375,7 +1375,7 @@ static void test_recover_moved_aside_and_foreign_entries(void)
 	old = path_join(root, ".git/worktrees/theirs");
 	ASSERT_TRUE(path_exists(old));
 	/* nothing more to do: a second pass changes nothing */
-	ASSERT_OK(worktree_recover(root, wt, &what, &cause));
+	ASSERT_OK(worktree_recover(root, wt, NULL, NULL, &what, &cause));
 	ASSERT_EQ_INT(what, 0);
 	free(old);
 	free(theirs);
@@ -1394,13 +1394,115 @@ static void test_recover_repairs_gitfile(void)
 	ASSERT_OK(worktree_create(root, wt, "s", "s", NULL, &cause));
 	write_str(dotgit, "garbage\n");
 	ASSERT_FALSE(worktree_is_linked(root, wt));
-	ASSERT_OK(worktree_recover(root, wt, &what, &cause));
+	ASSERT_OK(worktree_recover(root, wt, NULL, NULL, &what, &cause));
 	ASSERT_EQ_INT(what, WT_RECOVER_REPAIRED);
 	ASSERT_TRUE(worktree_is_linked(root, wt));
 	ASSERT_OK(worktree_changes(wt, &n, NULL, 0, &cause));
 	ASSERT_EQ_INT(n, 0);
 	free(dotgit);
 	free(wt);
+	free(root);
+	finish();
+}
+
+/* git-lock-left (crash suite, random kill of `up`): a kill inside
+ * git_branch_create leaves refs/heads/<branch>.lock, and git refuses the
+ * branch until it goes. The recovery removes it when it is empty or holds
+ * the commit the killed `up` recorded; anything else is left alone. */
+static void test_recover_git_lock_left(void)
+{
+	char *root = make_repo(), *wt = path_join(root, ".berth/worktrees/s");
+	char *lock = path_join(root, ".git/refs/heads/s.lock"), *cause = NULL, *at = NULL;
+	char *text;
+	unsigned what = 0;
+
+	ASSERT_OK(worktree_branch_plan(root, "s", &at, &cause));
+	ASSERT_TRUE(at != NULL);
+	/* not ours: another commit, or no recorded commit */
+	write_str(lock, "0123456789012345678901234567890123456789\n");
+	ASSERT_OK(worktree_recover(root, wt, "s", at, &what, &cause));
+	ASSERT_EQ_INT(what, 0);
+	ASSERT_TRUE(path_exists(lock));
+	write_str(lock, "");
+	ASSERT_OK(worktree_recover(root, wt, "s", NULL, &what, &cause));
+	ASSERT_EQ_INT(what, 0);
+	ASSERT_TRUE(path_exists(lock));
+	/* with it there the branch cannot be made */
+	ASSERT_TRUE(worktree_create(root, wt, "s", "s", NULL, &cause) < 0);
+	free(cause);
+	cause = NULL;
+	ASSERT_FALSE(path_exists(wt));
+	/* killed before libgit2 wrote the id: empty */
+	ASSERT_OK(worktree_recover(root, wt, "s", at, &what, &cause));
+	ASSERT_EQ_INT(what, WT_RECOVER_UNLOCKED);
+	ASSERT_FALSE(path_exists(lock));
+	/* killed after: the id and a newline */
+	text = xasprintf("%s\n", at);
+	write_str(lock, text);
+	ASSERT_OK(worktree_recover(root, wt, "s", at, &what, &cause));
+	ASSERT_EQ_INT(what, WT_RECOVER_UNLOCKED);
+	ASSERT_FALSE(path_exists(lock));
+	ASSERT_OK(worktree_create(root, wt, "s", "s", NULL, &cause));
+	ASSERT_TRUE(worktree_is_linked(root, wt));
+	free(text);
+	free(at);
+	free(lock);
+	free(wt);
+	free(root);
+	finish();
+}
+
+/* A branch made from origin/<branch>: its upstream settings are written
+ * through config.lock. A kill inside leaves that lock (every `git config`
+ * then fails); the recovery removes it when it is empty or has the
+ * branch's section, and the branch's drop takes its settings with it. */
+static void test_recover_config_lock_and_drop_upstream(void)
+{
+	char *root = make_repo(), *dir = fresh_dir(), *wt = path_join(dir, "wts/rb");
+	char *origin_dir = path_join(dir, "origin.git"), *cause = NULL, *at = NULL, *s;
+	char *lock = path_join(root, ".git/config.lock");
+	unsigned what = 0;
+
+	GIT_OK(dir, "init", "-q", "--bare", "origin.git");
+	GIT_OK(root, "remote", "add", "origin", origin_dir);
+	GIT_OK(root, "checkout", "-q", "-b", "rb");
+	GIT_OK(root, "commit", "-q", "--allow-empty", "-m", "rb");
+	GIT_OK(root, "push", "-q", "origin", "rb");
+	GIT_OK(root, "checkout", "-q", "main");
+	GIT_OK(root, "branch", "-q", "-D", "rb");
+	ASSERT_OK(worktree_branch_plan(root, "rb", &at, &cause));
+	GIT_OUT(s, root, "rev-parse", "refs/remotes/origin/rb");
+	ASSERT_STREQ(at, s);
+	free(s);
+	/* a lock that is not the branch's: kept */
+	write_str(lock, "[core]\n\tbare = false\n");
+	ASSERT_OK(worktree_recover(root, wt, "rb", at, &what, &cause));
+	ASSERT_EQ_INT(what, 0);
+	ASSERT_TRUE(path_exists(lock));
+	/* the kill's: empty, or the new configuration with the branch's section */
+	write_str(lock, "");
+	ASSERT_OK(worktree_recover(root, wt, "rb", at, &what, &cause));
+	ASSERT_EQ_INT(what, WT_RECOVER_UNLOCKED);
+	ASSERT_FALSE(path_exists(lock));
+	write_str(lock, "[core]\n[branch \"rb\"]\n\tremote = origin\n");
+	ASSERT_OK(worktree_recover(root, wt, "rb", at, &what, &cause));
+	ASSERT_EQ_INT(what, WT_RECOVER_UNLOCKED);
+	ASSERT_FALSE(path_exists(lock));
+	/* the branch made and dropped: no setting of it is left */
+	ASSERT_OK(worktree_create(root, wt, "rb", "rb", NULL, &cause));
+	GIT_OUT(s, root, "config", "branch.rb.merge");
+	ASSERT_STREQ(s, "refs/heads/rb");
+	free(s);
+	ASSERT_OK(worktree_remove(root, wt, &cause));
+	ASSERT_EQ_INT(worktree_branch_drop(root, "rb", at, &cause), 1);
+	ASSERT_FALSE(branch_exists(root, "rb"));
+	ASSERT_TRUE(git_run(root, NULL, "config", "--get-regexp", "^branch\\.rb\\.",
+			    (const char *)NULL) != 0);
+	free(lock);
+	free(at);
+	free(origin_dir);
+	free(wt);
+	free(dir);
 	free(root);
 	finish();
 }
@@ -1558,6 +1660,8 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_create_sweeps_a_killed_create),
 	TAP_TEST(test_recover_moved_aside_and_foreign_entries),
 	TAP_TEST(test_recover_repairs_gitfile),
+	TAP_TEST(test_recover_git_lock_left),
+	TAP_TEST(test_recover_config_lock_and_drop_upstream),
 	TAP_TEST(test_remove_finishes_a_prune_cut_short),
 	TAP_TEST(test_lost_commits),
 	TAP_TEST(test_branch_plan),
