@@ -788,22 +788,41 @@ out:
 }
 
 /*
- * Undo a branch this module created: its upstream config when it has one
- * (git_branch_delete removes that section), else just the ref and its
- * reflog (git_reference_delete, which needs no config regex; see above).
+ * Delete the branch ref (and its reflog), then its upstream settings
+ * (branch.<b>.remote and .merge) where it has them, as `git branch -d`
+ * does. Not git_branch_delete: its config regex leaks in libgit2 1.5 (see
+ * set_upstream); git_config_delete_entry matches no regex. libgit2's result
+ * of the ref's deletion.
  */
-static void delete_branch(git_repository *repo, const char *refname, bool has_upstream)
+static int delete_branch_ref(git_repository *repo, git_reference *ref, const char *branch)
 {
+	static const char *const keys[] = {"remote", "merge"};
+	git_config *cfg = NULL;
+	int gr = git_reference_delete(ref);
+
+	if (gr == 0 && git_repository_config(&cfg, repo) == 0) {
+		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+			char *key = xasprintf("branch.%s.%s", branch, keys[i]);
+
+			git_config_delete_entry(cfg, key); /* absent: nothing to do */
+			free(key);
+		}
+		git_config_free(cfg);
+	}
+	return gr;
+}
+
+/* Undo a branch this module created (refs/heads/<branch>). */
+static void delete_branch(git_repository *repo, const char *branch)
+{
+	char *refname = xasprintf("refs/heads/%s", branch);
 	git_reference *ref = NULL;
 
-	if (git_reference_lookup(&ref, repo, refname) < 0)
-		return;
-	if (has_upstream)
-		git_branch_delete(ref);
-	else
-		git_reference_delete(ref);
+	if (git_reference_lookup(&ref, repo, refname) == 0)
+		delete_branch_ref(repo, ref, branch);
 	git_reference_free(ref);
 	git_error_clear();
+	free(refname);
 }
 
 /* The crash tests stop a checkout half way (pause point "worktree-checkout"). */
@@ -1011,7 +1030,7 @@ rollback:
 	rm_rf(staging);
 	rm_rf(admin);
 	if (created_branch)
-		delete_branch(repo, refname, origin == WT_REMOTE_BRANCH);
+		delete_branch(repo, branch);
 out:
 	git_commit_free(commit);
 	git_reference_free(head);
@@ -1717,9 +1736,7 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 		free(where);
 		goto out;
 	}
-	/* git_branch_delete: the upstream settings of a branch made from
-	 * origin/<branch> go with it */
-	gr = git_branch_delete(ref);
+	gr = delete_branch_ref(repo, ref, branch);
 	if (gr < 0)
 		r = git_fail(cause, git_errno(gr), "cannot delete branch '%s'", branch);
 	else
