@@ -192,12 +192,10 @@ int cgroup_make(const char *path)
 	return mkdir_p(path, 0755);
 }
 
-int cgroup_procs_fd(const char *path)
+int cgroup_dir_fd(const char *path)
 {
-	char *f = path_join(path, "cgroup.procs");
-	int fd = open(f, O_WRONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-	free(f);
 	return fd < 0 ? -errno : fd;
 }
 

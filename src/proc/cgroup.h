@@ -31,9 +31,9 @@ int cgroup_mount_parse(char *text, char **ret);
 bool cgroup_path_valid(const char *path, const char *root_id, const char *slug, bool leaf);
 /* mkdir -p path (0755). */
 int cgroup_make(const char *path);
-/* An O_WRONLY close-on-exec fd on path/cgroup.procs: a child writes "0" to
- * it between fork and exec to enter the cgroup (spawn_opts.cgroup_fd). */
-int cgroup_procs_fd(const char *path);
+/* A close-on-exec fd on the cgroup directory path, for spawn_opts.cgroup_fd:
+ * the child is made inside it (or enters it between fork and exec). */
+int cgroup_dir_fd(const char *path);
 /* Move pid into path. */
 int cgroup_attach(const char *path, pid_t pid);
 /* Every pid in path and its descendants (*v: caller frees; may be NULL).

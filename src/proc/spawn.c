@@ -9,6 +9,9 @@
  * Sharing memory means the child must only read what we prepared and make raw,
  * async-signal-safe system calls: no allocation, no stdio, no locks.
  *
+ * A child that starts in a cgroup is made by clone3(CLONE_INTO_CGROUP)
+ * instead, as a fork: see clone_into_cgroup.
+ *
  * We block every signal around clone so that none of our handlers can run in
  * the child; the child sets every disposition to default and empties its mask
  * (signals_reset_for_exec), enters its own session or process group when
@@ -50,10 +53,11 @@ struct child_ctx {
 	const struct spawn_opts *o;
 	char *const *cands; /* NULL-terminated candidate paths for execve */
 	char *const *envp;
-	int fds[3];   /* sources for 0, 1, 2 */
-	int errfd;    /* write end of the error pipe, close-on-exec */
-	pid_t parent; /* our pid, to detect that we died before PDEATHSIG was set */
-	long fd_max;  /* fallback bound when close_range is missing */
+	int fds[3];     /* sources for 0, 1, 2 */
+	int errfd;      /* write end of the error pipe, close-on-exec */
+	pid_t parent;   /* our pid, to detect that we died before PDEATHSIG was set */
+	long fd_max;    /* fallback bound when close_range is missing */
+	bool in_cgroup; /* made inside o->cgroup_fd's cgroup (clone3) */
 };
 
 /* The child must not be instrumented: it runs on a stack the sanitizers do
@@ -102,10 +106,15 @@ CHILD_CODE static int child_main(void *arg)
 	 * here. Default dispositions first, then the empty mask. */
 	signals_reset_for_exec();
 
-	/* Into the service's cgroup first: whatever it starts from now on is
-	 * contained there. */
-	if (o->cgroup_fd > 0 && write(o->cgroup_fd, "0", 1) < 0)
-		child_fail(errfd, SPAWN_STAGE_CGROUP, errno);
+	/* Into the service's cgroup first, unless it was born there: whatever
+	 * it starts from now on is contained there. */
+	if (o->cgroup_fd > 0 && !c->in_cgroup) {
+		int procs = openat(o->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+
+		if (procs < 0 || write(procs, "0", 1) < 0)
+			child_fail(errfd, SPAWN_STAGE_CGROUP, errno);
+		close(procs);
+	}
 	if (o->new_session) {
 		if (setsid() < 0)
 			child_fail(errfd, SPAWN_STAGE_SETSID, errno);
@@ -212,6 +221,53 @@ static void candidates_build(const struct spawn_opts *o, char *const *envp, stru
 	}
 }
 
+/* struct clone_args of <linux/sched.h> up to cgroup (CLONE_ARGS_SIZE_VER2),
+ * whose header clashes with glibc's <sched.h>. */
+struct clone3_args {
+	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+	uint64_t set_tid, set_tid_size, cgroup;
+};
+#define SPAWN_CLONE_INTO_CGROUP 0x200000000ULL
+
+/*
+ * The child made inside the cgroup of cgroup_fd: clone3(CLONE_INTO_CGROUP).
+ * Entering it afterwards, by a write to cgroup.procs, takes the cgroup
+ * core's thread-group lock for writing, which waits for an RCU grace period
+ * (4-20 ms on the benchmark machine, at every start and restart of a
+ * service: bench/README.md, services); being born there does not. clone3
+ * cannot run the child on a stack of ours without assembly, so this child
+ * is a fork (a copy-on-write copy of our memory, which the shim keeps small)
+ * and runs child_main on its copy of our stack. The pid; -errno when clone3
+ * or CLONE_INTO_CGROUP is refused (an older kernel, a v1-only cgroup), and
+ * then the caller makes the child the usual way.
+ */
+static bool clone3_refused;
+
+void spawn_cgroup_by_write(bool on)
+{
+	clone3_refused = on;
+}
+
+static pid_t clone_into_cgroup(struct child_ctx *c)
+{
+	struct clone3_args a = {.flags = SPAWN_CLONE_INTO_CGROUP,
+				.exit_signal = SIGCHLD,
+				.cgroup = (uint64_t)c->o->cgroup_fd};
+	long pid;
+
+	if (clone3_refused)
+		return -ENOSYS;
+	c->in_cgroup = true;
+	pid = syscall(SYS_clone3, &a, sizeof(a));
+	if (pid == 0)
+		child_main(c); /* does not return */
+	if (pid > 0)
+		return (pid_t)pid;
+	c->in_cgroup = false;
+	clone3_refused = errno == ENOSYS || errno == E2BIG;
+	return -errno;
+}
+
 static long fd_max_get(void)
 {
 	struct rlimit rl;
@@ -277,8 +333,10 @@ int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
 	 * (CLONE_VFORK suspends us until then). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD,
-		    &c);
+	pid = o->cgroup_fd > 0 ? clone_into_cgroup(&c) : -1;
+	if (pid < 0)
+		pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE,
+			    CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
 	r = pid < 0 ? -errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	munmap(stack, CHILD_STACK_SIZE);

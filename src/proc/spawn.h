@@ -37,8 +37,9 @@ struct spawn_opts {
 	bool ctty;         /* with new_session: stdin (a terminal) becomes the
 			    * controlling terminal, the child its foreground group */
 	int pdeath_sig;    /* 0, or a signal the child gets when we die */
-	int cgroup_fd;     /* 0: none; else an fd on a cgroup.procs (cgroup_procs_fd)
-			    * that the child enters before anything else */
+	int cgroup_fd;     /* 0: none; else an fd on a cgroup v2 directory
+			    * (cgroup_dir_fd) that the child starts in, or
+			    * enters before anything else */
 	/* set_user: the child drops to uid, gid and groups[0..n_groups)
 	 * after its chdir (made with our rights) and before its parent-death
 	 * signal is set (a change of credentials clears that). */
@@ -68,6 +69,11 @@ struct spawn_error {
  * spawn_start exits, not only the process. */
 int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
 		struct spawn_error *ret_err);
+
+/* Enter cgroup_fd's cgroup by a write to its cgroup.procs between fork and
+ * exec, as on a kernel without clone3's CLONE_INTO_CGROUP, instead of being
+ * made inside it: for the tests of that path. */
+void spawn_cgroup_by_write(bool on);
 /* "exec", "chdir"... for messages. */
 const char *spawn_stage_name(enum spawn_stage s);
 /* "cannot run 'x': No such file or directory" style text for a failure. The

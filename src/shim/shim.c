@@ -523,7 +523,7 @@ static void start_service(struct shim *s)
 		return;
 	}
 	if (s->st.cgroup[0]) {
-		cgfd = cgroup_procs_fd(s->st.cgroup);
+		cgfd = cgroup_dir_fd(s->st.cgroup);
 		if (cgfd < 0) {
 			log_line(s, "cannot enter the cgroup %s (%s): contained by the shim alone",
 				 s->st.cgroup, strerror(-cgfd));

@@ -149,7 +149,7 @@ int hooks_run(const char *command, const char *cwd, char *const *envp, const cha
 	}
 	/* In the session's cgroup: what the hook leaves behind is the session's
 	 * and goes with it. */
-	if (cgroup && cgroup_make(cgroup) == 0 && (cgfd = cgroup_procs_fd(cgroup)) > 0)
+	if (cgroup && cgroup_make(cgroup) == 0 && (cgfd = cgroup_dir_fd(cgroup)) > 0)
 		o.cgroup_fd = cgfd;
 	if (h.out) {
 		if (pipe2(pipefd, O_CLOEXEC) < 0) {

@@ -834,7 +834,7 @@ static void test_cgroup_stop_catches_escapee(void)
 	ASSERT_OK(cgroup_make(path));
 	ASSERT_EQ_INT(cgroup_populated(path), 0);
 	ASSERT_OK(prctl(PR_SET_CHILD_SUBREAPER, 1)); /* the escapee lands here, not in init */
-	fd = cgroup_procs_fd(path);
+	fd = cgroup_dir_fd(path);
 	ASSERT_OK(fd);
 	make_pipe(p);
 	spawned = spawn_helper("escape", NULL, p[1], fd);
