@@ -181,7 +181,10 @@ static int setup(struct cmd_ctx *ctx, unsigned flags)
 	}
 	if (!(flags & (CMD_REPO | CMD_CONFIG | CMD_STATE)))
 		return 0;
-	worktree_lib_init();
+	if (flags & CMD_GIT)
+		worktree_lib_init_async();
+	/* libgit2 itself is initialised by the first call that needs it: finding
+	 * the repository usually does not (worktree_locate) */
 	r = worktree_locate(ctx->cwd, &ctx->loc, &cause);
 	if (r < 0) {
 		out_error("%s; run berth inside your project's git repository", cause);

@@ -34,6 +34,8 @@ enum cmd_flags {
 	CMD_CONFIG_OPTIONAL = 1 << 3, /* with CMD_CONFIG: a missing file is not an error */
 	CMD_STATE_RO = 1 << 4,        /* with CMD_STATE: only reads it, never creates it */
 	CMD_HIDDEN = 1 << 5,          /* not listed by `berth --help` (__complete) */
+	CMD_GIT = 1 << 6,             /* works on worktrees and branches: libgit2's set-up
+				       * (5-12 ms) starts at once, beside the rest */
 };
 
 /* How a command takes the session it changes (own.c). */

@@ -407,7 +407,7 @@ const struct cmd_entry cmd_down_entry = {
 		"Branches are kept, but for one an interrupted `up` created that has no commit\n"
 		"of its own. A worktree berth did not create (adopted with `berth up` inside it)\n"
 		"is kept.\n",
-	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_CONFIG_OPTIONAL | CMD_STATE | CMD_GIT,
 	.owner = OWNER_TAKE,
 	.exec = cmd_down_exec,
 };

@@ -962,7 +962,7 @@ const struct cmd_entry cmd_up_entry = {
 		"session's worktree, resumes it.\n"
 		"A branch name becomes the session name by lowercasing and mapping other "
 		"characters to '-'.\n",
-	.flags = CMD_CONFIG | CMD_STATE,
+	.flags = CMD_CONFIG | CMD_STATE | CMD_GIT,
 	.owner = OWNER_RESERVE,
 	.exec = cmd_up_exec,
 };

@@ -17,6 +17,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -31,10 +33,37 @@
 #define GITFILE_MAX 4096
 #define ENV_FILE_MAX (64u << 20)
 
-static bool lib_initialised;
+static bool lib_initialised, init_pending;
+static pthread_t init_thread;
+
+static void *init_main(void *arg)
+{
+	(void)arg;
+	git_libgit2_init();
+	return NULL;
+}
+
+void worktree_lib_init_async(void)
+{
+	sigset_t all, old;
+
+	if (lib_initialised || init_pending)
+		return;
+	/* no signal for that thread: the handlers and signalfd stay the
+	 * main thread's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	init_pending = pthread_create(&init_thread, NULL, init_main, NULL) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
 
 void worktree_lib_init(void)
 {
+	if (init_pending) {
+		pthread_join(init_thread, NULL);
+		init_pending = false;
+		lib_initialised = true;
+	}
 	if (lib_initialised)
 		return;
 	git_libgit2_init();
@@ -43,6 +72,8 @@ void worktree_lib_init(void)
 
 void worktree_lib_shutdown(void)
 {
+	if (init_pending)
+		worktree_lib_init(); /* a pending one ends first */
 	if (!lib_initialised)
 		return;
 	git_libgit2_shutdown();
@@ -273,6 +304,168 @@ static int open_main_locked(const char *main_root, git_repository **ret, char **
 	return lock;
 }
 
+/* ---- locating the repository without libgit2 ----
+ *
+ * git_libgit2_init() parses the whole CA bundle with mbedTLS (5-12 ms on
+ * the benchmark machine: bench/README.md): ls, status, env and the rest
+ * would pay it only to find the repository. The plain layouts are read
+ * directly: a main worktree with its .git directory, and a linked worktree
+ * whose .git file names <main>/.git/worktrees/<name>. Anything else
+ * (core.worktree or an include in the config, a bare repository, one owned
+ * by another user, a submodule or a separate git directory, a filesystem
+ * boundary on the way up) goes to libgit2, which decides as before.
+ */
+
+static int read_gitfile(const char *file, char **ret);
+
+/* gitdir's config changes nothing of the layout: no "worktree" key, no
+ * include, "bare" false or absent. */
+static bool config_plain(const char *gitdir)
+{
+	char *path = path_join(gitdir, "config"), *text = NULL, *save = NULL, *line;
+	size_t len = 0;
+	bool plain;
+
+	plain = read_file(path, 1 << 20, &text, &len) == 0 && strlen(text) == len;
+	for (line = plain ? strtok_r(text, "\n", &save) : NULL; plain && line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *k = line + strspn(line, " \t"), *v;
+
+		if (strcasestr(k, "worktree") || strcasestr(k, "include")) {
+			plain = false;
+		} else if (!strncasecmp(k, "bare", 4) && strchr(" \t=", k[4])) {
+			v = strchr(k, '=');
+			plain = v && !strncasecmp(v + 1 + strspn(v + 1, " \t"), "false", 5);
+		}
+	}
+	free(text);
+	free(path);
+	return plain;
+}
+
+/* gitdir is a git directory of ours: its HEAD, objects and refs, owned by
+ * us. */
+static bool gitdir_plain(const char *gitdir)
+{
+	static const char *const parts[] = {"HEAD", "objects", "refs"};
+	struct stat st;
+	bool ok = stat(gitdir, &st) == 0 && st.st_uid == geteuid();
+
+	for (size_t i = 0; ok && i < ARRAY_SIZE(parts); i++) {
+		char *p = path_join(gitdir, parts[i]);
+
+		ok = lstat(p, &st) == 0;
+		free(p);
+	}
+	return ok;
+}
+
+/* The branch HEAD of gitdir (HEAD itself: a linked worktree's own) points
+ * at, NULL when detached or elsewhere. */
+static char *head_file_branch(const char *gitdir)
+{
+	char *path = path_join(gitdir, "HEAD"), *text = NULL, *ret = NULL;
+	size_t len = 0;
+
+	if (read_file(path, 4096, &text, &len) == 0 && strlen(text) == len &&
+	    !strncmp(text, "ref: refs/heads/", 16)) {
+		text[strcspn(text, "\r\n")] = '\0';
+		if (text[16])
+			ret = xstrdup(text + 16);
+	}
+	free(text);
+	free(path);
+	return ret;
+}
+
+/* The repository of the worktree at top (canonical) whose .git is a file:
+ * true with ret filled for a linked worktree of a plain main worktree. */
+static bool locate_linked(const char *top, const char *dotgit, struct repo_location *ret)
+{
+	char *admin = NULL, *file = NULL, *text = NULL, *common = NULL, *raw = NULL;
+	char *main_root = NULL, *main_git = NULL;
+	size_t len = 0;
+	bool ok = false;
+	struct stat st;
+
+	if (read_gitfile(dotgit, &admin) < 0)
+		return false;
+	file = path_join(admin, "commondir");
+	if (read_file(file, 4096, &text, &len) < 0 || strlen(text) != len)
+		goto out;
+	text[strcspn(text, "\r\n")] = '\0';
+	raw = path_join(admin, text);
+	common = path_canonical(raw);
+	if (!common || strcmp(base_of(common), ".git") || !gitdir_plain(common) ||
+	    !config_plain(common))
+		goto out;
+	free(file);
+	file = path_join(admin, "HEAD");
+	if (lstat(file, &st) < 0 || !S_ISREG(st.st_mode))
+		goto out;
+	/* the main worktree holds that very git directory */
+	main_root = path_dir(common);
+	main_git = path_join(main_root, ".git");
+	if (lstat(main_git, &st) < 0 || !S_ISDIR(st.st_mode))
+		goto out;
+	ret->main_root = main_root;
+	ret->current = xstrdup(top);
+	ret->in_linked = true;
+	ret->current_branch = head_file_branch(admin);
+	main_root = NULL;
+	ok = true;
+out:
+	free(main_git);
+	free(main_root);
+	free(common);
+	free(raw);
+	free(text);
+	free(file);
+	free(admin);
+	return ok;
+}
+
+/* The plain layouts only; false: ask libgit2 (nothing is filled). */
+static bool locate_plain(const char *cdir, struct repo_location *ret)
+{
+	char *d = xstrdup(cdir);
+	struct stat st;
+	dev_t dev;
+	bool ok = false;
+
+	if (stat(d, &st) < 0)
+		goto out;
+	dev = st.st_dev;
+	for (;;) {
+		char *dotgit = path_join(d, ".git"), *up;
+
+		if (lstat(dotgit, &st) == 0) {
+			if (S_ISDIR(st.st_mode) && gitdir_plain(dotgit) && config_plain(dotgit)) {
+				ret->main_root = xstrdup(d);
+				ret->current = xstrdup(d);
+				ret->in_linked = false;
+				ret->current_branch = head_file_branch(dotgit);
+				ok = true;
+			} else if (S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+				ok = locate_linked(d, dotgit, ret);
+			}
+			free(dotgit);
+			goto out;
+		}
+		free(dotgit);
+		if (errno != ENOENT || !strcmp(d, "/"))
+			goto out;
+		up = path_dir(d);
+		free(d);
+		d = up;
+		if (stat(d, &st) < 0 || st.st_dev != dev)
+			goto out;
+	}
+out:
+	free(d);
+	return ok;
+}
+
 int worktree_locate(const char *dir, struct repo_location *ret, char **cause)
 {
 	git_repository *repo = NULL, *main = NULL, *check = NULL;
@@ -280,10 +473,14 @@ int worktree_locate(const char *dir, struct repo_location *ret, char **cause)
 	const char *workdir;
 	int gr, r = 0;
 
-	worktree_lib_init();
 	cdir = path_canonical(dir);
 	if (!cdir)
 		return fail(cause, -errno, "cannot resolve '%s': %s", dir, strerror(errno));
+	if (locate_plain(cdir, ret)) {
+		free(cdir);
+		return 0;
+	}
+	worktree_lib_init();
 	gr = git_repository_open_ext(&repo, cdir, 0, NULL);
 	if (gr == GIT_ENOTFOUND) {
 		r = fail(cause, -ENOENT, "not inside a git repository");
@@ -1712,6 +1909,7 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 	bool stale = false;
 	int r = 0, gr, lock = -1;
 
+	worktree_lib_init();
 	/* under the repository lock: no `up` may check the branch out meanwhile */
 	lock = open_main_locked(main_root, &repo, cause);
 	if (lock < 0) {

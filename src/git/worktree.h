@@ -11,8 +11,12 @@
 
 #include "util/strvec.h"
 
-/* Initialise libgit2 once per process (idempotent), and shut it down. */
+/* Initialise libgit2 once per process (idempotent), and shut it down. Every
+ * function below that needs libgit2 calls worktree_lib_init itself. */
 void worktree_lib_init(void);
+/* Start that initialisation in a thread of its own (signals blocked), for a
+ * command that will need libgit2 soon; worktree_lib_init waits for it. */
+void worktree_lib_init_async(void);
 void worktree_lib_shutdown(void);
 
 struct repo_location {

@@ -317,6 +317,49 @@ static void test_locate_bare_repo(void)
 	finish();
 }
 
+/* Layouts the direct reading leaves to libgit2, which must still decide:
+ * core.worktree names the working tree elsewhere; the same seen from a
+ * linked worktree; core.bare set; a .git directory bare inside (core.bare
+ * through an included file). */
+static void test_locate_layouts_left_to_libgit2(void)
+{
+	char *dir = fresh_dir(), *root = make_repo(), *elsewhere = path_join(dir, "tree");
+	char *wt = path_join(dir, "wt"), *inc = path_join(dir, "bare.inc"), *cwt = NULL;
+	struct repo_location loc;
+	char *cause = NULL;
+
+	ASSERT_OK(mkdir_p(elsewhere, 0755));
+	cwt = path_canonical(elsewhere);
+	GIT_OK(root, "worktree", "add", "-q", "-b", "side", wt);
+	GIT_OK(root, "config", "core.worktree", cwt);
+	ASSERT_OK(worktree_locate(root, &loc, &cause));
+	ASSERT_STREQ(loc.main_root, cwt);
+	repo_location_finish(&loc);
+	GIT_OK(root, "config", "--unset", "core.worktree");
+	ASSERT_OK(worktree_locate(wt, &loc, &cause));
+	ASSERT_STREQ(loc.main_root, root);
+	ASSERT_STREQ(loc.current_branch, "side");
+	repo_location_finish(&loc);
+	write_str(inc, "[core]\n\tbare = true\n");
+	GIT_OK(root, "config", "include.path", inc);
+	ASSERT_EQ_INT(worktree_locate(root, &loc, &cause), -EINVAL);
+	ASSERT_CONTAINS(cause, "bare repository");
+	free(cause);
+	cause = NULL;
+	GIT_OK(root, "config", "--unset", "include.path");
+	GIT_OK(root, "config", "core.bare", "true");
+	ASSERT_EQ_INT(worktree_locate(root, &loc, &cause), -EINVAL);
+	ASSERT_CONTAINS(cause, "bare repository");
+	free(cause);
+	free(cwt);
+	free(inc);
+	free(wt);
+	free(elsewhere);
+	free(root);
+	free(dir);
+	finish();
+}
+
 /* The main checkout's .git is a file (git init --separate-git-dir). */
 static void test_locate_gitfile_main(void)
 {
@@ -1643,6 +1686,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_locate_unborn_repo),
 	TAP_TEST(test_locate_bare_repo),
 	TAP_TEST(test_locate_gitfile_main),
+	TAP_TEST(test_locate_layouts_left_to_libgit2),
 	TAP_TEST(test_branch_check_accepts),
 	TAP_TEST(test_branch_check_rejects),
 	TAP_TEST(test_create_new_branch),
