@@ -233,7 +233,7 @@ struct clone3_args {
  * The child made inside the cgroup of cgroup_fd: clone3(CLONE_INTO_CGROUP).
  * Entering it afterwards, by a write to cgroup.procs, takes the cgroup
  * core's thread-group lock for writing, which waits for an RCU grace period
- * (4-20 ms on the benchmark machine, at every start and restart of a
+ * (about 10 ms on the benchmark machine, at every start and restart of a
  * service: bench/README.md, services); being born there does not. clone3
  * cannot run the child on a stack of ours without assembly, so this child
  * is a fork (a copy-on-write copy of our memory, which the shim keeps small)
