@@ -32,7 +32,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import die as _die, fmt, listening_ports, med, ms, now  # noqa: E402
+from benchlib import die as _die, fmt, listening_ports, med, ms, now, scratch_env  # noqa: E402
 from benchlib import timed_lines as _timed_lines  # noqa: E402
 
 
@@ -52,22 +52,8 @@ READY_TIMEOUT = 60.0  # seconds, for the direct wait (berth's default ready_time
 DIRECT_TICK = 0.01  # the direct wait's pause between two failed tries
 STOP_GRACE_S = 1  # the repositories' stop_grace; the direct down gives compose the same
 
-ENV = dict(os.environ)
-ENV.update(
-    HOME=os.path.join(WORK, "home"),
-    XDG_CONFIG_HOME=os.path.join(WORK, "home/.config"),
-    XDG_DATA_HOME=os.path.join(WORK, "home/.local/share"),
-    XDG_STATE_HOME=os.path.join(WORK, "home/.local/state"),
-    XDG_CACHE_HOME=os.path.join(WORK, "home/.cache"),
-    XDG_RUNTIME_DIR=RUNTIME,
-    GIT_CONFIG_NOSYSTEM="1",
-    GIT_AUTHOR_NAME="berth-bench",
-    GIT_AUTHOR_EMAIL="bench@berth.invalid",
-    GIT_COMMITTER_NAME="berth-bench",
-    GIT_COMMITTER_EMAIL="bench@berth.invalid",
-    NO_COLOR="1",
-    LC_ALL="C",
-)
+# BENCH_TAG is the run's own (a compose project prefix), not the work dir
+ENV = scratch_env(WORK, RUNTIME, tag=False)
 
 # The docker services: (name, container port, berth's host_port). Slot 1 is
 # host_port + 1 (port_search_range = 1 keeps a taken port from moving far).

@@ -29,6 +29,10 @@
 # scratch directory (repositories, HOME, XDG_RUNTIME_DIR) too.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by benchlib.sh: its messages start "compose: "
+bench=compose
+# shellcheck source=bench/benchlib.sh disable=SC1091
+. "$here/bench/benchlib.sh"
 build=${1:-build}
 [ $# -gt 0 ] && shift
 case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
@@ -40,12 +44,7 @@ for b in "$@"; do
   case $b in /*) bdirs="$bdirs $b" ;; *) bdirs="$bdirs $here/$b" ;; esac
 done
 for d in $bdirs; do
-  for f in "$d/berth" "$d/berth-shim"; do
-    if [ ! -x "$f" ]; then
-      echo "compose: $f is missing; build first: ninja -C $d" >&2
-      exit 1
-    fi
-  done
+  need_built "$d" "$d/berth" "$d/berth-shim"
 done
 
 # --- scratch directory and cleanup -----------------------------------------

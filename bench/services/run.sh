@@ -29,6 +29,10 @@
 # the reason.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by benchlib.sh: its messages start "services: "
+bench=services
+# shellcheck source=bench/benchlib.sh disable=SC1091
+. "$here/bench/benchlib.sh"
 build=${1:-build}
 case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
 RUNS=${RUNS:-10}
@@ -41,12 +45,7 @@ part() { case " $BENCH_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 BENCH_BERTH=$bdir/berth
 BENCH_LISTEN=$bdir/tests/berth-test-listen
 DEATHLAT=$bdir/bench/bench_deathlat
-for f in "$BENCH_BERTH" "$bdir/berth-shim" "$BENCH_LISTEN" "$DEATHLAT"; do
-  if [ ! -x "$f" ]; then
-    echo "services: $f is missing; build first: ninja -C $bdir" >&2
-    exit 1
-  fi
-done
+need_built "$bdir" "$BENCH_BERTH" "$bdir/berth-shim" "$BENCH_LISTEN" "$DEATHLAT"
 export BENCH_BERTH BENCH_LISTEN
 BENCH_BERTH_BASE=
 if [ -n "${BENCH_BASE:-}" ]; then
@@ -61,16 +60,6 @@ fi
 export BENCH_BERTH_BASE
 
 # --- peers, and tmux for runner = tmux -------------------------------------
-root=no
-[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && root=yes
-apt_install() {
-  [ $root = yes ] || return 1
-  echo "services: apt-get install $*" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null 2>&1 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; }
-}
-
 # tmux's version ("3.3a") when it is 3.2 or later, as berth's tmux runner needs
 tmux_recent() {
   v=$(tmux -V 2>/dev/null | sed -n 's/^tmux //p')
@@ -101,51 +90,19 @@ BENCH_PM2=${BENCH_PM2:-}
 BENCH_PM2_WHY=
 pm2_prefix=$bdir/bench-peers/pm2
 if [ -z "$BENCH_PM2" ] && { part 4 || part 5; }; then
-  if [ -x "$pm2_prefix/node_modules/.bin/pm2" ]; then
-    BENCH_PM2=$pm2_prefix/node_modules/.bin/pm2
-  else
-    command -v npm >/dev/null 2>&1 || apt_install npm
-    if command -v npm >/dev/null 2>&1; then
-      echo "services: npm install pm2 into $pm2_prefix" >&2
-      mkdir -p "$pm2_prefix" &&
-        { [ -f "$pm2_prefix/package.json" ] ||
-            echo '{"name": "berth-bench-peers", "private": true}' >"$pm2_prefix/package.json"; } &&
-        (cd "$pm2_prefix" && npm install --no-audit --no-fund --loglevel=error pm2 >/dev/null 2>&1)
-      if [ -x "$pm2_prefix/node_modules/.bin/pm2" ]; then
-        BENCH_PM2=$pm2_prefix/node_modules/.bin/pm2
-      else
-        BENCH_PM2_WHY="npm install pm2 failed"
-      fi
-    else
-      BENCH_PM2_WHY="no npm, and it cannot be installed (needs root and apt-get)"
-    fi
-  fi
+  pm2_install "$pm2_prefix"
 fi
-pm2_version=
-if [ -n "$BENCH_PM2" ]; then
-  # `pm2 --version` would start a daemon: read the package instead
-  pm2_version=$(node -p "require('$(dirname "$(readlink -f "$BENCH_PM2")")/../package.json').version" 2>/dev/null)
-fi
+pm2_version=$(pm2_pkg_version)
 
 BENCH_SUPERVISORD=${BENCH_SUPERVISORD:-$(command -v supervisord 2>/dev/null)}
 BENCH_SUP_WHY=
 if [ -z "$BENCH_SUPERVISORD" ] && { part 4 || part 5; }; then
-  apt_install supervisor
-  BENCH_SUPERVISORD=$(command -v supervisord 2>/dev/null)
-  [ -n "$BENCH_SUPERVISORD" ] ||
-    BENCH_SUP_WHY="not installed, and apt-get install supervisor failed or needs root"
+  supervisord_install
 fi
 export BENCH_PM2 BENCH_PM2_WHY BENCH_SUPERVISORD BENCH_SUP_WHY
 
 # --- scratch directory and cleanup -----------------------------------------
-BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-svc.XXXXXX") || exit 1
-export BENCH_WORK
-mkdir -p "$BENCH_WORK/home"
-# berth's XDG_RUNTIME_DIR: short and private, for the tmux runner's socket
-# ($XDG_RUNTIME_DIR/berth/<root id>, at most 107 bytes)
-BENCH_RUNTIME=$(mktemp -d /tmp/bb.XXXXXX) || { rm -rf "$BENCH_WORK"; exit 1; }
-chmod 700 "$BENCH_RUNTIME"
-export BENCH_RUNTIME
+scratch_dirs svc bb
 py="python3 $here/bench/services/svcbench.py"
 cleaned=no
 cleanup() {
@@ -162,9 +119,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- the run ---------------------------------------------------------------
-buildtype=$(python3 -c 'import json, sys
-print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"][0])' \
-  "$bdir/meson-info/intro-buildoptions.json" 2>/dev/null)
+buildtype=$(buildtype "$bdir")
 echo "# berth services benchmark"
 echo
 tools=

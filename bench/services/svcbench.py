@@ -34,7 +34,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import answering, die as _die, fmt, listening_ports, med, ms, now, timed_lines  # noqa: E402
+from benchlib import alive, answering, die as _die, fmt, kill_pids, kill_tagged  # noqa: E402
+from benchlib import listener_pids, listening_ports, med, ms, now, run_logged  # noqa: E402
+from benchlib import scratch_env, sessions_down, spawn as _spawn, timed_lines  # noqa: E402
+from benchlib import supervisor_conf as benchlib_supervisor_conf, wait_until as _wait_until  # noqa: E402
 
 
 def die(msg):
@@ -53,112 +56,18 @@ COLD_RUNS = int(os.environ.get("COLD_RUNS", "5"))
 SURVIVOR_WAIT = 1.0  # survivors are counted this long after the stop returned
 TICK = 0.0005
 
-ENV = dict(os.environ)
-ENV["BENCH_TAG"] = WORK
-ENV.update(
-    HOME=os.path.join(WORK, "home"),
-    XDG_CONFIG_HOME=os.path.join(WORK, "home/.config"),
-    XDG_DATA_HOME=os.path.join(WORK, "home/.local/share"),
-    XDG_STATE_HOME=os.path.join(WORK, "home/.local/state"),
-    XDG_CACHE_HOME=os.path.join(WORK, "home/.cache"),
-    XDG_RUNTIME_DIR=RUNTIME,
-    PM2_HOME=os.path.join(WORK, "pm2home"),
-    GIT_CONFIG_NOSYSTEM="1",
-    GIT_AUTHOR_NAME="berth-bench",
-    GIT_AUTHOR_EMAIL="bench@berth.invalid",
-    GIT_COMMITTER_NAME="berth-bench",
-    GIT_COMMITTER_EMAIL="bench@berth.invalid",
-    NO_COLOR="1",
-    LC_ALL="C",
-)
-
-
-
-
-
-
-
-
-
-
+ENV = scratch_env(WORK, RUNTIME, pm2=True)
 
 
 # ---------------------------------------------------------------------------
-# Processes and ports, observed from outside.
-
-
-
-def alive(pid):
-    """A live process (gone and zombie both count as dead)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def listener_pids(ports):
-    """Pids of berth-test-listen processes serving one of PORTS."""
-    want = {str(p) for p in ports}
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if len(argv) >= 2 and argv[0].endswith(b"berth-test-listen") and \
-                argv[1].decode(errors="replace") in want:
-            out.append(int(d))
-    return out
-
-
-def tagged_pids():
-    me = os.getpid()
-    tag = ("BENCH_TAG=" + WORK).encode()
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            with open("/proc/%s/environ" % d, "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if tag in env and alive(int(d)):
-            out.append(int(d))
-    return out
-
-
-def kill_pids(pids, sig=signal.SIGKILL):
-    for p in pids:
-        try:
-            os.kill(p, sig)
-        except OSError:
-            pass
-
+# Commands (processes and ports come from benchlib).
 
 def spawn(argv, cwd=None, log=None, env=None, **kw):
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    try:
-        return subprocess.Popen(argv, cwd=cwd, env=env or ENV, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, **kw)
-    finally:
-        if log:
-            out.close()
+    return _spawn(argv, env or ENV, cwd=cwd, log=log, **kw)
 
 
 def run(argv, cwd=None, log=None, check=True):
-    p = spawn(argv, cwd=cwd, log=log)
-    rc = p.wait()
-    if check and rc != 0:
-        tail = ""
-        if log and os.path.exists(log):
-            tail = open(log, errors="replace").read()[-2000:]
-        die("%s exited %d\n%s" % (" ".join(argv), rc, tail))
-    return rc
+    return run_logged("svcbench", argv, ENV, cwd=cwd, log=log, check=check)
 
 
 def timed(argv, cwd=None, log=None):
@@ -498,11 +407,7 @@ def cmd_fail():
 # 4. Peers: 5 listeners under berth, a shell, pm2, supervisord.
 
 def wait_until(cond, what, timeout=60.0):
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            die("timed out waiting for " + what)
-        time.sleep(TICK)
+    return _wait_until("svcbench", cond, what, timeout, TICK)
 
 
 def cycle(ports, start, stop, cli_start=True, cli_stop=True):
@@ -595,23 +500,11 @@ def bench_interleaved(systems):
 
 
 def supervisor_conf(d, ports, autostart):
-    os.makedirs(d, exist_ok=True)
-    conf = os.path.join(d, "supervisord.conf")
-    lines = [
-        "[unix_http_server]", "file=%s/sock" % d, "",
-        "[supervisord]", "logfile=%s/supervisord.log" % d, "pidfile=%s/supervisord.pid" % d,
-        "childlogdir=%s" % d, "nodaemon=true", "",
-        "[rpcinterface:supervisor]",
-        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-        "[supervisorctl]", "serverurl=unix://%s/sock" % d, "",
-    ]
-    for k, port in enumerate(ports, 1):
-        lines += ["[program:svc%d]" % k, "command=%s %d" % (LISTEN, port),
-                  "autostart=%s" % ("true" if autostart else "false"),
-                  "stdout_logfile=%s/svc%d.log" % (d, k), "redirect_stderr=true", ""]
-    with open(conf, "w") as f:
-        f.write("\n".join(lines))
-    return conf
+    return benchlib_supervisor_conf(d, [
+        ("svc%d" % k, ["command=%s %d" % (LISTEN, port),
+                       "autostart=%s" % ("true" if autostart else "false"),
+                       "stdout_logfile=%s/svc%d.log" % (d, k), "redirect_stderr=true"])
+        for k, port in enumerate(ports, 1)])
 
 
 def cmd_peers():
@@ -853,35 +746,14 @@ def cmd_restart():
 def cmd_cleanup():
     # sessions first, through berth itself
     if BERTH and os.path.isdir(WORK):
-        for d in sorted(os.listdir(WORK)):
-            repo = os.path.join(WORK, d)
-            if not os.path.isfile(os.path.join(repo, ".berth.ini")):
-                continue
-            r = subprocess.run([BERTH, "ls", "--json"], cwd=repo, env=ENV,
-                               capture_output=True, text=True)
-            try:
-                sessions = json.loads(r.stdout or "[]")
-            except ValueError:
-                sessions = []
-            for s in sessions:
-                subprocess.run([BERTH, "down", "--force", s["slug"]], cwd=repo, env=ENV,
-                               capture_output=True)
+        sessions_down(BERTH, [os.path.join(WORK, d) for d in sorted(os.listdir(WORK))], ENV)
     pm2 = os.environ.get("BENCH_PM2", "")
     for home in ("pm2home", "pm2home-cold"):
         if pm2 and os.path.exists(os.path.join(WORK, home, "pm2.pid")):
             subprocess.run([pm2, "kill"], env=dict(ENV, PM2_HOME=os.path.join(WORK, home)),
                            capture_output=True)
     # then anything still carrying the tag: stop it (no respawn), kill it
-    found = set()
-    for _ in range(20):
-        pids = tagged_pids()
-        if not pids:
-            break
-        found.update(pids)
-        kill_pids(pids, signal.SIGSTOP)
-        kill_pids(pids, signal.SIGKILL)
-        time.sleep(0.05)
-    print(len(found))
+    print(kill_tagged(WORK))
 
 
 def main():

@@ -28,6 +28,10 @@
 # any process still carrying the run's BENCH_TAG, by pid.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by benchlib.sh: its messages start "status: "
+bench=status
+# shellcheck source=bench/benchlib.sh disable=SC1091
+. "$here/bench/benchlib.sh"
 build=${1:-build}
 case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
 SESSIONS=${SESSIONS:-50}
@@ -48,15 +52,6 @@ fi
 export BENCH_BERTH BENCH_BASE_BERTH
 
 # --- tools and peers ---------------------------------------------------------
-root=no
-[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && root=yes
-apt_install() {
-  [ $root = yes ] || return 1
-  echo "status: apt-get install $*" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null 2>&1 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; }
-}
 command -v hyperfine >/dev/null 2>&1 || apt_install hyperfine
 command -v strace >/dev/null 2>&1 || apt_install strace
 BENCH_HYPERFINE=$(command -v hyperfine 2>/dev/null)
@@ -79,50 +74,19 @@ BENCH_PM2=${BENCH_PM2:-}
 BENCH_PM2_WHY=
 pm2_prefix=$bdir/bench-peers/pm2
 if [ -z "$BENCH_PM2" ]; then
-  if [ -x "$pm2_prefix/node_modules/.bin/pm2" ]; then
-    BENCH_PM2=$pm2_prefix/node_modules/.bin/pm2
-  else
-    { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; } || apt_install nodejs npm
-    if command -v npm >/dev/null 2>&1; then
-      echo "status: npm install pm2 into $pm2_prefix" >&2
-      mkdir -p "$pm2_prefix" &&
-        { [ -f "$pm2_prefix/package.json" ] ||
-            echo '{"name": "berth-bench-peers", "private": true}' >"$pm2_prefix/package.json"; } &&
-        (cd "$pm2_prefix" && npm install --no-audit --no-fund --loglevel=error pm2 >/dev/null 2>&1)
-      if [ -x "$pm2_prefix/node_modules/.bin/pm2" ]; then
-        BENCH_PM2=$pm2_prefix/node_modules/.bin/pm2
-      else
-        BENCH_PM2_WHY="npm install pm2 failed"
-      fi
-    else
-      BENCH_PM2_WHY="no npm, and it cannot be installed (needs root and apt-get)"
-    fi
-  fi
+  pm2_install "$pm2_prefix"
 fi
-pm2_version=
-if [ -n "$BENCH_PM2" ]; then
-  # `pm2 --version` would start a daemon: read the package instead
-  pm2_version=$(node -p "require('$(dirname "$(readlink -f "$BENCH_PM2")")/../package.json').version" 2>/dev/null)
-fi
+pm2_version=$(pm2_pkg_version)
 
 BENCH_SUPERVISORD=${BENCH_SUPERVISORD:-$(command -v supervisord 2>/dev/null)}
 BENCH_SUP_WHY=
 if [ -z "$BENCH_SUPERVISORD" ]; then
-  apt_install supervisor
-  BENCH_SUPERVISORD=$(command -v supervisord 2>/dev/null)
-  [ -n "$BENCH_SUPERVISORD" ] ||
-    BENCH_SUP_WHY="not installed, and apt-get install supervisor failed or needs root"
+  supervisord_install
 fi
 export BENCH_PM2 BENCH_PM2_WHY BENCH_SUPERVISORD BENCH_SUP_WHY
 
 # --- scratch directory and cleanup -----------------------------------------
-BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-status.XXXXXX") || exit 1
-export BENCH_WORK
-mkdir -p "$BENCH_WORK/home"
-# berth's XDG_RUNTIME_DIR: short and private, for the tmux runner's socket
-BENCH_RUNTIME=$(mktemp -d /tmp/bs.XXXXXX) || { rm -rf "$BENCH_WORK"; exit 1; }
-chmod 700 "$BENCH_RUNTIME"
-export BENCH_RUNTIME
+scratch_dirs status bs
 py="python3 $here/bench/status/statusbench.py"
 # The driver runs in the background and is waited for, so that a signal to
 # this script runs the trap at once; the trap stops the driver by its pid,

@@ -38,7 +38,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import die as _die, fmt, med, ms, now  # noqa: E402
+from benchlib import alive, die as _die, fmt, kill_tagged, med, ms, now, scratch_env  # noqa: E402
+from benchlib import sessions_down, supervisor_conf, tagged_pids, wait_until as _wait_until  # noqa: E402
 
 
 def die(msg):
@@ -63,25 +64,7 @@ SLEEP = "/bin/sleep"
 LISTEN = os.environ.get("BENCH_LISTEN", "")
 GIVE_UP_S = 120.0
 
-ENV = dict(os.environ)
-ENV["BENCH_TAG"] = WORK
-ENV.update(
-    HOME=os.path.join(WORK, "home"),
-    XDG_CONFIG_HOME=os.path.join(WORK, "home/.config"),
-    XDG_DATA_HOME=os.path.join(WORK, "home/.local/share"),
-    XDG_STATE_HOME=os.path.join(WORK, "home/.local/state"),
-    XDG_CACHE_HOME=os.path.join(WORK, "home/.cache"),
-    XDG_RUNTIME_DIR=RUNTIME,
-    GIT_CONFIG_NOSYSTEM="1",
-    GIT_AUTHOR_NAME="berth-bench",
-    GIT_AUTHOR_EMAIL="bench@berth.invalid",
-    GIT_COMMITTER_NAME="berth-bench",
-    GIT_COMMITTER_EMAIL="bench@berth.invalid",
-    NO_COLOR="1",
-    LC_ALL="C",
-)
-for k in ("SESSIONS", "RUNS", "HF_RUNS"):
-    ENV.pop(k, None)
+ENV = scratch_env(WORK, RUNTIME, drop=("SESSIONS", "RUNS", "HF_RUNS"))
 
 # the repositories: name -> (services per session, runner, listeners); in
 # "listen" the first service of each session listens on its port
@@ -93,39 +76,6 @@ LISTEN_BASE_PORT = 32000
 
 # ---------------------------------------------------------------------------
 # Processes.
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
-
-
-def tagged_pids():
-    me = os.getpid()
-    tag = ("BENCH_TAG=" + WORK).encode()
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            with open("/proc/%s/environ" % d, "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if tag in env and alive(int(d)):
-            out.append(int(d))
-    return out
-
-
-def kill_pids(pids, sig=signal.SIGKILL):
-    for p in pids:
-        try:
-            os.kill(p, sig)
-        except OSError:
-            pass
-
 
 def nprocs():
     return sum(1 for d in os.listdir("/proc") if d.isdigit())
@@ -144,14 +94,7 @@ def run(argv, cwd=None, env=None, check=True, log=None):
 
 
 def wait_until(cond, what, timeout=GIVE_UP_S):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            die("gave up waiting for %s after %.0f s" % (what, timeout))
-        time.sleep(0.05)
+    return _wait_until("statusbench", cond, what, timeout, 0.05)
 
 
 # ---------------------------------------------------------------------------
@@ -205,21 +148,10 @@ def sessions_up(repo, services):
 
 def supervisor_start(n):
     d = os.path.join(WORK, "sup%d" % n)
-    os.makedirs(d)
-    conf = os.path.join(d, "supervisord.conf")
-    lines = [
-        "[unix_http_server]", "file=%s/sock" % d, "",
-        "[supervisord]", "logfile=%s/supervisord.log" % d, "pidfile=%s/supervisord.pid" % d,
-        "childlogdir=%s" % d, "nodaemon=true", "",
-        "[rpcinterface:supervisor]",
-        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-        "[supervisorctl]", "serverurl=unix://%s/sock" % d, "",
-    ]
-    for k in range(1, n + 1):
-        lines += ["[program:p%d]" % k, "command=%s 100000" % SLEEP, "autostart=true",
-                  "startsecs=0", "stdout_logfile=%s/p%d.log" % (d, k), "redirect_stderr=true", ""]
-    with open(conf, "w") as f:
-        f.write("\n".join(lines))
+    conf = supervisor_conf(d, [
+        ("p%d" % k, ["command=%s 100000" % SLEEP, "autostart=true", "startsecs=0",
+                     "stdout_logfile=%s/p%d.log" % (d, k), "redirect_stderr=true"])
+        for k in range(1, n + 1)])
     with open(os.path.join(d, "out.log"), "ab") as out:
         subprocess.Popen([SUPERVISORD, "-c", conf], env=ENV, stdin=subprocess.DEVNULL,
                          stdout=out, stderr=subprocess.STDOUT)
@@ -600,19 +532,8 @@ def cmd_cleanup():
     if not os.path.isdir(WORK):
         print(0)
         return
-    for name in REPOS:
-        repo = os.path.join(WORK, name)
-        if not os.path.isfile(os.path.join(repo, ".berth.ini")) or not BERTH:
-            continue
-        r = subprocess.run([BERTH, "ls", "--json"], cwd=repo, env=ENV, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True)
-        try:
-            sessions = json.loads(r.stdout or "[]")
-        except ValueError:
-            sessions = []
-        for s in sessions:
-            subprocess.run([BERTH, "down", "--force", s["slug"]], cwd=repo, env=ENV,
-                           stdin=subprocess.DEVNULL, capture_output=True)
+    if BERTH:
+        sessions_down(BERTH, [os.path.join(WORK, name) for name in REPOS], ENV)
     for d in os.listdir(WORK):
         if d.startswith("pm2-") and PM2 and os.path.exists(os.path.join(WORK, d, "pm2.pid")):
             try:
@@ -625,7 +546,7 @@ def cmd_cleanup():
             try:
                 with open(pidfile) as f:
                     pid = int(f.read().strip())
-                if pid in tagged_pids():
+                if pid in tagged_pids(WORK):
                     os.kill(pid, signal.SIGTERM)
                     deadline = time.monotonic() + 60
                     while alive(pid) and time.monotonic() < deadline:
@@ -633,16 +554,7 @@ def cmd_cleanup():
             except (OSError, ValueError):
                 pass
     # then anything still carrying the tag: stop it (no respawn), kill it
-    found = set()
-    for _ in range(20):
-        pids = tagged_pids()
-        if not pids:
-            break
-        found.update(pids)
-        kill_pids(pids, signal.SIGSTOP)
-        kill_pids(pids, signal.SIGKILL)
-        time.sleep(0.05)
-    print(len(found))
+    print(kill_tagged(WORK))
 
 
 def main():

@@ -30,6 +30,10 @@
 # then any process still carrying the run's BENCH_TAG, by pid.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by benchlib.sh: its messages start "watch: "
+bench=watch
+# shellcheck source=bench/benchlib.sh disable=SC1091
+. "$here/bench/benchlib.sh"
 build=${1:-build}
 case $build in /*) bdir=$build ;; *) bdir=$here/$build ;; esac
 KILLS=${KILLS:-50}
@@ -41,12 +45,7 @@ part() { case " $BENCH_PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 BENCH_BERTH=$bdir/berth
 BENCH_SHIM=$bdir/berth-shim
 BENCH_LISTEN=$bdir/tests/berth-test-listen
-for f in "$BENCH_BERTH" "$BENCH_SHIM" "$BENCH_LISTEN"; do
-  if [ ! -x "$f" ]; then
-    echo "watch: $f is missing; build first: ninja -C $bdir" >&2
-    exit 1
-  fi
-done
+need_built "$bdir" "$BENCH_BERTH" "$BENCH_SHIM" "$BENCH_LISTEN"
 export BENCH_BERTH BENCH_SHIM BENCH_LISTEN
 if ! "$BENCH_BERTH" watch --help >/dev/null 2>&1; then
   echo "watch: this berth has no \`berth watch\` ($BENCH_BERTH watch --help fails): only the peers and the polls run" >&2
@@ -90,25 +89,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 # --- peers -----------------------------------------------------------------
-root=no
-[ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && root=yes
-apt_install() {
-  [ $root = yes ] || return 1
-  echo "watch: apt-get install $*" >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null 2>&1 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1; }
-}
 peers=no
 { part 2 || part 3; } && peers=yes
 
 BENCH_SUPERVISORD=${BENCH_SUPERVISORD:-$(command -v supervisord 2>/dev/null)}
 BENCH_SUP_WHY=
 if [ -z "$BENCH_SUPERVISORD" ] && [ $peers = yes ]; then
-  apt_install supervisor
-  BENCH_SUPERVISORD=$(command -v supervisord 2>/dev/null)
-  [ -n "$BENCH_SUPERVISORD" ] ||
-    BENCH_SUP_WHY="not installed, and apt-get install supervisor failed or needs root"
+  supervisord_install
 fi
 
 BENCH_PM2=${BENCH_PM2:-}
@@ -138,17 +125,11 @@ if [ -z "$BENCH_PM2" ] && [ $peers = yes ]; then
     fi
   fi
 fi
-pm2_version=
-if [ -n "$BENCH_PM2" ]; then
-  # `pm2 --version` would start a daemon: read the package instead
-  pm2_version=$(node -p "require('$(dirname "$(readlink -f "$BENCH_PM2")")/../package.json').version" 2>/dev/null)
-fi
+pm2_version=$(pm2_pkg_version)
 export BENCH_PM2 BENCH_PM2_WHY BENCH_SUPERVISORD BENCH_SUP_WHY
 
 # --- the run ---------------------------------------------------------------
-buildtype=$(python3 -c 'import json, sys
-print([o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"][0])' \
-  "$bdir/meson-info/intro-buildoptions.json" 2>/dev/null)
+buildtype=$(buildtype "$bdir")
 rev=$(git -C "$here" rev-parse --short HEAD 2>/dev/null)
 echo "# berth watch benchmark"
 echo

@@ -40,7 +40,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import die as _die, fmt, listening_ports, med, ms, now  # noqa: E402
+from benchlib import alive, cmdline, die as _die, fmt, kill_pids, kill_tagged  # noqa: E402
+from benchlib import listener_pids, listening_ports, med, ms, now, run_logged  # noqa: E402
+from benchlib import scratch_env, sessions_down, spawn as _spawn, tagged_pids, tail  # noqa: E402
+from benchlib import supervisor_conf as benchlib_supervisor_conf, wait_until as _wait_until  # noqa: E402
 
 
 def die(msg):
@@ -68,26 +71,8 @@ GIVE_UP_S = 30.0
 # the GIL over quickly (the default 5 ms interval would show in the floor)
 sys.setswitchinterval(0.0001)
 
-ENV = dict(os.environ)
-ENV["BENCH_TAG"] = WORK
-ENV.update(
-    HOME=os.path.join(WORK, "home"),
-    XDG_CONFIG_HOME=os.path.join(WORK, "home/.config"),
-    XDG_DATA_HOME=os.path.join(WORK, "home/.local/share"),
-    XDG_STATE_HOME=os.path.join(WORK, "home/.local/state"),
-    XDG_CACHE_HOME=os.path.join(WORK, "home/.cache"),
-    XDG_RUNTIME_DIR=os.path.join(WORK, "run"),
-    PM2_HOME=os.path.join(WORK, "pm2home"),
-    GIT_CONFIG_NOSYSTEM="1",
-    GIT_AUTHOR_NAME="berth-bench",
-    GIT_AUTHOR_EMAIL="bench@berth.invalid",
-    GIT_COMMITTER_NAME="berth-bench",
-    GIT_COMMITTER_EMAIL="bench@berth.invalid",
-    NO_COLOR="1",
-    LC_ALL="C",
-)
-for k in ("BENCH_PARTS", "KILLS", "SESSIONS"):
-    ENV.pop(k, None)
+ENV = scratch_env(WORK, os.path.join(WORK, "run"), pm2=True,
+                  drop=("BENCH_PARTS", "KILLS", "SESSIONS"))
 
 # ports: part 1/2 berth 29101 (watched), 29111 (shim alone); supervisord
 # 29201; pm2 29211; the equivalent shim 29221; part 3 berth 29301.., peers
@@ -113,72 +98,6 @@ def mb(kb):
 
 # ---------------------------------------------------------------------------
 # Processes and ports, observed from outside.
-
-def proc_state(pid):
-    """The state letter of PID ('Z' zombie), or None when /proc/PID is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return None
-
-
-def alive(pid):
-    """A live process (gone and zombie both count as dead)."""
-    s = proc_state(pid)
-    return s is not None and s != "Z"
-
-
-def listener_pids(ports):
-    """Pids of live berth-test-listen processes serving one of PORTS."""
-    want = {str(p) for p in ports}
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if len(argv) >= 2 and argv[0].endswith(b"berth-test-listen") and \
-                argv[1].decode(errors="replace") in want and alive(int(d)):
-            out.append(int(d))
-    return out
-
-
-def tagged_pids():
-    me = os.getpid()
-    tag = ("BENCH_TAG=" + WORK).encode()
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == me:
-            continue
-        try:
-            with open("/proc/%s/environ" % d, "rb") as f:
-                env = f.read().split(b"\0")
-        except OSError:
-            continue
-        if tag in env and alive(int(d)):
-            out.append(int(d))
-    return out
-
-
-def cmdline(pid):
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            return f.read().split(b"\0")
-    except OSError:
-        return []
-
-
-def kill_pids(pids, sig=signal.SIGKILL):
-    for p in pids:
-        try:
-            os.kill(p, sig)
-        except OSError:
-            pass
-
 
 def smaps(pid):
     """(RSS, PSS, anonymous) in kB from /proc/PID/smaps_rollup. Anonymous is
@@ -231,39 +150,15 @@ def nfds(pid):
 
 
 def spawn(argv, cwd=None, log=None, env=None, **kw):
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    try:
-        return subprocess.Popen(argv, cwd=cwd, env=env or ENV, stdin=subprocess.DEVNULL,
-                                stdout=out, stderr=subprocess.STDOUT, **kw)
-    finally:
-        if log:
-            out.close()
-
-
-def tail(path, n=3000):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()[-n:]
-    except OSError:
-        return "(no %s)" % path
+    return _spawn(argv, env or ENV, cwd=cwd, log=log, **kw)
 
 
 def run(argv, cwd=None, log=None, env=None, check=True):
-    rc = spawn(argv, cwd=cwd, log=log, env=env).wait()
-    if check and rc != 0:
-        die("%s exited %d\n%s" % (" ".join(argv), rc, tail(log) if log else ""))
-    return rc
+    return run_logged("watchbench", argv, env or ENV, cwd=cwd, log=log, check=check)
 
 
 def wait_until(cond, what, timeout=GIVE_UP_S, tick=TICK):
-    end = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v:
-            return v
-        if time.monotonic() > end:
-            die("timed out after %.0f s waiting for %s" % (timeout, what))
-        time.sleep(tick)
+    return _wait_until("watchbench", cond, what, timeout, tick)
 
 
 def wait_listening_again(port, old_pid, timeout=GIVE_UP_S, gone=None):
@@ -479,24 +374,12 @@ class Watcher:
 def supervisor_conf(d, programs):
     """PROGRAMS: (name, port). autorestart, startsecs=0: a process counts as
     started at once, so every death is restarted, none is 'backed off'."""
-    os.makedirs(d, exist_ok=True)
-    conf = os.path.join(d, "supervisord.conf")
-    lines = [
-        "[unix_http_server]", "file=%s/sock" % d, "",
-        "[supervisord]", "logfile=%s/supervisord.log" % d, "pidfile=%s/supervisord.pid" % d,
-        "childlogdir=%s" % d, "nodaemon=true", "",
-        "[rpcinterface:supervisor]",
-        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-        "[supervisorctl]", "serverurl=unix://%s/sock" % d, "",
-    ]
-    for name, port in programs:
-        lines += ["[program:%s]" % name, "command=%s %d" % (LISTEN, port),
-                  "autostart=true", "autorestart=true", "startsecs=0", "startretries=1000",
-                  "stopasgroup=true", "killasgroup=true",
-                  "stdout_logfile=%s/%s.log" % (d, name), "redirect_stderr=true", ""]
-    with open(conf, "w") as f:
-        f.write("\n".join(lines))
-    return conf
+    return benchlib_supervisor_conf(d, [
+        (name, ["command=%s %d" % (LISTEN, port),
+                "autostart=true", "autorestart=true", "startsecs=0", "startretries=1000",
+                "stopasgroup=true", "killasgroup=true",
+                "stdout_logfile=%s/%s.log" % (d, name), "redirect_stderr=true"])
+        for name, port in programs])
 
 
 def pm2_env(home):
@@ -951,40 +834,19 @@ def cmd_cleanup():
         print(0)
         return
     # watchers first, so that nothing restarts what is being stopped
-    for p in tagged_pids():
+    for p in tagged_pids(WORK):
         argv = cmdline(p)
         if len(argv) >= 2 and argv[0] == BERTH.encode() and argv[1] == b"watch":
             kill_pids([p], signal.SIGTERM)
     time.sleep(0.2)
-    for d in sorted(os.listdir(WORK)):
-        repo = os.path.join(WORK, d)
-        if not os.path.isfile(os.path.join(repo, ".berth.ini")):
-            continue
-        r = subprocess.run([BERTH, "ls", "--json"], cwd=repo, env=ENV, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True)
-        try:
-            sessions = json.loads(r.stdout or "[]")
-        except ValueError:
-            sessions = []
-        for s in sessions:
-            subprocess.run([BERTH, "down", "--force", s["slug"]], cwd=repo, env=ENV,
-                           stdin=subprocess.DEVNULL, capture_output=True)
+    sessions_down(BERTH, [os.path.join(WORK, d) for d in sorted(os.listdir(WORK))], ENV)
     pm2 = os.environ.get("BENCH_PM2", "")
     for home in ("pm2home", "pm2home-mem"):
         if pm2 and os.path.exists(os.path.join(WORK, home, "pm2.pid")):
             subprocess.run([pm2, "kill"], env=pm2_env(home), stdin=subprocess.DEVNULL,
                            capture_output=True)
     # then anything still carrying the tag: stop it (no respawn), kill it
-    found = set()
-    for _ in range(20):
-        pids = tagged_pids()
-        if not pids:
-            break
-        found.update(pids)
-        kill_pids(pids, signal.SIGSTOP)
-        kill_pids(pids, signal.SIGKILL)
-        time.sleep(0.05)
-    print(len(found))
+    print(kill_tagged(WORK))
 
 
 def main():

@@ -22,6 +22,10 @@
 # session is left in it.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck disable=SC2034 # read by benchlib.sh: its messages start "worktree: "
+bench=worktree
+# shellcheck source=bench/benchlib.sh disable=SC1091
+. "$here/bench/benchlib.sh"
 abs() { case $1 in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
 bdir=$(abs "${1:-build}")
 base=${2:-}
@@ -29,12 +33,7 @@ base=${2:-}
 RUNS=${RUNS:-10}
 export RUNS
 for d in "$bdir" $base; do
-  for f in "$d/berth" "$d/berth-shim"; do
-    if [ ! -x "$f" ]; then
-      echo "worktree: $f is missing; build first: ninja -C $d" >&2
-      exit 1
-    fi
-  done
+  need_built "$d" "$d/berth" "$d/berth-shim"
 done
 
 BENCH_WORK=$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-worktree.XXXXXX") || exit 1

@@ -26,7 +26,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from benchlib import die as _die, fmt, med, ms, now  # noqa: E402
+from benchlib import die as _die, fmt, med, ms, now, scratch_env, stderr_lines  # noqa: E402
 
 
 def die(msg):
@@ -42,22 +42,7 @@ RAW = os.environ.get("BENCH_RAW", "")
 SLUG = "bench"
 REMOVING = "removing the worktree"
 
-ENV = dict(os.environ)
-ENV.update(
-    HOME=os.path.join(WORK, "home"),
-    XDG_CONFIG_HOME=os.path.join(WORK, "home/.config"),
-    XDG_DATA_HOME=os.path.join(WORK, "home/.local/share"),
-    XDG_STATE_HOME=os.path.join(WORK, "home/.local/state"),
-    XDG_CACHE_HOME=os.path.join(WORK, "home/.cache"),
-    XDG_RUNTIME_DIR=os.path.join(WORK, "run"),
-    GIT_CONFIG_NOSYSTEM="1",
-    GIT_AUTHOR_NAME="berth-bench",
-    GIT_AUTHOR_EMAIL="bench@berth.invalid",
-    GIT_COMMITTER_NAME="berth-bench",
-    GIT_COMMITTER_EMAIL="bench@berth.invalid",
-    NO_COLOR="1",
-    LC_ALL="C",
-)
+ENV = scratch_env(WORK, os.path.join(WORK, "run"), tag=False)
 
 
 def berth_of(build):
@@ -74,20 +59,10 @@ def wt_of(build):
 
 def timed(argv, cwd):
     """ARGV run to its exit: (status, ms, cpu ms, [(ms since start, stderr line)])."""
-    lines, buf = [], b""
     t0 = now()
     p = subprocess.Popen(argv, cwd=cwd, env=ENV, stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    fd = p.stderr.fileno()
-    while True:
-        chunk = os.read(fd, 65536)
-        t = now()
-        if not chunk:
-            break
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            lines.append((ms(t - t0), line.decode(errors="replace")))
+    lines = stderr_lines(p, t0)
     _, status, ru = os.wait4(p.pid, 0)
     t1 = now()
     p.returncode = os.waitstatus_to_exitcode(status)
