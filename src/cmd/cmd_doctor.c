@@ -11,7 +11,6 @@
 #include "util/common.h"
 
 #include <fcntl.h>
-#include <git2.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -23,6 +22,7 @@
 #include "db/database.h"
 #include "db/server.h"
 #include "docker/docker.h"
+#include "git/git2.h"
 #include "probe/listeners.h"
 #include "proc/cgroup.h"
 #include "proc/pidref.h"
@@ -111,8 +111,15 @@ static void check_git(struct doctor *d, struct cmd_ctx *ctx)
 	int major = 0, minor = 0, rev = 0, r;
 
 	check_git_cli(d);
-	git_libgit2_version(&major, &minor, &rev);
-	add(d, "libgit2", CHECK_OK, "libgit2 %d.%d.%d", major, minor, rev);
+	r = git2_load(&cause);
+	if (r < 0) {
+		add(d, "libgit2", CHECK_FAIL, "%s: berth cannot create or remove worktrees", cause);
+		free(cause);
+		cause = NULL;
+	} else {
+		git_libgit2_version(&major, &minor, &rev);
+		add(d, "libgit2", CHECK_OK, "libgit2 %d.%d.%d", major, minor, rev);
+	}
 
 	r = worktree_locate(ctx->cwd, &ctx->loc, &cause);
 	if (r < 0) {

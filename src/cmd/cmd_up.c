@@ -131,6 +131,7 @@ static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **r
 	const char *arg = o->arg ? o->arg : o->branch;
 	const char *branch = o->branch;
 	char *cause = NULL, *slug = NULL, *wtdir;
+	int r;
 
 	if (!arg) {
 		struct session *v = NULL;
@@ -166,11 +167,13 @@ static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **r
 			return EXIT_USAGE;
 		}
 		branch = ctx->loc.current_branch;
-		if (worktree_branch_check(branch, &cause) < 0 ||
-		    slug_from_branch(branch, &slug, &cause) < 0) {
+		r = worktree_branch_check(branch, &cause);
+		if (r == 0)
+			r = slug_from_branch(branch, &slug, &cause);
+		if (r < 0) {
 			out_error("up: %s", cause);
 			free(cause);
-			return EXIT_USAGE;
+			return r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
 		}
 		*ret_slug = slug;
 		*ret_branch = xstrdup(branch);
@@ -180,10 +183,12 @@ static int resolve_target(struct cmd_ctx *ctx, const struct up_opts *o, char **r
 	}
 	if (!branch)
 		branch = arg;
-	if (worktree_branch_check(branch, &cause) < 0) {
+	r = worktree_branch_check(branch, &cause);
+	if (r < 0) {
 		out_error("up: %s", cause);
 		free(cause);
-		return EXIT_USAGE;
+		/* a bad name, or no libgit2 to check it with */
+		return r == -EINVAL ? EXIT_USAGE : EXIT_FAIL;
 	}
 	if (slug_check(arg, &cause) == 0) {
 		slug = xstrdup(arg);

@@ -16,7 +16,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <git2.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,6 +25,7 @@
 #include "util/fsutil.h"
 #include "util/printable.h"
 #include "util/testpoint.h"
+#include "git/git2.h"
 #include "git/worktree.h"
 
 #define BRANCH_MAX 200
@@ -35,11 +35,23 @@
 
 static bool lib_initialised, init_pending;
 static pthread_t init_thread;
+static int init_result;  /* of the thread's load */
+static char *init_cause; /* its reason when it failed */
+
+/* Load libgit2 and initialise it: 0, or -ENOENT with *cause. */
+static int lib_start(char **cause)
+{
+	int r = git2_load(cause);
+
+	if (r == 0)
+		git_libgit2_init();
+	return r;
+}
 
 static void *init_main(void *arg)
 {
 	(void)arg;
-	git_libgit2_init();
+	init_result = lib_start(&init_cause);
 	return NULL;
 }
 
@@ -57,23 +69,36 @@ void worktree_lib_init_async(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-void worktree_lib_init(void)
+int worktree_lib_init(char **cause)
 {
+	int r;
+
 	if (init_pending) {
 		pthread_join(init_thread, NULL);
 		init_pending = false;
+		if (init_result < 0) {
+			/* told to this caller; the next one tries again */
+			if (cause)
+				*cause = init_cause;
+			else
+				free(init_cause);
+			init_cause = NULL;
+			return init_result;
+		}
 		lib_initialised = true;
 	}
 	if (lib_initialised)
-		return;
-	git_libgit2_init();
-	lib_initialised = true;
+		return 0;
+	r = lib_start(cause);
+	if (r == 0)
+		lib_initialised = true;
+	return r;
 }
 
 void worktree_lib_shutdown(void)
 {
 	if (init_pending)
-		worktree_lib_init(); /* a pending one ends first */
+		worktree_lib_init(NULL); /* a pending one ends first */
 	if (!lib_initialised)
 		return;
 	git_libgit2_shutdown();
@@ -480,7 +505,9 @@ int worktree_locate(const char *dir, struct repo_location *ret, char **cause)
 		free(cdir);
 		return 0;
 	}
-	worktree_lib_init();
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		goto out;
 	gr = git_repository_open_ext(&repo, cdir, 0, NULL);
 	if (gr == GIT_ENOTFOUND) {
 		r = fail(cause, -ENOENT, "not inside a git repository");
@@ -573,9 +600,8 @@ int worktree_branch_check(const char *branch, char **cause)
 	const char *why = NULL, *bad;
 	char *refname, *q;
 	size_t len;
-	int valid = 0;
+	int valid = 0, r;
 
-	worktree_lib_init();
 	if (!branch)
 		branch = "";
 	len = strlen(branch);
@@ -609,6 +635,9 @@ int worktree_branch_check(const char *branch, char **cause)
 	if (why)
 		goto bad;
 
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		return r;
 	refname = xasprintf("refs/heads/%s", branch);
 	if (git_reference_name_is_valid(&valid, refname) < 0)
 		valid = 0;
@@ -1041,8 +1070,10 @@ int worktree_branch_plan(const char *main_root, const char *branch, char **ret_n
 	git_oid oid;
 	int r, gr;
 
-	worktree_lib_init();
 	*ret_new_at = NULL;
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		return r;
 	r = open_main(main_root, &repo, cause);
 	if (r < 0)
 		goto out;
@@ -1086,7 +1117,9 @@ int worktree_create(const char *main_root, const char *path, const char *name, c
 	bool created_branch = false, stale;
 	int gr, r, lock = -1;
 
-	worktree_lib_init();
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		return r;
 	r = worktree_branch_check(branch, cause);
 	if (r < 0)
 		return r;
@@ -1322,7 +1355,8 @@ bool worktree_is_linked(const char *main_root, const char *path)
 	char *root = NULL, *cpath = NULL, *name = NULL, *entry = NULL;
 	bool linked = false;
 
-	worktree_lib_init();
+	if (worktree_lib_init(NULL) < 0)
+		return false;
 	root = path_canonical(main_root);
 	cpath = path_canonical(path);
 	if (!root || !cpath || !strcmp(root, cpath) || !path_is_dir(cpath))
@@ -1369,7 +1403,9 @@ int worktree_changes_except(const char *path, const struct strvec *ignore,
 	size_t n, count = 0;
 	int gr, r = 0;
 
-	worktree_lib_init();
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		return r;
 	r = open_worktree(path, &repo, cause);
 	if (r < 0)
 		return r;
@@ -1442,7 +1478,9 @@ int worktree_remove(const char *main_root, const char *path, char **cause)
 	char *root, *cpath = NULL, *name = NULL, *entry_path = NULL, *old = NULL;
 	int gr, r, lock = -1;
 
-	worktree_lib_init();
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		return r;
 	root = path_canonical(main_root);
 	if (!root)
 		return fail(cause, -errno, "cannot resolve '%s': %s", main_root, strerror(errno));
@@ -1560,8 +1598,10 @@ int worktree_prune(const char *main_root, unsigned *ret_pruned, char **cause)
 	unsigned n = 0;
 	int lock;
 
-	worktree_lib_init();
 	*ret_pruned = 0;
+	lock = worktree_lib_init(cause);
+	if (lock < 0)
+		return lock;
 	lock = open_main_locked(main_root, &repo, cause);
 	if (lock < 0)
 		return lock;
@@ -1642,8 +1682,10 @@ int worktree_recover(const char *main_root, const char *path, const char *branch
 	unsigned what = 0;
 	int r, lock = -1;
 
-	worktree_lib_init();
 	*ret_what = 0;
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		return r;
 	cpath = canonical_maybe_missing(path);
 	if (!cpath)
 		return fail(cause, -EINVAL, "cannot resolve '%s'", path);
@@ -1702,8 +1744,10 @@ int worktree_lost_commits(const char *path, size_t *ret_count, struct strvec *re
 	size_t count = 0;
 	int gr, r = 0;
 
-	worktree_lib_init();
 	*ret_count = 0;
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		return r;
 	r = open_worktree(path, &repo, cause);
 	if (r < 0)
 		return r;
@@ -1886,7 +1930,9 @@ int worktree_head(const char *wt_path, char **ret_oid_hex, char **cause)
 	char hex[GIT_OID_HEXSZ + 1];
 	int gr, r;
 
-	worktree_lib_init();
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		return r;
 	r = open_worktree(wt_path, &repo, cause);
 	if (r < 0)
 		return r;
@@ -1909,7 +1955,9 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 	bool stale = false;
 	int r = 0, gr, lock = -1;
 
-	worktree_lib_init();
+	r = worktree_lib_init(cause);
+	if (r < 0)
+		goto out;
 	/* under the repository lock: no `up` may check the branch out meanwhile */
 	lock = open_main_locked(main_root, &repo, cause);
 	if (lock < 0) {

@@ -11,11 +11,13 @@
 
 #include "util/strvec.h"
 
-/* Initialise libgit2 once per process (idempotent), and shut it down. Every
- * function below that needs libgit2 calls worktree_lib_init itself. */
-void worktree_lib_init(void);
-/* Start that initialisation in a thread of its own (signals blocked), for a
- * command that will need libgit2 soon; worktree_lib_init waits for it. */
+/* Load and initialise libgit2 once per process (idempotent): 0, or -ENOENT
+ * with *cause (may be NULL; the caller frees) when it cannot be loaded.
+ * Every function below that needs libgit2 calls it itself; the repository
+ * is usually found without it (worktree_locate). */
+int worktree_lib_init(char **cause);
+/* Start that in a thread of its own (signals blocked), for a command that
+ * will need libgit2 soon; worktree_lib_init waits for it. */
 void worktree_lib_init_async(void);
 void worktree_lib_shutdown(void);
 

@@ -216,6 +216,39 @@ test_expect_success 'the tmux socket directory: not made by doctor; a mode other
   rmdir "$sd"
 '
 
+# libgit2 is loaded when a command first works on worktrees (git/git2.c):
+# a library of that soname that is not libgit2, found first through
+# LD_LIBRARY_PATH, stands for a broken or missing install.
+test_expect_success 'a libgit2 that cannot be loaded: doctor fails naming it, up fails (1) and leaves nothing, ls and env still run' '
+  if ! command -v cc >/dev/null 2>&1; then
+    say "no C compiler to build the stand-in library: not checked" &&
+    return 0
+  fi &&
+  printf "[berth]\nrunner = process\n" >.berth.ini &&
+  { berth doctor >out 2>err; doctor_ran $?; } &&
+  ver=$(sed -n "s/^ok    libgit2  *libgit2 \([0-9]*\.[0-9]*\)\..*/\1/p" out) &&
+  test -n "$ver" &&
+  mkdir -p fakegit &&
+  echo "int berth_not_libgit2;" >fakegit/e.c &&
+  cc -shared -fPIC -o "fakegit/libgit2.so.$ver" fakegit/e.c &&
+  test_must_fail code=1 env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" doctor >out 2>err &&
+  test_grep "^fail  libgit2  *libgit2.so.$ver has no git_[a-z_]*: it is not the libgit2 berth was built against; rebuild berth: berth cannot create or remove worktrees$" out &&
+  test_must_fail code=1 env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" up lg >out 2>err &&
+  test_grep "^berth: up: libgit2.so.$ver has no git_" err &&
+  test_must_fail code=2 env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" up "bad..name" 2>err &&
+  test_grep "must not contain" err &&
+  env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" ls --json >ls.json &&
+  test "$(cat ls.json)" = "[]" &&
+  test ! -e .berth/worktrees/lg &&
+  ! git rev-parse -q --verify refs/heads/lg >/dev/null &&
+  berth up lg >out 2>err &&
+  env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" env lg >env.out &&
+  test_grep "^BERTH_SLUG=lg$" env.out &&
+  env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" status lg >out 2>err &&
+  berth down lg >out 2>err &&
+  rm -rf fakegit
+'
+
 test_expect_success 'an invalid .berth.ini fails with its line' '
   printf "[berth]\nrunnr = tmux\n" >.berth.ini &&
   test_must_fail code=1 berth doctor >out 2>err &&
