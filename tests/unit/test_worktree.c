@@ -16,6 +16,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 
+#include "git/git2.h"
 #include "tap.h"
 #include "util/fsutil.h"
 #include "util/timeutil.h"
@@ -413,6 +414,44 @@ static void test_branch_check_accepts(void)
 	finish();
 }
 
+/* The component rules berth checks itself give libgit2's answer
+ * (git_reference_name_is_valid of refs/heads/<name>) for names built from
+ * the pieces those rules are about. */
+static void test_branch_check_agrees_with_libgit2(void)
+{
+	static const char *const parts[] = {"a", ".",   "..", "/", "//", ".lock", "lock",
+					    "-", "x.y", "@",  "{", "_",  "é",     ".a"};
+	const size_t np = ARRAY_SIZE(parts);
+	char *cause = NULL;
+	size_t checked = 0;
+
+	ASSERT_OK(worktree_lib_init(&cause));
+	for (size_t i = 0; i < np; i++)
+		for (size_t j = 0; j < np; j++)
+			for (size_t k = 0; k < np; k++) {
+				char *name = xasprintf("%s%s%s", parts[i], parts[j], parts[k]);
+				char *ref = xasprintf("refs/heads/%s", name);
+				int valid = 0, ours;
+
+				ASSERT_TRUE(git_reference_name_is_valid(&valid, ref) == 0);
+				ours = worktree_branch_check(name, &cause) == 0;
+				free(cause);
+				cause = NULL;
+				/* berth is stricter on a few names git allows: a
+				 * leading '-', "HEAD", "@"; never the other way round */
+				if (ours && !valid)
+					tap_fail(__FILE__, __LINE__, name);
+				if (valid && !ours && name[0] != '-' && strcmp(name, "HEAD") &&
+				    strcmp(name, "@"))
+					tap_fail(__FILE__, __LINE__, name);
+				checked++;
+				free(ref);
+				free(name);
+			}
+	ASSERT_EQ_INT(checked, np * np * np);
+	finish();
+}
+
 static void test_branch_check_rejects(void)
 {
 	static const struct {
@@ -442,6 +481,8 @@ static void test_branch_check_rejects(void)
 		{"a//b", "not a valid git branch name"},
 		{".hidden", "not a valid git branch name"},
 		{"a/.b", "not a valid git branch name"},
+		{"a.lock/b", "not a valid git branch name"},
+		{"/a", "not a valid git branch name"},
 	};
 	char *cause = NULL;
 	char long_name[202];
@@ -1689,6 +1730,7 @@ static const struct tap_test tests[] = {
 	TAP_TEST(test_locate_layouts_left_to_libgit2),
 	TAP_TEST(test_branch_check_accepts),
 	TAP_TEST(test_branch_check_rejects),
+	TAP_TEST(test_branch_check_agrees_with_libgit2),
 	TAP_TEST(test_create_new_branch),
 	TAP_TEST(test_create_existing_local_branch),
 	TAP_TEST(test_create_remote_only_branch),
