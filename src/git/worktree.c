@@ -506,8 +506,10 @@ int worktree_locate(const char *dir, struct repo_location *ret, char **cause)
 		return 0;
 	}
 	r = worktree_lib_init(cause);
-	if (r < 0)
-		goto out;
+	if (r < 0) {
+		free(cdir);
+		return r;
+	}
 	gr = git_repository_open_ext(&repo, cdir, 0, NULL);
 	if (gr == GIT_ENOTFOUND) {
 		r = fail(cause, -ENOENT, "not inside a git repository");
@@ -1074,8 +1076,10 @@ int worktree_branch_plan(const char *main_root, const char *branch, char **ret_n
 
 	*ret_new_at = NULL;
 	r = worktree_lib_init(cause);
-	if (r < 0)
+	if (r < 0) {
+		free(refname); /* nothing of libgit2's to free: it is not there */
 		return r;
+	}
 	r = open_main(main_root, &repo, cause);
 	if (r < 0)
 		goto out;
@@ -1958,8 +1962,10 @@ int worktree_branch_drop(const char *main_root, const char *branch, const char *
 	int r = 0, gr, lock = -1;
 
 	r = worktree_lib_init(cause);
-	if (r < 0)
-		goto out;
+	if (r < 0) {
+		free(refname);
+		return r;
+	}
 	/* under the repository lock: no `up` may check the branch out meanwhile */
 	lock = open_main_locked(main_root, &repo, cause);
 	if (lock < 0) {

@@ -219,7 +219,7 @@ test_expect_success 'the tmux socket directory: not made by doctor; a mode other
 # libgit2 is loaded when a command first works on worktrees (git/git2.c):
 # a library of that soname that is not libgit2, found first through
 # LD_LIBRARY_PATH, stands for a broken or missing install.
-test_expect_success 'a libgit2 that cannot be loaded: doctor fails naming it, up fails (1) and leaves nothing, ls and env still run' '
+test_expect_success 'a libgit2 that cannot be loaded: doctor fails naming it, up and down fail (1) and change nothing, ls and env still run' '
   if ! command -v cc >/dev/null 2>&1; then
     say "no C compiler to build the stand-in library: not checked" &&
     return 0
@@ -245,7 +245,11 @@ test_expect_success 'a libgit2 that cannot be loaded: doctor fails naming it, up
   env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" env lg >env.out &&
   test_grep "^BERTH_SLUG=lg$" env.out &&
   env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" status lg >out 2>err &&
+  test_must_fail code=1 env LD_LIBRARY_PATH="$PWD/fakegit" "$BERTH" down lg >out 2>err &&
+  test_grep "nothing was changed" err &&
+  test -d .berth/worktrees/lg &&
   berth down lg >out 2>err &&
+  test ! -e .berth/worktrees/lg &&
   rm -rf fakegit
 '
 
