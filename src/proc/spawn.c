@@ -268,6 +268,26 @@ static pid_t clone_into_cgroup(struct child_ctx *c)
 	return -errno;
 }
 
+/* The usual child: clone(CLONE_VM | CLONE_VFORK) on a small stack of its
+ * own, which is ours again once it has exec'd or exited. The pid, or -1
+ * with errno. */
+static pid_t clone_vfork(struct child_ctx *c)
+{
+	void *stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	pid_t pid;
+	int err;
+
+	if (stack == MAP_FAILED)
+		return -1;
+	pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD,
+		    c);
+	err = errno;
+	munmap(stack, CHILD_STACK_SIZE);
+	errno = err;
+	return pid;
+}
+
 static long fd_max_get(void)
 {
 	struct rlimit rl;
@@ -286,7 +306,6 @@ int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
 	struct child_ctx c = {0};
 	sigset_t all, old;
 	int pipefd[2] = {-1, -1}, nullfd = -1, pidfd = -1, r;
-	void *stack;
 	ssize_t n;
 	pid_t pid;
 
@@ -319,12 +338,6 @@ int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
 		goto fail_null;
 	}
 	c.errfd = pipefd[1];
-	stack = mmap(NULL, CHILD_STACK_SIZE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-	if (stack == MAP_FAILED) {
-		r = -errno;
-		goto fail_pipe;
-	}
 	c.parent = getpid();
 
 	/* With every signal blocked none of our handlers can run in the child
@@ -335,11 +348,9 @@ int spawn_start(const struct spawn_opts *o, pid_t *ret_pid, int *ret_pidfd,
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = o->cgroup_fd > 0 ? clone_into_cgroup(&c) : -1;
 	if (pid < 0)
-		pid = clone(child_main, (char *)stack + CHILD_STACK_SIZE,
-			    CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+		pid = clone_vfork(&c);
 	r = pid < 0 ? -errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	munmap(stack, CHILD_STACK_SIZE);
 	close(pipefd[1]);
 	pipefd[1] = -1;
 	if (pid < 0)
