@@ -63,3 +63,40 @@ out:
 	pthread_mutex_unlock(&lock);
 	return r;
 }
+
+/* ---- the CA bundle libgit2 would parse ----
+ *
+ * libgit2 built with mbedTLS (Debian 12's 1.5) parses the whole system CA
+ * bundle in git_libgit2_init, for https remotes: 5-12 ms of CPU in every
+ * process that sets libgit2 up, which `up` and `down` waited for (bench/
+ * README.md, services 4). berth calls no libgit2 function that speaks to a
+ * remote (the list in git2.h), so it needs no CA: the berth executable
+ * exports these two (meson.build: --export-dynamic-symbol), and the dynamic
+ * linker binds libgit2's calls to them rather than to libmbedx509's, the
+ * executable coming first in the lookup scope. Under another TLS backend
+ * nothing calls them. A function of git2.h's list that fetches or pushes
+ * over https would need them gone (its certificate checks would fail).
+ */
+
+static bool ca_skipped; /* set in the set-up's thread, read after its join */
+
+int mbedtls_x509_crt_parse_file(void *chain, const char *path);
+int mbedtls_x509_crt_parse_path(void *chain, const char *path);
+
+int mbedtls_x509_crt_parse_file(void *chain, const char *path)
+{
+	(void)chain;
+	(void)path;
+	ca_skipped = true;
+	return 0; /* no certificate added, as from an empty bundle */
+}
+
+int mbedtls_x509_crt_parse_path(void *chain, const char *path)
+{
+	return mbedtls_x509_crt_parse_file(chain, path);
+}
+
+bool git2_ca_skipped(void)
+{
+	return ca_skipped;
+}

@@ -92,6 +92,10 @@ extern struct git2_api git2;
  * caller frees) when it cannot be loaded. */
 int git2_load(char **cause);
 
+/* Did libgit2's set-up skip parsing the system's CA bundle (git2.c)? True
+ * after git_libgit2_init under a libgit2 built with mbedTLS. */
+bool git2_ca_skipped(void);
+
 /* From here on, a call of a listed function goes through the table. */
 #define git_branch_create git2.git_branch_create
 #define git_buf_dispose git2.git_buf_dispose
