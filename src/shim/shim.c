@@ -122,27 +122,10 @@ struct shim {
 	struct strbuf screen; /* output waiting for the pane */
 };
 
-/* Append one line "ms<TAB>service<TAB>kind<TAB>detail" to the session's event
- * journal: one write(2) with O_APPEND, so lines of several shims never mix. */
 static void journal(struct shim *s, const char *kind, const char *detail)
 {
-	struct strbuf sb = STRBUF_INIT;
-	int fd;
-
-	if (!s->events_path)
-		return;
-	strbuf_addf(&sb, "%" PRId64 "\t%s\t%s\t", time_wall_ms(), s->name, kind);
-	for (const char *p = detail; *p; p++)
-		strbuf_addch(&sb, *p == '\n' || *p == '\t' ? ' ' : *p);
-	strbuf_addch(&sb, '\n');
-	fd = open(s->events_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		if (write(fd, sb.buf, sb.len) < 0) {
-			/* the journal is best effort: the status file is the record */
-		}
-		close(fd);
-	}
-	strbuf_release(&sb);
+	if (s->events_path)
+		svc_journal_append(s->events_path, s->name, kind, detail);
 }
 
 static void record(struct shim *s, enum svc_state state)

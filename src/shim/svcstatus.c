@@ -3,11 +3,15 @@
  */
 #include "util/common.h"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "shim/svcstatus.h"
 #include "util/fsutil.h"
 #include "util/parse.h"
+#include "util/strbuf.h"
+#include "util/timeutil.h"
 
 static const char *const state_names[] = {
 	[SVC_STARTING] = "starting",     [SVC_RUNNING] = "running",   [SVC_EXITED] = "exited",
@@ -190,4 +194,28 @@ int svc_status_read(const char *path, struct svc_status *ret)
 	r = svc_status_parse(text, ret);
 	free(text);
 	return r;
+}
+
+void svc_journal_append(const char *path, const char *service, const char *kind, const char *detail)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int fd;
+
+	strbuf_addf(&sb, "%" PRId64 "\t%s\t%s\t", time_wall_ms(), service, kind);
+	for (const char *p = detail; *p; p++)
+		strbuf_addch(&sb, *p == '\n' || *p == '\t' ? ' ' : *p);
+	strbuf_addch(&sb, '\n');
+	/* O_CREAT only when it is missing: an open that may create takes the
+	 * directory's lock, which the shims of a session starting together
+	 * would queue on at every line */
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		if (write(fd, sb.buf, sb.len) < 0) {
+			/* best effort (above) */
+		}
+		close(fd);
+	}
+	strbuf_release(&sb);
 }

@@ -59,4 +59,11 @@ void svc_exit_text(const struct svc_status *s, char *buf, size_t size);
 void svc_status_describe(const struct svc_status *s, char *buf, size_t size);
 int svc_state_parse(const char *s, enum svc_state *ret);
 
+/* Append "ms<TAB>service<TAB>kind<TAB>detail" (tabs and newlines of detail
+ * made spaces) to the session's event journal at path: one write(2) with
+ * O_APPEND, so lines of several writers (the shims, `up`) never mix. Best
+ * effort: the status files are the record. */
+void svc_journal_append(const char *path, const char *service, const char *kind,
+			const char *detail);
+
 #endif

@@ -189,29 +189,14 @@ static void stop_shim_watch(struct lsvc *s)
 	}
 }
 
-/* Append "ms<TAB>service<TAB>ready<TAB>ready after 0.21 s (how)" to the
- * session's event journal the way the shims do: one write(2) with O_APPEND,
- * so lines of several writers never mix. Best effort, like theirs. */
+/* "ready after 0.21 s (how)" into the session's event journal, as the
+ * shims journal their states. */
 static void journal_ready(const struct lsvc *s, uint64_t ms, const char *how)
 {
-	struct strbuf sb = STRBUF_INIT;
-	char *detail;
-	int fd;
+	char *detail = xasprintf("ready after %.2f s (%s)", (double)ms / 1000.0, how);
 
-	strbuf_addf(&sb, "%" PRId64 "\t%s\tready\t", time_wall_ms(), s->cfg->name);
-	detail = xasprintf("ready after %.2f s (%s)", (double)ms / 1000.0, how);
-	for (const char *p = detail; *p; p++)
-		strbuf_addch(&sb, *p == '\n' || *p == '\t' ? ' ' : *p);
-	strbuf_addch(&sb, '\n');
-	fd = open(s->l->journal_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		if (write(fd, sb.buf, sb.len) < 0) {
-			/* the journal is best effort: `up` itself reported readiness */
-		}
-		close(fd);
-	}
+	svc_journal_append(s->l->journal_path, s->cfg->name, "ready", detail);
 	free(detail);
-	strbuf_release(&sb);
 }
 
 /* s is ready. how: what showed it, for the journal; NULL when the shim has

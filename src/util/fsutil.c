@@ -27,28 +27,32 @@ char *path_join(const char *a, const char *b)
 	return xasprintf("%s/%s", a, b);
 }
 
+/* The common case, the directory already there, is one stat: a mkdir of
+ * an existing name takes its parent's lock (the shims of a session, started
+ * together, queued on /, /tmp, ... for nothing). Otherwise the missing part
+ * is made from the deepest existing ancestor down. */
 int mkdir_p(const char *path, mode_t mode)
 {
-	char *p = xstrdup(path);
-	int r = 0;
+	char *parent;
+	int r;
 
-	for (char *s = p + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(p, mode) < 0 && errno != EEXIST) {
-			r = -errno;
-			goto out;
-		}
-		*s = '/';
-	}
-	if (mkdir(p, mode) < 0 && errno != EEXIST)
-		r = -errno;
-	else if (!path_is_dir(p))
-		r = -ENOTDIR;
-out:
-	free(p);
-	return r;
+	if (path_is_dir(path))
+		return 0;
+	if (mkdir(path, mode) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return path_is_dir(path) ? 0 : -ENOTDIR;
+	if (errno != ENOENT)
+		return -errno;
+	parent = path_dir(path);
+	/* "/" and "." exist; a parent as long as the path cannot be shorter */
+	r = strlen(parent) < strlen(path) ? mkdir_p(parent, mode) : -ENOENT;
+	free(parent);
+	if (r < 0)
+		return r;
+	if (mkdir(path, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return path_is_dir(path) ? 0 : -ENOTDIR;
 }
 
 int read_file(const char *path, size_t max, char **ret, size_t *ret_len)

@@ -1,6 +1,6 @@
 /*
  * test_svcstatus.c: a service's status file round-trips, and a malformed one
- * is refused.
+ * is refused; the event journal gets whole lines.
  */
 #include "util/common.h"
 
@@ -98,10 +98,37 @@ static void test_malformed_and_missing(void)
 	cleanup(path);
 }
 
+/* The journal is made by its first line, then appended to; a detail's tabs
+ * and newlines cannot split a line or a field. */
+static void test_journal_append(void)
+{
+	char *path = tmpfile_path(), *text = NULL;
+	size_t len = 0;
+	int64_t ms;
+	char svc[16], kind[16], detail[64];
+
+	svc_journal_append(path, "web", "running", "pid 42");
+	svc_journal_append(path, "db", "failed", "line one\nline\ttwo");
+	ASSERT_OK(read_file(path, 4096, &text, &len));
+	ASSERT_EQ_INT(
+		sscanf(text, "%" SCNd64 "\t%15[^\t]\t%15[^\t]\t%63[^\n]", &ms, svc, kind, detail),
+		4);
+	ASSERT_TRUE(ms > 0);
+	ASSERT_STREQ(svc, "web");
+	ASSERT_STREQ(kind, "running");
+	ASSERT_STREQ(detail, "pid 42");
+	ASSERT_TRUE(strstr(text, "\tdb\tfailed\tline one line two\n") != NULL);
+	ASSERT_EQ_INT(text[len - 1], '\n');
+	ASSERT_TRUE(memchr(text, '\n', len) == strstr(text, "pid 42") + 6);
+	free(text);
+	cleanup(path);
+}
+
 static const struct tap_test tests[] = {
 	TAP_TEST(test_round_trip),
 	TAP_TEST(test_every_state_name_parses_back),
 	TAP_TEST(test_malformed_and_missing),
+	TAP_TEST(test_journal_append),
 };
 
 int main(int argc, char **argv)
