@@ -326,7 +326,7 @@ def cmd_fail():
     cases = [
         ("exit3", "exit 3", 3, "exited with status 3",
          "`berth up`, service `exit 3` → exit 6 with the report"),
-        ("missing", '%s "$BERTH_S1_PORT"' % missing, 127, "exited with status 127",
+        ("missing", '%s "$BERTH_S1_PORT" 2>&1' % missing, 127, "exited with status 127",
          "`berth up`, missing binary, command with shell syntax (`sh -c`) → exit 6 with the report"),
         # plain words: exec'd directly by a build that does so, else through sh
         ("plain", "berth-bench-missing-xyz --port 1", 127,

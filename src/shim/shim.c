@@ -875,6 +875,18 @@ static void free_env(char **envp)
 }
 
 /* envp (NULL: a copy of environ) with PWD=cwd; takes envp over. */
+/* The value of name in envp (a NULL-terminated environment), for the
+ * expansions of a command run without a shell (cmdline.h). */
+static const char *env_lookup(const char *name, void *data)
+{
+	size_t n = strlen(name);
+
+	for (char **e = data; *e; e++)
+		if (!strncmp(*e, name, n) && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
 static char **env_set_pwd(char **envp, const char *cwd)
 {
 	struct strvec v = STRVEC_INIT;
@@ -1039,7 +1051,8 @@ int main(int argc, char **argv)
 	}
 	/* Exec'd without a shell, the service gets the PWD a shell would give
 	 * it. */
-	if (cmdline_split_simple(s.command, &s.words) && s.cwd && s.cwd[0] == '/')
+	if (cmdline_split_simple(s.command, env_lookup, s.envp ? s.envp : environ, &s.words) &&
+	    s.cwd && s.cwd[0] == '/')
 		s.envp = env_set_pwd(s.envp, s.cwd);
 
 	if (s.user)

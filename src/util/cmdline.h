@@ -1,7 +1,8 @@
 /*
- * cmdline.h: a command line without shell syntax, split into its words, so
- * that it can be exec'd directly rather than through `/bin/sh -c` (a missing
- * program is then the exec's own error, known at once).
+ * cmdline.h: a command line a shell would run as one program with fixed
+ * words, split into those words, so that it can be exec'd directly rather
+ * than through `/bin/sh -c` (no shell process in between; a missing program
+ * is then the exec's own error, known at once).
  */
 #ifndef BERTH_CMDLINE_H
 #define BERTH_CMDLINE_H
@@ -10,11 +11,25 @@
 
 #include "util/strvec.h"
 
-/* True when cmd is plain words separated by blanks, none of which a shell
- * would read differently from its bytes: no quote, expansion, redirection,
- * operator, glob, comment or escape, no assignment before the program, and
- * a program that is not a shell keyword or builtin. The words are appended
- * to argv then (nothing is appended otherwise). */
-bool cmdline_split_simple(const char *cmd, struct strvec *argv);
+/* The value of the environment variable name the command would run with,
+ * or NULL when it is not set. */
+typedef const char *cmdline_lookup_fn(const char *name, void *data);
+
+/* True when sh would run cmd as one program whose words are known now; they
+ * are appended to argv then (nothing is appended otherwise). The words are
+ * separated by blanks and made of:
+ * - bytes no shell reads as syntax (letters, digits, "-_./:=,+@%");
+ * - 'single-quoted' text;
+ * - "double-quoted" text without '\' or '`', where $NAME and ${NAME} are
+ *   the variable's value (it must be set);
+ * - $NAME and ${NAME} unquoted, when the value is set, not empty, and holds
+ *   no blank, newline or glob character (so that sh would neither split nor
+ *   expand it).
+ * The program is the first word, or the second after a first `exec`; it is
+ * plain bytes, not an assignment, and no shell keyword or builtin. Variables
+ * the shell sets itself (PWD, PPID, IFS...) are left to the shell, as is
+ * everything when lookup is NULL. */
+bool cmdline_split_simple(const char *cmd, cmdline_lookup_fn *lookup, void *data,
+			  struct strvec *argv);
 
 #endif

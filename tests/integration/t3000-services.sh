@@ -149,7 +149,7 @@ EOF_INI
 test_expect_success 'missing executable, not executable (through sh: the command has shell syntax), bad cwd: the reason' '
   config <<EOF_INI &&
 [service "missing"]
-command = no-such-program-xyz "--flag"
+command = no-such-program-xyz --flag >/dev/null
 ready = none
 EOF_INI
   test_must_fail code=6 berth up miss-a 2>err &&
@@ -172,6 +172,48 @@ EOF_INI
   test_must_fail code=6 berth up miss-c 2>err &&
   test_grep "service .badcwd. cannot .*no/such/dir.*No such file or directory" err &&
   test "$(session_count)" = 0
+'
+
+# A command whose words sh would expand to fixed values (exec, quotes, a
+# variable of the environment) runs without a shell; one that sh would
+# split or glob, or that uses its syntax, still goes through sh.
+test_expect_success 'exec with a quoted or plain variable of the service runs without a shell; splitting and syntax still go through sh' '
+  config <<EOF_INI &&
+[service "missing"]
+command = exec no-such-program-xyz --port "\$PORT" --host \${BERTH_SLUG}
+base_port = $((P + 40))
+EOF_INI
+  test_must_fail code=6 berth up noshell-m 2>err &&
+  test_grep "service .missing. cannot run .no-such-program-xyz.: no such program in PATH" err &&
+  test_grep_not "status 127" err &&
+  config <<EOF_INI &&
+[service "web"]
+command = exec $BERTH_TEST_LISTEN "\$BERTH_WEB_PORT"
+base_port = $((P + 40))
+
+[service "api"]
+command = $BERTH_TEST_LISTEN \${PORT}
+base_port = $((P + 50))
+
+[service "viash"]
+command = $BERTH_TEST_LISTEN \$PORT; exit 0
+base_port = $((P + 60))
+EOF_INI
+  berth up noshell-a >out 2>err &&
+  berth status noshell-a --json >st.json &&
+  for svc in web api viash; do
+    pid=$(json_get st.json "[s[\"pid\"] for s in d[\"services\"] if s[\"name\"] == \"$svc\"][0]") &&
+    shim=$(json_get st.json "[s[\"shim_pid\"] for s in d[\"services\"] if s[\"name\"] == \"$svc\"][0]") &&
+    ppid=$(sed "s/.*) [A-Za-z] \([0-9]*\) .*/\1/" /proc/$pid/stat) &&
+    echo "$svc: pid $pid ($(cat /proc/$pid/comm)), parent $ppid, shim $shim" &&
+    test "$ppid" = "$shim" &&
+    case $svc in
+    viash) test "$(cat /proc/$pid/comm)" = sh ;;
+    *) test "$(cat /proc/$pid/comm)" = berth-test-list ;;
+    esac || { berth down noshell-a; return 1; }
+  done &&
+  port_listening $((P + 41)) && port_listening $((P + 51)) && port_listening $((P + 61)) &&
+  berth down noshell-a >out 2>err
 '
 
 test_expect_success 'a death while up waits for readiness ends the wait at once; its dependent is never started' '

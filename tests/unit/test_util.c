@@ -1089,14 +1089,16 @@ static void test_cmdline_split_simple(void)
 		"exec python3 -m http.server $PORT",
 		"npm run dev && echo done",
 		"PORT=1 node server.js",
-		"node 'server.js'",
-		"node \"server.js\"",
 		"node server.js > log",
 		"node server.js # comment",
 		"node *.js",
 		"cd web",
 		"echo hi",
-		"exec node",
+		"exec",
+		"exec -a name node",
+		"node$PORT",
+		"\"node\" x",
+		"$NODE x",
 		"true",
 		"node ~/server.js",
 		"node server.js\nnode other.js",
@@ -1109,20 +1111,96 @@ static void test_cmdline_split_simple(void)
 	struct strvec v = STRVEC_INIT;
 
 	for (size_t i = 0; i < ARRAY_SIZE(shell); i++) {
-		ASSERT_FALSE(cmdline_split_simple(shell[i], &v));
+		ASSERT_FALSE(cmdline_split_simple(shell[i], NULL, NULL, &v));
 		ASSERT_EQ_INT((int)v.n, 0);
 	}
-	ASSERT_TRUE(cmdline_split_simple("  npm\trun  dev --port=3000 ", &v));
+	ASSERT_TRUE(cmdline_split_simple("  npm\trun  dev --port=3000 ", NULL, NULL, &v));
 	ASSERT_EQ_INT((int)v.n, 4);
 	ASSERT_STREQ(v.v[0], "npm");
 	ASSERT_STREQ(v.v[1], "run");
 	ASSERT_STREQ(v.v[2], "dev");
 	ASSERT_STREQ(v.v[3], "--port=3000");
 	strvec_clear(&v);
-	ASSERT_TRUE(cmdline_split_simple("./bin/server-1.2 -v user@host:80,x+y%z", &v));
+	ASSERT_TRUE(cmdline_split_simple("./bin/server-1.2 -v user@host:80,x+y%z", NULL, NULL, &v));
 	ASSERT_EQ_INT((int)v.n, 3);
 	ASSERT_STREQ(v.v[0], "./bin/server-1.2");
 	strvec_clear(&v);
+}
+
+static const char *test_lookup(const char *name, void *data)
+{
+	static const char *const env[][2] = {
+		{"PORT", "3001"}, {"HOST", "127.0.0.1"}, {"EMPTY", ""},  {"SPACED", "a b"},
+		{"GLOB", "*.js"}, {"PWD", "/elsewhere"}, {"NL", "a\nb"},
+	};
+
+	(void)data;
+	for (size_t i = 0; i < ARRAY_SIZE(env); i++)
+		if (!strcmp(name, env[i][0]))
+			return env[i][1];
+	return NULL;
+}
+
+/* What sh would expand to fixed words is expanded here; anything whose
+ * words depend on the shell (splitting, globs, its own variables, unset
+ * ones, command substitution, escapes) stays the shell's. */
+static void test_cmdline_expansions(void)
+{
+	static const struct {
+		const char *cmd;
+		const char *words; /* joined by '|'; NULL: the shell's */
+	} cases[] = {
+		{"exec node server.js", "node|server.js"},
+		{"exec listen \"$PORT\"", "listen|3001"},
+		{"node --port=$PORT --host ${HOST}", "node|--port=3001|--host|127.0.0.1"},
+		{"node \"$EMPTY\" 'a b' \"x  $SPACED\" \"$GLOB\"", "node||a b|x  a b|*.js"},
+		{"node '$PORT' \"it's\" \"$NL\"", "node|$PORT|it's|a\nb"},
+		{"node \"\"", "node|"},
+		{"node 'server.js' \"server.js\"", "node|server.js|server.js"},
+		{"exec exec node", NULL},
+		{"node $EMPTY", NULL},
+		{"node $SPACED", NULL},
+		{"node $GLOB", NULL},
+		{"node $NL", NULL},
+		{"node \"$UNSET\"", NULL},
+		{"node \"$PWD\"", NULL},
+		{"node ${PORT:-1}", NULL},
+		{"node \"$1\"", NULL},
+		{"node \"$(id)\"", NULL},
+		{"node \"`id`\"", NULL},
+		{"node \"a\\\"b\"", NULL},
+		{"node 'open", NULL},
+		{"node \"open", NULL},
+		{"node \"$PORT\"x&", NULL},
+		{"exec -a x node", NULL},
+		{"PORT=1 node", NULL},
+		{"exec PORT=1 node", NULL},
+		{"exec \"$PORT\"", NULL},
+		{"exec echo $PORT", NULL},
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct strvec v = STRVEC_INIT;
+		struct strbuf got = STRBUF_INIT;
+		bool ok = cmdline_split_simple(cases[i].cmd, test_lookup, NULL, &v);
+
+		for (size_t j = 0; j < v.n; j++)
+			strbuf_addf(&got, "%s%s", j ? "|" : "", v.v[j]);
+		if (!cases[i].words) {
+			if (ok)
+				fprintf(stderr, "# '%s' split as '%s'\n", cases[i].cmd,
+					got.buf ? got.buf : "");
+			ASSERT_FALSE(ok);
+			ASSERT_EQ_INT((int)v.n, 0);
+		} else {
+			if (!ok)
+				fprintf(stderr, "# '%s' left to the shell\n", cases[i].cmd);
+			ASSERT_TRUE(ok);
+			ASSERT_STREQ(got.buf ? got.buf : "", cases[i].words);
+		}
+		strbuf_release(&got);
+		strvec_clear(&v);
+	}
 }
 
 static void test_inotify_retire(void)
@@ -1147,6 +1225,7 @@ static void test_inotify_retire(void)
 
 static const struct tap_test tests[] = {
 	TAP_TEST(test_cmdline_split_simple),
+	TAP_TEST(test_cmdline_expansions),
 	TAP_TEST(test_inotify_retire),
 	TAP_TEST(test_parse_u64_valid),
 	TAP_TEST(test_parse_u64_range),
