@@ -485,10 +485,10 @@ int procset_stopper_start(struct ev_loop *loop, const struct procset *s, int sig
 	if (st->cgroup) {
 		char *events = xasprintf("%s/cgroup.events", st->cgroup);
 
-		st->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		st->ino_fd = inotify_take();
 		if (st->ino_fd >= 0 &&
 		    (st->ino_wd = inotify_add_watch(st->ino_fd, events, IN_MODIFY)) < 0) {
-			close(st->ino_fd);
+			inotify_give(st->ino_fd, -1);
 			st->ino_fd = -1;
 		}
 		free(events);
@@ -563,7 +563,7 @@ void procset_stopper_destroy(struct procset_stopper *st)
 	ev_timer_stop(st->loop, &st->hard);
 	if (st->ino_fd >= 0) {
 		ev_io_stop(st->loop, &st->ino);
-		inotify_retire(st->ino_fd, st->ino_wd);
+		inotify_give(st->ino_fd, st->ino_wd);
 	}
 	free(st->cgroup);
 	free(st->root_id);

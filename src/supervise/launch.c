@@ -1121,7 +1121,7 @@ enum launch_result launch_services(const struct svc_env *e, const size_t *idx, s
 	if (r < 0)
 		goto out_loop;
 	/* Shims replace their status file by rename: IN_MOVED_TO is a new record. */
-	l.ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	l.ino_fd = inotify_take();
 	if (l.ino_fd < 0 ||
 	    (l.ino_wd = inotify_add_watch(l.ino_fd, run, IN_MOVED_TO | IN_CLOSE_WRITE)) < 0) {
 		r = -errno;
@@ -1152,7 +1152,7 @@ enum launch_result launch_services(const struct svc_env *e, const size_t *idx, s
 		fail->err = EIO;
 	}
 	res = l.result;
-	/* the watch goes now, the instance later: see inotify_retire */
+	/* the watch goes now: nothing written from here on wakes us */
 	inotify_rm_watch(l.ino_fd, l.ino_wd);
 	l.ino_wd = -1;
 
@@ -1173,7 +1173,7 @@ enum launch_result launch_services(const struct svc_env *e, const size_t *idx, s
 		lsvc_finish(&l.v[i]);
 	free(l.v);
 out_reaper:
-	inotify_retire(l.ino_fd, l.ino_wd);
+	inotify_give(l.ino_fd, l.ino_wd);
 	reaper_destroy(l.reaper);
 out_loop:
 	ev_loop_destroy(l.loop);

@@ -653,15 +653,36 @@ bool path_is_relative_below(const char *path)
 	return true;
 }
 
-void inotify_retire(int fd, int wd)
-{
-	static int retired = -1;
+/* More than berth holds at once (a launch's, a stopper per service being
+ * stopped); beyond, an instance is closed. */
+#define INOTIFY_KEPT 16
 
+static int inotify_kept[INOTIFY_KEPT];
+static size_t inotify_n_kept;
+
+int inotify_take(void)
+{
+	char buf[4096];
+	int fd;
+
+	if (!inotify_n_kept)
+		return inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	fd = inotify_kept[--inotify_n_kept];
+	/* the IN_IGNORED of the watch removed at the give, and anything
+	 * queued before it */
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	return fd;
+}
+
+void inotify_give(int fd, int wd)
+{
 	if (fd < 0)
 		return;
 	if (wd >= 0)
 		inotify_rm_watch(fd, wd);
-	if (retired >= 0)
-		close(retired);
-	retired = fd;
+	if (inotify_n_kept < INOTIFY_KEPT)
+		inotify_kept[inotify_n_kept++] = fd;
+	else
+		close(fd);
 }

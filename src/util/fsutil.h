@@ -59,11 +59,14 @@ bool path_is_inside(const char *path, const char *dir);
  * fd (close-on-exec): closing it releases the lock. */
 int lock_file(const char *path);
 
-/* Let go of an inotify instance without waiting: its watch wd is removed now
- * and the fd closed at the next call (or at exit). Closing an instance that
- * holds a watch waits for an RCU grace period in the kernel (4-27 ms here);
- * once the removed watch has been freed in the background, the close costs
- * microseconds. fd < 0 is a no-op. */
-void inotify_retire(int fd, int wd);
+/* inotify instances are reused, not closed while the process runs: closing
+ * one makes the kernel wait until every watch removed anywhere just before
+ * has been destroyed (fsnotify's mark reaper, an SRCU grace period: 4-27 ms
+ * here), which a shim paid between a service's death and its restart.
+ * inotify_take: an instance (non-blocking, close-on-exec) with no watch and
+ * no pending event, or -1 with errno. inotify_give: its watch wd (if >= 0)
+ * is removed and the instance kept for the next take; fd < 0 is a no-op. */
+int inotify_take(void);
+void inotify_give(int fd, int wd);
 
 #endif

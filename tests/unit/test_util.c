@@ -1203,30 +1203,44 @@ static void test_cmdline_expansions(void)
 	}
 }
 
-static void test_inotify_retire(void)
+/* An instance given back is kept open (closing it would wait for the
+ * kernel's destruction of recently removed watches) and handed out again
+ * without its watch and without the events queued before. */
+static void test_inotify_reuse(void)
 {
-	int a = inotify_init1(IN_CLOEXEC), b = inotify_init1(IN_CLOEXEC), wa, wb;
+	char *dir = tmpdir_new(), *file = path_join(dir, "f"), buf[256];
+	int a, b, wa;
 
-	ASSERT_TRUE(a >= 0 && b >= 0);
-	wa = inotify_add_watch(a, "/", IN_CREATE);
-	wb = inotify_add_watch(b, "/", IN_CREATE);
-	ASSERT_TRUE(wa >= 0 && wb >= 0);
-	inotify_retire(a, wa);
-	/* kept open, its watch gone */
-	ASSERT_TRUE(fcntl(a, F_GETFD) >= 0);
+	a = inotify_take();
+	ASSERT_TRUE(a >= 0);
+	ASSERT_TRUE(fcntl(a, F_GETFD) & FD_CLOEXEC);
+	ASSERT_TRUE(fcntl(a, F_GETFL) & O_NONBLOCK);
+	wa = inotify_add_watch(a, dir, IN_CREATE);
+	ASSERT_TRUE(wa >= 0);
+	put_file(file, "x");
+	inotify_give(a, wa);
+	ASSERT_TRUE(fcntl(a, F_GETFD) >= 0); /* kept open */
 	ASSERT_EQ_INT(inotify_rm_watch(a, wa), -1);
-	inotify_retire(b, wb);
-	/* the next one closes it */
-	ASSERT_EQ_INT(fcntl(a, F_GETFD), -1);
-	ASSERT_TRUE(fcntl(b, F_GETFD) >= 0);
-	inotify_retire(-1, -1);
-	ASSERT_TRUE(fcntl(b, F_GETFD) >= 0);
+	b = inotify_take();
+	ASSERT_EQ_INT(b, a);
+	/* neither the IN_CREATE nor the IN_IGNORED of the removed watch */
+	ASSERT_EQ_INT((int)read(b, buf, sizeof(buf)), -1);
+	ASSERT_EQ_INT(errno, EAGAIN);
+	/* two out at once: two instances */
+	a = inotify_take();
+	ASSERT_TRUE(a >= 0 && a != b);
+	inotify_give(a, -1);
+	inotify_give(b, -1);
+	inotify_give(-1, -1);
+	ASSERT_OK(rm_rf(dir));
+	free(file);
+	free(dir);
 }
 
 static const struct tap_test tests[] = {
 	TAP_TEST(test_cmdline_split_simple),
 	TAP_TEST(test_cmdline_expansions),
-	TAP_TEST(test_inotify_retire),
+	TAP_TEST(test_inotify_reuse),
 	TAP_TEST(test_parse_u64_valid),
 	TAP_TEST(test_parse_u64_range),
 	TAP_TEST(test_parse_u64_junk),
