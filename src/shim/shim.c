@@ -874,7 +874,6 @@ static void free_env(char **envp)
 	free(envp);
 }
 
-/* envp (NULL: a copy of environ) with PWD=cwd; takes envp over. */
 /* The value of name in envp (a NULL-terminated environment), for the
  * expansions of a command run without a shell (cmdline.h). */
 static const char *env_lookup(const char *name, void *data)
@@ -887,6 +886,7 @@ static const char *env_lookup(const char *name, void *data)
 	return NULL;
 }
 
+/* envp (NULL: a copy of environ) with PWD=cwd; takes envp over. */
 static char **env_set_pwd(char **envp, const char *cwd)
 {
 	struct strvec v = STRVEC_INIT;
