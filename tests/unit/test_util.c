@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "proc/run.h"
+#include "proc/spawn.h"
 #include "util/cmdline.h"
 #include "util/fsutil.h"
 #include "util/hash.h"
@@ -1127,21 +1129,51 @@ static void test_cmdline_split_simple(void)
 	strvec_clear(&v);
 }
 
+static const char *const test_env[][2] = {
+	{"PORT", "3001"}, {"HOST", "127.0.0.1"}, {"EMPTY", ""},  {"SPACED", "a b"},
+	{"GLOB", "*.js"}, {"PWD", "/elsewhere"}, {"NL", "a\nb"},
+};
+
 static const char *test_lookup(const char *name, void *data)
 {
-	static const char *const env[][2] = {
-		{"PORT", "3001"}, {"HOST", "127.0.0.1"}, {"EMPTY", ""},  {"SPACED", "a b"},
-		{"GLOB", "*.js"}, {"PWD", "/elsewhere"}, {"NL", "a\nb"},
-	};
-
 	(void)data;
-	for (size_t i = 0; i < ARRAY_SIZE(env); i++)
-		if (!strcmp(name, env[i][0]))
-			return env[i][1];
+	for (size_t i = 0; i < ARRAY_SIZE(test_env); i++)
+		if (!strcmp(name, test_env[i][0]))
+			return test_env[i][1];
 	return NULL;
 }
 
-/* What sh would expand to fixed words is expanded here; anything whose
+/* What /bin/sh makes of the words after the program word in cmd, run
+ * with test_env: `printf '|%s\0'` in the program's place, the words joined
+ * by '|' after prog into *out. */
+static void sh_words(const char *cmd, const char *prog, struct strbuf *out)
+{
+	const char *rest = strstr(cmd, prog) + strlen(prog);
+	char *line = xasprintf("printf '|%%s\\0' %s", rest);
+	char *argv[] = {(char *)"sh", (char *)"-c", line, NULL};
+	struct strvec env = STRVEC_INIT;
+	struct spawn_opts o = {.path = "/bin/sh", .argv = argv, .stdin_fd = -1};
+	struct strbuf got = STRBUF_INIT;
+	struct spawn_error err = {0};
+	int ws = -1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(test_env); i++)
+		if (strcmp(test_env[i][0], "PWD"))
+			strvec_pushf(&env, "%s=%s", test_env[i][0], test_env[i][1]);
+	o.envp = strvec_argv(&env);
+	ASSERT_OK(spawn_run(&o, 10000, &got, NULL, &ws, &err));
+	ASSERT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+	strbuf_adds(out, prog);
+	for (size_t i = 0; i < got.len; i++)
+		if (got.buf[i])
+			strbuf_addch(out, got.buf[i]);
+	strbuf_release(&got);
+	strvec_clear(&env);
+	free(line);
+}
+
+/* What sh would expand to fixed words is expanded here, to the words sh
+ * itself makes of them (each case is run by /bin/sh too); anything whose
  * words depend on the shell (splitting, globs, its own variables, unset
  * ones, command substitution, escapes) stays the shell's. */
 static void test_cmdline_expansions(void)
@@ -1197,6 +1229,14 @@ static void test_cmdline_expansions(void)
 				fprintf(stderr, "# '%s' left to the shell\n", cases[i].cmd);
 			ASSERT_TRUE(ok);
 			ASSERT_STREQ(got.buf ? got.buf : "", cases[i].words);
+			/* and what the shell itself makes of them */
+			if (v.n > 1) {
+				struct strbuf sh = STRBUF_INIT;
+
+				sh_words(cases[i].cmd, v.v[0], &sh);
+				ASSERT_STREQ(sh.buf, got.buf);
+				strbuf_release(&sh);
+			}
 		}
 		strbuf_release(&got);
 		strvec_clear(&v);
