@@ -117,15 +117,12 @@ static void check_git(struct doctor *d, struct cmd_ctx *ctx)
 		free(cause);
 		cause = NULL;
 	} else {
-		git_libgit2_version(&major, &minor, &rev);
 		/* its set-up: whether the CA bundle's parse was skipped (git2.c) */
-		if (worktree_lib_init(NULL) == 0 && git2_ca_skipped())
-			add(d, "libgit2", CHECK_OK,
-			    "libgit2 %d.%d.%d (its CA bundle is not parsed: berth speaks to "
-			    "no remote)",
-			    major, minor, rev);
-		else
-			add(d, "libgit2", CHECK_OK, "libgit2 %d.%d.%d", major, minor, rev);
+		bool no_ca = worktree_lib_init(NULL) == 0 && git2_ca_skipped();
+
+		git_libgit2_version(&major, &minor, &rev);
+		add(d, "libgit2", CHECK_OK, "libgit2 %d.%d.%d%s", major, minor, rev,
+		    no_ca ? " (its CA bundle is not parsed: berth speaks to no remote)" : "");
 	}
 
 	r = worktree_locate(ctx->cwd, &ctx->loc, &cause);

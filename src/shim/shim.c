@@ -122,6 +122,7 @@ struct shim {
 	struct strbuf screen; /* output waiting for the pane */
 };
 
+/* A line of the session's event journal (svcstatus.h), when there is one. */
 static void journal(struct shim *s, const char *kind, const char *detail)
 {
 	if (s->events_path)
@@ -874,18 +875,6 @@ static void free_env(char **envp)
 	free(envp);
 }
 
-/* The value of name in envp (a NULL-terminated environment), for the
- * expansions of a command run without a shell (cmdline.h). */
-static const char *env_lookup(const char *name, void *data)
-{
-	size_t n = strlen(name);
-
-	for (char **e = data; *e; e++)
-		if (!strncmp(*e, name, n) && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
-}
-
 /* envp (NULL: a copy of environ) with PWD=cwd; takes envp over. */
 static char **env_set_pwd(char **envp, const char *cwd)
 {
@@ -1051,8 +1040,8 @@ int main(int argc, char **argv)
 	}
 	/* Exec'd without a shell, the service gets the PWD a shell would give
 	 * it. */
-	if (cmdline_split_simple(s.command, env_lookup, s.envp ? s.envp : environ, &s.words) &&
-	    s.cwd && s.cwd[0] == '/')
+	if (cmdline_split_simple(s.command, s.envp ? s.envp : environ, &s.words) && s.cwd &&
+	    s.cwd[0] == '/')
 		s.envp = env_set_pwd(s.envp, s.cwd);
 
 	if (s.user)

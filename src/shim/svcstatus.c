@@ -213,7 +213,7 @@ void svc_journal_append(const char *path, const char *service, const char *kind,
 		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (fd >= 0) {
 		if (write(fd, sb.buf, sb.len) < 0) {
-			/* best effort (above) */
+			/* best effort: the status files are the record */
 		}
 		close(fd);
 	}

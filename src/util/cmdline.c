@@ -16,19 +16,23 @@ static bool plain_byte(unsigned char c)
 	       strchr("-_./:=,+@%", c);
 }
 
-/* Words sh runs itself, or reads as syntax, whatever PATH holds. */
+/* Words sh runs itself, or reads as syntax, whatever PATH holds: dash's and
+ * bash's keywords and builtins. */
 static bool shell_word(const char *w)
 {
 	static const char *const words[] = {
-		"!",      ".",      ":",        "[",        "alias",  "bg",       "break",
-		"case",   "cd",     "command",  "continue", "do",     "done",     "echo",
-		"elif",   "else",   "esac",     "eval",     "exec",   "exit",     "export",
-		"false",  "fc",     "fg",       "fi",       "for",    "function", "getopts",
-		"hash",   "if",     "in",       "jobs",     "kill",   "local",    "printf",
-		"pwd",    "read",   "readonly", "return",   "select", "set",      "shift",
-		"source", "test",   "then",     "time",     "times",  "trap",     "true",
-		"type",   "ulimit", "umask",    "unalias",  "unset",  "until",    "wait",
-		"while",
+		"!",         "[",        ".",       ":",        "alias",   "bg",      "bind",
+		"break",     "builtin",  "caller",  "case",     "cd",      "chdir",   "command",
+		"compgen",   "complete", "compopt", "continue", "coproc",  "declare", "dirs",
+		"disown",    "do",       "done",    "echo",     "elif",    "else",    "enable",
+		"esac",      "eval",     "exec",    "exit",     "export",  "false",   "fc",
+		"fg",        "fi",       "for",     "function", "getopts", "hash",    "help",
+		"history",   "if",       "in",      "jobs",     "kill",    "let",     "local",
+		"logout",    "mapfile",  "popd",    "printf",   "pushd",   "pwd",     "read",
+		"readarray", "readonly", "return",  "select",   "set",     "shift",   "shopt",
+		"source",    "suspend",  "test",    "then",     "time",    "times",   "trap",
+		"true",      "type",     "typeset", "ulimit",   "umask",   "unalias", "unset",
+		"until",     "wait",     "while",
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
@@ -37,14 +41,39 @@ static bool shell_word(const char *w)
 	return false;
 }
 
-/* Variables a shell sets or changes as it starts (dash, bash): their value
- * in the environment is not the one the command would see. */
+/* Variables a shell sets or changes as it starts (dash; bash run as sh):
+ * their value in the environment is not the one the command would see. */
 static bool shell_variable(const char *name)
 {
 	static const char *const names[] = {
-		"PWD",    "OLDPWD", "PPID", "IFS",   "OPTIND", "OPTARG",  "SHLVL",
-		"LINENO", "RANDOM", "_",    "PS1",   "PS2",    "PS4",     "SECONDS",
-		"HOME",   "PATH",   "MAIL", "SHELL", "TERM",   "COLUMNS", "LINES",
+		"PWD",
+		"OLDPWD",
+		"PPID",
+		"IFS",
+		"OPTIND",
+		"OPTARG",
+		"OPTERR",
+		"SHLVL",
+		"LINENO",
+		"RANDOM",
+		"SRANDOM",
+		"_",
+		"PS1",
+		"PS2",
+		"PS4",
+		"SECONDS",
+		"HOME",
+		"PATH",
+		"MAIL",
+		"SHELL",
+		"TERM",
+		"COLUMNS",
+		"LINES",
+		"HISTCMD",
+		"EPOCHSECONDS",
+		"EPOCHREALTIME",
+		"POSIXLY_CORRECT",
+		"COMP_WORDBREAKS",
 	};
 
 	if (!strncmp(name, "BASH", 4))
@@ -55,16 +84,40 @@ static bool shell_variable(const char *name)
 	return false;
 }
 
-/* At *p, just past a '$': NAME or {NAME}. Its value (NULL: the shell's to
- * expand), *p moved past it. */
-static const char *expansion(const char **p, cmdline_lookup_fn *lookup, void *data)
+/* Does envp hold what changes how bash, run as sh, reads a command beyond
+ * its variables: an exported function (a program name could be one), its
+ * options (noexec, extglob...)? */
+static bool env_shapes_shell(char *const *envp)
+{
+	for (char *const *e = envp; *e; e++)
+		if (!strncmp(*e, "BASH_FUNC_", 10) || !strncmp(*e, "SHELLOPTS=", 10) ||
+		    !strncmp(*e, "BASHOPTS=", 9))
+			return true;
+	return false;
+}
+
+/* The value of name in envp, the last entry of that name (as the shells
+ * take it), or NULL. */
+static const char *env_value(char *const *envp, const char *name, size_t n)
+{
+	const char *v = NULL;
+
+	for (char *const *e = envp; *e; e++)
+		if (!strncmp(*e, name, n) && (*e)[n] == '=')
+			v = *e + n + 1;
+	return v;
+}
+
+/* At *p, just past a '$': NAME or {NAME}. Its value in envp (NULL: the
+ * shell's to expand), *p moved past it. */
+static const char *expansion(const char **p, char *const *envp)
 {
 	const char *s = *p, *v;
 	bool braced = *s == '{';
 	char *name;
 	size_t n = 0;
 
-	if (!lookup)
+	if (!envp)
 		return NULL;
 	s += braced;
 	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
@@ -75,17 +128,41 @@ static const char *expansion(const char **p, cmdline_lookup_fn *lookup, void *da
 	if (braced && s[n] != '}')
 		return NULL; /* ${NAME:-x} and the like */
 	name = xstrndup(s, n);
-	v = shell_variable(name) ? NULL : lookup(name, data);
+	v = shell_variable(name) ? NULL : env_value(envp, name, n);
 	free(name);
 	if (v)
 		*p = s + n + braced;
 	return v;
 }
 
+/* The "double-quoted" text at *p (just past its opening quote) into w, *p
+ * moved past its closing quote. False: the shell's to read. */
+static bool double_quoted(const char **p, char *const *envp, struct strbuf *w)
+{
+	const char *s = *p, *v;
+
+	while (*s != '"') {
+		unsigned char c = (unsigned char)*s;
+
+		if (!c || c == '\\' || c == '`' || (c < 0x20 && c != '\t'))
+			return false;
+		s++;
+		if (c != '$') {
+			strbuf_addch(w, (char)c);
+			continue;
+		}
+		v = expansion(&s, envp);
+		if (!v)
+			return false;
+		strbuf_adds(w, v);
+	}
+	*p = s + 1;
+	return true;
+}
+
 /* One word at *p (not at a blank): its text into *w, *plain when it is
  * bytes alone; *p moved past it. False: the shell's to read. */
-static bool word(const char **p, cmdline_lookup_fn *lookup, void *data, struct strbuf *w,
-		 bool *plain)
+static bool word(const char **p, char *const *envp, struct strbuf *w, bool *plain)
 {
 	const char *s = *p, *v, *end;
 
@@ -106,27 +183,15 @@ static bool word(const char **p, cmdline_lookup_fn *lookup, void *data, struct s
 			strbuf_add(w, s + 1, (size_t)(end - s - 1));
 			s = end + 1;
 		} else if (c == '"') {
-			for (s++; *s != '"'; s++) {
-				c = (unsigned char)*s;
-				if (!c || c == '\\' || c == '`' || (c < 0x20 && c != '\t'))
-					return false;
-				if (c != '$') {
-					strbuf_addch(w, (char)c);
-					continue;
-				}
-				s++;
-				v = expansion(&s, lookup, data);
-				if (!v)
-					return false;
-				strbuf_adds(w, v);
-				s--;
-			}
 			s++;
+			if (!double_quoted(&s, envp, w))
+				return false;
 		} else if (c == '$') {
 			s++;
-			v = expansion(&s, lookup, data);
-			/* unquoted, sh would split it at blanks and expand globs */
-			if (!v || !*v || strpbrk(v, " \t\n*?["))
+			v = expansion(&s, envp);
+			/* unquoted, sh would split it at blanks and expand globs
+			 * (bash's extended ones too: "@(", "!(") */
+			if (!v || !*v || strpbrk(v, " \t\n*?[("))
 				return false;
 			strbuf_adds(w, v);
 		} else
@@ -136,8 +201,7 @@ static bool word(const char **p, cmdline_lookup_fn *lookup, void *data, struct s
 	return true;
 }
 
-bool cmdline_split_simple(const char *cmd, cmdline_lookup_fn *lookup, void *data,
-			  struct strvec *argv)
+bool cmdline_split_simple(const char *cmd, char *const *envp, struct strvec *argv)
 {
 	struct strvec words = STRVEC_INIT;
 	struct strbuf w = STRBUF_INIT;
@@ -145,13 +209,15 @@ bool cmdline_split_simple(const char *cmd, cmdline_lookup_fn *lookup, void *data
 	size_t prog = 0;
 	bool plain, prog_plain = false;
 
+	if (envp && env_shapes_shell(envp))
+		return false;
 	for (;;) {
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (!*p)
 			break;
 		strbuf_reset(&w);
-		if (!word(&p, lookup, data, &w, &plain))
+		if (!word(&p, envp, &w, &plain))
 			goto shell;
 		text = w.buf ? w.buf : ""; /* "" is an empty word */
 		/* `exec PROG ...` runs PROG as PROG alone would (an option to

@@ -11,25 +11,22 @@
 
 #include "util/strvec.h"
 
-/* The value of the environment variable name the command would run with,
- * or NULL when it is not set. */
-typedef const char *cmdline_lookup_fn(const char *name, void *data);
-
-/* True when sh would run cmd as one program whose words are known now; they
- * are appended to argv then (nothing is appended otherwise). The words are
- * separated by blanks and made of:
+/* True when sh would run cmd, in the environment envp, as one program whose
+ * words are known now; they are appended to argv then (nothing is appended
+ * otherwise). The words are separated by blanks and made of:
  * - bytes no shell reads as syntax (letters, digits, "-_./:=,+@%");
  * - 'single-quoted' text;
  * - "double-quoted" text without '\' or '`', where $NAME and ${NAME} are
- *   the variable's value (it must be set);
+ *   the variable's value in envp (it must be set);
  * - $NAME and ${NAME} unquoted, when the value is set, not empty, and holds
- *   no blank, newline or glob character (so that sh would neither split nor
- *   expand it).
+ *   no blank, newline, glob or parenthesis (so that sh would neither split
+ *   nor expand it).
  * The program is the first word, or the second after a first `exec`; it is
- * plain bytes, not an assignment, and no shell keyword or builtin. Variables
- * the shell sets itself (PWD, PPID, IFS...) are left to the shell, as is
- * everything when lookup is NULL. */
-bool cmdline_split_simple(const char *cmd, cmdline_lookup_fn *lookup, void *data,
-			  struct strvec *argv);
+ * plain bytes, not an assignment, and no shell keyword or builtin (dash's
+ * or bash's). Variables the shell sets itself (PWD, PPID, IFS...) are left
+ * to the shell, as is everything when envp is NULL or holds what changes
+ * how bash run as sh reads a command (exported functions, SHELLOPTS,
+ * BASHOPTS). */
+bool cmdline_split_simple(const char *cmd, char *const *envp, struct strvec *argv);
 
 #endif

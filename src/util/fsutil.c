@@ -654,7 +654,8 @@ bool path_is_relative_below(const char *path)
 }
 
 /* More than berth holds at once (a launch's, a stopper per service being
- * stopped); beyond, an instance is closed. */
+ * stopped); beyond, an instance is closed. The pool is the main thread's:
+ * no lock (the other thread berth has, libgit2's set-up, takes none). */
 #define INOTIFY_KEPT 16
 
 static int inotify_kept[INOTIFY_KEPT];

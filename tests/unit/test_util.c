@@ -1113,53 +1113,45 @@ static void test_cmdline_split_simple(void)
 	struct strvec v = STRVEC_INIT;
 
 	for (size_t i = 0; i < ARRAY_SIZE(shell); i++) {
-		ASSERT_FALSE(cmdline_split_simple(shell[i], NULL, NULL, &v));
+		ASSERT_FALSE(cmdline_split_simple(shell[i], NULL, &v));
 		ASSERT_EQ_INT((int)v.n, 0);
 	}
-	ASSERT_TRUE(cmdline_split_simple("  npm\trun  dev --port=3000 ", NULL, NULL, &v));
+	ASSERT_TRUE(cmdline_split_simple("  npm\trun  dev --port=3000 ", NULL, &v));
 	ASSERT_EQ_INT((int)v.n, 4);
 	ASSERT_STREQ(v.v[0], "npm");
 	ASSERT_STREQ(v.v[1], "run");
 	ASSERT_STREQ(v.v[2], "dev");
 	ASSERT_STREQ(v.v[3], "--port=3000");
 	strvec_clear(&v);
-	ASSERT_TRUE(cmdline_split_simple("./bin/server-1.2 -v user@host:80,x+y%z", NULL, NULL, &v));
+	ASSERT_TRUE(cmdline_split_simple("./bin/server-1.2 -v user@host:80,x+y%z", NULL, &v));
 	ASSERT_EQ_INT((int)v.n, 3);
 	ASSERT_STREQ(v.v[0], "./bin/server-1.2");
 	strvec_clear(&v);
 }
 
-static const char *const test_env[][2] = {
-	{"PORT", "3001"}, {"HOST", "127.0.0.1"}, {"EMPTY", ""},  {"SPACED", "a b"},
-	{"GLOB", "*.js"}, {"PWD", "/elsewhere"}, {"NL", "a\nb"},
+/* The environment of the expansion cases (DUP twice: the last counts). */
+static const char *const test_env[] = {
+	"PORT=3001", "HOST=127.0.0.1", "EMPTY=",    "SPACED=a b", "GLOB=*.js", "PWD=/elsewhere",
+	"NL=a\nb",   "PAREN=@(x)",     "DUP=first", "DUP=second", NULL,
 };
 
-static const char *test_lookup(const char *name, void *data)
-{
-	(void)data;
-	for (size_t i = 0; i < ARRAY_SIZE(test_env); i++)
-		if (!strcmp(name, test_env[i][0]))
-			return test_env[i][1];
-	return NULL;
-}
-
-/* What /bin/sh makes of the words after the program word in cmd, run
- * with test_env: `printf '|%s\0'` in the program's place, the words joined
- * by '|' after prog into *out. */
-static void sh_words(const char *cmd, const char *prog, struct strbuf *out)
+/* What the shell at path, run as sh, makes of the words after the program
+ * word in cmd, with test_env (but PWD): `printf '|%s\0'` in the program's
+ * place, the words joined by '|' after prog into *out. */
+static void sh_words(const char *path, const char *cmd, const char *prog, struct strbuf *out)
 {
 	const char *rest = strstr(cmd, prog) + strlen(prog);
 	char *line = xasprintf("printf '|%%s\\0' %s", rest);
 	char *argv[] = {(char *)"sh", (char *)"-c", line, NULL};
 	struct strvec env = STRVEC_INIT;
-	struct spawn_opts o = {.path = "/bin/sh", .argv = argv, .stdin_fd = -1};
+	struct spawn_opts o = {.path = path, .argv = argv, .stdin_fd = -1};
 	struct strbuf got = STRBUF_INIT;
 	struct spawn_error err = {0};
 	int ws = -1;
 
-	for (size_t i = 0; i < ARRAY_SIZE(test_env); i++)
-		if (strcmp(test_env[i][0], "PWD"))
-			strvec_pushf(&env, "%s=%s", test_env[i][0], test_env[i][1]);
+	for (size_t i = 0; test_env[i]; i++)
+		if (strncmp(test_env[i], "PWD=", 4))
+			strvec_push(&env, test_env[i]);
 	o.envp = strvec_argv(&env);
 	ASSERT_OK(spawn_run(&o, 10000, &got, NULL, &ws, &err));
 	ASSERT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
@@ -1173,7 +1165,8 @@ static void sh_words(const char *cmd, const char *prog, struct strbuf *out)
 }
 
 /* What sh would expand to fixed words is expanded here, to the words sh
- * itself makes of them (each case is run by /bin/sh too); anything whose
+ * itself makes of them (each case is run by dash and by bash as sh too,
+ * the program being the only word not compared); anything whose
  * words depend on the shell (splitting, globs, its own variables, unset
  * ones, command substitution, escapes) stays the shell's. */
 static void test_cmdline_expansions(void)
@@ -1209,12 +1202,17 @@ static void test_cmdline_expansions(void)
 		{"exec PORT=1 node", NULL},
 		{"exec \"$PORT\"", NULL},
 		{"exec echo $PORT", NULL},
+		{"node \"$DUP\" \"$PAREN\"", "node|second|@(x)"},
+		{"node $PAREN", NULL},
+		{"chdir /x", NULL},
+		{"declare x", NULL},
 	};
+	static const char *const shells[] = {"/bin/sh", "/bin/dash", "/bin/bash"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		struct strvec v = STRVEC_INIT;
 		struct strbuf got = STRBUF_INIT;
-		bool ok = cmdline_split_simple(cases[i].cmd, test_lookup, NULL, &v);
+		bool ok = cmdline_split_simple(cases[i].cmd, (char *const *)test_env, &v);
 
 		for (size_t j = 0; j < v.n; j++)
 			strbuf_addf(&got, "%s%s", j ? "|" : "", v.v[j]);
@@ -1229,17 +1227,38 @@ static void test_cmdline_expansions(void)
 				fprintf(stderr, "# '%s' left to the shell\n", cases[i].cmd);
 			ASSERT_TRUE(ok);
 			ASSERT_STREQ(got.buf ? got.buf : "", cases[i].words);
-			/* and what the shell itself makes of them */
-			if (v.n > 1) {
+			/* and what the shells themselves make of them */
+			for (size_t k = 0; k < ARRAY_SIZE(shells) && v.n > 1; k++) {
 				struct strbuf sh = STRBUF_INIT;
 
-				sh_words(cases[i].cmd, v.v[0], &sh);
+				if (access(shells[k], X_OK) < 0)
+					continue;
+				sh_words(shells[k], cases[i].cmd, v.v[0], &sh);
+				if (strcmp(sh.buf, got.buf))
+					fprintf(stderr, "# %s: '%s'\n", shells[k], sh.buf);
 				ASSERT_STREQ(sh.buf, got.buf);
 				strbuf_release(&sh);
 			}
 		}
 		strbuf_release(&got);
 		strvec_clear(&v);
+	}
+}
+
+/* An environment that changes how bash, run as sh, reads a command leaves
+ * every command to the shell: an exported function may be the program, its
+ * options may glob or not run anything. */
+static void test_cmdline_env_shapes_shell(void)
+{
+	static const char *const shaping[] = {"BASH_FUNC_node%%=() {  echo function",
+					      "SHELLOPTS=noexec", "BASHOPTS=extglob"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(shaping); i++) {
+		const char *env[] = {"PORT=1", shaping[i], NULL};
+		struct strvec v = STRVEC_INIT;
+
+		ASSERT_FALSE(cmdline_split_simple("node server.js", (char *const *)env, &v));
+		ASSERT_EQ_INT((int)v.n, 0);
 	}
 }
 
@@ -1280,6 +1299,7 @@ static void test_inotify_reuse(void)
 static const struct tap_test tests[] = {
 	TAP_TEST(test_cmdline_split_simple),
 	TAP_TEST(test_cmdline_expansions),
+	TAP_TEST(test_cmdline_env_shapes_shell),
 	TAP_TEST(test_inotify_reuse),
 	TAP_TEST(test_parse_u64_valid),
 	TAP_TEST(test_parse_u64_range),
