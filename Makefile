@@ -49,7 +49,9 @@ demo: build
 test: test-deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 	@sh scripts/docker-up.sh $(BUILD)
+	@sh scripts/test-ports.sh reserve $(BUILD)
 	@$(MESON_TEST) -C $(BUILD); rc=$$?; \
+	  sh scripts/test-ports.sh release $(BUILD); \
 	  python3 tests/summary.py $(BUILD)/meson-logs/testlog.json; exit $$rc
 
 $(ASAN_BUILD)/build.ninja: | deps
@@ -59,8 +61,10 @@ $(ASAN_BUILD)/build.ninja: | deps
 asan: test-deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	@sh scripts/docker-up.sh $(ASAN_BUILD)
+	@sh scripts/test-ports.sh reserve $(ASAN_BUILD)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  $(MESON_TEST) -C $(ASAN_BUILD); rc=$$?; \
+	  sh scripts/test-ports.sh release $(ASAN_BUILD); \
 	  python3 tests/summary.py $(ASAN_BUILD)/meson-logs/testlog.json; exit $$rc
 
 $(FUZZ_BUILD)/build.ninja: | fuzz-deps
