@@ -958,6 +958,15 @@ static void check_probe_child(const char *addr)
 	ASSERT_EQ_INT(h.pid, child.pid);
 	port_holder_finish(&h);
 	ASSERT_OK(sock_open("127.0.0.1", false, &quiet));
+	if (quiet.port == child.port) {
+		/* the kernel may give 127.0.0.1 the number of the child's [::1]
+		 * port (CI once): another, while this one is held */
+		struct sock other;
+
+		ASSERT_OK(sock_open("127.0.0.1", false, &other));
+		close(quiet.fd);
+		quiet = other;
+	}
 	ASSERT_OK(probe_port(&p, quiet.port, NULL, 0, &h));
 	ASSERT_EQ_INT(h.kind, HOLDER_FREE);
 	ASSERT_TRUE(p.owners == swept);
