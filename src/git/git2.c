@@ -69,7 +69,7 @@ out:
  * libgit2 built with mbedTLS (Debian 12's 1.5) parses the whole system CA
  * bundle in git_libgit2_init, for https remotes: 5-12 ms of CPU in every
  * process that sets libgit2 up, which `up` and `down` waited for (bench/
- * README.md, services 4). berth calls no libgit2 function that speaks to a
+ * README.md, services 1f). berth calls no libgit2 function that speaks to a
  * remote (the list in git2.h), so it needs no CA: the berth executable
  * exports these two (meson.build: --export-dynamic-symbol), and the dynamic
  * linker binds libgit2's calls to them rather than to libmbedx509's, the

@@ -4,6 +4,8 @@
  */
 #include "util/common.h"
 
+#include <ctype.h>
+
 #include "util/cmdline.h"
 #include "util/strbuf.h"
 
@@ -42,8 +44,9 @@ static bool shell_word(const char *w)
 }
 
 /* Variables a shell sets or changes as it starts (dash; bash run as sh):
- * their value in the environment is not the one the command would see. */
-static bool shell_variable(const char *name)
+ * their value in the environment is not the one the command would see.
+ * name: its n bytes. */
+static bool shell_variable(const char *name, size_t n)
 {
 	static const char *const names[] = {
 		"PWD",
@@ -76,10 +79,10 @@ static bool shell_variable(const char *name)
 		"COMP_WORDBREAKS",
 	};
 
-	if (!strncmp(name, "BASH", 4))
+	if (n >= 4 && !strncmp(name, "BASH", 4))
 		return true;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (!strcmp(name, names[i]))
+		if (strlen(names[i]) == n && !strncmp(name, names[i], n))
 			return true;
 	return false;
 }
@@ -114,22 +117,18 @@ static const char *expansion(const char **p, char *const *envp)
 {
 	const char *s = *p, *v;
 	bool braced = *s == '{';
-	char *name;
 	size_t n = 0;
 
 	if (!envp)
 		return NULL;
 	s += braced;
-	if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_'))
+	if (!isalpha((unsigned char)s[0]) && s[0] != '_')
 		return NULL;
-	while ((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
-	       (s[n] >= '0' && s[n] <= '9') || s[n] == '_')
+	while (isalnum((unsigned char)s[n]) || s[n] == '_')
 		n++;
 	if (braced && s[n] != '}')
 		return NULL; /* ${NAME:-x} and the like */
-	name = xstrndup(s, n);
-	v = shell_variable(name) ? NULL : env_value(envp, name, n);
-	free(name);
+	v = shell_variable(s, n) ? NULL : env_value(envp, s, n);
 	if (v)
 		*p = s + n + braced;
 	return v;
